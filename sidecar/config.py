@@ -1,0 +1,181 @@
+"""The sidecar's configuration: one frozen object, validated before anything is served.
+
+Environment variables are ``MODELTAP_SIDECAR_<SECTION>_<FIELD>``; flags are ``--section.field``;
+``--config FILE`` reads the same keys from TOML. ``modeltap sidecar --help-config`` prints the table.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from sidecar.errors import ConfigError
+from sidecar.settings import setting
+
+ENV_PREFIX = "MODELTAP_SIDECAR_"
+
+CaptureMode = Literal["Input", "Output"]
+Sampling = Literal["random", "inference_id"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_CONTENT_TYPE = re.compile(r"^[\w.+-]+/[\w.+*-]+$")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = setting("0.0.0.0", "Address the proxy listens on.")
+    port: int = setting(8080, "Port the proxy listens on (clients send inference requests here).", min=0, max=65535)
+    admin_host: str = setting("0.0.0.0", "Address of the admin port (/metrics, /healthz, /readyz).")
+    admin_port: int = setting(9090, "Admin port: Prometheus metrics and health/readiness probes.", min=0, max=65535)
+    shutdown_timeout_seconds: float = setting(
+        20.0, "On SIGTERM, how long in-flight requests may take to finish.", min=0
+    )
+    max_request_header_bytes: int = setting(
+        8190, "Largest request line or header line accepted (larger get 431/400).", min=1024
+    )
+
+
+@dataclass(frozen=True)
+class UpstreamConfig:
+    url: str = setting("http://127.0.0.1:8081", "Base URL of the model server the proxy forwards to.")
+    connect_timeout_seconds: float = setting(
+        5.0, "Time to open a connection to the model server before answering 502.", min=0, min_exclusive=True
+    )
+    timeout_seconds: float = setting(
+        60.0, "Time for the model server to answer a request before answering 504.", min=0, min_exclusive=True
+    )
+    max_connections: int = setting(
+        256, "Keep-alive connection pool size to the model server (0 = unlimited).", min=0
+    )
+    keepalive_timeout_seconds: float = setting(
+        30.0, "How long an idle pooled connection to the model server is kept.", min=0
+    )
+
+
+@dataclass(frozen=True)
+class CaptureConfig:
+    enabled: bool = setting(True, "Capture sampled request/response pairs (SageMaker EnableCapture).")
+    endpoint_name: str = setting("default", "Endpoint name written into the capture layout.")
+    variant_name: str = setting("AllTraffic", "Variant name written into the capture layout.")
+    sample_percent: float = setting(
+        20.0, "Percentage of requests captured, 0-100 (SageMaker InitialSamplingPercentage).", min=0, max=100
+    )
+    sampling: Sampling = setting(
+        "random",
+        "'random' decides per request; 'inference_id' hashes the inference id header so a "
+        "retried request is sampled the same way (random when the header is absent).",
+    )
+    modes: tuple[CaptureMode, ...] = setting(
+        ("Input", "Output"), "What is captured: Input, Output or both (SageMaker CaptureOptions)."
+    )
+    capture_errors: bool = setting(False, "Also capture pairs whose response status is not 2xx.")
+    max_payload_bytes: int = setting(
+        6 * 1024 * 1024,
+        "Largest request or response body captured; bigger ones are forwarded, not captured, and counted.",
+        min=0,
+    )
+    csv_content_types: tuple[str, ...] = setting(
+        ("text/csv",), "Content types captured as text with encoding CSV."
+    )
+    json_content_types: tuple[str, ...] = setting(
+        ("application/json", "application/jsonlines"),
+        "Content types captured as text with encoding JSON (others are base64).",
+    )
+    inference_id_header: str = setting(
+        "X-Inference-Id", "Request header carrying the caller's inference id (eventMetadata.inferenceId)."
+    )
+    target_model_header: str = setting(
+        "X-Target-Model", "Request header naming the target model of a multi-model server."
+    )
+    queue_size: int = setting(
+        10000, "Records held in memory between the request path and the spool writer; overflow is dropped and counted.", min=1
+    )
+
+
+@dataclass(frozen=True)
+class SpoolConfig:
+    dir: Path = setting(Path("/var/lib/modeltap/spool"), "Local directory where records are spooled.")
+    max_segment_bytes: int = setting(
+        16 * 1024 * 1024, "A segment is sealed when it reaches this size.", min=1
+    )
+    max_segment_age_seconds: float = setting(
+        60.0, "A non-empty segment is sealed when its first record is this old.", min=0, min_exclusive=True
+    )
+    flush_interval_seconds: float = setting(
+        0.2, "Longest a record waits in memory before it is written to the spool file.", min=0, min_exclusive=True
+    )
+    max_disk_usage_percent: float = setting(
+        75.0, "Capture stops while the spool's filesystem is fuller than this (serving goes on).", min=0, max=100
+    )
+    fsync: bool = setting(True, "fsync each sealed segment before it is handed to the uploader.")
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    destination: str = setting(
+        "file:///var/lib/modeltap/captures",
+        "Where sealed segments go: s3://bucket/prefix or file:///dir.",
+    )
+    gzip: bool = setting(False, "Store objects gzip-compressed (.jsonl.gz).")
+    region: str = setting("us-east-1", "S3 region.")
+    endpoint_url: str = setting("", "S3 endpoint URL for S3-compatible stores (empty: AWS).")
+    path_style: bool = setting(False, "Use path-style S3 addressing (most S3-compatible stores).")
+    sse: Literal["", "AES256", "aws:kms"] = setting(
+        "", "Server-side encryption: '' (bucket default), AES256 (SSE-S3) or aws:kms (SSE-KMS)."
+    )
+    kms_key_id: str = setting("", "KMS key id/ARN/alias for SSE-KMS (SageMaker KmsKeyId).")
+    max_concurrency: int = setting(4, "Segments uploaded at once.", min=1, max=64)
+    multipart_threshold_bytes: int = setting(
+        16 * 1024 * 1024, "Segments at least this large are sent as multipart uploads.", min=5 * 1024 * 1024
+    )
+    retry_base_seconds: float = setting(0.5, "First retry delay; doubles per attempt, with jitter.", min=0)
+    retry_max_seconds: float = setting(30.0, "Longest delay between two retries.", min=0)
+    shutdown_grace_seconds: float = setting(
+        20.0, "On SIGTERM, how long to keep uploading; what is left stays on disk for the next start.", min=0
+    )
+
+
+@dataclass(frozen=True)
+class SidecarConfig:
+    server: ServerConfig = ServerConfig()
+    upstream: UpstreamConfig = UpstreamConfig()
+    capture: CaptureConfig = CaptureConfig()
+    spool: SpoolConfig = SpoolConfig()
+    store: StoreConfig = StoreConfig()
+
+    def validate(self) -> None:
+        """Cross-field checks that one field's bounds cannot express."""
+        up = urlsplit(self.upstream.url)
+        if up.scheme not in ("http", "https") or not up.hostname:
+            raise ConfigError(f"upstream.url={self.upstream.url!r}: expected http://host:port")
+        if up.query or up.fragment:
+            raise ConfigError(f"upstream.url={self.upstream.url!r}: must not have a query or fragment")
+        for key, value in (
+            ("capture.endpoint_name", self.capture.endpoint_name),
+            ("capture.variant_name", self.capture.variant_name),
+        ):
+            if not _NAME.match(value):
+                raise ConfigError(
+                    f"{key}={value!r}: 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
+                )
+        if not self.capture.modes:
+            raise ConfigError("capture.modes is empty: give Input, Output or both")
+        for key, types_ in (
+            ("capture.csv_content_types", self.capture.csv_content_types),
+            ("capture.json_content_types", self.capture.json_content_types),
+        ):
+            for ct in types_:
+                if not _CONTENT_TYPE.match(ct):
+                    raise ConfigError(f"{key}: {ct!r} is not a type/subtype content type")
+        if self.server.port != 0 and self.server.port == self.server.admin_port:
+            raise ConfigError("server.port and server.admin_port must differ")
+        scheme = urlsplit(self.store.destination).scheme
+        if scheme not in ("s3", "file"):
+            raise ConfigError(
+                f"store.destination={self.store.destination!r}: expected s3://bucket/prefix or file:///dir"
+            )
+        if self.store.kms_key_id and self.store.sse != "aws:kms":
+            raise ConfigError("store.kms_key_id is set but store.sse is not 'aws:kms'")

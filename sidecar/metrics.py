@@ -1,0 +1,145 @@
+"""The sidecar's Prometheus metrics, all on an injected registry.
+
+Names follow ``modeltap_sidecar_<name>_<unit>``; outcomes are labels of one counter, never pairs of
+counters; every label takes values from a small fixed set.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# Latency buckets reach down to 100 µs: proxy overhead lives there.
+LATENCY_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    10.0, 30.0, 60.0,
+)  # fmt: skip
+
+CAPTURE_OUTCOMES = (
+    "spooled",  # written to a spool segment
+    "dropped_queue_full",  # the in-memory queue was full
+    "skipped_disk",  # the spool's disk was above the usage cutoff
+    "too_large",  # a body was above capture.max_payload_bytes
+    "write_error",  # the spool write failed (e.g. ENOSPC before the cutoff noticed)
+)
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+UPSTREAM_ERRORS = ("connect", "timeout", "disconnected", "protocol")
+
+
+class SidecarMetrics:
+    """Every metric the sidecar exports; one instance per process (or per test)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.requests = Counter(
+            "modeltap_sidecar_requests",
+            "Requests answered by the proxy, by response status class.",
+            ["status_class"],
+            registry=registry,
+        )
+        self.request_duration = Histogram(
+            "modeltap_sidecar_request_duration_seconds",
+            "Time from request received to response headers sent, through the proxy.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.upstream_duration = Histogram(
+            "modeltap_sidecar_upstream_duration_seconds",
+            "Time the model server took to answer (request sent to response headers received).",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.upstream_errors = Counter(
+            "modeltap_sidecar_upstream_errors",
+            "Requests the model server did not answer, by reason (answered 502/504).",
+            ["reason"],
+            registry=registry,
+        )
+        self.capture_records = Counter(
+            "modeltap_sidecar_capture_records",
+            "Sampled request/response pairs, by what became of them.",
+            ["outcome"],
+            registry=registry,
+        )
+        self.capture_paused = Gauge(
+            "modeltap_sidecar_capture_paused",
+            "1 while capture is stopped because the spool disk is above the usage cutoff.",
+            registry=registry,
+        )
+        self.queue_depth = Gauge(
+            "modeltap_sidecar_capture_queue_records",
+            "Records waiting in memory for the spool writer.",
+            registry=registry,
+        )
+        self.disk_usage = Gauge(
+            "modeltap_sidecar_spool_disk_usage_ratio",
+            "Used fraction of the spool's filesystem (as df computes it).",
+            registry=registry,
+        )
+        self.spool_bytes = Gauge(
+            "modeltap_sidecar_spool_bytes",
+            "Bytes of capture segments on the spool disk (open and sealed).",
+            registry=registry,
+        )
+        self.spool_recovered = Counter(
+            "modeltap_sidecar_spool_truncated_lines",
+            "Half-written last lines dropped from segments recovered after a crash.",
+            registry=registry,
+        )
+        self.segments_sealed = Counter(
+            "modeltap_sidecar_spool_segments_sealed",
+            "Spool segments sealed and handed to the uploader.",
+            registry=registry,
+        )
+        self.upload_objects = Counter(
+            "modeltap_sidecar_upload_objects",
+            "Segments stored as objects and deleted from the spool.",
+            registry=registry,
+        )
+        self.upload_bytes = Counter(
+            "modeltap_sidecar_upload_bytes",
+            "Bytes stored (after optional gzip).",
+            registry=registry,
+        )
+        self.upload_records = Counter(
+            "modeltap_sidecar_upload_records",
+            "Capture records stored.",
+            registry=registry,
+        )
+        self.upload_duration = Histogram(
+            "modeltap_sidecar_upload_duration_seconds",
+            "Time to store one segment, retries included.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            registry=registry,
+        )
+        self.upload_retries = Counter(
+            "modeltap_sidecar_upload_retries",
+            "Store attempts that failed and were retried.",
+            registry=registry,
+        )
+        self.upload_failures = Counter(
+            "modeltap_sidecar_upload_failures",
+            "Failed store attempts, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.pending_segments = Gauge(
+            "modeltap_sidecar_upload_pending_segments",
+            "Sealed segments waiting to be stored.",
+            registry=registry,
+        )
+        self.pending_bytes = Gauge(
+            "modeltap_sidecar_upload_pending_bytes",
+            "Bytes of sealed segments waiting to be stored.",
+            registry=registry,
+        )
+        self.oldest_pending_age = Gauge(
+            "modeltap_sidecar_upload_oldest_pending_age_seconds",
+            "Age of the oldest sealed segment not yet stored (0 when none): alert on this.",
+            registry=registry,
+        )
+        for cls in STATUS_CLASSES:
+            self.requests.labels(cls)
+        for outcome in CAPTURE_OUTCOMES:
+            self.capture_records.labels(outcome)
+        for reason in UPSTREAM_ERRORS:
+            self.upstream_errors.labels(reason)

@@ -1,0 +1,132 @@
+"""The capture record: SageMaker's data-capture JSON Lines format, built off the request path.
+
+The request handler only fills a :class:`CaptureItem` (references to bytes it already holds); the
+spool writer turns items into records with :func:`encode_record`. The analyzer reads records with
+:func:`decode_payload`, so the format is defined once, here.
+
+A record::
+
+    {"captureData": {"endpointInput": {...}, "endpointOutput": {...}},
+     "eventMetadata": {"eventId": uuid, "inferenceTime": "...Z", "inferenceId": "..."},
+     "eventVersion": "0",
+     "modeltap": {"status": 200, "modelLatencyMs": 1.2, "method": "POST", "path": "/invocations",
+                  "targetModel": "..."}}
+
+``modeltap`` holds what SageMaker lacks; SageMaker's own fields are never changed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+import orjson
+
+from sidecar.errors import RecordError
+
+EVENT_VERSION = "0"
+CSV, JSON, BASE64 = "CSV", "JSON", "BASE64"
+
+
+@dataclass(slots=True)
+class CaptureItem:
+    """What the request path hands to the spool writer: references, no serialization."""
+
+    inference_time: float
+    method: str
+    path: str
+    status: int
+    model_latency_s: float
+    inference_id: str | None
+    target_model: str | None
+    input_body: bytes | None
+    input_content_type: str | None
+    output_body: bytes | None
+    output_content_type: str | None
+
+
+class PayloadEncoder:
+    """Chooses a payload's encoding from its content type (SageMaker's CaptureContentTypeHeader)."""
+
+    def __init__(self, csv_types: tuple[str, ...], json_types: tuple[str, ...]) -> None:
+        self._csv = frozenset(t.lower() for t in csv_types)
+        self._json = frozenset(t.lower() for t in json_types)
+
+    def encoding_for(self, content_type: str | None) -> str:
+        if not content_type:
+            return BASE64
+        main = content_type.split(";", 1)[0].strip().lower()
+        if main in self._csv:
+            return CSV
+        if main in self._json:
+            return JSON
+        return BASE64
+
+    def payload(self, body: bytes, content_type: str | None, mode: str) -> dict[str, str]:
+        encoding = self.encoding_for(content_type)
+        if encoding != BASE64:
+            try:
+                data = body.decode("utf-8")
+            except UnicodeDecodeError:
+                encoding = BASE64
+        if encoding == BASE64:
+            data = base64.b64encode(body).decode("ascii")
+        return {
+            "observedContentType": content_type or "",
+            "mode": mode,
+            "data": data,
+            "encoding": encoding,
+        }
+
+
+def format_time(epoch_seconds: float) -> str:
+    """ISO-8601 UTC to the second with a Z suffix, as SageMaker writes inferenceTime."""
+    return dt.datetime.fromtimestamp(epoch_seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def encode_record(item: CaptureItem, encoder: PayloadEncoder, event_id: str | None = None) -> bytes:
+    """Serialize one item as a JSON Lines record (with the trailing newline)."""
+    capture: dict[str, dict[str, str]] = {}
+    if item.input_body is not None:
+        capture["endpointInput"] = encoder.payload(item.input_body, item.input_content_type, "INPUT")
+    if item.output_body is not None:
+        capture["endpointOutput"] = encoder.payload(
+            item.output_body, item.output_content_type, "OUTPUT"
+        )
+    meta = {"eventId": event_id or str(uuid.uuid4()), "inferenceTime": format_time(item.inference_time)}
+    if item.inference_id is not None:
+        meta["inferenceId"] = item.inference_id
+    extra: dict[str, object] = {
+        "status": item.status,
+        "modelLatencyMs": round(item.model_latency_s * 1000.0, 3),
+        "method": item.method,
+        "path": item.path,
+    }
+    if item.target_model is not None:
+        extra["targetModel"] = item.target_model
+    record = {
+        "captureData": capture,
+        "eventMetadata": meta,
+        "eventVersion": EVENT_VERSION,
+        "modeltap": extra,
+    }
+    return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def decode_payload(payload: dict[str, object]) -> bytes:
+    """Return the raw bytes of an endpointInput/endpointOutput payload."""
+    data = payload.get("data")
+    encoding = payload.get("encoding")
+    if not isinstance(data, str):
+        raise RecordError("payload has no string 'data'")
+    if encoding in (CSV, JSON):
+        return data.encode("utf-8")
+    if isinstance(encoding, str) and encoding.upper() == BASE64:
+        try:
+            return base64.b64decode(data, validate=True)
+        except binascii.Error as exc:
+            raise RecordError(f"payload is not valid base64: {exc}") from exc
+    raise RecordError(f"unknown payload encoding {encoding!r}")

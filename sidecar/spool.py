@@ -1,0 +1,286 @@
+"""The spool writer: a thread that turns queued capture items into segment files on local disk.
+
+The request path calls :meth:`SpoolWriter.offer`, a non-blocking ``put_nowait``; everything else
+(serialization, disk-usage checks, writes, sealing) happens on the writer's own thread, so the event
+loop never waits on a disk.
+
+Layout: ``{spool}/{endpoint}/{variant}/yyyy/mm/dd/hh/{MM-SS-mmm}-{uuid}.jsonl.part`` while a segment
+is open; sealing fsyncs it and renames it to ``.jsonl``, which is the signal for the uploader. The
+path below the spool directory is the object key below the store prefix. A segment holds records
+of one UTC hour only, so its key's hour is the hour of every record in it.
+
+Durability: every batch is written with one ``write`` as soon as it is taken off the queue, so a
+killed process loses only the records still in the queue (at most ``flush_interval_seconds`` worth
+plus a batch being written). A torn last line is cut off at the next start (:func:`recover`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sidecar.config import CaptureConfig, SpoolConfig
+from sidecar.metrics import SidecarMetrics
+from sidecar.record import CaptureItem, PayloadEncoder, encode_record
+
+log = logging.getLogger(__name__)
+
+OPEN_SUFFIX = ".jsonl.part"
+SEALED_SUFFIX = ".jsonl"
+_MAX_BATCH = 2048
+
+
+def disk_usage_ratio(path: Path) -> float:
+    """Used fraction of the filesystem holding ``path``, the way ``df`` reports Use%."""
+    st = os.statvfs(path)
+    used = st.f_blocks - st.f_bfree
+    total = used + st.f_bavail
+    return used / total if total else 1.0
+
+
+class SpoolUsage:
+    """Bytes of segments on disk, kept by the writer (adds) and the uploader (removes)."""
+
+    def __init__(self, gauge_set: Callable[[float], None]) -> None:
+        self._lock = threading.Lock()
+        self._bytes = 0
+        self._set = gauge_set
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self._bytes += n
+            self._set(self._bytes)
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+
+@dataclass
+class _Segment:
+    path: Path
+    fd: int
+    hour: int  # epoch hour of every record in it
+    opened: float  # monotonic time of the first record
+    size: int = 0
+
+
+def iter_segments(spool_dir: Path, suffix: str) -> Iterator[Path]:
+    """Every segment file under the spool directory with the given suffix."""
+    yield from sorted(p for p in spool_dir.rglob(f"*{suffix}") if p.is_file())
+
+
+def recover(spool_dir: Path, metrics: SidecarMetrics, usage: SpoolUsage | None = None) -> int:
+    """Seal segments left open by a crash, cutting a torn last line. Returns segments sealed.
+
+    Blocking: run it before serving or in a thread.
+    """
+    sealed = 0
+    for part in iter_segments(spool_dir, OPEN_SUFFIX):
+        data = part.read_bytes()
+        keep = data.rfind(b"\n") + 1
+        if keep < len(data):
+            metrics.spool_recovered.inc()
+            log.warning("dropped a torn last line (%d bytes) from %s", len(data) - keep, part)
+            with open(part, "r+b") as fh:
+                fh.truncate(keep)
+                os.fsync(fh.fileno())
+        if keep == 0:
+            part.unlink()
+            continue
+        part.rename(part.with_name(part.name[: -len(OPEN_SUFFIX)] + SEALED_SUFFIX))
+        sealed += 1
+    if usage is not None:
+        usage.add(sum(p.stat().st_size for p in iter_segments(spool_dir, SEALED_SUFFIX)))
+    return sealed
+
+
+class SpoolWriter:
+    """Owns the capture queue and the open segment; runs on a dedicated thread."""
+
+    def __init__(
+        self,
+        spool: SpoolConfig,
+        capture: CaptureConfig,
+        metrics: SidecarMetrics,
+        usage: SpoolUsage,
+        *,
+        on_sealed: Callable[[Path], None] = lambda _p: None,
+        disk_usage: Callable[[Path], float] = disk_usage_ratio,
+    ) -> None:
+        self._cfg = spool
+        self._prefix = Path(capture.endpoint_name) / capture.variant_name
+        self._encoder = PayloadEncoder(capture.csv_content_types, capture.json_content_types)
+        self._metrics = metrics
+        self._usage = usage
+        self._on_sealed = on_sealed
+        self._disk_usage = disk_usage
+        self._queue: queue.Queue[CaptureItem] = queue.Queue(maxsize=capture.queue_size)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._segment: _Segment | None = None
+        self._cutoff = spool.max_disk_usage_percent / 100.0
+        self.paused = False
+        metrics.queue_depth.set_function(self._queue.qsize)
+        self._outcome = {o: metrics.capture_records.labels(o) for o in ("spooled", "dropped_queue_full", "skipped_disk", "write_error")}
+
+    # -- request path -------------------------------------------------------------------------
+    def offer(self, item: CaptureItem) -> None:
+        """Hand an item to the writer without waiting; a full queue drops it (counted)."""
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self._outcome["dropped_queue_full"].inc()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._cfg.dir.mkdir(parents=True, exist_ok=True)
+        self._check_disk()
+        self._thread = threading.Thread(target=self._run, name="modeltap-spool", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Write what is queued, seal the open segment and stop the thread (blocking)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # -- writer thread ------------------------------------------------------------------------
+    def _run(self) -> None:
+        tick = min(self._cfg.flush_interval_seconds, 1.0)
+        while True:
+            batch = self._take(tick)
+            if batch:
+                if self._check_disk():
+                    self._write(batch)
+                else:
+                    self._outcome["skipped_disk"].inc(len(batch))
+            elif self.paused:
+                self._check_disk()
+            self._seal_if_old()
+            if self._stop.is_set() and self._queue.empty():
+                break
+        self._seal()
+
+    def _take(self, timeout: float) -> list[CaptureItem]:
+        try:
+            first = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return []
+        batch = [first]
+        try:
+            while len(batch) < _MAX_BATCH:
+                batch.append(self._queue.get_nowait())
+        except queue.Empty:
+            pass
+        return batch
+
+    def _check_disk(self) -> bool:
+        """Refresh the pause flag from the spool disk's usage; True when capture may write."""
+        try:
+            ratio = self._disk_usage(self._cfg.dir)
+        except OSError as exc:
+            log.error("cannot read disk usage of %s: %s", self._cfg.dir, exc)
+            ratio = 1.0
+        self._metrics.disk_usage.set(ratio)
+        paused = ratio >= self._cutoff
+        if paused != self.paused:
+            if paused:
+                log.warning("spool disk %.1f%% full (cutoff %.1f%%): capture stopped, serving goes on",
+                            ratio * 100, self._cutoff * 100)
+            else:
+                log.info("spool disk %.1f%% full: capture resumed", ratio * 100)
+            self.paused = paused
+            self._metrics.capture_paused.set(1 if paused else 0)
+        return not paused
+
+    def _write(self, batch: list[CaptureItem]) -> None:
+        start = 0
+        while start < len(batch):
+            hour = int(batch[start].inference_time // 3600)
+            end = start + 1
+            while end < len(batch) and int(batch[end].inference_time // 3600) == hour:
+                end += 1
+            self._write_hour(batch[start:end], hour)
+            start = end
+
+    def _write_hour(self, items: list[CaptureItem], hour: int) -> None:
+        seg = self._segment
+        if seg is not None and seg.hour != hour:
+            self._seal()
+            seg = None
+        if seg is None:
+            try:
+                seg = self._open(items[0].inference_time, hour)
+            except OSError as exc:
+                log.error("cannot open a spool segment in %s: %s", self._cfg.dir, exc)
+                self._outcome["write_error"].inc(len(items))
+                return
+        data = b"".join([encode_record(it, self._encoder) for it in items])
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(seg.fd, view)
+                view = view[written:]
+        except OSError as exc:
+            log.error("spool write to %s failed: %s", seg.path, exc)
+            self._outcome["write_error"].inc(len(items))
+            try:
+                os.ftruncate(seg.fd, seg.size)  # never leave a torn line behind
+            except OSError:
+                pass
+            return
+        seg.size += len(data)
+        self._usage.add(len(data))
+        self._outcome["spooled"].inc(len(items))
+        if seg.size >= self._cfg.max_segment_bytes:
+            self._seal()
+
+    def _open(self, first_time: float, hour: int) -> _Segment:
+        t = time.gmtime(first_time)
+        millis = int((first_time % 1) * 1000)
+        directory = self._cfg.dir / self._prefix / time.strftime("%Y/%m/%d/%H", t)
+        directory.mkdir(parents=True, exist_ok=True)
+        name = f"{t.tm_min:02d}-{t.tm_sec:02d}-{millis:03d}-{uuid.uuid4()}{OPEN_SUFFIX}"
+        path = directory / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o640)
+        self._segment = _Segment(path=path, fd=fd, hour=hour, opened=time.monotonic())
+        return self._segment
+
+    def _seal_if_old(self) -> None:
+        seg = self._segment
+        if seg is not None and time.monotonic() - seg.opened >= self._cfg.max_segment_age_seconds:
+            self._seal()
+
+    def _seal(self) -> None:
+        seg, self._segment = self._segment, None
+        if seg is None:
+            return
+        try:
+            if self._cfg.fsync:
+                os.fsync(seg.fd)
+            os.close(seg.fd)
+            if seg.size == 0:
+                seg.path.unlink()
+                return
+            sealed = seg.path.with_name(seg.path.name[: -len(OPEN_SUFFIX)] + SEALED_SUFFIX)
+            seg.path.rename(sealed)
+            if self._cfg.fsync:
+                dir_fd = os.open(sealed.parent, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+        except OSError as exc:
+            # The .part file stays; the next start's recovery seals it.
+            log.error("sealing %s failed: %s", seg.path, exc)
+            return
+        self._metrics.segments_sealed.inc()
+        self._on_sealed(sealed)

@@ -1,0 +1,103 @@
+"""A local directory as a store: the embedded default, with the same key layout as S3.
+
+Writes go to a temporary file in the target directory, are fsynced and renamed into place, so a
+reader never sees half an object and a retried put replaces the object whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from sidecar.errors import StoreConfigError, StoreError
+from sidecar.store.base import ObjectInfo
+
+_TMP = ".tmp-"
+
+
+class LocalStore:
+    """Objects are files under ``root``; keys are relative paths with '/' separators."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.uri = f"file://{self.root}"
+
+    def _path(self, key: str) -> Path:
+        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in key.split("/")):
+            raise StoreError(f"invalid object key {key!r}")
+        return self.root / key
+
+    async def check(self) -> None:
+        def probe() -> None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe_path = self.root / f"{_TMP}check-{uuid.uuid4()}"
+            probe_path.write_bytes(b"")
+            probe_path.unlink()
+
+        try:
+            await asyncio.to_thread(probe)
+        except OSError as exc:
+            raise StoreConfigError(f"store {self.uri} is not writable: {exc}") from exc
+
+    async def put(
+        self, key: str, data: bytes, *, content_type: str, content_encoding: str | None = None
+    ) -> None:
+        path = self._path(key)
+
+        def write() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{_TMP}{uuid.uuid4()}-{path.name}")
+            try:
+                with open(tmp, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                if tmp.stat().st_size != len(data):
+                    raise StoreError(f"short write storing {key}")
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+
+        try:
+            await asyncio.to_thread(write)
+        except OSError as exc:
+            raise StoreError(f"storing {key} in {self.uri} failed: {exc}") from exc
+
+    async def get(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError as exc:
+            raise StoreError(f"no object {key} in {self.uri}") from exc
+        except OSError as exc:
+            raise StoreError(f"reading {key} from {self.uri} failed: {exc}") from exc
+
+    async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        def scan() -> list[ObjectInfo]:
+            # Walk only the directory the prefix names, then filter on the rest of the prefix.
+            base_rel, _, _ = prefix.rpartition("/")
+            base = self.root / base_rel if base_rel else self.root
+            if not base.is_dir():
+                return []
+            out = []
+            for path in base.rglob("*"):
+                if path.name.startswith(_TMP) or not path.is_file():
+                    continue
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    st = path.stat()
+                    out.append(ObjectInfo(key=key, size=st.st_size, last_modified=st.st_mtime))
+            out.sort(key=lambda o: o.key)
+            return out
+
+        for info in await asyncio.to_thread(scan):
+            yield info
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._path(key).unlink, True)
+
+    async def close(self) -> None:
+        return None
