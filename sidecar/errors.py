@@ -19,11 +19,24 @@ class ConfigError(ModeltapError):
 
 
 class StoreError(ModeltapError):
-    """An object-store operation failed (it may succeed when retried)."""
+    """An object-store operation failed.
+
+    ``reason`` is a short fixed label for metrics (``throttled``, ``server_error``, ``connection``,
+    ``timeout``, ``checksum``, ``client_error``, ``not_found``, ``io``); ``retryable`` says whether
+    the same call may succeed later.
+    """
+
+    def __init__(self, message: str, *, reason: str = "io", retryable: bool = True) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.retryable = retryable
 
 
 class StoreConfigError(StoreError):
     """The store cannot be used as configured: unknown bucket, wrong credentials, bad URI."""
+
+    def __init__(self, message: str, *, reason: str = "config") -> None:
+        super().__init__(message, reason=reason, retryable=False)
 
 
 class RecordError(ModeltapError):

@@ -27,7 +27,7 @@ class LocalStore:
 
     def _path(self, key: str) -> Path:
         if not key or key.startswith("/") or any(p in ("", ".", "..") for p in key.split("/")):
-            raise StoreError(f"invalid object key {key!r}")
+            raise StoreError(f"invalid object key {key!r}", reason="client_error", retryable=False)
         return self.root / key
 
     async def check(self) -> None:
@@ -71,7 +71,7 @@ class LocalStore:
         try:
             return await asyncio.to_thread(path.read_bytes)
         except FileNotFoundError as exc:
-            raise StoreError(f"no object {key} in {self.uri}") from exc
+            raise StoreError(f"no object {key} in {self.uri}", reason="not_found", retryable=False) from exc
         except OSError as exc:
             raise StoreError(f"reading {key} from {self.uri} failed: {exc}") from exc
 
