@@ -27,9 +27,13 @@ _CONTENT_TYPE = re.compile(r"^[\w.+-]+/[\w.+*-]+$")
 @dataclass(frozen=True)
 class ServerConfig:
     host: str = setting("0.0.0.0", "Address the proxy listens on.")
-    port: int = setting(8080, "Port the proxy listens on (clients send inference requests here).", min=0, max=65535)
+    port: int = setting(
+        8080, "Port the proxy listens on (clients send inference requests here).", min=0, max=65535
+    )
     admin_host: str = setting("0.0.0.0", "Address of the admin port (/metrics, /healthz, /readyz).")
-    admin_port: int = setting(9090, "Admin port: Prometheus metrics and health/readiness probes.", min=0, max=65535)
+    admin_port: int = setting(
+        9090, "Admin port: Prometheus metrics and health/readiness probes.", min=0, max=65535
+    )
     shutdown_timeout_seconds: float = setting(
         20.0, "On SIGTERM, how long in-flight requests may take to finish.", min=0
     )
@@ -40,12 +44,20 @@ class ServerConfig:
 
 @dataclass(frozen=True)
 class UpstreamConfig:
-    url: str = setting("http://127.0.0.1:8081", "Base URL of the model server the proxy forwards to.")
+    url: str = setting(
+        "http://127.0.0.1:8081", "Base URL of the model server the proxy forwards to."
+    )
     connect_timeout_seconds: float = setting(
-        5.0, "Time to open a connection to the model server before answering 502.", min=0, min_exclusive=True
+        5.0,
+        "Time to open a connection to the model server before answering 502.",
+        min=0,
+        min_exclusive=True,
     )
     timeout_seconds: float = setting(
-        60.0, "Time for the model server to answer a request before answering 504.", min=0, min_exclusive=True
+        60.0,
+        "Time for the model server to answer a request before answering 504.",
+        min=0,
+        min_exclusive=True,
     )
     max_connections: int = setting(
         256, "Keep-alive connection pool size to the model server (0 = unlimited).", min=0
@@ -57,11 +69,16 @@ class UpstreamConfig:
 
 @dataclass(frozen=True)
 class CaptureConfig:
-    enabled: bool = setting(True, "Capture sampled request/response pairs (SageMaker EnableCapture).")
+    enabled: bool = setting(
+        True, "Capture sampled request/response pairs (SageMaker EnableCapture)."
+    )
     endpoint_name: str = setting("default", "Endpoint name written into the capture layout.")
     variant_name: str = setting("AllTraffic", "Variant name written into the capture layout.")
     sample_percent: float = setting(
-        20.0, "Percentage of requests captured, 0-100 (SageMaker InitialSamplingPercentage).", min=0, max=100
+        20.0,
+        "Percentage of requests captured, 0-100 (SageMaker InitialSamplingPercentage).",
+        min=0,
+        max=100,
     )
     sampling: Sampling = setting(
         "random",
@@ -85,30 +102,44 @@ class CaptureConfig:
         "Content types captured as text with encoding JSON (others are base64).",
     )
     inference_id_header: str = setting(
-        "X-Inference-Id", "Request header carrying the caller's inference id (eventMetadata.inferenceId)."
+        "X-Inference-Id",
+        "Request header carrying the caller's inference id (eventMetadata.inferenceId).",
     )
     target_model_header: str = setting(
         "X-Target-Model", "Request header naming the target model of a multi-model server."
     )
     queue_size: int = setting(
-        10000, "Records held in memory between the request path and the spool writer; overflow is dropped and counted.", min=1
+        10000,
+        "Records held in memory between the request path and the spool writer; overflow is dropped and counted.",
+        min=1,
     )
 
 
 @dataclass(frozen=True)
 class SpoolConfig:
-    dir: Path = setting(Path("/var/lib/modeltap/spool"), "Local directory where records are spooled.")
+    dir: Path = setting(
+        Path("/var/lib/modeltap/spool"), "Local directory where records are spooled."
+    )
     max_segment_bytes: int = setting(
         16 * 1024 * 1024, "A segment is sealed when it reaches this size.", min=1
     )
     max_segment_age_seconds: float = setting(
-        60.0, "A non-empty segment is sealed when its first record is this old.", min=0, min_exclusive=True
+        60.0,
+        "A non-empty segment is sealed when its first record is this old.",
+        min=0,
+        min_exclusive=True,
     )
     flush_interval_seconds: float = setting(
-        0.2, "Longest a record waits in memory before it is written to the spool file.", min=0, min_exclusive=True
+        0.2,
+        "Longest a record waits in memory before it is written to the spool file.",
+        min=0,
+        min_exclusive=True,
     )
     max_disk_usage_percent: float = setting(
-        75.0, "Capture stops while the spool's filesystem is fuller than this (serving goes on).", min=0, max=100
+        75.0,
+        "Capture stops while the spool's filesystem is fuller than this (serving goes on).",
+        min=0,
+        max=100,
     )
     fsync: bool = setting(True, "fsync each sealed segment before it is handed to the uploader.")
 
@@ -129,12 +160,18 @@ class StoreConfig:
     kms_key_id: str = setting("", "KMS key id/ARN/alias for SSE-KMS (SageMaker KmsKeyId).")
     max_concurrency: int = setting(4, "Segments uploaded at once.", min=1, max=64)
     multipart_threshold_bytes: int = setting(
-        16 * 1024 * 1024, "Segments at least this large are sent as multipart uploads.", min=5 * 1024 * 1024
+        16 * 1024 * 1024,
+        "Segments at least this large are sent as multipart uploads.",
+        min=5 * 1024 * 1024,
     )
-    retry_base_seconds: float = setting(0.5, "First retry delay; doubles per attempt, with jitter.", min=0)
+    retry_base_seconds: float = setting(
+        0.5, "First retry delay; doubles per attempt, with jitter.", min=0
+    )
     retry_max_seconds: float = setting(30.0, "Longest delay between two retries.", min=0)
     shutdown_grace_seconds: float = setting(
-        20.0, "On SIGTERM, how long to keep uploading; what is left stays on disk for the next start.", min=0
+        20.0,
+        "On SIGTERM, how long to keep uploading; what is left stays on disk for the next start.",
+        min=0,
     )
 
 
@@ -152,7 +189,9 @@ class SidecarConfig:
         if up.scheme not in ("http", "https") or not up.hostname:
             raise ConfigError(f"upstream.url={self.upstream.url!r}: expected http://host:port")
         if up.query or up.fragment:
-            raise ConfigError(f"upstream.url={self.upstream.url!r}: must not have a query or fragment")
+            raise ConfigError(
+                f"upstream.url={self.upstream.url!r}: must not have a query or fragment"
+            )
         for key, value in (
             ("capture.endpoint_name", self.capture.endpoint_name),
             ("capture.variant_name", self.capture.variant_name),

@@ -1,10 +1,10 @@
 """Errors raised by the sidecar and shared with the analyzer.
 
-    ModeltapError
-    ├── ConfigError      bad configuration; the process exits with status 2 before serving
-    ├── StoreError       the object store failed an operation
-    │   └── StoreConfigError   the store is unusable as configured (start-up check)
-    └── RecordError      a capture record that cannot be parsed
+ModeltapError
+├── ConfigError      bad configuration; the process exits with status 2 before serving
+├── StoreError       the object store failed an operation
+│   └── StoreConfigError   the store is unusable as configured (start-up check)
+└── RecordError      a capture record that cannot be parsed
 """
 
 from __future__ import annotations

@@ -91,12 +91,17 @@ def encode_record(item: CaptureItem, encoder: PayloadEncoder, event_id: str | No
     """Serialize one item as a JSON Lines record (with the trailing newline)."""
     capture: dict[str, dict[str, str]] = {}
     if item.input_body is not None:
-        capture["endpointInput"] = encoder.payload(item.input_body, item.input_content_type, "INPUT")
+        capture["endpointInput"] = encoder.payload(
+            item.input_body, item.input_content_type, "INPUT"
+        )
     if item.output_body is not None:
         capture["endpointOutput"] = encoder.payload(
             item.output_body, item.output_content_type, "OUTPUT"
         )
-    meta = {"eventId": event_id or str(uuid.uuid4()), "inferenceTime": format_time(item.inference_time)}
+    meta = {
+        "eventId": event_id or str(uuid.uuid4()),
+        "inferenceTime": format_time(item.inference_time),
+    }
     if item.inference_id is not None:
         meta["inferenceId"] = item.inference_id
     extra: dict[str, object] = {

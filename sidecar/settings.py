@@ -30,8 +30,8 @@ def setting(
     default: Any,
     doc: str,
     *,
-    min: float | None = None,  # noqa: A002 - reads naturally at call sites
-    max: float | None = None,  # noqa: A002
+    min: float | None = None,
+    max: float | None = None,
     min_exclusive: bool = False,
 ) -> Any:
     """Declare a configuration field with its documentation and bounds."""
@@ -194,7 +194,9 @@ def parse_flags(argv: Sequence[str], infos: Sequence[FieldInfo]) -> dict[str, tu
     while args:
         arg = args.pop(0)
         if not arg.startswith("--"):
-            raise ConfigError(f"unexpected argument {arg!r}; options look like --section.field VALUE")
+            raise ConfigError(
+                f"unexpected argument {arg!r}; options look like --section.field VALUE"
+            )
         name, eq, raw = arg.partition("=")
         info = by_flag.get(name)
         if info is None:

@@ -16,6 +16,7 @@ plus a batch being written). A torn last line is cut off at the next start (:fun
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -129,7 +130,10 @@ class SpoolWriter:
         self._cutoff = spool.max_disk_usage_percent / 100.0
         self.paused = False
         metrics.queue_depth.set_function(self._queue.qsize)
-        self._outcome = {o: metrics.capture_records.labels(o) for o in ("spooled", "dropped_queue_full", "skipped_disk", "write_error")}
+        self._outcome = {
+            o: metrics.capture_records.labels(o)
+            for o in ("spooled", "dropped_queue_full", "skipped_disk", "write_error")
+        }
 
     # -- request path -------------------------------------------------------------------------
     def offer(self, item: CaptureItem) -> None:
@@ -193,8 +197,11 @@ class SpoolWriter:
         paused = ratio >= self._cutoff
         if paused != self.paused:
             if paused:
-                log.warning("spool disk %.1f%% full (cutoff %.1f%%): capture stopped, serving goes on",
-                            ratio * 100, self._cutoff * 100)
+                log.warning(
+                    "spool disk %.1f%% full (cutoff %.1f%%): capture stopped, serving goes on",
+                    ratio * 100,
+                    self._cutoff * 100,
+                )
             else:
                 log.info("spool disk %.1f%% full: capture resumed", ratio * 100)
             self.paused = paused
@@ -232,10 +239,8 @@ class SpoolWriter:
         except OSError as exc:
             log.error("spool write to %s failed: %s", seg.path, exc)
             self._outcome["write_error"].inc(len(items))
-            try:
+            with contextlib.suppress(OSError):
                 os.ftruncate(seg.fd, seg.size)  # never leave a torn line behind
-            except OSError:
-                pass
             return
         seg.size += len(data)
         self._usage.add(len(data))

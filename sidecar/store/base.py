@@ -31,7 +31,9 @@ class Store(Protocol):
     async def check(self) -> None:
         """Fail with StoreConfigError when the destination is unusable (start-up check)."""
 
-    async def put(self, key: str, data: bytes, *, content_type: str, content_encoding: str | None = None) -> None:
+    async def put(
+        self, key: str, data: bytes, *, content_type: str, content_encoding: str | None = None
+    ) -> None:
         """Store ``data`` at ``key``; return only after the store confirmed size and checksum."""
 
     async def get(self, key: str) -> bytes:

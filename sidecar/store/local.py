@@ -71,7 +71,9 @@ class LocalStore:
         try:
             return await asyncio.to_thread(path.read_bytes)
         except FileNotFoundError as exc:
-            raise StoreError(f"no object {key} in {self.uri}", reason="not_found", retryable=False) from exc
+            raise StoreError(
+                f"no object {key} in {self.uri}", reason="not_found", retryable=False
+            ) from exc
         except OSError as exc:
             raise StoreError(f"reading {key} from {self.uri} failed: {exc}") from exc
 

@@ -1,0 +1,5 @@
+import sys
+
+from modeltap.cli import main
+
+sys.exit(main())

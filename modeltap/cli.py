@@ -1,0 +1,40 @@
+"""The ``modeltap`` command: one entry point, a subcommand per process.
+
+Subcommands import their package lazily, so ``modeltap sidecar`` never loads the analysis stack.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+COMMANDS = {
+    "sidecar": ("sidecar.__main__", "run the capturing reverse proxy in front of a model server"),
+    "demo-model": ("modeltap.demo_model", "run the demo scikit-learn model server"),
+    "demo": ("modeltap.demo", "run the whole loop locally (what `make run` starts)"),
+    "baseline": (
+        "analyzer.cli_baseline",
+        "build statistics.json + constraints.json from a dataset",
+    ),
+}
+
+
+def usage() -> str:
+    lines = ["usage: modeltap COMMAND [options]", "", "commands:"]
+    lines += [f"  {name:<12} {doc}" for name, (_, doc) in COMMANDS.items()]
+    lines += ["", "`modeltap COMMAND --help` describes a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if args else 2
+    name, rest = args[0], args[1:]
+    if name not in COMMANDS:
+        print(f"modeltap: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    return int(module.main(rest))

@@ -1,0 +1,1 @@
+"""The capturing sidecar: a reverse proxy that samples request/response pairs into object storage."""

@@ -1,0 +1,200 @@
+"""Wiring and lifecycle of the sidecar process.
+
+Start-up: validate the store (one clear error if it is unusable), recover segments a crash left
+open, start the spool writer thread and the uploader task, then open the admin port and the proxy
+port. Shutdown on SIGTERM/SIGINT, in order: readiness goes to 503, the proxy stops accepting and
+waits for in-flight requests, the writer drains its queue and seals the open segment, the uploader
+stores what it can within ``store.shutdown_grace_seconds``; anything left stays on disk for the
+next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from sidecar.config import SidecarConfig
+from sidecar.metrics import SidecarMetrics
+from sidecar.proxy import Proxy
+from sidecar.spool import SpoolUsage, SpoolWriter, recover
+from sidecar.store.base import Store, open_store
+from sidecar.uploader import Uploader
+
+log = logging.getLogger("sidecar")
+
+
+@dataclass
+class Sidecar:
+    """A running sidecar: what a test or ``main`` needs to reach and stop it."""
+
+    config: SidecarConfig
+    metrics: SidecarMetrics
+    store: Store
+    writer: SpoolWriter
+    uploader: Uploader
+    proxy_url: str = ""
+    admin_url: str = ""
+    ready: bool = False
+    _runners: list[web.BaseRunner] = field(default_factory=list)
+    _session: aiohttp.ClientSession | None = None
+    _upload_task: asyncio.Task[None] | None = None
+
+    async def stop(self) -> int:
+        """Graceful shutdown; returns the number of segments left on disk."""
+        self.ready = False
+        proxy_runner, admin_runner = self._runners
+        await proxy_runner.cleanup()  # stop accepting, finish in-flight requests
+        if self._session is not None:
+            await self._session.close()
+        await asyncio.to_thread(self.writer.stop)
+        if self._upload_task is not None:
+            self._upload_task.cancel()
+            await asyncio.gather(self._upload_task, return_exceptions=True)
+        left = await self.uploader.drain(self.config.store.shutdown_grace_seconds)
+        await self.store.close()
+        await admin_runner.cleanup()
+        return left
+
+
+def admin_app(sidecar: Sidecar, registry: CollectorRegistry) -> web.Application:
+    """The admin port: Prometheus metrics and Kubernetes probes. It never serves captured data."""
+
+    async def metrics(_request: web.Request) -> web.Response:
+        body = await asyncio.to_thread(generate_latest, registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def readyz(_request: web.Request) -> web.Response:
+        if sidecar.ready:
+            return web.Response(text="ready\n")
+        return web.Response(status=503, text="not ready\n")
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+def _client_session(config: SidecarConfig) -> aiohttp.ClientSession:
+    up = config.upstream
+    connector = aiohttp.TCPConnector(
+        limit=up.max_connections,
+        limit_per_host=0,
+        keepalive_timeout=up.keepalive_timeout_seconds,
+        ttl_dns_cache=300,
+    )
+    timeout = aiohttp.ClientTimeout(
+        total=None,
+        connect=up.timeout_seconds,  # waiting for a pooled connection counts against the answer time
+        sock_connect=up.connect_timeout_seconds,
+        sock_read=up.timeout_seconds,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeout,
+        auto_decompress=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+    )
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[[Path], None], path: Path) -> None:
+    """Run ``fn(path)`` on the loop from the writer thread (a no-op once the loop is closed)."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(fn, path)
+
+
+def _url(runner: web.BaseRunner) -> str:
+    host, port = runner.addresses[0][:2]
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+
+
+async def start(config: SidecarConfig, registry: CollectorRegistry) -> Sidecar:
+    """Start every part of the sidecar; raises ConfigError/StoreConfigError before serving."""
+    metrics = SidecarMetrics(registry)
+    store = open_store(config.store.destination, config.store)
+    try:
+        await store.check()
+    except BaseException:
+        await store.close()
+        raise
+    usage = SpoolUsage(metrics.spool_bytes.set)
+    config.spool.dir.mkdir(parents=True, exist_ok=True)
+    recovered = await asyncio.to_thread(recover, config.spool.dir, metrics, usage)
+    if recovered:
+        log.info("recovered %d segment(s) left open by an earlier run", recovered)
+    uploader = Uploader(config.spool.dir, store, config.store, metrics, usage)
+    loop = asyncio.get_running_loop()
+    writer = SpoolWriter(
+        config.spool,
+        config.capture,
+        metrics,
+        usage,
+        on_sealed=lambda path: _call_soon(loop, uploader.notify_sealed, path),
+    )
+    sidecar = Sidecar(config=config, metrics=metrics, store=store, writer=writer, uploader=uploader)
+    await asyncio.to_thread(writer.start)
+    sidecar._upload_task = asyncio.create_task(uploader.run(), name="modeltap-uploader")
+
+    admin_runner = web.AppRunner(admin_app(sidecar, registry), access_log=None)
+    await admin_runner.setup()
+    await web.TCPSite(admin_runner, config.server.admin_host, config.server.admin_port).start()
+
+    session = _client_session(config)
+    sidecar._session = session
+    proxy = Proxy(config, metrics, session, writer if config.capture.enabled else None)
+    server = web.Server(
+        proxy.handle,
+        access_log=None,
+        max_line_size=config.server.max_request_header_bytes,
+        max_field_size=config.server.max_request_header_bytes,
+    )
+    proxy_runner = web.ServerRunner(server, shutdown_timeout=config.server.shutdown_timeout_seconds)
+    await proxy_runner.setup()
+    await web.TCPSite(proxy_runner, config.server.host, config.server.port).start()
+    sidecar._runners = [proxy_runner, admin_runner]
+    sidecar.proxy_url, sidecar.admin_url = _url(proxy_runner), _url(admin_runner)
+    sidecar.ready = True
+    return sidecar
+
+
+async def serve(
+    config: SidecarConfig, on_ready: Callable[[Sidecar], Awaitable[None] | None] | None = None
+) -> int:
+    """Run until SIGTERM/SIGINT; returns the process exit status."""
+    registry = CollectorRegistry()
+    sidecar = await start(config, registry)
+    log.info(
+        "modeltap sidecar ready: proxy %s -> %s, admin %s, capturing %s%% to %s",
+        sidecar.proxy_url,
+        config.upstream.url,
+        sidecar.admin_url,
+        config.capture.sample_percent if config.capture.enabled else 0,
+        config.store.destination,
+    )
+    if on_ready is not None:
+        result = on_ready(sidecar)
+        if result is not None:
+            await result
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: finishing in-flight requests, sealing and uploading the spool")
+    left = await sidecar.stop()
+    log.info("stopped; %d segment(s) left in the spool", left)
+    return 0

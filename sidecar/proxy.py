@@ -1,0 +1,320 @@
+"""The request path: forward every request to the model server and hand sampled pairs to capture.
+
+Forwarding is faithful: method, raw path and query, end-to-end headers and body go up; status,
+reason, end-to-end headers and body come back byte for byte. Bodies that are not captured are
+streamed unless they are small; captured bodies (at most ``capture.max_payload_bytes``) are held
+once, as the bytes that are forwarded anyway. Capture costs the request one ``put_nowait``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from sidecar.config import SidecarConfig
+from sidecar.headers import end_to_end
+from sidecar.metrics import SidecarMetrics
+from sidecar.record import CaptureItem
+from sidecar.sampling import Sampler
+from sidecar.spool import SpoolWriter
+
+log = logging.getLogger(__name__)
+
+# Bodies up to this size are read whole even when not captured: one write beats a stream of them.
+SMALL_BODY_BYTES = 64 * 1024
+_STREAM_CHUNK = 64 * 1024
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+
+def _status_class(status: int) -> str:
+    return f"{min(max(status // 100, 1), 5)}xx"
+
+
+def _error_response(status: int, message: str) -> web.Response:
+    return web.Response(
+        status=status,
+        text=f"modeltap sidecar: {message}\n",
+        headers={"X-Modeltap-Error": "upstream"},
+    )
+
+
+class Proxy:
+    """The handler of the proxy port (an aiohttp low-level ``web.Server`` handler)."""
+
+    def __init__(
+        self,
+        config: SidecarConfig,
+        metrics: SidecarMetrics,
+        session: aiohttp.ClientSession,
+        writer: SpoolWriter | None,
+    ) -> None:
+        cap = config.capture
+        self._base = config.upstream.url.rstrip("/")
+        self._session = session
+        self._writer = writer
+        self._capture = cap.enabled and writer is not None and cap.sample_percent > 0
+        self._sampler = Sampler(cap.sample_percent, cap.sampling == "inference_id")
+        self._cap_input = "Input" in cap.modes
+        self._cap_output = "Output" in cap.modes
+        self._capture_errors = cap.capture_errors
+        self._max_payload = cap.max_payload_bytes
+        self._id_header = cap.inference_id_header
+        self._model_header = cap.target_model_header
+        self._metrics = metrics
+        self._requests = {
+            c: metrics.requests.labels(c) for c in ("1xx", "2xx", "3xx", "4xx", "5xx")
+        }
+        self._too_large = metrics.capture_records.labels("too_large")
+        self._skipped_disk = metrics.capture_records.labels("skipped_disk")
+        self._upstream_errors = {
+            r: metrics.upstream_errors.labels(r)
+            for r in ("connect", "timeout", "disconnected", "protocol")
+        }
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        started = time.perf_counter()
+        try:
+            response = await self._forward(request, started)
+        except _UpstreamFailure as failure:
+            self._upstream_errors[failure.reason].inc()
+            response = _error_response(failure.status, failure.message)
+        self._requests[_status_class(response.status)].inc()
+        self._metrics.request_duration.observe(time.perf_counter() - started)
+        return response
+
+    async def _forward(self, request: web.BaseRequest, started: float) -> web.StreamResponse:
+        inference_id = request.headers.get(self._id_header)
+        capture = self._capture and self._sampler.sampled(inference_id)
+        if capture and self._writer is not None and self._writer.paused:
+            self._skipped_disk.inc()
+            capture = False
+        cap_in = capture and self._cap_input
+        wall = time.time()
+
+        # -- request body --------------------------------------------------------------------
+        length = request.content_length
+        in_body: bytes | None = None
+        data: Any = None
+        if request.body_exists:
+            limit = self._max_payload if cap_in else SMALL_BODY_BYTES
+            if length is not None and length <= limit:
+                try:
+                    in_body = await request.content.readexactly(length)
+                except asyncio.IncompleteReadError as exc:
+                    raise web.HTTPBadRequest(
+                        text="request body shorter than Content-Length\n"
+                    ) from exc
+                data = in_body
+            elif cap_in and length is not None:
+                self._too_large.inc()
+                capture = cap_in = False
+                data = request.content
+            elif cap_in:
+                tee = _Tee(request.content, self._max_payload)
+                data = tee.iterate()
+            else:
+                data = request.content
+        elif cap_in:
+            in_body = b""
+
+        headers = end_to_end(request.headers)
+        url = URL(self._base + request.raw_path, encoded=True)
+        sent = time.perf_counter()
+        try:
+            upstream = await self._session.request(
+                request.method, url, headers=headers, data=data, allow_redirects=False
+            )
+        except aiohttp.ClientConnectorError as exc:
+            raise _UpstreamFailure(
+                502, "connect", f"cannot connect to the model server: {exc.os_error}"
+            ) from None
+        except TimeoutError:
+            raise _UpstreamFailure(
+                504, "timeout", "the model server did not answer in time"
+            ) from None
+        except aiohttp.ServerDisconnectedError:
+            raise _UpstreamFailure(
+                502, "disconnected", "the model server closed the connection"
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise _UpstreamFailure(
+                502, "protocol", f"bad response from the model server: {exc}"
+            ) from None
+        model_latency = time.perf_counter() - sent
+        self._metrics.upstream_duration.observe(model_latency)
+
+        try:
+            if cap_in and in_body is None and isinstance(data, AsyncIterator):
+                in_body = tee.body()
+                if in_body is None:
+                    self._too_large.inc()
+                    capture = False
+            status = upstream.status
+            capture = capture and (200 <= status < 300 or self._capture_errors)
+            cap_out = capture and self._cap_output
+            out_headers = end_to_end(upstream.headers)
+            no_body = request.method == "HEAD" or status in _NO_BODY_STATUSES or status < 200
+            rlen = upstream.content_length
+            out_body: bytes | None = None
+            response: web.StreamResponse
+            if no_body:
+                response = _RawResponse(
+                    status=status, reason=upstream.reason, headers=out_headers, body=b""
+                )
+                out_body = b"" if cap_out else None
+            elif rlen is not None and rlen <= (self._max_payload if cap_out else SMALL_BODY_BYTES):
+                out_body = await _read_exactly(upstream, rlen)
+                response = _RawResponse(
+                    status=status, reason=upstream.reason, headers=out_headers, body=out_body
+                )
+            else:
+                if cap_out and rlen is not None:
+                    self._too_large.inc()
+                    capture = cap_out = False
+                response, out_body = await self._stream(request, upstream, out_headers, cap_out)
+                if cap_out and out_body is None:
+                    self._too_large.inc()
+                    capture = False
+        finally:
+            upstream.release()
+
+        if capture and self._writer is not None:
+            self._writer.offer(
+                CaptureItem(
+                    inference_time=wall,
+                    method=request.method,
+                    path=request.path,
+                    status=status,
+                    model_latency_s=model_latency,
+                    inference_id=inference_id,
+                    target_model=request.headers.get(self._model_header),
+                    input_body=in_body if cap_in else None,
+                    input_content_type=request.headers.get("Content-Type"),
+                    output_body=out_body if cap_out else None,
+                    output_content_type=upstream.headers.get("Content-Type"),
+                )
+            )
+        return response
+
+    async def _stream(
+        self,
+        request: web.BaseRequest,
+        upstream: aiohttp.ClientResponse,
+        headers: CIMultiDict[str],
+        capture: bool,
+    ) -> tuple[web.StreamResponse, bytes | None]:
+        """Stream the upstream body to the client; keep a copy up to the capture limit."""
+        response = _RawStreamResponse(
+            status=upstream.status, reason=upstream.reason, headers=headers
+        )
+        if upstream.content_length is None:
+            response.enable_chunked_encoding()
+        await response.prepare(request)
+        kept: list[bytes] | None = [] if capture else None
+        size = 0
+        try:
+            async for chunk in upstream.content.iter_chunked(_STREAM_CHUNK):
+                await response.write(chunk)
+                if kept is not None:
+                    size += len(chunk)
+                    if size > self._max_payload:
+                        kept = None
+                    else:
+                        kept.append(chunk)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # Headers are gone already: the only honest signal left is to cut the connection.
+            self._upstream_errors["disconnected"].inc()
+            log.warning(
+                "model server failed mid-response for %s %s: %s", request.method, request.path, exc
+            )
+            if request.transport is not None:
+                request.transport.close()
+            return response, None
+        await response.write_eof()
+        return response, (b"".join(kept) if kept is not None else None)
+
+
+class _UpstreamFailure(Exception):
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+async def _read_exactly(upstream: aiohttp.ClientResponse, length: int) -> bytes:
+    try:
+        return await upstream.content.readexactly(length)
+    except asyncio.IncompleteReadError as exc:
+        raise _UpstreamFailure(
+            502, "disconnected", "the model server closed the connection mid-body"
+        ) from exc
+    except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
+        raise _UpstreamFailure(
+            502, "disconnected", f"the model server broke off the body: {exc}"
+        ) from exc
+    except TimeoutError as exc:
+        raise _UpstreamFailure(
+            504, "timeout", "the model server did not send its body in time"
+        ) from exc
+
+
+class _Tee:
+    """Forwards a request body of unknown length, keeping a copy up to ``limit`` bytes."""
+
+    def __init__(self, content: aiohttp.StreamReader, limit: int) -> None:
+        self._content = content
+        self._limit = limit
+        self._chunks: list[bytes] | None = []
+        self._size = 0
+
+    async def iterate(self) -> AsyncIterator[bytes]:
+        async for chunk in self._content.iter_chunked(_STREAM_CHUNK):
+            if self._chunks is not None:
+                self._size += len(chunk)
+                if self._size > self._limit:
+                    self._chunks = None
+                else:
+                    self._chunks.append(chunk)
+            yield chunk
+
+    def body(self) -> bytes | None:
+        return b"".join(self._chunks) if self._chunks is not None else None
+
+
+class _HeaderPassthrough:
+    """Keeps aiohttp from adding Content-Type or Server headers the upstream did not send."""
+
+    _added: tuple[str, ...]
+
+    def _remember(self, headers: CIMultiDict[str]) -> None:
+        self._added = tuple(h for h in ("Content-Type", "Server") if h not in headers)
+
+    async def _prepare_headers(self) -> None:
+        await super()._prepare_headers()  # type: ignore[misc]
+        for name in self._added:
+            self.headers.popall(name, None)  # type: ignore[attr-defined]
+
+
+class _RawResponse(_HeaderPassthrough, web.Response):
+    """A buffered response; HEAD/304 keep the upstream's Content-Length, 204/1xx drop it."""
+
+    def __init__(
+        self, *, status: int, reason: str | None, headers: CIMultiDict[str], body: bytes
+    ) -> None:
+        self._remember(headers)
+        super().__init__(status=status, reason=reason, headers=headers, body=body)
+
+
+class _RawStreamResponse(_HeaderPassthrough, web.StreamResponse):
+    def __init__(self, *, status: int, reason: str | None, headers: CIMultiDict[str]) -> None:
+        self._remember(headers)
+        super().__init__(status=status, reason=reason, headers=headers)
