@@ -17,6 +17,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -54,13 +55,16 @@ class Sidecar:
         self.ready = False
         proxy_runner, admin_runner = self._runners
         await proxy_runner.cleanup()  # stop accepting, finish in-flight requests
+        log.debug("proxy stopped")
         if self._session is not None:
             await self._session.close()
         await asyncio.to_thread(self.writer.stop)
+        log.debug("spool writer stopped")
         if self._upload_task is not None:
             self._upload_task.cancel()
             await asyncio.gather(self._upload_task, return_exceptions=True)
         left = await self.uploader.drain(self.config.store.shutdown_grace_seconds)
+        log.debug("uploader drained")
         await self.store.close()
         await admin_runner.cleanup()
         return left
@@ -88,6 +92,16 @@ def admin_app(sidecar: Sidecar, registry: CollectorRegistry) -> web.Application:
     return app
 
 
+class _ExactRequest(aiohttp.ClientRequest):
+    """A client request that adds no ``Content-Length: 0`` the caller did not send."""
+
+    def update_body_from_data(self, body: Any, _stacklevel: int = 3) -> None:
+        had_length = "Content-Length" in self.headers
+        super().update_body_from_data(body, _stacklevel + 1)
+        if body is None and not had_length:
+            self.headers.popall("Content-Length", None)
+
+
 def _client_session(config: SidecarConfig) -> aiohttp.ClientSession:
     up = config.upstream
     connector = aiohttp.TCPConnector(
@@ -106,6 +120,7 @@ def _client_session(config: SidecarConfig) -> aiohttp.ClientSession:
         connector=connector,
         timeout=timeout,
         auto_decompress=False,
+        request_class=_ExactRequest,
         cookie_jar=aiohttp.DummyCookieJar(),
         skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
     )

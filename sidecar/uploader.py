@@ -108,9 +108,11 @@ class Uploader:
         """Upload until cancelled."""
         await self.rescan()
         last_scan = time.monotonic()
-        while True:
+        while not self._closing:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=_RESCAN_SECONDS)
+                async with asyncio.timeout(_RESCAN_SECONDS):
+                    await self._wake.wait()
             self._wake.clear()
             if time.monotonic() - last_scan >= _RESCAN_SECONDS:
                 await self.rescan()
@@ -129,9 +131,13 @@ class Uploader:
 
     async def drain(self, grace_seconds: float) -> int:
         """Upload everything pending within ``grace_seconds``; return the segments left on disk."""
+        self._closing = True
         self._deadline = time.monotonic() + grace_seconds
         await self.rescan()
         self._start_uploads()
+        log.debug(
+            "draining %d segment(s), %d upload(s) running", len(self._pending), len(self._tasks)
+        )
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=grace_seconds)
         left = sorted(self._pending)
@@ -162,6 +168,7 @@ class Uploader:
 
     async def _upload_with_retries(self, path: Path) -> None:
         key = self.object_key(path)
+        log.debug("storing %s", key)
         started = time.monotonic()
         try:
             body, raw_size, records = await asyncio.to_thread(_read_segment, path, self._cfg.gzip)

@@ -1,0 +1,101 @@
+"""Fixtures shared by every test: real processes on 127.0.0.1 with ports picked at run time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.support.procs import PYTHON, Proc, free_port, wait_http
+
+
+@dataclass
+class SidecarProc:
+    """A sidecar started as its own process, with its spool and local store in a temp dir."""
+
+    proc: Proc
+    proxy_url: str
+    admin_url: str
+    spool: Path
+    store: Path
+    args: list[str] = field(default_factory=list)
+
+    def captured_files(self) -> list[Path]:
+        return sorted(p for p in self.store.rglob("*.jsonl*") if p.is_file())
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[str]:
+    """The test upstream server (echo, big, chunked, status, slow ...) as a real process."""
+    port = free_port()
+    proc = Proc("upstream", [PYTHON, "-m", "tests.support.upstream", str(port)], tmp_path)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/ping", proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def demo_model(tmp_path: Path) -> Iterator[str]:
+    """The demo iris model server as a real process."""
+    port = free_port()
+    proc = Proc(
+        "demo-model", [PYTHON, "-m", "modeltap", "demo-model", "--port", str(port)], tmp_path
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/ping", proc, timeout=60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def start_sidecar(tmp_path: Path) -> Iterator[Callable[..., SidecarProc]]:
+    """Factory: start a sidecar in front of ``upstream_url`` with extra ``--section.field`` flags."""
+    procs: list[Proc] = []
+
+    def start(
+        upstream_url: str,
+        *flags: str,
+        name: str = "sidecar",
+        spool: Path | None = None,
+        store: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> SidecarProc:
+        port, admin = free_port(), free_port()
+        spool = spool or tmp_path / f"{name}-spool"
+        store = store or tmp_path / f"{name}-store"
+        args = [
+            "--upstream.url",
+            upstream_url,
+            "--server.host",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--server.admin-host",
+            "127.0.0.1",
+            "--server.admin-port",
+            str(admin),
+            "--spool.dir",
+            str(spool),
+            "--store.destination",
+            f"file://{store}",
+            "--spool.max-segment-age-seconds",
+            "0.5",
+            *flags,
+        ]
+        proc = Proc(name, [PYTHON, "-m", "sidecar", *args], tmp_path, env=env)
+        procs.append(proc)
+        wait_http(f"http://127.0.0.1:{admin}/readyz", proc)
+        return SidecarProc(
+            proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin}", spool, store, args
+        )
+
+    try:
+        yield start
+    finally:
+        for p in procs:
+            p.stop()
