@@ -222,15 +222,30 @@ class SpoolWriter:
         seg = self._segment
         if seg is not None and seg.hour != hour:
             self._seal()
-            seg = None
-        if seg is None:
-            try:
-                seg = self._open(items[0].inference_time, hour)
-            except OSError as exc:
-                log.error("cannot open a spool segment in %s: %s", self._cfg.dir, exc)
-                self._outcome["write_error"].inc(len(items))
-                return
-        data = b"".join([encode_record(it, self._encoder) for it in items])
+        lines = [encode_record(it, self._encoder) for it in items]
+        start = 0
+        while start < len(lines):
+            seg = self._segment
+            if seg is None:
+                try:
+                    seg = self._open(items[start].inference_time, hour)
+                except OSError as exc:
+                    log.error("cannot open a spool segment in %s: %s", self._cfg.dir, exc)
+                    self._outcome["write_error"].inc(len(lines) - start)
+                    return
+            # Take lines until the segment is full (at least one), so segments stay near the limit.
+            room = self._cfg.max_segment_bytes - seg.size
+            end, size = start, 0
+            while end < len(lines) and (size < room or end == start):
+                size += len(lines[end])
+                end += 1
+            self._append(seg, lines[start:end])
+            if seg.size >= self._cfg.max_segment_bytes:
+                self._seal()
+            start = end
+
+    def _append(self, seg: _Segment, lines: list[bytes]) -> None:
+        data = b"".join(lines)
         try:
             view = memoryview(data)
             while view:
@@ -238,15 +253,13 @@ class SpoolWriter:
                 view = view[written:]
         except OSError as exc:
             log.error("spool write to %s failed: %s", seg.path, exc)
-            self._outcome["write_error"].inc(len(items))
+            self._outcome["write_error"].inc(len(lines))
             with contextlib.suppress(OSError):
                 os.ftruncate(seg.fd, seg.size)  # never leave a torn line behind
             return
         seg.size += len(data)
         self._usage.add(len(data))
-        self._outcome["spooled"].inc(len(items))
-        if seg.size >= self._cfg.max_segment_bytes:
-            self._seal()
+        self._outcome["spooled"].inc(len(lines))
 
     def _open(self, first_time: float, hour: int) -> _Segment:
         t = time.gmtime(first_time)

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from multidict import CIMultiDict
+
+from sidecar.headers import end_to_end
+from sidecar.sampling import Sampler, hash_fraction
+
+
+def test_hop_by_hop_and_connection_named_fields_are_removed() -> None:
+    h: CIMultiDict[str] = CIMultiDict(
+        [("Host", "m"), ("Connection", "keep-alive, X-Secret"), ("X-Secret", "s"), ("Keep-Alive", "5"),
+         ("TE", "trailers"), ("Transfer-Encoding", "chunked"), ("Upgrade", "h2c"), ("Proxy-Connection", "x"),
+         ("Trailer", "X"), ("Expect", "100-continue"), ("X-A", "1"), ("x-a", "2"), ("Content-Length", "3")]
+    )  # fmt: skip
+    out = end_to_end(h)
+    assert list(out.items()) == [("Host", "m"), ("X-A", "1"), ("x-a", "2"), ("Content-Length", "3")]
+
+
+def test_sampler_edges_and_rate() -> None:
+    assert not Sampler(0, False).sampled("x")
+    assert Sampler(100, False).sampled(None)
+    values = iter([0.05, 0.2])
+    s = Sampler(10, False, rand=lambda: next(values))
+    assert s.sampled(None) and not s.sampled(None)
+
+
+def test_inference_id_sampling_is_stable_and_uniform() -> None:
+    s = Sampler(25, True, rand=lambda: 0.0)  # rand would always sample: the id decides
+    ids = [f"id-{i}" for i in range(20000)]
+    first = [s.sampled(i) for i in ids]
+    assert first == [s.sampled(i) for i in ids]
+    assert 0.23 < sum(first) / len(ids) < 0.27
+    assert hash_fraction("abc") == hash_fraction("abc")
+    assert s.sampled(None)  # no id: falls back to random

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import orjson
+from prometheus_client import CollectorRegistry
+
+from sidecar.config import CaptureConfig, SpoolConfig
+from sidecar.metrics import SidecarMetrics
+from sidecar.record import CaptureItem
+from sidecar.spool import OPEN_SUFFIX, SEALED_SUFFIX, SpoolUsage, SpoolWriter, recover
+
+HOUR = 1_700_002_800.0  # 2023-11-14T23:00:00Z
+
+
+def item(t: float, body: bytes = b"1,2,3") -> CaptureItem:
+    return CaptureItem(
+        t, "POST", "/invocations", 200, 0.001, None, None, body, "text/csv", b"0.5", "text/csv"
+    )
+
+
+class Disk:
+    def __init__(self, ratio: float) -> None:
+        self.ratio = ratio
+
+    def __call__(self, _path: Path) -> float:
+        return self.ratio
+
+
+def make(
+    tmp_path: Path, disk: Disk | None = None, **spool_kw: object
+) -> tuple[SpoolWriter, SidecarMetrics, list[Path]]:
+    metrics = SidecarMetrics(CollectorRegistry())
+    sealed: list[Path] = []
+    cfg = SpoolConfig(dir=tmp_path / "spool", flush_interval_seconds=0.01, **spool_kw)  # type: ignore[arg-type]
+    writer = SpoolWriter(
+        cfg, CaptureConfig(endpoint_name="ep", variant_name="v1", queue_size=5000), metrics,
+        SpoolUsage(metrics.spool_bytes.set), on_sealed=sealed.append, disk_usage=disk or Disk(0.1),
+    )  # fmt: skip
+    return writer, metrics, sealed
+
+
+def outcome(metrics: SidecarMetrics, name: str) -> float:
+    return (
+        metrics.registry.get_sample_value(
+            "modeltap_sidecar_capture_records_total", {"outcome": name}
+        )
+        or 0.0
+    )
+
+
+def test_records_land_in_hourly_segments_sealed_on_stop(tmp_path: Path) -> None:
+    writer, metrics, sealed = make(tmp_path)
+    writer.start()
+    for i in range(10):
+        writer.offer(item(HOUR - 5 + i))  # 5 records in hour 22, 5 in hour 23
+    writer.stop(10)
+    assert [p.relative_to(tmp_path / "spool").parts[:6] for p in sealed] == [
+        ("ep", "v1", "2023", "11", "14", "22"),
+        ("ep", "v1", "2023", "11", "14", "23"),
+    ]
+    assert all(p.name.endswith(SEALED_SUFFIX) and not p.name.endswith(OPEN_SUFFIX) for p in sealed)
+    assert sealed[1].name.startswith("00-00-000-")
+    lines = [orjson.loads(x) for p in sealed for x in p.read_bytes().splitlines()]
+    assert len(lines) == 10
+    assert outcome(metrics, "spooled") == 10
+    assert metrics.registry.get_sample_value("modeltap_sidecar_spool_bytes") == sum(
+        p.stat().st_size for p in sealed
+    )
+
+
+def test_segments_seal_on_size_and_age(tmp_path: Path) -> None:
+    writer, _, sealed = make(tmp_path, max_segment_bytes=1000, max_segment_age_seconds=0.2)
+    writer.start()
+    for _ in range(3):
+        writer.offer(item(HOUR, body=b"x" * 900))
+    deadline = time.monotonic() + 5
+    while len(sealed) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(sealed) == 3  # each record passes 1000 bytes: one segment each
+    writer.offer(item(HOUR, body=b"y"))
+    while len(sealed) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(sealed) == 4  # sealed by age, without a stop
+    writer.stop(5)
+
+
+def test_full_queue_drops_and_counts(tmp_path: Path) -> None:
+    metrics = SidecarMetrics(CollectorRegistry())
+    writer = SpoolWriter(
+        SpoolConfig(dir=tmp_path), CaptureConfig(queue_size=3), metrics, SpoolUsage(lambda _v: None)
+    )
+    for _ in range(5):
+        writer.offer(item(HOUR))  # the writer thread is not running: nothing drains
+    assert outcome(metrics, "dropped_queue_full") == 2
+    assert metrics.registry.get_sample_value("modeltap_sidecar_capture_queue_records") == 3
+
+
+def test_disk_cutoff_pauses_and_resumes(tmp_path: Path) -> None:
+    disk = Disk(0.80)
+    writer, metrics, sealed = make(tmp_path, disk)
+    writer.start()
+    assert writer.paused
+    writer.offer(item(HOUR))
+    deadline = time.monotonic() + 5
+    while outcome(metrics, "skipped_disk") < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert outcome(metrics, "skipped_disk") == 1
+    assert metrics.registry.get_sample_value("modeltap_sidecar_capture_paused") == 1
+    disk.ratio = 0.5
+    while writer.paused and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not writer.paused
+    writer.offer(item(HOUR))
+    writer.stop(5)
+    assert outcome(metrics, "spooled") == 1
+    assert len(sealed) == 1
+
+
+def test_recover_cuts_torn_lines_and_seals(tmp_path: Path) -> None:
+    metrics = SidecarMetrics(CollectorRegistry())
+    d = tmp_path / "ep" / "v1" / "2023" / "11" / "14" / "23"
+    d.mkdir(parents=True)
+    (d / f"a{OPEN_SUFFIX}").write_bytes(b'{"a":1}\n{"b":2}\n{"c":')
+    (d / f"b{OPEN_SUFFIX}").write_bytes(b'{"half')
+    (d / f"c{SEALED_SUFFIX}").write_bytes(b'{"d":4}\n')
+    usage = SpoolUsage(lambda _v: None)
+    assert recover(tmp_path, metrics, usage) == 1
+    assert (d / f"a{SEALED_SUFFIX}").read_bytes() == b'{"a":1}\n{"b":2}\n'
+    assert not (d / f"b{OPEN_SUFFIX}").exists() and not (d / f"b{SEALED_SUFFIX}").exists()
+    assert metrics.registry.get_sample_value("modeltap_sidecar_spool_truncated_lines_total") == 2
+    assert usage.bytes == len(b'{"a":1}\n{"b":2}\n') + len(b'{"d":4}\n')

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import asyncio
+import gzip
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from sidecar.config import StoreConfig
+from sidecar.errors import StoreError
+from sidecar.metrics import SidecarMetrics
+from sidecar.spool import SpoolUsage
+from sidecar.store.local import LocalStore
+from sidecar.uploader import Uploader, backoff_delay
+
+KEY = "ep/v1/2023/11/14/23/00-00-000-u1.jsonl"
+
+
+class FlakyStore(LocalStore):
+    """A local store that fails the first ``failures`` puts (a fault injector for unit tests)."""
+
+    def __init__(self, root: Path, failures: int) -> None:
+        super().__init__(root)
+        self.failures = failures
+        self.puts = 0
+
+    async def put(
+        self, key: str, data: bytes, *, content_type: str, content_encoding: str | None = None
+    ) -> None:
+        self.puts += 1
+        if self.puts <= self.failures:
+            raise StoreError("injected 503", reason="server_error")
+        await super().put(key, data, content_type=content_type, content_encoding=content_encoding)
+
+
+def segment(spool: Path, body: bytes = b'{"a":1}\n{"b":2}\n') -> Path:
+    path = spool / KEY
+    path.parent.mkdir(parents=True)
+    path.write_bytes(body)
+    return path
+
+
+def sample(metrics: SidecarMetrics, name: str, **labels: str) -> float:
+    return metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+async def test_retries_until_stored_then_deletes(tmp_path: Path) -> None:
+    spool, store_dir = tmp_path / "spool", tmp_path / "store"
+    seg = segment(spool)
+    metrics = SidecarMetrics(CollectorRegistry())
+    store = FlakyStore(store_dir, failures=2)
+    cfg = StoreConfig(retry_base_seconds=0.01, retry_max_seconds=0.02)
+    up = Uploader(spool, store, cfg, metrics, SpoolUsage(lambda _v: None))
+    task = asyncio.create_task(up.run())
+    for _ in range(500):
+        if not seg.exists():
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    assert not seg.exists()
+    assert (store_dir / KEY).read_bytes() == b'{"a":1}\n{"b":2}\n'
+    assert store.puts == 3
+    assert sample(metrics, "modeltap_sidecar_upload_retries_total") == 2
+    assert sample(metrics, "modeltap_sidecar_upload_failures_total", reason="server_error") == 2
+    assert sample(metrics, "modeltap_sidecar_upload_records_total") == 2
+    assert sample(metrics, "modeltap_sidecar_upload_pending_segments") == 0
+
+
+async def test_drain_leaves_unstored_segments_on_disk(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    seg = segment(spool)
+    metrics = SidecarMetrics(CollectorRegistry())
+    cfg = StoreConfig(retry_base_seconds=0.05, retry_max_seconds=0.05)
+    up = Uploader(
+        spool,
+        FlakyStore(tmp_path / "store", failures=10**6),
+        cfg,
+        metrics,
+        SpoolUsage(lambda _v: None),
+    )
+    assert await up.drain(0.3) == 1
+    assert seg.exists()
+    assert sample(metrics, "modeltap_sidecar_upload_pending_segments") == 1
+
+
+async def test_gzip_objects(tmp_path: Path) -> None:
+    spool, store_dir = tmp_path / "spool", tmp_path / "store"
+    segment(spool)
+    metrics = SidecarMetrics(CollectorRegistry())
+    up = Uploader(
+        spool, LocalStore(store_dir), StoreConfig(gzip=True), metrics, SpoolUsage(lambda _v: None)
+    )
+    assert await up.drain(5) == 0
+    assert gzip.decompress((store_dir / f"{KEY}.gz").read_bytes()) == b'{"a":1}\n{"b":2}\n'
+
+
+def test_backoff_is_capped_full_jitter() -> None:
+    assert backoff_delay(0, 0.5, 30, rand=lambda: 1.0) == 0.5
+    assert backoff_delay(3, 0.5, 30, rand=lambda: 1.0) == 4.0
+    assert backoff_delay(50, 0.5, 30, rand=lambda: 1.0) == 30
+    assert backoff_delay(5, 0.5, 30, rand=lambda: 0.0) == 0.0
