@@ -1,0 +1,271 @@
+"""``modeltap baseline``: profile a training dataset, write statistics.json and constraints.json.
+
+``main(argv)`` parses the arguments (the ``modeltap`` console script dispatches
+``modeltap baseline ...`` here) and returns the exit status: 0 on success, 1 when the data or a
+setting is unusable (the message names file, line and column), 2 for a usage error.
+
+    modeltap baseline train.csv -o baseline/
+    modeltap baseline s3://bucket/train/ --format parquet -o s3://bucket/baseline/
+    modeltap baseline data.csv --no-header --column-names age,income,label --label label -o out/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from analyzer.baseline import build_baseline, mismatch_report, write_baseline
+from analyzer.constraints import ConstraintOptions
+from analyzer.errors import AnalyzerError
+from analyzer.inference import InferredType
+from analyzer.profile import ProfileConfig
+from analyzer.progress import Progress
+from analyzer.readers import Format, ReadOptions
+from analyzer.sources import DataSource
+from sidecar.errors import ModeltapError
+
+
+def _type_override(text: str) -> tuple[str, InferredType]:
+    name, sep, value = text.rpartition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected COLUMN=TYPE, got {text!r}")
+    try:
+        return name, InferredType(value)
+    except ValueError:
+        allowed = ", ".join(t.value for t in InferredType)
+        raise argparse.ArgumentTypeError(
+            f"type {value!r} for {name!r}: use one of {allowed}"
+        ) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="modeltap baseline",
+        description="Profile a training dataset and write SageMaker-format statistics.json and "
+        "suggested constraints.json.",
+    )
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="files, directories, globs, or s3://bucket/prefix",
+    )
+    p.add_argument(
+        "-o", "--output", required=True, help="directory or store URI (s3://, file://) to write to"
+    )
+    g = p.add_argument_group("input format")
+    g.add_argument(
+        "--format", choices=["csv", "jsonl", "parquet"], help="default: from each file's name"
+    )
+    g.add_argument(
+        "--dataset-format",
+        metavar="JSON",
+        help='SageMaker dataset_format, e.g. \'{"csv": {"header": false}}\', \'{"json": {"lines": true}}\', '
+        "'{\"parquet\": {}}'",
+    )
+    g.add_argument(
+        "--header",
+        dest="header",
+        action="store_true",
+        default=None,
+        help="CSV has a header line (default)",
+    )
+    g.add_argument(
+        "--no-header",
+        dest="header",
+        action="store_false",
+        help="CSV has no header: columns _c0, _c1, ...",
+    )
+    g.add_argument("--delimiter", default=",", help="CSV field delimiter (default ,)")
+    g.add_argument(
+        "--column-names", metavar="A,B,...", help="CSV column names (replace the header or _cN)"
+    )
+    g.add_argument(
+        "--null-value",
+        action="append",
+        metavar="TEXT",
+        help="CSV text meaning missing (repeatable; default only the empty field). E.g. --null-value NA",
+    )
+    g.add_argument(
+        "--block-mib", type=int, default=8, help="CSV/JSON bytes parsed at a time, MiB (default 8)"
+    )
+    g.add_argument(
+        "--batch-rows", type=int, default=65536, help="Parquet rows per batch (default 65536)"
+    )
+    t = p.add_argument_group("types and roles")
+    t.add_argument(
+        "--type",
+        action="append",
+        type=_type_override,
+        default=[],
+        metavar="COLUMN=TYPE",
+        help="fix a column's type: Integral, Fractional, String or Unknown (repeatable)",
+    )
+    t.add_argument("--label", help="name of the ground-truth label column")
+    t.add_argument("--prediction", help="name of the model output column")
+    t.add_argument(
+        "--mixed-type-threshold",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="share of non-numeric values a numeric column may hold before it is a String "
+        "(default 0.0, SageMaker's rule); such values are counted as type mismatches",
+    )
+    t.add_argument(
+        "--allow-empty-columns",
+        action="store_true",
+        help="keep columns whose values are all missing (type Unknown) instead of failing",
+    )
+    c = p.add_argument_group("suggested constraints")
+    c.add_argument(
+        "--completeness-tolerance",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="subtract F from each observed completeness (default 0)",
+    )
+    c.add_argument(
+        "--domain-max-values",
+        type=int,
+        default=20,
+        metavar="N",
+        help="String columns with at most N distinct values get a domain list (default 20)",
+    )
+    c.add_argument("--comparison-threshold", type=float, default=0.1, metavar="F")
+    c.add_argument("--comparison-method", choices=["Simple", "Robust"], default="Robust")
+    c.add_argument(
+        "--categorical-drift-method", choices=["LInfinity", "ChiSquared"], default="LInfinity"
+    )
+    s = p.add_argument_group("summary sizes")
+    s.add_argument(
+        "--kll-k", type=int, default=2048, help="KLL sketch k (default 2048: 0.18%% CDF rank error)"
+    )
+    s.add_argument(
+        "--bins",
+        type=int,
+        default=1000,
+        help="quantile-anchored bins per numeric column (default 1000)",
+    )
+    s.add_argument(
+        "--category-cap",
+        type=int,
+        default=10_000,
+        help="distinct strings counted exactly (default 10000)",
+    )
+    s.add_argument(
+        "--cpc-lg-k",
+        type=int,
+        default=12,
+        help="log2 size of the distinct-count sketch (default 12)",
+    )
+    p.add_argument(
+        "--progress",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="progress bar on stderr (auto: when stderr is a terminal)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    return p
+
+
+def _dataset_format(text: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AnalyzerError(f"--dataset-format is not JSON: {exc}") from exc
+    if not isinstance(doc, dict) or len(doc) != 1:
+        raise AnalyzerError(
+            '--dataset-format must be one of {"csv": {...}}, {"json": {...}}, {"parquet": {}}'
+        )
+    kind, opts = next(iter(doc.items()))
+    if kind not in ("csv", "json", "parquet") or not isinstance(opts, dict):
+        raise AnalyzerError(f"--dataset-format: unsupported format {kind!r} (csv, json or parquet)")
+    if kind == "json" and opts.get("lines", True) is not True:
+        raise AnalyzerError(
+            '--dataset-format: only JSON Lines is supported ({"json": {"lines": true}})'
+        )
+    return {"kind": kind, **opts}
+
+
+def read_options(args: argparse.Namespace) -> ReadOptions:
+    fmt: Format | None = args.format
+    header = args.header
+    if args.dataset_format:
+        df = _dataset_format(args.dataset_format)
+        fmt = {"csv": "csv", "json": "jsonl", "parquet": "parquet"}[df["kind"]]  # type: ignore[assignment]
+        if header is None and "header" in df:
+            header = bool(df["header"])
+    names = tuple(n.strip() for n in args.column_names.split(",")) if args.column_names else None
+    if args.block_mib < 1 or args.batch_rows < 1:
+        raise AnalyzerError("--block-mib and --batch-rows must be at least 1")
+    return ReadOptions(
+        format=fmt,
+        header=True if header is None else header,
+        delimiter=args.delimiter,
+        column_names=names,
+        null_values=tuple(args.null_value) if args.null_value else ("",),
+        block_bytes=args.block_mib << 20,
+        batch_rows=args.batch_rows,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    options = read_options(args)
+    config = ProfileConfig(
+        kll_k=args.kll_k,
+        n_bins=args.bins,
+        category_cap=args.category_cap,
+        cpc_lg_k=args.cpc_lg_k,
+        mixed_type_threshold=args.mixed_type_threshold,
+        type_overrides=dict(args.type),
+        label=args.label,
+        prediction=args.prediction,
+    )
+    constraints = ConstraintOptions(
+        completeness_tolerance=args.completeness_tolerance,
+        domain_max_values=args.domain_max_values,
+        comparison_threshold=args.comparison_threshold,
+        comparison_method=args.comparison_method,
+        categorical_comparison_threshold=args.comparison_threshold,
+        categorical_drift_method=args.categorical_drift_method,
+    )
+    source = DataSource(args.inputs, options)
+    enabled = {"auto": None, "always": True, "never": False}[args.progress]
+    progress = Progress(source.total_bytes, enabled=False if args.quiet else enabled)
+    prof = build_baseline(source, config, allow_unknown=args.allow_empty_columns, progress=progress)
+    stats_path, cons_path = write_baseline(prof, args.output, constraints)
+    if not args.quiet:
+        types = prof.inferred_types()
+        summary = ", ".join(
+            f"{sum(1 for v in types.values() if v is t)} {t.value}"
+            for t in InferredType
+            if any(v is t for v in types.values())
+        )
+        print(
+            f"profiled {prof.item_count:,} rows x {len(prof.columns)} columns ({summary})",
+            file=sys.stderr,
+        )
+        for note in mismatch_report(prof):
+            print(f"note: {note}", file=sys.stderr)
+        print(f"wrote {stats_path}\nwrote {cons_path}", file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``modeltap baseline``; returns the exit status."""
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        return run(args)
+    except ModeltapError as exc:
+        print(f"modeltap baseline: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nmodeltap baseline: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

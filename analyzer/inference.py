@@ -1,0 +1,149 @@
+"""Per-value type classification and per-column type inference, the way SageMaker describes it.
+
+Every non-null value of a chunk is classified, vectorised with Arrow compute kernels, as one of
+
+* ``Integral``   an integer literal (``^[+-]?[0-9]+$`` for text; any value of an integer column),
+* ``Fractional`` a decimal or scientific literal (``1.5``, ``.5``, ``1e-3``; any value of a float column),
+* ``String``     anything else (``"abc"``, ``" 1"``, ``"nan"``, ``"inf"``, ``"1,5"``),
+
+and nulls (CSV empty fields, JSON null/absent keys, Arrow nulls, float NaN) are counted as missing.
+Text is never coerced leniently: ``"nan"``, ``"inf"`` or a padded ``" 7"`` stay strings, so nothing
+silently becomes a number. A column's inferred type follows Deequ's DataType analyzer, the one
+SageMaker's analyzer runs:
+
+* ``Unknown``    when every value is missing;
+* ``String``     when the share of String values among non-missing ones exceeds ``threshold``
+                 (default 0.0, SageMaker's rule: one string makes the column a String);
+* ``Fractional`` when any number is fractional;
+* ``Integral``   otherwise.
+
+With a threshold above zero a mostly numeric column stays numeric and its String values are
+counted (``type_counts.String``) and reported, not converted. Integers beyond 2**53 lose
+precision when profiled as float64; that is stated, not hidden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analyzer.errors import DataError
+
+NULL, INTEGRAL, FRACTIONAL, STRING = 0, 1, 2, 3
+TYPE_COUNT_NAMES = ("Missing", "Integral", "Fractional", "String")
+
+_INT_RE = r"^[+-]?[0-9]+$"
+NUMBER_PATTERN = _NUM_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+
+
+class InferredType(StrEnum):
+    INTEGRAL = "Integral"
+    FRACTIONAL = "Fractional"
+    STRING = "String"
+    UNKNOWN = "Unknown"
+
+    @property
+    def is_numeric(self) -> bool:
+        return self in (InferredType.INTEGRAL, InferredType.FRACTIONAL)
+
+
+@dataclass(frozen=True, slots=True)
+class Classified:
+    """One chunk of one column: type counts, the numbers (NaN elsewhere) and the raw text."""
+
+    counts: npt.NDArray[np.int64]  # [missing, integral, fractional, string]
+    values: npt.NDArray[np.float64]  # one per row; NaN where missing or not a number
+    text: pa.Array | None  # the non-null values as strings, when the column may be a String
+
+
+def infer_type(counts: npt.NDArray[np.int64], threshold: float = 0.0) -> InferredType:
+    """The column type from its accumulated type counts (see the module docstring)."""
+    present = int(counts[INTEGRAL] + counts[FRACTIONAL] + counts[STRING])
+    if present == 0:
+        return InferredType.UNKNOWN
+    if counts[STRING] / present > threshold:
+        return InferredType.STRING
+    if counts[FRACTIONAL] > 0:
+        return InferredType.FRACTIONAL
+    return InferredType.INTEGRAL
+
+
+def _counts(missing: int, integral: int, fractional: int, string: int) -> npt.NDArray[np.int64]:
+    return np.array([missing, integral, fractional, string], dtype=np.int64)
+
+
+def _float_values(arr: pa.Array) -> npt.NDArray[np.float64]:
+    out = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+    return np.asarray(out, dtype=np.float64)
+
+
+def classify(
+    arr: pa.Array | pa.ChunkedArray, *, name: str = "?", want_text: bool = True
+) -> Classified:
+    """Classify one chunk of one column; ``want_text`` keeps the raw strings for String stats."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        arr = arr.dictionary_decode()
+        t = arr.type
+    n = len(arr)
+    if pa.types.is_null(t):
+        return Classified(_counts(n, 0, 0, 0), np.full(n, np.nan), None)
+    if pa.types.is_integer(t):
+        nulls = arr.null_count
+        return Classified(_counts(nulls, n - nulls, 0, 0), _float_values(arr), None)
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        values = _float_values(arr)
+        missing = int(np.isnan(values).sum())  # Arrow nulls became NaN too
+        return Classified(_counts(missing, 0, n - missing, 0), values, None)
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return _classify_text(arr, want_text)
+    if pa.types.is_boolean(t) or pa.types.is_temporal(t) or pa.types.is_binary(t):
+        # SageMaker has no Boolean/Date type: such values are categories, as text.
+        try:
+            text = pc.cast(arr, pa.string())
+        except pa.ArrowInvalid as exc:
+            raise DataError(f"values of type {t} are not valid UTF-8 text", column=name) from exc
+        nulls = arr.null_count
+        return Classified(_counts(nulls, 0, 0, n - nulls), np.full(n, np.nan), text)
+    raise DataError(
+        f"nested values of type {t} cannot be profiled; flatten them first "
+        "(for example with a preprocessing step that emits one column per field)",
+        column=name,
+    )
+
+
+def _classify_text(arr: pa.Array, want_text: bool) -> Classified:
+    n = len(arr)
+    nulls = arr.null_count
+    text = arr if want_text else None
+    if nulls == n:
+        return Classified(_counts(n, 0, 0, 0), np.full(n, np.nan), None)
+    # Fast path: every value parses as a number. Arrow's parser accepts "nan"/"inf", which we
+    # do not, so a non-finite result sends the chunk down the strict path.
+    try:
+        values = _float_values(arr)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        values = None
+    if values is not None and int(np.isfinite(values).sum()) == n - nulls:
+        try:
+            pc.cast(arr, pa.int64())
+            integral = n - nulls
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            integral = int(pc.sum(pc.match_substring_regex(arr, _INT_RE)).as_py() or 0)
+        return Classified(_counts(nulls, integral, n - nulls - integral, 0), values, text)
+    is_int = pc.fill_null(pc.match_substring_regex(arr, _INT_RE), False)
+    is_num = pc.fill_null(pc.match_substring_regex(arr, _NUM_RE), False)
+    integral = int(pc.sum(is_int).as_py() or 0)
+    numeric = int(pc.sum(is_num).as_py() or 0)
+    nums = pc.if_else(is_num, arr, pa.scalar(None, arr.type))
+    values = _float_values(nums)
+    return Classified(
+        _counts(nulls, integral, numeric - integral, n - nulls - numeric), values, text
+    )

@@ -1,0 +1,319 @@
+"""Streaming readers: CSV, JSON Lines and Parquet files as Arrow record batches of bounded size.
+
+Each reader takes one file (a local path or the bytes of a store object) and yields ``Chunk``s,
+so memory depends on the chunk size, not on the file's length (a store object is downloaded whole
+first; see ``analyzer.sources``). Nothing is coerced: CSV fields are read as text and classified
+by ``analyzer.inference``; JSON and Parquet keep their own types.
+
+* **CSV** (SageMaker's ``{"csv": {"header": bool}}``): ``pyarrow.csv.open_csv``, every column as
+  text, empty fields (and ``null_values``) as missing. Without a header, columns are named
+  ``_c0``, ``_c1``, ... as SageMaker (Spark) names them, unless names are given.
+* **JSON Lines** (``{"json": {"lines": true}}``): the file is cut into blocks at line ends and each
+  block parsed by ``pyarrow.json``; a key missing from a line is a missing value. A field holding
+  JSON numbers on some lines and strings on others is an error (Arrow cannot type it), reported
+  with its line.
+* **Parquet** (``{"parquet": {}}``): ``ParquetFile.iter_batches``.
+
+Errors name the file, the line and the column: a ragged CSV row, bytes that are not UTF-8, a JSON
+line that does not parse. Arrow's multi-threaded CSV parser does not know row numbers, so after a
+failure the file is re-read single-threaded up to the bad row to find its line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO, Literal
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from analyzer.errors import DataError
+
+Format = Literal["csv", "jsonl", "parquet"]
+
+_SUFFIXES: dict[str, Format] = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How input files are parsed (SageMaker's dataset_format, plus a few knobs)."""
+
+    format: Format | None = None
+    """csv, jsonl or parquet; None picks by file name (``.csv``, ``.jsonl``/``.json``, ``.parquet``)."""
+    header: bool = True
+    """CSV: the first line holds the column names."""
+    delimiter: str = ","
+    """CSV field delimiter."""
+    column_names: tuple[str, ...] | None = None
+    """CSV: names to use (without a header, instead of _c0, _c1, ...)."""
+    null_values: tuple[str, ...] = ("",)
+    """CSV: field values that mean missing."""
+    block_bytes: int = 8 << 20
+    """CSV/JSON Lines: bytes parsed at a time."""
+    batch_rows: int = 1 << 16
+    """Parquet: rows per batch."""
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    batch: pa.RecordBatch | pa.Table
+    bytes_done: int  # bytes of this file consumed so far (approximate for Parquet)
+
+
+def format_of(name: str, options: ReadOptions) -> Format:
+    """The format of a file: the option if given, else from its name (a .gz suffix is skipped)."""
+    if options.format is not None:
+        return options.format
+    base = name.lower().removesuffix(".gz")
+    for suffix, fmt in _SUFFIXES.items():
+        if base.endswith(suffix):
+            return fmt
+    raise DataError(
+        "cannot tell the format from the file name; pass --format csv|jsonl|parquet", file=name
+    )
+
+
+def _open(source: str | bytes, name: str) -> tuple[pa.NativeFile, pa.NativeFile]:
+    """(stream to parse, raw file whose ``tell()`` is the progress in stored bytes)."""
+    raw = pa.BufferReader(source) if isinstance(source, bytes) else pa.OSFile(source, "rb")
+    if name.lower().endswith(".gz"):
+        return pa.CompressedInputStream(raw, "gzip"), raw
+    return raw, raw
+
+
+def _stream(source: str | bytes, name: str) -> pa.NativeFile:
+    return _open(source, name)[0]
+
+
+def read_chunks(source: str | bytes, name: str, options: ReadOptions) -> Iterator[Chunk]:
+    """Chunks of one file; ``source`` is a local path or the file's bytes, ``name`` is for errors."""
+    fmt = format_of(name, options)
+    if fmt == "csv":
+        yield from _read_csv(source, name, options)
+    elif fmt == "jsonl":
+        yield from _read_jsonl(source, name, options)
+    else:
+        yield from _read_parquet(source, name, options)
+
+
+# ---- CSV -----------------------------------------------------------------------------------
+
+_ROW = re.compile(r"Row #(\d+)")
+_COLS = re.compile(r"Expected (\d+) columns, got (\d+)")
+_CSV_COL = re.compile(r"In CSV column #(\d+)")
+
+
+def _csv_names(source: str | bytes, name: str, options: ReadOptions) -> list[str] | None:
+    with _stream(source, name) as f:
+        head = f.read(1 << 20)
+    if not head.strip():
+        return None
+    first = head.split(b"\n", 1)[0].rstrip(b"\r")
+    try:
+        text = first.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"not valid UTF-8 text at byte {exc.start + 1} of the line", file=name, line=1
+        ) from exc
+    fields = next(csv.reader([text], delimiter=options.delimiter))
+    if options.column_names is not None:
+        if len(options.column_names) != len(fields):
+            raise DataError(
+                f"{len(options.column_names)} column names given, the file has {len(fields)} fields",
+                file=name,
+                line=1,
+            )
+        names = list(options.column_names)
+    elif options.header:
+        names = [f.strip() for f in fields]
+    else:
+        names = [f"_c{i}" for i in range(len(fields))]
+    seen: set[str] = set()
+    for col in names:
+        if not col:
+            raise DataError("a column has an empty name in the header", file=name, line=1)
+        if col in seen:
+            raise DataError(
+                "the column name appears twice in the header", file=name, line=1, column=col
+            )
+        seen.add(col)
+    return names
+
+
+def _csv_reader(
+    stream: pa.NativeFile, options: ReadOptions, names: list[str], threads: bool
+) -> pacsv.CSVStreamingReader:
+    return pacsv.open_csv(
+        stream,
+        read_options=pacsv.ReadOptions(
+            use_threads=threads,
+            block_size=options.block_bytes,
+            column_names=names,
+            skip_rows=1 if options.header else 0,
+        ),
+        parse_options=pacsv.ParseOptions(delimiter=options.delimiter),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in names},
+            null_values=list(options.null_values),
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+
+
+def _read_csv(source: str | bytes, name: str, options: ReadOptions) -> Iterator[Chunk]:
+    names = _csv_names(source, name, options)
+    if names is None:
+        return
+    stream, raw = _open(source, name)
+    try:
+        for batch in _csv_reader(stream, options, names, threads=True):
+            yield Chunk(batch, raw.tell())
+    except pa.ArrowInvalid as exc:
+        raise _csv_error(source, name, options, names, exc) from exc
+
+
+def _csv_error(
+    source: str | bytes, name: str, options: ReadOptions, names: list[str], exc: Exception
+) -> DataError:
+    msg = str(exc)
+    if not _ROW.search(msg):
+        # The threaded parser does not number rows; find the row single-threaded.
+        try:
+            for _ in _csv_reader(_stream(source, name), options, names, threads=False):
+                pass
+        except pa.ArrowInvalid as again:
+            msg = str(again)
+    row = _ROW.search(msg)
+    line = int(row.group(1)) if row else None
+    cols = _COLS.search(msg)
+    if cols:
+        return DataError(
+            f"ragged row: expected {cols.group(1)} fields like the header, got {cols.group(2)}",
+            file=name,
+            line=line,
+        )
+    if "UTF8" in msg or "UTF-8" in msg:
+        col = _CSV_COL.search(msg)
+        column = names[int(col.group(1))] if col and int(col.group(1)) < len(names) else None
+        return DataError(
+            "not valid UTF-8 text; re-encode the file as UTF-8", file=name, line=line, column=column
+        )
+    return DataError(f"cannot parse CSV: {msg}", file=name, line=line)
+
+
+# ---- JSON Lines --------------------------------------------------------------------------------
+
+_JSON_ROW = re.compile(r"in row (\d+)")
+_JSON_COL = re.compile(r"Column\((/[^)]*)\)")
+
+
+def _blocks(f: BinaryIO | pa.NativeFile, size: int) -> Iterator[tuple[bytes, int]]:
+    """Blocks of whole lines and the number of bytes read so far."""
+    rest = b""
+    done = 0
+    while True:
+        data = f.read(size)
+        done += len(data)
+        if not data:
+            if rest.strip():
+                yield rest, done
+            return
+        buf = rest + data
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            rest = buf
+            continue
+        rest = buf[cut + 1 :]
+        yield buf[: cut + 1], done
+
+
+def _read_jsonl(source: str | bytes, name: str, options: ReadOptions) -> Iterator[Chunk]:
+    first_line = 1
+    with _stream(source, name) as f:
+        for block, done in _blocks(f, options.block_bytes):
+            lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+            if block.strip():
+                try:
+                    table = pajson.read_json(
+                        io.BytesIO(block),
+                        read_options=pajson.ReadOptions(block_size=len(block) + 1),
+                    )
+                except pa.ArrowInvalid as exc:
+                    raise _json_error(block, first_line, name, exc) from exc
+                yield Chunk(table, done)
+            first_line += lines
+
+
+def _json_error(block: bytes, first_line: int, name: str, exc: Exception) -> DataError:
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        bad_line = first_line + block.count(b"\n", 0, bad.start)
+        start = block.rfind(b"\n", 0, bad.start) + 1
+        return DataError(
+            f"not valid UTF-8 text at byte {bad.start - start + 1} of the line; re-encode the file as UTF-8",
+            file=name,
+            line=bad_line,
+        )
+    msg = str(exc)
+    row = _JSON_ROW.search(msg)
+    col = _JSON_COL.search(msg)
+    line: int | None = None
+    if row:
+        # Arrow counts non-empty lines; map its row index to the physical line.
+        seen = -1
+        for i, text in enumerate(block.split(b"\n")):  # only on the error path
+            if text.strip():
+                seen += 1
+                if seen == int(row.group(1)):
+                    line = first_line + i
+                    break
+    column = col.group(1).lstrip("/") if col else None
+    if "changed from" in msg:
+        return DataError(
+            "the field holds JSON numbers on some lines and strings on others; "
+            "make it one JSON type (quote every value to profile it as text)",
+            file=name,
+            line=line,
+            column=column,
+        )
+    return DataError(f"cannot parse JSON Lines: {msg}", file=name, line=line, column=column)
+
+
+# ---- Parquet ---------------------------------------------------------------------------------
+
+
+def _read_parquet(source: str | bytes, name: str, options: ReadOptions) -> Iterator[Chunk]:
+    try:
+        pf = pq.ParquetFile(pa.BufferReader(source) if isinstance(source, bytes) else source)
+        size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
+        total_rows = max(1, pf.metadata.num_rows)
+        rows = 0
+        for batch in pf.iter_batches(batch_size=options.batch_rows):
+            rows += batch.num_rows
+            yield Chunk(batch, size * rows // total_rows)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"cannot read Parquet: {exc}", file=name) from exc
+
+
+def read_all(sources: Sequence[tuple[str | bytes, str]], options: ReadOptions) -> Iterator[Chunk]:
+    """Chunks of several files in turn (a convenience for tests and small inputs)."""
+    for source, name in sources:
+        yield from read_chunks(source, name, options)
