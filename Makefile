@@ -16,6 +16,13 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# MLServer, a real model server for the integration tests, pins its own dependencies: its own venv.
+MLSERVER_STAMP := .venv-mlserver/.installed-stamp
+$(MLSERVER_STAMP): tests/mlserver/constraints.txt
+	$(PYTHON) -m venv .venv-mlserver
+	.venv-mlserver/bin/pip install --quiet --disable-pip-version-check -r tests/mlserver/constraints.txt
+	touch $@
+
 # Debian packages the integration tests and benchmarks start (Prometheus, nginx, wrk).
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -34,7 +41,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) system-deps
+pytest: $(STAMP) $(MLSERVER_STAMP) system-deps
 	$(BIN)/pytest
 
 test: lint typecheck pytest
@@ -50,4 +57,4 @@ lock:
 	rm -rf .venv-lock
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache run
+	rm -rf $(VENV) .venv-mlserver .mypy_cache .ruff_cache .pytest_cache run

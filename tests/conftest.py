@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.support.procs import PYTHON, Proc, free_port, wait_http
+from tests.support.procs import PYTHON, REPO, Proc, free_port, wait_http
 
 
 @dataclass
@@ -48,6 +50,37 @@ def demo_model(tmp_path: Path) -> Iterator[str]:
     try:
         wait_http(f"http://127.0.0.1:{port}/ping", proc, timeout=60)
         yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.stop()
+
+
+MLSERVER_VENV = REPO / ".venv-mlserver"
+
+
+@pytest.fixture
+def mlserver(tmp_path: Path) -> Iterator[str]:
+    """MLServer (its own venv, see `make mlserver-venv`) serving a scikit-learn iris model, V2 protocol."""
+    python, binary = MLSERVER_VENV / "bin" / "python", MLSERVER_VENV / "bin" / "mlserver"
+    assert binary.exists(), "MLServer is not installed: run `make test` (it builds .venv-mlserver)"
+    models = tmp_path / "mlserver-models"
+    subprocess.run(
+        [str(python), str(REPO / "tests" / "mlserver" / "train.py"), str(models)],
+        check=True,
+        timeout=120,
+    )
+    http, grpc, metrics = free_port(), free_port(), free_port()
+    (models / "settings.json").write_text(
+        json.dumps(
+            {
+                "host": "127.0.0.1", "http_port": http, "grpc_port": grpc, "metrics_port": metrics,
+                "parallel_workers": 0, "debug": False, "metrics_dir": str(tmp_path / "mlserver-metrics"),
+            }
+        )
+    )  # fmt: skip
+    proc = Proc("mlserver", [str(binary), "start", str(models)], tmp_path)
+    try:
+        wait_http(f"http://127.0.0.1:{http}/v2/models/iris/ready", proc, timeout=120)
+        yield f"http://127.0.0.1:{http}"
     finally:
         proc.stop()
 
