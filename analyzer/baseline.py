@@ -204,7 +204,8 @@ def _text_examples(col: ColumnProfile, n: int = 3) -> list[str]:
     values, _ = col.strings.items()
     arr = pa.array(values, pa.string())
     is_num = pc.match_substring_regex(arr, NUMBER_PATTERN)
-    return arr.filter(pc.invert(is_num)).to_pylist()[:n]
+    examples: list[str] = arr.filter(pc.invert(is_num)).to_pylist()[:n]
+    return examples
 
 
 def dumps(doc: Mapping[str, Any]) -> bytes:

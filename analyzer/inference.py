@@ -103,6 +103,12 @@ def classify(
         missing = int(np.isnan(values).sum())  # Arrow nulls became NaN too
         return Classified(_counts(missing, 0, n - missing, 0), values, None)
     if pa.types.is_string(t) or pa.types.is_large_string(t):
+        try:
+            arr.validate(full=True)  # Parquet/JSON readers do not all check UTF-8
+        except pa.ArrowInvalid as exc:
+            raise DataError(
+                "not valid UTF-8 text; re-encode the data as UTF-8", column=name
+            ) from exc
         return _classify_text(arr, want_text)
     if pa.types.is_boolean(t) or pa.types.is_temporal(t) or pa.types.is_binary(t):
         # SageMaker has no Boolean/Date type: such values are categories, as text.

@@ -5,7 +5,8 @@ SageMaker's statistics.json (written by Deequ) describes a numeric distribution 
 
 * ``buckets``: 10 equal-width buckets between the global min and max. Deequ counts
   ``rank(upper) - rank(lower)``, so a bucket holds ``lower < x <= upper``; we put the minimum in
-  the first bucket, so the ten counts add up to ``num_present``. Counts are read from the KLL
+  the first bucket, so the ten counts add up to ``num_present`` (a column with a single distinct
+  value gets one bucket). Counts are read from the KLL
   sketch (within its rank error), rounded to integers. They are for people and SageMaker tooling.
 * ``data``: the compactor items level by level; an item at level h stands for 2**h values.
 
@@ -43,6 +44,8 @@ def kll_buckets(sketch: kll_doubles_sketch, lo: float, hi: float) -> list[dict[s
     n = int(sketch.n)
     if n == 0:
         return []
+    if not lo < hi:  # one distinct value: one bucket holds it
+        return [{"lower_bound": lo, "upper_bound": hi, "count": n}]
     bounds = np.linspace(lo, hi, N_BUCKETS + 1)
     inner = np.asarray(sketch.get_cdf(bounds[1:-1].tolist(), True), dtype=np.float64)[
         : N_BUCKETS - 1

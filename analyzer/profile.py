@@ -213,6 +213,9 @@ def to_record_batch(data: ChunkLike) -> pa.RecordBatch | pa.Table:
             raise DataError(
                 f"cannot read the values as one type ({exc})", column=str(name)
             ) from exc
+    lengths = {len(a) for a in arrays}
+    if len(lengths) > 1:
+        raise DataError(f"the columns have different lengths ({sorted(lengths)})")
     return pa.table(arrays, names=[str(k) for k in data])
 
 

@@ -251,6 +251,11 @@ def _read_jsonl(source: str | bytes, name: str, options: ReadOptions) -> Iterato
             lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
             if block.strip():
                 try:
+                    # Arrow's JSON parser does not check UTF-8; a bad byte must not get through.
+                    block.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise _json_error(block, first_line, name, exc) from exc
+                try:
                     table = pajson.read_json(
                         io.BytesIO(block),
                         read_options=pajson.ReadOptions(block_size=len(block) + 1),

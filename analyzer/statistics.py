@@ -209,6 +209,10 @@ def _read_sagemaker(f: Mapping[str, Any], config: ProfileConfig, item_count: int
         col.add_missing(item_count)
         return col
     present = int(stats["common"]["num_present"])
+    if not 0 <= present <= item_count:
+        raise BaselineFormatError(
+            f"statistics.json: feature {f['name']!r} accounts for {present} rows, item_count is {item_count}"
+        )
     slot = {InferredType.INTEGRAL: INTEGRAL, InferredType.FRACTIONAL: FRACTIONAL}.get(t, STRING)
     col.type_counts[slot] = present
     col.type_counts[NULL] = item_count - present

@@ -1,0 +1,115 @@
+"""``modeltap baseline`` end to end through ``analyzer.cli_baseline.main``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from analyzer import InferredType, Profile
+from analyzer.cli_baseline import main
+from analyzer.schema import check_constraints, check_statistics
+
+
+@pytest.fixture
+def parquet_file(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(2)
+    n = 5000
+    amount = rng.lognormal(3, 1, n)
+    amount[::50] = np.nan
+    table = pa.table(
+        {
+            "amount": amount,
+            "items": rng.integers(1, 9, n),
+            "plan": rng.choice(["basic", "pro", "team"], n),
+            "code": rng.integers(100, 104, n),
+            "churned": rng.integers(0, 2, n),
+        }
+    )
+    path = tmp_path / "train.parquet"
+    pq.write_table(table, path)
+    return path
+
+
+def test_writes_statistics_and_constraints(
+    parquet_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "baseline"
+    status = main(
+        [
+            str(parquet_file),
+            "-o",
+            str(out),
+            "--type",
+            "code=String",
+            "--label",
+            "churned",
+            "--completeness-tolerance",
+            "0.01",
+            "--categorical-drift-method",
+            "ChiSquared",
+        ]
+    )
+    assert status == 0
+    stats = json.loads((out / "statistics.json").read_text())
+    cons = json.loads((out / "constraints.json").read_text())
+    check_statistics(stats)
+    check_constraints(cons)
+    prof = Profile.from_json(stats)
+    assert prof.item_count == 5000
+    assert prof.inferred_type("code") is InferredType.STRING
+    assert prof.config.label == "churned"
+    by_name = {f["name"]: f for f in cons["features"]}
+    assert by_name["amount"]["completeness"] == pytest.approx(0.98 - 0.01)
+    assert by_name["code"]["string_constraints"]["domains"] == ["100", "101", "102", "103"]
+    assert (
+        cons["monitoring_config"]["distribution_constraints"]["categorical_drift_method"]
+        == "ChiSquared"
+    )
+    err = capsys.readouterr().err
+    assert "profiled 5,000 rows x 5 columns" in err and "statistics.json" in err
+
+
+def test_dataset_format_csv_without_header(tmp_path: Path) -> None:
+    f = tmp_path / "d.csv"
+    f.write_text("1,a\n2,b\n3,a\n")
+    out = tmp_path / "o"
+    assert (
+        main([str(f), "-o", str(out), "--dataset-format", '{"csv": {"header": false}}', "-q"]) == 0
+    )
+    stats = json.loads((out / "statistics.json").read_text())
+    assert [x["name"] for x in stats["features"]] == ["_c0", "_c1"]
+
+
+def test_store_output(parquet_file: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "store"
+    dest.mkdir()
+    assert main([str(parquet_file), "-o", f"file://{dest}/baselines/v1", "-q"]) == 0
+    assert (dest / "baselines" / "v1" / "statistics.json").is_file()
+    assert (dest / "baselines" / "v1" / "constraints.json").is_file()
+
+
+def test_data_error_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "r.csv"
+    f.write_text("a,b\n1,2\n3\n")
+    assert main([str(f), "-o", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert f"{f}, line 3: ragged row" in err
+
+
+def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["x.csv", "-o", "o", "--type", "a=Bool"]) == 2
+    assert "use one of Integral, Fractional, String, Unknown" in capsys.readouterr().err
+    assert main(["x.csv"]) == 2
+    assert main(["--help"]) == 0
+
+
+def test_unknown_label_column(
+    parquet_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([str(parquet_file), "-o", str(tmp_path / "o"), "--label", "nope"]) == 1
+    assert "column 'nope': no such column" in capsys.readouterr().err
