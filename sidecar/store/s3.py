@@ -36,6 +36,7 @@ from botocore.exceptions import (
     ClientError,
     ConnectTimeoutError,
     CredentialRetrievalError,
+    EndpointResolutionError,
     HTTPClientError,
     NoCredentialsError,
     NoRegionError,
@@ -50,6 +51,7 @@ from sidecar.store.base import ObjectInfo, join_key
 
 if TYPE_CHECKING:
     from sidecar.config import StoreConfig
+    from sidecar.store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -98,15 +100,15 @@ _TRANSIENT_AUTH_CODES = frozenset(
 _TIMEOUT_CODES = frozenset({"RequestTimeout", "RequestTimeoutException"})
 
 
-def _md5(data: bytes) -> bytes:
+def _md5(data: bytes | memoryview) -> bytes:
     return hashlib.md5(data, usedforsecurity=False).digest()
 
 
 async def _md5_off_loop(data: bytes | memoryview) -> bytes:
     # hashlib releases the GIL for large inputs, so a thread really takes it off the loop.
     if len(data) >= _HASH_IN_THREAD_BYTES:
-        return await asyncio.to_thread(_md5, bytes(data) if isinstance(data, memoryview) else data)
-    return _md5(bytes(data))
+        return await asyncio.to_thread(_md5, data)
+    return _md5(data)
 
 
 def _etag(response: dict[str, Any]) -> str:
@@ -187,8 +189,9 @@ class S3Store:
                 aio_config = AioConfig(
                     connect_timeout=self._connect_timeout,
                     read_timeout=self._read_timeout,
-                    # One attempt: the uploader retries with backoff (see module docstring).
-                    retries={"max_attempts": 1, "mode": "standard"},
+                    # One attempt in all: the uploader retries with backoff (module docstring).
+                    # Not "max_attempts", which counts retries after the first try.
+                    retries={"total_max_attempts": 1, "mode": "standard"},
                     s3={"addressing_style": "path"} if cfg.path_style else None,
                     max_pool_connections=max(10, 2 * cfg.max_concurrency),
                     # We send Content-MD5 ourselves (hashed off the loop); no second checksum.
@@ -204,8 +207,12 @@ class S3Store:
                             config=aio_config,
                         )
                     )
-                except BaseException:
+                except BaseException as exc:
                     await stack.aclose()
+                    if isinstance(exc, (ValueError, BotoCoreError)):  # e.g. a malformed URL
+                        raise StoreConfigError(
+                            f"cannot create an S3 client for {self._where(None)}: {exc}"
+                        ) from exc
                     raise
                 self._stack = stack
         return self._client
@@ -265,7 +272,7 @@ class S3Store:
                 reason="timeout",
             ) from exc
         except Exception as exc:
-            err = self._error(exc, "check", None)
+            err = self._error(exc, "write check" if self._check_write else "list check", None)
             if err.reason in ("connection", "timeout"):
                 raise StoreConfigError(
                     f"cannot reach the S3 endpoint {self._endpoint} for bucket {self.bucket}: {exc}",
@@ -521,7 +528,7 @@ def map_error(exc: BaseException, *, op: str, where: str, bucket: str) -> StoreE
             return StoreError(f"{op} {where}: {why}", reason="timeout")
         if status >= 500:
             return StoreError(f"{op} {where}: server error {why}", reason="server_error")
-        if code == "NoSuchBucket" or (op == "check" and status == 404):
+        if code == "NoSuchBucket" or (op.endswith("check") and status == 404):
             return StoreConfigError(f"{op} {where}: bucket {bucket!r} does not exist ({why})")
         if code in _NOT_FOUND_CODES or status == 404:
             return StoreError(
@@ -552,6 +559,8 @@ def map_error(exc: BaseException, *, op: str, where: str, bucket: str) -> StoreE
             f"{op} {where}: no usable AWS credentials (env, web identity, profile or instance "
             f"role): {exc}"
         )
+    if isinstance(exc, EndpointResolutionError):
+        return StoreConfigError(f"{op} {where}: the endpoint is unusable: {exc}")
     if isinstance(exc, (ParamValidationError, NoRegionError)):
         return StoreError(
             f"{op} {where}: invalid request: {exc}", reason="client_error", retryable=False
@@ -565,3 +574,9 @@ def map_error(exc: BaseException, *, op: str, where: str, bucket: str) -> StoreE
     if isinstance(exc, (BotoCoreError, OSError)):
         return StoreError(f"{op} {where}: {type(exc).__name__}: {exc}", reason="io")
     return StoreError(f"{op} {where}: unexpected {type(exc).__name__}: {exc}", reason="io")
+
+
+if TYPE_CHECKING:
+
+    def _conforms(store: S3Store) -> Store:  # mypy checks S3Store against the protocol
+        return store
