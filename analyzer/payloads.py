@@ -1,0 +1,281 @@
+"""Turn captured payloads into columns: the serving protocols people actually send.
+
+Inputs (``endpointInput``):
+
+- CSV (SageMaker): one row per line, no header; all CSV payloads of a batch are parsed together by
+  Arrow's CSV reader, so the cost is per batch, not per row.
+- JSON: ``{"instances": [...]}`` (SageMaker JSON, KServe/TF-Serving v1), the Open Inference Protocol
+  v2 ``{"inputs": [{"name", "shape", "datatype", "data"}]}``, Seldon's
+  ``{"data": {"ndarray": [...], "names": [...]}}``, a list of rows, a list of objects, one row, or
+  one object of features. Rows are lists (matched to feature names by position) or objects (by name).
+- base64 payloads whose content type is CSV or JSON are decoded first; other binary payloads are
+  counted as unsupported.
+
+Outputs (``endpointOutput``): CSV lines, ``{"predictions": [...]}``, v2 ``{"outputs": [...]}``, a
+list, or a scalar; a prediction that is an object contributes its keys as columns.
+
+Column names come from the caller (the baseline): positional values take the baseline's names in
+order; extra positions become ``_c{i}``, which the extra-column check then reports.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from sidecar.errors import RecordError
+from sidecar.record import decode_payload
+
+log = logging.getLogger(__name__)
+
+INPUT, OUTPUT = "endpointInput", "endpointOutput"
+
+
+class PayloadError(ValueError):
+    """A payload that cannot be turned into rows (counted and skipped by the caller)."""
+
+
+@dataclass
+class ParseStats:
+    records: int = 0
+    rows: int = 0
+    failed: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def fail(self, reason: str) -> None:
+        self.failed += 1
+        self.reasons[reason] = self.reasons.get(reason, 0) + 1
+
+
+def _kind(payload: dict[str, Any]) -> str:
+    """'csv', 'json' or 'binary', from the encoding and then the observed content type."""
+    enc = str(payload.get("encoding", "")).upper()
+    if enc == "CSV":
+        return "csv"
+    if enc == "JSON":
+        return "json"
+    ctype = str(payload.get("observedContentType", "")).split(";", 1)[0].strip().lower()
+    if ctype.endswith("csv"):
+        return "csv"
+    if ctype.endswith(("json", "jsonlines")):
+        return "json"
+    return "binary"
+
+
+def _rows_from_json(doc: Any, output: bool) -> list[Any]:
+    """The rows of a decoded JSON payload: each a list (positional), a dict (named) or a scalar."""
+    if isinstance(doc, dict):
+        for key in ("predictions", "outputs") if output else ("instances", "inputs"):
+            if key in doc:
+                inner = doc[key]
+                if (
+                    isinstance(inner, list)
+                    and inner
+                    and all(isinstance(t, dict) and "data" in t for t in inner)
+                ):
+                    return _rows_from_v2(inner)
+                if isinstance(inner, list):
+                    return inner
+                if isinstance(
+                    inner, dict
+                ):  # TF-Serving columnar: {"inputs": {"a": [..], "b": [..]}}
+                    return _rows_from_columns(inner)
+                return [inner]
+        data = doc.get("data")
+        if isinstance(data, dict) and "ndarray" in data:  # Seldon
+            names = data.get("names")
+            rows = data["ndarray"]
+            if isinstance(names, list) and rows and isinstance(rows[0], list):
+                return [dict(zip(names, r, strict=False)) for r in rows]
+            return list(rows)
+        return [doc]  # one object of features
+    if isinstance(doc, list):
+        if doc and not isinstance(doc[0], list | dict):
+            return [doc]  # one positional row
+        return doc
+    return [doc]
+
+
+def _rows_from_columns(columns: dict[str, Any]) -> list[Any]:
+    names = list(columns)
+    values = [columns[n] if isinstance(columns[n], list) else [columns[n]] for n in names]
+    return [dict(zip(names, r, strict=False)) for r in zip(*values, strict=False)]
+
+
+def _rows_from_v2(tensors: list[dict[str, Any]]) -> list[Any]:
+    """Open Inference Protocol v2 tensors -> named rows (a 2-D tensor gives ``name_0..name_k``)."""
+    columns: dict[str, Any] = {}
+    n_rows: int | None = None
+    for t in tensors:
+        name = str(t.get("name", f"t{len(columns)}"))
+        shape = t.get("shape") or [len(t["data"])]
+        arr = np.asarray(t["data"], dtype=object).reshape(
+            [int(s) for s in shape] if len(shape) > 1 else (-1,)
+        )
+        n = arr.shape[0]
+        if n_rows is not None and n != n_rows:
+            raise PayloadError("v2 tensors disagree on the batch size")
+        n_rows = n
+        if arr.ndim == 1:
+            columns[name] = arr.tolist()
+        else:
+            flat = arr.reshape(n, -1)
+            if len(tensors) == 1:
+                return flat.tolist()  # one tensor: positional rows, named by the baseline
+            for j in range(flat.shape[1]):
+                columns[f"{name}_{j}"] = flat[:, j].tolist()
+    return _rows_from_columns(columns)
+
+
+class PayloadParser:
+    """Parses one side (input or output) of many records into an Arrow table with named columns."""
+
+    def __init__(self, names: Sequence[str], side: str = INPUT) -> None:
+        self.names = list(names)
+        self.side = side
+
+    def _name(self, i: int) -> str:
+        return self.names[i] if i < len(self.names) else f"_c{i}"
+
+    def parse(self, records: Sequence[dict[str, Any]], stats: ParseStats | None = None) -> pa.Table:
+        stats = stats if stats is not None else ParseStats()
+        csv_parts: list[bytes] = []
+        json_rows: list[Any] = []
+        output = self.side == OUTPUT
+        for rec in records:
+            stats.records += 1
+            payload = rec.get("captureData", {}).get(self.side)
+            if not isinstance(payload, dict):
+                stats.fail("missing_side")
+                continue
+            try:
+                raw = decode_payload(payload)
+            except RecordError:
+                stats.fail("bad_encoding")
+                continue
+            kind = _kind(payload)
+            if kind == "csv":
+                text = raw.strip(b"\r\n")
+                if text:
+                    csv_parts.append(text)
+                else:
+                    stats.fail("empty")
+            elif kind == "json":
+                try:
+                    json_rows.extend(_rows_from_json(orjson.loads(raw), output))
+                except (orjson.JSONDecodeError, PayloadError, ValueError) as exc:
+                    log.debug("unparseable JSON payload: %s", exc)
+                    stats.fail("bad_json")
+            else:
+                stats.fail("unsupported_content_type")
+        tables = []
+        if csv_parts:
+            tables.append(self._csv(csv_parts, stats))
+        if json_rows:
+            tables.append(self._json(json_rows))
+        tables = [t for t in tables if t.num_rows]
+        if not tables:
+            return pa.table({n: pa.array([], pa.string()) for n in self.names})
+        table = _concat(tables)
+        stats.rows += table.num_rows
+        return table
+
+    def _csv(self, parts: list[bytes], stats: ParseStats) -> pa.Table:
+        """All CSV payloads in one Arrow parse; on a ragged batch, parse record by record."""
+        try:
+            return self._read_csv(b"\n".join(parts))
+        except pa.ArrowInvalid:
+            pass
+        tables = []
+        for part in parts:
+            try:
+                tables.append(self._read_csv(part))
+            except pa.ArrowInvalid:
+                stats.fail("bad_csv")
+        if not tables:
+            return pa.table({})
+        return _concat(tables)
+
+    def _read_csv(self, data: bytes) -> pa.Table:
+        first = data.split(b"\n", 1)[0]
+        width = first.count(b",") + 1
+        names = [self._name(i) for i in range(width)]
+        return pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(column_names=names),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+                                                 strings_can_be_null=True),
+        )  # fmt: skip
+
+    def _json(self, rows: list[Any]) -> pa.Table:
+        # Fast paths in C: all objects (Arrow builds the columns) or all equal-length lists (numpy).
+        if all(isinstance(r, dict) for r in rows):
+            try:
+                return pa.Table.from_pylist(rows)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                pass
+        elif all(isinstance(r, list) for r in rows) and len({len(r) for r in rows}) == 1:
+            grid = np.empty((len(rows), len(rows[0])), dtype=object)
+            grid[:] = rows
+            return pa.table(
+                {self._name(j): _to_arrow(grid[:, j].tolist()) for j in range(grid.shape[1])}
+            )
+        return self._json_mixed(rows)
+
+    def _json_mixed(self, rows: list[Any]) -> pa.Table:
+        columns: dict[str, list[Any]] = {}
+        n = len(rows)
+        # Named and positional rows may mix; each column is filled where present, null elsewhere.
+        for i, row in enumerate(rows):
+            items: Iterable[tuple[str, Any]]
+            if isinstance(row, dict):
+                items = row.items()
+            elif isinstance(row, list):
+                items = ((self._name(j), v) for j, v in enumerate(row))
+            else:
+                items = ((self._name(0), row),)
+            for key, value in items:
+                col = columns.get(key)
+                if col is None:
+                    col = columns[key] = [None] * n
+                col[i] = value
+        return pa.table({k: _to_arrow(v) for k, v in columns.items()})
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    """Concatenate tables; a column whose types disagree becomes text (as CSV columns are)."""
+    if len(tables) == 1:
+        return tables[0]
+    types: dict[str, set[pa.DataType]] = {}
+    for t in tables:
+        for f in t.schema:
+            if not pa.types.is_null(f.type):
+                types.setdefault(f.name, set()).add(f.type)
+    clash = {name for name, ts in types.items() if len(ts) > 1}
+    if clash:
+        tables = [
+            t.cast(
+                pa.schema(
+                    [pa.field(f.name, pa.string()) if f.name in clash else f for f in t.schema]
+                )
+            )
+            for t in tables
+        ]
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def _to_arrow(values: list[Any]) -> pa.Array:
+    """A column of JSON scalars as Arrow; mixed types become strings (the type check sees them)."""
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else (orjson.dumps(v).decode() if isinstance(v, list | dict)
+                                                   else str(v)) for v in values], pa.string())  # fmt: skip

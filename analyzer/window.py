@@ -1,0 +1,169 @@
+"""A monitoring window: the capture objects of one endpoint/variant between two instants.
+
+Capture keys are ``{endpoint}/{variant}/yyyy/mm/dd/hh/...`` (the sidecar's layout, and
+SageMaker's), so a window lists only the hour prefixes it touches. An object's hour is the hour
+of its records' inference time, but records are still filtered by ``inferenceTime`` because a
+window's edges need not fall on hours.
+
+Malformed input never stops a run: an object that cannot be read (truncated gzip, not UTF-8 JSON)
+or a line that is not a capture record is counted, logged with its key, and skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import logging
+import zlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from sidecar.store.base import ObjectInfo, Store
+
+log = logging.getLogger(__name__)
+
+_TIME_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open UTC interval ``[start, end)``."""
+
+    start: dt.datetime
+    end: dt.datetime
+
+    def __post_init__(self) -> None:
+        for t in (self.start, self.end):
+            if t.tzinfo is None:
+                raise ValueError("window bounds must be timezone-aware (UTC)")
+        if self.end <= self.start:
+            raise ValueError(
+                f"window end {self.end.isoformat()} is not after its start {self.start.isoformat()}"
+            )
+
+    def hours(self) -> list[dt.datetime]:
+        """The UTC hours whose prefixes can hold records of this window."""
+        hour = self.start.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+        out = []
+        while hour < self.end:
+            out.append(hour)
+            hour += dt.timedelta(hours=1)
+        return out
+
+
+@dataclass
+class ReadStats:
+    """What reading a window found, for metrics and the run's status."""
+
+    objects: int = 0
+    records: int = 0
+    outside_window: int = 0
+    bad_objects: int = 0
+    bad_lines: int = 0
+    bad_keys: list[str] = field(default_factory=list)
+
+    def merge(self, other: ReadStats) -> None:
+        self.objects += other.objects
+        self.records += other.records
+        self.outside_window += other.outside_window
+        self.bad_objects += other.bad_objects
+        self.bad_lines += other.bad_lines
+        self.bad_keys.extend(other.bad_keys)
+
+
+def hour_prefix(endpoint: str, variant: str, hour: dt.datetime) -> str:
+    return f"{endpoint}/{variant}/{hour:%Y/%m/%d/%H}/"
+
+
+async def list_window(
+    store: Store, endpoint: str, variant: str, window: Window
+) -> list[ObjectInfo]:
+    """The capture objects whose hour prefix overlaps the window, in key order."""
+    found: list[ObjectInfo] = []
+    for hour in window.hours():
+        found.extend([o async for o in store.list(hour_prefix(endpoint, variant, hour))])
+    return found
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    """Parse SageMaker's ``inferenceTime`` (ISO-8601 UTC with Z); None when malformed."""
+    if not isinstance(value, str):
+        return None
+    for fmt in _TIME_FORMATS:
+        try:
+            return dt.datetime.strptime(value, fmt).replace(tzinfo=dt.UTC)
+        except ValueError:
+            continue
+    return None
+
+
+def decode_object(key: str, data: bytes) -> bytes:
+    """Return the JSON Lines text of a capture object, gunzipping ``.gz`` (or gzip-magic) data.
+
+    Raises ValueError when the data is a damaged gzip stream.
+    """
+    if key.endswith(".gz") or data[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ValueError(f"damaged gzip data: {exc}") from exc
+    return data
+
+
+def parse_records(
+    key: str, data: bytes, window: Window | None = None
+) -> tuple[list[dict[str, Any]], ReadStats]:
+    """Parse one capture object into records within ``window``; bad lines are counted, not raised."""
+    stats = ReadStats(objects=1)
+    try:
+        text = decode_object(key, data)
+    except ValueError as exc:
+        log.warning("skipping capture object %s: %s", key, exc)
+        stats.bad_objects = 1
+        stats.bad_keys.append(key)
+        return [], stats
+    records: list[dict[str, Any]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            stats.bad_lines += 1
+            log.warning("skipping line %d of %s: not JSON (%s)", number, key, exc)
+            continue
+        if not isinstance(rec, dict) or not isinstance(rec.get("captureData"), dict):
+            stats.bad_lines += 1
+            log.warning(
+                "skipping line %d of %s: not a capture record (no captureData)", number, key
+            )
+            continue
+        if window is not None:
+            when = parse_time((rec.get("eventMetadata") or {}).get("inferenceTime"))
+            if when is None:
+                stats.bad_lines += 1
+                log.warning(
+                    "skipping line %d of %s: missing or malformed inferenceTime", number, key
+                )
+                continue
+            if not window.start <= when < window.end:
+                stats.outside_window += 1
+                continue
+        records.append(rec)
+    if stats.bad_lines:
+        stats.bad_keys.append(key)
+    stats.records = len(records)
+    return records, stats
+
+
+async def read_window(
+    store: Store, endpoint: str, variant: str, window: Window
+) -> AsyncIterator[tuple[str, list[dict[str, Any]], ReadStats]]:
+    """Yield ``(key, records, stats)`` per capture object of the window."""
+    for info in await list_window(store, endpoint, variant, window):
+        data = await store.get(info.key)
+        records, stats = parse_records(info.key, data, window)
+        yield info.key, records, stats
