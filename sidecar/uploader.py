@@ -187,14 +187,24 @@ class Uploader:
                 break
             except StoreError as exc:
                 self._metrics.upload_failures.labels(exc.reason).inc()
-                delay = backoff_delay(
-                    attempt, self._cfg.retry_base_seconds, self._cfg.retry_max_seconds
-                )
+                if exc.retryable:
+                    delay = backoff_delay(
+                        attempt, self._cfg.retry_base_seconds, self._cfg.retry_max_seconds
+                    )
+                else:
+                    # Revoked rights or a deleted bucket: nothing but an operator fixes it, and
+                    # dropping the segment would lose data, so retry slowly and say so loudly.
+                    delay = self._cfg.retry_max_seconds
                 if self._deadline is not None and time.monotonic() + delay > self._deadline:
                     log.warning("giving up on %s for now (shutting down): %s", key, exc)
                     return
-                log.warning(
-                    "storing %s failed (%s), retry %d in %.2fs", key, exc, attempt + 1, delay
+                log.log(
+                    logging.WARNING if exc.retryable else logging.ERROR,
+                    "storing %s failed (%s), retry %d in %.2fs",
+                    key,
+                    exc,
+                    attempt + 1,
+                    delay,
                 )
                 self._metrics.upload_retries.inc()
                 attempt += 1
