@@ -47,12 +47,13 @@ class _SourceChunks:
     def __init__(self, source: DataSource, progress: Progress | None = None) -> None:
         self.source = source
         self.progress = progress
+        self.columns: list[str] | None = None  # decode only these (the second pass)
 
     def __iter__(self) -> Iterator[pa.RecordBatch | pa.Table]:
         rows = 0
         before = 0
         current = None
-        for f, chunk in self.source.chunks():
+        for f, chunk in self.source.chunks(self.columns):
             if f is not current:
                 if current is not None:
                     before += current.size
@@ -104,6 +105,8 @@ def _second_pass(chunks: Iterable[ChunkLike], prof: Profile) -> None:
             restrung.add(name)
     if not binned and not restrung:
         return
+    if isinstance(chunks, _SourceChunks):
+        chunks.columns = [n for n in prof.columns if n in binned or n in restrung]
     for data in chunks:
         batch = to_record_batch(data)
         for name, arr in zip(batch.schema.names, batch.columns, strict=True):

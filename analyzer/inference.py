@@ -133,10 +133,13 @@ def _classify_text(arr: pa.Array, want_text: bool) -> Classified:
         return Classified(_counts(n, 0, 0, 0), np.full(n, np.nan), None)
     # Fast path: every value parses as a number. Arrow's parser accepts "nan"/"inf", which we
     # do not, so a non-finite result sends the chunk down the strict path.
+    # A failing cast costs as much as a full parse, so try a sample first.
+    values = None
     try:
+        pc.cast(arr.drop_null().slice(0, 64), pa.float64())
         values = _float_values(arr)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        values = None
+        pass
     if values is not None and int(np.isfinite(values).sum()) == n - nulls:
         try:
             pc.cast(arr, pa.int64())
@@ -144,12 +147,26 @@ def _classify_text(arr: pa.Array, want_text: bool) -> Classified:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             integral = int(pc.sum(pc.match_substring_regex(arr, _INT_RE)).as_py() or 0)
         return Classified(_counts(nulls, integral, n - nulls - integral, 0), values, text)
-    is_int = pc.fill_null(pc.match_substring_regex(arr, _INT_RE), False)
-    is_num = pc.fill_null(pc.match_substring_regex(arr, _NUM_RE), False)
-    integral = int(pc.sum(is_int).as_py() or 0)
-    numeric = int(pc.sum(is_num).as_py() or 0)
-    nums = pc.if_else(is_num, arr, pa.scalar(None, arr.type))
-    values = _float_values(nums)
+    # Strict path: classify each distinct value once, then map the classes to the rows.
+    enc = pc.dictionary_encode(arr)
+    dic, idx = enc.dictionary, enc.indices
+    idx_np = np.asarray(pc.fill_null(idx, 0).to_numpy(zero_copy_only=False), dtype=np.intp)
+    valid = np.asarray(idx.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    per_value = np.bincount(idx_np[valid], minlength=len(dic))
+    is_int = _bools(pc.match_substring_regex(dic, _INT_RE))
+    is_num = _bools(pc.match_substring_regex(dic, _NUM_RE))
+    integral = int(per_value[is_int].sum())
+    numeric = int(per_value[is_num].sum())
+    if numeric:
+        nums = pc.if_else(pa.array(is_num), dic, pa.scalar(None, dic.type))
+        values = _float_values(nums)[idx_np]
+        values[~valid] = np.nan
+    else:
+        values = np.full(n, np.nan)
     return Classified(
         _counts(nulls, integral, numeric - integral, n - nulls - numeric), values, text
     )
+
+
+def _bools(arr: pa.Array) -> npt.NDArray[np.bool_]:
+    return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)

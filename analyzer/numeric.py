@@ -1,6 +1,9 @@
 """The numeric summary of one column: exact moments, a KLL sketch and exact quantile-anchored bins.
 
-Three parts, all mergeable, all updated with vectorised numpy over a chunk (no loop over rows):
+Three parts, all mergeable, all updated with vectorised numpy over a chunk (no loop over rows).
+Each chunk's finite values are sorted once (numpy's SIMD sort, ~8 ns a value): the sketch's
+update is then about five times cheaper, min and max are the ends, and binning is one binary
+search per edge instead of one per value. KLL's error bound holds for any input order.
 
 * **Exact moments.** count, sum, min, max, and mean/M2 combined with Chan et al.'s parallel
   update (``M2 = M2a + M2b + delta**2 * na*nb/n``), which stays accurate for large N where the
@@ -15,8 +18,8 @@ Three parts, all mergeable, all updated with vectorised numpy over a chunk (no l
 * **Exact binned counts** for the drift tests. When a baseline is built, ``n_bins`` + 1 edges
   (default 1001) are taken once from the baseline's KLL quantiles at ranks 0, 1/n_bins, ..., 1
   (duplicates dropped, so a discrete column gets one bin per distinct quantile value). Every later
-  profile *against that baseline* counts its values into the same bins with one
-  ``np.searchsorted`` + ``np.bincount`` per chunk: bin 0 is ``x < e0``, bin i is
+  profile *against that baseline* counts its values into the same bins (``np.searchsorted`` of
+  the edges in the sorted chunk, then ``np.diff``): bin 0 is ``x < e0``, bin i is
   ``e[i-1] <= x < e[i]``, and the last bin is ``x >= e[-1]``, so values outside the baseline's
   range land in the two outer bins. The counts are integers that merge by addition, so
   chi-square, PSI, Jensen-Shannon and a KS statistic on the binned CDF are computed exactly on the
@@ -66,10 +69,12 @@ def quantile_edges(sketch: kll_doubles_sketch, n_bins: int) -> npt.NDArray[np.fl
     return np.unique(np.asarray(sketch.get_quantiles(ranks), dtype=np.float64))
 
 
-def bin_counts(edges: npt.NDArray[np.float64], x: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
-    """Counts of finite ``x`` in the len(edges)+1 bins the module docstring defines."""
-    idx = np.searchsorted(edges, x, side="right")
-    return np.bincount(idx, minlength=len(edges) + 1).astype(np.int64)
+def sorted_bin_counts(
+    edges: npt.NDArray[np.float64], s: npt.NDArray[np.float64]
+) -> npt.NDArray[np.int64]:
+    """Counts of the sorted finite values ``s`` in the len(edges)+1 bins of the module docstring."""
+    below = np.searchsorted(s, edges, side="left")  # values < each edge
+    return np.diff(below, prepend=0, append=s.size).astype(np.int64)
 
 
 class NumericSummary:
@@ -117,21 +122,29 @@ class NumericSummary:
     def update(self, values: npt.NDArray[np.float64]) -> None:
         """Add one chunk; NaN entries are skipped (missing), +/-inf counted as non-finite."""
         finite_mask = np.isfinite(values)
-        x = values[finite_mask]
-        self.non_finite += int(np.isinf(values).sum())
+        n_finite = int(np.count_nonzero(finite_mask))
+        if n_finite == values.size:
+            x = values
+        else:
+            x = values[finite_mask]
+            self.non_finite += int(np.count_nonzero(np.isinf(values)))
         if x.size == 0:
             return
-        self._add_moments(x.size, float(x.sum()), float(x.min()), float(x.max()), x)
-        self.kll.update(x)
+        # Sorting first (SIMD, ~8 ns a value) makes the sketch's update ~5x cheaper, gives min
+        # and max, and turns binning into one lookup per edge. KLL's error bound holds for any
+        # input order, sorted included.
+        s = np.sort(x)
+        self._add_moments(s.size, float(s.sum()), float(s[0]), float(s[-1]), s)
+        self.kll.update(s)
         if self.edges is not None and self.bins is not None:
-            self.bins += bin_counts(self.edges, x)
+            self.bins += sorted_bin_counts(self.edges, s)
 
     def _add_moments(
         self, n: int, s: float, lo: float, hi: float, x: npt.NDArray[np.float64]
     ) -> None:
         mean_b = s / n
         d = x - mean_b
-        m2_b = float(np.dot(d, d))
+        m2_b = float(np.einsum("i,i->", d, d))  # not np.dot: BLAS is slow on tiny vectors here
         self._combine(n, s, mean_b, m2_b, lo, hi)
 
     def _combine(
@@ -157,8 +170,7 @@ class NumericSummary:
         """Count one chunk into the bins only (a baseline's second pass)."""
         if self.edges is None or self.bins is None:
             raise ProfileError("update_bins before start_bins")
-        x = values[np.isfinite(values)]
-        self.bins += bin_counts(self.edges, x)
+        self.bins += sorted_bin_counts(self.edges, np.sort(values[np.isfinite(values)]))
 
     def max_bin_fraction(self) -> float | None:
         """The largest share of this column's values in one bin: the binned KS resolution."""

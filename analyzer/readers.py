@@ -12,7 +12,8 @@ by ``analyzer.inference``; JSON and Parquet keep their own types.
   block parsed by ``pyarrow.json``; a key missing from a line is a missing value. A field holding
   JSON numbers on some lines and strings on others is an error (Arrow cannot type it), reported
   with its line.
-* **Parquet** (``{"parquet": {}}``): ``ParquetFile.iter_batches``.
+* **Parquet** (``{"parquet": {}}``): ``ParquetFile.iter_batches`` without pre-buffering, so memory
+  is bounded by one row group.
 
 Errors name the file, the line and the column: a ragged CSV row, bytes that are not UTF-8, a JSON
 line that does not parse. Arrow's multi-threaded CSV parser does not know row numbers, so after a
@@ -101,15 +102,21 @@ def _stream(source: str | bytes, name: str) -> pa.NativeFile:
     return _open(source, name)[0]
 
 
-def read_chunks(source: str | bytes, name: str, options: ReadOptions) -> Iterator[Chunk]:
-    """Chunks of one file; ``source`` is a local path or the file's bytes, ``name`` is for errors."""
+def read_chunks(
+    source: str | bytes, name: str, options: ReadOptions, columns: Sequence[str] | None = None
+) -> Iterator[Chunk]:
+    """Chunks of one file; ``source`` is a local path or the file's bytes, ``name`` is for errors.
+
+    ``columns`` narrows what is decoded (Parquet, CSV) when only some columns are needed; the
+    chunks may still hold other columns (JSON Lines).
+    """
     fmt = format_of(name, options)
     if fmt == "csv":
-        yield from _read_csv(source, name, options)
+        yield from _read_csv(source, name, options, columns)
     elif fmt == "jsonl":
         yield from _read_jsonl(source, name, options)
     else:
-        yield from _read_parquet(source, name, options)
+        yield from _read_parquet(source, name, options, columns)
 
 
 # ---- CSV -----------------------------------------------------------------------------------
@@ -157,7 +164,11 @@ def _csv_names(source: str | bytes, name: str, options: ReadOptions) -> list[str
 
 
 def _csv_reader(
-    stream: pa.NativeFile, options: ReadOptions, names: list[str], threads: bool
+    stream: pa.NativeFile,
+    options: ReadOptions,
+    names: list[str],
+    threads: bool,
+    columns: Sequence[str] | None = None,
 ) -> pacsv.CSVStreamingReader:
     return pacsv.open_csv(
         stream,
@@ -170,6 +181,9 @@ def _csv_reader(
         parse_options=pacsv.ParseOptions(delimiter=options.delimiter),
         convert_options=pacsv.ConvertOptions(
             column_types={n: pa.string() for n in names},
+            include_columns=[n for n in names if n in set(columns)]
+            if columns is not None
+            else None,
             null_values=list(options.null_values),
             strings_can_be_null=True,
             quoted_strings_can_be_null=False,
@@ -177,13 +191,15 @@ def _csv_reader(
     )
 
 
-def _read_csv(source: str | bytes, name: str, options: ReadOptions) -> Iterator[Chunk]:
+def _read_csv(
+    source: str | bytes, name: str, options: ReadOptions, columns: Sequence[str] | None = None
+) -> Iterator[Chunk]:
     names = _csv_names(source, name, options)
     if names is None:
         return
     stream, raw = _open(source, name)
     try:
-        for batch in _csv_reader(stream, options, names, threads=True):
+        for batch in _csv_reader(stream, options, names, threads=True, columns=columns):
             yield Chunk(batch, raw.tell())
     except pa.ArrowInvalid as exc:
         raise _csv_error(source, name, options, names, exc) from exc
@@ -305,13 +321,21 @@ def _json_error(block: bytes, first_line: int, name: str, exc: Exception) -> Dat
 # ---- Parquet ---------------------------------------------------------------------------------
 
 
-def _read_parquet(source: str | bytes, name: str, options: ReadOptions) -> Iterator[Chunk]:
+def _read_parquet(
+    source: str | bytes, name: str, options: ReadOptions, columns: Sequence[str] | None = None
+) -> Iterator[Chunk]:
     try:
-        pf = pq.ParquetFile(pa.BufferReader(source) if isinstance(source, bytes) else source)
+        # pre_buffer (Arrow's default) keeps every row group's read-ahead until the file is done:
+        # memory then grows with the file. Off, memory stays at one row group.
+        pf = pq.ParquetFile(
+            pa.BufferReader(source) if isinstance(source, bytes) else source, pre_buffer=False
+        )
         size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
         total_rows = max(1, pf.metadata.num_rows)
         rows = 0
-        for batch in pf.iter_batches(batch_size=options.batch_rows):
+        present = set(pf.schema_arrow.names)
+        wanted = None if columns is None else [c for c in columns if c in present]
+        for batch in pf.iter_batches(batch_size=options.batch_rows, columns=wanted):
             rows += batch.num_rows
             yield Chunk(batch, size * rows // total_rows)
     except (pa.ArrowInvalid, OSError) as exc:

@@ -125,13 +125,14 @@ class DataSource:
             return self.files[0].name
         return f"{len(self.files)} files ({self.files[0].name}, ...)"
 
-    def chunks(self) -> Iterator[tuple[InputFile, Chunk]]:
-        """Every chunk of every file in order, with the file it came from."""
+    def chunks(self, columns: Sequence[str] | None = None) -> Iterator[tuple[InputFile, Chunk]]:
+        """Every chunk of every file in order, with the file it came from (``columns``: see
+        ``analyzer.readers.read_chunks``)."""
         local = [f for f in self.files if f.path is not None]
         if len(local) == len(self.files):
             for f in self.files:
                 assert f.path is not None
-                for chunk in read_chunks(f.path, f.name, self.options):
+                for chunk in read_chunks(f.path, f.name, self.options, columns):
                     yield f, chunk
             return
         loop = asyncio.new_event_loop()
@@ -149,7 +150,7 @@ class DataSource:
                         source = loop.run_until_complete(store.get(f.key))
                     except StoreError as exc:
                         raise DataError(f"cannot read the object: {exc}", file=f.name) from exc
-                for chunk in read_chunks(source, f.name, self.options):
+                for chunk in read_chunks(source, f.name, self.options, columns):
                     yield f, chunk
         finally:
             for store in stores.values():
