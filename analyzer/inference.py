@@ -132,20 +132,26 @@ def _classify_text(arr: pa.Array, want_text: bool) -> Classified:
     if nulls == n:
         return Classified(_counts(n, 0, 0, 0), np.full(n, np.nan), None)
     # Fast path: every value parses as a number. Arrow's parser accepts "nan"/"inf", which we
-    # do not, so a non-finite result sends the chunk down the strict path.
-    # A failing cast costs as much as a full parse, so try a sample first.
-    values = None
+    # do not, so a non-finite result sends the chunk down the strict path. A failing cast costs
+    # as much as a full parse (and casting with nulls is slow), so a sample is tried first and
+    # only the non-null values are cast.
+    dense = arr.drop_null() if nulls else arr
+    sample = dense.slice(0, 64)
+    parsed = None
     try:
-        pc.cast(arr.drop_null().slice(0, 64), pa.float64())
-        values = _float_values(arr)
+        pc.cast(sample, pa.float64())
+        parsed = np.asarray(
+            pc.cast(dense, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64
+        )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
-    if values is not None and int(np.isfinite(values).sum()) == n - nulls:
-        try:
-            pc.cast(arr, pa.int64())
-            integral = n - nulls
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            integral = int(pc.sum(pc.match_substring_regex(arr, _INT_RE)).as_py() or 0)
+    if parsed is not None and bool(np.isfinite(parsed).all()):
+        integral = _count_integral(dense, sample)
+        if nulls:
+            values = np.full(n, np.nan)
+            values[_bools(arr.is_valid())] = parsed
+        else:
+            values = parsed
         return Classified(_counts(nulls, integral, n - nulls - integral, 0), values, text)
     # Strict path: classify each distinct value once, then map the classes to the rows.
     enc = pc.dictionary_encode(arr)
@@ -166,6 +172,18 @@ def _classify_text(arr: pa.Array, want_text: bool) -> Classified:
     return Classified(
         _counts(nulls, integral, numeric - integral, n - nulls - numeric), values, text
     )
+
+
+def _count_integral(numbers: pa.Array, sample: pa.Array) -> int:
+    """How many of ``numbers`` (text that parsed as finite numbers) are integer literals."""
+    try:
+        pc.cast(sample, pa.int64())
+        pc.cast(numbers, pa.int64())  # cheap when it succeeds
+        return len(numbers)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        # A parsed number is a decimal/scientific literal exactly when it holds '.', 'e' or 'E'.
+        marked = pc.match_substring_regex(numbers, "[.eE]")
+        return len(numbers) - int(pc.sum(marked).as_py() or 0)
 
 
 def _bools(arr: pa.Array) -> npt.NDArray[np.bool_]:
