@@ -146,7 +146,7 @@ def _classify_text(arr: pa.Array, want_text: bool) -> Classified:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
     if parsed is not None and bool(np.isfinite(parsed).all()):
-        integral = _count_integral(dense, sample)
+        integral = _count_integral(dense, sample, parsed)
         if nulls:
             values = np.full(n, np.nan)
             values[_bools(arr.is_valid())] = parsed
@@ -174,16 +174,22 @@ def _classify_text(arr: pa.Array, want_text: bool) -> Classified:
     )
 
 
-def _count_integral(numbers: pa.Array, sample: pa.Array) -> int:
-    """How many of ``numbers`` (text that parsed as finite numbers) are integer literals."""
+def _count_integral(numbers: pa.Array, sample: pa.Array, parsed: npt.NDArray[np.float64]) -> int:
+    """How many of ``numbers`` (text that parsed as the finite ``parsed``) are integer literals."""
     try:
         pc.cast(sample, pa.int64())
         pc.cast(numbers, pa.int64())  # cheap when it succeeds
         return len(numbers)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        # A parsed number is a decimal/scientific literal exactly when it holds '.', 'e' or 'E'.
-        marked = pc.match_substring_regex(numbers, "[.eE]")
-        return len(numbers) - int(pc.sum(marked).as_py() or 0)
+        pass
+    # Only integer-valued numbers can be integer literals ("2" but also "2.0", "1e3"); among
+    # those, a literal is integral exactly when it holds no '.', 'e' or 'E'.
+    whole = parsed == np.floor(parsed)
+    if not whole.any():
+        return 0
+    candidates = numbers.filter(pa.array(whole))
+    marked = pc.match_substring_regex(candidates, "[.eE]")
+    return len(candidates) - int(pc.sum(marked).as_py() or 0)
 
 
 def _bools(arr: pa.Array) -> npt.NDArray[np.bool_]:
