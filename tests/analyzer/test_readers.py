@@ -180,3 +180,18 @@ def test_numbers_never_silently_made_from_text(tmp_path: Path) -> None:
     assert prof.inferred_type("v") is InferredType.STRING
     assert prof.columns["v"].type_counts.tolist() == [0, 1, 0, 3]
     assert np.isclose(prof.columns["v"].numeric.sum, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("uri", "parent", "prefix"),
+    [
+        ("s3://bucket/data/train", "s3://bucket/data", "train"),
+        ("s3://bucket/train/", "s3://bucket", "train"),
+        ("s3://bucket", "s3://bucket", ""),
+        ("file:///srv/data", "file:///srv", "data"),
+    ],
+)
+def test_store_uri_split_into_parent_and_prefix(uri: str, parent: str, prefix: str) -> None:
+    from analyzer.sources import _split_uri
+
+    assert _split_uri(uri) == (parent, prefix)
