@@ -198,9 +198,14 @@ def _read_csv(
     if names is None:
         return
     stream, raw = _open(source, name)
+    compressed = stream is not raw
     try:
-        for batch in _csv_reader(stream, options, names, threads=True, columns=columns):
-            yield Chunk(batch, raw.tell())
+        for i, batch in enumerate(
+            _csv_reader(stream, options, names, threads=True, columns=columns)
+        ):
+            # The threaded reader reads ahead, so tell() runs early; each batch is one block.
+            done = raw.tell() if compressed else min(raw.tell(), (i + 1) * options.block_bytes)
+            yield Chunk(batch, done)
     except pa.ArrowInvalid as exc:
         raise _csv_error(source, name, options, names, exc) from exc
 
