@@ -3,9 +3,10 @@ a store, and ``write_baseline()`` for statistics.json + constraints.json.
 
 A baseline takes two passes over the data. The first computes everything but the bins: type
 counts, moments, the KLL sketch, category counts. Then each column's type is decided, and the
-numeric columns get their bin edges from their own KLL quantiles. The second pass counts the
-values into those bins (one searchsorted per column and chunk), and recounts the string
-statistics of any column whose first non-numeric value came late (see ``analyzer.profile``).
+numeric columns get their bin edges from their own KLL quantiles. The second pass decodes only
+the columns it needs, counts their values into those bins (``analyzer.numeric``), and recounts
+the string statistics of any column whose first non-numeric value came late (see
+``analyzer.profile``).
 Profiling *against* a baseline (a monitoring window) takes one pass: types and edges are known.
 """
 
