@@ -1,0 +1,202 @@
+"""Where the sidecar's CPU goes under load: per-thread CPU per request, then py-spy hot spots.
+
+Two views, because py-spy alone misleads here: its idle detection does not recognise threads
+blocked in ``queue.get`` (the spool writer, the to_thread pool), so a plain profile is mostly idle
+waiting. ``py-spy --gil`` keeps only samples of the thread holding the GIL, i.e. the Python-level
+work that is serialised on the one core; the per-thread utime/stime split (from /proc, without
+py-spy attached) covers what runs with the GIL released (syscalls: writes, fsync).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from loadgen import WRK, run_wrk
+from procs import CLK_TCK, Pinning
+
+PY_SPY = str(Path(sys.executable).with_name("py-spy"))
+_THREAD = re.compile(r"^thread \((\w+)\): ([^;]*);?")
+_DUMP_THREAD = re.compile(r'^Thread (\d+) \([^)]*\): "(.*)"', re.M)
+_FILE = re.compile(r"\(([^():]+)(?::\d+)?\)$")
+# Frames every stack starts with: they say nothing about where the time goes.
+_ROOT_FRAMES = ("<frozen runpy>", "sidecar/__main__.py", "asyncio/runners.py", "Thread.")
+
+ThreadTimes = dict[int, tuple[int, int]]  # tid -> (utime, stime) in clock ticks
+
+
+# -- per-thread CPU ----------------------------------------------------------------------------
+def thread_times(pid: int) -> ThreadTimes:
+    times = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        stat = (task / "stat").read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()
+        times[int(task.name)] = (int(fields[11]), int(fields[12]))
+    return times
+
+
+def thread_names(pid: int) -> dict[int, str]:
+    """Python thread names by native id, from ``py-spy dump`` (the OS only knows 'python')."""
+    done = subprocess.run(
+        [PY_SPY, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=60, check=False
+    )
+    return {int(tid): name for tid, name in _DUMP_THREAD.findall(done.stdout)}
+
+
+def _role(name: str) -> str:
+    if name == "MainThread":
+        return "event loop (MainThread)"
+    if name == "modeltap-spool":
+        return "spool writer thread"
+    return "to_thread pool (uploader file I/O, /metrics), all threads"
+
+
+def thread_split(
+    pid: int,
+    url: str,
+    script: Path,
+    connections: int,
+    seconds: int,
+    pin: Pinning,
+    settle: Callable[[], object],
+) -> str:
+    """CPU per request of each sidecar thread over one wrk run (queue drained before and after)."""
+    run_wrk(url, script, connections, 1, pin)
+    settle()
+    before = thread_times(pid)
+    result = run_wrk(url, script, connections, seconds, pin)
+    settle()
+    after = thread_times(pid)
+    names = thread_names(pid)
+    n = max(result.requests, 1)
+    rows: Counter[str] = Counter()
+    for tid, (user, system) in after.items():
+        u0, s0 = before.get(tid, (0, 0))
+        role = _role(names.get(tid, f"tid {tid}"))
+        rows[f"{role}|user"] += user - u0
+        rows[f"{role}|sys"] += system - s0
+    lines = [
+        f"{result.rps:,.0f} req/s, {n} requests; CPU per request by thread (us user + sys):",
+        "",
+    ]
+    for role in sorted({key.split("|")[0] for key in rows}):
+        user_us = rows[f"{role}|user"] / CLK_TCK / n * 1e6
+        sys_us = rows[f"{role}|sys"] / CLK_TCK / n * 1e6
+        if user_us + sys_us:
+            lines.append(f"- {role}: {user_us:.0f} + {sys_us:.0f} = {user_us + sys_us:.0f} us")
+    total = sum(rows.values()) / CLK_TCK / n * 1e6
+    lines.append(f"- whole process: {total:.0f} us")
+    return "\n".join(lines)
+
+
+# -- py-spy ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Profile:
+    samples: int
+    threads: Counter[str]
+    self_time: Counter[str]
+    inclusive: Counter[str]
+    by_file: Counter[str]
+    by_package: Counter[str]
+
+
+def record(
+    pid: int,
+    url: str,
+    script: Path,
+    connections: int,
+    seconds: int,
+    out: Path,
+    pin: Pinning,
+    native: bool = False,
+) -> Profile:
+    """Run wrk against ``url`` while ``py-spy --gil`` samples ``pid`` (py-spy on the load CPU)."""
+    wrk = subprocess.Popen(
+        [
+            *pin.prefix(pin.load_cpu),
+            *(WRK, "-t1", f"-c{connections}", f"-d{seconds + 3}s", "-s", str(script), url),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(1.0)
+        spy = [PY_SPY, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "250"]
+        spy += ["--format", "raw", "--threads", "--gil", "-o", str(out)]
+        spy += ["--native"] if native else []
+        subprocess.run(
+            [*pin.prefix(pin.load_cpu), *spy], check=True, capture_output=True, timeout=seconds + 60
+        )
+    finally:
+        wrk.wait(seconds + 60)
+    return summarize(out)
+
+
+def _frame_name(frame: str) -> str:
+    """``handle (sidecar/proxy.py:88)`` -> ``handle (sidecar/proxy.py)``: aggregate by function."""
+    return re.sub(r":\d+\)$", ")", frame.strip())
+
+
+def _file_of(frame: str) -> str:
+    match = _FILE.search(frame)
+    return match.group(1) if match else frame
+
+
+def summarize(raw: Path) -> Profile:
+    """Self and inclusive sample counts per function from py-spy's raw (collapsed) output."""
+    prof = Profile(0, Counter(), Counter(), Counter(), Counter(), Counter())
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        match = _THREAD.match(stack)
+        if match:
+            prof.threads[match.group(2)] += count
+            stack = stack[match.end() :]
+        frames = [_frame_name(f) for f in stack.split(";") if f.strip()]
+        if frames:
+            prof.self_time[frames[-1]] += count
+            prof.by_file[_file_of(frames[-1])] += count
+            prof.by_package[_file_of(frames[-1]).split("/")[0]] += count
+        for name in set(frames):
+            if not any(root in name for root in _ROOT_FRAMES):
+                prof.inclusive[name] += count
+    return Profile(
+        total, prof.threads, prof.self_time, prof.inclusive, prof.by_file, prof.by_package
+    )
+
+
+def _share(counter: Counter[str], total: int, top: int) -> list[str]:
+    return [f"- {n / total:5.1%}  {name}" for name, n in counter.most_common(top)]
+
+
+def render(profile: Profile, top: int = 15) -> str:
+    """Markdown: GIL samples per thread, top self-time files and functions, top inclusive."""
+    total = max(profile.samples, 1)
+    threads = ", ".join(f"{name} {n / total:.0%}" for name, n in profile.threads.most_common())
+    return "\n".join(
+        [
+            f"{profile.samples} samples holding the GIL; by thread: {threads}.",
+            "",
+            "Self time by package (uvloop's C code shows as asyncio/runners.py):",
+            *_share(profile.by_package, total, 8),
+            "",
+            f"Self time by file (top {top}):",
+            *_share(profile.by_file, total, top),
+            "",
+            f"Self time by function (top {top}):",
+            *_share(profile.self_time, total, top),
+            "",
+            f"Inclusive time by function (top {top}, entry frames left out):",
+            *_share(profile.inclusive, total, top),
+        ]
+    )

@@ -1,0 +1,250 @@
+"""The side-by-side table, the verdicts against the targets, and the RESULTS.md section."""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+DIRECT, NGINX = "direct", "nginx"
+SECTION = "## bench/proxy"
+METHOD = """\
+How: wrk (1 thread) POSTs a fixed CSV body (`Content-Type: text/csv`) to `/<size>.csv`. The origin
+is nginx (1 worker) serving a CSV file of the same size (`error_page 405 =200 $uri` turns the POST
+into the file; the request body is read and discarded). Targets: **direct** = wrk -> origin;
+**sidecar N%** = wrk -> sidecar (`--capture.sample-percent N`, other options default: spool fsync
+on, uvloop, spool and `file://` store in a temp dir on the root disk) -> origin; **nginx** = wrk ->
+nginx (1 worker, `upstream { keepalive 64; }`, `proxy_http_version 1.1`, `Connection ""`,
+access_log off, buffers large enough to stay off disk) -> origin. All five run at once; within a
+cell the targets take turns. *proxy CPU us/req* = change of utime+stime in /proc/<pid>/stat of the
+sidecar process (all threads: event loop, spool writer, uploader; read after the capture queue has
+drained) or of the nginx proxy's worker, divided by the requests wrk completed. *per core* =
+nginx CPU/req / sidecar CPU/req, the throughput ratio if both were CPU-bound on one core: the
+measured ratio understates nginx when nginx is held back by the load CPU (wrk + origin), which
+caps every target (*direct* is that cap). Latencies are wrk's (no coordinated-omission
+correction). *captured/req* = records spooled per request."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One measured run of one cell (body size x concurrency x target)."""
+
+    rps: float
+    p50_us: float
+    p99_us: float
+    requests: int
+    errors: int
+    cpu_us: float | None  # CPU of the proxy process per request; None for direct
+    captured: float | None  # records spooled per request; None when not a sidecar
+    dropped: float  # records dropped because the capture queue was full
+
+
+@dataclass(frozen=True)
+class Cell:
+    """The median of a cell's samples (errors summed)."""
+
+    rps: float
+    p50_us: float
+    p99_us: float
+    errors: int
+    cpu_us: float | None
+    captured: float | None
+    dropped: float
+
+
+Key = tuple[str, int, str]  # (body label, connections, target name)
+
+
+def _median_or_none(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def aggregate(samples: Sequence[Sample]) -> Cell:
+    return Cell(
+        rps=statistics.median(s.rps for s in samples),
+        p50_us=statistics.median(s.p50_us for s in samples),
+        p99_us=statistics.median(s.p99_us for s in samples),
+        errors=sum(s.errors for s in samples),
+        cpu_us=_median_or_none([s.cpu_us for s in samples]),
+        captured=_median_or_none([s.captured for s in samples]),
+        dropped=sum(s.dropped for s in samples),
+    )
+
+
+@dataclass(frozen=True)
+class Grid:
+    cells: dict[Key, Cell]
+    labels: list[str]
+    connections: list[int]
+    targets: list[str]
+
+    def get(self, label: str, conns: int, target: str) -> Cell | None:
+        return self.cells.get((label, conns, target))
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}x" if a is not None and b else "-"
+
+
+def _fmt(value: float | None, pattern: str) -> str:
+    return pattern.format(value) if value is not None else "-"
+
+
+def _row_values(grid: Grid, label: str, conns: int) -> dict[str, Callable[[Cell], str]]:
+    direct = grid.get(label, conns, DIRECT)
+    nginx = grid.get(label, conns, NGINX)
+    return {
+        "req/s": lambda c: f"{c.rps:,.0f}",
+        "req/s vs nginx": lambda c: _ratio(c.rps, nginx.rps if nginx else None),
+        "req/s vs direct": lambda c: _ratio(c.rps, direct.rps if direct else None),
+        "p50 ms": lambda c: f"{c.p50_us / 1000:.3f}",
+        "p50 added vs direct, us": lambda c: _fmt(
+            c.p50_us - direct.p50_us if direct else None, "{:+.0f}"
+        ),
+        "p99 ms": lambda c: f"{c.p99_us / 1000:.3f}",
+        "proxy CPU us/req": lambda c: _fmt(c.cpu_us, "{:.1f}"),
+        "captured/req": lambda c: _fmt(c.captured, "{:.2f}"),
+        "errors (socket+non-2xx)": lambda c: str(c.errors),
+    }
+
+
+def table(grid: Grid) -> str:
+    """One markdown table: targets side by side, one block of metric rows per size x concurrency."""
+    head = ["body", "conns", "metric", *grid.targets]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label in grid.labels:
+        for conns in grid.connections:
+            for metric, fmt in _row_values(grid, label, conns).items():
+                cells = [grid.get(label, conns, t) for t in grid.targets]
+                shown = [fmt(c) if c is not None else "-" for c in cells]
+                lines.append("| " + " | ".join([label, str(conns), metric, *shown]) + " |")
+    return "\n".join(lines)
+
+
+def _met(ok: bool) -> str:
+    return "MET" if ok else "NOT MET"
+
+
+def _busy(cell: Cell) -> str:
+    """Share of one core the proxy used: req/s x CPU s/req."""
+    return f"{cell.rps * (cell.cpu_us or 0) / 1e6:.0%}"
+
+
+def _throughput_target(grid: Grid, label: str, sidecar: str) -> list[str]:
+    out = []
+    for conns in grid.connections:
+        sc, ng = grid.get(label, conns, sidecar), grid.get(label, conns, NGINX)
+        if sc is None or ng is None or sc.cpu_us is None or ng.cpu_us is None:
+            continue
+        measured, per_core = sc.rps / ng.rps, ng.cpu_us / sc.cpu_us
+        out.append(
+            f"  - {conns} conns: measured {measured:.2f}x nginx's req/s "
+            f"(sidecar core {_busy(sc)} busy, nginx core {_busy(ng)}); from CPU per request "
+            f"{per_core:.2f}x ({_met(per_core >= 0.3)}); sidecar {sc.cpu_us:.0f} us/req "
+            f"({_met(sc.cpu_us <= 150)} for <= 150), nginx {ng.cpu_us:.0f} us/req"
+        )
+    return out
+
+
+def _latency_target(grid: Grid, label: str, sidecars: Sequence[str]) -> list[str]:
+    conns = min(grid.connections)
+    direct, ng = grid.get(label, conns, DIRECT), grid.get(label, conns, NGINX)
+    if direct is None or ng is None:
+        return []
+    ng_added = ng.p50_us - direct.p50_us
+    out = []
+    for name in sidecars:
+        sc = grid.get(label, conns, name)
+        if sc is None:
+            continue
+        gap = (sc.p50_us - direct.p50_us) - ng_added
+        out.append(
+            f"  - {label} {name}: added p50 {sc.p50_us - direct.p50_us:.0f} us vs nginx's "
+            f"{ng_added:.0f} us: {gap:+.0f} us ({_met(gap <= 250)})"
+        )
+    return out
+
+
+def _capture_cost_target(grid: Grid, label: str, full: str, none: str) -> list[str]:
+    out = []
+    for conns in grid.connections:
+        a, b = grid.get(label, conns, full), grid.get(label, conns, none)
+        if a is None or b is None:
+            continue
+        kept = a.rps / b.rps
+        cpu = f"; CPU/req {b.cpu_us:.0f} -> {a.cpu_us:.0f} us" if a.cpu_us and b.cpu_us else ""
+        out.append(f"  - {conns} conns: {kept:.2f} of the 0% req/s ({_met(kept >= 0.8)}){cpu}")
+    return out
+
+
+def _summary(grid: Grid, small: str, large: str) -> list[str]:
+    """One line per target, at the concurrency that decides it."""
+    top, low = max(grid.connections), min(grid.connections)
+    sc, ng = grid.get(small, top, "sidecar 100%"), grid.get(small, top, NGINX)
+    out = ["", "Verdicts:"]
+    if sc and ng and sc.cpu_us and ng.cpu_us:
+        per_core = ng.cpu_us / sc.cpu_us
+        out.append(
+            f"- {small} 100% throughput vs nginx on one core: {per_core:.2f}x "
+            f"-> {_met(per_core >= 0.3)}; CPU {sc.cpu_us:.0f} us/req -> {_met(sc.cpu_us <= 150)}"
+        )
+    d, n, s = (grid.get(small, low, t) for t in (DIRECT, NGINX, "sidecar 100%"))
+    if d and n and s:
+        gap = s.p50_us - n.p50_us
+        out.append(f"- added p50, {small} 100% vs nginx: {gap:+.0f} us -> {_met(gap <= 250)}")
+    a, b = grid.get(large, top, "sidecar 100%"), grid.get(large, top, "sidecar 0%")
+    if a and b:
+        kept = a.rps / b.rps
+        out.append(f"- {large} 100% vs 0% req/s: {kept:.2f} -> {_met(kept >= 0.8)}")
+    return out
+
+
+def verdicts(grid: Grid, small: str, large: str) -> str:
+    """Each target per concurrency; throughput targets count at the highest concurrency."""
+    sidecars = [t for t in grid.targets if t.startswith("sidecar")]
+    full, none = "sidecar 100%", "sidecar 0%"
+    top = max(grid.connections)
+    lines = [
+        f"- Target: 100% capture of {small} bodies >= 0.3x nginx's throughput on one core and "
+        f"<= 150 us sidecar CPU per request. Judged at {top} connections (saturation) from CPU "
+        "per request, since nginx's measured req/s is capped by the load CPU, not its own:",
+        *_throughput_target(grid, small, full),
+        f"- Target: added p50 at {min(grid.connections)} connection(s) within 0.25 ms of nginx's "
+        f"(the {small} row is the target; {large} for information):",
+        *_latency_target(grid, small, sidecars),
+        *_latency_target(grid, large, sidecars),
+        f"- Target: {large} bodies at 100% capture keep >= 80% of the no-capture throughput "
+        f"(judged at {top} connections):",
+        *_capture_cost_target(grid, large, full, none),
+        *_summary(grid, small, large),
+    ]
+    return "\n".join(lines)
+
+
+def footnotes(grid: Grid) -> str:
+    notes = []
+    for (label, conns, target), cell in sorted(grid.cells.items()):
+        if cell.dropped:
+            notes.append(
+                f"- {label} {conns} conns {target}: {cell.dropped:.0f} records dropped "
+                "(capture queue full)"
+            )
+    return "\n".join(notes)
+
+
+def write_section(path: Path, body: str) -> None:
+    """Replace (or append) the ``## bench/proxy`` section; other sections are left as they are.
+
+    The file is read right before it is written, so edits by others made meanwhile survive.
+    """
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    section = f"{SECTION}\n\n{body.strip()}\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}[ \t]*\n.*?(?=^## |\Z)", re.M | re.S)
+    if pattern.search(text):
+        new = pattern.sub(lambda _m: section + "\n", text, count=1).rstrip() + "\n"
+    else:
+        new = text.rstrip() + "\n\n" + section
+    path.write_text(new)

@@ -1,0 +1,234 @@
+"""The processes under test: the origin nginx, the nginx reverse proxy and the sidecar.
+
+The origin is nginx serving fixed CSV files. nginx's static module answers POST with 405, so the
+origin turns that into the file with ``error_page 405 =200 $uri``: the internal redirect is a GET of
+the same URI and the request body is read and discarded, with keep-alive intact.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import shutil
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from procs import Pinning, Proc, children, cpu_seconds, free_port, wait_http
+
+REPO = Path(__file__).resolve().parents[2]
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+_QUEUE_GAUGE = "modeltap_sidecar_capture_queue_records"
+_SPOOLED = 'modeltap_sidecar_capture_records_total{outcome="spooled"}'
+_DROPPED = 'modeltap_sidecar_capture_records_total{outcome="dropped_queue_full"}'
+_PENDING = "modeltap_sidecar_upload_pending_segments"
+
+
+@dataclass
+class Target:
+    """Something wrk sends requests to, and the process whose CPU time is charged to it."""
+
+    name: str
+    base_url: str
+    cpu_pid: int | None
+    admin_url: str | None = None
+
+
+def _user_line() -> str:
+    """As root, nginx would switch its workers to ``nobody``; keep the current user instead."""
+    if os.geteuid() != 0:
+        return ""
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    group = grp.getgrgid(os.getegid()).gr_name
+    return f"user {user} {group};"
+
+
+def _common(prefix: Path, name: str) -> str:
+    return f"""
+worker_processes 1;
+daemon off;
+{_user_line()}
+pid {prefix}/{name}.pid;
+error_log {prefix}/{name}-error.log warn;
+events {{ worker_connections 4096; }}
+"""
+
+
+def _http_common(prefix: Path, name: str) -> str:
+    temp = prefix / f"{name}-temp"
+    return f"""
+    access_log off;
+    client_body_temp_path {temp}/client_body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+    client_max_body_size 16m;
+    client_body_buffer_size 1m;
+"""
+
+
+def origin_conf(prefix: Path, port: int, www: Path) -> str:
+    return f"""{_common(prefix, "origin")}
+http {{
+{_http_common(prefix, "origin")}
+    types {{ text/csv csv; }}
+    default_type text/csv;
+    sendfile on;
+    open_file_cache max=64;
+    server {{
+        listen 127.0.0.1:{port};
+        root {www};
+        error_page 405 =200 $uri;
+        location / {{ }}
+    }}
+}}
+"""
+
+
+def proxy_conf(prefix: Path, port: int, upstream_port: int) -> str:
+    return f"""{_common(prefix, "nginx-proxy")}
+http {{
+{_http_common(prefix, "nginx-proxy")}
+    # Large enough that 100 KB requests and responses never touch a temp file.
+    proxy_buffer_size 16k;
+    proxy_buffers 16 16k;
+    upstream origin {{
+        server 127.0.0.1:{upstream_port};
+        keepalive 64;
+        keepalive_requests 1000000;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+"""
+
+
+def csv_body(size: int) -> bytes:
+    """``size`` bytes of CSV rows, ending in a newline."""
+    row = b"5.1,3.5,1.4,0.2,6.7,3.0,5.2,2.3\n"
+    body = (row * (size // len(row) + 1))[: size - 1]
+    return body + b"\n"
+
+
+def write_bodies(www: Path, sizes: dict[str, int]) -> None:
+    """One file ``<label>.csv`` per body size; the origin answers with the same size it got."""
+    www.mkdir(parents=True, exist_ok=True)
+    for label, size in sizes.items():
+        (www / f"{label}.csv").write_bytes(csv_body(size))
+
+
+def _start_nginx(name: str, conf: str, prefix: Path, cpu: int | None, pin: Pinning) -> Proc:
+    (prefix / f"{name}-temp").mkdir(parents=True, exist_ok=True)
+    conf_path = prefix / f"{name}.conf"
+    conf_path.write_text(conf)
+    argv = [*pin.prefix(cpu), NGINX, "-e", "stderr", "-p", str(prefix), "-c", str(conf_path)]
+    return Proc(name, argv, prefix, cwd=prefix)
+
+
+def nginx_worker(master: Proc, timeout: float = 10.0) -> int:
+    """The single worker's pid (the process that does the work)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = children(master.pid)
+        if found:
+            return found[0]
+        time.sleep(0.05)
+    raise RuntimeError(f"{master.name}: no worker process:\n{master.log_tail()}")
+
+
+def start_origin(prefix: Path, www: Path, probe: str, pin: Pinning) -> tuple[Proc, Target]:
+    port = free_port()
+    proc = _start_nginx("origin", origin_conf(prefix, port, www), prefix, pin.load_cpu, pin)
+    base = f"http://127.0.0.1:{port}"
+    wait_http(f"{base}/{probe}", proc)
+    return proc, Target("direct", base, nginx_worker(proc))
+
+
+def start_nginx_proxy(prefix: Path, upstream: str, probe: str, pin: Pinning) -> tuple[Proc, Target]:
+    port = free_port()
+    upstream_port = int(upstream.rsplit(":", 1)[1])
+    conf = proxy_conf(prefix, port, upstream_port)
+    proc = _start_nginx("nginx-proxy", conf, prefix, pin.proxy_cpu, pin)
+    base = f"http://127.0.0.1:{port}"
+    wait_http(f"{base}/{probe}", proc)
+    return proc, Target("nginx", base, nginx_worker(proc))
+
+
+def start_sidecar(
+    prefix: Path, upstream: str, percent: float, pin: Pinning
+) -> tuple[Proc, Target, Path]:
+    """A sidecar capturing ``percent`` % to its own spool and file store; returns the store dir."""
+    name = f"sidecar-{percent:g}"
+    port, admin = free_port(), free_port()
+    spool, store = prefix / f"{name}-spool", prefix / f"{name}-store"
+    argv = [
+        *pin.prefix(pin.proxy_cpu),
+        sys.executable,
+        "-m",
+        "sidecar",
+        *("--upstream.url", upstream),
+        *("--server.host", "127.0.0.1", "--server.port", str(port)),
+        *("--server.admin-host", "127.0.0.1", "--server.admin-port", str(admin)),
+        *("--spool.dir", str(spool), "--store.destination", f"file://{store}"),
+        *("--capture.sample-percent", f"{percent:g}"),
+    ]
+    proc = Proc(name, argv, prefix, cwd=REPO)
+    admin_url = f"http://127.0.0.1:{admin}"
+    wait_http(f"{admin_url}/readyz", proc)
+    target = Target(f"sidecar {percent:g}%", f"http://127.0.0.1:{port}", proc.pid, admin_url)
+    return proc, target, store
+
+
+def scrape(admin_url: str) -> dict[str, float]:
+    """The sidecar's metrics as ``{'name{labels}': value}``."""
+    with urllib.request.urlopen(f"{admin_url}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            values[key] = float(value)
+    return values
+
+
+@dataclass(frozen=True)
+class CaptureCounts:
+    spooled: float
+    dropped: float
+
+
+def settle(admin_url: str, pid: int, timeout: float = 60.0) -> CaptureCounts:
+    """Wait until the sidecar is quiet: capture queue empty, nothing waiting for upload, the spool
+    counter still and (almost) no CPU used for a quarter second. Returns the capture counters."""
+    deadline = time.monotonic() + timeout
+    last: tuple[float, float] | None = None
+    while True:
+        values = scrape(admin_url)
+        spooled, cpu = values.get(_SPOOLED, 0.0), cpu_seconds(pid)
+        busy = values.get(_QUEUE_GAUGE, 0.0) or values.get(_PENDING, 0.0)
+        quiet = last is not None and spooled == last[0] and cpu - last[1] <= 0.02
+        if (quiet and not busy) or time.monotonic() > deadline:
+            return CaptureCounts(spooled, values.get(_DROPPED, 0.0))
+        last = (spooled, cpu)
+        time.sleep(0.25)
+
+
+def delete_stored(store: Path) -> None:
+    """Delete the objects the sidecar's uploader stored, so 100 % capture runs do not fill the disk.
+
+    Only finished objects (``*.jsonl``) go; directories and in-flight temporary files stay.
+    """
+    for obj in store.rglob("*.jsonl"):
+        obj.unlink(missing_ok=True)
