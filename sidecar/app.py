@@ -126,10 +126,12 @@ def _client_session(config: SidecarConfig) -> aiohttp.ClientSession:
     )
 
 
-def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[[Path], None], path: Path) -> None:
-    """Run ``fn(path)`` on the loop from the writer thread (a no-op once the loop is closed)."""
+def _call_soon(
+    loop: asyncio.AbstractEventLoop, fn: Callable[[Path, int], None], path: Path, records: int
+) -> None:
+    """Run ``fn(path, records)`` on the loop from the writer thread (a no-op once it closed)."""
     with contextlib.suppress(RuntimeError):
-        loop.call_soon_threadsafe(fn, path)
+        loop.call_soon_threadsafe(fn, path, records)
 
 
 def _url(runner: web.BaseRunner) -> str:
@@ -158,7 +160,7 @@ async def start(config: SidecarConfig, registry: CollectorRegistry) -> Sidecar:
         config.capture,
         metrics,
         usage,
-        on_sealed=lambda path: _call_soon(loop, uploader.notify_sealed, path),
+        on_sealed=lambda path, records: _call_soon(loop, uploader.notify_sealed, path, records),
     )
     sidecar = Sidecar(config=config, metrics=metrics, store=store, writer=writer, uploader=uploader)
     await asyncio.to_thread(writer.start)

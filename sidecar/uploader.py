@@ -17,7 +17,7 @@ import gzip
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from sidecar.config import StoreConfig
@@ -25,6 +25,7 @@ from sidecar.errors import StoreError
 from sidecar.metrics import SidecarMetrics
 from sidecar.spool import SEALED_SUFFIX, SpoolUsage, iter_segments
 from sidecar.store.base import Store
+from sidecar.store.local import LocalStore
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class Uploader:
         self._usage = usage
         self._pending: dict[Path, tuple[float, int]] = {}  # path -> (sealed time, bytes)
         self._in_flight: set[Path] = set()
+        self._records: dict[Path, int] = {}  # line counts the writer reported at sealing
         self._wake = asyncio.Event()
         self._sem = asyncio.Semaphore(config.max_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -71,8 +73,14 @@ class Uploader:
         self._deadline: float | None = None
 
     # -- discovery ------------------------------------------------------------------------------
-    def notify_sealed(self, path: Path) -> None:
-        """Called on the event loop when the writer sealed a segment."""
+    def _forget(self, path: Path) -> None:
+        self._pending.pop(path, None)
+        self._records.pop(path, None)
+
+    def notify_sealed(self, path: Path, records: int | None = None) -> None:
+        """Called on the event loop when the writer sealed a segment of ``records`` lines."""
+        if records is not None:
+            self._records[path] = records
         with contextlib.suppress(OSError):
             st = path.stat()
             self._pending.setdefault(path, (st.st_mtime, st.st_size))
@@ -170,20 +178,42 @@ class Uploader:
         key = self.object_key(path)
         log.debug("storing %s", key)
         started = time.monotonic()
-        try:
-            body, raw_size, records = await asyncio.to_thread(_read_segment, path, self._cfg.gzip)
-        except FileNotFoundError:
-            self._pending.pop(path, None)
-            return
-        attempt = 0
-        while True:
+        put: Callable[[], Awaitable[None]]
+        known = self._records.get(path)
+        if known is not None and not self._cfg.gzip and isinstance(self._store, LocalStore):
+            # Same machine: the store links the sealed file in place, no read and no copy.
             try:
-                await self._store.put(
+                raw_size = body_size = (await asyncio.to_thread(path.stat)).st_size
+            except FileNotFoundError:
+                self._forget(path)
+                return
+            records = known
+            local = self._store
+
+            def put() -> Awaitable[None]:
+                return local.put_file(key, path)
+        else:
+            try:
+                body, raw_size, records = await asyncio.to_thread(
+                    _read_segment, path, self._cfg.gzip
+                )
+            except FileNotFoundError:
+                self._forget(path)
+                return
+            body_size = len(body)
+
+            def put() -> Awaitable[None]:
+                return self._store.put(
                     key,
                     body,
                     content_type="application/jsonlines",
                     content_encoding="gzip" if self._cfg.gzip else None,
                 )
+
+        attempt = 0
+        while True:
+            try:
+                await put()
                 break
             except StoreError as exc:
                 self._metrics.upload_failures.labels(exc.reason).inc()
@@ -211,11 +241,11 @@ class Uploader:
                 await asyncio.sleep(delay)
         with contextlib.suppress(FileNotFoundError):
             await asyncio.to_thread(path.unlink)
-        self._pending.pop(path, None)
+        self._forget(path)
         self._usage.add(-raw_size)
         m = self._metrics
         m.upload_objects.inc()
-        m.upload_bytes.inc(len(body))
+        m.upload_bytes.inc(body_size)
         m.upload_records.inc(records)
         m.upload_duration.observe(time.monotonic() - started)
         self._update_gauges()

@@ -7,7 +7,9 @@ reader never sees half an object and a retried put replaces the object whole.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +18,14 @@ from sidecar.errors import StoreConfigError, StoreError
 from sidecar.store.base import ObjectInfo
 
 _TMP = ".tmp-"
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class LocalStore:
@@ -63,6 +73,35 @@ class LocalStore:
 
         try:
             await asyncio.to_thread(write)
+        except OSError as exc:
+            raise StoreError(f"storing {key} in {self.uri} failed: {exc}") from exc
+
+    async def put_file(self, key: str, source: Path) -> None:
+        """Store a file that is already durable on disk: hard-link it into place (copy across
+        filesystems). The source file is left for the caller to delete."""
+        path = self._path(key)
+
+        def link() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{_TMP}{uuid.uuid4()}-{path.name}")
+            try:
+                try:
+                    os.link(source, tmp)
+                except OSError as exc:
+                    if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+                        raise
+                    shutil.copyfile(source, tmp)
+                    with open(tmp, "rb") as fh:
+                        os.fsync(fh.fileno())
+                if tmp.stat().st_size != source.stat().st_size:
+                    raise StoreError(f"short copy storing {key}")
+                os.replace(tmp, path)
+                _fsync_dir(path.parent)
+            finally:
+                tmp.unlink(missing_ok=True)
+
+        try:
+            await asyncio.to_thread(link)
         except OSError as exc:
             raise StoreError(f"storing {key} in {self.uri} failed: {exc}") from exc
 

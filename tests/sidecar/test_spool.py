@@ -12,6 +12,7 @@ from sidecar.record import CaptureItem
 from sidecar.spool import OPEN_SUFFIX, SEALED_SUFFIX, SpoolUsage, SpoolWriter, recover
 
 HOUR = 1_700_002_800.0  # 2023-11-14T23:00:00Z
+counts: list[int] = []  # records per sealed segment, as the writer reports them
 
 
 def item(t: float, body: bytes = b"1,2,3") -> CaptureItem:
@@ -33,10 +34,11 @@ def make(
 ) -> tuple[SpoolWriter, SidecarMetrics, list[Path]]:
     metrics = SidecarMetrics(CollectorRegistry())
     sealed: list[Path] = []
+    counts.clear()
     cfg = SpoolConfig(dir=tmp_path / "spool", flush_interval_seconds=0.01, **spool_kw)  # type: ignore[arg-type]
     writer = SpoolWriter(
         cfg, CaptureConfig(endpoint_name="ep", variant_name="v1", queue_size=5000), metrics,
-        SpoolUsage(metrics.spool_bytes.set), on_sealed=sealed.append, disk_usage=disk or Disk(0.1),
+        SpoolUsage(metrics.spool_bytes.set), on_sealed=lambda path, n: (sealed.append(path), counts.append(n)), disk_usage=disk or Disk(0.1),
     )  # fmt: skip
     return writer, metrics, sealed
 
@@ -64,6 +66,7 @@ def test_records_land_in_hourly_segments_sealed_on_stop(tmp_path: Path) -> None:
     assert sealed[1].name.startswith("00-00-000-")
     lines = [orjson.loads(x) for p in sealed for x in p.read_bytes().splitlines()]
     assert len(lines) == 10
+    assert counts == [5, 5]
     assert outcome(metrics, "spooled") == 10
     assert metrics.registry.get_sample_value("modeltap_sidecar_spool_bytes") == sum(
         p.stat().st_size for p in sealed

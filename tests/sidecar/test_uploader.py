@@ -99,3 +99,18 @@ def test_backoff_is_capped_full_jitter() -> None:
     assert backoff_delay(3, 0.5, 30, rand=lambda: 1.0) == 4.0
     assert backoff_delay(50, 0.5, 30, rand=lambda: 1.0) == 30
     assert backoff_delay(5, 0.5, 30, rand=lambda: 0.0) == 0.0
+
+
+async def test_local_store_links_sealed_segments_without_copying(tmp_path: Path) -> None:
+    spool, store_dir = tmp_path / "spool", tmp_path / "store"
+    seg = segment(spool)
+    inode = seg.stat().st_ino
+    metrics = SidecarMetrics(CollectorRegistry())
+    up = Uploader(spool, LocalStore(store_dir), StoreConfig(), metrics, SpoolUsage(lambda _v: None))
+    up.notify_sealed(seg, 2)
+    assert await up.drain(5) == 0
+    stored = store_dir / KEY
+    assert stored.read_bytes() == b'{"a":1}\n{"b":2}\n'
+    assert stored.stat().st_ino == inode  # the same file, linked into place
+    assert stored.stat().st_nlink == 1 and not seg.exists()
+    assert sample(metrics, "modeltap_sidecar_upload_records_total") == 2
