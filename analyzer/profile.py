@@ -146,6 +146,11 @@ class ColumnProfile:
             if self.strings is None:
                 self.text_values_missed = present_before
             self._strings(config).update(cls.text)
+        elif fixed is None and self.strings is not None:
+            # A typed numeric chunk after text ones (a JSON field read as text from a later
+            # block on, files of different types): count its values as text too, as the same
+            # values in a CSV column would be.
+            self.strings.update(_as_text(arr))
 
     def _strings(self, config: ProfileConfig) -> CategoricalSummary:
         if self.strings is None:

@@ -9,9 +9,16 @@ by ``analyzer.inference``; JSON and Parquet keep their own types.
   text, empty fields (and ``null_values``) as missing. Without a header, columns are named
   ``_c0``, ``_c1``, ... as SageMaker (Spark) names them, unless names are given.
 * **JSON Lines** (``{"json": {"lines": true}}``): the file is cut into blocks at line ends and each
-  block parsed by ``pyarrow.json``; a key missing from a line is a missing value. A field holding
-  JSON numbers on some lines and strings on others is an error (Arrow cannot type it), reported
-  with its line.
+  block parsed by ``pyarrow.json``; a key missing from a line is a missing value. A top-level
+  field whose scalars mix JSON types (numbers and strings, or booleans with either) is read as
+  text, each value as its own JSON text (``1`` -> ``"1"``, ``2.50`` -> ``"2.50"``, ``true`` ->
+  ``"true"``, ``"abc"`` -> ``"abc"``, ``null`` -> missing), so it is classified value by value
+  like a CSV column and the mixed-type threshold applies (``analyzer.inference``). Arrow cannot
+  type such a field and will not read a number as a string, so the block's bytes are rewritten
+  first: one Arrow regex replacement quotes the field's unquoted scalars (a key is ``"name":``
+  after ``{`` or ``,``, which text inside a JSON string cannot be). Once a field is found mixed
+  it is read as text for the rest of the file. A field holding nested values (objects, arrays)
+  on some lines and scalars on others stays an error naming file, line and field.
 * **Parquet** (``{"parquet": {}}``): ``ParquetFile.iter_batches`` without pre-buffering, so memory
   is bounded by one row group.
 
@@ -23,7 +30,7 @@ failure the file is re-read single-threaded up to the bad row to find its line.
 from __future__ import annotations
 
 import csv
-import io
+import json
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -31,6 +38,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
@@ -243,6 +251,7 @@ def _csv_error(
 
 _JSON_ROW = re.compile(r"in row (\d+)")
 _JSON_COL = re.compile(r"Column\((/[^)]*)\)")
+_JSON_CHANGED = re.compile(r"Column\((/[^)]*)\) changed from (\w+) to (\w+)")
 
 
 def _blocks(f: BinaryIO | pa.NativeFile, size: int) -> Iterator[tuple[bytes, int]]:
@@ -267,6 +276,7 @@ def _blocks(f: BinaryIO | pa.NativeFile, size: int) -> Iterator[tuple[bytes, int
 
 def _read_jsonl(source: str | bytes, name: str, options: ReadOptions) -> Iterator[Chunk]:
     first_line = 1
+    as_text: list[str] = []  # fields found mixed in this file, read as text from then on
     with _stream(source, name) as f:
         for block, done in _blocks(f, options.block_bytes):
             lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
@@ -276,15 +286,62 @@ def _read_jsonl(source: str | bytes, name: str, options: ReadOptions) -> Iterato
                     block.decode("utf-8")
                 except UnicodeDecodeError as exc:
                     raise _json_error(block, first_line, name, exc) from exc
-                try:
-                    table = pajson.read_json(
-                        io.BytesIO(block),
-                        read_options=pajson.ReadOptions(block_size=len(block) + 1),
-                    )
-                except pa.ArrowInvalid as exc:
-                    raise _json_error(block, first_line, name, exc) from exc
-                yield Chunk(table, done)
+                yield Chunk(_parse_jsonl(block, first_line, name, as_text), done)
             first_line += lines
+
+
+_SCALAR_KINDS = frozenset({"number", "string", "boolean"})
+# A JSON number, true or false: the unquoted scalars of a mixed field.
+_JSON_SCALAR = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false"
+
+
+def _parse_jsonl(block: bytes, first_line: int, name: str, as_text: list[str]) -> pa.Table:
+    """Parse one block; fields in ``as_text`` (grown here when a field turns out mixed) are read
+    as the text of their values (see the module docstring)."""
+    while True:
+        data = _quote_scalars(block, as_text) if as_text else pa.py_buffer(block)
+        try:
+            return pajson.read_json(
+                pa.BufferReader(data),
+                read_options=pajson.ReadOptions(block_size=len(data) + 1),
+            )
+        except pa.ArrowInvalid as exc:
+            field = _mixed_scalar_field(str(exc))
+            if field is None or field in as_text:
+                raise _json_error(block, first_line, name, exc) from exc
+            as_text.append(field)
+
+
+def _mixed_scalar_field(msg: str) -> str | None:
+    """The top-level field of a "changed from <kind> to <kind>" error between two scalar kinds."""
+    m = _JSON_CHANGED.search(msg)
+    if m is None or {m.group(2), m.group(3)} - _SCALAR_KINDS:
+        return None
+    path = m.group(1)
+    return path[1:] if path.count("/") == 1 else None
+
+
+def _re2_literal(text: str) -> str:
+    """``text`` as an RE2 pattern matching exactly it."""
+    return "".join(
+        c if c.isascii() and (c.isalnum() or c == "_") else f"\\x{{{ord(c):x}}}" for c in text
+    )
+
+
+def _quote_scalars(block: bytes, fields: Sequence[str]) -> pa.Buffer:
+    """The block (valid UTF-8) with every unquoted scalar of the top-level ``fields`` quoted.
+
+    A key is matched only after ``{`` or ``,`` (and whitespace): inside a JSON string a quote is
+    escaped, so ``,"name":`` there would read ``,\\"name\\":``. A key of a nested object with the
+    same name is quoted too; nested values cannot be profiled anyway.
+    """
+    keys = "|".join(_re2_literal(json.dumps(f, ensure_ascii=False)) for f in fields)
+    pattern = rf"([{{,]\s*(?:{keys})\s*:\s*)({_JSON_SCALAR})"
+    out = pc.replace_substring_regex(
+        pa.array([block], pa.large_string()), pattern=pattern, replacement=r'\1"\2"'
+    )
+    buf: pa.Buffer = out[0].as_buffer()
+    return buf
 
 
 def _json_error(block: bytes, first_line: int, name: str, exc: Exception) -> DataError:
@@ -312,10 +369,20 @@ def _json_error(block: bytes, first_line: int, name: str, exc: Exception) -> Dat
                     line = first_line + i
                     break
     column = col.group(1).lstrip("/") if col else None
-    if "changed from" in msg:
+    changed = _JSON_CHANGED.search(msg)
+    if changed and {changed.group(2), changed.group(3)} & {"object", "array"}:
         return DataError(
-            "the field holds JSON numbers on some lines and strings on others; "
-            "make it one JSON type (quote every value to profile it as text)",
+            f"the field changes from JSON {changed.group(2)} to {changed.group(3)} values at this "
+            "line; nested values (objects, arrays) cannot be profiled: flatten them first",
+            file=name,
+            line=line,
+            column=column,
+        )
+    if changed:
+        return DataError(
+            f"the field changes from JSON {changed.group(2)} to {changed.group(3)} values at this "
+            "line and cannot be read as text (a nested field, or a key spelled with escapes); "
+            "make it one JSON type",
             file=name,
             line=line,
             column=column,

@@ -138,12 +138,16 @@ def test_non_utf8_jsonl_names_line(tmp_path: Path) -> None:
     assert err.value.line == 3 and "UTF-8" in str(err.value)
 
 
-def test_jsonl_mixed_types_named(tmp_path: Path) -> None:
-    f = tmp_path / "m.jsonl"
-    f.write_text('{"a": 1}\n\n{"a": 2}\n{"a": "three"}\n')
-    with pytest.raises(DataError) as err:
-        _baseline(f)
-    assert (err.value.line, err.value.column) == (4, "a")
+def test_jsonl_nested_and_scalar_values_named(tmp_path: Path) -> None:
+    for body, line in (
+        ('{"a": 1}\n\n{"a": "x"}\n{"a": {"b": 1}}\n', 4),
+        ('{"a": [1]}\n{"a": 2}\n', 2),
+    ):
+        f = tmp_path / "m.jsonl"
+        f.write_text(body)
+        with pytest.raises(DataError, match="nested values") as err:
+            _baseline(f)
+        assert (err.value.file, err.value.line, err.value.column) == (str(f), line, "a")
 
 
 def test_nested_json_rejected(tmp_path: Path) -> None:
