@@ -1,0 +1,160 @@
+"""One monitoring run: a window's capture objects -> a profile against the baseline -> reports.
+
+Each object is parsed and profiled on a worker thread and merged into the window's profile, so
+memory stays that of one object plus the (constant-size) profile however long the window is. A
+window without data is a run with status ``NoData``, not an error.
+
+Reports go to ``{reports}/{endpoint}/{variant}/{yyyy/mm/dd/hh}/`` of the window's end:
+``statistics.json`` (SageMaker's format, the window's profile) and ``constraint_violations.json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from analyzer.payloads import INPUT, ParseStats, PayloadParser
+from analyzer.profile import Profile
+from analyzer.window import ReadStats, Window, list_window, parse_records
+from sidecar.store.base import Store
+
+log = logging.getLogger(__name__)
+
+# (baseline profile, constraints.json, window profile) -> constraint_violations.json's violations
+Evaluator = Callable[[Profile, Mapping[str, Any], Profile], list[dict[str, str]]]
+
+COMPLETED, WITH_VIOLATIONS, NO_DATA, FAILED = (
+    "Completed",
+    "CompletedWithViolations",
+    "NoData",
+    "Failed",
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one run monitors: an endpoint's variant against its own baseline."""
+
+    endpoint: str
+    variant: str
+    baseline: Profile
+    constraints: Mapping[str, Any]
+
+
+@dataclass
+class RunResult:
+    endpoint: str
+    variant: str
+    window: Window
+    status: str = COMPLETED
+    rows: int = 0
+    read: ReadStats = field(default_factory=ReadStats)
+    parse: ParseStats = field(default_factory=ParseStats)
+    violations: list[dict[str, str]] = field(default_factory=list)
+    statistics: dict[str, Any] | None = None
+    report_prefix: str = ""
+    duration_seconds: float = 0.0
+    finished_at: float = 0.0
+    error: str = ""
+
+
+def report_prefix(endpoint: str, variant: str, window: Window) -> str:
+    return f"{endpoint}/{variant}/{window.end.astimezone(dt.UTC):%Y/%m/%d/%H}"
+
+
+def _profile_object(
+    key: str, data: bytes, window: Window, parser: PayloadParser, baseline: Profile
+) -> tuple[Profile | None, ReadStats, ParseStats]:
+    """Parse and profile one capture object (runs on a worker thread)."""
+    records, read = parse_records(key, data, window)
+    stats = ParseStats()
+    if not records:
+        return None, read, stats
+    table = parser.parse(records, stats)
+    if table.num_rows == 0:
+        return None, read, stats
+    prof = Profile.empty(baseline=baseline)
+    prof.update(table)
+    return prof, read, stats
+
+
+async def run_window(
+    captures: Store,
+    reports: Store | None,
+    target: Target,
+    window: Window,
+    evaluate: Evaluator | None = None,
+) -> RunResult:
+    """Analyse one window of one target and write its reports (when ``reports`` is given)."""
+    started = time.monotonic()
+    result = RunResult(target.endpoint, target.variant, window)
+    parser = PayloadParser(list(target.baseline.columns), side=INPUT)
+    window_profile: Profile | None = None
+    try:
+        for info in await list_window(captures, target.endpoint, target.variant, window):
+            data = await captures.get(info.key)
+            prof, read, stats = await asyncio.to_thread(
+                _profile_object, info.key, data, window, parser, target.baseline
+            )
+            result.read.merge(read)
+            result.parse.records += stats.records
+            result.parse.rows += stats.rows
+            result.parse.failed += stats.failed
+            for reason, n in stats.reasons.items():
+                result.parse.reasons[reason] = result.parse.reasons.get(reason, 0) + n
+            if prof is not None:
+                window_profile = prof if window_profile is None else window_profile.merge(prof)
+        if window_profile is None or window_profile.item_count == 0:
+            result.status = NO_DATA
+        else:
+            result.rows = window_profile.item_count
+            result.statistics = await asyncio.to_thread(window_profile.to_json)
+            if evaluate is not None:
+                result.violations = await asyncio.to_thread(
+                    evaluate, target.baseline, target.constraints, window_profile
+                )
+            result.status = WITH_VIOLATIONS if result.violations else COMPLETED
+        if reports is not None:
+            await _write_reports(reports, result)
+    except Exception as exc:  # a run fails alone; the schedule and the other targets go on
+        log.exception("monitoring run for %s/%s failed", target.endpoint, target.variant)
+        result.status = FAILED
+        result.error = f"{type(exc).__name__}: {exc}"
+    result.duration_seconds = time.monotonic() - started
+    result.finished_at = time.time()
+    return result
+
+
+async def _write_reports(reports: Store, result: RunResult) -> None:
+    prefix = report_prefix(result.endpoint, result.variant, result.window)
+    result.report_prefix = prefix
+    summary = {
+        "endpoint": result.endpoint,
+        "variant": result.variant,
+        "start_time": result.window.start.isoformat(),
+        "end_time": result.window.end.isoformat(),
+        "status": result.status,
+        "rows": result.rows,
+        "objects": result.read.objects,
+        "bad_objects": result.read.bad_objects,
+        "bad_lines": result.read.bad_lines,
+        "unparsed_records": result.parse.failed,
+        "unparsed_by_reason": result.parse.reasons,
+    }
+    opt = orjson.OPT_INDENT_2
+    if result.statistics is not None:
+        await reports.put(f"{prefix}/statistics.json", orjson.dumps(result.statistics, option=opt),
+                          content_type="application/json")  # fmt: skip
+    violations = {"violations": result.violations}
+    await reports.put(f"{prefix}/constraint_violations.json", orjson.dumps(violations, option=opt),
+                      content_type="application/json")  # fmt: skip
+    await reports.put(
+        f"{prefix}/run.json", orjson.dumps(summary, option=opt), content_type="application/json"
+    )

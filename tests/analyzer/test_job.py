@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from analyzer import profile
+from analyzer.job import COMPLETED, FAILED, NO_DATA, WITH_VIOLATIONS, Target, run_window
+from analyzer.window import Window
+from sidecar.store.local import LocalStore
+
+T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
+
+
+def capture_line(row: list[float], when: dt.datetime) -> bytes:
+    rec = {
+        "captureData": {"endpointInput": {"observedContentType": "text/csv", "mode": "INPUT",
+                                          "data": ",".join(map(str, row)), "encoding": "CSV"}},
+        "eventMetadata": {"eventId": "e", "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%SZ")},
+        "eventVersion": "0",
+    }  # fmt: skip
+    return orjson.dumps(rec) + b"\n"
+
+
+def baseline() -> Target:
+    rng = np.random.default_rng(0)
+    base = profile({"a": rng.normal(0, 1, 5000), "b": rng.normal(5, 2, 5000)})
+    return Target("ep", "v1", base, {"features": [], "monitoring_config": {}})
+
+
+async def test_window_profile_reports_and_statuses(tmp_path: Path) -> None:
+    captures, reports = LocalStore(tmp_path / "captures"), LocalStore(tmp_path / "reports")
+    rng = np.random.default_rng(1)
+    rows = rng.normal(0, 1, (300, 2)).round(4)
+    lines = [capture_line(list(r), T0 + dt.timedelta(seconds=10 * i)) for i, r in enumerate(rows)]
+    await captures.put(
+        "ep/v1/2026/03/01/10/00-00-000-a.jsonl", b"".join(lines[:200]), content_type="x"
+    )
+    await captures.put(
+        "ep/v1/2026/03/01/10/33-20-000-b.jsonl", b"".join(lines[200:]) + b"{torn", content_type="x"
+    )
+    await captures.put(
+        "ep/v1/2026/03/01/10/50-00-000-c.jsonl.gz", b"\x1f\x8bnot gzip", content_type="x"
+    )
+    target = baseline()
+    window = Window(T0, T0 + dt.timedelta(hours=1))
+
+    result = await run_window(captures, reports, target, window)
+    assert result.status == COMPLETED
+    assert result.rows == 300
+    assert (result.read.objects, result.read.bad_objects, result.read.bad_lines) == (3, 1, 1)
+    stats = orjson.loads(
+        (tmp_path / "reports" / "ep/v1/2026/03/01/11/statistics.json").read_bytes()
+    )
+    assert stats["dataset"]["item_count"] == 300
+    a = next(f for f in stats["features"] if f["name"] == "a")
+    assert abs(a["numerical_statistics"]["mean"] - rows[:, 0].mean()) < 1e-9
+    run = orjson.loads((tmp_path / "reports" / "ep/v1/2026/03/01/11/run.json").read_bytes())
+    assert run["status"] == COMPLETED and run["bad_objects"] == 1
+
+    flagged = await run_window(captures, None, target, window, evaluate=lambda b, c, w: [
+        {"feature_name": "a", "constraint_check_type": "baseline_drift_check", "description": "x"}])  # fmt: skip
+    assert flagged.status == WITH_VIOLATIONS
+
+    empty = await run_window(captures, reports, target, Window(T0 - dt.timedelta(hours=2), T0))
+    assert empty.status == NO_DATA and empty.rows == 0
+
+    def boom(*_: object) -> list[dict[str, str]]:
+        raise RuntimeError("evaluator broke")
+
+    failed = await run_window(captures, None, target, window, evaluate=boom)
+    assert failed.status == FAILED and "evaluator broke" in failed.error
