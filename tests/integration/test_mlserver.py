@@ -33,6 +33,7 @@ def test_sidecar_in_front_of_mlserver(
     assert d.pop("id") != p.pop("id")
     assert p == d
     assert p["outputs"][0]["data"] == [0, 2]
+
     # CloudEvents headers carry per-response ids; the rest must match exactly.
     def fixed(hs: list[tuple[str, str]]) -> list[tuple[str, str]]:
         return [(k, "<id>" if k in ("ce-id", "ce-requestid") else v) for k, v in stable(hs)]
