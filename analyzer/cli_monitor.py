@@ -1,0 +1,257 @@
+"""``modeltap monitor``: analyse rolling windows of captured traffic, continuously or once.
+
+Configuration is a TOML file::
+
+    [monitor]
+    captures = "s3://bucket/captures"   # where the sidecars store capture records
+    reports = "s3://bucket/reports"     # where statistics.json / constraint_violations.json go
+    window_minutes = 60                 # each run analyses the last hour ...
+    end_offset_minutes = 5              # ... ending 5 minutes ago, so late files are in
+    interval_seconds = 300              # continuous mode: one run every 5 minutes
+    host = "0.0.0.0"                    # /metrics and /healthz (continuous mode)
+    port = 9091
+
+    [store]                             # S3 settings shared by captures and reports (optional)
+    endpoint_url = "http://seaweedfs:8333"
+    path_style = true
+
+    [[endpoints]]                       # one table per endpoint/variant, each with its baseline
+    name = "iris"
+    variant = "AllTraffic"
+    baseline = "s3://bucket/baselines/iris"   # holds statistics.json and constraints.json
+
+``--once`` runs one window per endpoint and exits (for a Kubernetes CronJob): status 0 when every
+run completed (with or without violations, or without data), 1 when one failed, 2 on bad config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import datetime as dt
+import importlib
+import logging
+import sys
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from analyzer.exporter import AnalyzerCollector
+from analyzer.job import FAILED, Evaluator, RunResult, Target, run_window
+from analyzer.profile import Profile
+from analyzer.window import Window
+from sidecar.config import StoreConfig
+from sidecar.errors import ConfigError, ModeltapError
+from sidecar.store.base import open_store, split_destination
+
+log = logging.getLogger("analyzer.monitor")
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    name: str
+    baseline: str
+    variant: str = "AllTraffic"
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    captures: str
+    reports: str
+    endpoints: tuple[EndpointConfig, ...]
+    window_minutes: float = 60.0
+    end_offset_minutes: float = 0.0
+    interval_seconds: float = 300.0
+    host: str = "0.0.0.0"
+    port: int = 9091
+    store: StoreConfig = StoreConfig()
+
+
+def _fields(cls: type[Any], table: dict[str, Any], where: str) -> dict[str, Any]:
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}"
+        )
+    return table
+
+
+def load_config(path: Path) -> MonitorConfig:
+    """Read and validate the monitor's TOML file; errors name the file and the key."""
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    extra = sorted(set(doc) - {"monitor", "store", "endpoints"})
+    if extra:
+        raise ConfigError(f"{path}: unknown table(s) {', '.join(extra)}")
+    monitor = dict(doc.get("monitor", {}))
+    for key in ("captures", "reports"):
+        if key not in monitor:
+            raise ConfigError(f"{path}: [monitor] needs {key} (a file:/// or s3:// URI)")
+        split_destination(monitor[key])
+    store = StoreConfig(**_fields(StoreConfig, dict(doc.get("store", {})), f"{path} [store]"))
+    endpoints = []
+    for i, table in enumerate(doc.get("endpoints", [])):
+        where = f"{path} [[endpoints]] #{i + 1}"
+        _fields(EndpointConfig, table, where)
+        if "name" not in table or "baseline" not in table:
+            raise ConfigError(f"{where}: needs name and baseline")
+        endpoints.append(EndpointConfig(**table))
+    if not endpoints:
+        raise ConfigError(f"{path}: no [[endpoints]] to monitor")
+    monitor["endpoints"] = tuple(endpoints)
+    cfg = MonitorConfig(store=store, **_fields(MonitorConfig, monitor, f"{path} [monitor]"))
+    for key in ("window_minutes", "interval_seconds"):
+        if float(getattr(cfg, key)) <= 0:
+            raise ConfigError(f"{path}: [monitor] {key} must be > 0")
+    return cfg
+
+
+async def load_target(endpoint: EndpointConfig, store_cfg: StoreConfig) -> Target:
+    store = open_store(endpoint.baseline, store_cfg)
+    try:
+        stats = orjson.loads(await store.get("statistics.json"))
+        constraints = orjson.loads(await store.get("constraints.json"))
+    finally:
+        await store.close()
+    return Target(endpoint.name, endpoint.variant, Profile.from_json(stats), constraints)
+
+
+def window_ending(now: dt.datetime, cfg: MonitorConfig) -> Window:
+    end = now - dt.timedelta(minutes=cfg.end_offset_minutes)
+    return Window(end - dt.timedelta(minutes=cfg.window_minutes), end)
+
+
+async def run_all(
+    cfg: MonitorConfig,
+    targets: list[Target],
+    window: Window,
+    collector: AnalyzerCollector | None = None,
+    evaluate: Evaluator | None = None,
+) -> list[RunResult]:
+    captures = open_store(cfg.captures, cfg.store)
+    reports = open_store(cfg.reports, cfg.store)
+    results = []
+    try:
+        for target in targets:
+            result = await run_window(captures, reports, target, window, evaluate)
+            log.info(
+                "%s/%s %s..%s: %s, %d rows, %d violation(s)%s",
+                target.endpoint, target.variant, window.start.isoformat(), window.end.isoformat(),
+                result.status, result.rows, len(result.violations),
+                f" ({result.error})" if result.error else "",
+            )  # fmt: skip
+            if collector is not None:
+                collector.record(result)
+            results.append(result)
+    finally:
+        await captures.close()
+        await reports.close()
+    return results
+
+
+async def serve(cfg: MonitorConfig, targets: list[Target], evaluate: Evaluator | None) -> None:
+    registry = CollectorRegistry()
+    collector = AnalyzerCollector(registry)
+
+    async def metrics(_r: web.Request) -> web.Response:
+        body = await asyncio.to_thread(generate_latest, registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(_r: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, cfg.host, cfg.port).start()
+    log.info("modeltap monitor: metrics on http://%s:%d/metrics, a run every %gs",
+             cfg.host, cfg.port, cfg.interval_seconds)  # fmt: skip
+    try:
+        while True:
+            await run_all(
+                cfg, targets, window_ending(dt.datetime.now(dt.UTC), cfg), collector, evaluate
+            )
+            await asyncio.sleep(cfg.interval_seconds)
+    finally:
+        await runner.cleanup()
+
+
+def default_evaluator() -> Evaluator | None:
+    """The constraint checks of constraints.json (analyzer.checks), when that module is present."""
+    try:
+        checks = importlib.import_module("analyzer.checks")
+    except ImportError:
+        log.warning(
+            "analyzer.checks is not available: runs profile windows but evaluate no constraints"
+        )
+        return None
+    found: Evaluator | None = getattr(checks, "evaluate_violations", None)
+    return found
+
+
+def _parse_time(text: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="modeltap monitor", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", type=Path, required=True, help="the monitor's TOML file")
+    parser.add_argument("--once", action="store_true", help="run one window per endpoint and exit")
+    parser.add_argument("--start", help="with --once: window start (ISO-8601, UTC)")
+    parser.add_argument(
+        "--end", help="with --once: window end (ISO-8601, UTC; default now - offset)"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        cfg = load_config(args.config)
+        window = window_ending(dt.datetime.now(dt.UTC), cfg)
+        if args.end or args.start:
+            end = _parse_time(args.end) if args.end else window.end
+            start = (
+                _parse_time(args.start)
+                if args.start
+                else end - dt.timedelta(minutes=cfg.window_minutes)
+            )
+            window = Window(start, end)
+    except (ConfigError, ValueError) as exc:
+        print(f"modeltap monitor: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+    evaluate = default_evaluator()
+
+    async def once() -> int:
+        targets = [await load_target(e, cfg.store) for e in cfg.endpoints]
+        results = await run_all(cfg, targets, window, evaluate=evaluate)
+        return 1 if any(r.status == FAILED for r in results) else 0
+
+    async def forever() -> int:
+        targets = [await load_target(e, cfg.store) for e in cfg.endpoints]
+        await serve(cfg, targets, evaluate)
+        return 0
+
+    try:
+        return asyncio.run(once() if args.once else forever())
+    except ModeltapError as exc:
+        print(f"modeltap monitor: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,99 @@
+"""The analyzer's Prometheus metrics: a custom collector over the latest run of each target.
+
+Values are snapshots of the last finished run (gauges), plus counters of runs by status; every
+label comes from a bounded set (configured endpoints and variants, baseline feature names capped
+at ``max_features``, the six check types, fixed statistic names).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from analyzer.job import COMPLETED, FAILED, NO_DATA, WITH_VIOLATIONS, RunResult
+
+STATUSES = (COMPLETED, WITH_VIOLATIONS, NO_DATA, FAILED)
+CHECKS = (
+    "data_type_check",
+    "completeness_check",
+    "baseline_drift_check",
+    "missing_column_check",
+    "extra_column_check",
+    "categorical_values_check",
+)
+
+
+class AnalyzerCollector(Collector):
+    """Collects from the results ``record`` was given; safe to call from any thread."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, max_features: int = 200) -> None:
+        self._lock = threading.Lock()
+        self._latest: dict[tuple[str, str], RunResult] = {}
+        self._last_success: dict[tuple[str, str], float] = {}
+        self._runs: dict[tuple[str, str, str], int] = {}
+        self._max_features = max_features
+        if registry is not None:
+            registry.register(self)
+
+    def record(self, result: RunResult) -> None:
+        key = (result.endpoint, result.variant)
+        with self._lock:
+            self._latest[key] = result
+            run_key = (result.endpoint, result.variant, result.status)
+            self._runs[run_key] = self._runs.get(run_key, 0) + 1
+            if result.status != FAILED:
+                self._last_success[key] = result.finished_at
+
+    def collect(self) -> Iterator[Any]:
+        with self._lock:
+            latest = dict(self._latest)
+            success = dict(self._last_success)
+            runs = dict(self._runs)
+        labels = ["endpoint", "variant"]
+        runs_total = CounterMetricFamily("modeltap_analyzer_runs", "Monitoring runs, by status.",
+                                         labels=[*labels, "status"])  # fmt: skip
+        for (ep, var, status), n in sorted(runs.items()):
+            runs_total.add_metric([ep, var, status], n)
+        yield runs_total
+        status_g = GaugeMetricFamily("modeltap_analyzer_run_status",
+                                     "1 for the status of the latest run, 0 for the others.",
+                                     labels=[*labels, "status"])  # fmt: skip
+        duration = GaugeMetricFamily("modeltap_analyzer_run_duration_seconds", "Duration of the latest run.",
+                                     labels=labels)  # fmt: skip
+        last_ok = GaugeMetricFamily("modeltap_analyzer_last_success_timestamp_seconds",
+                                    "When the latest run that did not fail finished (Unix time).", labels=labels)  # fmt: skip
+        rows = GaugeMetricFamily(
+            "modeltap_analyzer_rows", "Rows analysed in the latest run.", labels=labels
+        )
+        unparsed = GaugeMetricFamily("modeltap_analyzer_unparsed_records",
+                                     "Records of the latest run that could not be parsed, by reason.",
+                                     labels=[*labels, "reason"])  # fmt: skip
+        bad = GaugeMetricFamily("modeltap_analyzer_bad_capture_lines",
+                                "Capture lines (or whole objects) of the latest run skipped as malformed.",
+                                labels=[*labels, "kind"])  # fmt: skip
+        violations = GaugeMetricFamily("modeltap_analyzer_violations",
+                                       "Violations in the latest run, by check and feature.",
+                                       labels=[*labels, "check", "feature"])  # fmt: skip
+        for (ep, var), result in sorted(latest.items()):
+            for status in STATUSES:
+                status_g.add_metric([ep, var, status], 1.0 if result.status == status else 0.0)
+            duration.add_metric([ep, var], result.duration_seconds)
+            if (ep, var) in success:
+                last_ok.add_metric([ep, var], success[(ep, var)])
+            rows.add_metric([ep, var], result.rows)
+            for reason, n in sorted(result.parse.reasons.items()):
+                unparsed.add_metric([ep, var, reason], n)
+            bad.add_metric([ep, var, "object"], result.read.bad_objects)
+            bad.add_metric([ep, var, "line"], result.read.bad_lines)
+            counts: dict[tuple[str, str], int] = {}
+            for v in result.violations:
+                k = (v.get("constraint_check_type", ""), v.get("feature_name", ""))
+                counts[k] = counts.get(k, 0) + 1
+            for (check, feature), n in sorted(counts.items())[: self._max_features * len(CHECKS)]:
+                violations.add_metric([ep, var, check, feature], n)
+        yield from (status_g, duration, last_ok, rows, unparsed, bad, violations)
