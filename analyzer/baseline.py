@@ -13,7 +13,7 @@ Profiling *against* a baseline (a monitoring window) takes one pass: types and e
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import orjson
 import pyarrow as pa
@@ -27,6 +27,9 @@ from analyzer.profile import ChunkLike, ColumnProfile, Profile, ProfileConfig, t
 from analyzer.progress import Progress
 from analyzer.readers import Chunk
 from analyzer.sources import DataSource
+
+if TYPE_CHECKING:
+    from sidecar.config import StoreConfig
 
 Data: TypeAlias = ChunkLike | DataSource | Iterable[ChunkLike]
 
@@ -218,9 +221,14 @@ def dumps(doc: Mapping[str, Any]) -> bytes:
 
 
 def write_baseline(
-    prof: Profile, output: str, options: ConstraintOptions | None = None
+    prof: Profile,
+    output: str,
+    options: ConstraintOptions | None = None,
+    *,
+    store_config: StoreConfig | None = None,
 ) -> tuple[str, str]:
-    """Write statistics.json and constraints.json under a directory or store URI; return both names."""
+    """Write statistics.json and constraints.json under a directory or store URI; return both
+    names. ``store_config`` says how to reach an S3 store (see ``analyzer.sources``)."""
     stats = dumps(prof.to_json())
     cons = dumps(suggest_constraints(prof, options or ConstraintOptions()))
     if output.startswith(("s3://", "file://")):
@@ -229,7 +237,7 @@ def write_baseline(
         from sidecar.store import open_store
 
         async def put() -> None:
-            store = open_store(output)
+            store = open_store(output, store_config)
             try:
                 await store.put("statistics.json", stats, content_type="application/json")
                 await store.put("constraints.json", cons, content_type="application/json")

@@ -7,14 +7,22 @@ setting is unusable (the message names file, line and column), 2 for a usage err
     modeltap baseline train.csv -o baseline/
     modeltap baseline s3://bucket/train/ --format parquet -o s3://bucket/baseline/
     modeltap baseline data.csv --no-header --column-names age,income,label --label label -o out/
+    modeltap baseline s3://bucket/train/ -o s3://bucket/baseline/ \
+        --store-endpoint-url http://seaweedfs:8333 --store-path-style
+
+S3 inputs and outputs go through ``sidecar.store``: credentials come from botocore's usual chain;
+``--store-endpoint-url``, ``--store-region`` and ``--store-path-style`` (or the environment
+variables ``MODELTAP_ANALYZER_STORE_ENDPOINT_URL``, ``_REGION``, ``_PATH_STYLE``; a flag wins)
+reach S3-compatible stores.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from analyzer.baseline import build_baseline, mismatch_report, write_baseline
@@ -25,7 +33,12 @@ from analyzer.profile import ProfileConfig
 from analyzer.progress import Progress
 from analyzer.readers import Format, ReadOptions
 from analyzer.sources import DataSource
+from sidecar.config import StoreConfig
 from sidecar.errors import ModeltapError
+
+STORE_ENV_PREFIX = "MODELTAP_ANALYZER_STORE_"
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
 
 
 def _type_override(text: str) -> tuple[str, InferredType]:
@@ -161,6 +174,30 @@ def build_parser() -> argparse.ArgumentParser:
         default=12,
         help="log2 size of the distinct-count sketch (default 12)",
     )
+    o = p.add_argument_group(
+        "object store (s3:// inputs and output)",
+        "Credentials come from botocore's chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+        "AWS_PROFILE, web identity, instance metadata). Each flag defaults to the environment "
+        f"variable {STORE_ENV_PREFIX}<NAME> (ENDPOINT_URL, REGION, PATH_STYLE); a flag wins.",
+    )
+    o.add_argument(
+        "--store-endpoint-url",
+        metavar="URL",
+        help="endpoint of an S3-compatible store (SeaweedFS, MinIO, Ceph), e.g. "
+        "http://127.0.0.1:8333 (default: AWS S3)",
+    )
+    o.add_argument(
+        "--store-region",
+        metavar="REGION",
+        help="S3 region (default: botocore's, from AWS_REGION, AWS_DEFAULT_REGION or the profile)",
+    )
+    o.add_argument(
+        "--store-path-style",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="path-style addressing (the bucket in the path, as most S3-compatible stores "
+        "need; default off)",
+    )
     p.add_argument(
         "--progress",
         choices=["auto", "always", "never"],
@@ -212,8 +249,28 @@ def read_options(args: argparse.Namespace) -> ReadOptions:
     )
 
 
+def store_config(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> StoreConfig:
+    """How to reach an S3 store: the --store-* flags, else MODELTAP_ANALYZER_STORE_* variables."""
+    env = os.environ if env is None else env
+    endpoint = args.store_endpoint_url
+    if endpoint is None:
+        endpoint = env.get(f"{STORE_ENV_PREFIX}ENDPOINT_URL", "")
+    region = args.store_region
+    if region is None:
+        region = env.get(f"{STORE_ENV_PREFIX}REGION", "")
+    path_style = args.store_path_style
+    if path_style is None:
+        raw = env.get(f"{STORE_ENV_PREFIX}PATH_STYLE", "").strip().lower()
+        if raw not in _TRUE + _FALSE:
+            raise AnalyzerError(f"{STORE_ENV_PREFIX}PATH_STYLE={raw!r}: expected true or false")
+        path_style = raw in _TRUE
+    # An empty region leaves it to botocore (StoreConfig's own default is the sidecar's).
+    return StoreConfig(endpoint_url=endpoint.strip(), region=region.strip(), path_style=path_style)
+
+
 def run(args: argparse.Namespace) -> int:
     options = read_options(args)
+    store = store_config(args)
     config = ProfileConfig(
         kll_k=args.kll_k,
         n_bins=args.bins,
@@ -232,11 +289,11 @@ def run(args: argparse.Namespace) -> int:
         categorical_comparison_threshold=args.comparison_threshold,
         categorical_drift_method=args.categorical_drift_method,
     )
-    source = DataSource(args.inputs, options)
+    source = DataSource(args.inputs, options, store)
     enabled = {"auto": None, "always": True, "never": False}[args.progress]
     progress = Progress(source.total_bytes, enabled=False if args.quiet else enabled)
     prof = build_baseline(source, config, allow_unknown=args.allow_empty_columns, progress=progress)
-    stats_path, cons_path = write_baseline(prof, args.output, constraints)
+    stats_path, cons_path = write_baseline(prof, args.output, constraints, store_config=store)
     if not args.quiet:
         types = prof.inferred_types()
         summary = ", ".join(

@@ -6,7 +6,9 @@ reads it twice. Local files are streamed from disk. Store inputs (``s3://bucket/
 ``file:///dir/prefix``) go through ``sidecar.store.open_store`` and its ``list``/``get``
 interface only: every object under the prefix, in key order, is downloaded whole and then parsed
 in chunks, so memory grows with the largest object, not with the dataset. Hidden files and
-Spark/SageMaker markers (names starting with ``.`` or ``_``) are skipped.
+Spark/SageMaker markers (names starting with ``.`` or ``_``) are skipped. An S3 store is opened
+with the ``StoreConfig`` given (endpoint URL, region, path-style addressing for S3-compatible
+stores; ``modeltap baseline --store-*``); credentials come from botocore's usual chain.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from analyzer.errors import DataError
 from analyzer.readers import Chunk, ReadOptions, read_chunks
+from sidecar.config import StoreConfig
 from sidecar.errors import StoreError
 from sidecar.store import Store, open_store
 
@@ -71,9 +74,9 @@ def _split_uri(uri: str) -> tuple[str, str]:
     return f"{scheme}://{head}", last
 
 
-async def _list_store(uri: str) -> list[InputFile]:
+async def _list_store(uri: str, config: StoreConfig | None) -> list[InputFile]:
     parent, last = _split_uri(uri)
-    store: Store = open_store(parent)
+    store: Store = open_store(parent, config)
     try:
         out = []
         async for obj in store.list(last):
@@ -98,15 +101,23 @@ async def _list_store(uri: str) -> list[InputFile]:
 class DataSource:
     """A re-iterable set of input files (see the module docstring)."""
 
-    def __init__(self, inputs: Sequence[str], options: ReadOptions | None = None) -> None:
+    def __init__(
+        self,
+        inputs: Sequence[str],
+        options: ReadOptions | None = None,
+        store_config: StoreConfig | None = None,
+    ) -> None:
+        """``store_config``: how to reach an S3 store (endpoint, region, path style); None for
+        AWS with botocore's defaults."""
         if not inputs:
             raise DataError("no input given")
         self.options = options or ReadOptions()
+        self.store_config = store_config
         self.files: list[InputFile] = []
         for spec in inputs:
             if _is_store(spec):
                 try:
-                    found = asyncio.run(_list_store(spec))
+                    found = asyncio.run(_list_store(spec, store_config))
                 except StoreError as exc:
                     raise DataError(f"cannot list the store: {exc}", file=spec) from exc
                 if not found:
@@ -145,7 +156,7 @@ class DataSource:
                     assert f.store_uri is not None and f.key is not None
                     store = stores.get(f.store_uri)
                     if store is None:
-                        store = stores[f.store_uri] = open_store(f.store_uri)
+                        store = stores[f.store_uri] = open_store(f.store_uri, self.store_config)
                     try:
                         source = loop.run_until_complete(store.get(f.key))
                     except StoreError as exc:

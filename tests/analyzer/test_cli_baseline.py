@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from analyzer import InferredType, Profile
-from analyzer.cli_baseline import main
+from analyzer.cli_baseline import build_parser, main, store_config
 from analyzer.schema import check_constraints, check_statistics
 
 
@@ -113,3 +113,36 @@ def test_unknown_label_column(
 ) -> None:
     assert main([str(parquet_file), "-o", str(tmp_path / "o"), "--label", "nope"]) == 1
     assert "column 'nope': no such column" in capsys.readouterr().err
+
+
+def test_store_settings_from_flags_or_environment(tmp_path: Path) -> None:
+    env = {
+        "MODELTAP_ANALYZER_STORE_ENDPOINT_URL": "http://env:8333",
+        "MODELTAP_ANALYZER_STORE_REGION": "eu-west-1",
+        "MODELTAP_ANALYZER_STORE_PATH_STYLE": "yes",
+    }
+    plain = build_parser().parse_args(["d.csv", "-o", "out"])
+    cfg = store_config(plain, {})
+    assert (cfg.endpoint_url, cfg.region, cfg.path_style) == ("", "", False)
+    cfg = store_config(plain, env)
+    assert (cfg.endpoint_url, cfg.region, cfg.path_style) == ("http://env:8333", "eu-west-1", True)
+    flags = build_parser().parse_args(
+        [
+            *("d.csv", "-o", "out", "--store-endpoint-url", "http://flag:9000"),
+            *("--store-region", "r1", "--no-store-path-style"),
+        ]
+    )
+    cfg = store_config(flags, env)  # a flag wins over the environment
+    assert (cfg.endpoint_url, cfg.region, cfg.path_style) == ("http://flag:9000", "r1", False)
+
+
+def test_bad_path_style_variable_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "d.csv"
+    f.write_text("v\n1\n")
+    monkeypatch.setenv("MODELTAP_ANALYZER_STORE_PATH_STYLE", "maybe")
+    assert main([str(f), "-o", str(tmp_path / "o")]) == 1
+    assert "MODELTAP_ANALYZER_STORE_PATH_STYLE='maybe': expected true or false" in (
+        capsys.readouterr().err
+    )
