@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from prometheus_client import CollectorRegistry
+
+from analyzer.exporter import AnalyzerCollector
+from analyzer.job import FAILED, WITH_VIOLATIONS, RunResult
+from analyzer.window import Window
+
+T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+
+def result(status: str, finished: float) -> RunResult:
+    r = RunResult("ep", "v1", Window(T0, T0 + dt.timedelta(hours=1)), status=status, rows=120)
+    r.finished_at, r.duration_seconds = finished, 0.5
+    r.parse.reasons = {"bad_json": 2}
+    r.read.bad_lines = 3
+    r.violations = [
+        {"feature_name": "a", "constraint_check_type": "baseline_drift_check", "description": "x"},
+        {"feature_name": "b", "constraint_check_type": "completeness_check", "description": "y"},
+    ]
+    return r
+
+
+def test_latest_run_snapshot_and_counters() -> None:
+    reg = CollectorRegistry()
+    col = AnalyzerCollector(reg)
+    col.record(result(WITH_VIOLATIONS, 1000.0))
+    col.record(result(FAILED, 2000.0))
+    get = reg.get_sample_value
+    ev = {"endpoint": "ep", "variant": "v1"}
+    assert get("modeltap_analyzer_runs_total", {**ev, "status": WITH_VIOLATIONS}) == 1
+    assert get("modeltap_analyzer_runs_total", {**ev, "status": FAILED}) == 1
+    assert get("modeltap_analyzer_run_status", {**ev, "status": FAILED}) == 1
+    assert get("modeltap_analyzer_run_status", {**ev, "status": WITH_VIOLATIONS}) == 0
+    assert (
+        get("modeltap_analyzer_last_success_timestamp_seconds", ev) == 1000.0
+    )  # a failure is no success
+    assert get("modeltap_analyzer_rows", ev) == 120
+    assert get("modeltap_analyzer_unparsed_records", {**ev, "reason": "bad_json"}) == 2
+    assert get("modeltap_analyzer_bad_capture_lines", {**ev, "kind": "line"}) == 3
+    assert (
+        get("modeltap_analyzer_violations", {**ev, "check": "baseline_drift_check", "feature": "a"})
+        == 1
+    )
