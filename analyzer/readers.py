@@ -3,7 +3,8 @@
 Each reader takes one file (a local path or the bytes of a store object) and yields ``Chunk``s,
 so memory depends on the chunk size, not on the file's length (a store object is downloaded whole
 first; see ``analyzer.sources``). Nothing is coerced: CSV fields are read as text and classified
-by ``analyzer.inference``; JSON and Parquet keep their own types.
+by ``analyzer.inference``; JSON and Parquet keep their own types, except that a JSON field mixing
+numbers and strings is read as text like a CSV column (below).
 
 * **CSV** (SageMaker's ``{"csv": {"header": bool}}``): ``pyarrow.csv.open_csv``, every column as
   text, empty fields (and ``null_values``) as missing. Without a header, columns are named
