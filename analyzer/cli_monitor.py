@@ -19,6 +19,8 @@ Configuration is a TOML file::
     name = "iris"
     variant = "AllTraffic"
     baseline = "s3://bucket/baselines/iris"   # holds statistics.json and constraints.json
+    preprocessor = "/etc/modeltap/pre.py:preprocess_handler"   # optional, as SageMaker's
+    post_analytics = "mypkg.hooks:postprocess_handler"         # optional
 
 ``--once`` runs one window per endpoint and exits (for a Kubernetes CronJob): status 0 when every
 run completed (with or without violations, or without data), 1 when one failed, 2 on bad config.
@@ -45,6 +47,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from analyzer.exporter import AnalyzerCollector
+from analyzer.hooks import load_hook
 from analyzer.job import FAILED, Evaluator, RunResult, Target, run_window
 from analyzer.profile import Profile
 from analyzer.window import Window
@@ -60,6 +63,8 @@ class EndpointConfig:
     name: str
     baseline: str
     variant: str = "AllTraffic"
+    preprocessor: str = ""  # 'module:function' or '/path/script.py:function' (preprocess_handler)
+    post_analytics: str = ""  # 'module:function' (postprocess_handler), may add custom numbers
 
 
 @dataclass(frozen=True)
@@ -126,7 +131,14 @@ async def load_target(endpoint: EndpointConfig, store_cfg: StoreConfig) -> Targe
         constraints = orjson.loads(await store.get("constraints.json"))
     finally:
         await store.close()
-    return Target(endpoint.name, endpoint.variant, Profile.from_json(stats), constraints)
+    return Target(
+        endpoint.name,
+        endpoint.variant,
+        Profile.from_json(stats),
+        constraints,
+        preprocessor=load_hook(endpoint.preprocessor) if endpoint.preprocessor else None,
+        post_analytics=load_hook(endpoint.post_analytics) if endpoint.post_analytics else None,
+    )
 
 
 def window_ending(now: dt.datetime, cfg: MonitorConfig) -> Window:

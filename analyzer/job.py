@@ -14,12 +14,14 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
+import pyarrow as pa
 
+from analyzer.hooks import Preprocessor
 from analyzer.payloads import INPUT, ParseStats, PayloadParser
 from analyzer.profile import Profile
 from analyzer.window import ReadStats, Window, list_window, parse_records
@@ -38,6 +40,12 @@ COMPLETED, WITH_VIOLATIONS, NO_DATA, FAILED = (
 )
 
 
+class RowParser(Protocol):
+    def parse(
+        self, records: Sequence[dict[str, Any]], stats: ParseStats | None = None
+    ) -> pa.Table: ...
+
+
 @dataclass(frozen=True)
 class Target:
     """What one run monitors: an endpoint's variant against its own baseline."""
@@ -46,6 +54,8 @@ class Target:
     variant: str
     baseline: Profile
     constraints: Mapping[str, Any]
+    preprocessor: Callable[..., Any] | None = None  # SageMaker's preprocess_handler
+    post_analytics: Callable[[dict[str, Any]], Any] | None = None  # postprocess_handler
 
 
 @dataclass
@@ -63,6 +73,7 @@ class RunResult:
     duration_seconds: float = 0.0
     finished_at: float = 0.0
     error: str = ""
+    custom: dict[str, Any] = field(default_factory=dict)  # numbers a post-analytics hook added
 
 
 def report_prefix(endpoint: str, variant: str, window: Window) -> str:
@@ -70,7 +81,7 @@ def report_prefix(endpoint: str, variant: str, window: Window) -> str:
 
 
 def _profile_object(
-    key: str, data: bytes, window: Window, parser: PayloadParser, baseline: Profile
+    key: str, data: bytes, window: Window, parser: RowParser, baseline: Profile
 ) -> tuple[Profile | None, ReadStats, ParseStats]:
     """Parse and profile one capture object (runs on a worker thread)."""
     records, read = parse_records(key, data, window)
@@ -95,7 +106,12 @@ async def run_window(
     """Analyse one window of one target and write its reports (when ``reports`` is given)."""
     started = time.monotonic()
     result = RunResult(target.endpoint, target.variant, window)
-    parser = PayloadParser(list(target.baseline.columns), side=INPUT)
+    names = list(target.baseline.columns)
+    parser: RowParser = (
+        Preprocessor(target.preprocessor, names)
+        if target.preprocessor is not None
+        else PayloadParser(names, side=INPUT)
+    )
     window_profile: Profile | None = None
     try:
         for info in await list_window(captures, target.endpoint, target.variant, window):
@@ -121,6 +137,10 @@ async def run_window(
                     evaluate, target.baseline, target.constraints, window_profile
                 )
             result.status = WITH_VIOLATIONS if result.violations else COMPLETED
+        if target.post_analytics is not None:
+            custom = await asyncio.to_thread(target.post_analytics, _summary(result))
+            if isinstance(custom, dict):
+                result.custom = custom
         if reports is not None:
             await _write_reports(reports, result)
     except Exception as exc:  # a run fails alone; the schedule and the other targets go on
@@ -132,10 +152,8 @@ async def run_window(
     return result
 
 
-async def _write_reports(reports: Store, result: RunResult) -> None:
-    prefix = report_prefix(result.endpoint, result.variant, result.window)
-    result.report_prefix = prefix
-    summary = {
+def _summary(result: RunResult) -> dict[str, Any]:
+    return {
         "endpoint": result.endpoint,
         "variant": result.variant,
         "start_time": result.window.start.isoformat(),
@@ -147,7 +165,15 @@ async def _write_reports(reports: Store, result: RunResult) -> None:
         "bad_lines": result.read.bad_lines,
         "unparsed_records": result.parse.failed,
         "unparsed_by_reason": result.parse.reasons,
+        "violations": len(result.violations),
+        "custom": result.custom,
     }
+
+
+async def _write_reports(reports: Store, result: RunResult) -> None:
+    prefix = report_prefix(result.endpoint, result.variant, result.window)
+    result.report_prefix = prefix
+    summary = _summary(result)
     opt = orjson.OPT_INDENT_2
     if result.statistics is not None:
         await reports.put(f"{prefix}/statistics.json", orjson.dumps(result.statistics, option=opt),
