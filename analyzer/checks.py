@@ -1,0 +1,561 @@
+"""Constraint evaluation: a window profile against a baseline profile and its constraints.json.
+
+``evaluate(baseline, constraints, window)`` is pure: no I/O, no clock. It returns an
+``Evaluation``: the violations in constraint_violations.json form (``violations_json()``) and,
+per feature, every drift measure of ``analyzer.drift`` plus the statistical decision, for the
+monitoring job to export as metrics and write into its report.
+
+The six checks, with SageMaker's names and semantics (formats.md section 4). Only present values
+enter the distributions; missingness is measured by the completeness check alone.
+
+* ``missing_column_check``: a constraints feature absent from the window. When the caller passes
+  ``observed_columns`` (the names its reader saw), absent means not among them. Without it, a
+  window profiled against the baseline holds every baseline column, so a column whose every value
+  is missing in a non-empty window is taken as absent (a JSON key never sent looks exactly like
+  that). A missing column gets no other check.
+* ``extra_column_check``: a window column (or observed column) that is not a constraints feature.
+* ``completeness_check``: the window's share of present values is below the feature's
+  ``completeness`` (numeric features count finite numbers, as the baseline's constraint does).
+  A slack of 1e-6 absorbs the constraint's rounding to 6 decimals.
+* ``data_type_check``: the share of the window's present values that match the expected type
+  ("match": Integral for Integral; Integral or Fractional for Fractional; anything for String)
+  is compared with the baseline's own match share (100% for a column that was all of its type).
+  SageMaker's description strings ("Expected match: 100.0%. Observed: Only 99.7% of data is
+  Integral") show that comparison; the role of ``datatype_check_threshold`` is undocumented, and
+  here it is the tolerated drop: a violation when ``observed < expected - threshold``. With the
+  threshold at 0, any drop is flagged, which reproduces the published 99.7%-against-100% output.
+  Unknown features are not checked.
+* ``baseline_drift_check``: numeric features compare the L-infinity distance of
+  ``analyzer.drift.linf`` (``comparison_method`` Simple = linf_simple, Robust = linf_robust) with
+  ``comparison_threshold``; String features compare the categorical L-infinity distance with
+  ``categorical_comparison_threshold`` (default: ``comparison_threshold``), or, with
+  ``categorical_drift_method: ChiSquared``, flag when the goodness-of-fit p-value is *below* that
+  threshold (formats.md's recommendation; SageMaker's comparison is undocumented). Distances are
+  violations when strictly above the threshold. Off with ``perform_comparison: Disabled``.
+* ``categorical_values_check``: for a String feature with ``string_constraints.domains``, the
+  window's share of present values outside the domain exceeds the baseline's share (usually 0)
+  by more than ``domain_content_threshold``. Values beyond the window's category cap are unknown
+  and counted as outside (an upper bound).
+
+Configuration: ``monitoring_config``; a feature's ``monitoringConfigOverrides`` replaces any of
+its keys for that feature, flat (``"comparison_threshold": 0.2``) or nested under
+``distribution_constraints`` as in ``monitoring_config``. ``evaluate_constraints: Disabled``
+(globally or per feature) turns the checks off but still computes every measure; the decisions
+of the drift tests do not depend on the constraints at all.
+
+The statistical decision (``FeatureResult.decision``): numeric features are tested with the KS
+test on the exact bins (``analyzer.drift.ks``), String features with the chi-square homogeneity
+test (``analyzer.drift.chi_squared``), and the p-values of all tested features are corrected for
+multiple testing at family level ``alpha`` (``analyzer.drift.decide``, Bonferroni by default).
+
+Empty window (no rows): nothing can be measured, so only missing/extra column checks from
+``observed_columns`` run; ``Evaluation.window_rows`` is 0 and the job decides what that means.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from analyzer.constraints import suggest_constraints
+from analyzer.drift import chi_squared, jensen_shannon, ks, linf, psi, wasserstein
+from analyzer.drift.decide import DEFAULT_ALPHA, Correction, Decision, decide
+from analyzer.drift.inputs import binned, categories
+from analyzer.errors import AnalyzerError
+from analyzer.inference import FRACTIONAL, INTEGRAL, InferredType, infer_type
+from analyzer.profile import ColumnProfile, Profile
+
+CheckType = Literal[
+    "data_type_check",
+    "completeness_check",
+    "baseline_drift_check",
+    "missing_column_check",
+    "extra_column_check",
+    "categorical_values_check",
+]
+
+COMPLETENESS_SLACK = 1e-6
+"""Absorbs constraints.json's rounding of completeness to 6 decimals."""
+
+
+def _enabled(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in ("Enabled", "enabled"):
+        return True
+    if value in ("Disabled", "disabled"):
+        return False
+    raise AnalyzerError(f"{key} must be Enabled or Disabled, got {value!r}")
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    """constraints.json ``monitoring_config``, flattened; defaults are SageMaker's."""
+
+    evaluate_constraints: bool = True
+    emit_metrics: bool = True
+    datatype_check_threshold: float = 0.1
+    domain_content_threshold: float = 0.1
+    perform_comparison: bool = True
+    comparison_threshold: float = 0.1
+    comparison_method: linf.Method = "Robust"
+    categorical_comparison_threshold: float | None = None
+    """None: the same as ``comparison_threshold``."""
+    categorical_drift_method: Literal["LInfinity", "ChiSquared"] = "LInfinity"
+
+    def __post_init__(self) -> None:
+        if self.comparison_method not in ("Simple", "Robust"):
+            raise AnalyzerError(
+                f"comparison_method must be Simple or Robust, got {self.comparison_method!r}"
+            )
+        if self.categorical_drift_method not in ("LInfinity", "ChiSquared"):
+            raise AnalyzerError(
+                "categorical_drift_method must be LInfinity or ChiSquared, "
+                f"got {self.categorical_drift_method!r}"
+            )
+
+    @property
+    def categorical_threshold(self) -> float:
+        if self.categorical_comparison_threshold is None:
+            return self.comparison_threshold
+        return self.categorical_comparison_threshold
+
+    def updated(self, doc: Mapping[str, Any]) -> MonitoringConfig:
+        """A copy with the keys of a monitoring_config (or an override) applied."""
+        flat = dict(doc)
+        nested = flat.pop("distribution_constraints", None) or {}
+        flat.update(nested)
+        kw: dict[str, Any] = {}
+        for key, value in flat.items():
+            if key in ("evaluate_constraints", "emit_metrics", "perform_comparison"):
+                kw[key] = _enabled(value, key)
+            elif key in (
+                "datatype_check_threshold",
+                "domain_content_threshold",
+                "comparison_threshold",
+                "categorical_comparison_threshold",
+            ):
+                kw[key] = float(value)
+            elif key in ("comparison_method", "categorical_drift_method"):
+                kw[key] = str(value)
+        current = asdict(self)
+        current.update(kw)
+        return MonitoringConfig(**current)
+
+    @classmethod
+    def from_constraints(cls, constraints: Mapping[str, Any]) -> MonitoringConfig:
+        return cls().updated(constraints.get("monitoring_config") or {})
+
+
+@dataclass(frozen=True)
+class Violation:
+    feature_name: str
+    constraint_check_type: CheckType
+    description: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "feature_name": self.feature_name,
+            "constraint_check_type": self.constraint_check_type,
+            "description": self.description,
+        }
+
+
+@dataclass
+class DriftMeasures:
+    """Every drift measure of one feature; None where a measure does not apply to its kind."""
+
+    kind: Literal["numeric", "categorical"]
+    n: int
+    """Present values in the baseline."""
+    m: int
+    """Present values in the window."""
+    linf_simple: float
+    linf_robust: float
+    distance: float
+    """The L-infinity distance under the configured comparison_method (SageMaker's metric)."""
+    psi: float
+    js: float
+    test: Literal["ks", "chi2_homogeneity"] | None
+    pvalue: float
+    ks_statistic: float | None = None
+    ks_pvalue: float | None = None
+    ks_error_bound: float | None = None
+    wasserstein: float | None = None
+    wasserstein_normed: float | None = None
+    wasserstein_error_bound: float | None = None
+    chi2_statistic: float | None = None
+    chi2_pvalue: float | None = None
+    chi2_dof: int | None = None
+    chi2_gof_statistic: float | None = None
+    chi2_gof_pvalue: float | None = None
+    new_share: float | None = None
+    vanished_share: float | None = None
+    exact: bool = True
+    """False when the inputs were approximate (category cap exceeded, or no bins: KLL only)."""
+
+
+@dataclass
+class FeatureResult:
+    name: str
+    baseline_type: str
+    window_type: str | None
+    """The type the window's own values would be inferred as (None when absent)."""
+    rows: int
+    present: int
+    completeness: float
+    expected_completeness: float | None
+    type_match: float
+    expected_type_match: float | None
+    measures: DriftMeasures | None = None
+    decision: Decision | None = None
+    violations: list[Violation] = field(default_factory=list)
+
+    @property
+    def drift(self) -> bool:
+        return self.decision is not None and self.decision.drift
+
+
+@dataclass
+class Evaluation:
+    config: MonitoringConfig
+    alpha: float
+    correction: Correction
+    window_rows: int
+    features: dict[str, FeatureResult]
+    violations: list[Violation]
+
+    def violations_json(self) -> dict[str, Any]:
+        """constraint_violations.json."""
+        return {"violations": [v.to_dict() for v in self.violations]}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything as JSON-ready data (NaN becomes None)."""
+        out: dict[str, Any] = _clean(
+            {
+                "alpha": self.alpha,
+                "correction": self.correction,
+                "window_rows": self.window_rows,
+                "monitoring_config": asdict(self.config),
+                "features": {k: asdict(v) for k, v in self.features.items()},
+                "violations": [v.to_dict() for v in self.violations],
+            }
+        )
+        return out
+
+
+def _clean(x: Any) -> Any:
+    if isinstance(x, float):
+        return None if math.isnan(x) else x
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_clean(v) for v in x]
+    return x
+
+
+def _pct(x: float) -> str:
+    return repr(float(x * 100.0))
+
+
+def type_match(col: ColumnProfile, expected: InferredType) -> float:
+    """Share of the present values whose type matches ``expected`` (NaN if none present)."""
+    present = int(col.type_counts[1:].sum())
+    if present == 0:
+        return math.nan
+    if expected is InferredType.INTEGRAL:
+        ok = int(col.type_counts[INTEGRAL])
+    elif expected is InferredType.FRACTIONAL:
+        ok = int(col.type_counts[INTEGRAL] + col.type_counts[FRACTIONAL])
+    else:
+        ok = present
+    return ok / present
+
+
+def _present(col: ColumnProfile, t: InferredType) -> int:
+    return col.numeric.count if t.is_numeric else col.num_present
+
+
+def measure(
+    baseline: ColumnProfile,
+    window: ColumnProfile,
+    t: InferredType,
+    config: MonitoringConfig,
+    *,
+    psi_bins: int = psi.DEFAULT_BINS,
+    psi_epsilon: float = psi.DEFAULT_EPSILON,
+) -> DriftMeasures | None:
+    """All drift measures of one feature of type ``t`` (None for Unknown)."""
+    if t.is_numeric:
+        a, b = baseline.numeric, window.numeric
+        n, m = a.count, b.count
+        if a.bins is None or b.bins is None:
+            simple = linf.linf_numeric(a, b, "Simple")
+            rob = linf.robust(simple, n, m)
+            return DriftMeasures(
+                "numeric",
+                n,
+                m,
+                simple,
+                rob,
+                simple if config.comparison_method == "Simple" else rob,
+                math.nan,
+                math.nan,
+                None,
+                math.nan,
+                exact=False,
+            )
+        c = binned(a, b)
+        integral = t is InferredType.INTEGRAL
+        k = ks.ks_test(c, integral=integral)
+        w = wasserstein.wasserstein(a, b, integral=integral)
+        rob = linf.robust(k.statistic, k.n, k.m)
+        return DriftMeasures(
+            "numeric",
+            k.n,
+            k.m,
+            k.statistic,
+            rob,
+            k.statistic if config.comparison_method == "Simple" else rob,
+            psi.psi_numeric(c, psi_bins, psi_epsilon),
+            jensen_shannon.js_numeric(c),
+            "ks",
+            k.pvalue,
+            ks_statistic=k.statistic,
+            ks_pvalue=k.pvalue,
+            ks_error_bound=k.error_bound,
+            wasserstein=w.distance,
+            wasserstein_normed=w.normed,
+            wasserstein_error_bound=w.error_bound,
+        )
+    if t is InferredType.STRING:
+        cc = categories(baseline.strings, window.strings)
+        simple = linf.linf_categorical(cc, "Simple")
+        rob = linf.robust(simple, cc.n, cc.m)
+        hom = chi_squared.homogeneity(cc)
+        gof = chi_squared.goodness_of_fit(cc)
+        return DriftMeasures(
+            "categorical",
+            cc.n,
+            cc.m,
+            simple,
+            rob,
+            simple if config.comparison_method == "Simple" else rob,
+            psi.psi_categorical(cc, psi_epsilon),
+            jensen_shannon.js_categorical(cc),
+            "chi2_homogeneity",
+            hom.pvalue,
+            chi2_statistic=hom.statistic,
+            chi2_pvalue=hom.pvalue,
+            chi2_dof=hom.dof,
+            chi2_gof_statistic=gof.statistic,
+            chi2_gof_pvalue=gof.pvalue,
+            new_share=hom.new_share,
+            vanished_share=hom.vanished_share,
+            exact=cc.exact,
+        )
+    return None
+
+
+def _drift_violation(
+    name: str, t: InferredType, d: DriftMeasures, cfg: MonitoringConfig
+) -> Violation | None:
+    if t.is_numeric:
+        value, limit = d.distance, cfg.comparison_threshold
+        if not math.isnan(value) and value > limit:
+            return Violation(
+                name,
+                "baseline_drift_check",
+                f"Numerical distance: {value!r} exceeds numerical threshold: {limit!r}",
+            )
+        return None
+    limit = cfg.categorical_threshold
+    if cfg.categorical_drift_method == "ChiSquared":
+        p = d.chi2_gof_pvalue
+        if p is not None and not math.isnan(p) and p < limit:
+            return Violation(
+                name,
+                "baseline_drift_check",
+                f"Categorical drift p-value (ChiSquared): {p!r} is below categorical threshold: {limit!r}",
+            )
+        return None
+    value = d.distance
+    if not math.isnan(value) and value > limit:
+        return Violation(
+            name,
+            "baseline_drift_check",
+            f"Categorical distance: {value!r} exceeds categorical threshold: {limit!r}",
+        )
+    return None
+
+
+def _outside_share(col: ColumnProfile, domain: set[str]) -> float:
+    if col.strings is None:
+        return math.nan
+    counts = col.strings.counts_dict()
+    total = sum(counts.values()) + col.strings.other_count
+    if total == 0:
+        return math.nan
+    outside = sum(c for v, c in counts.items() if v not in domain) + col.strings.other_count
+    return outside / total
+
+
+def evaluate(
+    baseline: Profile,
+    constraints: Mapping[str, Any] | None,
+    window: Profile,
+    *,
+    observed_columns: Collection[str] | None = None,
+    alpha: float = DEFAULT_ALPHA,
+    correction: Correction = "bonferroni",
+    psi_bins: int = psi.DEFAULT_BINS,
+    psi_epsilon: float = psi.DEFAULT_EPSILON,
+) -> Evaluation:
+    """Every check of ``constraints`` (default: suggested from the baseline) on ``window``."""
+    cons = constraints if constraints is not None else suggest_constraints(baseline)
+    base_cfg = MonitoringConfig.from_constraints(cons)
+    features = list(cons.get("features") or [])
+    known = {str(f["name"]) for f in features}
+    rows = window.item_count
+    results: dict[str, FeatureResult] = {}
+    violations: list[Violation] = []
+    pvalues: dict[str, float] = {}
+
+    for feat in features:
+        name = str(feat["name"])
+        t = InferredType(feat.get("inferred_type", "Unknown"))
+        cfg = base_cfg.updated(feat.get("monitoringConfigOverrides") or {})
+        check = cfg.evaluate_constraints
+        wcol = window.columns.get(name)
+        bcol = baseline.columns.get(name)
+        if observed_columns is not None:
+            absent = name not in observed_columns
+        else:
+            absent = wcol is None or (rows > 0 and wcol.num_present == 0)
+        exp_complete = feat.get("completeness")
+        expected_match: float | None = None
+        if bcol is not None and t is not InferredType.UNKNOWN:
+            expected_match = type_match(bcol, t)
+        res = FeatureResult(
+            name=name,
+            baseline_type=str(t),
+            window_type=None,
+            rows=rows,
+            present=0,
+            completeness=math.nan,
+            expected_completeness=None if exp_complete is None else float(exp_complete),
+            type_match=math.nan,
+            expected_type_match=expected_match,
+        )
+        results[name] = res
+        if absent:
+            if check and (rows > 0 or observed_columns is not None):
+                res.violations.append(
+                    Violation(
+                        name,
+                        "missing_column_check",
+                        f"Column {name!r} of the baseline constraints is missing from the current dataset.",
+                    )
+                )
+            continue
+        if wcol is None or rows == 0:
+            continue
+        res.window_type = str(infer_type(wcol.type_counts))
+        res.present = _present(wcol, t)
+        res.completeness = res.present / rows
+        res.type_match = type_match(wcol, t) if t is not InferredType.UNKNOWN else math.nan
+
+        if bcol is not None:
+            res.measures = measure(bcol, wcol, t, cfg, psi_bins=psi_bins, psi_epsilon=psi_epsilon)
+            if res.measures is not None and res.measures.test is not None:
+                pvalues[name] = res.measures.pvalue
+        if not check:
+            continue
+        if res.expected_completeness is not None and (
+            res.completeness < res.expected_completeness - COMPLETENESS_SLACK
+        ):
+            res.violations.append(
+                Violation(
+                    name,
+                    "completeness_check",
+                    "Data completeness requirement is not met. Expected completeness: "
+                    f"{_pct(res.expected_completeness)}%. Observed: Only {_pct(res.completeness)}% "
+                    "of data is present.",
+                )
+            )
+        if not math.isnan(res.type_match):
+            expected = (
+                1.0 if expected_match is None or math.isnan(expected_match) else expected_match
+            )
+            if res.type_match < expected - cfg.datatype_check_threshold - 1e-12:
+                res.violations.append(
+                    Violation(
+                        name,
+                        "data_type_check",
+                        f"Data type match requirement is not met. Expected data type: {t}, "
+                        f"Expected match: {_pct(expected)}%. Observed: Only {_pct(res.type_match)}% "
+                        f"of data is {t}.",
+                    )
+                )
+        if cfg.perform_comparison and res.measures is not None:
+            v = _drift_violation(name, t, res.measures, cfg)
+            if v is not None:
+                res.violations.append(v)
+        domains = (feat.get("string_constraints") or {}).get("domains")
+        if t is InferredType.STRING and domains is not None:
+            domain = {str(d) for d in domains}
+            w_out = _outside_share(wcol, domain)
+            b_out = _outside_share(bcol, domain) if bcol is not None else 0.0
+            b_out = 0.0 if math.isnan(b_out) else b_out
+            if not math.isnan(w_out) and w_out - b_out > cfg.domain_content_threshold + 1e-12:
+                res.violations.append(
+                    Violation(
+                        name,
+                        "categorical_values_check",
+                        f"Data value requirement is not met. Expected: at most "
+                        f"{_pct(b_out + cfg.domain_content_threshold)}% of data outside the "
+                        f"{len(domain)} domain values. Observed: {_pct(w_out)}% of data is outside "
+                        "the domain.",
+                    )
+                )
+
+    for res in results.values():
+        violations.extend(res.violations)
+    if base_cfg.evaluate_constraints:
+        seen = list(observed_columns) if observed_columns is not None else list(window.columns)
+        for name in seen:
+            if name not in known:
+                violations.append(
+                    Violation(
+                        name,
+                        "extra_column_check",
+                        f"Column {name!r} of the current dataset is not in the baseline constraints.",
+                    )
+                )
+
+    decisions = decide(pvalues, alpha, correction)
+    for name, dec in decisions.items():
+        results[name].decision = dec
+    return Evaluation(base_cfg, alpha, correction, rows, results, violations)
+
+
+def evaluate_violations(
+    baseline: Profile, constraints: Mapping[str, Any], window: Profile
+) -> list[dict[str, str]]:
+    """The violations only, as constraint_violations.json entries (the job's ``Evaluator``)."""
+    return [v.to_dict() for v in evaluate(baseline, constraints, window).violations]
+
+
+__all__ = [
+    "DriftMeasures",
+    "Evaluation",
+    "FeatureResult",
+    "MonitoringConfig",
+    "Violation",
+    "evaluate",
+    "evaluate_violations",
+    "measure",
+    "type_match",
+]

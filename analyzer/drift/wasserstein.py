@@ -1,0 +1,126 @@
+"""Wasserstein-1 (earth mover's) distance from the binned CDFs, with a stated error bound.
+
+Formula: ``W1 = integral |F_base(x) - F_window(x)| dx`` over the present values, the same
+quantity as ``scipy.stats.wasserstein_distance(u, v)``. Reported also as ``normed``, W1 divided
+by the baseline's standard deviation (Evidently's "normed Wasserstein").
+
+Applies to: numeric features (Integral, Fractional).
+Default threshold: 0.1 on the normed value (Evidently's); reported, not the decision.
+Smoothing: none.
+
+How it is read from bins: each side's mass in a bin is spread uniformly over the part of the bin
+that side can occupy: the bin clipped to that side's exact min and max, and for Integral features
+the integers ``[e_i, e_{i+1} - 1]``, so a bin one integer wide is a point mass and a discrete
+column's W1 is exact. The baseline's last bin starts at its maximum, so its mass there is a point
+mass too; a window's values beyond the baseline's range spread up to the window's own max (or
+down to its min). Both CDFs are then piecewise linear between the knots, and the integral of
+``|F1 - F2|`` is computed exactly, sign changes included.
+Error: within bin j both true CDFs stay within their bin's mass of the model, so
+``|W1_binned - W1_exact| <= sum_j width_j * (p_j + q_j)`` (``error_bound``: width_j the span of
+bin j that either side occupies, p_j and q_j its shares). The bound is loose, since the true
+within-bin shapes are nearly uniform for ~1,000 quantile bins; the tests show the actual error.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from analyzer.drift.inputs import binned
+from analyzer.numeric import NumericSummary
+
+Floats = npt.NDArray[np.float64]
+DEFAULT_THRESHOLD = 0.1
+
+
+@dataclass(frozen=True)
+class WassersteinResult:
+    distance: float
+    """W1 in the feature's units (NaN if a side has no present values)."""
+    normed: float
+    """W1 / the baseline's standard deviation (NaN if it is 0)."""
+    error_bound: float
+    """Worst-case |distance - exact W1| from the binning."""
+
+
+@dataclass(frozen=True)
+class _Side:
+    lo: Floats
+    hi: Floats
+    share: Floats
+
+
+def _supports(
+    edges: Floats, counts: npt.NDArray[np.int64], vmin: float, vmax: float, integral: bool
+) -> _Side:
+    lower = np.concatenate([[-np.inf], edges])
+    upper = np.concatenate([edges, [np.inf]])
+    if integral:
+        upper = upper - 1.0
+    keep = counts > 0
+    lo = np.maximum(lower, vmin)[keep]
+    hi = np.minimum(upper, vmax)[keep]
+    hi = np.maximum(hi, lo)
+    return _Side(lo, hi, counts[keep] / counts.sum())
+
+
+def _cdf(side: _Side, x: Floats) -> tuple[Floats, Floats]:
+    """The modelled CDF at x, right-continuous and left limits."""
+    cum = np.concatenate([[0.0], np.cumsum(side.share)])
+    k = np.searchsorted(side.hi, x, side="right")  # bins wholly at or below x
+    right = cum[k]
+    inside = k < side.lo.size
+    kk = np.minimum(k, side.lo.size - 1)
+    lo, hi = side.lo[kk], side.hi[kk]
+    partial = inside & (lo < x)
+    width = np.where(hi > lo, hi - lo, 1.0)
+    right = right + np.where(partial, side.share[kk] * (x - lo) / width, 0.0)
+    point = side.hi == side.lo
+    pos = side.lo[point]
+    pcum = np.concatenate([[0.0], np.cumsum(side.share[point])])
+    mass_at = pcum[np.searchsorted(pos, x, side="right")] - pcum[np.searchsorted(pos, x, "left")]
+    return right, right - mass_at
+
+
+def _abs_integral(d0: Floats, d1: Floats, w: Floats) -> float:
+    """Sum over segments of the integral of |linear from d0 to d1| over width w."""
+    same = d0 * d1 >= 0
+    a0, a1 = np.abs(d0), np.abs(d1)
+    denom = np.where(same, 1.0, a0 + a1)
+    val = np.where(same, (a0 + a1) / 2.0, (d0 * d0 + d1 * d1) / (2.0 * denom))
+    return float(np.sum(val * w))
+
+
+def wasserstein(
+    base: NumericSummary, window: NumericSummary, *, integral: bool = False
+) -> WassersteinResult:
+    """W1 between the baseline's and the window's present values, from the shared bins."""
+    c = binned(base, window)
+    if c.n == 0 or c.m == 0:
+        return WassersteinResult(math.nan, math.nan, math.nan)
+    s1 = _supports(c.edges, c.base, base.min, base.max, integral)
+    s2 = _supports(c.edges, c.window, window.min, window.max, integral)
+    grid = np.unique(np.concatenate([s1.lo, s1.hi, s2.lo, s2.hi]))
+    r1, l1 = _cdf(s1, grid)
+    r2, l2 = _cdf(s2, grid)
+    d0 = (r1 - r2)[:-1]
+    d1 = (l1 - l2)[1:]
+    dist = _abs_integral(d0, d1, np.diff(grid))
+
+    # Error bound: per original bin, the span either side occupies times both shares.
+    lower = np.concatenate([[-np.inf], c.edges])
+    upper = np.concatenate([c.edges, [np.inf]])
+    if integral:
+        upper = upper - 1.0
+    lo = np.maximum(lower, min(base.min, window.min))
+    hi = np.minimum(upper, max(base.max, window.max))
+    span = np.maximum(hi - lo, 0.0)
+    shares = c.base / c.n + c.window / c.m
+    used = shares > 0
+    err = float(np.sum(span[used] * shares[used]))
+    sd = base.std_dev
+    normed = dist / sd if sd > 0 else math.nan
+    return WassersteinResult(dist, normed, err)
