@@ -7,7 +7,8 @@ Configuration is a TOML file::
     reports = "s3://bucket/reports"     # where statistics.json / constraint_violations.json go
     window_minutes = 60                 # each run analyses the last hour ...
     end_offset_minutes = 5              # ... ending 5 minutes ago, so late files are in
-    interval_seconds = 300              # continuous mode: one run every 5 minutes
+    interval_seconds = 300              # continuous mode: one run every 5 minutes ...
+    # schedule = "0 * * * *"            # ... or on a cron expression (UTC), like SageMaker's
     host = "0.0.0.0"                    # /metrics and /healthz (continuous mode)
     port = 9091
 
@@ -43,6 +44,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from croniter import croniter
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
@@ -75,6 +77,7 @@ class MonitorConfig:
     window_minutes: float = 60.0
     end_offset_minutes: float = 0.0
     interval_seconds: float = 300.0
+    schedule: str = ""  # a cron expression (UTC); overrides interval_seconds when set
     host: str = "0.0.0.0"
     port: int = 9091
     store: StoreConfig = StoreConfig()
@@ -118,6 +121,10 @@ def load_config(path: Path) -> MonitorConfig:
         raise ConfigError(f"{path}: no [[endpoints]] to monitor")
     monitor["endpoints"] = tuple(endpoints)
     cfg = MonitorConfig(store=store, **_fields(MonitorConfig, monitor, f"{path} [monitor]"))
+    if cfg.schedule and not croniter.is_valid(cfg.schedule):
+        raise ConfigError(
+            f"{path}: [monitor] schedule {cfg.schedule!r} is not a valid cron expression"
+        )
     for key in ("window_minutes", "interval_seconds"):
         if float(getattr(cfg, key)) <= 0:
             raise ConfigError(f"{path}: [monitor] {key} must be > 0")
@@ -139,6 +146,14 @@ async def load_target(endpoint: EndpointConfig, store_cfg: StoreConfig) -> Targe
         preprocessor=load_hook(endpoint.preprocessor) if endpoint.preprocessor else None,
         post_analytics=load_hook(endpoint.post_analytics) if endpoint.post_analytics else None,
     )
+
+
+def next_run(now: dt.datetime, cfg: MonitorConfig) -> dt.datetime:
+    """When the next run starts: the next cron tick, or ``interval_seconds`` from now."""
+    if cfg.schedule:
+        tick: dt.datetime = croniter(cfg.schedule, now).get_next(dt.datetime)
+        return tick
+    return now + dt.timedelta(seconds=cfg.interval_seconds)
 
 
 def window_ending(now: dt.datetime, cfg: MonitorConfig) -> Window:
@@ -191,8 +206,8 @@ async def serve(cfg: MonitorConfig, targets: list[Target], evaluate: Evaluator |
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, cfg.host, cfg.port).start()
-    log.info("modeltap monitor: metrics on http://%s:%d/metrics, a run every %gs",
-             cfg.host, cfg.port, cfg.interval_seconds)  # fmt: skip
+    log.info("modeltap monitor: metrics on http://%s:%d/metrics, runs %s", cfg.host, cfg.port,
+             f"on cron {cfg.schedule!r}" if cfg.schedule else f"every {cfg.interval_seconds:g}s")  # fmt: skip
     try:
         while True:
             await run_all(

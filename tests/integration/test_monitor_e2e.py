@@ -14,16 +14,18 @@ from sklearn.datasets import load_iris
 
 from tests.conftest import SidecarProc
 from tests.integration.test_proxy_e2e import call
-from tests.support.procs import PYTHON, REPO
+from tests.support.procs import PYTHON, REPO, free_port, running
+from tests.support.prometheus import prometheus
 
 pytestmark = pytest.mark.integration
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
 
-def test_monitor_once_profiles_the_captured_window(
+def captured_iris(
     demo_model: str, start_sidecar: Callable[..., SidecarProc], tmp_path: Path
-) -> None:
+) -> tuple[Path, Path, np.ndarray, dt.datetime, dt.datetime]:
+    """Baseline from iris, then 30 rows of traffic captured through the sidecar."""
     iris = load_iris().data
     train = tmp_path / "train.csv"
     np.savetxt(train, iris, delimiter=",", header=",".join(FEATURES), comments="", fmt="%.1f")
@@ -46,11 +48,17 @@ def test_monitor_once_profiles_the_captured_window(
         )
     assert sc.proc.stop() == 0
     end = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    return baseline, sc.store, sent, start, end
 
+
+def test_monitor_once_profiles_the_captured_window(
+    demo_model: str, start_sidecar: Callable[..., SidecarProc], tmp_path: Path
+) -> None:
+    baseline, store, sent, start, end = captured_iris(demo_model, start_sidecar, tmp_path)
     reports = tmp_path / "reports"
     config = tmp_path / "monitor.toml"
     config.write_text(
-        f'[monitor]\ncaptures = "file://{sc.store}"\nreports = "file://{reports}"\n\n'
+        f'[monitor]\ncaptures = "file://{store}"\nreports = "file://{reports}"\n\n'
         f'[[endpoints]]\nname = "iris"\nbaseline = "file://{baseline}"\n'
     )
     run = subprocess.run(
@@ -81,3 +89,27 @@ def test_monitor_rejects_bad_config(tmp_path: Path) -> None:
                          cwd=REPO, capture_output=True, timeout=60)  # fmt: skip
     assert run.returncode == 2
     assert "unknown key(s) window_minutez" in run.stderr.decode()
+
+
+def test_continuous_monitor_metrics_reach_prometheus(
+    demo_model: str, start_sidecar: Callable[..., SidecarProc], tmp_path: Path
+) -> None:
+    baseline, store, _, _, _ = captured_iris(demo_model, start_sidecar, tmp_path)
+    port = free_port()
+    config = tmp_path / "monitor.toml"
+    config.write_text(
+        f'[monitor]\ncaptures = "file://{store}"\nreports = "file://{tmp_path / "reports"}"\n'
+        f'window_minutes = 30\nend_offset_minutes = -5\ninterval_seconds = 2\nhost = "127.0.0.1"\nport = {port}\n'
+        f'[[endpoints]]\nname = "iris"\nbaseline = "file://{baseline}"\n'
+    )
+    monitor_cmd = [PYTHON, "-m", "modeltap", "monitor", "--config", str(config)]
+    with (
+        running("monitor", monitor_cmd, tmp_path, f"http://127.0.0.1:{port}/healthz"),
+        prometheus({"analyzer": [f"127.0.0.1:{port}"]}, tmp_path) as prom,
+    ):
+        labels = 'job="analyzer",endpoint="iris",variant="AllTraffic"'
+        prom.wait_value(f"modeltap_analyzer_rows{{{labels}}}", 30)
+        prom.wait_value(f'modeltap_analyzer_run_status{{{labels},status="Completed"}}', 1)
+        prom.wait_value(
+            f"modeltap_analyzer_last_success_timestamp_seconds{{{labels}}} > 0", 1, as_bool=True
+        )

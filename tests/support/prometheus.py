@@ -28,15 +28,20 @@ class Prometheus:
         assert doc["status"] == "success", doc
         return list(doc["data"]["result"])
 
-    def wait_value(self, expr: str, expected: float, timeout: float = 30.0) -> float:
-        """Poll until ``expr`` has one sample equal to ``expected`` (the first scrape takes ~6 s)."""
+    def wait_value(
+        self, expr: str, expected: float, timeout: float = 30.0, as_bool: bool = False
+    ) -> float:
+        """Poll until ``expr`` has one sample equal to ``expected`` (the first scrape takes ~6 s).
+
+        With ``as_bool`` the expression is a comparison and only its presence is checked.
+        """
         deadline = time.monotonic() + timeout
         last: object = None
         while time.monotonic() < deadline:
             result = self.query(expr)
             if len(result) == 1:
                 last = float(result[0]["value"][1])  # type: ignore[index]
-                if last == expected:
+                if as_bool or last == expected:
                     return last
             else:
                 last = result
