@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 
 from analyzer.job import COMPLETED, FAILED, NO_DATA, WITH_VIOLATIONS, RunResult
 
+NUMERIC_STATISTICS = ("mean", "std_dev", "min", "max", "sum")
 STATUSES = (COMPLETED, WITH_VIOLATIONS, NO_DATA, FAILED)
 CHECKS = (
     "data_type_check",
@@ -79,6 +80,12 @@ class AnalyzerCollector(Collector):
         violations = GaugeMetricFamily("modeltap_analyzer_violations",
                                        "Violations in the latest run, by check and feature.",
                                        labels=[*labels, "check", "feature"])  # fmt: skip
+        stat_g = GaugeMetricFamily("modeltap_analyzer_feature_statistic",
+                                   "A statistic of a feature in the latest window (mean, std_dev, min, max, sum, distinct_count).",
+                                   labels=[*labels, "feature", "statistic"])  # fmt: skip
+        completeness = GaugeMetricFamily("modeltap_analyzer_feature_completeness_ratio",
+                                         "Share of present (non-missing) values of a feature in the latest window.",
+                                         labels=[*labels, "feature"])  # fmt: skip
         for (ep, var), result in sorted(latest.items()):
             for status in STATUSES:
                 status_g.add_metric([ep, var, status], 1.0 if result.status == status else 0.0)
@@ -96,4 +103,39 @@ class AnalyzerCollector(Collector):
                 counts[k] = counts.get(k, 0) + 1
             for (check, feature), n in sorted(counts.items())[: self._max_features * len(CHECKS)]:
                 violations.add_metric([ep, var, check, feature], n)
-        yield from (status_g, duration, last_ok, rows, unparsed, bad, violations)
+            self._feature_stats(result, ep, var, stat_g, completeness)
+        yield from (
+            status_g,
+            duration,
+            last_ok,
+            rows,
+            unparsed,
+            bad,
+            violations,
+            stat_g,
+            completeness,
+        )
+
+    def _feature_stats(
+        self,
+        result: RunResult,
+        ep: str,
+        var: str,
+        stat_g: GaugeMetricFamily,
+        completeness: GaugeMetricFamily,
+    ) -> None:
+        """Per-feature statistics of the latest window (SageMaker's feature_data_* / feature_non_null_*)."""
+        features = (result.statistics or {}).get("features", [])[: self._max_features]
+        for f in features:
+            name = str(f.get("name", ""))
+            block = f.get("numerical_statistics") or f.get("string_statistics") or {}
+            common = block.get("common", {})
+            present, missing = common.get("num_present", 0), common.get("num_missing", 0)
+            if present + missing:
+                completeness.add_metric([ep, var, name], present / (present + missing))
+            for stat in NUMERIC_STATISTICS:
+                value = block.get(stat)
+                if isinstance(value, int | float):
+                    stat_g.add_metric([ep, var, name, stat], float(value))
+            if "distinct_count" in block:
+                stat_g.add_metric([ep, var, name, "distinct_count"], float(block["distinct_count"]))

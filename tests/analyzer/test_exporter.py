@@ -16,6 +16,11 @@ def result(status: str, finished: float) -> RunResult:
     r.finished_at, r.duration_seconds = finished, 0.5
     r.parse.reasons = {"bad_json": 2}
     r.read.bad_lines = 3
+    r.statistics = {"features": [
+        {"name": "a", "numerical_statistics": {"common": {"num_present": 90, "num_missing": 10}, "mean": 1.5,
+                                               "std_dev": 0.5, "min": 0.0, "max": 3.0, "sum": 135.0}},
+        {"name": "c", "string_statistics": {"common": {"num_present": 100, "num_missing": 0}, "distinct_count": 7}},
+    ]}  # fmt: skip
     r.violations = [
         {"feature_name": "a", "constraint_check_type": "baseline_drift_check", "description": "x"},
         {"feature_name": "b", "constraint_check_type": "completeness_check", "description": "y"},
@@ -43,4 +48,16 @@ def test_latest_run_snapshot_and_counters() -> None:
     assert (
         get("modeltap_analyzer_violations", {**ev, "check": "baseline_drift_check", "feature": "a"})
         == 1
+    )
+    assert get("modeltap_analyzer_feature_completeness_ratio", {**ev, "feature": "a"}) == 0.9
+    assert (
+        get("modeltap_analyzer_feature_statistic", {**ev, "feature": "a", "statistic": "mean"})
+        == 1.5
+    )
+    assert (
+        get(
+            "modeltap_analyzer_feature_statistic",
+            {**ev, "feature": "c", "statistic": "distinct_count"},
+        )
+        == 7
     )
