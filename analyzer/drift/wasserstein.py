@@ -8,17 +8,24 @@ Applies to: numeric features (Integral, Fractional).
 Default threshold: 0.1 on the normed value (Evidently's); reported, not the decision.
 Smoothing: none.
 
-How it is read from bins: each side's mass in a bin is spread uniformly over the part of the bin
-that side can occupy: the bin clipped to that side's exact min and max, and for Integral features
-the integers ``[e_i, e_{i+1} - 1]``, so a bin one integer wide is a point mass and a discrete
-column's W1 is exact. The baseline's last bin starts at its maximum, so its mass there is a point
-mass too; a window's values beyond the baseline's range spread up to the window's own max (or
-down to its min). Both CDFs are then piecewise linear between the knots, and the integral of
-``|F1 - F2|`` is computed exactly, sign changes included.
+How it is read from bins: each side's CDF is exact at every bin edge (the integer counts).
+Inside a bin it is interpolated: uniformly for the ~98% of bins in the body, where quantile bins
+of ~0.1% mass are narrow; in the outer 1% of bins at each end (``TAIL_SHARE``, plus the two
+outer bins beyond the baseline's range) by that side's own KLL sketch CDF rescaled to the bin's
+exact mass, since heavy-tailed bins are wide and far from uniform inside. The outer bins reach to
+the lower of the two minima and the higher of the two maxima (exact, from the moments). For
+Integral features every bin is uniform over its integers ``[e_i, e_{i+1} - 1]``, so a bin one
+integer wide is a point mass and a discrete column's W1 is exact. The integral of
+``|F1 - F2|`` between knots (edges and sketch items) is computed exactly for the piecewise-linear
+CDFs, sign changes included.
 Error: within bin j both true CDFs stay within their bin's mass of the model, so
 ``|W1_binned - W1_exact| <= sum_j width_j * (p_j + q_j)`` (``error_bound``: width_j the span of
-bin j that either side occupies, p_j and q_j its shares). The bound is loose, since the true
-within-bin shapes are nearly uniform for ~1,000 quantile bins; the tests show the actual error.
+bin j that either side occupies, p_j and q_j its shares). Interpolation never leaves a bin's mass, so the bound
+holds; it is loose. Measured against scipy at 100k rows a side (drift-lessons scenario and the
+tests): within 1% for drifted normals, uniforms, counts and the stretched lognormal tail; within
+~2% for undrifted light-tailed features, whose W1 is pure noise; up to ~13% for undrifted
+lognormals with sigma 1-1.5, whose W1 is set by a few extreme values no summary keeps. W1 is a
+report, never the decision.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ from analyzer.numeric import NumericSummary
 
 Floats = npt.NDArray[np.float64]
 DEFAULT_THRESHOLD = 0.1
+TAIL_SHARE = 0.01
+"""Share of the bins at each end shaped by the KLL sketches instead of uniformly."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,45 @@ def _abs_integral(d0: Floats, d1: Floats, w: Floats) -> float:
     return float(np.sum(val * w))
 
 
+def _sketch_points(s: NumericSummary) -> Floats:
+    if s.kll.is_empty():
+        return np.empty(0, dtype=np.float64)
+    return np.asarray([item for item, _ in s.kll], dtype=np.float64)
+
+
+def _shaped_cdf(
+    s: NumericSummary,
+    edges: Floats,
+    counts: npt.NDArray[np.int64],
+    lo_all: float,
+    hi_all: float,
+    x: Floats,
+    tail_bins: int,
+) -> Floats:
+    """Exact bin masses, shaped inside each bin by the side's own KLL CDF (linear if none)."""
+    lower = np.concatenate([[lo_all], edges])
+    upper = np.concatenate([edges, [hi_all]])
+    j = np.searchsorted(edges, x, side="right")
+    cum = np.concatenate([[0.0], np.cumsum(counts)]) / counts.sum()
+    share = counts / counts.sum()
+    pts = np.unique(np.concatenate([x, lower, upper]))
+    k = np.asarray(s.kll.get_cdf(pts.tolist(), True), dtype=np.float64)[:-1]
+
+    def at(v: Floats) -> Floats:
+        return np.asarray(k[np.searchsorted(pts, v)], dtype=np.float64)
+
+    lo, hi = lower[j], upper[j]
+    kl, ku, kx = at(lo), at(hi), at(x)
+    width = hi - lo
+    linear = np.where(width > 0, (x - lo) / np.where(width > 0, width, 1.0), 1.0)
+    gap = ku - kl
+    tail = (j <= tail_bins) | (j >= edges.size - tail_bins)
+    use = tail & (gap > 0)
+    frac = np.where(use, (kx - kl) / np.where(gap > 0, gap, 1.0), linear)
+    out: Floats = cum[j] + share[j] * np.clip(frac, 0.0, 1.0)
+    return out
+
+
 def wasserstein(
     base: NumericSummary, window: NumericSummary, *, integral: bool = False
 ) -> WassersteinResult:
@@ -101,13 +149,26 @@ def wasserstein(
     c = binned(base, window)
     if c.n == 0 or c.m == 0:
         return WassersteinResult(math.nan, math.nan, math.nan)
-    s1 = _supports(c.edges, c.base, base.min, base.max, integral)
-    s2 = _supports(c.edges, c.window, window.min, window.max, integral)
-    grid = np.unique(np.concatenate([s1.lo, s1.hi, s2.lo, s2.hi]))
-    r1, l1 = _cdf(s1, grid)
-    r2, l2 = _cdf(s2, grid)
-    d0 = (r1 - r2)[:-1]
-    d1 = (l1 - l2)[1:]
+    lo_all, hi_all = min(base.min, window.min), max(base.max, window.max)
+    if integral:
+        s1 = _supports(c.edges, c.base, lo_all, hi_all, integral)
+        s2 = _supports(c.edges, c.window, lo_all, hi_all, integral)
+        grid = np.unique(np.concatenate([s1.lo, s1.hi, s2.lo, s2.hi]))
+        r1, l1 = _cdf(s1, grid)
+        r2, l2 = _cdf(s2, grid)
+        d0 = (r1 - r2)[:-1]
+        d1 = (l1 - l2)[1:]
+    else:
+        grid = np.unique(
+            np.concatenate(
+                [c.edges, [lo_all, hi_all], _sketch_points(base), _sketch_points(window)]
+            )
+        )
+        t = max(1, int(c.edges.size * TAIL_SHARE))
+        d = _shaped_cdf(base, c.edges, c.base, lo_all, hi_all, grid, t) - _shaped_cdf(
+            window, c.edges, c.window, lo_all, hi_all, grid, t
+        )
+        d0, d1 = d[:-1], d[1:]
     dist = _abs_integral(d0, d1, np.diff(grid))
 
     # Error bound: per original bin, the span either side occupies times both shares.

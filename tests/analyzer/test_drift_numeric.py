@@ -3,8 +3,8 @@
 Stated tolerances: KS D never above scipy's and at most ``error_bound`` below it (equal for
 discrete data), p-value never below scipy's asymptotic one; Jensen-Shannon equal to scipy's on
 the same bins (1e-12); PSI equal to a hand computation on the same coarse bins (1e-12);
-Wasserstein within ``error_bound`` of scipy's, within 1% for light-tailed data inside the
-baseline's range, 3% when the window's tails reach past it, up to ~30% for a stretched heavy tail.
+Wasserstein within ``error_bound`` of scipy's, and within 1-3% for drifted data (the
+stretched heavy tail included).
 """
 
 from __future__ import annotations
@@ -128,10 +128,8 @@ def test_wasserstein_against_scipy(
     r = wasserstein.wasserstein(sa, sb, integral=integral)
     exact = wasserstein_distance(a, b)
     assert abs(r.distance - exact) <= r.error_bound + 1e-12
-    if name in ("normal-shift", "uniform-wider", "poisson-rate"):
-        assert r.distance == pytest.approx(exact, rel=0.01)
-    if name == "normal-var":  # window tails beyond the baseline's range, spread uniformly
-        assert r.distance == pytest.approx(exact, rel=0.03)
+    if name in ("normal-shift", "normal-var", "uniform-wider", "poisson-rate", "lognormal-tail"):
+        assert r.distance == pytest.approx(exact, rel=0.01)  # measured: at most 0.8%
     if name == "binary-same":
         assert r.distance == pytest.approx(exact, abs=1e-12)  # point masses: exact
     assert r.normed == pytest.approx(r.distance / np.std(a), rel=1e-9)
@@ -146,8 +144,8 @@ def test_heavy_tail_wasserstein_error_is_stated() -> None:
     r = wasserstein.wasserstein(base.columns["x"].numeric, win.columns["x"].numeric)
     exact = wasserstein_distance(a, b)
     assert abs(r.distance - exact) <= r.error_bound
-    # Sparse, wide top bins: the within-bin uniform model overstates W1 by up to ~30% here.
-    assert abs(r.distance - exact) / exact < 0.35
+    # Sparse, wide top bins: shaped by the KLL sketches, W1 stays within ~1% (2% asserted).
+    assert abs(r.distance - exact) / exact < 0.02
 
 
 @pytest.mark.parametrize(("name", "a", "b", "integral"), CASES, ids=[c[0] for c in CASES])
