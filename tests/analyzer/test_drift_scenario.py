@@ -32,6 +32,13 @@ def test_finds_all_six_and_no_false_flags(run: tuple[Evaluation, Profile, float]
     assert all(r.decision is not None and r.decision.tested for r in ev.features.values())
 
 
+def test_holm_decides_the_same(run: tuple[Evaluation, Profile, float]) -> None:
+    _, base, _ = run
+    window = profile(generate(N, 2, drift=True), baseline=base)
+    holm = evaluate(base, None, window, correction="holm")
+    assert {name for name, r in holm.features.items() if r.drift} == DRIFTED
+
+
 def test_missing_values_are_tested_not_dropped(run: tuple[Evaluation, Profile, float]) -> None:
     ev, _, _ = run
     for name in WITH_MISSING:
