@@ -412,10 +412,16 @@ def evaluate(
     correction: Correction = "bonferroni",
     psi_bins: int = psi.DEFAULT_BINS,
     psi_epsilon: float = psi.DEFAULT_EPSILON,
+    job_overrides: Mapping[str, Any] | None = None,
 ) -> Evaluation:
-    """Every check of ``constraints`` (default: suggested from the baseline) on ``window``."""
+    """Every check of ``constraints`` (default: suggested from the baseline) on ``window``.
+
+    ``job_overrides`` (monitoring_config keys) apply to this run on top of constraints.json and
+    under each feature's overrides: the SDK's ``categorical_drift_method`` environment variable,
+    for example, is ``{"categorical_drift_method": "ChiSquared"}``.
+    """
     cons = constraints if constraints is not None else suggest_constraints(baseline)
-    base_cfg = MonitoringConfig.from_constraints(cons)
+    base_cfg = MonitoringConfig.from_constraints(cons).updated(job_overrides or {})
     features = list(cons.get("features") or [])
     known = {str(f["name"]) for f in features}
     rows = window.item_count

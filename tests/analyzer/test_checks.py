@@ -142,6 +142,18 @@ def test_chi_squared_method(base: Profile, cons: dict[str, Any]) -> None:
     # Undrifted: p is large, no violation.
     ev = evaluate(base, c, profile(_base_data(6, 5_000), baseline=base))
     assert ("color", "baseline_drift_check") not in _types(ev)
+    # The same through a job-level override (the SDK's environment variable).
+    ev = evaluate(
+        base,
+        cons,
+        profile(d, baseline=base),
+        job_overrides={
+            "categorical_drift_method": "ChiSquared",
+            "categorical_comparison_threshold": 0.01,
+        },
+    )
+    assert ev.config.categorical_drift_method == "ChiSquared"
+    assert ("color", "baseline_drift_check") in _types(ev)
 
 
 def test_type_change(base: Profile, cons: dict[str, Any]) -> None:
