@@ -1,0 +1,114 @@
+"""The alerting rules, their unit tests, the plain Prometheus config and the example Alertmanager
+config, checked by Debian's promtool and amtool; the PrometheusRule in the kustomize base holds
+the same rules; every alert names metrics the code exports and has a runbook section."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.deploy.regen_prometheusrule import PROMETHEUS_RULE, render
+from tests.deploy.tools import DEPLOY, assert_ok, run, system_tool
+from tests.support.procs import REPO
+
+PROM = DEPLOY / "prometheus"
+RULES = PROM / "rules.yml"
+RUNBOOK = REPO / "docs" / "runbook.md"
+METRIC_SOURCES = (REPO / "sidecar" / "metrics.py", REPO / "analyzer" / "exporter.py")
+
+
+def alerts() -> list[dict[str, Any]]:
+    doc = yaml.safe_load(RULES.read_text())
+    return [rule for group in doc["groups"] for rule in group["rules"]]
+
+
+def test_promtool_check_rules() -> None:
+    assert_ok(run([system_tool("promtool"), "check", "rules", str(RULES)]))
+
+
+def test_promtool_test_rules() -> None:
+    assert_ok(run([system_tool("promtool"), "test", "rules", "rules_test.yml"], cwd=PROM))
+
+
+def test_rules_test_covers_every_alert() -> None:
+    tested = set(re.findall(r"alertname: (\w+)", (PROM / "rules_test.yml").read_text()))
+    assert tested == {a["alert"] for a in alerts()}
+
+
+def test_promtool_check_config(tmp_path: Path) -> None:
+    # Debian's prometheus 2.42 is built without Kubernetes service discovery ("field
+    # kubernetes_sd_configs not found"): check everything else with the pod discovery swapped for
+    # a static target.
+    text = (PROM / "prometheus.yml").read_text()
+    assert "kubernetes_sd_configs:\n      - role: pod\n" in text
+    text = text.replace(
+        "kubernetes_sd_configs:\n      - role: pod\n",
+        'static_configs:\n      - targets: ["127.0.0.1:9090"]\n',
+    )
+    (tmp_path / "prometheus.yml").write_text(text)
+    (tmp_path / "rules.yml").write_text(RULES.read_text())
+    assert_ok(run([system_tool("promtool"), "check", "config", "prometheus.yml"], cwd=tmp_path))
+
+
+def test_amtool_check_config() -> None:
+    assert_ok(run([system_tool("amtool"), "check-config", str(PROM / "alertmanager.yml")]))
+
+
+@pytest.mark.parametrize(
+    ("labels", "receiver"),
+    [
+        (["alertname=ModeltapFeatureDrift", "category=data"], "model-owners"),
+        (["alertname=ModeltapDataQualityViolation", "category=data"], "model-owners"),
+        (
+            ["alertname=ModeltapCaptureStopped", "category=platform", "severity=critical"],
+            "platform-oncall",
+        ),
+        (
+            ["alertname=ModeltapUploadBacklog", "category=platform", "severity=warning"],
+            "platform-oncall",
+        ),
+    ],
+)
+def test_alertmanager_routes(labels: list[str], receiver: str) -> None:
+    argv = [system_tool("amtool"), "config", "routes", "test",
+            f"--config.file={PROM / 'alertmanager.yml'}", f"--verify.receivers={receiver}", *labels]  # fmt: skip
+    assert_ok(run(argv))
+
+
+def test_data_alerts_carry_the_routing_label() -> None:
+    for alert in alerts():
+        drift_or_quality = "modeltap_analyzer_violations" in alert["expr"]
+        assert (alert["labels"]["category"] == "data") == drift_or_quality, alert["alert"]
+
+
+def test_prometheusrule_matches_rules_file() -> None:
+    assert PROMETHEUS_RULE.read_text() == render(), (
+        "deploy/base/prometheusrule.yaml is stale: .venv/bin/python -m tests.deploy.regen_prometheusrule"
+    )
+
+
+def test_alerts_use_only_exported_metrics() -> None:
+    exported = "\n".join(p.read_text() for p in METRIC_SOURCES)
+    for alert in alerts():
+        for name in set(re.findall(r"\bmodeltap_\w+", alert["expr"])):
+            base = re.sub(r"_(bucket|total|sum|count)$", "", name)
+            assert f'"{base}' in exported, f"{alert['alert']}: {name} is not exported by the code"
+
+
+def test_every_alert_documents_itself_and_has_a_runbook_section() -> None:
+    runbook = RUNBOOK.read_text()
+    anchors = {
+        re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-")
+        for h in re.findall(r"^#+ (.+)$", runbook, re.M)
+    }
+    for alert in alerts():
+        ann = alert["annotations"]
+        assert {"summary", "description", "runbook_url"} <= set(ann), alert["alert"]
+        url = ann["runbook_url"]
+        assert url.split("#")[0].endswith("docs/runbook.md"), url
+        assert url.split("#")[1] in anchors, f"docs/runbook.md has no section #{url.split('#')[1]}"
+        assert url.split("#")[1] == alert["alert"].lower()
