@@ -475,8 +475,8 @@ def evaluate(
 
         if bcol is not None:
             res.measures = measure(bcol, wcol, t, cfg, psi_bins=psi_bins, psi_epsilon=psi_epsilon)
-            if res.measures is not None and res.measures.test is not None:
-                pvalues[name] = res.measures.pvalue
+            if res.measures is not None:
+                pvalues[name] = res.measures.pvalue  # NaN when untestable: tested=False
         if not check:
             continue
         if res.expected_completeness is not None and (

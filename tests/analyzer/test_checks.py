@@ -299,3 +299,21 @@ def test_monitoring_config_parsing() -> None:
         MonitoringConfig().updated({"comparison_method": "Fancy"})
     with pytest.raises(AnalyzerError):
         MonitoringConfig().updated({"categorical_drift_method": "KL"})
+
+
+def test_baseline_without_bins_uses_sketches(cons: dict[str, Any]) -> None:
+    """A baseline with no bins (SageMaker's statistics.json): KLL distance, no test."""
+    base = profile(_base_data())
+    col = base.columns["x"].numeric
+    col.bins, col.edges = None, None
+    d = _base_data(14, 5_000)
+    d["x"] = d["x"] + 1.0
+    ev = evaluate(base, cons, profile(d, baseline=base))
+    m = ev.features["x"].measures
+    assert m is not None and not m.exact and m.test is None
+    assert m.linf_simple == pytest.approx(0.38, abs=0.03)  # Phi(0.5) - Phi(-0.5)
+    assert ("x", "baseline_drift_check") in _types(ev)
+    dec = ev.features["x"].decision
+    assert dec is not None and not dec.tested and not dec.drift
+    assert ev.features["k"].drift is False
+    json.dumps(ev.to_dict(), allow_nan=False)
