@@ -150,6 +150,8 @@ def test_sidecar_config_is_accepted_and_matches_ports(rendered: tuple[str, str])
     assert argv[argv.index("--host") + 1] == "127.0.0.1" == upstream.hostname
     assert int(argv[argv.index("--port") + 1]) == upstream.port
     assert not model_c.get("ports"), "the model must not be reachable except through the sidecar"
+    probe = " ".join(model_c["readinessProbe"]["exec"]["command"])
+    assert f"http://127.0.0.1:{upstream.port}/ping" in probe
 
     # Spool on an emptyDir with a size limit, mounted where the config puts it.
     mounts = {m["mountPath"]: m["name"] for m in sidecar["volumeMounts"]}
@@ -168,6 +170,7 @@ def test_sidecar_config_is_accepted_and_matches_ports(rendered: tuple[str, str])
             sm["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
         )
         assert {e["port"] for e in sm["spec"]["endpoints"]} <= set(targets)
+        assert sm["spec"]["jobLabel"] in service["metadata"]["labels"]
 
 
 def test_analyzer_config_is_accepted_and_matches_ports(
@@ -210,6 +213,7 @@ def test_analyzer_config_is_accepted_and_matches_ports(
                 pm["spec"]["selector"]["matchLabels"].items() <= tpl["metadata"]["labels"].items()
             )
             assert {e["port"] for e in pm["spec"]["podMetricsEndpoints"]} == {"metrics"}
+            assert pm["spec"]["jobLabel"] in tpl["metadata"]["labels"]
     else:
         assert spec["restartPolicy"] in ("Never", "OnFailure")
 
