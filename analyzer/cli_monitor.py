@@ -33,7 +33,6 @@ import argparse
 import asyncio
 import dataclasses
 import datetime as dt
-import importlib
 import logging
 import sys
 import tomllib
@@ -50,7 +49,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from analyzer.exporter import AnalyzerCollector
 from analyzer.hooks import load_hook
-from analyzer.job import FAILED, Evaluator, RunResult, Target, run_window
+from analyzer.job import FAILED, Evaluator, RunResult, Target, evaluate_checks, run_window
 from analyzer.profile import Profile
 from analyzer.window import Window
 from sidecar.config import StoreConfig
@@ -209,26 +208,14 @@ async def serve(cfg: MonitorConfig, targets: list[Target], evaluate: Evaluator |
     log.info("modeltap monitor: metrics on http://%s:%d/metrics, runs %s", cfg.host, cfg.port,
              f"on cron {cfg.schedule!r}" if cfg.schedule else f"every {cfg.interval_seconds:g}s")  # fmt: skip
     try:
+        now = dt.datetime.now(dt.UTC)
+        due = next_run(now, cfg) if cfg.schedule else now
         while True:
-            await run_all(
-                cfg, targets, window_ending(dt.datetime.now(dt.UTC), cfg), collector, evaluate
-            )
-            await asyncio.sleep(cfg.interval_seconds)
+            await asyncio.sleep(max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds()))
+            await run_all(cfg, targets, window_ending(due, cfg), collector, evaluate)
+            due = next_run(max(due, dt.datetime.now(dt.UTC)), cfg)
     finally:
         await runner.cleanup()
-
-
-def default_evaluator() -> Evaluator | None:
-    """The constraint checks of constraints.json (analyzer.checks), when that module is present."""
-    try:
-        checks = importlib.import_module("analyzer.checks")
-    except ImportError:
-        log.warning(
-            "analyzer.checks is not available: runs profile windows but evaluate no constraints"
-        )
-        return None
-    found: Evaluator | None = getattr(checks, "evaluate_violations", None)
-    return found
 
 
 def _parse_time(text: str) -> dt.datetime:
@@ -263,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"modeltap monitor: configuration error: {exc}", file=sys.stderr)
         return 2
 
-    evaluate = default_evaluator()
+    evaluate: Evaluator = evaluate_checks
 
     async def once() -> int:
         targets = [await load_target(e, cfg.store) for e in cfg.endpoints]

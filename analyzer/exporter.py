@@ -17,6 +17,10 @@ from prometheus_client.registry import Collector
 
 from analyzer.job import COMPLETED, FAILED, NO_DATA, WITH_VIOLATIONS, RunResult
 
+DRIFT_STATISTICS = (
+    "distance", "linf_simple", "linf_robust", "ks_statistic", "ks_pvalue", "psi", "js", "wasserstein",
+    "wasserstein_normed", "chi2_statistic", "chi2_pvalue", "pvalue",
+)  # fmt: skip
 NUMERIC_STATISTICS = ("mean", "std_dev", "min", "max", "sum")
 STATUSES = (COMPLETED, WITH_VIOLATIONS, NO_DATA, FAILED)
 CHECKS = (
@@ -86,6 +90,13 @@ class AnalyzerCollector(Collector):
         completeness = GaugeMetricFamily("modeltap_analyzer_feature_completeness_ratio",
                                          "Share of present (non-missing) values of a feature in the latest window.",
                                          labels=[*labels, "feature"])  # fmt: skip
+        drift_g = GaugeMetricFamily("modeltap_analyzer_feature_drift",
+                                    "A drift measure of a feature, latest window against the baseline "
+                                    "(distance is SageMaker's baseline_drift_check value).",
+                                    labels=[*labels, "feature", "statistic"])  # fmt: skip
+        detected = GaugeMetricFamily("modeltap_analyzer_feature_drift_detected",
+                                     "1 when the multiple-testing-corrected test found drift in a feature.",
+                                     labels=[*labels, "feature"])  # fmt: skip
         for (ep, var), result in sorted(latest.items()):
             for status in STATUSES:
                 status_g.add_metric([ep, var, status], 1.0 if result.status == status else 0.0)
@@ -104,17 +115,32 @@ class AnalyzerCollector(Collector):
             for (check, feature), n in sorted(counts.items())[: self._max_features * len(CHECKS)]:
                 violations.add_metric([ep, var, check, feature], n)
             self._feature_stats(result, ep, var, stat_g, completeness)
-        yield from (
-            status_g,
-            duration,
-            last_ok,
-            rows,
-            unparsed,
-            bad,
-            violations,
-            stat_g,
-            completeness,
-        )
+            self._feature_drift(result, ep, var, drift_g, detected)
+        yield from (status_g, duration, last_ok, rows, unparsed, bad, violations, stat_g, completeness,
+                    drift_g, detected)  # fmt: skip
+
+    def _feature_drift(
+        self,
+        result: RunResult,
+        ep: str,
+        var: str,
+        drift_g: GaugeMetricFamily,
+        detected: GaugeMetricFamily,
+    ) -> None:
+        """Per-feature drift measures and the corrected statistical decision of the latest run."""
+        features = (result.evaluation or {}).get("features", {})
+        for name in sorted(features)[: self._max_features]:
+            feature = features[name]
+            measures = feature.get("measures") or {}
+            for stat in DRIFT_STATISTICS:
+                value = measures.get(stat)
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    drift_g.add_metric([ep, var, name, stat], float(value))
+            decision = feature.get("decision") or {}
+            if decision.get("tested"):
+                if isinstance(decision.get("p_adjusted"), int | float):
+                    drift_g.add_metric([ep, var, name, "p_adjusted"], float(decision["p_adjusted"]))
+                detected.add_metric([ep, var, name], 1.0 if decision.get("drift") else 0.0)
 
     def _feature_stats(
         self,

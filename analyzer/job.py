@@ -14,13 +14,14 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
 import pyarrow as pa
 
+from analyzer.checks import Evaluation, evaluate
 from analyzer.hooks import Preprocessor
 from analyzer.payloads import INPUT, ParseStats, PayloadParser
 from analyzer.profile import Profile
@@ -29,8 +30,16 @@ from sidecar.store.base import Store
 
 log = logging.getLogger(__name__)
 
-# (baseline profile, constraints.json, window profile) -> constraint_violations.json's violations
-Evaluator = Callable[[Profile, Mapping[str, Any], Profile], list[dict[str, str]]]
+# (baseline, constraints.json, window profile, columns the window showed) -> every check's result
+Evaluator = Callable[[Profile, Mapping[str, Any], Profile, Collection[str]], Evaluation]
+
+
+def evaluate_checks(
+    baseline: Profile, constraints: Mapping[str, Any], window: Profile, observed: Collection[str]
+) -> Evaluation:
+    """The constraints of constraints.json and the statistical drift decision (analyzer.checks)."""
+    return evaluate(baseline, constraints, window, observed_columns=observed)
+
 
 COMPLETED, WITH_VIOLATIONS, NO_DATA, FAILED = (
     "Completed",
@@ -73,6 +82,7 @@ class RunResult:
     duration_seconds: float = 0.0
     finished_at: float = 0.0
     error: str = ""
+    evaluation: dict[str, Any] | None = None  # every feature's measures and decision (drift.json)
     custom: dict[str, Any] = field(default_factory=dict)  # numbers a post-analytics hook added
 
 
@@ -82,18 +92,18 @@ def report_prefix(endpoint: str, variant: str, window: Window) -> str:
 
 def _profile_object(
     key: str, data: bytes, window: Window, parser: RowParser, baseline: Profile
-) -> tuple[Profile | None, ReadStats, ParseStats]:
+) -> tuple[Profile | None, ReadStats, ParseStats, list[str]]:
     """Parse and profile one capture object (runs on a worker thread)."""
     records, read = parse_records(key, data, window)
     stats = ParseStats()
     if not records:
-        return None, read, stats
+        return None, read, stats, []
     table = parser.parse(records, stats)
     if table.num_rows == 0:
-        return None, read, stats
+        return None, read, stats, []
     prof = Profile.empty(baseline=baseline)
     prof.update(table)
-    return prof, read, stats
+    return prof, read, stats, table.column_names
 
 
 async def run_window(
@@ -101,7 +111,7 @@ async def run_window(
     reports: Store | None,
     target: Target,
     window: Window,
-    evaluate: Evaluator | None = None,
+    evaluate: Evaluator | None = evaluate_checks,
 ) -> RunResult:
     """Analyse one window of one target and write its reports (when ``reports`` is given)."""
     started = time.monotonic()
@@ -113,13 +123,15 @@ async def run_window(
         else PayloadParser(names, side=INPUT)
     )
     window_profile: Profile | None = None
+    observed: set[str] = set()
     try:
         for info in await list_window(captures, target.endpoint, target.variant, window):
             data = await captures.get(info.key)
-            prof, read, stats = await asyncio.to_thread(
+            prof, read, stats, columns = await asyncio.to_thread(
                 _profile_object, info.key, data, window, parser, target.baseline
             )
             result.read.merge(read)
+            observed.update(columns)
             result.parse.records += stats.records
             result.parse.rows += stats.rows
             result.parse.failed += stats.failed
@@ -133,9 +145,11 @@ async def run_window(
             result.rows = window_profile.item_count
             result.statistics = await asyncio.to_thread(window_profile.to_json)
             if evaluate is not None:
-                result.violations = await asyncio.to_thread(
-                    evaluate, target.baseline, target.constraints, window_profile
+                ev = await asyncio.to_thread(
+                    evaluate, target.baseline, target.constraints, window_profile, observed
                 )
+                result.violations = [v.to_dict() for v in ev.violations]
+                result.evaluation = ev.to_dict()
             result.status = WITH_VIOLATIONS if result.violations else COMPLETED
         if target.post_analytics is not None:
             custom = await asyncio.to_thread(target.post_analytics, _summary(result))
@@ -181,6 +195,12 @@ async def _write_reports(reports: Store, result: RunResult) -> None:
     violations = {"violations": result.violations}
     await reports.put(f"{prefix}/constraint_violations.json", orjson.dumps(violations, option=opt),
                       content_type="application/json")  # fmt: skip
+    if result.evaluation is not None:
+        await reports.put(
+            f"{prefix}/drift.json",
+            orjson.dumps(result.evaluation, option=opt),
+            content_type="application/json",
+        )
     await reports.put(
         f"{prefix}/run.json", orjson.dumps(summary, option=opt), content_type="application/json"
     )

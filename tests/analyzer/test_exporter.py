@@ -16,6 +16,11 @@ def result(status: str, finished: float) -> RunResult:
     r.finished_at, r.duration_seconds = finished, 0.5
     r.parse.reasons = {"bad_json": 2}
     r.read.bad_lines = 3
+    r.evaluation = {"features": {
+        "a": {"measures": {"distance": 0.2, "ks_statistic": 0.2, "ks_pvalue": 1e-9, "psi": None},
+              "decision": {"pvalue": 1e-9, "p_adjusted": 2e-9, "drift": True, "tested": True}},
+        "b": {"measures": None, "decision": {"pvalue": None, "p_adjusted": None, "drift": False, "tested": False}},
+    }}  # fmt: skip
     r.statistics = {"features": [
         {"name": "a", "numerical_statistics": {"common": {"num_present": 90, "num_missing": 10}, "mean": 1.5,
                                                "std_dev": 0.5, "min": 0.0, "max": 3.0, "sum": 135.0}},
@@ -61,3 +66,16 @@ def test_latest_run_snapshot_and_counters() -> None:
         )
         == 7
     )
+    assert (
+        get("modeltap_analyzer_feature_drift", {**ev, "feature": "a", "statistic": "distance"})
+        == 0.2
+    )
+    assert (
+        get("modeltap_analyzer_feature_drift", {**ev, "feature": "a", "statistic": "p_adjusted"})
+        == 2e-9
+    )
+    assert (
+        get("modeltap_analyzer_feature_drift", {**ev, "feature": "a", "statistic": "psi"}) is None
+    )
+    assert get("modeltap_analyzer_feature_drift_detected", {**ev, "feature": "a"}) == 1
+    assert get("modeltap_analyzer_feature_drift_detected", {**ev, "feature": "b"}) is None

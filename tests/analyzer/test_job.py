@@ -7,7 +7,15 @@ import numpy as np
 import orjson
 
 from analyzer import profile
-from analyzer.job import COMPLETED, FAILED, NO_DATA, WITH_VIOLATIONS, Target, run_window
+from analyzer.checks import Evaluation, suggest_constraints
+from analyzer.job import (
+    COMPLETED,
+    FAILED,
+    NO_DATA,
+    WITH_VIOLATIONS,
+    Target,
+    run_window,
+)
 from analyzer.window import Window
 from sidecar.store.local import LocalStore
 
@@ -27,7 +35,7 @@ def capture_line(row: list[float], when: dt.datetime) -> bytes:
 def baseline() -> Target:
     rng = np.random.default_rng(0)
     base = profile({"a": rng.normal(0, 1, 5000), "b": rng.normal(5, 2, 5000)})
-    return Target("ep", "v1", base, {"features": [], "monitoring_config": {}})
+    return Target("ep", "v1", base, suggest_constraints(base))
 
 
 async def test_window_profile_reports_and_statuses(tmp_path: Path) -> None:
@@ -47,7 +55,7 @@ async def test_window_profile_reports_and_statuses(tmp_path: Path) -> None:
     target = baseline()
     window = Window(T0, T0 + dt.timedelta(hours=1))
 
-    result = await run_window(captures, reports, target, window)
+    result = await run_window(captures, reports, target, window, evaluate=None)  # profile only
     assert result.status == COMPLETED
     assert result.rows == 300
     assert (result.read.objects, result.read.bad_objects, result.read.bad_lines) == (3, 1, 1)
@@ -60,14 +68,22 @@ async def test_window_profile_reports_and_statuses(tmp_path: Path) -> None:
     run = orjson.loads((tmp_path / "reports" / "ep/v1/2026/03/01/11/run.json").read_bytes())
     assert run["status"] == COMPLETED and run["bad_objects"] == 1
 
-    flagged = await run_window(captures, None, target, window, evaluate=lambda b, c, w: [
-        {"feature_name": "a", "constraint_check_type": "baseline_drift_check", "description": "x"}])  # fmt: skip
-    assert flagged.status == WITH_VIOLATIONS
+    # The real checks: "a" was captured as N(0, 1) like its baseline, "b" as N(0, 1) against N(5, 2).
+    checked = await run_window(captures, reports, target, window)  # the checks are the default
+    assert checked.status == WITH_VIOLATIONS
+    assert {(v["feature_name"], v["constraint_check_type"]) for v in checked.violations} == {
+        ("b", "baseline_drift_check")
+    }
+    assert checked.evaluation is not None
+    assert checked.evaluation["features"]["b"]["decision"]["drift"] is True
+    assert checked.evaluation["features"]["a"]["decision"]["drift"] is False
+    drift = orjson.loads((tmp_path / "reports" / "ep/v1/2026/03/01/11/drift.json").read_bytes())
+    assert drift["features"]["b"]["measures"]["ks_statistic"] > 0.5
 
     empty = await run_window(captures, reports, target, Window(T0 - dt.timedelta(hours=2), T0))
     assert empty.status == NO_DATA and empty.rows == 0
 
-    def boom(*_: object) -> list[dict[str, str]]:
+    def boom(*_: object) -> Evaluation:
         raise RuntimeError("evaluator broke")
 
     failed = await run_window(captures, None, target, window, evaluate=boom)
