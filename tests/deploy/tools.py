@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -57,3 +58,17 @@ def render(kustomization: str) -> str:
 
 def documents(text: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(text) if d]
+
+
+METRIC_SOURCES = (REPO / "sidecar" / "metrics.py", REPO / "analyzer" / "exporter.py")
+
+
+def unexported_metrics(promql: str) -> set[str]:
+    """The modeltap_* series in a PromQL expression that no metric of the code produces."""
+    exported = "\n".join(p.read_text() for p in METRIC_SOURCES)
+    missing = set()
+    for name in set(re.findall(r"\bmodeltap_\w+", promql)):
+        family = re.sub(r"_(bucket|total|sum|count)$", "", name)
+        if f'"{family}"' not in exported:
+            missing.add(name)
+    return missing
