@@ -15,7 +15,8 @@ enter the distributions; missingness is measured by the completeness check alone
   that). A missing column gets no other check.
 * ``extra_column_check``: a window column (or observed column) that is not a constraints feature.
 * ``completeness_check``: the window's share of present values is below the feature's
-  ``completeness`` (numeric features count finite numbers, as the baseline's constraint does).
+  ``completeness`` (the share of non-null values of any type, as Deequ counts it: a value of the
+  wrong type is the data-type check's business, not a missing one).
   A slack of 1e-6 absorbs the constraint's rounding to 6 decimals.
 * ``data_type_check``: the share of the window's present values that match the expected type
   ("match": Integral for Integral; Integral or Fractional for Fractional; anything for String)
@@ -470,7 +471,7 @@ def evaluate(
             continue
         res.window_type = str(infer_type(wcol.type_counts))
         res.present = _present(wcol, t)
-        res.completeness = res.present / rows
+        res.completeness = wcol.num_present / rows  # non-null share, as Deequ and the baseline count it
         res.type_match = type_match(wcol, t) if t is not InferredType.UNKNOWN else math.nan
 
         if bcol is not None:

@@ -46,8 +46,9 @@ def _feature(profile: Profile, name: str, options: ConstraintOptions) -> dict[st
     col = profile.columns[name]
     t = profile.inferred_type(name)
     rows = profile.item_count
-    present = col.numeric.count if t.is_numeric else col.num_present
-    completeness = present / rows if rows else 0.0
+    # Deequ's completeness: the share of non-null values, whatever their type (a value of the
+    # wrong type is the data-type check's business, not a missing one).
+    completeness = col.num_present / rows if rows else 0.0
     out: dict[str, Any] = {
         "name": name,
         "inferred_type": str(t),
