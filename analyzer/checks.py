@@ -471,7 +471,9 @@ def evaluate(
             continue
         res.window_type = str(infer_type(wcol.type_counts))
         res.present = _present(wcol, t)
-        res.completeness = wcol.num_present / rows  # non-null share, as Deequ and the baseline count it
+        res.completeness = (
+            wcol.num_present / rows
+        )  # non-null share, as Deequ and the baseline count it
         res.type_match = type_match(wcol, t) if t is not InferredType.UNKNOWN else math.nan
 
         if bcol is not None:
