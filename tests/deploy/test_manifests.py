@@ -213,6 +213,8 @@ def test_analyzer_config_is_accepted_and_matches_ports(
                 pm["spec"]["selector"]["matchLabels"].items() <= tpl["metadata"]["labels"].items()
             )
             assert {e["port"] for e in pm["spec"]["podMetricsEndpoints"]} == {"metrics"}
+            # The operator's `endpoint` target label must not shadow the analyzer's own.
+            assert all(e.get("honorLabels") for e in pm["spec"]["podMetricsEndpoints"])
             assert pm["spec"]["jobLabel"] in tpl["metadata"]["labels"]
     else:
         assert spec["restartPolicy"] in ("Never", "OnFailure")
