@@ -17,6 +17,8 @@ from tests.deploy.tools import (
     DEPLOY,
     assert_ok,
     documents,
+    exported_labels,
+    label_problems,
     render,
     run,
     system_tool,
@@ -81,6 +83,18 @@ def test_every_query_parses(tmp_path: Path) -> None:
 def test_dashboard_shows_only_exported_metrics() -> None:
     for query in queries(dashboard()):
         assert not unexported_metrics(query), query
+
+
+def test_dashboard_uses_the_metrics_labels() -> None:
+    labels = exported_labels()
+    for query in queries(dashboard()):
+        assert not label_problems(query, labels), query
+    for panel in panels(dashboard()):
+        for target in panel.get("targets", []):
+            legend = set(re.findall(r"\{\{(\w+)\}\}", target.get("legendFormat", "")))
+            kept = {lab for g in re.findall(r"\bby \(([^)]*)\)", target["expr"])
+                    for lab in re.findall(r"\w+", g)}  # fmt: skip
+            assert legend <= kept, (panel["title"], legend - kept)
 
 
 def test_dashboard_shows_what_the_alerts_watch() -> None:

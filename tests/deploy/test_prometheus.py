@@ -12,7 +12,16 @@ import pytest
 import yaml
 
 from tests.deploy.regen_prometheusrule import PROMETHEUS_RULE, render
-from tests.deploy.tools import DEPLOY, assert_ok, run, system_tool, unexported_metrics
+from tests.deploy.tools import (
+    DEPLOY,
+    assert_ok,
+    by_labels,
+    exported_labels,
+    label_problems,
+    run,
+    system_tool,
+    unexported_metrics,
+)
 from tests.support.procs import REPO
 
 PROM = DEPLOY / "prometheus"
@@ -108,3 +117,13 @@ def test_every_alert_documents_itself_and_has_a_runbook_section() -> None:
         assert url.split("#")[0].endswith("docs/runbook.md"), url
         assert url.split("#")[1] in anchors, f"docs/runbook.md has no section #{url.split('#')[1]}"
         assert url.split("#")[1] == alert["alert"].lower()
+
+
+def test_alerts_use_the_metrics_labels() -> None:
+    labels = exported_labels()
+    for alert in alerts():
+        assert not label_problems(alert["expr"], labels), alert["alert"]
+        # Annotations may only use labels the expression keeps.
+        texts = " ".join(alert["annotations"].values())
+        used = set(re.findall(r"\$labels\.(\w+)", texts))
+        assert used <= by_labels(alert["expr"]), (alert["alert"], used - by_labels(alert["expr"]))

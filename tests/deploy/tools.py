@@ -72,3 +72,53 @@ def unexported_metrics(promql: str) -> set[str]:
         if f'"{family}"' not in exported:
             missing.add(name)
     return missing
+
+
+# Labels Prometheus adds to every scraped series (the plain scrape config and the operator).
+TARGET_LABELS = {"namespace", "pod", "job", "instance", "container"}
+
+
+def exported_labels() -> dict[str, set[str]]:
+    """Metric family -> its label names, from the code's own metric objects."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from analyzer.exporter import AnalyzerCollector
+    from analyzer.job import WITH_VIOLATIONS
+    from sidecar.metrics import SidecarMetrics
+    from tests.analyzer.test_exporter import result
+
+    labels: dict[str, set[str]] = {}
+    for metric in vars(SidecarMetrics(CollectorRegistry())).values():
+        if isinstance(metric, MetricWrapperBase):
+            labels[metric._name] = set(metric._labelnames)
+    registry = CollectorRegistry()
+    AnalyzerCollector(registry).record(result(WITH_VIOLATIONS, 1000.0))
+    for family in registry.collect():
+        for sample in family.samples:
+            labels.setdefault(family.name, set()).update(sample.labels)
+    return labels
+
+
+def _family(name: str) -> str:
+    return re.sub(r"_(bucket|total|sum|count)$", "", name)
+
+
+def label_problems(promql: str, labels: dict[str, set[str]]) -> list[str]:
+    """Label names a query selects or aggregates by that its metrics do not have."""
+    problems = []
+    families = {_family(n) for n in re.findall(r"\bmodeltap_\w+", promql)}
+    known = set().union(*(labels.get(f, set()) for f in families)) | TARGET_LABELS | {"le"}
+    for name, matchers in re.findall(r"\b(modeltap_\w+)\{([^}]*)\}", promql):
+        for label in re.findall(r"(\w+)\s*(?:=~|!~|!=|=)", matchers):
+            if label not in labels.get(_family(name), set()) | TARGET_LABELS:
+                problems.append(f"{name} has no label {label}")
+    for group in re.findall(r"\b(?:by|without)\s*\(([^)]*)\)", promql):
+        for label in re.findall(r"\w+", group):
+            if label not in known:
+                problems.append(f"aggregation by unknown label {label}")
+    return problems
+
+
+def by_labels(promql: str) -> set[str]:
+    return {lab for g in re.findall(r"\bby\s*\(([^)]*)\)", promql) for lab in re.findall(r"\w+", g)}
