@@ -113,6 +113,11 @@ class CaptureConfig:
         "Records held in memory between the request path and the spool writer; overflow is dropped and counted.",
         min=1,
     )
+    queue_max_bytes: int = setting(
+        256 * 1024 * 1024,
+        "Payload bytes held in that queue at most; past it records are dropped and counted.",
+        min=1,
+    )
 
 
 @dataclass(frozen=True)
@@ -160,8 +165,8 @@ class StoreConfig:
     kms_key_id: str = setting("", "KMS key id/ARN/alias for SSE-KMS (SageMaker KmsKeyId).")
     max_concurrency: int = setting(4, "Segments uploaded at once.", min=1, max=64)
     multipart_threshold_bytes: int = setting(
-        16 * 1024 * 1024,
-        "Segments at least this large are sent as multipart uploads.",
+        64 * 1024 * 1024,
+        "Objects at least this large go up as multipart uploads (keep it above spool.max_segment_bytes).",
         min=5 * 1024 * 1024,
     )
     retry_base_seconds: float = setting(

@@ -54,6 +54,11 @@ class SidecarMetrics:
             ["reason"],
             registry=registry,
         )
+        self.client_aborts = Counter(
+            "modeltap_sidecar_client_aborts",
+            "Clients that hung up while their response was being streamed.",
+            registry=registry,
+        )
         self.capture_records = Counter(
             "modeltap_sidecar_capture_records",
             "Sampled request/response pairs, by what became of them.",

@@ -74,6 +74,7 @@ class Proxy:
         }
         self._too_large = metrics.capture_records.labels("too_large")
         self._skipped_disk = metrics.capture_records.labels("skipped_disk")
+        self._client_aborts = metrics.client_aborts
         self._upstream_errors = {
             r: metrics.upstream_errors.labels(r)
             for r in ("connect", "timeout", "disconnected", "protocol")
@@ -217,29 +218,53 @@ class Proxy:
         )
         if upstream.content_length is None:
             response.enable_chunked_encoding()
-        await response.prepare(request)
+        try:
+            await response.prepare(request)
+        except ConnectionResetError:
+            return self._client_gone(request, response)
         kept: list[bytes] | None = [] if capture else None
         size = 0
-        try:
-            async for chunk in upstream.content.iter_chunked(_STREAM_CHUNK):
+        chunks = upstream.content.iter_chunked(_STREAM_CHUNK).__aiter__()
+        while True:
+            try:
+                chunk = await chunks.__anext__()
+            except StopAsyncIteration:
+                break
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                # Headers are gone already: the only honest signal left is to cut the connection.
+                self._upstream_errors["disconnected"].inc()
+                log.warning(
+                    "model server failed mid-response for %s %s: %s",
+                    request.method,
+                    request.path,
+                    exc,
+                )
+                if request.transport is not None:
+                    request.transport.close()
+                return response, None
+            try:
                 await response.write(chunk)
-                if kept is not None:
-                    size += len(chunk)
-                    if size > self._max_payload:
-                        kept = None
-                    else:
-                        kept.append(chunk)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            # Headers are gone already: the only honest signal left is to cut the connection.
-            self._upstream_errors["disconnected"].inc()
-            log.warning(
-                "model server failed mid-response for %s %s: %s", request.method, request.path, exc
-            )
-            if request.transport is not None:
-                request.transport.close()
-            return response, None
-        await response.write_eof()
+            except ConnectionResetError:
+                return self._client_gone(request, response)
+            if kept is not None:
+                size += len(chunk)
+                if size > self._max_payload:
+                    kept = None
+                else:
+                    kept.append(chunk)
+        try:
+            await response.write_eof()
+        except ConnectionResetError:
+            return self._client_gone(request, response)
         return response, (b"".join(kept) if kept is not None else None)
+
+    def _client_gone(
+        self, request: web.BaseRequest, response: web.StreamResponse
+    ) -> tuple[web.StreamResponse, None]:
+        """The client hung up while its response streamed: count it, capture nothing."""
+        self._client_aborts.inc()
+        log.debug("client went away during %s %s", request.method, request.path)
+        return response, None
 
 
 class _UpstreamFailure(Exception):

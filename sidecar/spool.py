@@ -153,6 +153,9 @@ class SpoolWriter:
         # SimpleQueue: a C put/get ~20x cheaper than queue.Queue; the bound is enforced by offer().
         self._queue: queue.SimpleQueue[CaptureItem] = queue.SimpleQueue()
         self._max_queue = capture.queue_size
+        self._max_bytes = capture.queue_max_bytes
+        self._added = 0  # payload bytes ever queued (request path)
+        self._removed = 0  # payload bytes ever taken (writer thread)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._segment: _Segment | None = None
@@ -167,9 +170,15 @@ class SpoolWriter:
     # -- request path -------------------------------------------------------------------------
     def offer(self, item: CaptureItem) -> None:
         """Hand an item to the writer without waiting; a full queue drops it (counted)."""
-        if self._queue.qsize() >= self._max_queue:
+        size = len(item.input_body or b"") + len(item.output_body or b"")
+        # Each counter has one writer (this thread adds, the writer thread removes): no lock needed.
+        if (
+            self._queue.qsize() >= self._max_queue
+            or self._added - self._removed + size > self._max_bytes
+        ):
             self._outcome["dropped_queue_full"].inc()
         else:
+            self._added += size
             self._queue.put_nowait(item)
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -216,6 +225,7 @@ class SpoolWriter:
                 batch.append(self._queue.get_nowait())
         except queue.Empty:
             pass
+        self._removed += sum(len(i.input_body or b"") + len(i.output_body or b"") for i in batch)
         return batch
 
     def _check_disk(self) -> bool:

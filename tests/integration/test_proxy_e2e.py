@@ -9,6 +9,7 @@ import datetime as dt
 import http.client
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -341,3 +342,22 @@ def test_sigterm_loses_no_accepted_record(
     )
     assert got == list(range(n))
     assert not list(sc.spool.rglob("*.jsonl*"))
+
+
+def test_client_hanging_up_mid_stream_is_counted_not_an_error(
+    upstream: str, start_sidecar: Callable[..., SidecarProc]
+) -> None:
+    sc = start_sidecar(upstream)
+    u = urlsplit(sc.proxy_url)
+    for _ in range(3):  # a streamed (uncaptured, > 64 KiB) response the client never reads
+        with socket.create_connection((u.hostname, u.port)) as s:
+            s.sendall(b"GET /big?n=20000000 HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.recv(1)
+        time.sleep(0.2)
+    deadline = time.monotonic() + 10
+    while value(scrape(sc.admin_url), "modeltap_sidecar_client_aborts_total") < 3:
+        assert time.monotonic() < deadline, sc.proc.log()
+        time.sleep(0.1)
+    assert call(sc.proxy_url, "GET", "/ping")[0] == 200
+    assert sc.proc.stop() == 0
+    assert "Traceback" not in sc.proc.log()

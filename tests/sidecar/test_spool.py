@@ -134,3 +134,14 @@ def test_recover_cuts_torn_lines_and_seals(tmp_path: Path) -> None:
     assert not (d / f"b{OPEN_SUFFIX}").exists() and not (d / f"b{SEALED_SUFFIX}").exists()
     assert metrics.registry.get_sample_value("modeltap_sidecar_spool_truncated_lines_total") == 2
     assert usage.bytes == len(b'{"a":1}\n{"b":2}\n') + len(b'{"d":4}\n')
+
+
+def test_queue_is_bounded_in_bytes_too(tmp_path: Path) -> None:
+    metrics = SidecarMetrics(CollectorRegistry())
+    writer = SpoolWriter(
+        SpoolConfig(dir=tmp_path), CaptureConfig(queue_size=100, queue_max_bytes=1000), metrics,
+        SpoolUsage(lambda _v: None),
+    )  # fmt: skip
+    for _ in range(4):
+        writer.offer(item(HOUR, body=b"x" * 300))  # 303 payload bytes each (with b"0.5")
+    assert outcome(metrics, "dropped_queue_full") == 1

@@ -52,8 +52,8 @@ async def test_retries_until_stored_then_deletes(tmp_path: Path) -> None:
     cfg = StoreConfig(retry_base_seconds=0.01, retry_max_seconds=0.02)
     up = Uploader(spool, store, cfg, metrics, SpoolUsage(lambda _v: None))
     task = asyncio.create_task(up.run())
-    for _ in range(500):
-        if not seg.exists():
+    for _ in range(500):  # stored = counted, which happens after the local delete
+        if sample(metrics, "modeltap_sidecar_upload_objects_total") == 1:
             break
         await asyncio.sleep(0.01)
     task.cancel()
