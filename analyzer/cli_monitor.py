@@ -64,6 +64,7 @@ class EndpointConfig:
     name: str
     baseline: str
     variant: str = "AllTraffic"
+    target_model: str = ""  # monitor one model of a multi-model server (its X-Target-Model value)
     preprocessor: str = ""  # 'module:function' or '/path/script.py:function' (preprocess_handler)
     post_analytics: str = ""  # 'module:function' (postprocess_handler), may add custom numbers
 
@@ -142,6 +143,7 @@ async def load_target(endpoint: EndpointConfig, store_cfg: StoreConfig) -> Targe
         endpoint.variant,
         Profile.from_json(stats),
         constraints,
+        target_model=endpoint.target_model,
         preprocessor=load_hook(endpoint.preprocessor) if endpoint.preprocessor else None,
         post_analytics=load_hook(endpoint.post_analytics) if endpoint.post_analytics else None,
     )

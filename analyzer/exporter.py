@@ -38,18 +38,18 @@ class AnalyzerCollector(Collector):
 
     def __init__(self, registry: CollectorRegistry | None = None, max_features: int = 200) -> None:
         self._lock = threading.Lock()
-        self._latest: dict[tuple[str, str], RunResult] = {}
-        self._last_success: dict[tuple[str, str], float] = {}
-        self._runs: dict[tuple[str, str, str], int] = {}
+        self._latest: dict[tuple[str, str, str], RunResult] = {}
+        self._last_success: dict[tuple[str, str, str], float] = {}
+        self._runs: dict[tuple[str, str, str, str], int] = {}
         self._max_features = max_features
         if registry is not None:
             registry.register(self)
 
     def record(self, result: RunResult) -> None:
-        key = (result.endpoint, result.variant)
+        key = (result.endpoint, result.variant, result.model)
         with self._lock:
             self._latest[key] = result
-            run_key = (result.endpoint, result.variant, result.status)
+            run_key = (*key, result.status)
             self._runs[run_key] = self._runs.get(run_key, 0) + 1
             if result.status != FAILED:
                 self._last_success[key] = result.finished_at
@@ -59,11 +59,11 @@ class AnalyzerCollector(Collector):
             latest = dict(self._latest)
             success = dict(self._last_success)
             runs = dict(self._runs)
-        labels = ["endpoint", "variant"]
+        labels = ["endpoint", "variant", "model"]
         runs_total = CounterMetricFamily("modeltap_analyzer_runs", "Monitoring runs, by status.",
                                          labels=[*labels, "status"])  # fmt: skip
-        for (ep, var, status), n in sorted(runs.items()):
-            runs_total.add_metric([ep, var, status], n)
+        for run_key, n in sorted(runs.items()):
+            runs_total.add_metric(list(run_key), n)
         yield runs_total
         status_g = GaugeMetricFamily("modeltap_analyzer_run_status",
                                      "1 for the status of the latest run, 0 for the others.",
@@ -97,33 +97,32 @@ class AnalyzerCollector(Collector):
         detected = GaugeMetricFamily("modeltap_analyzer_feature_drift_detected",
                                      "1 when the multiple-testing-corrected test found drift in a feature.",
                                      labels=[*labels, "feature"])  # fmt: skip
-        for (ep, var), result in sorted(latest.items()):
+        for ident, result in sorted(latest.items()):
             for status in STATUSES:
-                status_g.add_metric([ep, var, status], 1.0 if result.status == status else 0.0)
-            duration.add_metric([ep, var], result.duration_seconds)
-            if (ep, var) in success:
-                last_ok.add_metric([ep, var], success[(ep, var)])
-            rows.add_metric([ep, var], result.rows)
+                status_g.add_metric([*ident, status], 1.0 if result.status == status else 0.0)
+            duration.add_metric(list(ident), result.duration_seconds)
+            if ident in success:
+                last_ok.add_metric(list(ident), success[ident])
+            rows.add_metric(list(ident), result.rows)
             for reason, n in sorted(result.parse.reasons.items()):
-                unparsed.add_metric([ep, var, reason], n)
-            bad.add_metric([ep, var, "object"], result.read.bad_objects)
-            bad.add_metric([ep, var, "line"], result.read.bad_lines)
+                unparsed.add_metric([*ident, reason], n)
+            bad.add_metric([*ident, "object"], result.read.bad_objects)
+            bad.add_metric([*ident, "line"], result.read.bad_lines)
             counts: dict[tuple[str, str], int] = {}
             for v in result.violations:
                 k = (v.get("constraint_check_type", ""), v.get("feature_name", ""))
                 counts[k] = counts.get(k, 0) + 1
             for (check, feature), n in sorted(counts.items())[: self._max_features * len(CHECKS)]:
-                violations.add_metric([ep, var, check, feature], n)
-            self._feature_stats(result, ep, var, stat_g, completeness)
-            self._feature_drift(result, ep, var, drift_g, detected)
+                violations.add_metric([*ident, check, feature], n)
+            self._feature_stats(result, ident, stat_g, completeness)
+            self._feature_drift(result, ident, drift_g, detected)
         yield from (status_g, duration, last_ok, rows, unparsed, bad, violations, stat_g, completeness,
                     drift_g, detected)  # fmt: skip
 
     def _feature_drift(
         self,
         result: RunResult,
-        ep: str,
-        var: str,
+        ident: tuple[str, str, str],
         drift_g: GaugeMetricFamily,
         detected: GaugeMetricFamily,
     ) -> None:
@@ -135,18 +134,17 @@ class AnalyzerCollector(Collector):
             for stat in DRIFT_STATISTICS:
                 value = measures.get(stat)
                 if isinstance(value, int | float) and not isinstance(value, bool):
-                    drift_g.add_metric([ep, var, name, stat], float(value))
+                    drift_g.add_metric([*ident, name, stat], float(value))
             decision = feature.get("decision") or {}
             if decision.get("tested"):
                 if isinstance(decision.get("p_adjusted"), int | float):
-                    drift_g.add_metric([ep, var, name, "p_adjusted"], float(decision["p_adjusted"]))
-                detected.add_metric([ep, var, name], 1.0 if decision.get("drift") else 0.0)
+                    drift_g.add_metric([*ident, name, "p_adjusted"], float(decision["p_adjusted"]))
+                detected.add_metric([*ident, name], 1.0 if decision.get("drift") else 0.0)
 
     def _feature_stats(
         self,
         result: RunResult,
-        ep: str,
-        var: str,
+        ident: tuple[str, str, str],
         stat_g: GaugeMetricFamily,
         completeness: GaugeMetricFamily,
     ) -> None:
@@ -158,10 +156,10 @@ class AnalyzerCollector(Collector):
             common = block.get("common", {})
             present, missing = common.get("num_present", 0), common.get("num_missing", 0)
             if present + missing:
-                completeness.add_metric([ep, var, name], present / (present + missing))
+                completeness.add_metric([*ident, name], present / (present + missing))
             for stat in NUMERIC_STATISTICS:
                 value = block.get(stat)
                 if isinstance(value, int | float):
-                    stat_g.add_metric([ep, var, name, stat], float(value))
+                    stat_g.add_metric([*ident, name, stat], float(value))
             if "distinct_count" in block:
-                stat_g.add_metric([ep, var, name, "distinct_count"], float(block["distinct_count"]))
+                stat_g.add_metric([*ident, name, "distinct_count"], float(block["distinct_count"]))

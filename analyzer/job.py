@@ -63,6 +63,7 @@ class Target:
     variant: str
     baseline: Profile
     constraints: Mapping[str, Any]
+    target_model: str = ""  # one model of a multi-model server ("" = every record)
     preprocessor: Callable[..., Any] | None = None  # SageMaker's preprocess_handler
     post_analytics: Callable[[dict[str, Any]], Any] | None = None  # postprocess_handler
 
@@ -72,6 +73,7 @@ class RunResult:
     endpoint: str
     variant: str
     window: Window
+    model: str = ""
     status: str = COMPLETED
     rows: int = 0
     read: ReadStats = field(default_factory=ReadStats)
@@ -86,15 +88,25 @@ class RunResult:
     custom: dict[str, Any] = field(default_factory=dict)  # numbers a post-analytics hook added
 
 
-def report_prefix(endpoint: str, variant: str, window: Window) -> str:
-    return f"{endpoint}/{variant}/{window.end.astimezone(dt.UTC):%Y/%m/%d/%H}"
+def report_prefix(endpoint: str, variant: str, window: Window, model: str = "") -> str:
+    where = f"{endpoint}/{variant}/{model}" if model else f"{endpoint}/{variant}"
+    return f"{where}/{window.end.astimezone(dt.UTC):%Y/%m/%d/%H}"
 
 
 def _profile_object(
-    key: str, data: bytes, window: Window, parser: RowParser, baseline: Profile
+    key: str,
+    data: bytes,
+    window: Window,
+    parser: RowParser,
+    baseline: Profile,
+    target_model: str = "",
 ) -> tuple[Profile | None, ReadStats, ParseStats, list[str]]:
     """Parse and profile one capture object (runs on a worker thread)."""
     records, read = parse_records(key, data, window)
+    if target_model:  # the sidecar records the target model header under modeltap.targetModel
+        records = [
+            r for r in records if (r.get("modeltap") or {}).get("targetModel") == target_model
+        ]
     stats = ParseStats()
     if not records:
         return None, read, stats, []
@@ -115,7 +127,7 @@ async def run_window(
 ) -> RunResult:
     """Analyse one window of one target and write its reports (when ``reports`` is given)."""
     started = time.monotonic()
-    result = RunResult(target.endpoint, target.variant, window)
+    result = RunResult(target.endpoint, target.variant, window, model=target.target_model)
     names = list(target.baseline.columns)
     parser: RowParser = (
         Preprocessor(target.preprocessor, names)
@@ -128,7 +140,13 @@ async def run_window(
         for info in await list_window(captures, target.endpoint, target.variant, window):
             data = await captures.get(info.key)
             prof, read, stats, columns = await asyncio.to_thread(
-                _profile_object, info.key, data, window, parser, target.baseline
+                _profile_object,
+                info.key,
+                data,
+                window,
+                parser,
+                target.baseline,
+                target.target_model,
             )
             result.read.merge(read)
             observed.update(columns)
@@ -170,6 +188,7 @@ def _summary(result: RunResult) -> dict[str, Any]:
     return {
         "endpoint": result.endpoint,
         "variant": result.variant,
+        "target_model": result.model,
         "start_time": result.window.start.isoformat(),
         "end_time": result.window.end.isoformat(),
         "status": result.status,
@@ -185,7 +204,7 @@ def _summary(result: RunResult) -> dict[str, Any]:
 
 
 async def _write_reports(reports: Store, result: RunResult) -> None:
-    prefix = report_prefix(result.endpoint, result.variant, result.window)
+    prefix = report_prefix(result.endpoint, result.variant, result.window, result.model)
     result.report_prefix = prefix
     summary = _summary(result)
     opt = orjson.OPT_INDENT_2

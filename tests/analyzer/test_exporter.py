@@ -39,7 +39,7 @@ def test_latest_run_snapshot_and_counters() -> None:
     col.record(result(WITH_VIOLATIONS, 1000.0))
     col.record(result(FAILED, 2000.0))
     get = reg.get_sample_value
-    ev = {"endpoint": "ep", "variant": "v1"}
+    ev = {"endpoint": "ep", "variant": "v1", "model": ""}
     assert get("modeltap_analyzer_runs_total", {**ev, "status": WITH_VIOLATIONS}) == 1
     assert get("modeltap_analyzer_runs_total", {**ev, "status": FAILED}) == 1
     assert get("modeltap_analyzer_run_status", {**ev, "status": FAILED}) == 1

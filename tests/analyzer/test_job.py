@@ -88,3 +88,23 @@ async def test_window_profile_reports_and_statuses(tmp_path: Path) -> None:
 
     failed = await run_window(captures, None, target, window, evaluate=boom)
     assert failed.status == FAILED and "evaluator broke" in failed.error
+
+
+async def test_one_model_of_a_multi_model_server(tmp_path: Path) -> None:
+    captures, reports = LocalStore(tmp_path / "captures"), LocalStore(tmp_path / "reports")
+    lines = []
+    for i in range(40):
+        rec = orjson.loads(capture_line([float(i), 1.0], T0 + dt.timedelta(seconds=i)))
+        rec["modeltap"] = {"targetModel": "model-a.tar.gz" if i % 4 == 0 else "model-b.tar.gz"}
+        lines.append(orjson.dumps(rec) + b"\n")
+    await captures.put("ep/v1/2026/03/01/10/00-00-000-a.jsonl", b"".join(lines), content_type="x")
+    base = baseline()
+    target = Target("ep", "v1", base.baseline, base.constraints, target_model="model-a.tar.gz")
+    result = await run_window(
+        captures, reports, target, Window(T0, T0 + dt.timedelta(hours=1)), evaluate=None
+    )
+    assert result.rows == 10 and result.model == "model-a.tar.gz"
+    stats = orjson.loads(
+        (tmp_path / "reports/ep/v1/model-a.tar.gz/2026/03/01/11/statistics.json").read_bytes()
+    )
+    assert stats["dataset"]["item_count"] == 10
