@@ -25,8 +25,6 @@ from sidecar.store.base import ObjectInfo, Store
 
 log = logging.getLogger(__name__)
 
-_TIME_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ")
-
 
 @dataclass(frozen=True)
 class Window:
@@ -90,14 +88,12 @@ async def list_window(
 
 def parse_time(value: Any) -> dt.datetime | None:
     """Parse SageMaker's ``inferenceTime`` (ISO-8601 UTC with Z); None when malformed."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not value.endswith("Z"):
         return None
-    for fmt in _TIME_FORMATS:
-        try:
-            return dt.datetime.strptime(value, fmt).replace(tzinfo=dt.UTC)
-        except ValueError:
-            continue
-    return None
+    try:
+        return dt.datetime.fromisoformat(value)  # 3.11 reads the Z; ~10x faster than strptime
+    except ValueError:
+        return None
 
 
 def decode_object(key: str, data: bytes) -> bytes:
