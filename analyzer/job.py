@@ -156,7 +156,11 @@ async def run_window(
             for reason, n in stats.reasons.items():
                 result.parse.reasons[reason] = result.parse.reasons.get(reason, 0) + n
             if prof is not None:
-                window_profile = prof if window_profile is None else window_profile.merge(prof)
+                window_profile = (
+                    prof
+                    if window_profile is None
+                    else await asyncio.to_thread(window_profile.merge, prof)
+                )
         if window_profile is None or window_profile.item_count == 0:
             result.status = NO_DATA
         else:
