@@ -20,6 +20,7 @@ Configuration is a TOML file::
     name = "iris"
     variant = "AllTraffic"
     baseline = "s3://bucket/baselines/iris"   # holds statistics.json and constraints.json
+    output_columns = ["label", "probability"]  # optional: baseline columns from endpointOutput
     preprocessor = "/etc/modeltap/pre.py:preprocess_handler"   # optional, as SageMaker's
     post_analytics = "mypkg.hooks:postprocess_handler"         # optional
 
@@ -65,6 +66,7 @@ class EndpointConfig:
     baseline: str
     variant: str = "AllTraffic"
     target_model: str = ""  # monitor one model of a multi-model server (its X-Target-Model value)
+    output_columns: tuple[str, ...] = ()  # baseline columns that come from endpointOutput, in order
     preprocessor: str = ""  # 'module:function' or '/path/script.py:function' (preprocess_handler)
     post_analytics: str = ""  # 'module:function' (postprocess_handler), may add custom numbers
 
@@ -116,6 +118,11 @@ def load_config(path: Path) -> MonitorConfig:
         _fields(EndpointConfig, table, where)
         if "name" not in table or "baseline" not in table:
             raise ConfigError(f"{where}: needs name and baseline")
+        if "output_columns" in table:
+            cols = table["output_columns"]
+            if not isinstance(cols, list) or not all(isinstance(c, str) for c in cols):
+                raise ConfigError(f"{where}: output_columns must be a list of column names")
+            table = {**table, "output_columns": tuple(cols)}
         endpoints.append(EndpointConfig(**table))
     if not endpoints:
         raise ConfigError(f"{path}: no [[endpoints]] to monitor")
@@ -144,6 +151,7 @@ async def load_target(endpoint: EndpointConfig, store_cfg: StoreConfig) -> Targe
         Profile.from_json(stats),
         constraints,
         target_model=endpoint.target_model,
+        output_columns=endpoint.output_columns,
         preprocessor=load_hook(endpoint.preprocessor) if endpoint.preprocessor else None,
         post_analytics=load_hook(endpoint.post_analytics) if endpoint.post_analytics else None,
     )

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from analyzer.checks import Evaluation, evaluate
 from analyzer.hooks import Preprocessor
-from analyzer.payloads import INPUT, ParseStats, PayloadParser
+from analyzer.payloads import INPUT, OUTPUT, ParseStats, PayloadParser, concat_tables
 from analyzer.profile import Profile
 from analyzer.window import ReadStats, Window, list_window, parse_records
 from sidecar.store.base import Store
@@ -64,6 +64,7 @@ class Target:
     baseline: Profile
     constraints: Mapping[str, Any]
     target_model: str = ""  # one model of a multi-model server ("" = every record)
+    output_columns: tuple[str, ...] = ()  # baseline columns read from endpointOutput, in order
     preprocessor: Callable[..., Any] | None = None  # SageMaker's preprocess_handler
     post_analytics: Callable[[dict[str, Any]], Any] | None = None  # postprocess_handler
 
@@ -100,6 +101,7 @@ def _profile_object(
     parser: RowParser,
     baseline: Profile,
     target_model: str = "",
+    outputs: PayloadParser | None = None,
 ) -> tuple[Profile | None, ReadStats, ParseStats, list[str]]:
     """Parse and profile one capture object (runs on a worker thread)."""
     records, read = parse_records(key, data, window)
@@ -111,11 +113,48 @@ def _profile_object(
     if not records:
         return None, read, stats, []
     table = parser.parse(records, stats)
+    if outputs is not None:
+        table = _with_outputs(table, records, parser, outputs, stats)
     if table.num_rows == 0:
         return None, read, stats, []
     prof = Profile.empty(baseline=baseline)
     prof.update(table)
     return prof, read, stats, table.column_names
+
+
+def _with_outputs(
+    inputs: pa.Table,
+    records: Sequence[dict[str, Any]],
+    parser: RowParser,
+    outputs: PayloadParser,
+    stats: ParseStats,
+) -> pa.Table:
+    """Add the endpointOutput columns beside the inputs, row for row.
+
+    The common case parses all outputs at once; when the row counts disagree (a record whose
+    output has more or fewer rows than its input), records are matched one by one and a record
+    whose sides disagree keeps its inputs with empty outputs (counted as ``output_rows_mismatch``).
+    """
+    out = outputs.parse(records)
+    if out.num_rows != inputs.num_rows:
+        ins, outs = [], []
+        for rec in records:
+            i, o = parser.parse([rec]), outputs.parse([rec])
+            if i.num_rows == 0:
+                continue
+            if o.num_rows != i.num_rows:
+                stats.fail("output_rows_mismatch")
+                o = pa.table({n: pa.nulls(i.num_rows, pa.string()) for n in outputs.names})
+            ins.append(i)
+            outs.append(o)
+        if not ins:
+            return inputs
+        inputs = concat_tables(ins)
+        out = concat_tables(outs)
+    for name in out.column_names:
+        if name not in inputs.column_names:
+            inputs = inputs.append_column(name, out.column(name))
+    return inputs
 
 
 async def run_window(
@@ -128,7 +167,10 @@ async def run_window(
     """Analyse one window of one target and write its reports (when ``reports`` is given)."""
     started = time.monotonic()
     result = RunResult(target.endpoint, target.variant, window, model=target.target_model)
-    names = list(target.baseline.columns)
+    names = [c for c in target.baseline.columns if c not in target.output_columns]
+    outputs = (
+        PayloadParser(list(target.output_columns), side=OUTPUT) if target.output_columns else None
+    )
     parser: RowParser = (
         Preprocessor(target.preprocessor, names)
         if target.preprocessor is not None
@@ -147,6 +189,7 @@ async def run_window(
                 parser,
                 target.baseline,
                 target.target_model,
+                outputs,
             )
             result.read.merge(read)
             observed.update(columns)

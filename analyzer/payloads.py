@@ -184,7 +184,7 @@ class PayloadParser:
         tables = [t for t in tables if t.num_rows]
         if not tables:
             return pa.table({n: pa.array([], pa.string()) for n in self.names})
-        table = _concat(tables)
+        table = concat_tables(tables)
         stats.rows += table.num_rows
         return table
 
@@ -202,7 +202,7 @@ class PayloadParser:
                 stats.fail("bad_csv")
         if not tables:
             return pa.table({})
-        return _concat(tables)
+        return concat_tables(tables)
 
     def _read_csv(self, data: bytes) -> pa.Table:
         first = data.split(b"\n", 1)[0]
@@ -250,7 +250,7 @@ class PayloadParser:
         return pa.table({k: _to_arrow(v) for k, v in columns.items()})
 
 
-def _concat(tables: list[pa.Table]) -> pa.Table:
+def concat_tables(tables: list[pa.Table]) -> pa.Table:
     """Concatenate tables; a column whose types disagree becomes text (as CSV columns are)."""
     if len(tables) == 1:
         return tables[0]

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+import pytest
 
 from analyzer import profile
 from analyzer.checks import Evaluation, suggest_constraints
@@ -108,3 +109,54 @@ async def test_one_model_of_a_multi_model_server(tmp_path: Path) -> None:
         (tmp_path / "reports/ep/v1/model-a.tar.gz/2026/03/01/11/statistics.json").read_bytes()
     )
     assert stats["dataset"]["item_count"] == 10
+
+
+def both_sides(inp: str, ictype: str, out: str, octype: str, when: dt.datetime) -> bytes:
+    enc = {"text/csv": "CSV", "application/json": "JSON"}
+    rec = {
+        "captureData": {
+            "endpointInput": {
+                "observedContentType": ictype,
+                "mode": "INPUT",
+                "data": inp,
+                "encoding": enc[ictype],
+            },
+            "endpointOutput": {
+                "observedContentType": octype,
+                "mode": "OUTPUT",
+                "data": out,
+                "encoding": enc[octype],
+            },
+        },
+        "eventMetadata": {"eventId": "e", "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%SZ")},
+    }
+    return orjson.dumps(rec) + b"\n"
+
+
+async def test_output_columns_join_the_inputs_row_for_row(tmp_path: Path) -> None:
+    captures = LocalStore(tmp_path / "captures")
+    lines = [
+        both_sides("1,2\n3,4", "text/csv", "setosa,0.9\nvirginica,0.8\n", "text/csv", T0),
+        both_sides('{"instances": [[5, 6]]}', "application/json",
+                   '{"predictions": [{"label": "setosa", "probability": 0.7}]}', "application/json", T0),
+        both_sides("7,8\n9,10", "text/csv", "setosa,0.6\n", "text/csv", T0),  # one output for two rows
+    ]  # fmt: skip
+    await captures.put("ep/v1/2026/03/01/10/00-00-000-a.jsonl", b"".join(lines), content_type="x")
+    rng = np.random.default_rng(0)
+    base = profile({
+        "a": rng.normal(0, 1, 500), "b": rng.normal(0, 1, 500),
+        "label": rng.choice(np.array(["setosa", "virginica"], dtype=object), 500), "probability": rng.random(500),
+    })  # fmt: skip
+    target = Target(
+        "ep", "v1", base, suggest_constraints(base), output_columns=("label", "probability")
+    )
+    result = await run_window(
+        captures, None, target, Window(T0, T0 + dt.timedelta(hours=1)), evaluate=None
+    )
+    assert result.rows == 5
+    assert result.parse.reasons == {"output_rows_mismatch": 1}
+    feats = {f["name"]: f for f in result.statistics["features"]}  # type: ignore[index]
+    label = feats["label"]["string_statistics"]
+    assert label["common"]["num_present"] == 3 and label["common"]["num_missing"] == 2
+    assert feats["probability"]["numerical_statistics"]["sum"] == pytest.approx(0.9 + 0.8 + 0.7)
+    assert feats["a"]["numerical_statistics"]["sum"] == 1 + 3 + 5 + 7 + 9
