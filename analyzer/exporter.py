@@ -21,6 +21,7 @@ DRIFT_STATISTICS = (
     "distance", "linf_simple", "linf_robust", "ks_statistic", "ks_pvalue", "psi", "js", "wasserstein",
     "wasserstein_normed", "chi2_statistic", "chi2_pvalue", "pvalue",
 )  # fmt: skip
+MAX_CUSTOM = 50  # names a post-analytics hook may export per target
 NUMERIC_STATISTICS = ("mean", "std_dev", "min", "max", "sum")
 STATUSES = (COMPLETED, WITH_VIOLATIONS, NO_DATA, FAILED)
 CHECKS = (
@@ -97,6 +98,9 @@ class AnalyzerCollector(Collector):
         detected = GaugeMetricFamily("modeltap_analyzer_feature_drift_detected",
                                      "1 when the multiple-testing-corrected test found drift in a feature.",
                                      labels=[*labels, "feature"])  # fmt: skip
+        custom = GaugeMetricFamily("modeltap_analyzer_custom",
+                                   "Numbers the post-analytics hook returned for the latest run.",
+                                   labels=[*labels, "name"])  # fmt: skip
         for ident, result in sorted(latest.items()):
             for status in STATUSES:
                 status_g.add_metric([*ident, status], 1.0 if result.status == status else 0.0)
@@ -116,8 +120,13 @@ class AnalyzerCollector(Collector):
                 violations.add_metric([*ident, check, feature], n)
             self._feature_stats(result, ident, stat_g, completeness)
             self._feature_drift(result, ident, drift_g, detected)
+            numbers = [
+                (k, v) for k, v in sorted(result.custom.items()) if isinstance(v, int | float)
+            ]
+            for name, number in numbers[:MAX_CUSTOM]:
+                custom.add_metric([*ident, str(name)], float(number))
         yield from (status_g, duration, last_ok, rows, unparsed, bad, violations, stat_g, completeness,
-                    drift_g, detected)  # fmt: skip
+                    drift_g, detected, custom)  # fmt: skip
 
     def _feature_drift(
         self,

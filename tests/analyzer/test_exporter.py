@@ -16,6 +16,7 @@ def result(status: str, finished: float) -> RunResult:
     r.finished_at, r.duration_seconds = finished, 0.5
     r.parse.reasons = {"bad_json": 2}
     r.read.bad_lines = 3
+    r.custom = {"rows_doubled": 240, "note": "text is not a metric"}
     r.evaluation = {"features": {
         "a": {"measures": {"distance": 0.2, "ks_statistic": 0.2, "ks_pvalue": 1e-9, "psi": None},
               "decision": {"pvalue": 1e-9, "p_adjusted": 2e-9, "drift": True, "tested": True}},
@@ -79,3 +80,5 @@ def test_latest_run_snapshot_and_counters() -> None:
     )
     assert get("modeltap_analyzer_feature_drift_detected", {**ev, "feature": "a"}) == 1
     assert get("modeltap_analyzer_feature_drift_detected", {**ev, "feature": "b"}) is None
+    assert get("modeltap_analyzer_custom", {**ev, "name": "rows_doubled"}) == 240
+    assert get("modeltap_analyzer_custom", {**ev, "name": "note"}) is None
