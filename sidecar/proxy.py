@@ -216,8 +216,8 @@ class Proxy:
         response = _RawStreamResponse(
             status=upstream.status, reason=upstream.reason, headers=headers
         )
-        if upstream.content_length is None:
-            response.enable_chunked_encoding()
+        if upstream.content_length is None and request.version >= aiohttp.HttpVersion11:
+            response.enable_chunked_encoding()  # HTTP/1.0 clients get the body until close instead
         try:
             await response.prepare(request)
         except ConnectionResetError:

@@ -361,3 +361,18 @@ def test_client_hanging_up_mid_stream_is_counted_not_an_error(
     assert call(sc.proxy_url, "GET", "/ping")[0] == 200
     assert sc.proc.stop() == 0
     assert "Traceback" not in sc.proc.log()
+
+
+def test_http10_client_gets_a_streamed_body_until_close(
+    upstream: str, start_sidecar: Callable[..., SidecarProc]
+) -> None:
+    sc = start_sidecar(upstream)
+    u = urlsplit(sc.proxy_url)
+    with socket.create_connection((u.hostname, u.port), timeout=10) as s:
+        s.sendall(b"GET /chunked?n=100000 HTTP/1.0\r\nHost: x\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200") and b"chunked" not in head.lower()
+    assert orjson.loads(body)["blob"] == pattern(100000).hex()
