@@ -8,6 +8,7 @@ at ``max_features``, the six check types, fixed statistic names).
 from __future__ import annotations
 
 import threading
+import typing
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from analyzer.checks import CheckType
 from analyzer.job import COMPLETED, FAILED, NO_DATA, WITH_VIOLATIONS, RunResult
 
 DRIFT_STATISTICS = (
@@ -24,14 +26,7 @@ DRIFT_STATISTICS = (
 MAX_CUSTOM = 50  # names a post-analytics hook may export per target
 NUMERIC_STATISTICS = ("mean", "std_dev", "min", "max", "sum")
 STATUSES = (COMPLETED, WITH_VIOLATIONS, NO_DATA, FAILED)
-CHECKS = (
-    "data_type_check",
-    "completeness_check",
-    "baseline_drift_check",
-    "missing_column_check",
-    "extra_column_check",
-    "categorical_values_check",
-)
+CHECKS = typing.get_args(CheckType)
 
 
 class AnalyzerCollector(Collector):

@@ -11,7 +11,7 @@ import errno
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from sidecar.errors import StoreConfigError, StoreError
@@ -55,53 +55,52 @@ class LocalStore:
     async def put(
         self, key: str, data: bytes, *, content_type: str, content_encoding: str | None = None
     ) -> None:
-        path = self._path(key)
+        def write(tmp: Path) -> int:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            return len(data)
 
-        def write() -> None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{_TMP}{uuid.uuid4()}-{path.name}")
-            try:
-                with open(tmp, "wb") as fh:
-                    fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                if tmp.stat().st_size != len(data):
-                    raise StoreError(f"short write storing {key}")
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
-
-        try:
-            await asyncio.to_thread(write)
-        except OSError as exc:
-            raise StoreError(f"storing {key} in {self.uri} failed: {exc}") from exc
+        await self._place(key, write)
 
     async def put_file(self, key: str, source: Path) -> None:
         """Store a file that is already durable on disk: hard-link it into place (copy across
         filesystems). The source file is left for the caller to delete."""
+
+        def link(tmp: Path) -> int:
+            try:
+                os.link(source, tmp)
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+                    raise
+                shutil.copyfile(source, tmp)
+                with open(tmp, "rb") as fh:
+                    os.fsync(fh.fileno())
+            return source.stat().st_size
+
+        await self._place(key, link)
+
+    async def _place(self, key: str, fill: Callable[[Path], int]) -> None:
+        """Fill a temporary file beside the object (``fill`` returns the size it must have),
+        check its size, rename it into place and fsync the directory: readers never see half an
+        object, and a retried put replaces the object whole."""
         path = self._path(key)
 
-        def link() -> None:
+        def place() -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f"{_TMP}{uuid.uuid4()}-{path.name}")
             try:
-                try:
-                    os.link(source, tmp)
-                except OSError as exc:
-                    if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
-                        raise
-                    shutil.copyfile(source, tmp)
-                    with open(tmp, "rb") as fh:
-                        os.fsync(fh.fileno())
-                if tmp.stat().st_size != source.stat().st_size:
-                    raise StoreError(f"short copy storing {key}")
+                expected = fill(tmp)
+                if tmp.stat().st_size != expected:
+                    raise StoreError(f"short write storing {key}")
                 os.replace(tmp, path)
                 _fsync_dir(path.parent)
             finally:
                 tmp.unlink(missing_ok=True)
 
         try:
-            await asyncio.to_thread(link)
+            await asyncio.to_thread(place)
         except OSError as exc:
             raise StoreError(f"storing {key} in {self.uri} failed: {exc}") from exc
 
