@@ -24,6 +24,18 @@ Configuration is a TOML file::
     preprocessor = "/etc/modeltap/pre.py:preprocess_handler"   # optional, as SageMaker's
     post_analytics = "mypkg.hooks:postprocess_handler"         # optional
 
+    [[endpoints]]                       # another variant of the same endpoint: A/B
+    name = "iris"                       # variants after the first are also compared with the
+    variant = "Challenger"              # first one's window (variants.json, variant_drift metrics)
+    baseline = "s3://bucket/baselines/iris"
+
+    [[endpoints]]                       # a batch job's output instead of captured traffic
+    name = "nightly-scoring"
+    baseline = "s3://bucket/baselines/scoring"
+    dataset = "s3://bucket/batch/scoring/"   # CSV, JSON Lines or Parquet tables (inputs+outputs)
+    dataset_format = "csv"              # optional: by file name when omitted
+    partitioned = true                  # objects under yyyy/mm/dd/hh/; else by last-modified time
+
 ``--once`` runs one window per endpoint and exits (for a Kubernetes CronJob): status 0 when every
 run completed (with or without violations, or without data), 1 when one failed, 2 on bad config.
 """
@@ -37,6 +49,7 @@ import datetime as dt
 import logging
 import sys
 import tomllib
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,8 +63,19 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from analyzer.exporter import AnalyzerCollector
 from analyzer.hooks import load_hook
-from analyzer.job import FAILED, Evaluator, RunResult, Target, evaluate_checks, run_window
+from analyzer.job import (
+    FAILED,
+    BatchDataset,
+    Evaluator,
+    RunResult,
+    Target,
+    evaluate_checks,
+    run_window,
+    write_reports,
+)
 from analyzer.profile import Profile
+from analyzer.readers import Format
+from analyzer.variants import compare_variants
 from analyzer.window import Window
 from sidecar.config import StoreConfig
 from sidecar.errors import ConfigError, ModeltapError
@@ -69,6 +93,10 @@ class EndpointConfig:
     output_columns: tuple[str, ...] = ()  # baseline columns that come from endpointOutput, in order
     preprocessor: str = ""  # 'module:function' or '/path/script.py:function' (preprocess_handler)
     post_analytics: str = ""  # 'module:function' (postprocess_handler), may add custom numbers
+    dataset: str = ""  # a batch job's tables (s3:// or file:// prefix) instead of captures
+    dataset_format: str = ""  # csv | jsonl | parquet ("" = by file name)
+    dataset_header: bool = True  # CSV files start with a header line
+    partitioned: bool = False  # dataset objects under yyyy/mm/dd/hh/ (else by last-modified)
 
 
 @dataclass(frozen=True)
@@ -123,7 +151,26 @@ def load_config(path: Path) -> MonitorConfig:
             if not isinstance(cols, list) or not all(isinstance(c, str) for c in cols):
                 raise ConfigError(f"{where}: output_columns must be a list of column names")
             table = {**table, "output_columns": tuple(cols)}
-        endpoints.append(EndpointConfig(**table))
+        endpoint = EndpointConfig(**table)
+        if endpoint.dataset:
+            split_destination(endpoint.dataset)
+            if endpoint.dataset_format not in ("", *typing.get_args(Format)):
+                raise ConfigError(
+                    f"{where}: dataset_format {endpoint.dataset_format!r} is not one of "
+                    f"csv, jsonl, parquet"
+                )
+            if endpoint.output_columns or endpoint.preprocessor or endpoint.target_model:
+                raise ConfigError(
+                    f"{where}: output_columns, preprocessor and target_model read captured "
+                    "records; a dataset's rows hold every column by name"
+                )
+        elif endpoint.dataset_format or endpoint.partitioned:
+            raise ConfigError(f"{where}: dataset_format and partitioned need dataset")
+        endpoints.append(endpoint)
+    seen = [(e.name, e.variant, e.target_model) for e in endpoints]
+    dupes = sorted({"/".join(k) for k in seen if seen.count(k) > 1})
+    if dupes:
+        raise ConfigError(f"{path}: endpoint(s) listed twice: {', '.join(dupes)}")
     if not endpoints:
         raise ConfigError(f"{path}: no [[endpoints]] to monitor")
     monitor["endpoints"] = tuple(endpoints)
@@ -154,6 +201,17 @@ async def load_target(endpoint: EndpointConfig, store_cfg: StoreConfig) -> Targe
         output_columns=endpoint.output_columns,
         preprocessor=load_hook(endpoint.preprocessor) if endpoint.preprocessor else None,
         post_analytics=load_hook(endpoint.post_analytics) if endpoint.post_analytics else None,
+        batch=BatchDataset(
+            endpoint.dataset,
+            format=typing.cast(Format, endpoint.dataset_format)
+            if endpoint.dataset_format
+            else None,
+            header=endpoint.dataset_header,
+            partitioned=endpoint.partitioned,
+        )
+        if endpoint.dataset
+        else None,
+        baseline_uri=endpoint.baseline.rstrip("/"),
     )
 
 
@@ -177,12 +235,28 @@ async def run_all(
     collector: AnalyzerCollector | None = None,
     evaluate: Evaluator | None = None,
 ) -> list[RunResult]:
+    """Run every target on one window, compare variants, then write every report."""
     captures = open_store(cfg.captures, cfg.store)
     reports = open_store(cfg.reports, cfg.store)
-    results = []
+    runs: list[tuple[Target, RunResult]] = []
     try:
         for target in targets:
-            result = await run_window(captures, reports, target, window, evaluate)
+            if target.batch is None:
+                result = await run_window(captures, None, target, window, evaluate)
+            else:
+                dataset = open_store(target.batch.uri, cfg.store)
+                try:
+                    result = await run_window(dataset, None, target, window, evaluate)
+                finally:
+                    await dataset.close()
+            runs.append((target, result))
+        await compare_variants(runs)
+        for target, result in runs:
+            try:
+                await write_reports(reports, result)
+            except Exception as exc:  # the run's numbers stand; its status says the write failed
+                log.exception("writing reports of %s/%s failed", result.endpoint, result.variant)
+                result.status, result.error = FAILED, f"reports: {type(exc).__name__}: {exc}"
             log.info(
                 "%s/%s %s..%s: %s, %d rows, %d violation(s)%s",
                 target.endpoint, target.variant, window.start.isoformat(), window.end.isoformat(),
@@ -191,11 +265,10 @@ async def run_all(
             )  # fmt: skip
             if collector is not None:
                 collector.record(result)
-            results.append(result)
     finally:
         await captures.close()
         await reports.close()
-    return results
+    return [result for _, result in runs]
 
 
 async def serve(cfg: MonitorConfig, targets: list[Target], evaluate: Evaluator | None) -> None:

@@ -93,6 +93,14 @@ class AnalyzerCollector(Collector):
         detected = GaugeMetricFamily("modeltap_analyzer_feature_drift_detected",
                                      "1 when the multiple-testing-corrected test found drift in a feature.",
                                      labels=[*labels, "feature"])  # fmt: skip
+        variant_drift = GaugeMetricFamily("modeltap_analyzer_variant_drift",
+                                          "A drift measure of a feature, this variant's latest window against the "
+                                          "reference variant's (A/B).",
+                                          labels=[*labels, "reference_variant", "feature", "statistic"])  # fmt: skip
+        variant_detected = GaugeMetricFamily("modeltap_analyzer_variant_drift_detected",
+                                             "1 when the corrected test found that a feature differs between this "
+                                             "variant and the reference variant.",
+                                             labels=[*labels, "reference_variant", "feature"])  # fmt: skip
         custom = GaugeMetricFamily("modeltap_analyzer_custom",
                                    "Numbers the post-analytics hook returned for the latest run.",
                                    labels=[*labels, "name"])  # fmt: skip
@@ -114,24 +122,28 @@ class AnalyzerCollector(Collector):
             for (check, feature), n in sorted(counts.items())[: self._max_features * len(CHECKS)]:
                 violations.add_metric([*ident, check, feature], n)
             self._feature_stats(result, ident, stat_g, completeness)
-            self._feature_drift(result, ident, drift_g, detected)
+            self._feature_drift(result.evaluation, ident, drift_g, detected)
+            comparison = result.comparison or {}
+            if "features" in comparison:
+                ref = (*ident, str(comparison.get("reference_variant", "")))
+                self._feature_drift(comparison, ref, variant_drift, variant_detected)
             numbers = [
                 (k, v) for k, v in sorted(result.custom.items()) if isinstance(v, int | float)
             ]
             for name, number in numbers[:MAX_CUSTOM]:
                 custom.add_metric([*ident, str(name)], float(number))
         yield from (status_g, duration, last_ok, rows, unparsed, bad, violations, stat_g, completeness,
-                    drift_g, detected, custom)  # fmt: skip
+                    drift_g, detected, variant_drift, variant_detected, custom)  # fmt: skip
 
     def _feature_drift(
         self,
-        result: RunResult,
-        ident: tuple[str, str, str],
+        evaluation: dict[str, Any] | None,
+        ident: tuple[str, ...],
         drift_g: GaugeMetricFamily,
         detected: GaugeMetricFamily,
     ) -> None:
-        """Per-feature drift measures and the corrected statistical decision of the latest run."""
-        features = (result.evaluation or {}).get("features", {})
+        """Per-feature drift measures and the corrected decision of one evaluation (drift.json)."""
+        features = (evaluation or {}).get("features", {})
         for name in sorted(features)[: self._max_features]:
             feature = features[name]
             measures = feature.get("measures") or {}

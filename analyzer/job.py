@@ -22,11 +22,13 @@ import orjson
 import pyarrow as pa
 
 from analyzer.checks import Evaluation, evaluate
+from analyzer.errors import DataError
 from analyzer.hooks import Preprocessor
 from analyzer.payloads import INPUT, OUTPUT, ParseStats, PayloadParser, concat_tables
 from analyzer.profile import Profile
+from analyzer.readers import Format, ReadOptions, read_chunks
 from analyzer.window import ReadStats, Window, list_window, parse_records
-from sidecar.store.base import Store
+from sidecar.store.base import ObjectInfo, Store
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,21 @@ class RowParser(Protocol):
 
 
 @dataclass(frozen=True)
+class BatchDataset:
+    """Tables a batch job wrote under a prefix (SageMaker's batch transform monitoring).
+
+    Each row holds the job's inputs, and its outputs when the job joined them (columns by name,
+    as in the baseline). A run reads the objects of its window: those under the window's
+    ``yyyy/mm/dd/hh/`` prefixes when ``partitioned``, else those last modified within it.
+    """
+
+    uri: str
+    format: Format | None = None  # None: by file name (.csv, .jsonl/.json, .parquet, + .gz)
+    header: bool = True  # CSV: the first line holds the column names
+    partitioned: bool = False
+
+
+@dataclass(frozen=True)
 class Target:
     """What one run monitors: an endpoint's variant against its own baseline."""
 
@@ -67,6 +84,8 @@ class Target:
     output_columns: tuple[str, ...] = ()  # baseline columns read from endpointOutput, in order
     preprocessor: Callable[..., Any] | None = None  # SageMaker's preprocess_handler
     post_analytics: Callable[[dict[str, Any]], Any] | None = None  # postprocess_handler
+    batch: BatchDataset | None = None  # read a batch job's dataset instead of captured traffic
+    baseline_uri: str = ""  # where the baseline came from (variants sharing one are comparable)
 
 
 @dataclass
@@ -87,6 +106,8 @@ class RunResult:
     error: str = ""
     evaluation: dict[str, Any] | None = None  # every feature's measures and decision (drift.json)
     custom: dict[str, Any] = field(default_factory=dict)  # numbers a post-analytics hook added
+    profile: Profile | None = field(default=None, repr=False)  # the window's profile (in memory)
+    comparison: dict[str, Any] | None = None  # this variant against the reference (variants.json)
 
 
 def report_prefix(endpoint: str, variant: str, window: Window, model: str = "") -> str:
@@ -157,6 +178,49 @@ def _with_outputs(
     return inputs
 
 
+def _profile_dataset_object(
+    key: str, data: bytes, options: ReadOptions, baseline: Profile, names: Sequence[str]
+) -> tuple[Profile | None, ReadStats, ParseStats, list[str]]:
+    """Profile one object of a batch job's dataset (runs on a worker thread).
+
+    A file that cannot be read is skipped whole and counted as a bad object, like a damaged
+    capture object: one bad file must not hide the rest of the window.
+    """
+    read, stats = ReadStats(objects=1), ParseStats()
+    prof = Profile.empty(baseline=baseline)
+    seen: set[str] = set()
+    try:
+        for chunk in read_chunks(data, key, options, columns=names):
+            batch = chunk.batch
+            keep = [n for n in names if n in batch.schema.names]
+            if not keep:
+                continue
+            table = batch.select(keep)
+            seen.update(keep)
+            stats.records += table.num_rows
+            stats.rows += table.num_rows
+            prof.update(table)
+    except DataError as exc:
+        log.warning("skipping dataset object %s: %s", key, exc)
+        read.bad_objects, read.bad_keys = 1, [key]
+        return None, read, stats, []
+    read.records = stats.rows
+    if prof.item_count == 0:
+        return None, read, stats, []
+    return prof, read, stats, sorted(seen)
+
+
+async def list_dataset(store: Store, dataset: BatchDataset, window: Window) -> list[ObjectInfo]:
+    """The dataset objects of the window: by hour prefix, or by last-modified time."""
+    if dataset.partitioned:
+        found: list[ObjectInfo] = []
+        for hour in window.hours():
+            found.extend([o async for o in store.list(f"{hour:%Y/%m/%d/%H}/")])
+        return found
+    start, end = window.start.timestamp(), window.end.timestamp()
+    return [o async for o in store.list("") if start <= o.last_modified < end]
+
+
 async def run_window(
     captures: Store,
     reports: Store | None,
@@ -164,33 +228,52 @@ async def run_window(
     window: Window,
     evaluate: Evaluator | None = evaluate_checks,
 ) -> RunResult:
-    """Analyse one window of one target and write its reports (when ``reports`` is given)."""
+    """Analyse one window of one target and write its reports (when ``reports`` is given).
+
+    ``captures`` is the capture store, or for a batch target the store of its dataset.
+    """
     started = time.monotonic()
     result = RunResult(target.endpoint, target.variant, window, model=target.target_model)
-    names = [c for c in target.baseline.columns if c not in target.output_columns]
-    outputs = (
-        PayloadParser(list(target.output_columns), side=OUTPUT) if target.output_columns else None
-    )
-    parser: RowParser = (
-        Preprocessor(target.preprocessor, names)
-        if target.preprocessor is not None
-        else PayloadParser(names, side=INPUT)
-    )
+    profile_object: Callable[[str, bytes], tuple[Profile | None, ReadStats, ParseStats, list[str]]]
+    if target.batch is not None:
+        options = ReadOptions(format=target.batch.format, header=target.batch.header)
+        names = list(target.baseline.columns)
+
+        def profile_object(
+            key: str, data: bytes
+        ) -> tuple[Profile | None, ReadStats, ParseStats, list[str]]:
+            return _profile_dataset_object(key, data, options, target.baseline, names)
+
+    else:
+        names = [c for c in target.baseline.columns if c not in target.output_columns]
+        outputs = (
+            PayloadParser(list(target.output_columns), side=OUTPUT)
+            if target.output_columns
+            else None
+        )
+        parser: RowParser = (
+            Preprocessor(target.preprocessor, names)
+            if target.preprocessor is not None
+            else PayloadParser(names, side=INPUT)
+        )
+
+        def profile_object(
+            key: str, data: bytes
+        ) -> tuple[Profile | None, ReadStats, ParseStats, list[str]]:
+            return _profile_object(
+                key, data, window, parser, target.baseline, target.target_model, outputs
+            )
+
     window_profile: Profile | None = None
     observed: set[str] = set()
     try:
-        for info in await list_window(captures, target.endpoint, target.variant, window):
+        if target.batch is not None:
+            objects = await list_dataset(captures, target.batch, window)
+        else:
+            objects = await list_window(captures, target.endpoint, target.variant, window)
+        for info in objects:
             data = await captures.get(info.key)
-            prof, read, stats, columns = await asyncio.to_thread(
-                _profile_object,
-                info.key,
-                data,
-                window,
-                parser,
-                target.baseline,
-                target.target_model,
-                outputs,
-            )
+            prof, read, stats, columns = await asyncio.to_thread(profile_object, info.key, data)
             result.read.merge(read)
             observed.update(columns)
             result.parse.records += stats.records
@@ -207,6 +290,7 @@ async def run_window(
         if window_profile is None or window_profile.item_count == 0:
             result.status = NO_DATA
         else:
+            result.profile = window_profile
             result.rows = window_profile.item_count
             result.statistics = await asyncio.to_thread(window_profile.to_json)
             if evaluate is not None:
@@ -221,7 +305,7 @@ async def run_window(
             if isinstance(custom, dict):
                 result.custom = custom
         if reports is not None:
-            await _write_reports(reports, result)
+            await write_reports(reports, result)
     except Exception as exc:  # a run fails alone; the schedule and the other targets go on
         log.exception("monitoring run for %s/%s failed", target.endpoint, target.variant)
         result.status = FAILED
@@ -250,7 +334,8 @@ def _summary(result: RunResult) -> dict[str, Any]:
     }
 
 
-async def _write_reports(reports: Store, result: RunResult) -> None:
+async def write_reports(reports: Store, result: RunResult) -> None:
+    """Write the run's JSON reports under its prefix (again after a comparison is added)."""
     prefix = report_prefix(result.endpoint, result.variant, result.window, result.model)
     result.report_prefix = prefix
     summary = _summary(result)
@@ -265,6 +350,12 @@ async def _write_reports(reports: Store, result: RunResult) -> None:
         await reports.put(
             f"{prefix}/drift.json",
             orjson.dumps(result.evaluation, option=opt),
+            content_type="application/json",
+        )
+    if result.comparison is not None:
+        await reports.put(
+            f"{prefix}/variants.json",
+            orjson.dumps(result.comparison, option=opt),
             content_type="application/json",
         )
     await reports.put(
