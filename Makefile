@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXTRAS := analyzer,demo,dev
-APT_PACKAGES := prometheus prometheus-alertmanager nginx-light wrk
+APT_PACKAGES := prometheus prometheus-alertmanager nginx-light wrk chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test check lint typecheck pytest install system-deps lock bench clean
