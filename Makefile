@@ -32,7 +32,7 @@ system-deps:
 	fi
 
 run: $(STAMP)
-	$(BIN)/modeltap demo
+	$(BIN)/modeltap demo $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -59,7 +59,6 @@ import orjson
 from aiohttp import web
 from croniter import croniter
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from analyzer.exporter import AnalyzerCollector
 from analyzer.hooks import load_hook
@@ -71,10 +70,11 @@ from analyzer.job import (
     Target,
     evaluate_checks,
     run_window,
-    write_reports,
 )
 from analyzer.profile import Profile
 from analyzer.readers import Format
+from analyzer.reports import write_reports, write_root_index
+from analyzer.server import build_app
 from analyzer.variants import compare_variants
 from analyzer.window import Window
 from sidecar.config import StoreConfig
@@ -251,9 +251,10 @@ async def run_all(
                     await dataset.close()
             runs.append((target, result))
         await compare_variants(runs)
+        await write_root_index(reports, [t.endpoint for t in targets])
         for target, result in runs:
             try:
-                await write_reports(reports, result)
+                await write_reports(reports, result, target.baseline)
             except Exception as exc:  # the run's numbers stand; its status says the write failed
                 log.exception("writing reports of %s/%s failed", result.endpoint, result.variant)
                 result.status, result.error = FAILED, f"reports: {type(exc).__name__}: {exc}"
@@ -274,21 +275,12 @@ async def run_all(
 async def serve(cfg: MonitorConfig, targets: list[Target], evaluate: Evaluator | None) -> None:
     registry = CollectorRegistry()
     collector = AnalyzerCollector(registry)
-
-    async def metrics(_r: web.Request) -> web.Response:
-        body = await asyncio.to_thread(generate_latest, registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    async def healthz(_r: web.Request) -> web.Response:
-        return web.Response(text="ok\n")
-
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/healthz", healthz)
-    runner = web.AppRunner(app, access_log=None)
+    reports = open_store(cfg.reports, cfg.store)
+    runner = web.AppRunner(build_app(registry, reports), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, cfg.host, cfg.port).start()
-    log.info("modeltap monitor: metrics on http://%s:%d/metrics, runs %s", cfg.host, cfg.port,
+    log.info("modeltap monitor: metrics on http://%s:%d/metrics, reports on /reports/, runs %s",
+             cfg.host, cfg.port,
              f"on cron {cfg.schedule!r}" if cfg.schedule else f"every {cfg.interval_seconds:g}s")  # fmt: skip
     try:
         now = dt.datetime.now(dt.UTC)
@@ -299,6 +291,7 @@ async def serve(cfg: MonitorConfig, targets: list[Target], evaluate: Evaluator |
             due = next_run(max(due, dt.datetime.now(dt.UTC)), cfg)
     finally:
         await runner.cleanup()
+        await reports.close()
 
 
 def _parse_time(text: str) -> dt.datetime:

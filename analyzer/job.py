@@ -18,7 +18,6 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import orjson
 import pyarrow as pa
 
 from analyzer.checks import Evaluation, evaluate
@@ -27,6 +26,7 @@ from analyzer.hooks import Preprocessor
 from analyzer.payloads import INPUT, OUTPUT, ParseStats, PayloadParser, concat_tables
 from analyzer.profile import Profile
 from analyzer.readers import Format, ReadOptions, read_chunks
+from analyzer.reports import write_reports
 from analyzer.window import ReadStats, Window, list_window, parse_records
 from sidecar.store.base import ObjectInfo, Store
 
@@ -108,11 +108,8 @@ class RunResult:
     custom: dict[str, Any] = field(default_factory=dict)  # numbers a post-analytics hook added
     profile: Profile | None = field(default=None, repr=False)  # the window's profile (in memory)
     comparison: dict[str, Any] | None = None  # this variant against the reference (variants.json)
-
-
-def report_prefix(endpoint: str, variant: str, window: Window, model: str = "") -> str:
-    where = f"{endpoint}/{variant}/{model}" if model else f"{endpoint}/{variant}"
-    return f"{where}/{window.end.astimezone(dt.UTC):%Y/%m/%d/%H}"
+    reference_profile: Profile | None = field(default=None, repr=False)  # the reference's window
+    quality: dict[str, Any] | None = None  # model-quality metrics (model_quality.json)
 
 
 def _profile_object(
@@ -301,11 +298,11 @@ async def run_window(
                 result.evaluation = ev.to_dict()
             result.status = WITH_VIOLATIONS if result.violations else COMPLETED
         if target.post_analytics is not None:
-            custom = await asyncio.to_thread(target.post_analytics, _summary(result))
+            custom = await asyncio.to_thread(target.post_analytics, run_summary(result))
             if isinstance(custom, dict):
                 result.custom = custom
         if reports is not None:
-            await write_reports(reports, result)
+            await write_reports(reports, result, target.baseline)
     except Exception as exc:  # a run fails alone; the schedule and the other targets go on
         log.exception("monitoring run for %s/%s failed", target.endpoint, target.variant)
         result.status = FAILED
@@ -315,13 +312,14 @@ async def run_window(
     return result
 
 
-def _summary(result: RunResult) -> dict[str, Any]:
+def run_summary(result: RunResult) -> dict[str, Any]:
+    """run.json: what a run found, also the post-analytics hook's argument."""
     return {
         "endpoint": result.endpoint,
         "variant": result.variant,
         "target_model": result.model,
-        "start_time": result.window.start.isoformat(),
-        "end_time": result.window.end.isoformat(),
+        "start_time": result.window.start.astimezone(dt.UTC).isoformat(),
+        "end_time": result.window.end.astimezone(dt.UTC).isoformat(),
         "status": result.status,
         "rows": result.rows,
         "objects": result.read.objects,
@@ -332,32 +330,3 @@ def _summary(result: RunResult) -> dict[str, Any]:
         "violations": len(result.violations),
         "custom": result.custom,
     }
-
-
-async def write_reports(reports: Store, result: RunResult) -> None:
-    """Write the run's JSON reports under its prefix (again after a comparison is added)."""
-    prefix = report_prefix(result.endpoint, result.variant, result.window, result.model)
-    result.report_prefix = prefix
-    summary = _summary(result)
-    opt = orjson.OPT_INDENT_2
-    if result.statistics is not None:
-        await reports.put(f"{prefix}/statistics.json", orjson.dumps(result.statistics, option=opt),
-                          content_type="application/json")  # fmt: skip
-    violations = {"violations": result.violations}
-    await reports.put(f"{prefix}/constraint_violations.json", orjson.dumps(violations, option=opt),
-                      content_type="application/json")  # fmt: skip
-    if result.evaluation is not None:
-        await reports.put(
-            f"{prefix}/drift.json",
-            orjson.dumps(result.evaluation, option=opt),
-            content_type="application/json",
-        )
-    if result.comparison is not None:
-        await reports.put(
-            f"{prefix}/variants.json",
-            orjson.dumps(result.comparison, option=opt),
-            content_type="application/json",
-        )
-    await reports.put(
-        f"{prefix}/run.json", orjson.dumps(summary, option=opt), content_type="application/json"
-    )

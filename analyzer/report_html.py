@@ -713,4 +713,18 @@ def render_index(endpoint: str, runs: Sequence[Mapping[str, Any]]) -> str:
     return _page(f"{_e(endpoint)}: monitoring runs", content)
 
 
-__all__ = ["RunView", "feature_order", "render_index", "render_run", "report_href"]
+def render_root(endpoints: Sequence[str]) -> str:
+    """The reports' front page: one link per monitored endpoint's index."""
+    items = "".join(f'<li><a href="{_e(e)}/">{_e(e)}</a></li>' for e in endpoints)
+    body = f"<ul>{items}</ul>" if items else "<p>No endpoints monitored yet.</p>"
+    return _page("Model monitor", f"<h1>Model monitor</h1>{body}")
+
+
+__all__ = [
+    "RunView",
+    "feature_order",
+    "render_index",
+    "render_root",
+    "render_run",
+    "report_href",
+]

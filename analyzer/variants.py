@@ -67,6 +67,7 @@ async def compare_variants(runs: Sequence[tuple[Target, RunResult]]) -> None:
                 continue
             try:
                 other[1].comparison = await asyncio.to_thread(compare, reference, other)
+                other[1].reference_profile = reference[1].profile
             except Exception:  # a comparison failure must not fail the variant's own run
                 log.exception(
                     "comparing %s/%s with %s failed",

@@ -1,8 +1,10 @@
 """``modeltap demo`` (what ``make run`` starts): the whole loop on the embedded defaults.
 
-It starts the demo iris model server and the sidecar in front of it as child processes, capturing
-to a local directory, sends a trickle of sample traffic so captured files appear, prints where to
-look, and stops every child by pid on Ctrl-C or SIGTERM.
+It builds a baseline from the iris training data, starts the demo iris model server, the sidecar
+in front of it (capturing to a local directory) and the analyzer on a short schedule as child
+processes, and sends traffic whose ``petal_length`` drifts after ``--drift-after`` seconds, so
+drift shows on the analyzer's /metrics and in its HTML report within minutes. It prints the URLs
+and stops every child by pid on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -60,14 +62,31 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
             p.wait(10)
 
 
-def _traffic(url: str, interval: float, stop: threading.Event) -> None:
-    """Send iris-like rows as CSV and JSON, alternating, until ``stop`` is set."""
+DRIFTED_FEATURE = "petal_length"
+
+
+def _iris() -> tuple[list[list[float]], list[int]]:
+    from sklearn.datasets import load_iris
+
+    data = load_iris()
+    return [[float(v) for v in row] for row in data.data], [int(t) for t in data.target]
+
+
+def _traffic(url: str, interval: float, drift_at: float | None, stop: threading.Event) -> None:
+    """Send iris rows as CSV and JSON, alternating, until ``stop`` is set.
+
+    Rows are drawn from the training data itself, so before ``drift_at`` (a monotonic time) the
+    traffic has the baseline's distribution and no test should fire; from then on
+    ``petal_length`` is stretched by half, the kind of unit or pipeline change drift monitoring
+    exists to catch.
+    """
+    rows, _ = _iris()
     rng = random.Random(0)
     n = 0
     while not stop.wait(interval):
-        row = [
-            round(rng.gauss(m, s), 1) for m, s in ((5.8, 0.8), (3.0, 0.4), (3.8, 1.7), (1.2, 0.8))
-        ]
+        row = list(rng.choice(rows))
+        if drift_at is not None and time.monotonic() >= drift_at:
+            row[2] = round(row[2] * 1.5, 1)
         if n % 2:
             body, ctype = ("{" + f'"instances": [{row}]' + "}").encode(), "application/json"
         else:
@@ -81,6 +100,41 @@ def _traffic(url: str, interval: float, stop: threading.Event) -> None:
         with contextlib.suppress(OSError):
             urllib.request.urlopen(req, timeout=5).close()
         n += 1
+
+
+def _prepare_analyzer(work: Path, captures: Path, reports: Path, args: argparse.Namespace) -> Path:
+    """Build the baseline from the training data and write the analyzer's config."""
+    from modeltap.demo_model import FEATURES
+
+    rows, _ = _iris()
+    train = work / "train" / "iris.csv"
+    train.parent.mkdir(parents=True, exist_ok=True)
+    lines = [",".join(FEATURES), *(",".join(f"{v:g}" for v in row) for row in rows)]
+    train.write_text("\n".join(lines) + "\n")
+    baseline = work / "baseline"
+    done = subprocess.run(
+        [sys.executable, "-m", "modeltap", "baseline", str(train), "-o", str(baseline),
+         "--progress", "never"],
+        capture_output=True, timeout=120,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"modeltap demo: building the baseline failed:\n{done.stderr.decode()}")
+    config = work / "monitor.toml"
+    config.write_text(
+        f"""[monitor]
+captures = "file://{captures}"
+reports = "file://{reports}"
+window_minutes = {args.window_seconds / 60:g}
+interval_seconds = {args.monitor_interval:g}
+host = "{args.host}"
+port = {args.analyzer_port}
+
+[[endpoints]]
+name = "iris"
+baseline = "file://{baseline}"
+"""
+    )
+    return config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,13 +153,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0.5,
         help="seconds between demo requests; 0 = none",
     )
+    parser.add_argument("--analyzer-port", type=int, default=9091)
+    parser.add_argument(
+        "--drift-after",
+        type=float,
+        default=90.0,
+        help=f"seconds until the traffic's {DRIFTED_FEATURE} drifts; 0 = never",
+    )
+    parser.add_argument(
+        "--monitor-interval", type=float, default=15.0, help="seconds between analyzer runs"
+    )
+    parser.add_argument(
+        "--window-seconds", type=float, default=60.0, help="traffic each analyzer run covers"
+    )
     parser.add_argument(
         "--duration", type=float, default=0.0, help="stop after this many seconds (0 = Ctrl-C)"
     )
     args = parser.parse_args(argv)
 
     for name, port in (("--proxy-port", args.proxy_port), ("--admin-port", args.admin_port),
-                       ("--model-port", args.model_port)):  # fmt: skip
+                       ("--model-port", args.model_port), ("--analyzer-port", args.analyzer_port)):  # fmt: skip
         if not _port_free(args.host, port):
             print(
                 f"modeltap demo: port {port} on {args.host} is in use; choose another with {name}",
@@ -113,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 2
     work = args.dir.resolve()
-    spool, captures = work / "spool", work / "captures"
+    spool, captures, reports = work / "spool", work / "captures", work / "reports"
     captures.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELTAP_SIDECAR_")}
     py = sys.executable
@@ -148,8 +215,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         )  # fmt: skip
         procs.append(sidecar)
         _wait_ready(f"http://{args.host}:{args.admin_port}/readyz", sidecar, "sidecar")
+        config = _prepare_analyzer(work, captures, reports, args)
+        analyzer = subprocess.Popen(
+            [py, "-m", "modeltap", "monitor", "--config", str(config)], env=env
+        )
+        procs.append(analyzer)
+        analyzer_url = f"http://{args.host}:{args.analyzer_port}"
+        _wait_ready(f"{analyzer_url}/healthz", analyzer, "analyzer")
         proxy = f"http://{args.host}:{args.proxy_port}"
         traffic = f"every {args.traffic_interval:g}s" if args.traffic_interval > 0 else "off"
+        drift = (
+            f"{DRIFTED_FEATURE} drifts after {args.drift_after:g}s"
+            if args.drift_after > 0
+            else "no drift"
+        )
+        drift_at = time.monotonic() + args.drift_after if args.drift_after > 0 else None
         print(
             f"""
 modeltap demo is running.
@@ -159,7 +239,10 @@ modeltap demo is running.
       curl -s -H 'Content-Type: application/json' -d '{{"instances": [[6.7, 3.0, 5.2, 2.3]]}}' {proxy}/invocations
   sidecar metrics       http://{args.host}:{args.admin_port}/metrics
   captured files        {captures}/iris/AllTraffic/yyyy/mm/dd/hh/*.jsonl  (sealed every 10 s)
-  demo traffic          {traffic}
+  demo traffic          {traffic}; {drift}
+  analyzer metrics      {analyzer_url}/metrics   (a run every {args.monitor_interval:g}s over the last {args.window_seconds:g}s)
+      curl -s {analyzer_url}/metrics | grep feature_drift_detected
+  analyzer reports      {analyzer_url}/reports/iris/   (HTML, also under {reports})
 Press Ctrl-C to stop.
 """,
             flush=True,
@@ -167,7 +250,7 @@ Press Ctrl-C to stop.
         if args.traffic_interval > 0:
             threading.Thread(
                 target=_traffic,
-                args=(f"{proxy}/invocations", args.traffic_interval, stop),
+                args=(f"{proxy}/invocations", args.traffic_interval, drift_at, stop),
                 daemon=True,
             ).start()
         deadline = time.monotonic() + args.duration if args.duration > 0 else None

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.support.metrics import scrape
 from tests.support.procs import REPO, free_port
 from tests.support.records import read_records
 
@@ -42,6 +47,66 @@ def test_demo_runs_the_loop_and_stops_its_children(tmp_path: Path) -> None:
     assert encodings == {"CSV", "JSON"}
     # Every child is gone: nothing listens on the ports any more (TIME_WAIT aside).
     for port in ports:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", int(port)))
+
+
+def drift_flags(analyzer: str) -> dict[str, float]:
+    """feature -> modeltap_analyzer_feature_drift_detected of the latest run (empty before one)."""
+    try:
+        samples = scrape(analyzer)
+    except OSError:
+        return {}
+    return {
+        dict(labels)["feature"]: v
+        for (name, labels), v in samples.items()
+        if name == "modeltap_analyzer_feature_drift_detected"
+    }
+
+
+def test_make_run_shows_drift_on_the_analyzer_then_stops(tmp_path: Path) -> None:
+    """`make run` with a short drift schedule: the analyzer flags petal_length, and only it."""
+    ports = [str(free_port()) for _ in range(4)]
+    demo_args = (
+        f"--dir {tmp_path / 'run'} --proxy-port {ports[0]} --admin-port {ports[1]} "
+        f"--model-port {ports[2]} --analyzer-port {ports[3]} --traffic-interval 0.02 "
+        "--drift-after 15 --monitor-interval 3 --window-seconds 20"
+    )
+    proc = subprocess.Popen(
+        ["make", "--no-print-directory", "run", f"DEMO_ARGS={demo_args}"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    analyzer = f"http://127.0.0.1:{ports[3]}"
+    flags: dict[str, float] = {}
+    before_drift: dict[str, float] = {}
+    try:
+        deadline = time.monotonic() + 150
+        started = time.monotonic()
+        while time.monotonic() < deadline and proc.poll() is None:
+            flags = drift_flags(analyzer)
+            if flags and time.monotonic() - started < 12:
+                before_drift = flags
+            if flags.get("petal_length") == 1.0 and sum(flags.values()) == 1.0:
+                break
+            time.sleep(1)
+        assert flags.get("petal_length") == 1.0, flags
+        assert {f for f, v in flags.items() if v} == {"petal_length"}, flags
+        assert not any(before_drift.values()), before_drift
+        with urllib.request.urlopen(f"{analyzer}/reports/iris/", timeout=5) as resp:
+            assert resp.status == 200 and b"iris" in resp.read()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)  # make and the demo; the demo stops its children
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+    text = out.decode()
+    assert f"http://127.0.0.1:{ports[3]}/metrics" in text
+    assert "modeltap demo stopped" in text, text[-3000:]
+    for port in ports:  # every child is gone
         with socket.socket() as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind(("127.0.0.1", int(port)))

@@ -1,0 +1,118 @@
+"""Writing a run's reports: the JSON files SageMaker's tools read, the HTML page people read, and
+the per-endpoint index of runs.
+
+Everything goes to ``{reports}/{endpoint}/{variant}[/{model}]/yyyy/mm/dd/hh/`` of the window's
+end; the index is ``{reports}/{endpoint}/index.html`` and the store's root ``index.html`` lists
+the endpoints. Indexes are rebuilt from the ``run.json`` files in the store, so runs written by
+other processes (CronJob runs, other replicas) appear too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from analyzer.profile import Profile
+from analyzer.report_html import RunView, render_index, render_root, render_run
+from sidecar.errors import StoreError
+from sidecar.store.base import Store
+
+if TYPE_CHECKING:
+    from analyzer.job import RunResult
+
+log = logging.getLogger(__name__)
+
+MAX_INDEXED_RUNS = 500  # the newest runs an endpoint's index lists (the store keeps them all)
+JSON = "application/json"
+HTML = "text/html; charset=utf-8"
+
+
+def report_prefix(endpoint: str, variant: str, end: dt.datetime, model: str = "") -> str:
+    where = f"{endpoint}/{variant}/{model}" if model else f"{endpoint}/{variant}"
+    return f"{where}/{end.astimezone(dt.UTC):%Y/%m/%d/%H}"
+
+
+async def write_reports(reports: Store, result: RunResult, baseline: Profile | None) -> None:
+    """Write the run's files, then refresh its endpoint's index."""
+    from analyzer.job import run_summary
+
+    prefix = report_prefix(result.endpoint, result.variant, result.window.end, result.model)
+    result.report_prefix = prefix
+    summary = run_summary(result)
+    opt = orjson.OPT_INDENT_2
+    files: list[tuple[str, bytes, str]] = []
+    if result.statistics is not None:
+        files.append(("statistics.json", orjson.dumps(result.statistics, option=opt), JSON))
+    violations = {"violations": result.violations}
+    files.append(("constraint_violations.json", orjson.dumps(violations, option=opt), JSON))
+    if result.evaluation is not None:
+        files.append(("drift.json", orjson.dumps(result.evaluation, option=opt), JSON))
+    if result.comparison is not None:
+        files.append(("variants.json", orjson.dumps(result.comparison, option=opt), JSON))
+    if result.quality is not None:
+        files.append(("model_quality.json", orjson.dumps(result.quality, option=opt), JSON))
+    if baseline is not None:
+        page = await asyncio.to_thread(render_run, _view(result, baseline, summary))
+        files.append(("report.html", page.encode(), HTML))
+    files.append(("run.json", orjson.dumps(summary, option=opt), JSON))  # last: the run is done
+    for name, body, ctype in files:
+        await reports.put(f"{prefix}/{name}", body, content_type=ctype)
+    href = prefix[len(result.endpoint) + 1 :] + "/report.html"
+    await write_index(reports, result.endpoint, {**summary, "href": href})
+
+
+def _view(result: RunResult, baseline: Profile, summary: dict[str, Any]) -> RunView:
+    comparison = result.comparison or {}
+    reference = str(comparison.get("reference_variant", ""))
+    compared = "features" in comparison and result.reference_profile is not None
+    return RunView(
+        baseline=baseline,
+        window=result.profile,
+        summary=summary,
+        violations=result.violations,
+        evaluation=result.evaluation,
+        comparisons={reference: result.reference_profile}
+        if compared and result.reference_profile is not None
+        else {},
+        comparison_evaluations={reference: comparison} if compared else {},
+        quality=result.quality,
+    )
+
+
+async def write_index(reports: Store, endpoint: str, summary: dict[str, Any]) -> None:
+    """Add the run to ``{endpoint}/index.json`` (newest first, bounded) and render index.html.
+
+    The index is updated in place rather than rebuilt from a listing, so a run costs two small
+    objects however many runs the store holds; a run of the same hour replaces its entry.
+    """
+    key = f"{endpoint}/index.json"
+    try:
+        entries = orjson.loads(await reports.get(key))
+        if not isinstance(entries, list):
+            raise ValueError("not a list")
+    except StoreError as exc:
+        if exc.reason != "not_found":
+            raise
+        entries = []
+    except ValueError as exc:  # a damaged index is rebuilt from this run on, not fatal
+        log.warning("%s is unreadable (%s); starting it afresh", key, exc)
+        entries = []
+    entries = [e for e in entries if isinstance(e, dict) and e.get("href") != summary["href"]]
+    entries = sorted([summary, *entries], key=_end_time, reverse=True)[:MAX_INDEXED_RUNS]
+    await reports.put(key, orjson.dumps(entries), content_type=JSON)
+    await reports.put(
+        f"{endpoint}/index.html", render_index(endpoint, entries).encode(), content_type=HTML
+    )
+
+
+def _end_time(entry: dict[str, Any]) -> str:
+    return str(entry.get("end_time", ""))  # ISO-8601 UTC: sorts as text
+
+
+async def write_root_index(reports: Store, endpoints: list[str]) -> None:
+    """The store's ``index.html``: one link per monitored endpoint."""
+    await reports.put("index.html", render_root(sorted(set(endpoints))).encode(), content_type=HTML)
