@@ -231,6 +231,16 @@ def write_baseline(
     names. ``store_config`` says how to reach an S3 store (see ``analyzer.sources``)."""
     stats = dumps(prof.to_json())
     cons = dumps(suggest_constraints(prof, options or ConstraintOptions()))
+    names = write_documents(
+        output, {"statistics.json": stats, "constraints.json": cons}, store_config=store_config
+    )
+    return names[0], names[1]
+
+
+def write_documents(
+    output: str, docs: Mapping[str, bytes], *, store_config: StoreConfig | None = None
+) -> list[str]:
+    """Write JSON documents by name under a directory or store URI; return where they went."""
     if output.startswith(("s3://", "file://")):
         import asyncio
 
@@ -239,21 +249,28 @@ def write_baseline(
         async def put() -> None:
             store = open_store(output, store_config)
             try:
-                await store.put("statistics.json", stats, content_type="application/json")
-                await store.put("constraints.json", cons, content_type="application/json")
+                for name, body in docs.items():
+                    await store.put(name, body, content_type="application/json")
             finally:
                 await store.close()
 
         asyncio.run(put())
         base = output.rstrip("/")
-        return f"{base}/statistics.json", f"{base}/constraints.json"
+        return [f"{base}/{name}" for name in docs]
     from pathlib import Path
 
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "statistics.json").write_bytes(stats)
-    (out / "constraints.json").write_bytes(cons)
-    return str(out / "statistics.json"), str(out / "constraints.json")
+    for name, body in docs.items():
+        (out / name).write_bytes(body)
+    return [str(out / name) for name in docs]
 
 
-__all__ = ["build_baseline", "dumps", "mismatch_report", "profile", "write_baseline"]
+__all__ = [
+    "build_baseline",
+    "dumps",
+    "mismatch_report",
+    "profile",
+    "write_baseline",
+    "write_documents",
+]

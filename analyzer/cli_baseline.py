@@ -119,6 +119,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--label", help="name of the ground-truth label column")
     t.add_argument("--prediction", help="name of the model output column")
+    q = p.add_argument_group(
+        "model quality",
+        "With --problem-type the dataset is a labelled validation set: --label and --prediction "
+        "(or, binary, --probability) name its columns, and the output is the model-quality "
+        "baseline (metrics as statistics.json, thresholds as constraints.json) that "
+        "`modeltap monitor`'s [endpoints.quality] points at.",
+    )
+    q.add_argument(
+        "--problem-type",
+        choices=["Regression", "BinaryClassification", "MulticlassClassification"],
+    )
+    q.add_argument("--probability", help="binary: the column of the positive label's probability")
+    q.add_argument(
+        "--probability-threshold",
+        type=float,
+        default=0.5,
+        metavar="F",
+        help="binary: probability at or above which the label is positive (default 0.5)",
+    )
+    q.add_argument("--positive-label", help="binary: the positive label (default 1 / true / yes)")
+    q.add_argument(
+        "--window-rows",
+        type=int,
+        metavar="N",
+        help="rows a monitoring window usually has: thresholds allow for its sampling noise",
+    )
     t.add_argument(
         "--mixed-type-threshold",
         type=float,
@@ -268,7 +294,48 @@ def store_config(args: argparse.Namespace, env: Mapping[str, str] | None = None)
     return StoreConfig(endpoint_url=endpoint.strip(), region=region.strip(), path_style=path_style)
 
 
+def run_quality(args: argparse.Namespace) -> int:
+    """The model-quality baseline of a labelled validation set."""
+    from analyzer.baseline import dumps, write_documents
+    from analyzer.quality.baseline import QualityColumns, build_quality_baseline
+    from analyzer.quality.labels import ProblemType
+
+    if not args.label:
+        raise AnalyzerError("--problem-type needs --label (the ground-truth column)")
+    columns = QualityColumns(
+        ProblemType.parse(args.problem_type),
+        label=args.label,
+        prediction=args.prediction,
+        probability=args.probability,
+        probability_threshold=args.probability_threshold,
+        positive_label=args.positive_label,
+    )
+    store = store_config(args)
+    source = DataSource(args.inputs, read_options(args), store)
+    wanted = [c for c in (args.label, args.prediction, args.probability) if c]
+    stats, cons = build_quality_baseline(
+        (chunk for _, chunk in source.chunks(wanted)), columns, window_rows=args.window_rows
+    )
+    names = write_documents(
+        args.output,
+        {"statistics.json": dumps(stats), "constraints.json": dumps(cons)},
+        store_config=store,
+    )
+    if not args.quiet:
+        section = stats[columns.problem_type.section]
+        shown = ", ".join(
+            f"{k} {v['value']:.4g}"
+            for k, v in section.items()
+            if isinstance(v, dict) and isinstance(v.get("value"), float)
+        )
+        print(f"{stats['dataset']['item_count']:,} labelled rows: {shown}", file=sys.stderr)
+        print("\n".join(f"wrote {n}" for n in names), file=sys.stderr)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.problem_type:
+        return run_quality(args)
     options = read_options(args)
     store = store_config(args)
     config = ProfileConfig(
