@@ -47,6 +47,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import logging
+import os
 import sys
 import tomllib
 import typing
@@ -61,6 +62,7 @@ from croniter import croniter
 from prometheus_client import CollectorRegistry
 
 from analyzer.exporter import AnalyzerCollector
+from analyzer.groundtruth import IngestConfig, Ingestor, PredictionSpec, add_ground_truth_route
 from analyzer.hooks import load_hook
 from analyzer.job import (
     FAILED,
@@ -72,6 +74,8 @@ from analyzer.job import (
     run_window,
 )
 from analyzer.profile import Profile
+from analyzer.quality import Calibration, ProblemType, QualityError
+from analyzer.quality_run import QualityTarget
 from analyzer.readers import Format
 from analyzer.reports import write_reports, write_root_index
 from analyzer.server import build_app
@@ -82,6 +86,45 @@ from sidecar.errors import ConfigError, ModeltapError
 from sidecar.store.base import open_store, split_destination
 
 log = logging.getLogger("analyzer.monitor")
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    """``[endpoints.quality]``: model-quality monitoring of one endpoint/variant."""
+
+    problem_type: str
+    baseline: str  # `modeltap baseline --problem-type` output: statistics.json + constraints.json
+    ground_truth: str = ""  # the labels' prefix; default: [ground_truth] destination
+    inference_index: int | None = None  # CSV output: the label's column
+    probability_index: int | None = None  # CSV output: the probability's column
+    inference_attribute: str | None = None  # JSON output: path of the label, e.g. predictions[*]
+    probability_attribute: str | None = None  # JSON output: path of the probability
+    probability_threshold: float = 0.5
+    positive_label: str | None = None
+    label_delay_hours: float = 0.0  # realised metrics cover the window shifted back this much
+
+
+@dataclass(frozen=True)
+class GroundTruthConfig:
+    """``[ground_truth]``: where labels live and the analyzer's ``POST /ground-truth``."""
+
+    destination: str = (
+        ""  # s3:// or file:// prefix; labels under {endpoint}/{variant}/yyyy/mm/dd/hh/
+    )
+    token_env: str = "MODELTAP_GROUND_TRUTH_TOKEN"  # bearer token (env var name); unset: no POST
+    token_file: str = ""  # ... or a file holding it (a mounted Secret); wins over token_env
+    max_body_mib: int = 16
+
+    def token(self) -> str:
+        """The bearer token ('' when none is configured: the endpoint answers 404)."""
+        if self.token_file:
+            try:
+                return Path(self.token_file).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"[ground_truth] token_file {self.token_file}: {exc.strerror}"
+                ) from exc
+        return os.environ.get(self.token_env, "").strip()
 
 
 @dataclass(frozen=True)
@@ -97,6 +140,7 @@ class EndpointConfig:
     dataset_format: str = ""  # csv | jsonl | parquet ("" = by file name)
     dataset_header: bool = True  # CSV files start with a header line
     partitioned: bool = False  # dataset objects under yyyy/mm/dd/hh/ (else by last-modified)
+    quality: QualityConfig | None = None  # [endpoints.quality]: model quality with ground truth
 
 
 @dataclass(frozen=True)
@@ -111,6 +155,7 @@ class MonitorConfig:
     host: str = "0.0.0.0"
     port: int = 9091
     store: StoreConfig = StoreConfig()
+    ground_truth: GroundTruthConfig = GroundTruthConfig()
 
 
 def _fields(cls: type[Any], table: dict[str, Any], where: str) -> dict[str, Any]:
@@ -123,6 +168,36 @@ def _fields(cls: type[Any], table: dict[str, Any], where: str) -> dict[str, Any]
     return table
 
 
+def _quality(table: Any, ground_truth: GroundTruthConfig, where: str) -> QualityConfig:
+    where = f"{where} [endpoints.quality]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: must be a table")
+    _fields(QualityConfig, table, where)
+    for key in ("problem_type", "baseline"):
+        if key not in table:
+            raise ConfigError(f"{where}: needs {key}")
+    try:
+        ProblemType.parse(table["problem_type"])
+        cfg = QualityConfig(**table)
+        PredictionSpec(
+            inference_index=cfg.inference_index,
+            probability_index=cfg.probability_index,
+            inference_attribute=cfg.inference_attribute,
+            probability_attribute=cfg.probability_attribute,
+            probability_threshold=cfg.probability_threshold,
+        )
+    except (QualityError, ValueError, TypeError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    if cfg.label_delay_hours < 0:
+        raise ConfigError(f"{where}: label_delay_hours must be >= 0")
+    split_destination(cfg.baseline)
+    if not (cfg.ground_truth or ground_truth.destination):
+        raise ConfigError(f"{where}: needs ground_truth, or [ground_truth] destination")
+    if cfg.ground_truth:
+        split_destination(cfg.ground_truth)
+    return cfg
+
+
 def load_config(path: Path) -> MonitorConfig:
     """Read and validate the monitor's TOML file; errors name the file and the key."""
     try:
@@ -131,7 +206,7 @@ def load_config(path: Path) -> MonitorConfig:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-    extra = sorted(set(doc) - {"monitor", "store", "endpoints"})
+    extra = sorted(set(doc) - {"monitor", "store", "endpoints", "ground_truth"})
     if extra:
         raise ConfigError(f"{path}: unknown table(s) {', '.join(extra)}")
     monitor = dict(doc.get("monitor", {}))
@@ -140,6 +215,12 @@ def load_config(path: Path) -> MonitorConfig:
             raise ConfigError(f"{path}: [monitor] needs {key} (a file:/// or s3:// URI)")
         split_destination(monitor[key])
     store = StoreConfig(**_fields(StoreConfig, dict(doc.get("store", {})), f"{path} [store]"))
+    gt_table = dict(doc.get("ground_truth", {}))
+    ground_truth = GroundTruthConfig(
+        **_fields(GroundTruthConfig, gt_table, f"{path} [ground_truth]")
+    )
+    if ground_truth.destination:
+        split_destination(ground_truth.destination)
     endpoints = []
     for i, table in enumerate(doc.get("endpoints", [])):
         where = f"{path} [[endpoints]] #{i + 1}"
@@ -151,6 +232,8 @@ def load_config(path: Path) -> MonitorConfig:
             if not isinstance(cols, list) or not all(isinstance(c, str) for c in cols):
                 raise ConfigError(f"{where}: output_columns must be a list of column names")
             table = {**table, "output_columns": tuple(cols)}
+        if "quality" in table:
+            table = {**table, "quality": _quality(table["quality"], ground_truth, where)}
         endpoint = EndpointConfig(**table)
         if endpoint.dataset:
             split_destination(endpoint.dataset)
@@ -159,10 +242,15 @@ def load_config(path: Path) -> MonitorConfig:
                     f"{where}: dataset_format {endpoint.dataset_format!r} is not one of "
                     f"csv, jsonl, parquet"
                 )
-            if endpoint.output_columns or endpoint.preprocessor or endpoint.target_model:
+            if (
+                endpoint.output_columns
+                or endpoint.preprocessor
+                or endpoint.target_model
+                or endpoint.quality
+            ):
                 raise ConfigError(
-                    f"{where}: output_columns, preprocessor and target_model read captured "
-                    "records; a dataset's rows hold every column by name"
+                    f"{where}: output_columns, preprocessor, target_model and quality read "
+                    "captured records; a dataset's rows hold every column by name"
                 )
         elif endpoint.dataset_format or endpoint.partitioned:
             raise ConfigError(f"{where}: dataset_format and partitioned need dataset")
@@ -174,7 +262,11 @@ def load_config(path: Path) -> MonitorConfig:
     if not endpoints:
         raise ConfigError(f"{path}: no [[endpoints]] to monitor")
     monitor["endpoints"] = tuple(endpoints)
-    cfg = MonitorConfig(store=store, **_fields(MonitorConfig, monitor, f"{path} [monitor]"))
+    cfg = MonitorConfig(
+        store=store,
+        ground_truth=ground_truth,
+        **_fields(MonitorConfig, monitor, f"{path} [monitor]"),
+    )
     if cfg.schedule and not croniter.is_valid(cfg.schedule):
         raise ConfigError(
             f"{path}: [monitor] schedule {cfg.schedule!r} is not a valid cron expression"
@@ -185,13 +277,49 @@ def load_config(path: Path) -> MonitorConfig:
     return cfg
 
 
-async def load_target(endpoint: EndpointConfig, store_cfg: StoreConfig) -> Target:
-    store = open_store(endpoint.baseline, store_cfg)
+async def _read_baseline(uri: str, store_cfg: StoreConfig) -> tuple[Any, Any]:
+    store = open_store(uri, store_cfg)
     try:
         stats = orjson.loads(await store.get("statistics.json"))
         constraints = orjson.loads(await store.get("constraints.json"))
     finally:
         await store.close()
+    return stats, constraints
+
+
+async def load_quality(
+    q: QualityConfig, ground_truth: GroundTruthConfig, store_cfg: StoreConfig
+) -> QualityTarget:
+    stats, constraints = await _read_baseline(q.baseline, store_cfg)
+    calibration = None
+    if (stats.get("modeltap") or {}).get("calibration") is not None:
+        calibration = Calibration.from_statistics(stats)
+    return QualityTarget(
+        ProblemType.parse(q.problem_type),
+        stats,
+        constraints,
+        PredictionSpec(
+            inference_index=q.inference_index,
+            probability_index=q.probability_index,
+            inference_attribute=q.inference_attribute,
+            probability_attribute=q.probability_attribute,
+            probability_threshold=q.probability_threshold,
+        ),
+        ground_truth=q.ground_truth or ground_truth.destination,
+        label_delay=dt.timedelta(hours=q.label_delay_hours),
+        positive_label=q.positive_label
+        if q.positive_label is not None
+        else (stats.get("modeltap") or {}).get("positive_label"),
+        calibration=calibration,
+    )
+
+
+async def load_target(
+    endpoint: EndpointConfig,
+    store_cfg: StoreConfig,
+    ground_truth: GroundTruthConfig = GroundTruthConfig(),
+) -> Target:
+    stats, constraints = await _read_baseline(endpoint.baseline, store_cfg)
     return Target(
         endpoint.name,
         endpoint.variant,
@@ -212,6 +340,9 @@ async def load_target(endpoint: EndpointConfig, store_cfg: StoreConfig) -> Targe
         if endpoint.dataset
         else None,
         baseline_uri=endpoint.baseline.rstrip("/"),
+        quality=await load_quality(endpoint.quality, ground_truth, store_cfg)
+        if endpoint.quality is not None
+        else None,
     )
 
 
@@ -242,7 +373,18 @@ async def run_all(
     try:
         for target in targets:
             if target.batch is None:
-                result = await run_window(captures, None, target, window, evaluate)
+                labels = (
+                    open_store(target.quality.ground_truth, cfg.store)
+                    if target.quality is not None
+                    else None
+                )
+                try:
+                    result = await run_window(
+                        captures, None, target, window, evaluate, labels=labels
+                    )
+                finally:
+                    if labels is not None:
+                        await labels.close()
             else:
                 dataset = open_store(target.batch.uri, cfg.store)
                 try:
@@ -276,11 +418,32 @@ async def serve(cfg: MonitorConfig, targets: list[Target], evaluate: Evaluator |
     registry = CollectorRegistry()
     collector = AnalyzerCollector(registry)
     reports = open_store(cfg.reports, cfg.store)
-    runner = web.AppRunner(build_app(registry, reports), access_log=None)
+    ingestor: Ingestor | None = None
+    token = cfg.ground_truth.token()
+    if token:
+        if not cfg.ground_truth.destination:
+            raise ConfigError("a ground-truth token is set but [ground_truth] destination is not")
+        ingestor = Ingestor(
+            open_store(cfg.ground_truth.destination, cfg.store),
+            IngestConfig(
+                token=token,
+                max_body_bytes=cfg.ground_truth.max_body_mib << 20,
+                targets=frozenset((t.endpoint, t.variant) for t in targets),
+            ),
+        )
+        collector.ingest = ingestor.counters
+    gt = ingestor
+
+    def routes(app: web.Application) -> None:
+        if gt is not None:
+            add_ground_truth_route(app, gt)
+
+    runner = web.AppRunner(build_app(registry, reports, routes), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, cfg.host, cfg.port).start()
-    log.info("modeltap monitor: metrics on http://%s:%d/metrics, reports on /reports/, runs %s",
-             cfg.host, cfg.port,
+    log.info("modeltap monitor: metrics on http://%s:%d/metrics, reports on /reports/, "
+             "ground truth %s, runs %s", cfg.host, cfg.port,
+             "on POST /ground-truth" if ingestor else "from files only (no token)",
              f"on cron {cfg.schedule!r}" if cfg.schedule else f"every {cfg.interval_seconds:g}s")  # fmt: skip
     try:
         now = dt.datetime.now(dt.UTC)
@@ -290,8 +453,10 @@ async def serve(cfg: MonitorConfig, targets: list[Target], evaluate: Evaluator |
             await run_all(cfg, targets, window_ending(due, cfg), collector, evaluate)
             due = next_run(max(due, dt.datetime.now(dt.UTC)), cfg)
     finally:
-        await runner.cleanup()
+        await runner.cleanup()  # flushes and closes the ingestor (on_cleanup)
         await reports.close()
+        if ingestor is not None:
+            await ingestor.store.close()
 
 
 def _parse_time(text: str) -> dt.datetime:
@@ -329,12 +494,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     evaluate: Evaluator = evaluate_checks
 
     async def once() -> int:
-        targets = [await load_target(e, cfg.store) for e in cfg.endpoints]
+        targets = [await load_target(e, cfg.store, cfg.ground_truth) for e in cfg.endpoints]
         results = await run_all(cfg, targets, window, evaluate=evaluate)
         return 1 if any(r.status == FAILED for r in results) else 0
 
     async def forever() -> int:
-        targets = [await load_target(e, cfg.store) for e in cfg.endpoints]
+        targets = [await load_target(e, cfg.store, cfg.ground_truth) for e in cfg.endpoints]
         await serve(cfg, targets, evaluate)
         return 0
 

@@ -17,6 +17,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from analyzer.checks import CheckType
+from analyzer.groundtruth import IngestCounters
+from analyzer.groundtruth.ingest import REJECT_REASONS
 from analyzer.job import COMPLETED, FAILED, NO_DATA, WITH_VIOLATIONS, RunResult
 
 DRIFT_STATISTICS = (
@@ -24,6 +26,11 @@ DRIFT_STATISTICS = (
     "wasserstein_normed", "chi2_statistic", "chi2_pvalue", "pvalue",
 )  # fmt: skip
 MAX_CUSTOM = 50  # names a post-analytics hook may export per target
+MAX_CLASSES = 20  # classes of a multiclass model exported per target (the most frequent)
+MERGE_COUNTS = (
+    "predictions", "labelled", "predictions_without_label", "labels", "labels_without_prediction",
+    "duplicate_labels", "duplicate_prediction_ids", "label_row_mismatch",
+)  # fmt: skip
 NUMERIC_STATISTICS = ("mean", "std_dev", "min", "max", "sum")
 STATUSES = (COMPLETED, WITH_VIOLATIONS, NO_DATA, FAILED)
 CHECKS = typing.get_args(CheckType)
@@ -32,12 +39,19 @@ CHECKS = typing.get_args(CheckType)
 class AnalyzerCollector(Collector):
     """Collects from the results ``record`` was given; safe to call from any thread."""
 
-    def __init__(self, registry: CollectorRegistry | None = None, max_features: int = 200) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        max_features: int = 200,
+        max_classes: int = MAX_CLASSES,
+    ) -> None:
         self._lock = threading.Lock()
         self._latest: dict[tuple[str, str, str], RunResult] = {}
         self._last_success: dict[tuple[str, str, str], float] = {}
         self._runs: dict[tuple[str, str, str, str], int] = {}
         self._max_features = max_features
+        self._max_classes = max_classes
+        self.ingest: IngestCounters | None = None  # POST /ground-truth's counters, when enabled
         if registry is not None:
             registry.register(self)
 
@@ -134,6 +148,9 @@ class AnalyzerCollector(Collector):
                 custom.add_metric([*ident, str(name)], float(number))
         yield from (status_g, duration, last_ok, rows, unparsed, bad, violations, stat_g, completeness,
                     drift_g, detected, variant_drift, variant_detected, custom)  # fmt: skip
+        yield from quality_metrics(latest, self._max_classes)
+        if self.ingest is not None:
+            yield from ingest_metrics(self.ingest)
 
     def _feature_drift(
         self,
@@ -179,3 +196,114 @@ class AnalyzerCollector(Collector):
                     stat_g.add_metric([*ident, name, stat], float(value))
             if "distinct_count" in block:
                 stat_g.add_metric([*ident, name, "distinct_count"], float(block["distinct_count"]))
+
+
+def _scalar(entry: Any) -> float | None:
+    """The value of a SageMaker ``{"value": x, "standard_deviation": y}`` metric, if a number."""
+    value = entry.get("value") if isinstance(entry, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def quality_metrics(
+    latest: dict[tuple[str, str, str], RunResult], max_classes: int
+) -> Iterator[GaugeMetricFamily]:
+    """Model-quality metrics of each target's latest run (SageMaker's model-metrics names)."""
+    labels = ["endpoint", "variant", "model"]
+    metric = GaugeMetricFamily("modeltap_analyzer_quality_metric",
+                               "A model-quality metric of the latest run's labelled predictions "
+                               "(accuracy, f1, auc, rmse, ...).", labels=[*labels, "metric"])  # fmt: skip
+    per_class = GaugeMetricFamily("modeltap_analyzer_quality_class_metric",
+                                  "Recall, precision or f1 of one class (multiclass, most frequent classes).",
+                                  labels=[*labels, "class", "metric"])  # fmt: skip
+    confusion = GaugeMetricFamily("modeltap_analyzer_quality_confusion_matrix",
+                                  "Labelled predictions by actual and predicted class.",
+                                  labels=[*labels, "actual", "predicted"])  # fmt: skip
+    estimated = GaugeMetricFamily("modeltap_analyzer_quality_estimated_metric",
+                                  "A metric estimated from calibrated probabilities before labels arrive "
+                                  "(binary classifiers).", labels=[*labels, "metric"])  # fmt: skip
+    coverage = GaugeMetricFamily("modeltap_analyzer_quality_label_coverage_ratio",
+                                 "Share of the realised window's predictions that have a label.",
+                                 labels=labels)  # fmt: skip
+    merge_g = GaugeMetricFamily("modeltap_analyzer_quality_merge_rows",
+                                "Predictions and labels of the latest join, by outcome.",
+                                labels=[*labels, "kind"])  # fmt: skip
+    unparsed = GaugeMetricFamily("modeltap_analyzer_quality_unparsed_predictions",
+                                 "Predictions that could not be read from endpointOutput, by reason.",
+                                 labels=[*labels, "reason"])  # fmt: skip
+    bad_labels = GaugeMetricFamily("modeltap_analyzer_quality_bad_label_lines",
+                                   "Ground-truth lines of the latest run skipped as malformed, by reason.",
+                                   labels=[*labels, "reason"])  # fmt: skip
+    violations = GaugeMetricFamily("modeltap_analyzer_quality_violations",
+                                   "1 for each model-quality metric that crossed its threshold in the latest run.",
+                                   labels=[*labels, "metric"])  # fmt: skip
+    for ident, result in sorted(latest.items()):
+        doc = result.quality
+        if not doc:
+            continue
+        stats = doc.get("statistics") or {}
+        for key, section in stats.items():
+            if not key.endswith("_metrics") or not isinstance(section, dict):
+                continue
+            for name, entry in section.items():
+                value = _scalar(entry)
+                if value is not None:
+                    metric.add_metric([*ident, name], value)
+            for cls, entries in list((section.get("per_class") or {}).items())[:max_classes]:
+                for name, entry in (entries or {}).items():
+                    value = _scalar(entry)
+                    if value is not None:
+                        per_class.add_metric([*ident, str(cls), name], value)
+            matrix = section.get("confusion_matrix") or {}
+            classes = list(matrix)[:max_classes]
+            for actual in classes:
+                for predicted, n in (matrix.get(actual) or {}).items():
+                    if predicted in classes:
+                        confusion.add_metric([*ident, str(actual), str(predicted)], float(n))
+        for section in (doc.get("estimated") or {}).values():
+            if isinstance(section, dict):
+                for name, entry in section.items():
+                    value = _scalar(entry)
+                    if value is not None:
+                        estimated.add_metric([*ident, name], value)
+        if isinstance(doc.get("label_coverage"), int | float):
+            coverage.add_metric(list(ident), float(doc["label_coverage"]))
+        merge = doc.get("merge") or {}
+        for kind in MERGE_COUNTS:
+            if isinstance(merge.get(kind), int):
+                merge_g.add_metric([*ident, kind], float(merge[kind]))
+        for reason, n in sorted((merge.get("unparsed_predictions") or {}).items()):
+            unparsed.add_metric([*ident, reason], float(n))
+        for reason, n in sorted(
+            ((doc.get("labels_read") or {}).get("bad_lines_by_reason") or {}).items()
+        ):
+            bad_labels.add_metric([*ident, reason], float(n))
+        for v in doc.get("violations") or []:
+            violations.add_metric([*ident, str(v.get("metric_name", ""))], 1.0)
+    yield from (metric, per_class, confusion, estimated, coverage, merge_g, unparsed, bad_labels,
+                violations)  # fmt: skip
+
+
+def ingest_metrics(c: IngestCounters) -> Iterator[CounterMetricFamily]:
+    """POST /ground-truth: requests by outcome, records and objects stored."""
+    requests = CounterMetricFamily("modeltap_analyzer_ground_truth_requests",
+                                   "Ground-truth requests, by outcome (accepted or the rejection reason).",
+                                   labels=["outcome"])  # fmt: skip
+    requests.add_metric(["accepted"], c.accepted_requests)
+    for reason in REJECT_REASONS:
+        requests.add_metric([reason], c.rejected_requests.get(reason, 0))
+    yield requests
+    records = CounterMetricFamily("modeltap_analyzer_ground_truth_records",
+                                  "Ground-truth records accepted and stored.")  # fmt: skip
+    records.add_metric([], c.accepted_records)
+    yield records
+    lines = CounterMetricFamily("modeltap_analyzer_ground_truth_rejected_lines",
+                                "Lines of rejected ground-truth requests, by reason.", labels=["reason"])  # fmt: skip
+    for reason, n in sorted(c.rejected_lines.items()):
+        lines.add_metric([reason], n)
+    yield lines
+    objects = CounterMetricFamily("modeltap_analyzer_ground_truth_objects",
+                                  "Ground-truth objects written to the store.")  # fmt: skip
+    objects.add_metric([], c.objects_written)
+    yield objects

@@ -25,6 +25,7 @@ from analyzer.errors import DataError
 from analyzer.hooks import Preprocessor
 from analyzer.payloads import INPUT, OUTPUT, ParseStats, PayloadParser, concat_tables
 from analyzer.profile import Profile
+from analyzer.quality_run import QualityTarget, run_quality
 from analyzer.readers import Format, ReadOptions, read_chunks
 from analyzer.reports import write_reports
 from analyzer.window import ReadStats, Window, list_window, parse_records
@@ -86,6 +87,7 @@ class Target:
     post_analytics: Callable[[dict[str, Any]], Any] | None = None  # postprocess_handler
     batch: BatchDataset | None = None  # read a batch job's dataset instead of captured traffic
     baseline_uri: str = ""  # where the baseline came from (variants sharing one are comparable)
+    quality: QualityTarget | None = None  # model quality against ground truth
 
 
 @dataclass
@@ -224,10 +226,13 @@ async def run_window(
     target: Target,
     window: Window,
     evaluate: Evaluator | None = evaluate_checks,
+    *,
+    labels: Store | None = None,
 ) -> RunResult:
     """Analyse one window of one target and write its reports (when ``reports`` is given).
 
-    ``captures`` is the capture store, or for a batch target the store of its dataset.
+    ``captures`` is the capture store, or for a batch target the store of its dataset;
+    ``labels`` the ground-truth store of a target with model quality.
     """
     started = time.monotonic()
     result = RunResult(target.endpoint, target.variant, window, model=target.target_model)
@@ -297,6 +302,20 @@ async def run_window(
                 result.violations = [v.to_dict() for v in ev.violations]
                 result.evaluation = ev.to_dict()
             result.status = WITH_VIOLATIONS if result.violations else COMPLETED
+        if target.quality is not None and labels is not None and target.batch is None:
+            result.quality = await run_quality(
+                captures,
+                labels,
+                target.endpoint,
+                target.variant,
+                target.target_model,
+                target.quality,
+                window,
+            )
+            if result.quality["violations"]:
+                result.status = WITH_VIOLATIONS
+            elif result.status == NO_DATA and result.quality["statistics"] is not None:
+                result.status = COMPLETED  # no new traffic, but labelled older predictions
         if target.post_analytics is not None:
             custom = await asyncio.to_thread(target.post_analytics, run_summary(result))
             if isinstance(custom, dict):

@@ -54,7 +54,15 @@ async def write_reports(reports: Store, result: RunResult, baseline: Profile | N
     if result.comparison is not None:
         files.append(("variants.json", orjson.dumps(result.comparison, option=opt), JSON))
     if result.quality is not None:
-        files.append(("model_quality.json", orjson.dumps(result.quality, option=opt), JSON))
+        quality = result.quality
+        files.append(("model_quality.json", orjson.dumps(quality, option=opt), JSON))
+        if quality.get("statistics") is not None:  # SageMaker's model-quality job outputs
+            stats = orjson.dumps(quality["statistics"], option=opt)
+            files.append(("model-quality/statistics.json", stats, JSON))
+        found = {"violations": quality.get("violations", [])}
+        files.append(
+            ("model-quality/constraint_violations.json", orjson.dumps(found, option=opt), JSON)
+        )
     if baseline is not None:
         page = await asyncio.to_thread(render_run, _view(result, baseline, summary))
         files.append(("report.html", page.encode(), HTML))

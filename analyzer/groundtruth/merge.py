@@ -528,11 +528,20 @@ def _split_labels(text: str, n: int) -> list[str] | None:
 # --- The merge --------------------------------------------------------------------------------
 
 
-def merge(records: Sequence[dict[str, Any]], labels: Labels, spec: PredictionSpec) -> MergeResult:
-    """Labelled predictions of ``records`` (a window's capture records) with their counts."""
-    stats = MergeStats(records=len(records))
-    latest, stats.duplicate_labels = labels.latest()
-    stats.labels = len(latest)
+@dataclass
+class _Predictions:
+    ids: list[str | None]
+    record: np.ndarray[Any, Any]
+    position: np.ndarray[Any, Any]
+    pred: np.ndarray[Any, Any]
+    score: np.ndarray[Any, Any] | None
+    valid: np.ndarray[Any, Any]
+
+
+def _predictions(
+    records: Sequence[dict[str, Any]], spec: PredictionSpec, stats: MergeStats
+) -> _Predictions:
+    """Every row's prediction (and score) of ``records``; unreadable rows counted by reason."""
     ids, rows = _read_predictions(records, spec, stats)
     n = len(rows.record)
     record = np.asarray(rows.record, dtype=np.int64)
@@ -562,6 +571,30 @@ def merge(records: Sequence[dict[str, Any]], labels: Labels, spec: PredictionSpe
     for reason, count in zip(reasons.tolist(), counts.tolist(), strict=True):
         stats.fail(reason, count)
     stats.predictions = int(valid.sum())
+    return _Predictions(ids, record, position, pred, score, valid)
+
+
+def read_predictions(
+    records: Sequence[dict[str, Any]], spec: PredictionSpec
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None, MergeStats]:
+    """Every readable row's (prediction, score) without labels: what estimation works from."""
+    stats = MergeStats(records=len(records))
+    p = _predictions(records, spec, stats)
+    score = p.score[p.valid] if p.score is not None else None
+    _, y_pred = _typed(p.pred[p.valid], p.pred[p.valid])
+    return y_pred, score, stats
+
+
+def merge(records: Sequence[dict[str, Any]], labels: Labels, spec: PredictionSpec) -> MergeResult:
+    """Labelled predictions of ``records`` (a window's capture records) with their counts."""
+    stats = MergeStats(records=len(records))
+    latest, stats.duplicate_labels = labels.latest()
+    stats.labels = len(latest)
+    p = _predictions(records, spec, stats)
+    ids, record, position, pred, score, valid = (
+        p.ids, p.record, p.position, p.pred, p.score, p.valid
+    )  # fmt: skip
+    n = len(record)
 
     # What a label can match: every record id, and the key <id>:<row> of every row (even unread).
     id_arr = _objects([i or "" for i in ids])
