@@ -54,6 +54,26 @@ def demo_model(tmp_path: Path) -> Iterator[str]:
         proc.stop()
 
 
+@pytest.fixture
+def start_demo_model(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """Factory: start a demo model server (``--model credit``, ``--permute-feature X``, ...)."""
+    procs: list[Proc] = []
+
+    def start(*flags: str, name: str = "demo-model") -> str:
+        port = free_port()
+        cmd = [PYTHON, "-m", "modeltap", "demo-model", "--port", str(port), *flags]
+        proc = Proc(name, cmd, tmp_path)
+        procs.append(proc)
+        wait_http(f"http://127.0.0.1:{port}/ping", proc, timeout=60)
+        return f"http://127.0.0.1:{port}"
+
+    try:
+        yield start
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
 MLSERVER_VENV = REPO / ".venv-mlserver"
 
 
