@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -94,7 +95,15 @@ def test_make_run_shows_drift_on_the_analyzer_then_stops(tmp_path: Path) -> None
         assert {f for f, v in flags.items() if v} == {"petal_length"}, flags
         assert not any(before_drift.values()), before_drift
         with urllib.request.urlopen(f"{analyzer}/reports/iris/", timeout=5) as resp:
-            assert resp.status == 200 and b"iris" in resp.read()
+            index = resp.read().decode()
+        href = re.search(r'href="([^"]+/report\.html)"', index)
+        assert href is not None, index
+        with urllib.request.urlopen(f"{analyzer}/reports/iris/{href.group(1)}", timeout=5) as resp:
+            assert "script-src" not in resp.headers["Content-Security-Policy"]
+            report = resp.read().decode()
+        # The newest report leads with the drifted feature.
+        sections = re.findall(r'<section class="feat" data-feature="([^"]+)"', report)
+        assert sections and sections[0] == "petal_length", sections
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)  # make and the demo; the demo stops its children
