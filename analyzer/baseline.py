@@ -15,17 +15,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+import numpy as np
+import numpy.typing as npt
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.constraints import ConstraintOptions, suggest_constraints
+from analyzer.engine import Engine
 from analyzer.errors import DataError
 from analyzer.inference import NUMBER_PATTERN, STRING, InferredType
 from analyzer.numeric import quantile_edges
 from analyzer.profile import ChunkLike, ColumnProfile, Profile, ProfileConfig, to_record_batch
 from analyzer.progress import Progress
 from analyzer.readers import Chunk
+from analyzer.scaleout import baseline_on_engine, in_process
 from analyzer.sources import DataSource
 
 if TYPE_CHECKING:
@@ -97,16 +101,26 @@ def _first_pass(chunks: Iterable[ChunkLike], prof: Profile) -> None:
             raise _with_file(exc, batch) from exc
 
 
-def _second_pass(chunks: Iterable[ChunkLike], prof: Profile) -> None:
-    binned, restrung = set(), set()
+def plan_second_pass(prof: Profile) -> tuple[dict[str, npt.NDArray[np.float64]], list[str]]:
+    """Fix the numeric columns' bin edges from the first pass and restart the string statistics
+    of late-text columns; return the edges and the restarted columns (what pass 2 counts)."""
+    edges: dict[str, npt.NDArray[np.float64]] = {}
+    restrung: list[str] = []
     for name, col in prof.columns.items():
         t = prof.inferred_type(name)
         if t.is_numeric:
             col.numeric.start_bins(quantile_edges(col.numeric.kll, prof.config.n_bins))
-            binned.add(name)
+            assert col.numeric.edges is not None
+            edges[name] = col.numeric.edges
         elif t is InferredType.STRING and col.text_values_missed:
             col.restart_strings(prof.config)
-            restrung.add(name)
+            restrung.append(name)
+    return edges, restrung
+
+
+def _second_pass(chunks: Iterable[ChunkLike], prof: Profile) -> None:
+    edges, restrung_names = plan_second_pass(prof)
+    binned, restrung = set(edges), set(restrung_names)
     if not binned and not restrung:
         return
     if isinstance(chunks, _SourceChunks):
@@ -155,9 +169,30 @@ def build_baseline(
     *,
     allow_unknown: bool = False,
     progress: Progress | None = None,
+    engine: Engine | None = None,
 ) -> Profile:
-    """The baseline profile of a dataset; rejects an empty dataset and all-missing columns."""
-    prof = profile(source, config=config, progress=progress)
+    """The baseline profile of a dataset; rejects an empty dataset and all-missing columns.
+
+    With an ``engine`` (``analyzer.engine``) both passes run file by file on its workers, unless
+    the dataset is small enough to stay in this process (``analyzer.scaleout.in_process``).
+    """
+    if in_process(engine, len(source.files), source.total_bytes):
+        prof = profile(source, config=config, progress=progress)
+    else:
+        assert engine is not None
+        if progress is not None:
+            progress.start(f"2 passes on {engine.workers} {engine.name} workers")
+        prof = baseline_on_engine(
+            engine,
+            source.files,
+            source.options,
+            source.store_config,
+            config or ProfileConfig(),
+            plan_second_pass,
+        )
+        if progress is not None:
+            progress.update(prof.item_count, source.total_bytes)
+            progress.finish()
     if prof.item_count == 0:
         raise DataError("the dataset holds no rows", file=source.describe())
     for name in (prof.config.label, prof.config.prediction, *prof.config.type_overrides):
@@ -270,6 +305,7 @@ __all__ = [
     "build_baseline",
     "dumps",
     "mismatch_report",
+    "plan_second_pass",
     "profile",
     "write_baseline",
     "write_documents",

@@ -118,6 +118,17 @@ class CategoricalSummary:
         out.cpc = union.get_result()
         return out
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickling (process pools, Dask): the sketch goes as its own compact serialization.
+        state = {name: getattr(self, name) for name in self.__slots__ if name != "cpc"}
+        state["cpc"] = self.cpc.serialize()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+        self.cpc = cpc_sketch.deserialize(state["cpc"])
+
     def to_state(self, *, with_counts: bool = True) -> dict[str, Any]:
         state: dict[str, Any] = {
             "cap": self.cap,

@@ -9,6 +9,7 @@ setting is unusable (the message names file, line and column), 2 for a usage err
     modeltap baseline data.csv --no-header --column-names age,income,label --label label -o out/
     modeltap baseline s3://bucket/train/ -o s3://bucket/baseline/ \
         --store-endpoint-url http://seaweedfs:8333 --store-path-style
+    modeltap baseline s3://bucket/train/ -o out/ --engine dask --scheduler tcp://dask-scheduler:8786
 
 S3 inputs and outputs go through ``sidecar.store``: credentials come from botocore's usual chain;
 ``--store-endpoint-url``, ``--store-region`` and ``--store-path-style`` (or the environment
@@ -27,6 +28,7 @@ from typing import Any
 
 from analyzer.baseline import build_baseline, mismatch_report, write_baseline
 from analyzer.constraints import ConstraintOptions
+from analyzer.engine import open_engine
 from analyzer.errors import AnalyzerError
 from analyzer.inference import InferredType
 from analyzer.profile import ProfileConfig
@@ -224,6 +226,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="path-style addressing (the bucket in the path, as most S3-compatible stores "
         "need; default off)",
     )
+    e = p.add_argument_group(
+        "scale-out",
+        "Both passes profile file by file on a pool of local processes (default, one per core; "
+        "a dataset under 32 MiB or a single file stays in this process) or on a Dask cluster.",
+    )
+    e.add_argument("--engine", choices=["local", "dask"], default="local")
+    e.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default="",
+        help="dask: the scheduler, e.g. tcp://dask-scheduler:8786 (default: start a LocalCluster)",
+    )
+    e.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="local processes, or LocalCluster workers (default: the cores; 1: in this process)",
+    )
     p.add_argument(
         "--progress",
         choices=["auto", "always", "never"],
@@ -359,7 +380,20 @@ def run(args: argparse.Namespace) -> int:
     source = DataSource(args.inputs, options, store)
     enabled = {"auto": None, "always": True, "never": False}[args.progress]
     progress = Progress(source.total_bytes, enabled=False if args.quiet else enabled)
-    prof = build_baseline(source, config, allow_unknown=args.allow_empty_columns, progress=progress)
+    try:
+        engine = open_engine(args.engine, scheduler=args.scheduler, workers=args.workers)
+    except ValueError as exc:
+        raise AnalyzerError(f"--engine {args.engine}: {exc}") from exc
+    try:
+        prof = build_baseline(
+            source,
+            config,
+            allow_unknown=args.allow_empty_columns,
+            progress=progress,
+            engine=engine,
+        )
+    finally:
+        engine.close()
     stats_path, cons_path = write_baseline(prof, args.output, constraints, store_config=store)
     if not args.quiet:
         types = prof.inferred_types()

@@ -14,13 +14,14 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pyarrow as pa
 
 from analyzer.checks import Evaluation, evaluate
+from analyzer.engine import Engine
 from analyzer.errors import DataError
 from analyzer.hooks import Preprocessor
 from analyzer.payloads import INPUT, OUTPUT, ParseStats, PayloadParser, concat_tables
@@ -28,7 +29,9 @@ from analyzer.profile import Profile
 from analyzer.quality_run import QualityTarget, run_quality
 from analyzer.readers import Format, ReadOptions, read_chunks
 from analyzer.reports import write_reports
+from analyzer.scaleout import engine_parts, in_process, object_job
 from analyzer.window import ReadStats, Window, list_window, parse_records
+from sidecar.config import StoreConfig
 from sidecar.store.base import ObjectInfo, Store
 
 log = logging.getLogger(__name__)
@@ -220,6 +223,17 @@ async def list_dataset(store: Store, dataset: BatchDataset, window: Window) -> l
     return [o async for o in store.list("") if start <= o.last_modified < end]
 
 
+async def _parts_in_process(
+    store: Store,
+    objects: Sequence[ObjectInfo],
+    profile_object: Callable[[str, bytes], tuple[Profile | None, ReadStats, ParseStats, list[str]]],
+) -> AsyncIterator[tuple[Profile | None, ReadStats, ParseStats, list[str]]]:
+    """Each object read here and profiled on a worker thread, in key order."""
+    for info in objects:
+        data = await store.get(info.key)
+        yield await asyncio.to_thread(profile_object, info.key, data)
+
+
 async def run_window(
     captures: Store,
     reports: Store | None,
@@ -228,11 +242,15 @@ async def run_window(
     evaluate: Evaluator | None = evaluate_checks,
     *,
     labels: Store | None = None,
+    engine: Engine | None = None,
+    store_config: StoreConfig | None = None,
 ) -> RunResult:
     """Analyse one window of one target and write its reports (when ``reports`` is given).
 
     ``captures`` is the capture store, or for a batch target the store of its dataset;
-    ``labels`` the ground-truth store of a target with model quality.
+    ``labels`` the ground-truth store of a target with model quality. With an ``engine``
+    (``analyzer.engine``) the objects are profiled on its workers, which read them from
+    ``captures.uri`` with ``store_config`` (``analyzer.scaleout``), unless the window is small.
     """
     started = time.monotonic()
     result = RunResult(target.endpoint, target.variant, window, model=target.target_model)
@@ -273,9 +291,17 @@ async def run_window(
             objects = await list_dataset(captures, target.batch, window)
         else:
             objects = await list_window(captures, target.endpoint, target.variant, window)
-        for info in objects:
-            data = await captures.get(info.key)
-            prof, read, stats, columns = await asyncio.to_thread(profile_object, info.key, data)
+        parts = (
+            engine_parts(
+                engine,
+                object_job(target, window, captures.uri, store_config),
+                [o.key for o in objects],
+            )
+            if engine is not None
+            and not in_process(engine, len(objects), sum(o.size for o in objects))
+            else _parts_in_process(captures, objects, profile_object)
+        )
+        async for prof, read, stats, columns in parts:
             result.read.merge(read)
             observed.update(columns)
             result.parse.records += stats.records

@@ -190,6 +190,17 @@ class NumericSummary:
         out.bins, out.edges, out.bins_exact = _merge_bins(self, other)
         return out
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickling (process pools, Dask): the sketch goes as its own compact serialization.
+        state = {name: getattr(self, name) for name in self.__slots__ if name != "kll"}
+        state["kll"] = self.kll.serialize()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+        self.kll = kll_doubles_sketch.deserialize(state["kll"])
+
     def to_state(self, *, with_kll: bool = True) -> dict[str, Any]:
         state: dict[str, Any] = {
             "count": self.count,
