@@ -11,6 +11,9 @@ Configuration is a TOML file::
     # schedule = "0 * * * *"            # ... or on a cron expression (UTC), like SageMaker's
     host = "0.0.0.0"                    # /metrics and /healthz (continuous mode)
     port = 9091
+    engine = "local"                    # profile objects on local processes, or "dask"
+    # scheduler = "tcp://dask-scheduler:8786"   # dask: a running cluster (default: a LocalCluster)
+    # workers = 4                       # local processes / LocalCluster workers (default: cores)
 
     [store]                             # S3 settings shared by captures and reports (optional)
     endpoint_url = "http://seaweedfs:8333"
@@ -61,6 +64,7 @@ from aiohttp import web
 from croniter import croniter
 from prometheus_client import CollectorRegistry
 
+from analyzer.engine import ENGINES, Engine, open_engine
 from analyzer.exporter import AnalyzerCollector
 from analyzer.groundtruth import IngestConfig, Ingestor, PredictionSpec, add_ground_truth_route
 from analyzer.hooks import load_hook
@@ -156,6 +160,9 @@ class MonitorConfig:
     port: int = 9091
     store: StoreConfig = StoreConfig()
     ground_truth: GroundTruthConfig = GroundTruthConfig()
+    engine: str = "local"  # where objects are profiled: local processes or dask (analyzer.engine)
+    scheduler: str = ""  # dask: the scheduler's address ("" = start a LocalCluster)
+    workers: int = 0  # local processes or LocalCluster workers (0 = the cores)
 
 
 def _fields(cls: type[Any], table: dict[str, Any], where: str) -> dict[str, Any]:
@@ -274,7 +281,18 @@ def load_config(path: Path) -> MonitorConfig:
     for key in ("window_minutes", "interval_seconds"):
         if float(getattr(cfg, key)) <= 0:
             raise ConfigError(f"{path}: [monitor] {key} must be > 0")
+    check_engine(cfg, f"{path}: [monitor]")
     return cfg
+
+
+def check_engine(cfg: MonitorConfig, where: str) -> None:
+    """ConfigError unless engine, scheduler and workers go together."""
+    if cfg.engine not in ENGINES:
+        raise ConfigError(f"{where} engine {cfg.engine!r}: expected one of {', '.join(ENGINES)}")
+    if cfg.scheduler and cfg.engine != "dask":
+        raise ConfigError(f'{where} scheduler {cfg.scheduler!r} needs engine = "dask"')
+    if not isinstance(cfg.workers, int) or cfg.workers < 0:
+        raise ConfigError(f"{where} workers must be a whole number >= 0 (0: one per core)")
 
 
 async def _read_baseline(uri: str, store_cfg: StoreConfig) -> tuple[Any, Any]:
@@ -365,8 +383,10 @@ async def run_all(
     window: Window,
     collector: AnalyzerCollector | None = None,
     evaluate: Evaluator | None = None,
+    engine: Engine | None = None,
 ) -> list[RunResult]:
-    """Run every target on one window, compare variants, then write every report."""
+    """Run every target on one window, compare variants, then write every report; ``engine``
+    profiles the objects of large windows (``analyzer.engine``)."""
     captures = open_store(cfg.captures, cfg.store)
     reports = open_store(cfg.reports, cfg.store)
     runs: list[tuple[Target, RunResult]] = []
@@ -380,7 +400,14 @@ async def run_all(
                 )
                 try:
                     result = await run_window(
-                        captures, None, target, window, evaluate, labels=labels
+                        captures,
+                        None,
+                        target,
+                        window,
+                        evaluate,
+                        labels=labels,
+                        engine=engine,
+                        store_config=cfg.store,
                     )
                 finally:
                     if labels is not None:
@@ -388,7 +415,15 @@ async def run_all(
             else:
                 dataset = open_store(target.batch.uri, cfg.store)
                 try:
-                    result = await run_window(dataset, None, target, window, evaluate)
+                    result = await run_window(
+                        dataset,
+                        None,
+                        target,
+                        window,
+                        evaluate,
+                        engine=engine,
+                        store_config=cfg.store,
+                    )
                 finally:
                     await dataset.close()
             runs.append((target, result))
@@ -414,7 +449,12 @@ async def run_all(
     return [result for _, result in runs]
 
 
-async def serve(cfg: MonitorConfig, targets: list[Target], evaluate: Evaluator | None) -> None:
+async def serve(
+    cfg: MonitorConfig,
+    targets: list[Target],
+    evaluate: Evaluator | None,
+    engine: Engine | None = None,
+) -> None:
     registry = CollectorRegistry()
     collector = AnalyzerCollector(registry)
     reports = open_store(cfg.reports, cfg.store)
@@ -450,7 +490,7 @@ async def serve(cfg: MonitorConfig, targets: list[Target], evaluate: Evaluator |
         due = next_run(now, cfg) if cfg.schedule else now
         while True:
             await asyncio.sleep(max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds()))
-            await run_all(cfg, targets, window_ending(due, cfg), collector, evaluate)
+            await run_all(cfg, targets, window_ending(due, cfg), collector, evaluate, engine)
             due = next_run(max(due, dt.datetime.now(dt.UTC)), cfg)
     finally:
         await runner.cleanup()  # flushes and closes the ingestor (on_cleanup)
@@ -472,12 +512,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--end", help="with --once: window end (ISO-8601, UTC; default now - offset)"
     )
+    parser.add_argument("--engine", choices=ENGINES, help="overrides [monitor] engine")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="overrides [monitor] scheduler")
+    parser.add_argument("--workers", type=int, metavar="N", help="overrides [monitor] workers")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
         cfg = load_config(args.config)
+        flags = {k: getattr(args, k) for k in ("engine", "scheduler", "workers")}
+        cfg = dataclasses.replace(cfg, **{k: v for k, v in flags.items() if v is not None})
+        check_engine(cfg, "flags:")
         window = window_ending(dt.datetime.now(dt.UTC), cfg)
         if args.end or args.start:
             end = _parse_time(args.end) if args.end else window.end
@@ -493,14 +539,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     evaluate: Evaluator = evaluate_checks
 
+    try:
+        engine = open_engine(cfg.engine, scheduler=cfg.scheduler, workers=cfg.workers)
+    except (OSError, TimeoutError, ValueError) as exc:
+        print(f"modeltap monitor: engine {cfg.engine}: {exc}", file=sys.stderr)
+        return 2
+
     async def once() -> int:
         targets = [await load_target(e, cfg.store, cfg.ground_truth) for e in cfg.endpoints]
-        results = await run_all(cfg, targets, window, evaluate=evaluate)
+        results = await run_all(cfg, targets, window, evaluate=evaluate, engine=engine)
         return 1 if any(r.status == FAILED for r in results) else 0
 
     async def forever() -> int:
         targets = [await load_target(e, cfg.store, cfg.ground_truth) for e in cfg.endpoints]
-        await serve(cfg, targets, evaluate)
+        await serve(cfg, targets, evaluate, engine)
         return 0
 
     try:
@@ -510,3 +562,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 0
+    finally:
+        engine.close()
