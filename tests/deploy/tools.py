@@ -15,7 +15,7 @@ import yaml
 from tests.support.procs import REPO
 
 DEPLOY = REPO / "deploy"
-KUSTOMIZATIONS = ("base", "overlays/s3", "overlays/local")
+KUSTOMIZATIONS = ("base", "overlays/s3", "overlays/local", "overlays/dask")
 VENV_BIN = Path(sys.executable).parent
 
 
