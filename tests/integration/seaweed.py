@@ -127,11 +127,20 @@ def s3_client(
 class SeaweedS3:
     """One ``weed mini`` process with a fixed data dir and port block, restartable."""
 
-    def __init__(self, data_dir: Path, *, base_port: int | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        base_port: int | None = None,
+        identities: tuple[Identity, ...] = (),
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.base_port = base_port
         self.admin = ADMIN
         self.reader = READER
+        # More identities besides ADMIN and READER, e.g. narrow ones with bucket/prefix actions
+        # ("Write:bucket/captures/*").
+        self.identities = identities
         self.region = REGION
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_path = self.data_dir / "weed.log"
@@ -270,7 +279,7 @@ class SeaweedS3:
                     "credentials": [{"accessKey": ident.access_key, "secretKey": ident.secret_key}],
                     "actions": list(ident.actions),
                 }
-                for ident in (self.admin, self.reader)
+                for ident in (self.admin, self.reader, *self.identities)
             ]
         }
         (self.data_dir / "s3.json").write_text(json.dumps(config))
@@ -348,9 +357,11 @@ class SeaweedS3:
 
 
 @contextlib.contextmanager
-def running_seaweed(data_dir: Path, timeout: float = 30.0) -> Iterator[SeaweedS3]:
+def running_seaweed(
+    data_dir: Path, timeout: float = 30.0, *, identities: tuple[Identity, ...] = ()
+) -> Iterator[SeaweedS3]:
     """A started SeaweedS3 that is stopped (by pid) on exit, also when start or the body fails."""
-    server = SeaweedS3(data_dir)
+    server = SeaweedS3(data_dir, identities=identities)
     try:
         server.start(timeout)
         yield server
