@@ -5,6 +5,7 @@ import datetime as dt
 from prometheus_client import CollectorRegistry
 
 from analyzer.exporter import AnalyzerCollector
+from analyzer.groundtruth import IngestCounters
 from analyzer.job import FAILED, WITH_VIOLATIONS, RunResult
 from analyzer.window import Window
 
@@ -31,7 +32,58 @@ def result(status: str, finished: float) -> RunResult:
         {"feature_name": "a", "constraint_check_type": "baseline_drift_check", "description": "x"},
         {"feature_name": "b", "constraint_check_type": "completeness_check", "description": "y"},
     ]
+    # model_quality.json of a binary classifier (analyzer.quality_run): 80 of 100 predictions
+    # labelled, accuracy 0.8 under its threshold, and the label-free estimate of the current window.
+    r.quality = {
+        "problem_type": "BinaryClassification",
+        "merge": {"records": 100, "predictions": 100, "labelled": 80, "predictions_without_label": 20,
+                  "labels": 82, "labels_without_prediction": 2, "duplicate_labels": 1,
+                  "duplicate_prediction_ids": 0, "label_row_mismatch": 0,
+                  "unparsed_predictions": {"label_not_found": 3}},
+        "labels_read": {"objects": 2, "lines": 83, "labels": 82, "bad_objects": 0, "bad_lines": 1,
+                        "bad_lines_by_reason": {"missing_event_id": 1}},
+        "label_coverage": 0.8,
+        "statistics": {"version": 0.0, "dataset": {"item_count": 80},
+                       "binary_classification_metrics": {
+                           "confusion_matrix": {"0": {"0": 30, "1": 10}, "1": {"0": 6, "1": 34}},
+                           "accuracy": {"value": 0.8, "standard_deviation": "NaN"},
+                           "f1": {"value": 0.81, "standard_deviation": "NaN"},
+                           "auc": {"value": 0.88, "standard_deviation": "NaN"},
+                           "receiver_operating_characteristic_curve": {"false_positive_rates": [0.0, 1.0],
+                                                                       "true_positive_rates": [0.0, 1.0]}},
+                       "modeltap": {"positive_label": "1"}},
+        "violations": [{"constraint_check_type": "LessThanThreshold", "metric_name": "accuracy",
+                        "description": "Metric accuracy with 0.8 was LessThanThreshold '0.85'"}],
+        "estimated": {"version": 0.0, "dataset": {"item_count": 120},
+                      "estimated_binary_classification_metrics": {
+                          "accuracy": {"value": 0.65, "standard_deviation": "NaN"},
+                          "auc": {"value": 0.7, "standard_deviation": "NaN"}}},
+    }  # fmt: skip
+    # variants.json (analyzer.variants): this variant's window against the reference variant's.
+    r.comparison = {
+        "endpoint": "ep", "variant": "v1", "reference_variant": "v0", "rows": 120, "reference_rows": 110,
+        "features": {
+            "a": {"measures": {"distance": 0.3, "ks_statistic": 0.3, "ks_pvalue": 1e-6},
+                  "decision": {"pvalue": 1e-6, "p_adjusted": 2e-6, "drift": True, "tested": True}},
+            "c": {"measures": {"distance": 0.01, "chi2_pvalue": 0.9},
+                  "decision": {"pvalue": 0.9, "p_adjusted": 1.0, "drift": False, "tested": True}},
+        },
+        "drifted": ["a"],
+        "violations": [{"feature_name": "a", "constraint_check_type": "baseline_drift_check",
+                        "description": "z"}],
+    }  # fmt: skip
     return r
+
+
+def ingest_counters() -> IngestCounters:
+    """POST /ground-truth's running totals: some accepted, one unauthorized, one with bad lines."""
+    return IngestCounters(
+        accepted_requests=5,
+        accepted_records=50,
+        objects_written=2,
+        rejected_requests={"unauthorized": 1, "invalid_lines": 1},
+        rejected_lines={"bad_json": 2},
+    )
 
 
 def test_latest_run_snapshot_and_counters() -> None:
@@ -82,3 +134,79 @@ def test_latest_run_snapshot_and_counters() -> None:
     assert get("modeltap_analyzer_feature_drift_detected", {**ev, "feature": "b"}) is None
     assert get("modeltap_analyzer_custom", {**ev, "name": "rows_doubled"}) == 240
     assert get("modeltap_analyzer_custom", {**ev, "name": "note"}) is None
+
+
+def test_model_quality_and_variant_comparison() -> None:
+    reg = CollectorRegistry()
+    AnalyzerCollector(reg).record(result(WITH_VIOLATIONS, 1000.0))
+    get = reg.get_sample_value
+    ev = {"endpoint": "ep", "variant": "v1", "model": ""}
+    assert get("modeltap_analyzer_quality_metric", {**ev, "metric": "accuracy"}) == 0.8
+    assert get("modeltap_analyzer_quality_metric", {**ev, "metric": "auc"}) == 0.88
+    assert (
+        get("modeltap_analyzer_quality_metric", {**ev, "metric": "confusion_matrix"}) is None
+    )  # curves and matrices are not scalars
+    cm = "modeltap_analyzer_quality_confusion_matrix"
+    assert get(cm, {**ev, "actual": "1", "predicted": "0"}) == 6
+    assert get(cm, {**ev, "actual": "0", "predicted": "0"}) == 30
+    assert get("modeltap_analyzer_quality_estimated_metric", {**ev, "metric": "accuracy"}) == 0.65
+    assert get("modeltap_analyzer_quality_label_coverage_ratio", ev) == 0.8
+    merge = "modeltap_analyzer_quality_merge_rows"
+    assert get(merge, {**ev, "kind": "labelled"}) == 80
+    assert get(merge, {**ev, "kind": "labels_without_prediction"}) == 2
+    assert get(merge, {**ev, "kind": "records"}) is None  # not one of the exported counts
+    unparsed = "modeltap_analyzer_quality_unparsed_predictions"
+    assert get(unparsed, {**ev, "reason": "label_not_found"}) == 3
+    bad = "modeltap_analyzer_quality_bad_label_lines"
+    assert get(bad, {**ev, "reason": "missing_event_id"}) == 1
+    assert get("modeltap_analyzer_quality_violations", {**ev, "metric": "accuracy"}) == 1
+    assert get("modeltap_analyzer_quality_violations", {**ev, "metric": "auc"}) is None
+
+    ab = {**ev, "reference_variant": "v0"}
+    drift = "modeltap_analyzer_variant_drift"
+    assert get(drift, {**ab, "feature": "a", "statistic": "ks_statistic"}) == 0.3
+    assert get(drift, {**ab, "feature": "a", "statistic": "p_adjusted"}) == 2e-6
+    assert get("modeltap_analyzer_variant_drift_detected", {**ab, "feature": "a"}) == 1
+    assert get("modeltap_analyzer_variant_drift_detected", {**ab, "feature": "c"}) == 0
+
+
+def test_multiclass_per_class_metrics() -> None:
+    r = result(WITH_VIOLATIONS, 1000.0)
+    r.quality = {
+        "problem_type": "MulticlassClassification",
+        "statistics": {"multiclass_classification_metrics": {
+            "confusion_matrix": {"a": {"a": 2, "b": 0}, "b": {"a": 1, "b": 1}},
+            "weighted_f1": {"value": 0.65, "standard_deviation": "NaN"},
+            "per_class": {"a": {"recall": {"value": 1.0, "standard_deviation": "NaN"}},
+                          "b": {"recall": {"value": 0.5, "standard_deviation": "NaN"}}},
+        }},
+        "violations": [],
+    }  # fmt: skip
+    reg = CollectorRegistry()
+    AnalyzerCollector(reg, max_classes=1).record(r)
+    get = reg.get_sample_value
+    ev = {"endpoint": "ep", "variant": "v1", "model": ""}
+    assert get("modeltap_analyzer_quality_metric", {**ev, "metric": "weighted_f1"}) == 0.65
+    per_class = "modeltap_analyzer_quality_class_metric"
+    assert get(per_class, {**ev, "class": "a", "metric": "recall"}) == 1.0
+    assert get(per_class, {**ev, "class": "b", "metric": "recall"}) is None  # past max_classes
+    cm = "modeltap_analyzer_quality_confusion_matrix"
+    assert get(cm, {**ev, "actual": "a", "predicted": "a"}) == 2
+    assert get(cm, {**ev, "actual": "b", "predicted": "a"}) is None
+    assert get("modeltap_analyzer_quality_label_coverage_ratio", ev) is None  # none reported
+
+
+def test_ground_truth_ingest_counters() -> None:
+    reg = CollectorRegistry()
+    col = AnalyzerCollector(reg)
+    names = {family.name for family in reg.collect()}
+    assert "modeltap_analyzer_ground_truth_requests" not in names  # no ingest: no series
+    col.ingest = ingest_counters()
+    get = reg.get_sample_value
+    requests = "modeltap_analyzer_ground_truth_requests_total"
+    assert get(requests, {"outcome": "accepted"}) == 5
+    assert get(requests, {"outcome": "unauthorized"}) == 1
+    assert get(requests, {"outcome": "too_large"}) == 0  # every reason is preset
+    assert get("modeltap_analyzer_ground_truth_records_total", {}) == 50
+    assert get("modeltap_analyzer_ground_truth_rejected_lines_total", {"reason": "bad_json"}) == 2
+    assert get("modeltap_analyzer_ground_truth_objects_total", {}) == 2

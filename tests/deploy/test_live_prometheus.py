@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from analyzer.exporter import AnalyzerCollector
 from analyzer.job import WITH_VIOLATIONS
-from tests.analyzer.test_exporter import result
+from tests.analyzer.test_exporter import ingest_counters, result
 from tests.conftest import SidecarProc
 from tests.deploy.test_dashboard import as_promql, dashboard, queries
 from tests.deploy.test_prometheus import RULES, alerts
@@ -48,7 +48,9 @@ def query(url: str, promql: str) -> list[dict[str, Any]]:
 @pytest.fixture
 def analyzer_exporter() -> Iterator[str]:
     registry = CollectorRegistry()
-    AnalyzerCollector(registry).record(result(WITH_VIOLATIONS, time.time()))
+    collector = AnalyzerCollector(registry)
+    collector.record(result(WITH_VIOLATIONS, time.time()))
+    collector.ingest = ingest_counters()  # POST /ground-truth enabled
     port = free_port()
     server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
     try:

@@ -1,10 +1,12 @@
 """The kustomizations render with `kubectl kustomize`, validate offline against the Kubernetes 1.32
 schemas (kubernetes-validate --strict), pass yamllint, and configure the processes the way their
 real parsers accept: the sidecar's env and args through sidecar.__main__.load_config, monitor.toml
-through analyzer.cli_monitor.load_config, with probe, Service and scrape ports matching."""
+(and its commented model-quality example) through analyzer.cli_monitor.load_config, with probe,
+Service and scrape ports and the ground-truth token's variable matching."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -199,6 +201,30 @@ def test_analyzer_config_is_accepted_and_matches_ports(
     toml.write_text(data[config_path.name])
     cfg = load_monitor_config(toml)
     assert cfg.endpoints
+
+    # The commented model-quality example is valid once uncommented.
+    example = re.sub(r"(?m)^# (\[[\w.]+\].*|\w+ = .*)$", r"\1", data[config_path.name])
+    assert example != data[config_path.name], "monitor.toml shows a model-quality example"
+    toml.write_text(example)
+    quality_cfg = load_monitor_config(toml)
+    assert quality_cfg.ground_truth.destination
+    assert all(e.quality is not None for e in quality_cfg.endpoints)
+
+    token_env = [e for e in analyzer.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})]
+    services = [d for d in by_kind(docs, "Service") if d["metadata"]["name"] == "modeltap-analyzer"]
+    if workload["kind"] == "Deployment":
+        # POST /ground-truth's token from an optional Secret, under the name monitor.toml reads.
+        assert [e["name"] for e in token_env] == [quality_cfg.ground_truth.token_env]
+        ref = token_env[0]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "modeltap-ground-truth", "key": "token", "optional": True}
+        # The Service reaches the port that serves /reports/ and /ground-truth.
+        assert len(services) == 1
+        svc = services[0]["spec"]
+        assert svc["selector"].items() <= tpl["metadata"]["labels"].items()
+        assert [port_number(analyzer, p["targetPort"]) for p in svc["ports"]] == [cfg.port]
+    else:
+        # `monitor --once` serves no port and never reads the token.
+        assert not token_env and not services
 
     if workload["kind"] == "Deployment":
         assert port_number(analyzer, "metrics") == cfg.port

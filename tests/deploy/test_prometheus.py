@@ -71,6 +71,17 @@ def test_amtool_check_config() -> None:
     [
         (["alertname=ModeltapFeatureDrift", "category=data"], "model-owners"),
         (["alertname=ModeltapDataQualityViolation", "category=data"], "model-owners"),
+        (["alertname=ModeltapModelQualityViolation", "category=data"], "model-owners"),
+        (["alertname=ModeltapEstimatedQualityDrop", "category=data"], "model-owners"),
+        (["alertname=ModeltapVariantsDiverge", "category=data"], "model-owners"),
+        (
+            ["alertname=ModeltapLabelCoverageLow", "category=platform", "severity=warning"],
+            "platform-oncall",
+        ),
+        (
+            ["alertname=ModeltapGroundTruthRejected", "category=platform", "severity=warning"],
+            "platform-oncall",
+        ),
         (
             ["alertname=ModeltapCaptureStopped", "category=platform", "severity=critical"],
             "platform-oncall",
@@ -87,10 +98,21 @@ def test_alertmanager_routes(labels: list[str], receiver: str) -> None:
     assert_ok(run(argv))
 
 
+# The metrics of findings about the model's data (drift, data and model quality, A/B); alerts on
+# anything else are about the pipeline (capture, labels, analyzer) and go to the platform.
+FINDINGS = {
+    "modeltap_analyzer_violations",
+    "modeltap_analyzer_quality_violations",
+    "modeltap_analyzer_quality_estimated_metric",
+    "modeltap_analyzer_variant_drift_detected",
+}
+
+
 def test_data_alerts_carry_the_routing_label() -> None:
     for alert in alerts():
-        drift_or_quality = "modeltap_analyzer_violations" in alert["expr"]
-        assert (alert["labels"]["category"] == "data") == drift_or_quality, alert["alert"]
+        finding = bool(FINDINGS & set(re.findall(r"\bmodeltap_\w+", alert["expr"])))
+        assert (alert["labels"]["category"] == "data") == finding, alert["alert"]
+        assert alert["labels"]["category"] in ("data", "platform"), alert["alert"]
 
 
 def test_prometheusrule_matches_rules_file() -> None:

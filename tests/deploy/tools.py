@@ -86,14 +86,16 @@ def exported_labels() -> dict[str, set[str]]:
     from analyzer.exporter import AnalyzerCollector
     from analyzer.job import WITH_VIOLATIONS
     from sidecar.metrics import SidecarMetrics
-    from tests.analyzer.test_exporter import result
+    from tests.analyzer.test_exporter import ingest_counters, result
 
     labels: dict[str, set[str]] = {}
     for metric in vars(SidecarMetrics(CollectorRegistry())).values():
         if isinstance(metric, MetricWrapperBase):
             labels[metric._name] = set(metric._labelnames)
     registry = CollectorRegistry()
-    AnalyzerCollector(registry).record(result(WITH_VIOLATIONS, 1000.0))
+    collector = AnalyzerCollector(registry)
+    collector.record(result(WITH_VIOLATIONS, 1000.0))
+    collector.ingest = ingest_counters()  # POST /ground-truth enabled
     for family in registry.collect():
         for sample in family.samples:
             labels.setdefault(family.name, set()).update(sample.labels)
