@@ -116,16 +116,18 @@ class TokenBucket:
         self._lock = asyncio.Lock()
 
     async def acquire(self) -> None:
-        """Wait for a token; waiters are served in turn (the lock is fair)."""
+        """Wait for a token; waiters are served in turn (the lock is fair).
+
+        The token is taken first (the balance may go negative) and then slept off, so rounding
+        can never leave a waiter a hair short of a token forever.
+        """
         async with self._lock:
-            while True:
-                now = self._clock()
-                self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-                self._last = now
-                if self._tokens >= 1.0:
-                    self._tokens -= 1.0
-                    return
-                await self._sleep((1.0 - self._tokens) / self.rate)
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            self._tokens -= 1.0
+            if self._tokens < 0:
+                await self._sleep(-self._tokens / self.rate)
 
 
 class ModelClient:
@@ -201,8 +203,10 @@ class ModelClient:
         body = self._body(x)
         problem = ""
         status: int | None = None
+        attempts = 0
         async with self._semaphore:
             for attempt in range(cfg.retries + 1):
+                attempts += 1
                 if attempt:
                     await asyncio.sleep(cfg.backoff_seconds * 2 ** (attempt - 1))
                 await self.limiter.acquire()
@@ -222,7 +226,7 @@ class ModelClient:
                 problem = f"HTTP {status}: {data[:_BODY_IN_ERRORS].decode(errors='replace')!r}"
                 if status not in RETRY_STATUSES:
                     break
-        tries = "1 attempt" if cfg.retries == 0 else f"{cfg.retries + 1} attempts"
+        tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
         raise ModelCallError(
             f"scoring {len(x)} rows on {cfg.url} failed ({tries}): {problem}",
             url=cfg.url,
@@ -237,9 +241,13 @@ class ModelClient:
             ):
                 scores = self._json_scores(orjson.loads(data))
             else:
-                table = np.loadtxt(io.StringIO(data.decode()), delimiter=",", ndmin=2)
                 i = self.config.score_index
-                scores = table if i is None else table[:, i]
+                scores = np.loadtxt(
+                    io.StringIO(data.decode()),
+                    delimiter=",",
+                    ndmin=2,
+                    usecols=None if i is None else (i,),
+                )
         except (ValueError, IndexError, TypeError, orjson.JSONDecodeError) as e:
             raise ModelResponseError(
                 f"cannot read scores from the response of {self.config.url}: {e}; "
