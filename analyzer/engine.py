@@ -176,6 +176,8 @@ class DaskEngine:
     ) -> None:
         import distributed
 
+        # distributed logs every connection and worker start at INFO; keep its warnings only.
+        logging.getLogger("distributed").setLevel(logging.WARNING)
         dist: Any = distributed  # untyped calls
         self.retries = retries
         self.min_job_bytes = 0
