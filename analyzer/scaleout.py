@@ -20,6 +20,9 @@ processes would cost more than it saves.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
+import multiprocessing.util
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -61,16 +64,38 @@ class _StoreCache(threading.local):
 
 
 _cache = _StoreCache()
+_opened: list[tuple[asyncio.AbstractEventLoop, dict[tuple[str, StoreConfig | None], Store]]] = []
+_opened_lock = threading.Lock()
 
 
 def fetch(uri: str, config: StoreConfig | None, key: str) -> bytes:
-    """One object's bytes, through a store kept open for this thread."""
+    """One object's bytes, through a store kept open for this thread (closed at process exit)."""
     if _cache.loop is None:
         _cache.loop = asyncio.new_event_loop()
+        with _opened_lock:
+            if not _opened:
+                # Pool and Dask worker processes end through multiprocessing, which runs its
+                # finalizers but not atexit; a plain process runs atexit. Either closes once.
+                multiprocessing.util.Finalize(None, close_stores, exitpriority=10)
+                atexit.register(close_stores)
+            _opened.append((_cache.loop, _cache.stores))
     store = _cache.stores.get((uri, config))
     if store is None:
         store = _cache.stores[(uri, config)] = open_store(uri, config)
     return _cache.loop.run_until_complete(store.get(key))
+
+
+def close_stores() -> None:
+    """Close every store ``fetch`` opened in this process (their loops are idle by then)."""
+    with _opened_lock:
+        opened = list(_opened)
+        _opened.clear()
+    for loop, stores in opened:
+        for store in stores.values():
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(store.close())
+        stores.clear()
+        loop.close()
 
 
 # --- monitoring -------------------------------------------------------------------------------
