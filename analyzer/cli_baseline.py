@@ -141,6 +141,45 @@ def build_parser() -> argparse.ArgumentParser:
         help="binary: probability at or above which the label is positive (default 0.5)",
     )
     q.add_argument("--positive-label", help="binary: the positive label (default 1 / true / yes)")
+    b = p.add_argument_group(
+        "bias",
+        "With --bias-facet the dataset is a labelled validation set with predictions (--label, "
+        "--prediction or --probability): the output is the bias baseline (analysis.json with "
+        "Clarify's post-training metrics, constraints.json with their allowed ranges).",
+    )
+    b.add_argument("--bias-facet", metavar="COLUMN", help="the sensitive attribute's column")
+    b.add_argument(
+        "--bias-facet-threshold",
+        type=float,
+        metavar="X",
+        help="the disadvantaged group is the rows above X",
+    )
+    b.add_argument(
+        "--bias-facet-values", metavar="A,B", help="... or the rows holding these categories"
+    )
+    b.add_argument("--bias-group", metavar="COLUMN", help="group variable for CDDPL")
+    b.add_argument(
+        "--bias-bootstrap", type=int, default=200, metavar="N", help="bootstrap resamples"
+    )
+    a = p.add_argument_group(
+        "feature attribution",
+        "With --attribution the dataset is training data: Kernel SHAP of a sample of it against "
+        "the model at --model-url gives the baseline's global attributions (analysis.json) and "
+        "the background rows the monitor reuses (background.json).",
+    )
+    a.add_argument("--attribution", action="store_true")
+    a.add_argument(
+        "--model-url", help="the model's scoring URL (e.g. http://model:8080/invocations)"
+    )
+    a.add_argument(
+        "--model-content-type", choices=["text/csv", "application/json"], default="text/csv"
+    )
+    a.add_argument("--score-index", type=int, default=0, help="CSV responses: the score's column")
+    a.add_argument("--score-path", help="JSON responses: the path of each row's score")
+    a.add_argument("--features", metavar="A,B,...", help="the model's input columns, in order")
+    a.add_argument("--background-k", type=int, default=5, help="k-means background rows")
+    a.add_argument("--explain-rows", type=int, default=100, help="rows explained")
+    a.add_argument("--nsamples", type=int, help="coalitions per row (default: all when few)")
     q.add_argument(
         "--window-rows",
         type=int,
@@ -354,9 +393,129 @@ def run_quality(args: argparse.Namespace) -> int:
     return 0
 
 
+def _table(args: argparse.Namespace, columns: list[str] | None = None) -> Any:
+    """The dataset as one Arrow table (bias and attribution baselines hold it in memory)."""
+    import pyarrow as pa
+
+    source = DataSource(args.inputs, read_options(args), store_config(args))
+    parts = []
+    for _, chunk in source.chunks(columns):
+        batch = chunk.batch
+        parts.append(pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch)
+    if not parts:
+        raise AnalyzerError("the dataset has no rows")
+    return pa.concat_tables(parts, promote_options="permissive")
+
+
+def _column(table: Any, name: str) -> Any:
+    if name not in table.column_names:
+        raise AnalyzerError(
+            f"column {name!r} is not in the dataset (columns: {', '.join(table.column_names)})"
+        )
+    return table.column(name).to_numpy(zero_copy_only=False)
+
+
+def run_bias(args: argparse.Namespace) -> int:
+    """The bias baseline of a labelled validation set with the model's predictions."""
+    import numpy as np
+
+    from analyzer.baseline import dumps, write_documents
+    from analyzer.bias import Facet, compute, suggest_constraints
+
+    if not args.label or not (args.prediction or args.probability):
+        raise AnalyzerError("--bias-facet needs --label and --prediction (or --probability)")
+    values = (
+        tuple(v.strip() for v in args.bias_facet_values.split(","))
+        if args.bias_facet_values
+        else None
+    )
+    facet = Facet(args.bias_facet, values=values, threshold=args.bias_facet_threshold)
+    table = _table(args)
+    roles = {args.label, args.prediction, args.probability, args.bias_facet, args.bias_group}
+    numeric = [
+        n for n in table.column_names
+        if n not in roles and np.issubdtype(np.asarray(_column(table, n)).dtype, np.number)
+    ]  # fmt: skip
+    features = np.column_stack([_column(table, n) for n in numeric]) if numeric else None
+    report = compute(
+        {facet.name: _column(table, facet.name)},
+        [facet],
+        y_pred=_column(table, args.prediction) if args.prediction else None,
+        y_score=_column(table, args.probability) if not args.prediction else None,
+        probability_threshold=args.probability_threshold,
+        y_true=_column(table, args.label),
+        positive_values=(args.positive_label or "1",),
+        label=args.label,
+        group=_column(table, args.bias_group) if args.bias_group else None,
+        features=features,
+        bootstrap=args.bias_bootstrap,
+    )
+    docs = {"analysis.json": dumps(report), "constraints.json": dumps(suggest_constraints(report))}
+    names = write_documents(args.output, docs, store_config=store_config(args))
+    if not args.quiet:
+        print("\n".join(f"wrote {n}" for n in names), file=sys.stderr)
+    return 0
+
+
+def run_attribution(args: argparse.Namespace) -> int:
+    """The attribution baseline: Kernel SHAP of a training sample against the model."""
+    import asyncio
+
+    import numpy as np
+
+    from analyzer.attribution.client import ModelClient, ModelClientConfig
+    from analyzer.attribution.kernel_shap import KernelExplainer, explain_async, summarize
+    from analyzer.attribution.ndcg import report
+    from analyzer.attribution_run import sample_rows
+    from analyzer.baseline import dumps, write_documents
+
+    if not args.model_url:
+        raise AnalyzerError("--attribution needs --model-url")
+    table = _table(args)
+    roles = {args.label, args.prediction, args.probability}
+    names = (
+        [n.strip() for n in args.features.split(",")]
+        if args.features
+        else [n for n in table.column_names if n not in roles]
+    )
+    x = np.column_stack([np.asarray(_column(table, n), dtype=np.float64) for n in names])
+    background = summarize(x[np.isfinite(x).all(axis=1)], args.background_k, seed=0)
+    explained = sample_rows(x, args.explain_rows, seed=0)
+    explainer = KernelExplainer(background, nsamples=args.nsamples, seed=0)
+    client = ModelClientConfig(
+        args.model_url,
+        content_type=args.model_content_type,
+        score_index=None if args.score_path else args.score_index,
+        score_path=args.score_path,
+        rows_per_request=500,
+        requests_per_second=50.0,
+    )
+
+    async def explain() -> Any:
+        async with ModelClient(client) as c:
+            return await explain_async(explainer, explained, c.predict)
+
+    doc = report(asyncio.run(explain()), names)
+    back = {
+        "features": names,
+        "rows": background.rows.tolist(),
+        "weights": background.weights.tolist(),
+        "nsamples": args.nsamples,
+    }
+    docs = {"analysis.json": dumps(doc), "background.json": dumps(back)}
+    written = write_documents(args.output, docs, store_config=store_config(args))
+    if not args.quiet:
+        print("\n".join(f"wrote {n}" for n in written), file=sys.stderr)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.problem_type:
         return run_quality(args)
+    if args.bias_facet:
+        return run_bias(args)
+    if args.attribution:
+        return run_attribution(args)
     options = read_options(args)
     store = store_config(args)
     config = ProfileConfig(

@@ -64,7 +64,13 @@ from aiohttp import web
 from croniter import croniter
 from prometheus_client import CollectorRegistry
 
+from analyzer.attribution.client import ModelClientConfig
+from analyzer.attribution.kernel_shap import Background
+from analyzer.attribution_run import AttributionTarget
+from analyzer.bias import Facet
+from analyzer.bias_run import BiasTarget
 from analyzer.engine import ENGINES, Engine, open_engine
+from analyzer.errors import AnalyzerError
 from analyzer.exporter import AnalyzerCollector
 from analyzer.groundtruth import IngestConfig, Ingestor, PredictionSpec, add_ground_truth_route
 from analyzer.hooks import load_hook
@@ -109,6 +115,65 @@ class QualityConfig:
 
 
 @dataclass(frozen=True)
+class BiasConfig:
+    """``[endpoints.bias]``: bias drift across a sensitive attribute (an input column)."""
+
+    baseline: str  # `modeltap baseline --bias-facet ...`: analysis.json + constraints.json
+    facet: str  # the input column of the sensitive attribute
+    facet_threshold: float | None = None  # the disadvantaged group: values above it ...
+    facet_values: tuple[str, ...] = ()  # ... or these categories (neither: each value in turn)
+    group: str = ""  # an input column for CDDPL (conditional demographic disparity)
+    positive_label: str = "1"
+    inference_index: int | None = None  # how to read the prediction: as [endpoints.quality]
+    probability_index: int | None = None
+    inference_attribute: str | None = None
+    probability_attribute: str | None = None
+    probability_threshold: float = 0.5
+    bootstrap: int = 200  # resamples for the window's confidence interval
+
+    def spec(self) -> PredictionSpec:
+        return PredictionSpec(
+            inference_index=self.inference_index,
+            probability_index=self.probability_index,
+            inference_attribute=self.inference_attribute,
+            probability_attribute=self.probability_attribute,
+            probability_threshold=self.probability_threshold,
+        )
+
+    def facet_spec(self) -> Facet:
+        values = tuple(self.facet_values) or None
+        return Facet(self.facet, values=values, threshold=self.facet_threshold)
+
+
+@dataclass(frozen=True)
+class AttributionConfig:
+    """``[endpoints.attribution]``: feature-attribution drift by Kernel SHAP against the model."""
+
+    baseline: str  # `modeltap baseline --attribution ...`: analysis.json + background.json
+    model_url: str  # where to score synthetic rows: a shadow model, never the live sidecar
+    content_type: str = "text/csv"  # or application/json ({"instances": [...]})
+    score_index: int | None = 0  # CSV responses: the score's column
+    score_path: str | None = None  # JSON responses: the path of each row's score
+    rows: int = 50  # window rows explained per run
+    nsamples: int | None = None  # coalitions per row (default: the baseline's)
+    threshold: float = 0.9  # NDCG below this is a violation
+    rows_per_request: int = 500
+    max_concurrency: int = 2
+    requests_per_second: float = 10.0
+
+    def client(self) -> ModelClientConfig:
+        return ModelClientConfig(
+            self.model_url,
+            content_type=typing.cast(typing.Any, self.content_type),
+            score_index=None if self.score_path else self.score_index,
+            score_path=self.score_path,
+            rows_per_request=self.rows_per_request,
+            max_concurrency=self.max_concurrency,
+            requests_per_second=self.requests_per_second,
+        )
+
+
+@dataclass(frozen=True)
 class GroundTruthConfig:
     """``[ground_truth]``: where labels live and the analyzer's ``POST /ground-truth``."""
 
@@ -145,6 +210,8 @@ class EndpointConfig:
     dataset_header: bool = True  # CSV files start with a header line
     partitioned: bool = False  # dataset objects under yyyy/mm/dd/hh/ (else by last-modified)
     quality: QualityConfig | None = None  # [endpoints.quality]: model quality with ground truth
+    bias: BiasConfig | None = None  # [endpoints.bias]: bias drift
+    attribution: AttributionConfig | None = None  # [endpoints.attribution]: attribution drift
 
 
 @dataclass(frozen=True)
@@ -173,6 +240,32 @@ def _fields(cls: type[Any], table: dict[str, Any], where: str) -> dict[str, Any]
             f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}"
         )
     return table
+
+
+def _section(cls: Any, table: Any, where: str) -> Any:
+    """A sub-table as its config dataclass, validated by building what it configures."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: must be a table")
+    _fields(cls, table, where)
+    required = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING]
+    missing = [k for k in required if k not in table]
+    if missing:
+        raise ConfigError(f"{where}: needs {', '.join(missing)}")
+    if "facet_values" in table:
+        table = {**table, "facet_values": tuple(str(v) for v in table["facet_values"])}
+    try:
+        cfg = cls(**table)
+        if isinstance(cfg, BiasConfig):
+            cfg.spec()
+            cfg.facet_spec()
+        if isinstance(cfg, AttributionConfig):
+            cfg.client()
+            if cfg.rows < 1 or not 0 < cfg.threshold <= 1:
+                raise ValueError("rows must be >= 1 and threshold within (0, 1]")
+    except (AnalyzerError, ValueError, TypeError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    split_destination(cfg.baseline)
+    return cfg
 
 
 def _quality(table: Any, ground_truth: GroundTruthConfig, where: str) -> QualityConfig:
@@ -241,6 +334,17 @@ def load_config(path: Path) -> MonitorConfig:
             table = {**table, "output_columns": tuple(cols)}
         if "quality" in table:
             table = {**table, "quality": _quality(table["quality"], ground_truth, where)}
+        if "bias" in table:
+            table = {
+                **table,
+                "bias": _section(BiasConfig, table["bias"], f"{where} [endpoints.bias]"),
+            }
+        if "attribution" in table:
+            where_a = f"{where} [endpoints.attribution]"
+            table = {
+                **table,
+                "attribution": _section(AttributionConfig, table["attribution"], where_a),
+            }
         endpoint = EndpointConfig(**table)
         if endpoint.dataset:
             split_destination(endpoint.dataset)
@@ -254,10 +358,12 @@ def load_config(path: Path) -> MonitorConfig:
                 or endpoint.preprocessor
                 or endpoint.target_model
                 or endpoint.quality
+                or endpoint.bias
+                or endpoint.attribution
             ):
                 raise ConfigError(
-                    f"{where}: output_columns, preprocessor, target_model and quality read "
-                    "captured records; a dataset's rows hold every column by name"
+                    f"{where}: output_columns, preprocessor, target_model, quality, bias and "
+                    "attribution read captured records; a dataset's rows hold every column by name"
                 )
         elif endpoint.dataset_format or endpoint.partitioned:
             raise ConfigError(f"{where}: dataset_format and partitioned need dataset")
@@ -332,12 +438,60 @@ async def load_quality(
     )
 
 
+async def _read_json(uri: str, names: tuple[str, ...], store_cfg: StoreConfig) -> list[Any]:
+    store = open_store(uri, store_cfg)
+    try:
+        return [orjson.loads(await store.get(name)) for name in names]
+    finally:
+        await store.close()
+
+
+async def load_bias(b: BiasConfig, columns: tuple[str, ...], store_cfg: StoreConfig) -> BiasTarget:
+    analysis, constraints = await _read_json(
+        b.baseline, ("analysis.json", "constraints.json"), store_cfg
+    )
+    missing = [c for c in (b.facet, b.group) if c and c not in columns]
+    if missing:
+        raise ConfigError(
+            f"[endpoints.bias] column(s) {', '.join(missing)} are not among the endpoint's "
+            f"input columns ({', '.join(columns)})"
+        )
+    return BiasTarget(
+        (b.facet_spec(),),
+        analysis,
+        constraints,
+        b.spec(),
+        columns,
+        positive_values=(b.positive_label,),
+        group=b.group or None,
+        bootstrap=b.bootstrap,
+    )
+
+
+async def load_attribution(a: AttributionConfig, store_cfg: StoreConfig) -> AttributionTarget:
+    analysis, background = await _read_json(
+        a.baseline, ("analysis.json", "background.json"), store_cfg
+    )
+    return AttributionTarget(
+        analysis,
+        tuple(background["features"]),
+        Background.of(background["rows"], background["weights"]),
+        a.client(),
+        rows=a.rows,
+        nsamples=a.nsamples if a.nsamples is not None else background.get("nsamples"),
+        threshold=a.threshold,
+    )
+
+
 async def load_target(
     endpoint: EndpointConfig,
     store_cfg: StoreConfig,
     ground_truth: GroundTruthConfig = GroundTruthConfig(),
 ) -> Target:
     stats, constraints = await _read_baseline(endpoint.baseline, store_cfg)
+    columns = tuple(
+        f["name"] for f in stats.get("features", []) if f["name"] not in endpoint.output_columns
+    )
     return Target(
         endpoint.name,
         endpoint.variant,
@@ -360,6 +514,10 @@ async def load_target(
         baseline_uri=endpoint.baseline.rstrip("/"),
         quality=await load_quality(endpoint.quality, ground_truth, store_cfg)
         if endpoint.quality is not None
+        else None,
+        bias=await load_bias(endpoint.bias, columns, store_cfg) if endpoint.bias else None,
+        attribution=await load_attribution(endpoint.attribution, store_cfg)
+        if endpoint.attribution
         else None,
     )
 
@@ -393,11 +551,14 @@ async def run_all(
     try:
         for target in targets:
             if target.batch is None:
-                labels = (
-                    open_store(target.quality.ground_truth, cfg.store)
+                labels_uri = (
+                    target.quality.ground_truth
                     if target.quality is not None
-                    else None
+                    else cfg.ground_truth.destination
+                    if target.bias is not None
+                    else ""
                 )
+                labels = open_store(labels_uri, cfg.store) if labels_uri else None
                 try:
                     result = await run_window(
                         captures,

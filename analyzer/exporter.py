@@ -7,6 +7,7 @@ at ``max_features``, the six check types, fixed statistic names).
 
 from __future__ import annotations
 
+import math
 import threading
 import typing
 from collections.abc import Iterator
@@ -149,6 +150,8 @@ class AnalyzerCollector(Collector):
         yield from (status_g, duration, last_ok, rows, unparsed, bad, violations, stat_g, completeness,
                     drift_g, detected, variant_drift, variant_detected, custom)  # fmt: skip
         yield from quality_metrics(latest, self._max_classes)
+        yield from bias_metrics(latest)
+        yield from attribution_metrics(latest, self._max_features)
         if self.ingest is not None:
             yield from ingest_metrics(self.ingest)
 
@@ -307,3 +310,71 @@ def ingest_metrics(c: IngestCounters) -> Iterator[CounterMetricFamily]:
                                   "Ground-truth objects written to the store.")  # fmt: skip
     objects.add_metric([], c.objects_written)
     yield objects
+
+
+def bias_metrics(latest: dict[tuple[str, str, str], RunResult]) -> Iterator[GaugeMetricFamily]:
+    """Post-training bias metrics per facet (SageMaker's bias_metric_<NAME>)."""
+    labels = ["endpoint", "variant", "model"]
+    metric = GaugeMetricFamily("modeltap_analyzer_bias_metric",
+                               "A post-training bias metric of the latest window (DPPL, DI, AD, ...) "
+                               "for one facet value.", labels=[*labels, "facet", "facet_value", "metric"])  # fmt: skip
+    violations = GaugeMetricFamily("modeltap_analyzer_bias_violations",
+                                   "1 for each bias metric outside its allowed range in the latest run.",
+                                   labels=[*labels, "facet", "facet_value", "metric"])  # fmt: skip
+    rows = GaugeMetricFamily("modeltap_analyzer_bias_rows",
+                             "Predictions the latest bias run covered, and how many had labels.",
+                             labels=[*labels, "kind"])  # fmt: skip
+    for ident, result in sorted(latest.items()):
+        doc = result.bias
+        if not doc:
+            continue
+        for kind in ("rows", "labelled"):
+            if isinstance(doc.get(kind), int):
+                rows.add_metric([*ident, kind], float(doc[kind]))
+        facets = ((doc.get("report") or {}).get("post_training_bias_metrics") or {}).get(
+            "facets", {}
+        )
+        for facet, entries in sorted(facets.items()):
+            for entry in entries[:MAX_CLASSES]:
+                value = str(entry.get("value_or_threshold", ""))
+                for m in entry.get("metrics", []):
+                    v = m.get("value")
+                    if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
+                        metric.add_metric([*ident, facet, value, str(m.get("name"))], float(v))
+        for v in doc.get("violations") or []:
+            violations.add_metric(
+                [*ident, str(v.get("facet", "")), str(v.get("facet_value", "")),
+                 str(v.get("metric_name", ""))], 1.0,
+            )  # fmt: skip
+    yield from (metric, violations, rows)
+
+
+def attribution_metrics(
+    latest: dict[tuple[str, str, str], RunResult], max_features: int
+) -> Iterator[GaugeMetricFamily]:
+    """Global SHAP attributions per feature and the NDCG of their ranking against the baseline."""
+    labels = ["endpoint", "variant", "model"]
+    ndcg = GaugeMetricFamily("modeltap_analyzer_attribution_ndcg",
+                             "NDCG of the latest window's feature ranking by global attribution "
+                             "against the baseline's (below 0.9: attribution drift).",
+                             labels=[*labels, "label"])  # fmt: skip
+    value = GaugeMetricFamily("modeltap_analyzer_feature_attribution",
+                              "Global (mean absolute) SHAP attribution of a feature in the latest window.",
+                              labels=[*labels, "label", "feature"])  # fmt: skip
+    violations = GaugeMetricFamily("modeltap_analyzer_attribution_violations",
+                                   "1 when the latest run's attribution NDCG fell below the threshold.",
+                                   labels=[*labels, "label"])  # fmt: skip
+    for ident, result in sorted(latest.items()):
+        doc = result.attribution
+        if not doc:
+            continue
+        for label, score in sorted((doc.get("ndcg") or {}).items()):
+            if isinstance(score, int | float) and math.isfinite(score):
+                ndcg.add_metric([*ident, label], float(score))
+        kernel = ((doc.get("report") or {}).get("explanations") or {}).get("kernel_shap", {})
+        for label, entry in sorted(kernel.items()):
+            for feature, v in list(entry.get("global_shap_values", {}).items())[:max_features]:
+                value.add_metric([*ident, label, feature], float(v))
+        for v in doc.get("violations") or []:
+            violations.add_metric([*ident, str(v.get("label", ""))], 1.0)
+    yield from (ndcg, value, violations)

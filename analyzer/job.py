@@ -14,12 +14,14 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pyarrow as pa
 
+from analyzer.attribution_run import AttributionTarget, run_attribution
+from analyzer.bias_run import BiasTarget, run_bias
 from analyzer.checks import Evaluation, evaluate
 from analyzer.engine import Engine
 from analyzer.errors import DataError
@@ -91,6 +93,8 @@ class Target:
     batch: BatchDataset | None = None  # read a batch job's dataset instead of captured traffic
     baseline_uri: str = ""  # where the baseline came from (variants sharing one are comparable)
     quality: QualityTarget | None = None  # model quality against ground truth
+    bias: BiasTarget | None = None  # bias drift of predictions across a sensitive attribute
+    attribution: AttributionTarget | None = None  # feature-attribution drift (Kernel SHAP)
 
 
 @dataclass
@@ -115,6 +119,8 @@ class RunResult:
     comparison: dict[str, Any] | None = None  # this variant against the reference (variants.json)
     reference_profile: Profile | None = field(default=None, repr=False)  # the reference's window
     quality: dict[str, Any] | None = None  # model-quality metrics (model_quality.json)
+    bias: dict[str, Any] | None = None  # bias report and violations (bias/)
+    attribution: dict[str, Any] | None = None  # attributions, NDCG, violations (attribution/)
 
 
 def _profile_object(
@@ -342,6 +348,8 @@ async def run_window(
                 result.status = WITH_VIOLATIONS
             elif result.status == NO_DATA and result.quality["statistics"] is not None:
                 result.status = COMPLETED  # no new traffic, but labelled older predictions
+        if result.status != NO_DATA and target.batch is None:
+            await _run_sections(captures, labels, target, window, result)
         if target.post_analytics is not None:
             custom = await asyncio.to_thread(target.post_analytics, run_summary(result))
             if isinstance(custom, dict):
@@ -355,6 +363,31 @@ async def run_window(
     result.duration_seconds = time.monotonic() - started
     result.finished_at = time.time()
     return result
+
+
+async def _run_sections(
+    captures: Store, labels: Store | None, target: Target, window: Window, result: RunResult
+) -> None:
+    """Bias and attribution drift; a section that fails fails the run, naming the section."""
+    sections: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = []
+    who = (target.endpoint, target.variant, target.target_model)
+    if target.bias is not None:
+        bias = target.bias
+        sections.append(("bias", lambda: run_bias(captures, labels, *who, bias, window)))
+    if target.attribution is not None:
+        attr = target.attribution
+        sections.append(("attribution", lambda: run_attribution(captures, *who, attr, window)))
+    for name, run in sections:
+        try:
+            doc = await run()
+        except Exception as exc:  # the other sections' results stand
+            log.exception("%s for %s/%s failed", name, target.endpoint, target.variant)
+            doc = {"error": f"{type(exc).__name__}: {exc}", "violations": []}
+            result.status = FAILED
+            result.error = "; ".join(filter(None, [result.error, f"{name}: {doc['error']}"]))
+        setattr(result, name, doc)
+        if doc["violations"] and result.status != FAILED:
+            result.status = WITH_VIOLATIONS
 
 
 def run_summary(result: RunResult) -> dict[str, Any]:

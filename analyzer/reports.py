@@ -63,6 +63,24 @@ async def write_reports(reports: Store, result: RunResult, baseline: Profile | N
         files.append(
             ("model-quality/constraint_violations.json", orjson.dumps(found, option=opt), JSON)
         )
+    for section, doc in (("bias", result.bias), ("attribution", result.attribution)):
+        if doc is None:
+            continue
+        if doc.get("report") is not None:  # Clarify's analysis.json of the window
+            body = orjson.dumps(doc["report"], option=opt | orjson.OPT_SERIALIZE_NUMPY)
+            files.append((f"{section}/analysis.json", body, JSON))
+        found = {"version": "1.0", "violations": doc.get("violations", [])}
+        files.append(
+            (f"{section}/constraint_violations.json", orjson.dumps(found, option=opt), JSON)
+        )
+        rest = {k: v for k, v in doc.items() if k != "report"}
+        files.append(
+            (
+                f"{section}/run.json",
+                orjson.dumps(rest, option=opt | orjson.OPT_SERIALIZE_NUMPY),
+                JSON,
+            )
+        )
     if baseline is not None:
         page = await asyncio.to_thread(render_run, _view(result, baseline, summary))
         files.append(("report.html", page.encode(), HTML))

@@ -434,7 +434,7 @@ def _read_predictions(
             continue
         try:
             raw = decode_payload(payload)
-        except RecordError:
+        except (RecordError, ValueError):  # ValueError: base64 text that is not ASCII
             stats.fail("bad_encoding")
             continue
         kind = _kind(payload)
@@ -529,7 +529,7 @@ def _split_labels(text: str, n: int) -> list[str] | None:
 
 
 @dataclass
-class _Predictions:
+class Predictions:
     ids: list[str | None]
     record: np.ndarray[Any, Any]
     position: np.ndarray[Any, Any]
@@ -538,9 +538,9 @@ class _Predictions:
     valid: np.ndarray[Any, Any]
 
 
-def _predictions(
+def predictions(
     records: Sequence[dict[str, Any]], spec: PredictionSpec, stats: MergeStats
-) -> _Predictions:
+) -> Predictions:
     """Every row's prediction (and score) of ``records``; unreadable rows counted by reason."""
     ids, rows = _read_predictions(records, spec, stats)
     n = len(rows.record)
@@ -571,7 +571,7 @@ def _predictions(
     for reason, count in zip(reasons.tolist(), counts.tolist(), strict=True):
         stats.fail(reason, count)
     stats.predictions = int(valid.sum())
-    return _Predictions(ids, record, position, pred, score, valid)
+    return Predictions(ids, record, position, pred, score, valid)
 
 
 def read_predictions(
@@ -579,7 +579,7 @@ def read_predictions(
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None, MergeStats]:
     """Every readable row's (prediction, score) without labels: what estimation works from."""
     stats = MergeStats(records=len(records))
-    p = _predictions(records, spec, stats)
+    p = predictions(records, spec, stats)
     score = p.score[p.valid] if p.score is not None else None
     _, y_pred = _typed(p.pred[p.valid], p.pred[p.valid])
     return y_pred, score, stats
@@ -590,7 +590,7 @@ def merge(records: Sequence[dict[str, Any]], labels: Labels, spec: PredictionSpe
     stats = MergeStats(records=len(records))
     latest, stats.duplicate_labels = labels.latest()
     stats.labels = len(latest)
-    p = _predictions(records, spec, stats)
+    p = predictions(records, spec, stats)
     ids, record, position, pred, score, valid = (
         p.ids, p.record, p.position, p.pred, p.score, p.valid
     )  # fmt: skip

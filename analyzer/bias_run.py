@@ -1,0 +1,137 @@
+"""One bias-drift run: Clarify's post-training bias metrics of a window against the baseline's.
+
+Metrics of predicted labels alone (DPPL, DI, CDDPL, FT) cover every readable prediction of the
+window; those that need the truth (AD, DAR, DCA, DCR, DRR, RD, SD, TE) cover the predictions that
+have a ground-truth label, joined as model quality joins them. The window's bootstrap interval is
+compared with the baseline's allowed range, so sampling noise alone does not raise a violation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from analyzer.bias import Facet, check, compute
+from analyzer.bias.metrics import METRIC_NAMES, NEEDS_LABELS
+from analyzer.groundtruth import PredictionSpec, load_labels, merge
+from analyzer.window import Window
+from analyzer.window_rows import aligned_rows, window_records
+from sidecar.store.base import Store
+
+
+@dataclass(frozen=True)
+class BiasTarget:
+    """An endpoint's bias settings and its bias baseline (analysis.json + constraints.json)."""
+
+    facets: tuple[Facet, ...]
+    baseline: dict[str, Any]
+    constraints: dict[str, Any]
+    spec: PredictionSpec
+    columns: tuple[str, ...]  # the endpoint's input columns, in order (the data baseline's)
+    positive_values: tuple[str, ...] = ("1",)
+    group: str | None = None
+    bootstrap: int = 200
+
+
+def _matrix(table: pa.Table, names: list[str]) -> np.ndarray[Any, Any] | None:
+    """Numeric feature columns as floats for the flip test; None when some are not numeric."""
+    try:
+        cols = [np.asarray(table.column(n).to_numpy(zero_copy_only=False), dtype=np.float64)
+                for n in names]  # fmt: skip
+    except (TypeError, ValueError):
+        return None
+    return np.column_stack(cols) if cols else None
+
+
+def merge_reports(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """One report from two over the same facets (metrics lists joined, Clarify's order)."""
+    out = {**a, "post_training_bias_metrics": dict(a["post_training_bias_metrics"])}
+    facets_a = a["post_training_bias_metrics"]["facets"]
+    facets_b = b["post_training_bias_metrics"]["facets"]
+    joined: dict[str, list[dict[str, Any]]] = {}
+    for name, entries in facets_a.items():
+        others = {e["value_or_threshold"]: e for e in facets_b.get(name, [])}
+        joined[name] = []
+        for e in entries:
+            extra = others.get(e["value_or_threshold"], {}).get("metrics", [])
+            metrics = sorted([*e["metrics"], *extra], key=lambda m: METRIC_NAMES.index(m["name"]))
+            joined[name].append({**e, "metrics": metrics})
+    out["post_training_bias_metrics"]["facets"] = joined
+    return out
+
+
+async def run_bias(
+    captures: Store,
+    labels_store: Store | None,
+    endpoint: str,
+    variant: str,
+    target_model: str,
+    target: BiasTarget,
+    window: Window,
+) -> dict[str, Any]:
+    """The bias document of one run: the report, its violations and what it covered."""
+    records, read = await window_records(captures, endpoint, variant, window, target_model)
+    rows = aligned_rows(records, list(target.columns), target.spec)
+    doc: dict[str, Any] = {
+        "rows": len(rows.keys),
+        "labelled": 0,
+        "unreadable_predictions": rows.merge.unparsed_predictions,
+        "mismatched_records": rows.mismatched_records,
+        "report": None,
+        "violations": [],
+    }
+    if not len(rows.keys) or rows.y_pred is None:
+        return doc
+    facet_names = [f.name for f in target.facets]
+    facet_columns = {n: rows.inputs.column(n).to_numpy(zero_copy_only=False) for n in facet_names}
+    group = (
+        rows.inputs.column(target.group).to_numpy(zero_copy_only=False) if target.group else None
+    )
+    skip = {*facet_names, *([target.group] if target.group else [])}
+    features = _matrix(rows.inputs, [c for c in target.columns if c not in skip])
+    common: dict[str, Any] = {
+        "positive_values": target.positive_values,
+        "probability_threshold": target.spec.probability_threshold,
+        "bootstrap": target.bootstrap,
+    }
+    report = compute(
+        facet_columns,
+        target.facets,
+        y_pred=rows.y_pred,
+        group=group,
+        features=features,
+        metrics=[m for m in METRIC_NAMES if m not in NEEDS_LABELS],
+        **common,
+    )
+    truth = None
+    if labels_store is not None:
+        labels, _ = await load_labels(
+            labels_store, endpoint, variant, window, label_delay=dt.timedelta(days=36500),
+            now=dt.datetime.now(dt.UTC),
+        )  # fmt: skip
+        if len(labels):
+            joined = merge(records, labels, target.spec)
+            index = {k: i for i, k in enumerate(joined.ids.tolist())}
+            at = np.asarray([index.get(k, -1) for k in rows.keys.tolist()], dtype=np.int64)
+            truth = (at >= 0, joined.y_true[at[at >= 0]])
+    if truth is not None and truth[0].any():
+        y_pred = rows.y_pred
+        labelled, y_true = truth
+        doc["labelled"] = int(labelled.sum())
+        with_truth = compute(
+            {n: c[labelled] for n, c in facet_columns.items()},
+            target.facets,
+            y_pred=y_pred[labelled],
+            y_true=y_true,
+            metrics=sorted(NEEDS_LABELS),
+            **common,
+        )
+        report = merge_reports(report, with_truth)
+    doc["report"] = report
+    doc["violations"] = check(report, target.constraints)
+    doc["captures_read"] = {"objects": read.objects, "bad_lines": read.bad_lines}
+    return doc
