@@ -27,6 +27,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from sidecar.config import SidecarConfig
 from sidecar.metrics import SidecarMetrics
 from sidecar.proxy import Proxy
+from sidecar.redact import build_redactor
+from sidecar.server import GuardedServer
 from sidecar.spool import SpoolUsage, SpoolWriter, recover
 from sidecar.store.base import Store, open_store
 from sidecar.uploader import Uploader
@@ -142,6 +144,7 @@ def _url(runner: web.BaseRunner) -> str:
 async def start(config: SidecarConfig, registry: CollectorRegistry) -> Sidecar:
     """Start every part of the sidecar; raises ConfigError/StoreConfigError before serving."""
     metrics = SidecarMetrics(registry)
+    redactor = build_redactor(config.redact)  # reads the key file: a bad key stops us here
     store = open_store(config.store.destination, config.store)
     try:
         await store.check()
@@ -161,6 +164,7 @@ async def start(config: SidecarConfig, registry: CollectorRegistry) -> Sidecar:
         metrics,
         usage,
         on_sealed=lambda path, records: _call_soon(loop, uploader.notify_sealed, path, records),
+        redactor=redactor,
     )
     sidecar = Sidecar(config=config, metrics=metrics, store=store, writer=writer, uploader=uploader)
     await asyncio.to_thread(writer.start)
@@ -173,11 +177,18 @@ async def start(config: SidecarConfig, registry: CollectorRegistry) -> Sidecar:
     session = _client_session(config)
     sidecar._session = session
     proxy = Proxy(config, metrics, session, writer if config.capture.enabled else None)
-    server = web.Server(
+    srv = config.server
+    server = GuardedServer(
         proxy.handle,
+        metrics=metrics,
+        max_connections=srv.max_connections,
+        header_read_timeout=srv.header_read_timeout_seconds,
+        max_head_bytes=srv.max_request_head_bytes,
         access_log=None,
-        max_line_size=config.server.max_request_header_bytes,
-        max_field_size=config.server.max_request_header_bytes,
+        max_line_size=srv.max_request_header_bytes,
+        max_field_size=srv.max_request_header_bytes,
+        max_headers=srv.max_request_headers,
+        keepalive_timeout=srv.keepalive_timeout_seconds,
     )
     proxy_runner = web.ServerRunner(server, shutdown_timeout=config.server.shutdown_timeout_seconds)
     await proxy_runner.setup()

@@ -38,7 +38,45 @@ class ServerConfig:
         20.0, "On SIGTERM, how long in-flight requests may take to finish.", min=0
     )
     max_request_header_bytes: int = setting(
-        8190, "Largest request line or header line accepted (larger get 431/400).", min=1024
+        8190, "Largest request line or single header field accepted (larger get 431).", min=1024
+    )
+    max_request_headers: int = setting(
+        100, "Most header fields a request may carry (more get 431).", min=1, max=10000
+    )
+    max_request_head_bytes: int = setting(
+        65536,
+        "Largest request head (request line and all header fields) accepted (larger get 431).",
+        min=1024,
+    )
+    max_body_bytes: int = setting(
+        64 * 1024 * 1024,
+        "Largest request body accepted, streamed bodies counted as they pass (larger get 413).",
+        min=0,
+    )
+    header_read_timeout_seconds: float = setting(
+        10.0,
+        "Time a client has to send a whole request head, from its first byte (or from connecting); "
+        "then 408 and the connection is closed.",
+        min=0,
+        min_exclusive=True,
+    )
+    body_read_timeout_seconds: float = setting(
+        30.0,
+        "Longest wait for the next bytes of a request body; then 408 and the connection is closed.",
+        min=0,
+        min_exclusive=True,
+    )
+    keepalive_timeout_seconds: float = setting(
+        620.0,
+        "How long an idle keep-alive client connection is kept (above common load-balancer idle "
+        "timeouts, so they close first).",
+        min=0,
+        min_exclusive=True,
+    )
+    max_connections: int = setting(
+        1024,
+        "Open client connections at most; past it new ones get 503 and are closed.",
+        min=1,
     )
 
 
@@ -49,7 +87,7 @@ class UpstreamConfig:
     )
     connect_timeout_seconds: float = setting(
         5.0,
-        "Time to open a connection to the model server before answering 502.",
+        "Time to open a connection to the model server before answering 504.",
         min=0,
         min_exclusive=True,
     )
@@ -108,6 +146,11 @@ class CaptureConfig:
     target_model_header: str = setting(
         "X-Target-Model", "Request header naming the target model of a multi-model server."
     )
+    headers: tuple[str, ...] = setting(
+        (),
+        "Request/response headers copied into records (modeltap.requestHeaders/responseHeaders); "
+        "no others are. Authorization, Proxy-Authorization, Cookie and Set-Cookie are refused.",
+    )
     queue_size: int = setting(
         10000,
         "Records held in memory between the request path and the spool writer; overflow is dropped and counted.",
@@ -118,6 +161,46 @@ class CaptureConfig:
         "Payload bytes held in that queue at most; past it records are dropped and counted.",
         min=1,
     )
+
+
+@dataclass(frozen=True)
+class RedactConfig:
+    input_json_paths: tuple[str, ...] = setting(
+        (),
+        "Paths (a.b, [i], [*], ['k']) of JSON input values replaced before a record is written.",
+    )
+    output_json_paths: tuple[str, ...] = setting(
+        (), "Paths of JSON output values replaced before a record is written."
+    )
+    input_csv_columns: tuple[int, ...] = setting(
+        (), "CSV input columns (0-based, every row) replaced before a record is written."
+    )
+    output_csv_columns: tuple[int, ...] = setting(
+        (), "CSV output columns (0-based, every row) replaced before a record is written."
+    )
+    replacement: Literal["marker", "hash"] = setting(
+        "marker",
+        "'marker' writes redact.marker; 'hash' writes HMAC-SHA256(key, value) as truncated hex, "
+        "so equal values stay joinable.",
+    )
+    marker: str = setting("[REDACTED]", "Text that replaces a redacted value ('marker').")
+    hash_key: str = setting(
+        "", "HMAC key for 'hash' (at least 16 bytes); prefer hash_key_file.", secret=True
+    )
+    hash_key_file: Path | None = setting(
+        None,
+        "File holding the HMAC key for 'hash' (e.g. a mounted Secret); outer whitespace is ignored.",
+    )
+    hash_hex_chars: int = setting(16, "Hex characters of the HMAC kept ('hash').", min=8, max=64)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(
+            self.input_json_paths
+            or self.output_json_paths
+            or self.input_csv_columns
+            or self.output_csv_columns
+        )
 
 
 @dataclass(frozen=True)
@@ -185,6 +268,7 @@ class SidecarConfig:
     server: ServerConfig = ServerConfig()
     upstream: UpstreamConfig = UpstreamConfig()
     capture: CaptureConfig = CaptureConfig()
+    redact: RedactConfig = RedactConfig()
     spool: SpoolConfig = SpoolConfig()
     store: StoreConfig = StoreConfig()
 
@@ -214,6 +298,13 @@ class SidecarConfig:
             for ct in types_:
                 if not _CONTENT_TYPE.match(ct):
                     raise ConfigError(f"{key}: {ct!r} is not a type/subtype content type")
+        _check_headers(self.capture.headers)
+        _check_redact(self.redact)
+        if self.server.max_request_head_bytes < self.server.max_request_header_bytes:
+            raise ConfigError(
+                f"server.max_request_head_bytes={self.server.max_request_head_bytes} is below "
+                f"server.max_request_header_bytes={self.server.max_request_header_bytes}"
+            )
         if self.server.port != 0 and self.server.port == self.server.admin_port:
             raise ConfigError("server.port and server.admin_port must differ")
         scheme = urlsplit(self.store.destination).scheme
@@ -223,3 +314,50 @@ class SidecarConfig:
             )
         if self.store.kms_key_id and self.store.sse != "aws:kms":
             raise ConfigError("store.kms_key_id is set but store.sse is not 'aws:kms'")
+
+
+# Credentials: never copied into a record, whatever capture.headers says.
+REFUSED_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def _check_headers(names: tuple[str, ...]) -> None:
+    for name in names:
+        if not _TOKEN.match(name):
+            raise ConfigError(f"capture.headers: {name!r} is not a header name")
+        if name.lower() in REFUSED_HEADERS:
+            raise ConfigError(
+                f"capture.headers: {name!r} carries credentials and is never captured; "
+                "remove it (refused: Authorization, Proxy-Authorization, Cookie, Set-Cookie)"
+            )
+
+
+def _check_redact(redact: RedactConfig) -> None:
+    from sidecar.redact import compile_path  # the path grammar lives with its evaluator
+
+    for key, paths in (
+        ("redact.input_json_paths", redact.input_json_paths),
+        ("redact.output_json_paths", redact.output_json_paths),
+    ):
+        for path in paths:
+            try:
+                compile_path(path)
+            except ValueError as exc:
+                raise ConfigError(f"{key}: {exc}") from None
+    for key, columns in (
+        ("redact.input_csv_columns", redact.input_csv_columns),
+        ("redact.output_csv_columns", redact.output_csv_columns),
+    ):
+        for col in columns:
+            if col < 0:
+                raise ConfigError(f"{key}: column {col} is negative; columns count from 0")
+    if redact.replacement == "hash":
+        if bool(redact.hash_key) == (redact.hash_key_file is not None):
+            raise ConfigError(
+                "redact.replacement='hash' needs exactly one of redact.hash_key "
+                "(MODELTAP_SIDECAR_REDACT_HASH_KEY) or redact.hash_key_file"
+            )
+        if redact.hash_key and len(redact.hash_key.encode()) < 16:
+            raise ConfigError("redact.hash_key is shorter than 16 bytes")
+    elif redact.hash_key or redact.hash_key_file is not None:
+        raise ConfigError("a redact hash key is set but redact.replacement is not 'hash'")

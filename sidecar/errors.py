@@ -4,7 +4,8 @@ ModeltapError
 ├── ConfigError      bad configuration; the process exits with status 2 before serving
 ├── StoreError       the object store failed an operation
 │   └── StoreConfigError   the store is unusable as configured (start-up check)
-└── RecordError      a capture record that cannot be parsed
+├── RecordError      a capture record that cannot be parsed
+└── RedactionError   a payload that redaction rules cannot read; its record is dropped
 """
 
 from __future__ import annotations
@@ -41,3 +42,7 @@ class StoreConfigError(StoreError):
 
 class RecordError(ModeltapError):
     """A capture record is malformed."""
+
+
+class RedactionError(ModeltapError):
+    """A payload cannot be parsed for redaction, so its record must not be written."""

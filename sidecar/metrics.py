@@ -20,9 +20,18 @@ CAPTURE_OUTCOMES = (
     "skipped_disk",  # the spool's disk was above the usage cutoff
     "too_large",  # a body was above capture.max_payload_bytes
     "write_error",  # the spool write failed (e.g. ENOSPC before the cutoff noticed)
+    "dropped_redaction_failed",  # a payload the redaction rules could not read (never written)
 )
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
-UPSTREAM_ERRORS = ("connect", "timeout", "disconnected", "protocol")
+UPSTREAM_ERRORS = ("connect", "connect_timeout", "timeout", "disconnected", "protocol")
+REJECT_REASONS = (
+    "header_timeout",  # the request head did not arrive within server.header_read_timeout_seconds
+    "body_timeout",  # the body stalled longer than server.body_read_timeout_seconds
+    "headers_too_large",  # a header field, the field count or the whole head over its limit
+    "body_too_large",  # the body over server.max_body_bytes
+    "bad_framing",  # Content-Length/Transfer-Encoding that could smuggle a request
+    "malformed",  # anything else the HTTP parser refused
+)
 
 
 class SidecarMetrics:
@@ -57,6 +66,22 @@ class SidecarMetrics:
         self.client_aborts = Counter(
             "modeltap_sidecar_client_aborts",
             "Clients that hung up while their response was being streamed.",
+            registry=registry,
+        )
+        self.rejected = Counter(
+            "modeltap_sidecar_rejected_requests",
+            "Requests refused by the proxy port's limits (408, 413, 431, 400), by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.connections = Gauge(
+            "modeltap_sidecar_client_connections",
+            "Open client connections on the proxy port.",
+            registry=registry,
+        )
+        self.connections_refused = Counter(
+            "modeltap_sidecar_client_connections_refused",
+            "Client connections refused (503, closed) because server.max_connections were open.",
             registry=registry,
         )
         self.capture_records = Counter(
@@ -148,3 +173,5 @@ class SidecarMetrics:
             self.capture_records.labels(outcome)
         for reason in UPSTREAM_ERRORS:
             self.upstream_errors.labels(reason)
+        for reason in REJECT_REASONS:
+            self.rejected.labels(reason)

@@ -4,6 +4,12 @@ Forwarding is faithful: method, raw path and query, end-to-end headers and body 
 reason, end-to-end headers and body come back byte for byte. Bodies that are not captured are
 streamed unless they are small; captured bodies (at most ``capture.max_payload_bytes``) are held
 once, as the bytes that are forwarded anyway. Capture costs the request one ``put_nowait``.
+
+Request limits applied here (the connection-level ones are in :mod:`sidecar.server`): a body over
+``server.max_body_bytes`` is refused with 413 (by its Content-Length up front, or counted as it
+streams); a body that stalls longer than ``server.body_read_timeout_seconds`` between two reads
+gets 408; a Transfer-Encoding other than exactly ``chunked``, or any on an HTTP/1.0 request
+(RFC 9112 section 6.1), gets 400. Each closes the connection, since the rest of its body is unread.
 """
 
 from __future__ import annotations
@@ -15,8 +21,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-from aiohttp import web
-from multidict import CIMultiDict
+from aiohttp import hdrs, web
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from sidecar.config import SidecarConfig
@@ -24,6 +30,7 @@ from sidecar.headers import end_to_end
 from sidecar.metrics import SidecarMetrics
 from sidecar.record import CaptureItem
 from sidecar.sampling import Sampler
+from sidecar.server import GuardedConnection, client_error
 from sidecar.spool import SpoolWriter
 
 log = logging.getLogger(__name__)
@@ -68,6 +75,9 @@ class Proxy:
         self._max_payload = cap.max_payload_bytes
         self._id_header = cap.inference_id_header
         self._model_header = cap.target_model_header
+        self._header_names = tuple(dict.fromkeys(h.lower() for h in cap.headers))
+        self._max_body = config.server.max_body_bytes
+        self._body_timeout = config.server.body_read_timeout_seconds
         self._metrics = metrics
         self._requests = {
             c: metrics.requests.labels(c) for c in ("1xx", "2xx", "3xx", "4xx", "5xx")
@@ -77,7 +87,11 @@ class Proxy:
         self._client_aborts = metrics.client_aborts
         self._upstream_errors = {
             r: metrics.upstream_errors.labels(r)
-            for r in ("connect", "timeout", "disconnected", "protocol")
+            for r in ("connect", "connect_timeout", "timeout", "disconnected", "protocol")
+        }
+        self._rejected = {
+            r: metrics.rejected.labels(r)
+            for r in ("body_timeout", "body_too_large", "bad_framing", "malformed")
         }
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -87,6 +101,11 @@ class Proxy:
         except _UpstreamFailure as failure:
             self._upstream_errors[failure.reason].inc()
             response = _error_response(failure.status, failure.message)
+        except _ClientFailure as failure:
+            self._rejected[failure.reason].inc()
+            response = client_error(failure.status, failure.message)
+            if failure.status == 408 and isinstance(request.protocol, GuardedConnection):
+                request.protocol.close_without_lingering()
         self._requests[_status_class(response.status)].inc()
         self._metrics.request_duration.observe(time.perf_counter() - started)
         return response
@@ -104,25 +123,32 @@ class Proxy:
         length = request.content_length
         in_body: bytes | None = None
         data: Any = None
+        body: _Body | None = None
         if request.body_exists:
+            te = request.headers.get(hdrs.TRANSFER_ENCODING)
+            if te is not None and (
+                te.strip().lower() != "chunked" or request.version < aiohttp.HttpVersion11
+            ):
+                raise _ClientFailure(
+                    400, "bad_framing", "only 'Transfer-Encoding: chunked' on HTTP/1.1 is accepted"
+                )
+            if length is not None and length > self._max_body:
+                raise _body_too_large(self._max_body)
             limit = self._max_payload if cap_in else SMALL_BODY_BYTES
             if length is not None and length <= limit:
-                try:
-                    in_body = await request.content.readexactly(length)
-                except asyncio.IncompleteReadError as exc:
-                    raise web.HTTPBadRequest(
-                        text="request body shorter than Content-Length\n"
-                    ) from exc
+                in_body = await self._read_body(request.content, length)
                 data = in_body
-            elif cap_in and length is not None:
-                self._too_large.inc()
-                capture = cap_in = False
-                data = request.content
-            elif cap_in:
-                tee = _Tee(request.content, self._max_payload)
-                data = tee.iterate()
             else:
-                data = request.content
+                if cap_in and length is not None:
+                    self._too_large.inc()
+                    capture = cap_in = False
+                body = _Body(
+                    request.content,
+                    self._body_timeout,
+                    self._max_body,
+                    self._max_payload if cap_in else None,
+                )
+                data = body.iterate()
         elif cap_in:
             in_body = b""
 
@@ -130,12 +156,21 @@ class Proxy:
         url = URL(self._base + request.raw_path, encoded=True)
         sent = time.perf_counter()
         try:
-            upstream = await self._session.request(
-                request.method, url, headers=headers, data=data, allow_redirects=False
-            )
+            try:
+                upstream = await self._session.request(
+                    request.method, url, headers=headers, data=data, allow_redirects=False
+                )
+            except Exception:
+                if body is not None and body.failure is not None:
+                    raise body.failure from None  # the client's body failed, not the model
+                raise
         except aiohttp.ClientConnectorError as exc:
             raise _UpstreamFailure(
                 502, "connect", f"cannot connect to the model server: {exc.os_error}"
+            ) from None
+        except aiohttp.ConnectionTimeoutError:
+            raise _UpstreamFailure(
+                504, "connect_timeout", "could not connect to the model server in time"
             ) from None
         except TimeoutError:
             raise _UpstreamFailure(
@@ -153,8 +188,8 @@ class Proxy:
         self._metrics.upstream_duration.observe(model_latency)
 
         try:
-            if cap_in and in_body is None and isinstance(data, AsyncIterator):
-                in_body = tee.body()
+            if cap_in and in_body is None and body is not None:
+                in_body = body.kept()
                 if in_body is None:
                     self._too_large.inc()
                     capture = False
@@ -188,6 +223,10 @@ class Proxy:
             upstream.release()
 
         if capture and self._writer is not None:
+            req_headers = resp_headers = None
+            if self._header_names:
+                req_headers = _pick(request.headers, self._header_names)
+                resp_headers = _pick(upstream.headers, self._header_names)
             self._writer.offer(
                 CaptureItem(
                     inference_time=wall,
@@ -201,9 +240,35 @@ class Proxy:
                     input_content_type=request.headers.get("Content-Type"),
                     output_body=out_body if cap_out else None,
                     output_content_type=upstream.headers.get("Content-Type"),
+                    request_headers=req_headers,
+                    response_headers=resp_headers,
                 )
             )
         return response
+
+    async def _read_body(self, content: aiohttp.StreamReader, length: int) -> bytes:
+        """Read a body of known length, waiting at most the body timeout for each piece."""
+        try:
+            if content.total_bytes >= length:  # all here already (the usual small request)
+                return await content.readexactly(length)
+            parts = []
+            need = length
+            while need:
+                async with asyncio.timeout(self._body_timeout):
+                    chunk = await content.read(need)
+                if not chunk:
+                    raise asyncio.IncompleteReadError(b"", length)
+                parts.append(chunk)
+                need -= len(chunk)
+            return b"".join(parts)
+        except TimeoutError:
+            raise _body_timeout(self._body_timeout) from None
+        except asyncio.IncompleteReadError:
+            raise _ClientFailure(
+                400, "malformed", "request body shorter than Content-Length"
+            ) from None
+        except web.RequestPayloadError:
+            raise _bad_body() from None
 
     async def _stream(
         self,
@@ -292,27 +357,84 @@ async def _read_exactly(upstream: aiohttp.ClientResponse, length: int) -> bytes:
         ) from exc
 
 
-class _Tee:
-    """Forwards a request body of unknown length, keeping a copy up to ``limit`` bytes."""
+class _ClientFailure(Exception):
+    """A request the proxy refuses because of the client's bytes (answered 4xx, then closed)."""
 
-    def __init__(self, content: aiohttp.StreamReader, limit: int) -> None:
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+def _body_too_large(limit: int) -> _ClientFailure:
+    return _ClientFailure(413, "body_too_large", f"request body over {limit} bytes")
+
+
+def _pick(headers: CIMultiDictProxy[str], names: tuple[str, ...]) -> dict[str, str]:
+    """The allow-listed headers present, lower-case names, repeated fields joined."""
+    out = {}
+    for name in names:
+        values = headers.getall(name, ())
+        if values:
+            out[name] = ", ".join(values)
+    return out
+
+
+class _Body:
+    """A request body forwarded as it arrives: each read waits at most ``timeout`` for the
+    client, the total is held to ``max_bytes``, and a copy is kept up to ``keep`` bytes.
+
+    A failure is raised into the upstream request and remembered in ``failure``, so the handler
+    answers for the client, not the model server.
+    """
+
+    def __init__(
+        self, content: aiohttp.StreamReader, timeout: float, max_bytes: int, keep: int | None
+    ) -> None:
         self._content = content
-        self._limit = limit
-        self._chunks: list[bytes] | None = []
+        self._timeout = timeout
+        self._max = max_bytes
+        self._keep = keep
+        self._chunks: list[bytes] | None = [] if keep is not None else None
         self._size = 0
+        self.failure: _ClientFailure | None = None
 
     async def iterate(self) -> AsyncIterator[bytes]:
-        async for chunk in self._content.iter_chunked(_STREAM_CHUNK):
+        content = self._content
+        while True:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    chunk = await content.readany()
+            except TimeoutError:
+                self.failure = _body_timeout(self._timeout)
+                raise self.failure from None
+            except web.RequestPayloadError:
+                self.failure = _bad_body()
+                raise self.failure from None
+            if not chunk:
+                return
+            self._size += len(chunk)
+            if self._size > self._max:
+                self.failure = _body_too_large(self._max)
+                raise self.failure
             if self._chunks is not None:
-                self._size += len(chunk)
-                if self._size > self._limit:
+                if self._keep is not None and self._size > self._keep:
                     self._chunks = None
                 else:
                     self._chunks.append(chunk)
             yield chunk
 
-    def body(self) -> bytes | None:
+    def kept(self) -> bytes | None:
         return b"".join(self._chunks) if self._chunks is not None else None
+
+
+def _body_timeout(seconds: float) -> _ClientFailure:
+    return _ClientFailure(408, "body_timeout", f"request body stalled for {seconds:g} s")
+
+
+def _bad_body() -> _ClientFailure:
+    return _ClientFailure(400, "bad_framing", "invalid chunked request body")
 
 
 class _HeaderPassthrough:

@@ -10,9 +10,14 @@ A record::
      "eventMetadata": {"eventId": uuid, "inferenceTime": "...Z", "inferenceId": "..."},
      "eventVersion": "0",
      "modeltap": {"status": 200, "modelLatencyMs": 1.2, "method": "POST", "path": "/invocations",
-                  "targetModel": "..."}}
+                  "targetModel": "...", "requestHeaders": {"x-tenant": "a"},
+                  "responseHeaders": {"x-model-version": "3"}}}
 
-``modeltap`` holds what SageMaker lacks; SageMaker's own fields are never changed.
+``modeltap`` holds what SageMaker lacks; SageMaker's own fields are never changed. Headers appear
+only when ``capture.headers`` allow-lists them (lower-case names; repeated fields joined with
+``", "``), and only those that were present. Payloads pass the configured redaction
+(:mod:`sidecar.redact`) before they are written; one that cannot be redacted makes
+:func:`encode_record` raise :class:`~sidecar.errors.RedactionError`.
 """
 
 from __future__ import annotations
@@ -22,10 +27,14 @@ import binascii
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import orjson
 
 from sidecar.errors import RecordError
+
+if TYPE_CHECKING:
+    from sidecar.redact import Redactor
 
 EVENT_VERSION = "0"
 CSV, JSON, BASE64 = "CSV", "JSON", "BASE64"
@@ -46,6 +55,8 @@ class CaptureItem:
     input_content_type: str | None
     output_body: bytes | None
     output_content_type: str | None
+    request_headers: dict[str, str] | None = None
+    response_headers: dict[str, str] | None = None
 
 
 class PayloadEncoder:
@@ -65,14 +76,25 @@ class PayloadEncoder:
             return JSON
         return BASE64
 
-    def payload(self, body: bytes, content_type: str | None, mode: str) -> dict[str, str]:
+    def payload(
+        self,
+        body: bytes,
+        content_type: str | None,
+        mode: str,
+        redactor: Redactor | None = None,
+    ) -> dict[str, str]:
         encoding = self.encoding_for(content_type)
+        data: str | None = None
         if encoding != BASE64:
             try:
                 data = body.decode("utf-8")
             except UnicodeDecodeError:
                 encoding = BASE64
-        if encoding == BASE64:
+        if redactor is not None and body:
+            rules = redactor.rules(mode)
+            if rules:
+                data = redactor.apply(rules, data, encoding)
+        if data is None:
             data = base64.b64encode(body).decode("ascii")
         return {
             "observedContentType": content_type or "",
@@ -87,16 +109,24 @@ def format_time(epoch_seconds: float) -> str:
     return dt.datetime.fromtimestamp(epoch_seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def encode_record(item: CaptureItem, encoder: PayloadEncoder, event_id: str | None = None) -> bytes:
-    """Serialize one item as a JSON Lines record (with the trailing newline)."""
+def encode_record(
+    item: CaptureItem,
+    encoder: PayloadEncoder,
+    event_id: str | None = None,
+    redactor: Redactor | None = None,
+) -> bytes:
+    """Serialize one item as a JSON Lines record (with the trailing newline).
+
+    Raises RedactionError when ``redactor`` cannot read a payload it has rules for.
+    """
     capture: dict[str, dict[str, str]] = {}
     if item.input_body is not None:
         capture["endpointInput"] = encoder.payload(
-            item.input_body, item.input_content_type, "INPUT"
+            item.input_body, item.input_content_type, "INPUT", redactor
         )
     if item.output_body is not None:
         capture["endpointOutput"] = encoder.payload(
-            item.output_body, item.output_content_type, "OUTPUT"
+            item.output_body, item.output_content_type, "OUTPUT", redactor
         )
     meta = {
         "eventId": event_id or str(uuid.uuid4()),
@@ -112,6 +142,10 @@ def encode_record(item: CaptureItem, encoder: PayloadEncoder, event_id: str | No
     }
     if item.target_model is not None:
         extra["targetModel"] = item.target_model
+    if item.request_headers:
+        extra["requestHeaders"] = item.request_headers
+    if item.response_headers:
+        extra["responseHeaders"] = item.response_headers
     record = {
         "captureData": capture,
         "eventMetadata": meta,

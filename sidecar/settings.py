@@ -33,12 +33,16 @@ def setting(
     min: float | None = None,
     max: float | None = None,
     min_exclusive: bool = False,
+    secret: bool = False,
 ) -> Any:
-    """Declare a configuration field with its documentation and bounds."""
+    """Declare a configuration field with its documentation and bounds.
+
+    A ``secret`` field is left out of the object's repr, so logging a config never shows it.
+    """
     meta = {"doc": doc, "min": min, "max": max, "min_exclusive": min_exclusive}
     if isinstance(default, list | dict | set):
         raise TypeError("mutable defaults are not allowed; use a tuple")
-    return dataclasses.field(default=default, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta, repr=not secret)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -281,8 +285,10 @@ def markdown_table(root: type[Any], env_prefix: str) -> str:
         default = info.default
         if isinstance(default, tuple):
             default = ",".join(map(str, default))
+        shown = "(none)" if default is None else "(empty)" if default == "" else f"`{default}`"
         rows.append(
-            f"| `{info.key}` | `{info.env_name(env_prefix)}` | {_type_name(info.type)} "
-            f"| `{default}` | {info.doc} |"
+            f"| `{info.key}` | `{info.env_name(env_prefix)}` | "
+            f"{_type_name(info.type).replace('|', chr(92) + '|')} "
+            f"| {shown} | {info.doc} |"
         )
     return "\n".join(rows)

@@ -28,8 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sidecar.config import CaptureConfig, SpoolConfig
+from sidecar.errors import RedactionError
 from sidecar.metrics import SidecarMetrics
 from sidecar.record import CaptureItem, PayloadEncoder, encode_record
+from sidecar.redact import Redactor
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +144,11 @@ class SpoolWriter:
         *,
         on_sealed: Callable[[Path, int], None] = lambda _p, _n: None,
         disk_usage: Callable[[Path], float] = disk_usage_ratio,
+        redactor: Redactor | None = None,
     ) -> None:
         self._cfg = spool
+        self._redactor = redactor
+        self._redaction_warned = False
         self._prefix = Path(capture.endpoint_name) / capture.variant_name
         self._encoder = PayloadEncoder(capture.csv_content_types, capture.json_content_types)
         self._metrics = metrics
@@ -164,7 +169,13 @@ class SpoolWriter:
         metrics.queue_depth.set_function(self._queue.qsize)
         self._outcome = {
             o: metrics.capture_records.labels(o)
-            for o in ("spooled", "dropped_queue_full", "skipped_disk", "write_error")
+            for o in (
+                "spooled",
+                "dropped_queue_full",
+                "skipped_disk",
+                "write_error",
+                "dropped_redaction_failed",
+            )
         }
 
     # -- request path -------------------------------------------------------------------------
@@ -264,7 +275,12 @@ class SpoolWriter:
         seg = self._segment
         if seg is not None and seg.hour != hour:
             self._seal()
-        lines = [encode_record(it, self._encoder) for it in items]
+        if self._redactor is None:
+            lines = [encode_record(it, self._encoder) for it in items]
+        else:
+            items, lines = self._encode_redacted(items)
+            if not lines:
+                return
         start = 0
         while start < len(lines):
             seg = self._segment
@@ -285,6 +301,28 @@ class SpoolWriter:
             if seg.size >= self._cfg.max_segment_bytes:
                 self._seal()
             start = end
+
+    def _encode_redacted(self, items: list[CaptureItem]) -> tuple[list[CaptureItem], list[bytes]]:
+        """Encode with redaction; a record that cannot be redacted is dropped, never written."""
+        kept: list[CaptureItem] = []
+        lines: list[bytes] = []
+        for it in items:
+            try:
+                lines.append(encode_record(it, self._encoder, redactor=self._redactor))
+            except RedactionError as exc:
+                self._outcome["dropped_redaction_failed"].inc()
+                if not self._redaction_warned:  # once: a misconfigured rule would flood the log
+                    self._redaction_warned = True
+                    log.warning(
+                        "dropped a record of %s %s that could not be redacted (%s); "
+                        "further drops are only counted",
+                        it.method,
+                        it.path,
+                        exc,
+                    )
+                continue
+            kept.append(it)
+        return kept, lines
 
     def _append(self, seg: _Segment, lines: list[bytes]) -> None:
         size = sum(map(len, lines))
