@@ -392,6 +392,11 @@ async def _run_sections(
 
 def run_summary(result: RunResult) -> dict[str, Any]:
     """run.json: what a run found, also the post-analytics hook's argument."""
+    by_section = {"data": len(result.violations)}
+    for name in ("quality", "bias", "attribution"):
+        doc = getattr(result, name)
+        if doc is not None:
+            by_section[name] = len(doc.get("violations") or [])
     return {
         "endpoint": result.endpoint,
         "variant": result.variant,
@@ -405,6 +410,7 @@ def run_summary(result: RunResult) -> dict[str, Any]:
         "bad_lines": result.read.bad_lines,
         "unparsed_records": result.parse.failed,
         "unparsed_by_reason": result.parse.reasons,
-        "violations": len(result.violations),
+        "violations": sum(by_section.values()),
+        "violations_by_section": by_section,
         "custom": result.custom,
     }

@@ -100,6 +100,10 @@ class RunView:
     """Drift between this variant and each other one by variant name, in drift.json's layout."""
     quality: Mapping[str, Any] | None = None
     """Model-quality metrics in SageMaker's layout (``{"binary_classification_metrics": ...}``)."""
+    bias: Mapping[str, Any] | None = None
+    """The bias document of the run (report, violations), rendered like ``quality``."""
+    attribution: Mapping[str, Any] | None = None
+    """The attribution document of the run (NDCG, attributions, violations)."""
 
 
 # -- formatting -------------------------------------------------------------------------------
@@ -514,14 +518,33 @@ def _violations_table(violations: Sequence[Mapping[str, Any]]) -> str:
     if not violations:
         return "<p>No constraint violations.</p>"
     body = "".join(
-        f"<tr><td>{_e(v.get('feature_name', ''))}</td><td>{_e(v.get('constraint_check_type', ''))}"
+        f"<tr><td>{_e(_subject(v))}</td><td>{_e(v.get('constraint_check_type', ''))}"
         f"</td><td>{_e(v.get('description', ''))}</td></tr>"
         for v in violations
     )
     return (
-        '<table class="tbl"><tr><th>Feature</th><th>Check</th><th>Description</th></tr>'
+        '<table class="tbl"><tr><th>Feature / metric</th><th>Check</th><th>Description</th></tr>'
         f"{body}</table>"
     )
+
+
+def _subject(v: Mapping[str, Any]) -> str:
+    """What a violation is about: a feature, a quality metric, a facet's metric or a label."""
+    if v.get("feature_name"):
+        return str(v["feature_name"])
+    if v.get("facet"):
+        return f"{v['facet']} {v.get('facet_value', '')}: {v.get('metric_name', '')}"
+    if v.get("label") and v.get("metric_name") == "shap":
+        return f"attribution ({v['label']})"
+    return str(v.get("metric_name", ""))
+
+
+def all_violations(view: RunView) -> list[Mapping[str, Any]]:
+    """Data-quality and drift violations, then model quality's, bias's and attribution's."""
+    found: list[Mapping[str, Any]] = list(view.violations)
+    for doc in (view.quality, view.bias, view.attribution):
+        found.extend((doc or {}).get("violations") or [])
+    return found
 
 
 def _violations_section(view: RunView, order: Sequence[str]) -> str:
@@ -529,8 +552,9 @@ def _violations_section(view: RunView, order: Sequence[str]) -> str:
     feats = ev.get("features") or {}
     drifted = [n for n in order if ((feats.get(n) or {}).get("decision") or {}).get("drift")]
     tested = sum(1 for f in feats.values() if (f.get("decision") or {}).get("tested"))
-    parts = [f'<section id="violations"><h2>Violations ({len(view.violations)})</h2>']
-    parts.append(_violations_table(view.violations))
+    found = all_violations(view)
+    parts = [f'<section id="violations"><h2>Violations ({len(found)})</h2>']
+    parts.append(_violations_table(found))
     if view.evaluation is not None:
         how = (
             f"KS (numeric) / χ² homogeneity (String) at family-wise &alpha; = {_num(ev.get('alpha'))}, "
@@ -582,8 +606,10 @@ def _metric_rows(d: Mapping[str, Any], prefix: str = "", depth: int = 0) -> list
     return rows
 
 
-def _quality_section(quality: Mapping[str, Any]) -> str:
-    parts = ['<section id="quality"><h2>Model quality</h2>']
+def _quality_section(
+    quality: Mapping[str, Any], ident: str = "quality", heading: str = "Model quality"
+) -> str:
+    parts = [f'<section id="{ident}"><h2>{heading}</h2>']
     scalars = {k: v for k, v in quality.items() if not isinstance(v, Mapping | list)}
     for key, value in quality.items():
         title = _e(str(key).replace("_", " ").capitalize())
@@ -635,6 +661,10 @@ def render_run(view: RunView) -> str:
     parts = [_header(view, n_drifted), _violations_section(view, order)]
     if view.quality:
         parts.append(_quality_section(view.quality))
+    if view.bias:
+        parts.append(_quality_section(view.bias, "bias", "Bias drift"))
+    if view.attribution:
+        parts.append(_quality_section(view.attribution, "attribution", "Feature attribution drift"))
     if view.comparison_evaluations:
         rows = []
         for variant, ev in view.comparison_evaluations.items():

@@ -106,6 +106,8 @@ def _view(result: RunResult, baseline: Profile, summary: dict[str, Any]) -> RunV
         else {},
         comparison_evaluations={reference: comparison} if compared else {},
         quality=result.quality,
+        bias=result.bias,
+        attribution=result.attribution,
     )
 
 
