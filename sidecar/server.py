@@ -153,6 +153,9 @@ class GuardedConnection(web.RequestHandler):
         super().__init__(manager, **kwargs)
         self._guard = manager
         self._refused = False
+        # The head deadline is a time, not a timer per request: one handle per connection is
+        # pushed forward lazily when it fires early (aiohttp's keep-alive timer does the same).
+        self._head_deadline: float | None = None
         self._head_handle: asyncio.TimerHandle | None = None
         self._head_bytes = 0
 
@@ -175,6 +178,9 @@ class GuardedConnection(web.RequestHandler):
             return
         self._guard.open_connections -= 1
         self._disarm()
+        if self._head_handle is not None:
+            self._head_handle.cancel()
+            self._head_handle = None
         super().connection_lost(exc)
 
     def close_without_lingering(self) -> None:
@@ -189,7 +195,7 @@ class GuardedConnection(web.RequestHandler):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
-        if self._head_handle is None:
+        if self._head_deadline is None:
             # Between requests ``_waiter`` is the future the connection waits on for a head;
             # without it a request is in progress and these bytes are its body.
             if self._waiter is None or not data:
@@ -224,18 +230,20 @@ class GuardedConnection(web.RequestHandler):
 
     def _arm(self) -> None:
         self._head_bytes = 0
-        self._head_handle = self._loop.call_later(
-            self._guard.header_read_timeout, self._head_timeout
-        )
+        self._head_deadline = deadline = self._loop.time() + self._guard.header_read_timeout
+        if self._head_handle is None:
+            self._head_handle = self._loop.call_at(deadline, self._head_timeout)
 
     def _disarm(self) -> None:
-        if self._head_handle is not None:
-            self._head_handle.cancel()
-            self._head_handle = None
+        self._head_deadline = None
 
     def _head_timeout(self) -> None:
         self._head_handle = None
-        if self.transport is None or self._force_close:
+        deadline = self._head_deadline
+        if deadline is None or self.transport is None or self._force_close:
+            return
+        if self._loop.time() < deadline:  # armed again since this handle was scheduled
+            self._head_handle = self._loop.call_at(deadline, self._head_timeout)
             return
         if self._head_bytes == 0:
             self.force_close()  # connected and never spoke: nothing to answer
