@@ -19,32 +19,42 @@ PACKAGES = ("sidecar", "analyzer", "modeltap")
 DEMO_ONLY = {REPO / "modeltap" / "demo.py", REPO / "modeltap" / "demo_model.py"}
 
 
-def declared(extras: tuple[str, ...]) -> set[str]:
+def declared(extras: tuple[str, ...]) -> set[tuple[str, frozenset[str]]]:
+    """The project's requirements with ``extras``, as (distribution, its requested extras)."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     reqs = list(project["dependencies"])
     for extra in extras:
         reqs += project["optional-dependencies"][extra]
-    return {canonicalize_name(Requirement(r).name) for r in reqs}
+    return {_name_and_extras(Requirement(r)) for r in reqs}
 
 
-def with_dependencies(names: set[str]) -> set[str]:
-    """The distributions pip installs for ``names``: their install requirements, recursively."""
-    seen: set[str] = set()
-    todo = list(names)
+def _name_and_extras(req: Requirement) -> tuple[str, frozenset[str]]:
+    return canonicalize_name(req.name), frozenset(canonicalize_name(e) for e in req.extras)
+
+
+def with_dependencies(reqs: set[tuple[str, frozenset[str]]]) -> set[str]:
+    """The distributions pip installs for ``reqs``: their install requirements, recursively,
+    including those of the extras asked for (``dask[distributed]`` pulls in ``distributed``)."""
+    seen: set[tuple[str, frozenset[str]]] = set()
+    todo = list(reqs)
     while todo:
-        name = todo.pop()
-        if name in seen:
+        item = todo.pop()
+        if item in seen:
             continue
-        seen.add(name)
+        seen.add(item)
+        name, extras = item
         try:
             requires = importlib.metadata.requires(name) or []
         except importlib.metadata.PackageNotFoundError:
             continue
         for text in requires:
             req = Requirement(text)
-            if req.marker is None or req.marker.evaluate({"extra": ""}):
-                todo.append(canonicalize_name(req.name))
-    return seen
+            wanted = req.marker is None or any(
+                req.marker.evaluate({"extra": extra}) for extra in ("", *extras)
+            )
+            if wanted:
+                todo.append(_name_and_extras(req))
+    return {name for name, _ in seen}
 
 
 def imported_top_level(path: ast.AST) -> set[str]:
