@@ -72,6 +72,45 @@ def result(status: str, finished: float) -> RunResult:
         "violations": [{"feature_name": "a", "constraint_check_type": "baseline_drift_check",
                         "description": "z"}],
     }  # fmt: skip
+    # bias/ (analyzer.bias_run): Clarify's report for the facet age > 40, DPPL and DI over every
+    # prediction, AD and RD over the labelled ones, TE undefined (no false positives in d); the
+    # whole DPPL interval is past its allowed range.
+    r.bias = {
+        "rows": 120, "labelled": 80, "unreadable_predictions": {}, "mismatched_records": 0,
+        "report": {"version": "1.0", "post_training_bias_metrics": {
+            "label": "label", "label_value_or_threshold": "1",
+            "facets": {"age": [{"value_or_threshold": "40", "metrics": [
+                {"name": "DPPL", "description": "Difference in Positive Proportions in Predicted Labels (DPPL)",
+                 "value": 0.33, "standard_deviation": 0.07, "confidence_interval": [0.2, 0.46]},
+                {"name": "DI", "description": "Disparate Impact (DI)",
+                 "value": 0.44, "standard_deviation": 0.08, "confidence_interval": [0.29, 0.58]},
+                {"name": "AD", "description": "Accuracy Difference (AD)",
+                 "value": -0.11, "standard_deviation": 0.08, "confidence_interval": [-0.26, 0.04]},
+                {"name": "RD", "description": "Recall Difference (RD)",
+                 "value": 0.25, "standard_deviation": 0.1, "confidence_interval": [0.06, 0.44]},
+                {"name": "TE", "description": "Treatment Equality (TE)", "value": None,
+                 "error": "facet d has no false positives"},
+            ]}]}},
+            "modeltap": {"item_count": 120}},
+        "violations": [{"facet": "age", "facet_value": "40", "metric_name": "DPPL",
+                        "constraint_check_type": "bias_drift_check",
+                        "description": "Value 0.33 does not meet the constraint requirement: "
+                                       "allowed range [-0.15, 0.15] (baseline 0.05), "
+                                       "bootstrap interval [0.2, 0.46]"}],
+        "captures_read": {"objects": 2, "bad_lines": 0},
+    }  # fmt: skip
+    # attribution/ (analyzer.attribution_run): Kernel SHAP of 50 window rows; debt_ratio fell
+    # from first to last place, NDCG 0.83 under the 0.9 threshold.
+    r.attribution = {
+        "rows_explained": 50,
+        "report": {"version": "1.0", "explanations": {"kernel_shap": {"label0": {
+            "global_shap_values": {"income": 0.21, "age": 0.12, "debt_ratio": 0.02},
+            "expected_value": 0.42}}}},
+        "ndcg": {"label0": 0.83},
+        "violations": [{"label": "label0", "metric_name": "shap",
+                        "constraint_check_type": "feature_attribution_drift_check",
+                        "description": "Feature attribution drift 0.83 exceeds threshold 0.9"}],
+    }  # fmt: skip
     return r
 
 
@@ -210,3 +249,46 @@ def test_ground_truth_ingest_counters() -> None:
     assert get("modeltap_analyzer_ground_truth_records_total", {}) == 50
     assert get("modeltap_analyzer_ground_truth_rejected_lines_total", {"reason": "bad_json"}) == 2
     assert get("modeltap_analyzer_ground_truth_objects_total", {}) == 2
+
+
+def test_bias_and_attribution() -> None:
+    reg = CollectorRegistry()
+    AnalyzerCollector(reg).record(result(WITH_VIOLATIONS, 1000.0))
+    get = reg.get_sample_value
+    ev = {"endpoint": "ep", "variant": "v1", "model": ""}
+    age = {**ev, "facet": "age", "facet_value": "40"}
+    bias = "modeltap_analyzer_bias_metric"
+    assert get(bias, {**age, "metric": "DPPL"}) == 0.33
+    assert get(bias, {**age, "metric": "DI"}) == 0.44
+    assert get(bias, {**age, "metric": "AD"}) == -0.11
+    assert get(bias, {**age, "metric": "TE"}) is None  # undefined in this window
+    assert get("modeltap_analyzer_bias_violations", {**age, "metric": "DPPL"}) == 1
+    assert get("modeltap_analyzer_bias_violations", {**age, "metric": "DI"}) is None
+    assert get("modeltap_analyzer_bias_rows", {**ev, "kind": "rows"}) == 120
+    assert get("modeltap_analyzer_bias_rows", {**ev, "kind": "labelled"}) == 80
+
+    label0 = {**ev, "label": "label0"}
+    assert get("modeltap_analyzer_attribution_ndcg", label0) == 0.83
+    shap = "modeltap_analyzer_feature_attribution"
+    assert get(shap, {**label0, "feature": "income"}) == 0.21
+    assert get(shap, {**label0, "feature": "debt_ratio"}) == 0.02
+    assert get("modeltap_analyzer_attribution_violations", label0) == 1
+
+
+def test_bias_and_attribution_without_findings() -> None:
+    r = result(WITH_VIOLATIONS, 1000.0)
+    r.bias = {"rows": 0, "labelled": 0, "report": None, "violations": []}  # an empty window
+    r.attribution = {"error": "ModelCallError: connection refused", "violations": []}  # failed
+    reg = CollectorRegistry()
+    AnalyzerCollector(reg).record(r)
+    get = reg.get_sample_value
+    ev = {"endpoint": "ep", "variant": "v1", "model": ""}
+    assert get("modeltap_analyzer_bias_rows", {**ev, "kind": "rows"}) == 0
+    names = {s.name for family in reg.collect() for s in family.samples}
+    assert not names & {
+        "modeltap_analyzer_bias_metric",
+        "modeltap_analyzer_bias_violations",
+        "modeltap_analyzer_attribution_ndcg",
+        "modeltap_analyzer_feature_attribution",
+        "modeltap_analyzer_attribution_violations",
+    }

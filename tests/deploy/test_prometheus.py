@@ -74,6 +74,8 @@ def test_amtool_check_config() -> None:
         (["alertname=ModeltapModelQualityViolation", "category=data"], "model-owners"),
         (["alertname=ModeltapEstimatedQualityDrop", "category=data"], "model-owners"),
         (["alertname=ModeltapVariantsDiverge", "category=data"], "model-owners"),
+        (["alertname=ModeltapBiasDrift", "category=data"], "model-owners"),
+        (["alertname=ModeltapAttributionDrift", "category=data"], "model-owners"),
         (
             ["alertname=ModeltapLabelCoverageLow", "category=platform", "severity=warning"],
             "platform-oncall",
@@ -98,13 +100,16 @@ def test_alertmanager_routes(labels: list[str], receiver: str) -> None:
     assert_ok(run(argv))
 
 
-# The metrics of findings about the model's data (drift, data and model quality, A/B); alerts on
-# anything else are about the pipeline (capture, labels, analyzer) and go to the platform.
+# The metrics of findings about the model's data (drift, data and model quality, A/B, bias,
+# attribution); alerts on anything else are about the pipeline (capture, labels, analyzer) and go
+# to the platform.
 FINDINGS = {
     "modeltap_analyzer_violations",
     "modeltap_analyzer_quality_violations",
     "modeltap_analyzer_quality_estimated_metric",
     "modeltap_analyzer_variant_drift_detected",
+    "modeltap_analyzer_bias_violations",
+    "modeltap_analyzer_attribution_violations",
 }
 
 
