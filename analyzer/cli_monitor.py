@@ -69,6 +69,7 @@ from analyzer.attribution.kernel_shap import Background
 from analyzer.attribution_run import AttributionTarget
 from analyzer.bias import Facet
 from analyzer.bias_run import BiasTarget
+from analyzer.config_types import check_table
 from analyzer.engine import ENGINES, Engine, open_engine
 from analyzer.errors import AnalyzerError
 from analyzer.exporter import AnalyzerCollector
@@ -233,13 +234,7 @@ class MonitorConfig:
 
 
 def _fields(cls: type[Any], table: dict[str, Any], where: str) -> dict[str, Any]:
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}"
-        )
-    return table
+    return check_table(cls, table, where)  # a table, known keys, values of the fields' types
 
 
 def _section(cls: Any, table: Any, where: str) -> Any:
@@ -304,12 +299,17 @@ def load_config(path: Path) -> MonitorConfig:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML (UTF-8): {exc}") from exc
     extra = sorted(set(doc) - {"monitor", "store", "endpoints", "ground_truth"})
     if extra:
         raise ConfigError(f"{path}: unknown table(s) {', '.join(extra)}")
-    monitor = dict(doc.get("monitor", {}))
+    monitor = dict(_fields(MonitorConfig, doc.get("monitor", {}), f"{path} [monitor]"))
+    nested = sorted({"store", "ground_truth", "endpoints"} & set(monitor))
+    if nested:
+        raise ConfigError(f"{path}: [monitor] {', '.join(nested)} must be tables of their own")
+    if not isinstance(doc.get("endpoints", []), list):
+        raise ConfigError(f"{path}: endpoints must be [[endpoints]] tables")
     for key in ("captures", "reports"):
         if key not in monitor:
             raise ConfigError(f"{path}: [monitor] needs {key} (a file:/// or s3:// URI)")

@@ -93,6 +93,8 @@ def _rows_from_json(doc: Any, output: bool) -> list[Any]:
         if isinstance(data, dict) and "ndarray" in data:  # Seldon
             names = data.get("names")
             rows = data["ndarray"]
+            if not isinstance(rows, list):
+                raise PayloadError("Seldon ndarray is not a list")
             if isinstance(names, list) and rows and isinstance(rows[0], list):
                 return [dict(zip(names, r, strict=False)) for r in rows]
             return list(rows)
@@ -116,7 +118,13 @@ def _rows_from_v2(tensors: list[dict[str, Any]]) -> list[Any]:
     n_rows: int | None = None
     for t in tensors:
         name = str(t.get("name", f"t{len(columns)}"))
+        if not isinstance(t["data"], list):
+            raise PayloadError("a v2 tensor's data is not a list")
         shape = t.get("shape") or [len(t["data"])]
+        if not isinstance(shape, list) or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape
+        ):
+            raise PayloadError("a v2 tensor's shape is not a list of sizes")
         arr = np.asarray(t["data"], dtype=object).reshape(
             [int(s) for s in shape] if len(shape) > 1 else (-1,)
         )
@@ -158,7 +166,7 @@ class PayloadParser:
                 continue
             try:
                 raw = decode_payload(payload)
-            except RecordError:
+            except (RecordError, ValueError):  # ValueError: base64 text that is not ASCII
                 stats.fail("bad_encoding")
                 continue
             kind = _kind(payload)
@@ -220,7 +228,7 @@ class PayloadParser:
         if all(isinstance(r, dict) for r in rows):
             try:
                 return pa.Table.from_pylist(rows)
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
                 pass
         elif all(isinstance(r, list) for r in rows) and len({len(r) for r in rows}) == 1:
             grid = np.empty((len(rows), len(rows[0])), dtype=object)
@@ -276,6 +284,6 @@ def _to_arrow(values: list[Any]) -> pa.Array:
     """A column of JSON scalars as Arrow; mixed types become strings (the type check sees them)."""
     try:
         return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # e.g. uint64 beside negatives
         return pa.array([None if v is None else (orjson.dumps(v).decode() if isinstance(v, list | dict)
                                                    else str(v)) for v in values], pa.string())  # fmt: skip

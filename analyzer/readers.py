@@ -120,12 +120,15 @@ def read_chunks(
     chunks may still hold other columns (JSON Lines).
     """
     fmt = format_of(name, options)
-    if fmt == "csv":
-        yield from _read_csv(source, name, options, columns)
-    elif fmt == "jsonl":
-        yield from _read_jsonl(source, name, options)
-    else:
-        yield from _read_parquet(source, name, options, columns)
+    try:
+        if fmt == "csv":
+            yield from _read_csv(source, name, options, columns)
+        elif fmt == "jsonl":
+            yield from _read_jsonl(source, name, options)
+        else:
+            yield from _read_parquet(source, name, options, columns)
+    except OSError as exc:  # the file cannot be read, or a .gz file is not gzip data
+        raise DataError(f"cannot read the file: {exc}", file=name) from exc
 
 
 # ---- CSV -----------------------------------------------------------------------------------

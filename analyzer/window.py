@@ -138,7 +138,8 @@ def parse_records(
             )
             continue
         if window is not None:
-            when = parse_time((rec.get("eventMetadata") or {}).get("inferenceTime"))
+            meta = rec.get("eventMetadata")
+            when = parse_time(meta.get("inferenceTime") if isinstance(meta, dict) else None)
             if when is None:
                 stats.bad_lines += 1
                 log.warning(

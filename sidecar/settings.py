@@ -156,7 +156,7 @@ def _convert(tp: Any, raw: Any, where: str) -> Any:
             raise ConfigError(f"{where}={raw!r}: expected a number")
         try:
             value = float(raw)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: a TOML int past 1e308
             raise ConfigError(f"{where}={raw!r}: expected a number") from None
         if value != value or value in (float("inf"), float("-inf")):
             raise ConfigError(f"{where}={raw!r}: expected a finite number")
@@ -270,11 +270,16 @@ def load(
         sections.setdefault(info.section, {})[info.name] = converted
 
     hints = typing.get_type_hints(root)
-    built = {name: hints[name](**values) for name, values in sections.items()}
-    config = root(**built)
-    validate: Callable[[], None] | None = getattr(config, "validate", None)
-    if validate is not None:
-        validate()
+    try:
+        built = {name: hints[name](**values) for name, values in sections.items()}
+        config = root(**built)
+        validate: Callable[[], None] | None = getattr(config, "validate", None)
+        if validate is not None:
+            validate()
+    except (ValueError, TypeError) as exc:
+        # A check of the config's own that failed on a value instead of rejecting it (e.g.
+        # urlsplit on "s3://[") is still a configuration error, not a crash.
+        raise ConfigError(f"invalid configuration: {type(exc).__name__}: {exc}") from exc
     return config
 
 

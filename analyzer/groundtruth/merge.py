@@ -357,6 +357,10 @@ def _csv_rows(
         columns = _read_csv(b"\n".join(ln for lines in lines_per for ln in lines), max(wanted) + 1)
     except (pa.ArrowInvalid, IndexError):
         columns = None
+    if columns is not None and any(
+        len(col) != sum(map(len, lines_per)) for col in columns
+    ):  # a quoted field spanning lines: Arrow's rows are not the lines; go record by record
+        columns = None
     if columns is not None:  # one parse, no nulls: the row bookkeeping is numpy
         counts = np.fromiter((len(lines) for lines in lines_per), np.int64, len(parts))
         total = int(counts.sum())

@@ -51,7 +51,12 @@ class Store(Protocol):
 
 def split_destination(uri: str) -> tuple[str, str, str]:
     """Split a destination URI into (scheme, bucket-or-root, prefix without slashes at the ends)."""
-    parts = urlsplit(uri)
+    if not isinstance(uri, str):
+        raise ConfigError(f"store destination {uri!r}: expected a URI string")
+    try:
+        parts = urlsplit(uri)
+    except ValueError as exc:  # e.g. "s3://[": an unclosed IPv6 bracket
+        raise ConfigError(f"store destination {uri!r}: {exc}") from None
     if parts.scheme == "s3":
         if not parts.netloc:
             raise ConfigError(f"store destination {uri!r}: s3:// needs a bucket")

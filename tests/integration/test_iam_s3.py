@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import subprocess
@@ -243,9 +244,8 @@ def test_sidecar_keys_cannot_read_list_or_write_elsewhere(
         denied(lambda: c.list_objects_v2(Bucket=BUCKET))
         denied(lambda: c.get_object(Bucket=BUCKET, Key="other/secret.txt"))
         for where in ("reports/x.json", "ground-truth/x.jsonl", "other/x", "capturesX/x"):
-            assert denied(lambda w=where: c.put_object(Bucket=BUCKET, Key=w, Body=b"x")) == (
-                "AccessDenied"
-            )
+            put = functools.partial(c.put_object, Bucket=BUCKET, Key=where, Body=b"x")
+            assert denied(put) == "AccessDenied"
         denied(lambda: c.create_bucket(Bucket="sidecar-made-this"))
         # The same keys still write under the prefix: the denials are the policy, not the keys.
         c.put_object(Bucket=BUCKET, Key="captures/direct-check", Body=b"x")
@@ -358,9 +358,8 @@ def test_analyzer_keys_cannot_touch_captures_or_other_prefixes(
     with contextlib.closing(s3_client(narrow_s3.endpoint_url, ANALYZER)) as c:
         assert c.get_object(Bucket=BUCKET, Key=key)["Body"].read()  # reading is its job
         for where in ("captures/iris/forged.jsonl", "baselines/iris/statistics.json", "other/x"):
-            assert denied(lambda w=where: c.put_object(Bucket=BUCKET, Key=w, Body=b"x")) == (
-                "AccessDenied"
-            )
+            put = functools.partial(c.put_object, Bucket=BUCKET, Key=where, Body=b"x")
+            assert denied(put) == "AccessDenied"
         denied(lambda: c.delete_object(Bucket=BUCKET, Key=key))
         denied(lambda: c.get_object(Bucket=BUCKET, Key="other/secret.txt"))
         denied(lambda: c.list_objects_v2(Bucket=BUCKET))
