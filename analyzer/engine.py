@@ -145,14 +145,16 @@ class ProcessEngine:
 
         payload = cloudpickle.dumps(shared)
         # spawn, not fork: the parent runs an event loop and threads whose locks a fork would copy.
-        with ProcessPoolExecutor(
+        pool = ProcessPoolExecutor(
             max_workers=min(self.workers, len(items)),
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_set_shared,
             initargs=(payload,),
-        ) as pool:
-            results = pool.map(_call, [fn] * len(items), items)
-            return tree_reduce(results, merge)
+        )
+        try:
+            return tree_reduce(pool.map(_call, [fn] * len(items), items), merge)
+        finally:  # after a failure, the tasks not started yet are dropped, not run
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
         pass
