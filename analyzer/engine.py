@@ -191,7 +191,7 @@ class DaskEngine:
                 "n_workers": workers if workers and workers > 0 else available_cpus(),
                 "threads_per_worker": 1,
                 "processes": True,
-                "dashboard_address": None,
+                "dashboard_address": ":0",  # its HTTP routes on a free port, never 8787
             }
             options.update(cluster_options or {})
             self.cluster = dist.LocalCluster(**options)
