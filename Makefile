@@ -7,7 +7,7 @@ EXTRAS := analyzer,demo,dev
 APT_PACKAGES := prometheus prometheus-alertmanager nginx-light wrk chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test check lint typecheck pytest install system-deps lock bench clean
+.PHONY: run test check lint typecheck pytest install system-deps lock bench clean fuzz
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -57,4 +57,16 @@ lock:
 	rm -rf .venv-lock
 
 clean:
-	rm -rf $(VENV) .venv-mlserver .mypy_cache .ruff_cache .pytest_cache run
+	rm -rf $(VENV) .venv-mlserver .venv-fuzz .mypy_cache .ruff_cache .pytest_cache run
+
+# Coverage-guided fuzzing of the parsers of untrusted bytes (fuzz/README.md). atheris ships a
+# manylinux wheel for CPython 3.11, but it stays out of the default install: its own venv.
+FUZZ_STAMP := .venv-fuzz/.installed-stamp
+FUZZ_SECONDS ?= 60
+$(FUZZ_STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv .venv-fuzz
+	.venv-fuzz/bin/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[analyzer]' 'atheris==3.0.0'
+	touch $@
+
+fuzz: $(FUZZ_STAMP)
+	.venv-fuzz/bin/python fuzz/run.py --seconds $(FUZZ_SECONDS) $(FUZZ_HARNESS)

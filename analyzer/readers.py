@@ -129,6 +129,8 @@ def read_chunks(
             yield from _read_parquet(source, name, options, columns)
     except OSError as exc:  # the file cannot be read, or a .gz file is not gzip data
         raise DataError(f"cannot read the file: {exc}", file=name) from exc
+    except pa.ArrowException as exc:  # what the cases above do not name (e.g. NotImplemented)
+        raise DataError(f"cannot read {fmt}: {type(exc).__name__}: {exc}", file=name) from exc
 
 
 # ---- CSV -----------------------------------------------------------------------------------
@@ -150,7 +152,10 @@ def _csv_names(source: str | bytes, name: str, options: ReadOptions) -> list[str
         raise DataError(
             f"not valid UTF-8 text at byte {exc.start + 1} of the line", file=name, line=1
         ) from exc
-    fields = next(csv.reader([text], delimiter=options.delimiter))
+    try:
+        fields = next(csv.reader([text], delimiter=options.delimiter))
+    except csv.Error as exc:  # e.g. a lone carriage return inside the first line
+        raise DataError(f"cannot parse the first line: {exc}", file=name, line=1) from exc
     if options.column_names is not None:
         if len(options.column_names) != len(fields):
             raise DataError(
@@ -299,9 +304,30 @@ _SCALAR_KINDS = frozenset({"number", "string", "boolean"})
 _JSON_SCALAR = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false"
 
 
+def _null_first_row(block: bytes, first_line: int, name: str) -> bytes:
+    """The block with a first row of JSON ``null`` written as ``{}`` (the same bytes long).
+
+    pyarrow 26's JSON reader kills the process (SIGSEGV) on a block that starts with the token
+    ``null``. A later ``null`` row it reads as a row of missing values, which ``{}`` also is; a
+    first line that starts with ``null`` and goes on is not JSON, and an error here.
+    """
+    start = len(block) - len(block.lstrip())
+    if block[start : start + 4] != b"null":
+        return block
+    end = block.find(b"\n", start)
+    if block[start + 4 : len(block) if end < 0 else end].strip():
+        raise DataError(
+            "cannot parse JSON Lines: the line is not a JSON object",
+            file=name,
+            line=first_line + block.count(b"\n", 0, start),
+        )
+    return block[:start] + b"{}  " + block[start + 4 :]
+
+
 def _parse_jsonl(block: bytes, first_line: int, name: str, as_text: list[str]) -> pa.Table:
     """Parse one block; fields in ``as_text`` (grown here when a field turns out mixed) are read
     as the text of their values (see the module docstring)."""
+    block = _null_first_row(block, first_line, name)
     while True:
         data = _quote_scalars(block, as_text) if as_text else pa.py_buffer(block)
         try:

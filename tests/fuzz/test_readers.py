@@ -74,6 +74,11 @@ JSONL = st.lists(JSON, max_size=8).map(lambda docs: b"\n".join(orjson.dumps(d) f
     st.booleans(),
 )
 @example(b"not gzip at all", "x.csv.gz", OPTIONS[0], False)
+@example(b"a\rb,c\n1,2\n", "x.csv", OPTIONS[0], False)  # atheris: csv.Error in the header
+@example(b"\n null \n{}\n", "x.jsonl", OPTIONS[0], False)  # atheris: pyarrow 26 SIGSEGV
+@example(b"null\nnull\n", "x.jsonl", OPTIONS[1], False)
+@example(b'null: 1, "": "x"}\n{"a": 1}\n', "x.jsonl", OPTIONS[0], False)
+@example(b"\x02" + b"\x00" * 40, "x.parquet", OPTIONS[0], False)
 @example(b"a,b\n1,\x002\n", "x.csv", OPTIONS[0], False)
 @example(b'{"a": 1}\n{"a": "x"}\n{"a": [1]}\n', "x.jsonl", OPTIONS[0], False)
 @example(PARQUET[:-9] + b"\x00" * 9, "x.parquet", OPTIONS[0], False)
