@@ -9,6 +9,7 @@ fuzz/artifacts/ (git-ignored) as ``<name>-crash-<sha1>``, the input that reprodu
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -32,7 +33,10 @@ def run(name: str, seconds: int, work: Path) -> tuple[int, str]:
         "-rss_limit_mb=2048", "-timeout=20", "-print_final_stats=1",
     ]  # fmt: skip
     started = time.monotonic()
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)
+    # TMPDIR inside the scratch dir: what a harness leaves there goes when the run ends
+    # (libFuzzer's exit skips atexit handlers).
+    env = {**os.environ, "TMPDIR": str(work)}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120, env=env)
     log = done.stdout + done.stderr
     (work / f"{name}.log").write_text(log)
     runs = re.findall(r"stat::number_of_executed_units:\s*(\d+)", log)
