@@ -17,9 +17,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -32,6 +30,7 @@ from sidecar.server import GuardedServer
 from sidecar.spool import SpoolUsage, SpoolWriter, recover
 from sidecar.store.base import Store, open_store
 from sidecar.uploader import Uploader
+from sidecar.upstream import UpstreamPool
 
 log = logging.getLogger("sidecar")
 
@@ -49,7 +48,7 @@ class Sidecar:
     admin_url: str = ""
     ready: bool = False
     _runners: list[web.BaseRunner] = field(default_factory=list)
-    _session: aiohttp.ClientSession | None = None
+    _pool: UpstreamPool | None = None
     _upload_task: asyncio.Task[None] | None = None
 
     async def stop(self) -> int:
@@ -58,8 +57,8 @@ class Sidecar:
         proxy_runner, admin_runner = self._runners
         await proxy_runner.cleanup()  # stop accepting, finish in-flight requests
         log.debug("proxy stopped")
-        if self._session is not None:
-            await self._session.close()
+        if self._pool is not None:
+            await self._pool.close()
         await asyncio.to_thread(self.writer.stop)
         log.debug("spool writer stopped")
         if self._upload_task is not None:
@@ -94,37 +93,14 @@ def admin_app(sidecar: Sidecar, registry: CollectorRegistry) -> web.Application:
     return app
 
 
-class _ExactRequest(aiohttp.ClientRequest):
-    """A client request that adds no ``Content-Length: 0`` the caller did not send."""
-
-    def update_body_from_data(self, body: Any, _stacklevel: int = 3) -> None:
-        had_length = "Content-Length" in self.headers
-        super().update_body_from_data(body, _stacklevel + 1)
-        if body is None and not had_length:
-            self.headers.popall("Content-Length", None)
-
-
-def _client_session(config: SidecarConfig) -> aiohttp.ClientSession:
+def _upstream_pool(config: SidecarConfig) -> UpstreamPool:
     up = config.upstream
-    connector = aiohttp.TCPConnector(
-        limit=up.max_connections,
-        limit_per_host=0,
+    return UpstreamPool(
+        up.url,
+        max_connections=up.max_connections,
         keepalive_timeout=up.keepalive_timeout_seconds,
-        ttl_dns_cache=300,
-    )
-    timeout = aiohttp.ClientTimeout(
-        total=None,
-        connect=up.timeout_seconds,  # waiting for a pooled connection counts against the answer time
-        sock_connect=up.connect_timeout_seconds,
-        sock_read=up.timeout_seconds,
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        timeout=timeout,
-        auto_decompress=False,
-        request_class=_ExactRequest,
-        cookie_jar=aiohttp.DummyCookieJar(),
-        skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+        connect_timeout=up.connect_timeout_seconds,
+        timeout=up.timeout_seconds,  # also bounds the wait for a free pooled connection
     )
 
 
@@ -174,9 +150,9 @@ async def start(config: SidecarConfig, registry: CollectorRegistry) -> Sidecar:
     await admin_runner.setup()
     await web.TCPSite(admin_runner, config.server.admin_host, config.server.admin_port).start()
 
-    session = _client_session(config)
-    sidecar._session = session
-    proxy = Proxy(config, metrics, session, writer if config.capture.enabled else None)
+    pool = _upstream_pool(config)
+    sidecar._pool = pool
+    proxy = Proxy(config, metrics, pool, writer if config.capture.enabled else None)
     srv = config.server
     server = GuardedServer(
         proxy.handle,

@@ -23,7 +23,6 @@ from typing import Any
 import aiohttp
 from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
-from yarl import URL
 
 from sidecar.config import SidecarConfig
 from sidecar.headers import end_to_end
@@ -32,12 +31,19 @@ from sidecar.record import CaptureItem
 from sidecar.sampling import Sampler
 from sidecar.server import GuardedConnection, client_error
 from sidecar.spool import SpoolWriter
+from sidecar.upstream import (
+    ConnectTimeout,
+    Disconnected,
+    ResponseTimeout,
+    UpstreamError,
+    UpstreamPool,
+    UpstreamResponse,
+)
 
 log = logging.getLogger(__name__)
 
 # Bodies up to this size are read whole even when not captured: one write beats a stream of them.
 SMALL_BODY_BYTES = 64 * 1024
-_STREAM_CHUNK = 64 * 1024
 _NO_BODY_STATUSES = frozenset({204, 304})
 
 
@@ -60,12 +66,11 @@ class Proxy:
         self,
         config: SidecarConfig,
         metrics: SidecarMetrics,
-        session: aiohttp.ClientSession,
+        pool: UpstreamPool,
         writer: SpoolWriter | None,
     ) -> None:
         cap = config.capture
-        self._base = config.upstream.url.rstrip("/")
-        self._session = session
+        self._pool = pool
         self._writer = writer
         self._capture = cap.enabled and writer is not None and cap.sample_percent > 0
         self._sampler = Sampler(cap.sample_percent, cap.sampling == "inference_id")
@@ -152,38 +157,19 @@ class Proxy:
         elif cap_in:
             in_body = b""
 
-        headers = end_to_end(request.headers)
-        url = URL(self._base + request.raw_path, encoded=True)
         sent = time.perf_counter()
         try:
             try:
-                upstream = await self._session.request(
-                    request.method, url, headers=headers, data=data, allow_redirects=False
+                upstream = await self._pool.request(
+                    request.method, request.raw_path, request.raw_headers, data
                 )
             except Exception:
                 if body is not None and body.failure is not None:
                     raise body.failure from None  # the client's body failed, not the model
                 raise
-        except aiohttp.ClientConnectorError as exc:
-            raise _UpstreamFailure(
-                502, "connect", f"cannot connect to the model server: {exc.os_error}"
-            ) from None
-        except aiohttp.ConnectionTimeoutError:
-            raise _UpstreamFailure(
-                504, "connect_timeout", "could not connect to the model server in time"
-            ) from None
-        except TimeoutError:
-            raise _UpstreamFailure(
-                504, "timeout", "the model server did not answer in time"
-            ) from None
-        except aiohttp.ServerDisconnectedError:
-            raise _UpstreamFailure(
-                502, "disconnected", "the model server closed the connection"
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise _UpstreamFailure(
-                502, "protocol", f"bad response from the model server: {exc}"
-            ) from None
+        except UpstreamError as exc:
+            status = 504 if isinstance(exc, ConnectTimeout | ResponseTimeout) else 502
+            raise _UpstreamFailure(status, exc.reason, str(exc)) from None
         model_latency = time.perf_counter() - sent
         self._metrics.upstream_duration.observe(model_latency)
 
@@ -207,7 +193,7 @@ class Proxy:
                 )
                 out_body = b"" if cap_out else None
             elif rlen is not None and rlen <= (self._max_payload if cap_out else SMALL_BODY_BYTES):
-                out_body = await _read_exactly(upstream, rlen)
+                out_body = await _read_whole(upstream)
                 response = _RawResponse(
                     status=status, reason=upstream.reason, headers=out_headers, body=out_body
                 )
@@ -273,7 +259,7 @@ class Proxy:
     async def _stream(
         self,
         request: web.BaseRequest,
-        upstream: aiohttp.ClientResponse,
+        upstream: UpstreamResponse,
         headers: CIMultiDict[str],
         capture: bool,
     ) -> tuple[web.StreamResponse, bytes | None]:
@@ -289,13 +275,13 @@ class Proxy:
             return self._client_gone(request, response)
         kept: list[bytes] | None = [] if capture else None
         size = 0
-        chunks = upstream.content.iter_chunked(_STREAM_CHUNK).__aiter__()
+        chunks = upstream.iter_chunks().__aiter__()
         while True:
             try:
                 chunk = await chunks.__anext__()
             except StopAsyncIteration:
                 break
-            except (aiohttp.ClientError, TimeoutError) as exc:
+            except UpstreamError as exc:
                 # Headers are gone already: the only honest signal left is to cut the connection.
                 self._upstream_errors["disconnected"].inc()
                 log.warning(
@@ -340,20 +326,20 @@ class _UpstreamFailure(Exception):
         self.message = message
 
 
-async def _read_exactly(upstream: aiohttp.ClientResponse, length: int) -> bytes:
+async def _read_whole(upstream: UpstreamResponse) -> bytes:
     try:
-        return await upstream.content.readexactly(length)
-    except asyncio.IncompleteReadError as exc:
+        return await upstream.read()
+    except Disconnected as exc:
         raise _UpstreamFailure(
             502, "disconnected", "the model server closed the connection mid-body"
         ) from exc
-    except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
-        raise _UpstreamFailure(
-            502, "disconnected", f"the model server broke off the body: {exc}"
-        ) from exc
-    except TimeoutError as exc:
+    except ResponseTimeout as exc:
         raise _UpstreamFailure(
             504, "timeout", "the model server did not send its body in time"
+        ) from exc
+    except UpstreamError as exc:
+        raise _UpstreamFailure(
+            502, "protocol", f"bad response from the model server: {exc}"
         ) from exc
 
 
@@ -371,7 +357,9 @@ def _body_too_large(limit: int) -> _ClientFailure:
     return _ClientFailure(413, "body_too_large", f"request body over {limit} bytes")
 
 
-def _pick(headers: CIMultiDictProxy[str], names: tuple[str, ...]) -> dict[str, str]:
+def _pick(
+    headers: CIMultiDictProxy[str] | CIMultiDict[str], names: tuple[str, ...]
+) -> dict[str, str]:
     """The allow-listed headers present, lower-case names, repeated fields joined."""
     out = {}
     for name in names:

@@ -1,0 +1,485 @@
+"""The upstream side of the proxy: a lean pooled HTTP/1.1 client on asyncio Protocols.
+
+aiohttp's ClientSession was about a third of the request path's CPU (request objects, auto headers,
+cookie and redirect handling, a task per request) for work a proxy does not need. This client
+sends a request head built from the client's raw header bytes, parses the answer with ``httptools``
+(the llhttp bindings uvicorn uses; nothing is parsed by hand) and hands back status, reason,
+headers and a body to read whole or in chunks.
+
+Contract:
+
+- **Pool.** At most ``max_connections`` connections (0: no limit); idle ones are kept LIFO for
+  ``keepalive_timeout`` seconds and reused. Waiting for a free slot counts against ``timeout``. A
+  connection is reused only after a complete response the server allowed to keep alive; a request
+  that failed before any response byte on a *reused* connection (the server closed it while idle)
+  is sent once more on a new connection when its body can be replayed.
+- **Framing.** Request bodies are sent as given: bytes or an async iterator under the client's
+  Content-Length, or chunked when there is none. Responses with Content-Length, chunked, no body
+  (HEAD, 1xx, 204, 304) and read-until-close are understood; interim 1xx answers are skipped.
+- **Errors** (the proxy maps them to 502/504 and counts them by ``reason``)::
+
+      UpstreamError
+       ├── ConnectFailed      reason "connect": the connection was refused or failed
+       ├── ConnectTimeout     reason "connect_timeout": no connection (or pool slot) in time
+       ├── ResponseTimeout    reason "timeout": no response bytes for ``timeout`` seconds
+       ├── Disconnected       reason "disconnected": the server closed the connection mid-answer
+       └── ProtocolError      reason "protocol": the server's bytes are not HTTP/1.1
+
+Body sources raise their own exceptions through :meth:`UpstreamPool.request` unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import AsyncIterator, Iterable
+from urllib.parse import urlsplit
+
+import httptools
+from multidict import CIMultiDict
+
+from sidecar.headers import HOP_BY_HOP
+
+_HIGH_WATER = 256 * 1024  # buffered response bytes before reading from the socket pauses
+
+
+class UpstreamError(Exception):
+    """The model server could not be reached or did not answer properly."""
+
+    reason = "protocol"
+
+
+class ConnectFailed(UpstreamError):
+    reason = "connect"
+
+
+class ConnectTimeout(UpstreamError):
+    reason = "connect_timeout"
+
+
+class ResponseTimeout(UpstreamError):
+    reason = "timeout"
+
+
+class Disconnected(UpstreamError):
+    reason = "disconnected"
+
+
+class ProtocolError(UpstreamError):
+    reason = "protocol"
+
+
+_HOP_BYTES = frozenset(h.encode() for h in HOP_BY_HOP)
+
+
+def request_head(
+    method: str, target: str, raw_headers: Iterable[tuple[bytes, bytes]], host: bytes
+) -> tuple[bytes, bool]:
+    """The upstream request head without hop-by-hop fields (RFC 9110 section 7.6.1).
+
+    Returns the head and whether it carries a Content-Length. A missing Host gets ``host``.
+    """
+    raw = tuple(raw_headers)
+    drop = _HOP_BYTES
+    for name, value in raw:
+        if name.lower() == b"connection":
+            tokens = {t.strip().lower() for t in value.split(b",") if t.strip()}
+            drop = drop | tokens
+    lines = [f"{method} {target} HTTP/1.1\r\n".encode("utf-8", "surrogateescape")]
+    has_host = has_length = False
+    for name, value in raw:
+        low = name.lower()
+        if low in drop:
+            continue
+        if low == b"host":
+            has_host = True
+        elif low == b"content-length":
+            has_length = True
+        lines.append(b"%s: %s\r\n" % (name, value))
+    if not has_host:
+        lines.insert(1, b"Host: %s\r\n" % host)
+    lines.append(b"\r\n")
+    return b"".join(lines), has_length
+
+
+class UpstreamResponse:
+    """Status, reason and headers of an answer; its body is read with :meth:`read` or
+    :meth:`iter_chunks`, then :meth:`release` returns the connection to the pool."""
+
+    def __init__(self, conn: _Connection, status: int, reason: str, headers: CIMultiDict[str]):
+        self._conn = conn
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        length = headers.get("Content-Length")
+        self.content_length: int | None = int(length) if length is not None else None
+        self._released = False
+
+    async def read(self) -> bytes:
+        """The whole body (raises ResponseTimeout/Disconnected)."""
+        conn = self._conn
+        conn.hold_all()  # the caller keeps it whole anyway (its Content-Length was checked)
+        while not conn.complete:
+            await conn.wait_body()
+        return conn.take_all()
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives (raises ResponseTimeout/Disconnected)."""
+        conn = self._conn
+        while True:
+            if conn.buffered:
+                yield conn.take_all()
+            elif conn.complete:
+                return
+            else:
+                await conn.wait_body()
+
+    def release(self) -> None:
+        """Give the connection back (kept alive only after a complete, reusable answer)."""
+        if not self._released:
+            self._released = True
+            self._conn.pool.release(self._conn)
+
+
+class _Connection(asyncio.Protocol):
+    """One connection to the model server and the parser of the answer in progress."""
+
+    def __init__(self, pool: UpstreamPool) -> None:
+        self.pool = pool
+        self.loop = pool.loop
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.reused = False
+        self.idle_since = 0.0
+        self._parser = httptools.HttpResponseParser(self)
+        self._head: asyncio.Future[UpstreamResponse] | None = None
+        self._body_waiter: asyncio.Future[None] | None = None
+        self._drain: asyncio.Future[None] | None = None
+        self._paused_reading = False
+        self._error: UpstreamError | None = None
+        self._reset_message()
+        self._no_body = False  # the request was HEAD
+        self._skip_interim = False
+        self._sending = False
+
+    def _reset_message(self) -> None:
+        self._status_text = b""
+        self._raw_headers: list[tuple[bytes, bytes]] = []
+        self.chunks: list[bytes] = []
+        self.buffered = 0
+        self.complete = False
+        self.got_bytes = False
+        self.headers_done = False
+        self.keep_alive = False
+        self._until_close = False
+
+    # -- protocol callbacks -------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self._head is None and not self.headers_done:
+            # Bytes nobody asked for (idle connection): it cannot be trusted for reuse.
+            self.closed = True
+            if self.transport is not None:
+                self.transport.close()
+            return
+        self.got_bytes = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(ProtocolError("the model server switched protocols"))
+        except httptools.HttpParserError as exc:
+            self._fail(ProtocolError(f"bad response from the model server: {exc}"))
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.headers_done and not self.complete and self._until_close:
+            self._message_done(keep_alive=False)  # a body delimited by the close
+        elif not self.complete or self._head is not None:
+            self._fail(Disconnected("the model server closed the connection"))
+        self._wake_drain()
+
+    def pause_writing(self) -> None:
+        if self._drain is None:
+            self._drain = self.loop.create_future()
+
+    def resume_writing(self) -> None:
+        self._wake_drain()
+
+    def _wake_drain(self) -> None:
+        waiter, self._drain = self._drain, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- httptools callbacks ------------------------------------------------------------------
+    def on_status(self, status: bytes) -> None:
+        self._status_text += status
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._raw_headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:
+            self._reset_message()  # an interim answer: the real one follows
+            self._skip_interim = True
+            return
+        self._skip_interim = False
+        headers: CIMultiDict[str] = CIMultiDict()
+        chunked = has_length = False
+        for name, value in self._raw_headers:
+            key = name.decode("utf-8", "surrogateescape")
+            val = value.decode("utf-8", "surrogateescape")
+            headers.add(key, val)
+            low = name.lower()
+            if low == b"content-length":
+                has_length = True
+            elif low == b"transfer-encoding":
+                chunked = True
+        self.headers_done = True
+        self._until_close = not (has_length or chunked) and status not in (204, 304)
+        response = UpstreamResponse(
+            self, status, self._status_text.decode("utf-8", "surrogateescape"), headers
+        )
+        head, self._head = self._head, None
+        if head is not None and not head.done():
+            head.set_result(response)
+        if self._no_body:
+            # llhttp cannot be told the request was HEAD: the answer ends with its head, and
+            # the connection is not reused (the parser would wait for a body).
+            self._message_done(keep_alive=False)
+
+    def on_body(self, body: bytes) -> None:
+        self.chunks.append(body)
+        self.buffered += len(body)
+        # Not while the request body is still going up: a server that answers as it reads
+        # (an echo) would wait for us to read and we for it, each with a full buffer.
+        if (
+            self.buffered > _HIGH_WATER
+            and not self._sending
+            and not self._paused_reading
+            and self.transport
+        ):
+            self._paused_reading = True
+            self.transport.pause_reading()
+        self._wake_body()
+
+    def on_message_complete(self) -> None:
+        if self._skip_interim:
+            self._skip_interim = False
+            return
+        self._message_done(keep_alive=self._parser.should_keep_alive())
+
+    # -- used by the pool and the response ----------------------------------------------------
+    def _message_done(self, keep_alive: bool) -> None:
+        self.complete = True
+        self.keep_alive = keep_alive
+        self._wake_body()
+
+    def _wake_body(self) -> None:
+        waiter, self._body_waiter = self._body_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _fail(self, error: UpstreamError) -> None:
+        if self._error is None:
+            self._error = error
+        self.keep_alive = False
+        head, self._head = self._head, None
+        if head is not None and not head.done():
+            head.set_exception(error)
+        waiter, self._body_waiter = self._body_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error)
+        if self.transport is not None:
+            self.transport.close()
+
+    def hold_all(self) -> None:
+        self._sending = True  # no pausing: the body is read whole
+        if self._paused_reading and self.transport is not None and not self.closed:
+            self._paused_reading = False
+            self.transport.resume_reading()
+
+    def take_all(self) -> bytes:
+        chunks = self.chunks
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self.chunks = []
+        self.buffered = 0
+        if self._paused_reading and self.transport is not None and not self.closed:
+            self._paused_reading = False
+            self.transport.resume_reading()
+        return data
+
+    async def wait_body(self) -> None:
+        if self._error is not None:
+            raise self._error
+        self._body_waiter = waiter = self.loop.create_future()
+        try:
+            async with asyncio.timeout(self.pool.timeout):
+                await waiter
+        except TimeoutError:
+            self._fail(ResponseTimeout("the model server did not send its body in time"))
+            raise self._error from None  # type: ignore[misc]
+
+    async def send(
+        self, head: bytes, body: bytes | AsyncIterator[bytes] | None, chunked: bool, no_body: bool
+    ) -> UpstreamResponse:
+        transport = self.transport
+        if transport is None or self.closed:
+            raise Disconnected("the model server closed the connection")
+        self._reset_message()
+        self._error = None
+        self._no_body = no_body
+        self._sending = False
+        head_future: asyncio.Future[UpstreamResponse] = self.loop.create_future()
+        self._head = head_future
+        if body is None or isinstance(body, bytes):
+            transport.write(head + body if body else head)
+        else:
+            transport.write(head)
+            self._sending = True
+            try:
+                await self._send_body(transport, body, chunked)
+            finally:
+                self._sending = False
+        try:
+            async with asyncio.timeout(self.pool.timeout):
+                return await head_future
+        except TimeoutError:
+            self._fail(ResponseTimeout("the model server did not answer in time"))
+            raise self._error from None  # type: ignore[misc]
+
+    async def _send_body(
+        self, transport: asyncio.Transport, body: AsyncIterator[bytes], chunked: bool
+    ) -> None:
+        async for chunk in body:
+            if transport.is_closing():
+                break
+            if chunked:
+                if chunk:
+                    transport.writelines((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
+            else:
+                transport.write(chunk)
+            if self._drain is not None:
+                await self._drain
+        if chunked and not transport.is_closing():
+            transport.write(b"0\r\n\r\n")
+
+
+class UpstreamPool:
+    """A keep-alive pool of connections to one ``http://host:port`` model server."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_connections: int,
+        keepalive_timeout: float,
+        connect_timeout: float,
+        timeout: float,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"expected an http://host:port URL, got {url!r}")
+        self.host = parts.hostname
+        self.port = parts.port or 80
+        self.netloc = parts.netloc.encode("idna")
+        self.base_path = parts.path.rstrip("/")
+        self.loop = asyncio.get_running_loop()
+        self.timeout = timeout
+        self._connect_timeout = connect_timeout
+        self._keepalive = keepalive_timeout
+        self._slots = asyncio.Semaphore(max_connections) if max_connections > 0 else None
+        self._idle: collections.deque[_Connection] = collections.deque()
+        self._closed = False
+
+    async def request(
+        self,
+        method: str,
+        target: str,
+        raw_headers: Iterable[tuple[bytes, bytes]],
+        body: bytes | AsyncIterator[bytes] | None,
+    ) -> UpstreamResponse:
+        """Send one request; the caller must :meth:`UpstreamResponse.release` the answer."""
+        head, has_length = request_head(method, self.base_path + target, raw_headers, self.netloc)
+        chunked = not has_length and body is not None and not isinstance(body, bytes)
+        if chunked:
+            head = head[:-2] + b"Transfer-Encoding: chunked\r\n\r\n"
+        if self._slots is not None:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise ConnectTimeout("no free connection to the model server in time") from None
+        replayable = body is None or isinstance(body, bytes)
+        try:
+            conn = await self._acquire()
+            try:
+                return await conn.send(head, body, chunked, method == "HEAD")
+            except Disconnected:
+                self._discard(conn)
+                if not (conn.reused and replayable and not conn.got_bytes):
+                    raise
+            except BaseException:
+                self._discard(conn)
+                raise
+            conn = await self._connect()
+            try:
+                return await conn.send(head, body, chunked, method == "HEAD")
+            except BaseException:
+                self._discard(conn)
+                raise
+        except BaseException:
+            if self._slots is not None:
+                self._slots.release()
+            raise
+
+    async def _acquire(self) -> _Connection:
+        now = self.loop.time()
+        while self._idle:
+            conn = self._idle.pop()
+            if conn.closed or now - conn.idle_since > self._keepalive:
+                self._discard(conn)
+                continue
+            conn.reused = True
+            return conn
+        return await self._connect()
+
+    async def _connect(self) -> _Connection:
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                _, conn = await self.loop.create_connection(
+                    lambda: _Connection(self), self.host, self.port
+                )
+        except TimeoutError:
+            raise ConnectTimeout("could not connect to the model server in time") from None
+        except OSError as exc:
+            raise ConnectFailed(f"cannot connect to the model server: {exc}") from None
+        return conn
+
+    def release(self, conn: _Connection) -> None:
+        if conn.complete and conn.keep_alive and not conn.closed and not self._closed:
+            conn.idle_since = self.loop.time()
+            conn.chunks = []
+            conn.buffered = 0
+            conn.headers_done = False  # bytes arriving while idle now close it
+            self._idle.append(conn)
+        else:
+            self._discard(conn)
+        if self._slots is not None:
+            self._slots.release()
+
+    def _discard(self, conn: _Connection) -> None:
+        conn.closed = True
+        if conn.transport is not None:
+            conn.transport.close()
+
+    async def close(self) -> None:
+        """Close every idle connection; busy ones close when released."""
+        self._closed = True
+        while self._idle:
+            self._discard(self._idle.pop())

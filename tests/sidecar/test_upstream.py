@@ -1,0 +1,162 @@
+"""The pooled upstream client against a raw asyncio server on 127.0.0.1 (real sockets)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from sidecar.upstream import (
+    ConnectFailed,
+    Disconnected,
+    ProtocolError,
+    ResponseTimeout,
+    UpstreamPool,
+    request_head,
+)
+
+Reply = Callable[[bytes, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def _serve(reply: Reply) -> tuple[asyncio.Server, list[bytes], list[int]]:
+    """A server answering each request head (+ Content-Length body) with ``reply``."""
+    heads: list[bytes] = []
+    conns: list[int] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conns.append(1)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        head += await reader.readexactly(int(line.split(b":")[1]))
+                    if line.lower() == b"transfer-encoding: chunked":
+                        head += await reader.readuntil(b"0\r\n\r\n")
+                heads.append(head)
+                await reply(head, writer)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, heads, conns
+
+
+def _pool(server: asyncio.Server, timeout: float = 5.0) -> UpstreamPool:
+    port = server.sockets[0].getsockname()[1]
+    return UpstreamPool(
+        f"http://127.0.0.1:{port}",
+        max_connections=4,
+        keepalive_timeout=30,
+        connect_timeout=1,
+        timeout=timeout,
+    )
+
+
+def test_request_head_drops_hop_by_hop_and_adds_a_missing_host() -> None:
+    raw = [
+        (b"Connection", b"keep-alive, X-Hop"),
+        (b"X-Hop", b"1"),
+        (b"TE", b"trailers"),
+        (b"X-Keep", b"a"),
+        (b"Content-Length", b"3"),
+    ]
+    head, has_length = request_head("POST", "/p?q=%2F", raw, b"model:81")
+    assert head == (
+        b"POST /p?q=%2F HTTP/1.1\r\nHost: model:81\r\nX-Keep: a\r\nContent-Length: 3\r\n\r\n"
+    )
+    assert has_length
+    head, has_length = request_head("GET", "/", [(b"host", b"client")], b"model:81")
+    assert head == b"GET / HTTP/1.1\r\nhost: client\r\n\r\n" and not has_length
+
+
+async def test_keep_alive_reuse_and_content_length() -> None:
+    async def reply(_head: bytes, w: asyncio.StreamWriter) -> None:
+        w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\nX-A: 2\r\n\r\nhello")
+
+    server, heads, conns = await _serve(reply)
+    pool = _pool(server)
+    for _ in range(3):
+        resp = await pool.request("POST", "/x", [(b"Content-Length", b"2")], b"hi")
+        assert (resp.status, resp.reason, resp.content_length) == (200, "OK", 5)
+        assert resp.headers.getall("x-a") == ["1", "2"]
+        assert await resp.read() == b"hello"
+        resp.release()
+    assert len(conns) == 1 and heads[0].endswith(b"\r\n\r\nhi")
+    await pool.close()
+    server.close()
+
+
+async def test_chunked_interim_head_and_until_close() -> None:
+    async def reply(head: bytes, w: asyncio.StreamWriter) -> None:
+        if head.startswith(b"HEAD"):
+            w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n")
+        elif b"/close" in head:
+            w.write(b"HTTP/1.0 200 OK\r\n\r\nuntil-close")
+            w.close()
+        else:
+            w.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            w.write(b"HTTP/1.1 201 Made\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+
+    server, heads, _ = await _serve(reply)
+    pool = _pool(server)
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"12"
+        yield b"345"
+
+    resp = await pool.request("POST", "/c", [], body())
+    assert resp.status == 201 and resp.content_length is None
+    assert b"".join([c async for c in resp.iter_chunks()]) == b"abc"
+    resp.release()
+    assert heads[0].endswith(b"Transfer-Encoding: chunked\r\n\r\n2\r\n12\r\n3\r\n345\r\n0\r\n\r\n")
+
+    resp = await pool.request("HEAD", "/h", [], None)
+    assert resp.content_length == 99 and await resp.read() == b""
+    resp.release()
+
+    resp = await pool.request("GET", "/close", [], None)
+    assert await resp.read() == b"until-close"
+    resp.release()
+    await pool.close()
+    server.close()
+
+
+async def test_errors_map_to_reasons() -> None:
+    async def reply(head: bytes, w: asyncio.StreamWriter) -> None:
+        if b"/cut" in head:
+            w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+            await w.drain()
+            w.close()
+        elif b"/junk" in head:
+            w.write(b"NOT HTTP\r\n\r\n")
+        elif b"/slow" in head:
+            await asyncio.sleep(2)
+
+    server, _, _ = await _serve(reply)
+    pool = _pool(server, timeout=0.3)
+    resp = await pool.request("GET", "/cut", [], None)
+    with pytest.raises(Disconnected):
+        await resp.read()
+    resp.release()
+    with pytest.raises(ProtocolError):
+        await pool.request("GET", "/junk", [], None)
+    with pytest.raises(ResponseTimeout):
+        await pool.request("GET", "/slow", [], None)
+    port = server.sockets[0].getsockname()[1]
+    await pool.close()
+    server.close()
+    await server.wait_closed()
+    dead = UpstreamPool(
+        f"http://127.0.0.1:{port}",
+        max_connections=0,
+        keepalive_timeout=1,
+        connect_timeout=1,
+        timeout=1,
+    )
+    with pytest.raises(ConnectFailed):
+        await dead.request("GET", "/", [], None)
