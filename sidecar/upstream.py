@@ -10,9 +10,10 @@ Contract:
 
 - **Pool.** At most ``max_connections`` connections (0: no limit); idle ones are kept LIFO for
   ``keepalive_timeout`` seconds and reused. Waiting for a free slot counts against ``timeout``. A
-  connection is reused only after a complete response the server allowed to keep alive; a request
-  that failed before any response byte on a *reused* connection (the server closed it while idle)
-  is sent once more on a new connection when its body can be replayed.
+  connection is reused only after a complete response the server allowed to keep alive. An
+  idempotent request (RFC 9110 section 9.2.2) that failed before any response byte on a *reused*
+  connection (the server closed it while idle) is sent once more on a new connection, as aiohttp
+  does; a POST never is, since the model may have run it.
 - **Framing.** Request bodies are sent as given: bytes or an async iterator under the client's
   Content-Length, or chunked when there is none. Responses with Content-Length, chunked, no body
   (HEAD, 1xx, 204, 304) and read-until-close are understood; interim 1xx answers are skipped.
@@ -40,6 +41,7 @@ from multidict import CIMultiDict
 
 from sidecar.headers import HOP_BY_HOP
 
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
 _HIGH_WATER = 256 * 1024  # buffered response bytes before reading from the socket pauses
 
 
@@ -161,6 +163,9 @@ class _Connection(asyncio.Protocol):
         self._no_body = False  # the request was HEAD
         self._skip_interim = False
         self._sending = False
+        self._deadline: float | None = None  # while waiting for the server: when it is too late
+        self._timeout_message = ""
+        self._timer: asyncio.TimerHandle | None = None
 
     def _reset_message(self) -> None:
         self._status_text = b""
@@ -185,6 +190,8 @@ class _Connection(asyncio.Protocol):
                 self.transport.close()
             return
         self.got_bytes = True
+        if self._deadline is not None:
+            self._deadline = self.loop.time() + self.pool.timeout  # a timeout between reads
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -197,6 +204,9 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self.headers_done and not self.complete and self._until_close:
             self._message_done(keep_alive=False)  # a body delimited by the close
         elif not self.complete or self._head is not None:
@@ -318,12 +328,11 @@ class _Connection(asyncio.Protocol):
         if self._error is not None:
             raise self._error
         self._body_waiter = waiter = self.loop.create_future()
+        self._arm("the model server did not send its body in time")
         try:
-            async with asyncio.timeout(self.pool.timeout):
-                await waiter
-        except TimeoutError:
-            self._fail(ResponseTimeout("the model server did not send its body in time"))
-            raise self._error from None  # type: ignore[misc]
+            await waiter
+        finally:
+            self._deadline = None
 
     async def send(
         self, head: bytes, body: bytes | AsyncIterator[bytes] | None, chunked: bool, no_body: bool
@@ -346,12 +355,31 @@ class _Connection(asyncio.Protocol):
                 await self._send_body(transport, body, chunked)
             finally:
                 self._sending = False
+        self._arm("the model server did not answer in time")
         try:
-            async with asyncio.timeout(self.pool.timeout):
-                return await head_future
-        except TimeoutError:
-            self._fail(ResponseTimeout("the model server did not answer in time"))
-            raise self._error from None  # type: ignore[misc]
+            return await head_future
+        finally:
+            self._deadline = None
+
+    # -- read deadline ------------------------------------------------------------------------
+    # One timer handle per connection, pushed forward lazily when it fires early, instead of an
+    # asyncio.timeout() (a handle, a task lookup and a context manager) for every wait.
+    def _arm(self, message: str) -> None:
+        self._deadline = deadline = self.loop.time() + self.pool.timeout
+        self._timeout_message = message
+        if self._timer is None:
+            self._timer = self.loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        deadline = self._deadline
+        if deadline is None or self.closed:
+            return
+        if self.loop.time() < deadline:
+            self._timer = self.loop.call_at(deadline, self._on_timer)
+            return
+        self._deadline = None
+        self._fail(ResponseTimeout(self._timeout_message))
 
     async def _send_body(
         self, transport: asyncio.Transport, body: AsyncIterator[bytes], chunked: bool
@@ -410,12 +438,15 @@ class UpstreamPool:
         if chunked:
             head = head[:-2] + b"Transfer-Encoding: chunked\r\n\r\n"
         if self._slots is not None:
-            try:
-                async with asyncio.timeout(self.timeout):
-                    await self._slots.acquire()
-            except TimeoutError:
-                raise ConnectTimeout("no free connection to the model server in time") from None
-        replayable = body is None or isinstance(body, bytes)
+            if self._slots.locked():
+                try:
+                    async with asyncio.timeout(self.timeout):
+                        await self._slots.acquire()
+                except TimeoutError:
+                    raise ConnectTimeout("no free connection to the model server in time") from None
+            else:
+                await self._slots.acquire()  # free: returns at once
+        replayable = method in _IDEMPOTENT and (body is None or isinstance(body, bytes))
         try:
             conn = await self._acquire()
             try:
