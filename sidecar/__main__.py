@@ -77,7 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"modeltap sidecar: configuration error: {exc}", file=sys.stderr)
         return 2
     from sidecar.app import serve
+    from sidecar.memory import pin_mmap_threshold
 
+    pin_mmap_threshold()
     try:
         return int(run_event_loop(lambda: serve(config)))
     except StoreConfigError as exc:
