@@ -44,9 +44,9 @@ def kll_buckets(sketch: kll_doubles_sketch, lo: float, hi: float) -> list[dict[s
     n = int(sketch.n)
     if n == 0:
         return []
-    if not lo < hi:  # one distinct value: one bucket holds it
-        return [{"lower_bound": lo, "upper_bound": hi, "count": n}]
     bounds = np.linspace(lo, hi, N_BUCKETS + 1)
+    if not (np.diff(bounds) > 0).all():  # one value, or a range too narrow for 10 floats
+        return [{"lower_bound": lo, "upper_bound": hi, "count": n}]
     inner = np.asarray(sketch.get_cdf(bounds[1:-1].tolist(), True), dtype=np.float64)[
         : N_BUCKETS - 1
     ]

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from analyzer import Profile, ProfileError, profile
@@ -91,6 +91,8 @@ def _chunk(f: list[float], i: list[int], s: list[str | None]) -> dict[str, Any]:
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(fa=floats, ia=ints, sa=words, fb=floats, ib=ints, sb=words)
+# 0 .. 5e-324 is too narrow for ten distinct bucket bounds
+@example(fa=[], ia=[], sa=[], fb=[0.0, 5e-324], ib=[0, 0], sb=["a", "a"])
 def test_merge_equals_union_against_baseline(
     baseline: Profile,
     fa: list[float],
