@@ -270,14 +270,20 @@ def concat_tables(tables: list[pa.Table]) -> pa.Table:
     clash = {name for name, ts in types.items() if len(ts) > 1}
     if clash:
         tables = [
-            t.cast(
-                pa.schema(
-                    [pa.field(f.name, pa.string()) if f.name in clash else f for f in t.schema]
-                )
+            pa.table(
+                {n: _as_text(t.column(n)) if n in clash else t.column(n) for n in t.column_names}
             )
             for t in tables
         ]
     return pa.concat_tables(tables, promote_options="permissive")
+
+
+def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
+    """A column as strings: Arrow's cast, or JSON text for nested values Arrow cannot cast."""
+    try:
+        return column.cast(pa.string())
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        return _to_arrow_text(column.to_pylist())
 
 
 def _to_arrow(values: list[Any]) -> pa.Array:
@@ -285,5 +291,9 @@ def _to_arrow(values: list[Any]) -> pa.Array:
     try:
         return pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # e.g. uint64 beside negatives
-        return pa.array([None if v is None else (orjson.dumps(v).decode() if isinstance(v, list | dict)
-                                                   else str(v)) for v in values], pa.string())  # fmt: skip
+        return _to_arrow_text(values)
+
+
+def _to_arrow_text(values: list[Any]) -> pa.Array:
+    return pa.array([None if v is None else (orjson.dumps(v).decode() if isinstance(v, list | dict)
+                                               else str(v)) for v in values], pa.string())  # fmt: skip

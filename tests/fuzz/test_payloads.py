@@ -28,6 +28,7 @@ def rec(side: str, data: str, encoding: str = "JSON") -> dict[str, Any]:
 @FUZZ
 @given(st.lists(records(), max_size=6), st.sampled_from([INPUT, OUTPUT]))
 @example([rec(INPUT, "[[[1, 2]]]")], INPUT)  # rows of equal length holding lists
+@example([rec(INPUT, "AA==", "BASE64"), rec(INPUT, "[[[]]]")], INPUT)  # text beside list<null>
 @example([rec(INPUT, "[[1, [2, 3]], [4, [5]]]")], INPUT)
 @example([rec(INPUT, '{"inputs": [{"data": 5}]}')], INPUT)  # v2 tensor data not a list
 @example([rec(INPUT, '{"inputs": [{"data": [1, 2], "shape": [{"a": 1}, 2]}]}')], INPUT)
