@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.support.procs import PYTHON, REPO, Proc, free_port, wait_http
+
+# CI and `make test` run the property tests on a fixed seed, so a fresh machine runs exactly what
+# CI ran; HYPOTHESIS_PROFILE=explore draws new examples (and fuzz/ runs atheris for longer hunts).
+settings.register_profile("fixed", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fixed"))
 
 
 @dataclass
