@@ -8,6 +8,7 @@ an NDCG below the threshold is a ``feature_attribution_drift_check`` violation.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +17,8 @@ import numpy as np
 from analyzer.attribution.client import ModelClient, ModelClientConfig
 from analyzer.attribution.kernel_shap import Background, KernelExplainer, explain_async
 from analyzer.attribution.ndcg import DEFAULT_THRESHOLD, compare, report
-from analyzer.window import Window
-from analyzer.window_rows import aligned_rows, window_records
+from analyzer.window import Window, window_records
+from analyzer.window_rows import aligned_rows
 from sidecar.store.base import Store
 
 
@@ -43,6 +44,22 @@ def sample_rows(x: np.ndarray[Any, Any], n: int, seed: int) -> np.ndarray[Any, A
     return finite
 
 
+def _rows_to_explain(
+    records: list[dict[str, Any]], target: AttributionTarget, seed: int
+) -> np.ndarray[Any, Any]:
+    """The window's sampled input rows as floats (parsed on a worker thread)."""
+    inputs = aligned_rows(records, list(target.features)).inputs
+    if inputs.num_rows == 0:
+        return np.zeros((0, len(target.features)))
+    x = np.column_stack(
+        [
+            np.asarray(inputs.column(f).to_numpy(zero_copy_only=False), dtype=np.float64)
+            for f in target.features
+        ]
+    )
+    return sample_rows(x, target.rows, seed)
+
+
 async def run_attribution(
     captures: Store,
     endpoint: str,
@@ -53,17 +70,8 @@ async def run_attribution(
 ) -> dict[str, Any]:
     """The attribution document of one run: the window's report, NDCG per label, violations."""
     records, _ = await window_records(captures, endpoint, variant, window, target_model)
-    rows = aligned_rows(records, list(target.features))
     doc: dict[str, Any] = {"rows_explained": 0, "report": None, "ndcg": {}, "violations": []}
-    if rows.inputs.num_rows == 0:
-        return doc
-    x = np.column_stack(
-        [
-            np.asarray(rows.inputs.column(f).to_numpy(zero_copy_only=False), dtype=np.float64)
-            for f in target.features
-        ]
-    )
-    x = sample_rows(x, target.rows, seed=int(window.start.timestamp()))
+    x = await asyncio.to_thread(_rows_to_explain, records, target, int(window.start.timestamp()))
     if not len(x):
         return doc
     explainer = KernelExplainer(target.background, nsamples=target.nsamples, seed=0)

@@ -8,18 +8,20 @@ compared with the baseline's allowed range, so sampling noise alone does not rai
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from analyzer.bias import Facet, check, compute
 from analyzer.bias.metrics import METRIC_NAMES, NEEDS_LABELS
-from analyzer.groundtruth import PredictionSpec, load_labels, merge
-from analyzer.window import Window
-from analyzer.window_rows import aligned_rows, window_records
+from analyzer.groundtruth import Labels, PredictionSpec, load_labels, merge
+from analyzer.window import Window, window_records
+from analyzer.window_rows import aligned_rows
 from sidecar.store.base import Store
 
 
@@ -75,6 +77,21 @@ async def run_bias(
 ) -> dict[str, Any]:
     """The bias document of one run: the report, its violations and what it covered."""
     records, read = await window_records(captures, endpoint, variant, window, target_model)
+    labels = None
+    if labels_store is not None:
+        labels, _ = await load_labels(
+            labels_store, endpoint, variant, window, label_delay=dt.timedelta(days=36500),
+            now=dt.datetime.now(dt.UTC),
+        )  # fmt: skip
+    doc = await asyncio.to_thread(_evaluate, target, records, labels)
+    doc["captures_read"] = {"objects": read.objects, "bad_lines": read.bad_lines}
+    return doc
+
+
+def _evaluate(
+    target: BiasTarget, records: list[dict[str, Any]], labels: Labels | None
+) -> dict[str, Any]:
+    """The parsing, joins and bootstrap of a run (a worker thread: none of it on the loop)."""
     rows = aligned_rows(records, list(target.columns), target.spec)
     doc: dict[str, Any] = {
         "rows": len(rows.keys),
@@ -107,31 +124,23 @@ async def run_bias(
         metrics=[m for m in METRIC_NAMES if m not in NEEDS_LABELS],
         **common,
     )
-    truth = None
-    if labels_store is not None:
-        labels, _ = await load_labels(
-            labels_store, endpoint, variant, window, label_delay=dt.timedelta(days=36500),
-            now=dt.datetime.now(dt.UTC),
-        )  # fmt: skip
-        if len(labels):
-            joined = merge(records, labels, target.spec)
-            index = {k: i for i, k in enumerate(joined.ids.tolist())}
-            at = np.asarray([index.get(k, -1) for k in rows.keys.tolist()], dtype=np.int64)
-            truth = (at >= 0, joined.y_true[at[at >= 0]])
-    if truth is not None and truth[0].any():
-        y_pred = rows.y_pred
-        labelled, y_true = truth
-        doc["labelled"] = int(labelled.sum())
-        with_truth = compute(
-            {n: c[labelled] for n, c in facet_columns.items()},
-            target.facets,
-            y_pred=y_pred[labelled],
-            y_true=y_true,
-            metrics=sorted(NEEDS_LABELS),
-            **common,
-        )
-        report = merge_reports(report, with_truth)
+    if labels is not None and len(labels):
+        joined = merge(records, labels, target.spec)
+        keys = pa.array(rows.keys.tolist(), pa.string())
+        at = pc.index_in(keys, value_set=pa.array(joined.ids.tolist(), pa.string()))
+        at = at.fill_null(-1).to_numpy()
+        labelled = at >= 0
+        if labelled.any():
+            doc["labelled"] = int(labelled.sum())
+            with_truth = compute(
+                {n: c[labelled] for n, c in facet_columns.items()},
+                target.facets,
+                y_pred=rows.y_pred[labelled],
+                y_true=joined.y_true[at[labelled]],
+                metrics=sorted(NEEDS_LABELS),
+                **common,
+            )
+            report = merge_reports(report, with_truth)
     doc["report"] = report
     doc["violations"] = check(report, target.constraints)
-    doc["captures_read"] = {"objects": read.objects, "bad_lines": read.bad_lines}
     return doc

@@ -11,11 +11,11 @@ or a line that is not a capture record is counted, logged with its key, and skip
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import gzip
 import logging
 import zlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,11 +156,19 @@ def parse_records(
     return records, stats
 
 
-async def read_window(
-    store: Store, endpoint: str, variant: str, window: Window
-) -> AsyncIterator[tuple[str, list[dict[str, Any]], ReadStats]]:
-    """Yield ``(key, records, stats)`` per capture object of the window."""
-    for info in await list_window(store, endpoint, variant, window):
-        data = await store.get(info.key)
-        records, stats = parse_records(info.key, data, window)
-        yield info.key, records, stats
+async def window_records(
+    captures: Store, endpoint: str, variant: str, window: Window, target_model: str = ""
+) -> tuple[list[dict[str, Any]], ReadStats]:
+    """Every capture record of the window (of one target model when given); parsed off the loop."""
+    records: list[dict[str, Any]] = []
+    read = ReadStats()
+    for info in await list_window(captures, endpoint, variant, window):
+        data = await captures.get(info.key)
+        found, stats = await asyncio.to_thread(parse_records, info.key, data, window)
+        read.merge(stats)
+        if target_model:
+            found = [
+                r for r in found if (r.get("modeltap") or {}).get("targetModel") == target_model
+            ]
+        records.extend(found)
+    return records, read

@@ -9,7 +9,6 @@ by one, and a record whose sides disagree is dropped and counted.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,8 +18,6 @@ import pyarrow as pa
 
 from analyzer.groundtruth.merge import MergeStats, PredictionSpec, predictions
 from analyzer.payloads import INPUT, ParseStats, PayloadParser, concat_tables
-from analyzer.window import ReadStats, Window, list_window, parse_records
-from sidecar.store.base import Store
 
 
 @dataclass
@@ -32,24 +29,6 @@ class WindowRows:
     mismatched_records: int = 0
     parse: ParseStats = field(default_factory=ParseStats)
     merge: MergeStats = field(default_factory=MergeStats)
-
-
-async def window_records(
-    captures: Store, endpoint: str, variant: str, window: Window, target_model: str = ""
-) -> tuple[list[dict[str, Any]], ReadStats]:
-    """Every capture record of the window (of one target model when given)."""
-    records: list[dict[str, Any]] = []
-    read = ReadStats()
-    for info in await list_window(captures, endpoint, variant, window):
-        data = await captures.get(info.key)
-        found, stats = await asyncio.to_thread(parse_records, info.key, data, window)
-        read.merge(stats)
-        if target_model:
-            found = [
-                r for r in found if (r.get("modeltap") or {}).get("targetModel") == target_model
-            ]
-        records.extend(found)
-    return records, read
 
 
 def _record_id(rec: dict[str, Any]) -> str:
