@@ -68,7 +68,7 @@ def monitor_once(
         f'[endpoints.bias]\nbaseline = "file://{tmp_path / "bbase"}"\nfacet = "age"\n'
         f"facet_threshold = 40\ninference_index = 0\n"
         f'[endpoints.attribution]\nbaseline = "file://{tmp_path / "abase"}"\n'
-        f'model_url = "{model}/invocations"\nscore_index = 1\nrows = 40\nrequests_per_second = 50\n'
+        f'model_url = "{model}/invocations"\nscore_index = 1\nrows = 100\nrequests_per_second = 50\n'
     )
     run = subprocess.run(
         [PYTHON, "-m", "modeltap", "monitor", "--config", str(config), "--once",
@@ -125,8 +125,10 @@ def test_bias_and_attribution_drift_end_to_end(
     ok = monitor_once(tmp_path, store, model, fair, "fair")
     assert ok["bias"]["violations"] == [], ok["bias"]
     assert ok["attribution"]["violations"] == [], ok["attribution_run"]
+    # 100 rows: with 40, about 1 window in 20 ranks income above debt_ratio (NDCG 0.944, still
+    # no violation); the sample is seeded by the window start, so that would be a flaky margin.
     assert ok["attribution_run"]["ndcg"]["label0"] > 0.95
-    assert ok["attribution_run"]["rows_explained"] == 40
+    assert ok["attribution_run"]["rows_explained"] == 100
 
     slanted = monitor_once(tmp_path, store, model, biased, "biased")
     found = {
