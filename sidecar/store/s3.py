@@ -12,6 +12,13 @@ Invariants:
 - botocore does no retries of its own: the uploader retries with backoff and keeps the data on
   disk meanwhile, so a hidden retry loop here would only multiply latency and hide failures
   from the upload metrics.
+- A failure lets go of the request at once. A connection cut mid-request leaves aiohttp's request,
+  connection and payload (botocore wraps the body in a BytesIO, and aiohttp copies that) in
+  reference cycles through the exceptions' tracebacks, which only a full garbage collection frees;
+  in a busy sidecar that comes rarely, so each failed attempt kept a copy of the segment resident
+  (bench/soak: RSS stepped up after every connection-reset fault). ``_error`` therefore cuts the
+  tracebacks off the botocore/aiohttp exception chain (``_drop_tracebacks``); the StoreError
+  keeps its own traceback and the causes' messages.
 - Hashing of large bodies runs in a thread. botocore still SHA-256-signs the body on the event
   loop when the endpoint is plain http (it always signs payloads over http), so keep segments
   modest there.
@@ -109,6 +116,25 @@ async def _md5_off_loop(data: bytes | memoryview) -> bytes:
     if len(data) >= _HASH_IN_THREAD_BYTES:
         return await asyncio.to_thread(_md5, data)
     return _md5(data)
+
+
+def _drop_tracebacks(exc: BaseException) -> None:
+    """Cut the tracebacks off ``exc`` and every exception it was caused by or raised during.
+
+    Their frames hold the failed request (its body copy, connection, sockets) in reference cycles
+    that only a full garbage collection would free; without the tracebacks, reference counting
+    frees them as soon as the exceptions go. Only the links are cut: no frame is cleared (in
+    Python 3.11 ``frame.clear()`` would close a suspended coroutine).
+    """
+    todo = [exc]
+    seen: set[int] = set()
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        e.__traceback__ = None
+        todo.extend(c for c in (e.__cause__, e.__context__) if c is not None)
 
 
 def _etag(response: dict[str, Any]) -> str:
@@ -244,6 +270,8 @@ class S3Store:
         return {}
 
     def _error(self, exc: BaseException, op: str, key: str | None) -> StoreError:
+        """The StoreError for a failed ``op``; ``exc`` loses its tracebacks (module docstring)."""
+        _drop_tracebacks(exc)
         return map_error(exc, op=op, where=self._where(key), bucket=self.bucket)
 
     # -- the Store protocol --------------------------------------------------------------------
