@@ -26,7 +26,7 @@ from sidecar.config import SidecarConfig
 from sidecar.metrics import SidecarMetrics
 from sidecar.proxy import Proxy
 from sidecar.redact import build_redactor
-from sidecar.server import GuardedServer
+from sidecar.server import ProxyServer
 from sidecar.spool import SpoolUsage, SpoolWriter, recover
 from sidecar.store.base import Store, open_store
 from sidecar.uploader import Uploader
@@ -47,6 +47,7 @@ class Sidecar:
     proxy_url: str = ""
     admin_url: str = ""
     ready: bool = False
+    _server: ProxyServer | None = None
     _runners: list[web.BaseRunner] = field(default_factory=list)
     _pool: UpstreamPool | None = None
     _upload_task: asyncio.Task[None] | None = None
@@ -54,8 +55,9 @@ class Sidecar:
     async def stop(self) -> int:
         """Graceful shutdown; returns the number of segments left on disk."""
         self.ready = False
-        proxy_runner, admin_runner = self._runners
-        await proxy_runner.cleanup()  # stop accepting, finish in-flight requests
+        (admin_runner,) = self._runners
+        if self._server is not None:  # stop accepting, finish in-flight requests
+            await self._server.shutdown(self.config.server.shutdown_timeout_seconds)
         log.debug("proxy stopped")
         if self._pool is not None:
             await self._pool.close()
@@ -112,9 +114,13 @@ def _call_soon(
         loop.call_soon_threadsafe(fn, path, records)
 
 
+def _address_url(host: str, port: int) -> str:
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+
+
 def _url(runner: web.BaseRunner) -> str:
     host, port = runner.addresses[0][:2]
-    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    return _address_url(host, port)
 
 
 async def start(config: SidecarConfig, registry: CollectorRegistry) -> Sidecar:
@@ -153,24 +159,11 @@ async def start(config: SidecarConfig, registry: CollectorRegistry) -> Sidecar:
     pool = _upstream_pool(config)
     sidecar._pool = pool
     proxy = Proxy(config, metrics, pool, writer if config.capture.enabled else None)
-    srv = config.server
-    server = GuardedServer(
-        proxy.handle,
-        metrics=metrics,
-        max_connections=srv.max_connections,
-        header_read_timeout=srv.header_read_timeout_seconds,
-        max_head_bytes=srv.max_request_head_bytes,
-        access_log=None,
-        max_line_size=srv.max_request_header_bytes,
-        max_field_size=srv.max_request_header_bytes,
-        max_headers=srv.max_request_headers,
-        keepalive_timeout=srv.keepalive_timeout_seconds,
-    )
-    proxy_runner = web.ServerRunner(server, shutdown_timeout=config.server.shutdown_timeout_seconds)
-    await proxy_runner.setup()
-    await web.TCPSite(proxy_runner, config.server.host, config.server.port).start()
-    sidecar._runners = [proxy_runner, admin_runner]
-    sidecar.proxy_url, sidecar.admin_url = _url(proxy_runner), _url(admin_runner)
+    server = ProxyServer(proxy.handle, config.server, metrics)
+    host, port = await server.listen(config.server.host, config.server.port)
+    sidecar._server = server
+    sidecar._runners = [admin_runner]
+    sidecar.proxy_url, sidecar.admin_url = _address_url(host, port), _url(admin_runner)
     sidecar.ready = True
     return sidecar
 

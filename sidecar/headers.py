@@ -33,3 +33,42 @@ def end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict
         if name.lower() not in drop:
             out.add(name, value)
     return out
+
+
+_HOP_BYTES = frozenset(h.encode() for h in HOP_BY_HOP)
+
+
+def forwardable(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """End-to-end fields of a raw header list, names, values and order as received."""
+    lowered = [n.lower() for n, _ in raw]
+    if _HOP_BYTES.isdisjoint(lowered):
+        return raw  # the usual answer: nothing to drop (and no Connection field naming any)
+    drop = _HOP_BYTES
+    for low, (_, value) in zip(lowered, raw, strict=True):
+        if low == b"connection":
+            drop = drop | {t.strip().lower() for t in value.split(b",") if t.strip()}
+    return [kv for low, kv in zip(lowered, raw, strict=True) if low not in drop]
+
+
+def with_length(fields: list[tuple[bytes, bytes]], length: int | None) -> list[tuple[bytes, bytes]]:
+    """``fields`` with Content-Length set to ``length`` (in place when present) or removed."""
+    if length is None:
+        return [(n, v) for n, v in fields if n.lower() != b"content-length"]
+    value = b"%d" % length
+    for i, (name, current) in enumerate(fields):
+        if name.lower() == b"content-length":
+            if current == value:
+                return fields
+            return [*fields[:i], (name, value), *fields[i + 1 :]]
+    return [*fields, (b"Content-Length", value)]
+
+
+def pick(raw: list[tuple[bytes, bytes]], names: tuple[bytes, ...]) -> dict[str, str]:
+    """The fields among ``names`` (lower-case bytes) present, lower-case names, repeated fields
+    joined (for the capture record's allow-listed headers)."""
+    found: dict[str, list[str]] = {}
+    for name, value in raw:
+        low = name.lower()
+        if low in names:
+            found.setdefault(low.decode("latin-1"), []).append(value.decode("utf-8", "replace"))
+    return {k: ", ".join(v) for k, v in found.items()}

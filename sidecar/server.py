@@ -1,46 +1,53 @@
-"""The proxy port's HTTP server: aiohttp's low-level server plus the limits it lacks.
+"""The proxy port's HTTP/1.1 server: an asyncio Protocol on ``httptools``, with the limits a
+proxy facing the network needs.
 
-From aiohttp (3.14) as it is: ``max_line_size``/``max_field_size`` (one request line or header
-field), ``max_headers`` (field count), ``keepalive_timeout`` (idle keep-alive connections are
-closed), and its llhttp parser, which refuses ambiguous framing outright: Content-Length with
-Transfer-Encoding, duplicate or non-numeric Content-Length, a Transfer-Encoding whose last coding
-is not ``chunked``, duplicate Transfer-Encoding, obs-fold, whitespace before the colon, bare LF.
+Why not aiohttp's server here: on the request path it cost about 55 of the 80 us of CPU a
+forwarded 1 KB request took (request and response objects, header multidicts, a stream reader,
+header serialisation), where this protocol, like uvicorn's, parses with llhttp and writes each
+response in one call. aiohttp still serves the admin port (metrics, probes) and the analyzer.
 
-Added here, by a :class:`~aiohttp.web_protocol.RequestHandler` subclass (one per connection):
+Parsing is llhttp's (via httptools), which refuses ambiguous framing outright: Content-Length
+with Transfer-Encoding, duplicate or non-numeric Content-Length, a Transfer-Encoding whose last
+coding is not ``chunked``, obs-fold, whitespace before the colon, bare LF. Added here:
 
-- **Header-read deadline.** aiohttp has none: a head sent one byte a second is read forever (its
-  keep-alive timer only starts after a response). A timer starts when a connection opens and when
-  the first byte of a later request arrives, and stops when the parser delivers the head. If it
-  fires with bytes received the client gets 408 and the connection is closed; a new connection
-  that sent nothing is just closed.
-- **Whole-head size.** aiohttp bounds each field and the count, not their sum (128 x 8 KiB); the
-  bytes of a head in progress are counted and past ``server.max_request_head_bytes`` the client
-  gets 431.
-- **431, not 400,** for a field that is too long or too many fields, a short plain-text body
-  instead of the parser's message, and a counter by reason instead of one logged traceback per
-  bad request (an easy log flood).
-- **Connection limit.** Past ``server.max_connections`` open connections a new one is answered
-  503 and closed at once, before any of its bytes are read.
+- **Head limits.** A request line or header field over ``server.max_request_header_bytes``,
+  more than ``server.max_request_headers`` fields, or a whole head over
+  ``server.max_request_head_bytes`` (counted as bytes arrive, so an endless head is cut off
+  early) get 431. Transfer-Encoding on HTTP/1.0 (RFC 9112 section 6.1) and CONNECT get 400.
+- **Header-read deadline.** From connecting, and from the first byte of each later request,
+  a client has ``server.header_read_timeout_seconds`` to send the whole head; then 408 and close
+  (a connection that never sent a byte is just closed).
+- **Body limits.** Each wait for body bytes is bounded by ``server.body_read_timeout_seconds``
+  (408, closed at once); bodies over ``server.max_body_bytes`` are refused with 413, by their
+  Content-Length up front or counted as they stream.
+- **Connections.** Past ``server.max_connections`` a new connection gets 503 before any of its
+  bytes are read. Idle keep-alive connections close after ``server.keepalive_timeout_seconds``.
+  Reading pauses while a request body waits unread past 256 KiB, and while a pipelined request
+  waits its turn, so a connection holds a bounded amount of memory.
 
-Body-read timeouts and the body size limit need the request, so :mod:`sidecar.proxy` applies them.
-This module reaches into aiohttp internals (``_waiter``, ``_request_count``,
-``_make_error_handler``); ``tests/integration/test_proxy_limits.py`` pins the behaviour, so an
-aiohttp upgrade that moves them fails there.
+Every refusal is a short plain-text answer with ``X-Modeltap-Error: request`` and a counter by
+reason (``modeltap_sidecar_rejected_requests_total``), never a logged traceback per bad request.
+``Expect: 100-continue`` is answered here when the handler first waits for the body.
+
+The handler gets an :class:`Exchange` (the request, its body as bytes or chunks, and the methods
+that answer it) and runs as one task per request; requests on a connection are answered in
+order. Shutdown stops accepting, closes idle connections, lets in-flight requests finish (their
+connections close after the answer) and cuts what is left at the deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from urllib.parse import unquote
 
-from aiohttp import web
-from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
-from aiohttp.http_parser import RawRequestMessage
-from aiohttp.streams import EMPTY_PAYLOAD
-from aiohttp.web_protocol import _ErrInfo
+import httptools
 
+from sidecar.config import ServerConfig
+from sidecar.headers import pick, with_length
 from sidecar.metrics import SidecarMetrics
 
 log = logging.getLogger(__name__)
@@ -50,93 +57,354 @@ _REASONS = {
     408: "Request Timeout",
     413: "Content Too Large",
     431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
     503: "Service Unavailable",
+    504: "Gateway Timeout",
 }
+_HIGH_WATER = 256 * 1024  # unread request body bytes before reading from the client pauses
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+# After an answer given without reading the whole request, how long what the client still sends
+# is read and dropped before the close: closing with unread bytes resets the connection, and a
+# reset can destroy the answer before the client reads it.
+LINGER_SECONDS = 0.5
+REJECT_REASONS = ("header_timeout", "headers_too_large", "bad_framing", "malformed")
+
+Headers = list[tuple[bytes, bytes]]
+Handler = Callable[["Exchange"], Awaitable[None]]
 
 
-def raw_response(status: int, message: str) -> bytes:
-    """A complete HTTP/1.1 response that closes the connection, for use without a request."""
+class ClientFailure(Exception):
+    """A request refused because of the client's bytes: answered 4xx, then the connection closes."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason  # the label of modeltap_sidecar_rejected_requests_total
+        self.message = message
+
+
+class ClientGone(Exception):
+    """The client closed its connection while its response was being written."""
+
+
+def error_body(status: int, message: str, kind: str, *, close: bool) -> bytes:
+    """A complete plain-text response from the proxy itself (``kind``: request or upstream)."""
     body = f"modeltap sidecar: {message}\n".encode()
     return (
-        f"HTTP/1.1 {status} {_REASONS[status]}\r\n"
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
         "Content-Type: text/plain; charset=utf-8\r\n"
         f"Content-Length: {len(body)}\r\n"
-        "Connection: close\r\n"
-        "X-Modeltap-Error: request\r\n\r\n"
+        f"{'Connection: close' + chr(13) + chr(10) if close else ''}"
+        f"X-Modeltap-Error: {kind}\r\n\r\n"
     ).encode() + body
 
 
-def client_error(status: int, message: str) -> web.Response:
-    """The response to a request the proxy refuses; the connection closes after it."""
-    resp = web.Response(
-        status=status,
-        text=f"modeltap sidecar: {message}\n",
-        headers={"X-Modeltap-Error": "request"},
-    )
-    resp.force_close()
-    return resp
-
-
-class HeadTooLarge(BadHttpMessage):
-    """A request head whose fields are each within bounds but whose sum is not."""
-
-
-def head_size(message: RawRequestMessage) -> int:
-    """The bytes of a parsed request head (request line, fields, line ends)."""
-    size = len(message.method) + len(message.path) + 13  # "M P HTTP/1.1\r\n" and the blank line
-    for name, value in message.raw_headers:
-        size += len(name) + len(value) + 4
-    return size
-
-
-def classify_parse_error(exc: BaseException, max_field: int) -> tuple[int, str, str]:
-    """(status, metric reason, message) for an error of aiohttp's request parser."""
-    if isinstance(exc, HeadTooLarge):
-        return 431, "headers_too_large", exc.message
-    if isinstance(exc, LineTooLong):
-        return 431, "headers_too_large", f"request line or header field over {max_field} bytes"
-    # The first line is the parser's description; what follows quotes the client's bytes.
-    text = str(getattr(exc, "message", "") or exc).split("\n", 1)[0].lower()
-    if "too many headers" in text:
-        return 431, "headers_too_large", "too many header fields"
+def classify_parse_error(exc: BaseException) -> tuple[int, str, str]:
+    """(status, metric reason, message) for an error of llhttp's request parser."""
+    text = str(exc).lower()
     if "content-length" in text or "transfer-encoding" in text or "chunk" in text:
         return 400, "bad_framing", "conflicting or invalid Content-Length/Transfer-Encoding"
     return 400, "malformed", "malformed request"
 
 
-class GuardedServer(web.Server):
-    """``web.Server`` whose connections enforce the limits above."""
+class Exchange:
+    """One request on a connection and the answer to it.
+
+    The body arrives through the connection; :meth:`read_body` and :meth:`body_chunks` wait for
+    it (each wait bounded by the body timeout) and raise :class:`ClientFailure` for a body that
+    stalls, is too large or is badly framed. Answer with :meth:`respond` (whole) or
+    :meth:`start`, :meth:`write`, :meth:`end` (streamed), or :meth:`refuse`.
+    """
+
+    __slots__ = (
+        "_buffered",
+        "_chunks",
+        "_conn",
+        "_error",
+        "_expect_continue",
+        "_hold",
+        "_received",
+        "_stream_chunked",
+        "_waiter",
+        "chunked",
+        "close_after",
+        "complete",
+        "content_length",
+        "done",
+        "http10",
+        "keep_alive",
+        "method",
+        "raw_headers",
+        "started",
+        "target",
+    )
 
     def __init__(
         self,
-        handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]],
-        *,
-        metrics: SidecarMetrics,
-        max_connections: int,
-        header_read_timeout: float,
-        max_head_bytes: int,
-        **kwargs: Any,
+        conn: Connection,
+        method: str,
+        target: str,
+        http10: bool,
+        raw_headers: Headers,
+        content_length: int | None,
+        chunked: bool,
+        keep_alive: bool,
+        expect_continue: bool,
     ) -> None:
-        super().__init__(handler, **kwargs)
+        self.method = method
+        self.target = target  # the raw request-target: path and query as the client sent them
+        self.http10 = http10
+        self.raw_headers = raw_headers
+        self.content_length = content_length
+        self.chunked = chunked
+        self.keep_alive = keep_alive
+        self.close_after = False
+        self.started = False  # response head written
+        self.done = False  # response complete
+        self.complete = not chunked and not content_length  # whole body received
+        self._conn = conn
+        self._chunks: list[bytes] = []
+        self._buffered = 0
+        self._received = 0
+        self._error: ClientFailure | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._expect_continue = expect_continue
+        self._stream_chunked = False
+        self._hold = False  # read whole: no pausing (its size was checked against a limit)
+
+    # -- the request ----------------------------------------------------------------------------
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or bool(self.content_length)
+
+    @property
+    def path(self) -> str:
+        """The percent-decoded path, without the query."""
+        return unquote(self.target.partition("?")[0])
+
+    def header(self, name: bytes) -> str | None:
+        """The first field named ``name`` (lower-case bytes), decoded, or None."""
+        for key, value in self.raw_headers:
+            if len(key) == len(name) and key.lower() == name:
+                return value.decode("utf-8", "replace")
+        return None
+
+    def headers_named(self, names: tuple[bytes, ...]) -> dict[str, str]:
+        """The fields among ``names`` (lower-case bytes) present, repeated fields joined."""
+        return pick(self.raw_headers, names)
+
+    # -- the body (fed by the connection) ------------------------------------------------------
+    def _feed(self, data: bytes) -> None:
+        self._received += len(data)
+        if self._error is not None:
+            return
+        limit = self._conn.server.config.max_body_bytes
+        if self._received > limit:
+            self._chunks = []
+            self._buffered = 0
+            self._fail(body_too_large(limit))
+            return
+        self._chunks.append(data)
+        self._buffered += len(data)
+        self._wake()
+
+    def _eof(self) -> None:
+        self.complete = True
+        self._wake()
+
+    def _fail(self, error: ClientFailure) -> None:
+        if self._error is None:
+            self._error = error
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    @property
+    def client_lost(self) -> bool:
+        """The client's connection is gone."""
+        return self._conn.lost
+
+    @property
+    def buffered(self) -> int:
+        return self._buffered
+
+    async def _wait(self) -> None:
+        conn = self._conn
+        if self._expect_continue:
+            self._expect_continue = False
+            conn.write(_CONTINUE)
+        self._waiter = waiter = conn.loop.create_future()
+        conn.arm_body_deadline(self)
+        try:
+            await waiter
+        finally:
+            conn.disarm_body_deadline()
+
+    def _take(self) -> bytes:
+        chunks = self._chunks
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self._chunks = []
+        self._buffered = 0
+        self._conn.update_reading()
+        return data
+
+    async def read_body(self) -> bytes:
+        """The whole body (its size was checked against the limit by the caller)."""
+        self._hold = True
+        self._conn.update_reading()
+        while not self.complete:
+            if self._error is not None:
+                raise self._error
+            await self._wait()
+        if self._error is not None:
+            raise self._error
+        return self._take() if self._chunks else b""
+
+    async def body_chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives."""
+        while True:
+            if self._error is not None:
+                raise self._error
+            if self._chunks:
+                yield self._take()
+            elif self.complete:
+                return
+            else:
+                await self._wait()
+
+    # -- the answer -----------------------------------------------------------------------------
+    def _connection_field(self) -> bytes:
+        conn = self._conn
+        if self.close_after or not self.keep_alive or conn.server.closing or conn.upgraded:
+            self.close_after = True
+            return b"Connection: close\r\n"
+        return b"Connection: keep-alive\r\n" if self.http10 else b""
+
+    def _head(self, status: int, reason: bytes, headers: Headers, framing: bytes = b"") -> bytes:
+        lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
+        lines.extend(b"%s: %s\r\n" % kv for kv in headers)
+        if framing:
+            lines.append(framing)
+        lines.append(self._connection_field())
+        lines.append(b"\r\n")
+        return b"".join(lines)
+
+    def respond(
+        self, status: int, reason: bytes, headers: Headers, body: bytes, length: int | None
+    ) -> None:
+        """The whole answer in one write; ``length`` is the Content-Length to send (None: none),
+        kept where ``headers`` has it."""
+        head = self._head(status, reason, with_length(headers, length))
+        self.started = self.done = True
+        if len(body) > 65536:
+            self._conn.writelines((head, body))  # no copy of a large body into the head
+        else:
+            self._conn.write(head + body if body else head)
+
+    def start(self, status: int, reason: bytes, headers: Headers, length: int | None) -> None:
+        """Start a streamed answer: Content-Length when known, else chunked (HTTP/1.0: until
+        the connection closes)."""
+        framing = b""
+        if length is None and self.http10:
+            self.close_after = True
+        elif length is None:
+            framing = b"Transfer-Encoding: chunked\r\n"
+            self._stream_chunked = True
+        self.started = True
+        self._conn.write(self._head(status, reason, with_length(headers, length), framing))
+
+    async def write(self, chunk: bytes) -> None:
+        """One piece of a streamed body; waits while the client's socket buffer is full."""
+        conn = self._conn
+        if conn.lost:
+            raise ClientGone
+        if self._stream_chunked:
+            if chunk:
+                conn.writelines((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
+        else:
+            conn.write(chunk)
+        await conn.drain()
+
+    def end(self) -> None:
+        """Finish a streamed answer."""
+        if self._stream_chunked and not self._conn.lost:
+            self._conn.write(b"0\r\n\r\n")
+        self.done = True
+
+    def abort(self) -> None:
+        """Cut the connection mid-answer: the only honest signal once the head has gone."""
+        self.close_after = True
+        self._conn.cut()
+
+    def refuse(self, failure: ClientFailure) -> None:
+        """Answer a request refused for the client's bytes; the connection closes after it."""
+        self.close_after = True
+        if failure.status == 408:
+            self._conn.no_linger = True  # a stalled client gains nothing from lingering
+        self._plain(failure.status, failure.message, b"request")
+
+    def fail_upstream(self, status: int, message: str) -> None:
+        """Answer 502/504 for the model server (the connection stays usable)."""
+        self._plain(status, message, b"upstream")
+
+    def _plain(self, status: int, message: str, kind: bytes) -> None:
+        body = f"modeltap sidecar: {message}\n".encode()
+        headers = [(b"Content-Type", b"text/plain; charset=utf-8"), (b"X-Modeltap-Error", kind)]
+        reason = _REASONS.get(status, "Error").encode()
+        self.respond(status, reason, headers, body, len(body))
+
+
+def body_too_large(limit: int) -> ClientFailure:
+    return ClientFailure(413, "body_too_large", f"request body over {limit} bytes")
+
+
+class ProxyServer:
+    """The listening side: a protocol factory with the limits and the connections' registry."""
+
+    def __init__(self, handler: Handler, config: ServerConfig, metrics: SidecarMetrics) -> None:
+        self.handler = handler
+        self.config = config
         self.metrics = metrics
-        self.max_connections = max_connections
-        self.header_read_timeout = header_read_timeout
-        self.max_head_bytes = max_head_bytes
-        self.max_field_size = int(kwargs.get("max_field_size", 8190))
-        self.open_connections = 0
-        self.rejected = {r: metrics.rejected.labels(r) for r in _ALL_REASONS}
-        metrics.connections.set_function(lambda: self.open_connections)
+        self.loop = asyncio.get_running_loop()
+        self.connections: set[Connection] = set()
+        self.closing = False
+        self.rejected = {r: metrics.rejected.labels(r) for r in REJECT_REASONS}
+        self._server: asyncio.Server | None = None
+        self._refused = error_body(503, "too many open connections", "request", close=True)
+        metrics.connections.set_function(lambda: len(self.connections))
 
-    def __call__(self) -> GuardedConnection:
-        return GuardedConnection(self, loop=self._loop, **self._kwargs)
+    def __call__(self) -> Connection:
+        return Connection(self)
 
+    async def listen(self, host: str, port: int) -> tuple[str, int]:
+        """Start accepting; returns the bound address."""
+        self._server = await self.loop.create_server(self, host, port, backlog=1024)
+        sock = self._server.sockets[0].getsockname()
+        return str(sock[0]), int(sock[1])
 
-_ALL_REASONS = ("header_timeout", "headers_too_large", "bad_framing", "malformed")
-_REFUSED = raw_response(503, "too many open connections")
-# After an answer given without reading the request, how long what the client still sends is read
-# and dropped before the close: closing with unread bytes resets the connection, and a reset can
-# destroy the answer before the client reads it.
-LINGER_SECONDS = 0.5
+    def refuse_connection(self, transport: asyncio.Transport) -> None:
+        self.metrics.connections_refused.inc()
+        transport.write(self._refused)
+        close_softly(self.loop, transport)
+
+    async def shutdown(self, timeout: float) -> None:
+        """Stop accepting; let in-flight requests finish for up to ``timeout`` seconds."""
+        self.closing = True
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections):
+            conn.close_if_idle()
+        deadline = self.loop.time() + timeout
+        while self.connections and self.loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for conn in list(self.connections):
+            conn.cut()
+        if self._server is not None:
+            await self._server.wait_closed()
 
 
 def close_softly(loop: asyncio.AbstractEventLoop, transport: asyncio.Transport) -> None:
@@ -146,138 +414,365 @@ def close_softly(loop: asyncio.AbstractEventLoop, transport: asyncio.Transport) 
     loop.call_later(LINGER_SECONDS, transport.close)
 
 
-class GuardedConnection(web.RequestHandler):
-    """One client connection: aiohttp's handler with a head deadline, a head size limit, a slot."""
+_DEADLINE_HEAD, _DEADLINE_BODY, _DEADLINE_IDLE = 1, 2, 3
 
-    def __init__(self, manager: GuardedServer, **kwargs: Any) -> None:
-        super().__init__(manager, **kwargs)
-        self._guard = manager
-        self._refused = False
-        # The head deadline is a time, not a timer per request: one handle per connection is
-        # pushed forward lazily when it fires early (aiohttp's keep-alive timer does the same).
-        self._head_deadline: float | None = None
-        self._head_handle: asyncio.TimerHandle | None = None
+
+class Connection(asyncio.Protocol):
+    """One client connection: the parser, the limits, and the requests answered in order."""
+
+    def __init__(self, server: ProxyServer) -> None:
+        self.server = server
+        self.loop = server.loop
+        self.transport: asyncio.Transport | None = None
+        self.lost = False
+        self.upgraded = False
+        self.no_linger = False
+        self._refused = False  # over the connection limit: never registered
+        self._ignore = False  # answered and closing: further bytes are dropped
+        self._client_eof = False
+        self._parser = httptools.HttpRequestParser(self)
+        self._in_head = False
         self._head_bytes = 0
+        self._url = b""
+        self._fields: Headers = []
+        self._parsing: Exchange | None = None  # the request whose bytes are being parsed
+        self._active: Exchange | None = None  # the request being answered
+        self._queue: collections.deque[Exchange] = collections.deque()
+        self._reading_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        # One timer handle per connection, pushed forward lazily when it fires early.
+        self._deadline: float | None = None
+        self._deadline_kind = 0
+        self._body_waiting: Exchange | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
-    # -- connection slot ----------------------------------------------------------------------
+    # -- connection ----------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        guard = self._guard
-        if guard.open_connections >= guard.max_connections:
+        tcp: Any = transport  # uvloop's transport is not an asyncio.Transport subclass
+        server = self.server
+        if len(server.connections) >= server.config.max_connections or server.closing:
             self._refused = True
-            guard.metrics.connections_refused.inc()
-            tcp = cast(asyncio.Transport, transport)  # uvloop's is not an asyncio.Transport
-            tcp.write(_REFUSED)
-            close_softly(self._loop, tcp)
+            server.refuse_connection(tcp)
             return
-        guard.open_connections += 1
-        super().connection_made(transport)
-        self._arm()
+        self.transport = tcp
+        server.connections.add(self)
+        self._arm(_DEADLINE_HEAD, server.config.header_read_timeout_seconds)
 
-    def connection_lost(self, exc: BaseException | None) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         if self._refused:
             return
-        self._guard.open_connections -= 1
-        self._disarm()
-        if self._head_handle is not None:
-            self._head_handle.cancel()
-            self._head_handle = None
-        super().connection_lost(exc)
+        self.lost = True
+        self.server.connections.discard(self)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        gone = ClientFailure(400, "malformed", "the client closed the connection")
+        if self._parsing is not None:
+            self._parsing._fail(gone)
+        for ex in self._queue:
+            ex._fail(gone)
+        self._wake_drain()
 
-    def close_without_lingering(self) -> None:
-        """Close right after the current response instead of reading the rest of the body.
+    def pause_writing(self) -> None:
+        if self._drain_waiter is None:
+            self._drain_waiter = self.loop.create_future()
 
-        aiohttp normally drains an unread body for up to ``lingering_time`` (10 s), so that a
-        client still uploading sees the response; a client whose body stalled gains nothing.
-        """
-        self._lingering_time = 0.0
+    def resume_writing(self) -> None:
+        self._wake_drain()
 
-    # -- request heads ------------------------------------------------------------------------
+    def _wake_drain(self) -> None:
+        waiter, self._drain_waiter = self._drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def drain(self) -> None:
+        if self._drain_waiter is not None:
+            await self._drain_waiter
+        if self.lost:
+            raise ClientGone
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.lost:
+            self.transport.write(data)
+
+    def writelines(self, parts: tuple[bytes, ...]) -> None:
+        if self.transport is not None and not self.lost:
+            self.transport.writelines(parts)
+
+    def cut(self) -> None:
+        """Close now, whatever is in progress."""
+        if self.transport is not None:
+            self.transport.close()
+
+    def close_if_idle(self) -> None:
+        if self._active is None and not self._queue and not self._in_head:
+            self.cut()
+
+    # -- bytes in ------------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
-        if self._refused:
+        if self._ignore or self._refused or self.transport is None:
             return
-        if self._head_deadline is None:
-            # Between requests ``_waiter`` is the future the connection waits on for a head;
-            # without it a request is in progress and these bytes are its body.
-            if self._waiter is None or not data:
-                super().data_received(data)
+        if self._parsing is None and not self._in_head:
+            if self._deadline_kind != _DEADLINE_HEAD:
+                self._arm(_DEADLINE_HEAD, self.server.config.header_read_timeout_seconds)
+            self._head_bytes = 0
+        if self._parsing is None:
+            self._head_bytes += len(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            failure = exc.__context__
+            if isinstance(failure, ClientFailure):
+                self._reject(failure)
+            else:
+                log.error("request parser callback failed", exc_info=failure)
+                self._reject(ClientFailure(400, "malformed", "malformed request"))
+            return
+        except httptools.HttpParserUpgrade:
+            # The request is complete (CONNECT was refused in on_headers_complete); the bytes
+            # after it belong to another protocol, which is not proxied: close after the answer.
+            self.upgraded = True
+            self.transport.pause_reading()
+        except httptools.HttpParserError as exc:
+            status, reason, message = classify_parse_error(exc)
+            failure = ClientFailure(status, reason, message)
+            parsing = self._parsing
+            if parsing is not None and parsing is self._active:
+                parsing._fail(failure)  # its handler answers and closes; nothing more is parsed
+                self._parsing = None
+                self._ignore = True
+            else:
+                if parsing is not None and parsing in self._queue:
+                    self._queue.remove(parsing)  # never started: answered here
+                self._reject(failure)
+            return
+        if self._parsing is None and self._in_head:
+            limit = self.server.config.max_request_head_bytes
+            if self._head_bytes > limit:
+                self._reject(
+                    ClientFailure(431, "headers_too_large", f"request head over {limit} bytes")
+                )
                 return
-            self._arm()
-        self._head_bytes += len(data)
-        parsed = self._request_count
-        super().data_received(data)
-        if self._request_count != parsed:  # a head was delivered (or refused by the parser)
-            self._disarm()
-            if self._head_bytes > self._guard.max_head_bytes:  # maybe, or a body came along
-                self._refuse_large_heads(self._request_count - parsed)
-        elif self._head_bytes > self._guard.max_head_bytes:
-            self._reject(
+        if self._active is None and self._queue:
+            self._next()
+        else:
+            self.update_reading()
+
+    def eof_received(self) -> bool | None:
+        # A client may half-close after its request and still read the answer: keep the
+        # transport open while a request is in progress and close after its answer.
+        self._client_eof = True
+        if self._parsing is not None:
+            self._parsing._fail(ClientFailure(400, "malformed", "request body cut short"))
+            self._parsing = None
+        return True if (self._active is not None or self._queue) else None
+
+    # -- httptools callbacks -------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._in_head = True
+        self._url = b""
+        self._fields = []
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        limit = self.server.config.max_request_header_bytes
+        if len(self._url) > limit:
+            raise ClientFailure(431, "headers_too_large", f"request line over {limit} bytes")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        config = self.server.config
+        if len(name) + len(value) + 2 > config.max_request_header_bytes:
+            raise ClientFailure(
                 431,
                 "headers_too_large",
-                f"request head over {self._guard.max_head_bytes} bytes",
+                f"header field over {config.max_request_header_bytes} bytes",
             )
+        if len(self._fields) >= config.max_request_headers:
+            raise ClientFailure(431, "headers_too_large", "too many header fields")
+        self._fields.append((name, value))
 
-    def _refuse_large_heads(self, new: int) -> None:
-        """Turn just-parsed requests whose head is over the limit into a 431 answer."""
-        limit = self._guard.max_head_bytes
-        for i in range(len(self._messages) - min(new, len(self._messages)), len(self._messages)):
-            message = self._messages[i][0]
-            if isinstance(message, RawRequestMessage) and head_size(message) > limit:
-                exc = HeadTooLarge(f"request head over {limit} bytes")
-                self._messages[i] = (
-                    _ErrInfo(status=431, exc=exc, message=exc.message),
-                    EMPTY_PAYLOAD,
-                )
-
-    def _arm(self) -> None:
-        self._head_bytes = 0
-        self._head_deadline = deadline = self._loop.time() + self._guard.header_read_timeout
-        if self._head_handle is None:
-            self._head_handle = self._loop.call_at(deadline, self._head_timeout)
-
-    def _disarm(self) -> None:
-        self._head_deadline = None
-
-    def _head_timeout(self) -> None:
-        self._head_handle = None
-        deadline = self._head_deadline
-        if deadline is None or self.transport is None or self._force_close:
-            return
-        if self._loop.time() < deadline:  # armed again since this handle was scheduled
-            self._head_handle = self._loop.call_at(deadline, self._head_timeout)
-            return
-        if self._head_bytes == 0:
-            self.force_close()  # connected and never spoke: nothing to answer
-            return
-        self._reject(
-            408,
-            "header_timeout",
-            f"request head not received within {self._guard.header_read_timeout:g} s",
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        config = self.server.config
+        parser = self._parser
+        method = parser.get_method().decode("ascii", "replace")
+        fields = self._fields
+        size = len(method) + len(self._url) + 13 + sum(len(n) + len(v) + 4 for n, v in fields)
+        if size > config.max_request_head_bytes:
+            raise ClientFailure(
+                431, "headers_too_large", f"request head over {config.max_request_head_bytes} bytes"
+            )
+        http10 = parser.get_http_version() == "1.0"
+        length: int | None = None
+        chunked = expect = False
+        for name, value in fields:
+            low = name.lower()
+            if low == b"content-length":
+                length = int(value)  # llhttp checked it: digits, one value
+            elif low == b"transfer-encoding":
+                if http10:
+                    raise ClientFailure(
+                        400, "bad_framing", "Transfer-Encoding is not allowed on HTTP/1.0"
+                    )
+                if value.strip().lower() != b"chunked":  # a coding the proxy would pass on as
+                    raise ClientFailure(  # if it were none (llhttp accepts "gzip, chunked")
+                        400, "bad_framing", "only 'Transfer-Encoding: chunked' is accepted"
+                    )
+                chunked = True
+            elif low == b"expect" and value.lower() == b"100-continue" and not http10:
+                expect = True
+        if method == "CONNECT":
+            raise ClientFailure(400, "malformed", "CONNECT is not proxied")
+        if self._deadline_kind == _DEADLINE_HEAD:
+            self._disarm()
+        ex = Exchange(
+            self,
+            method,
+            self._url.decode("utf-8", "surrogateescape"),
+            http10,
+            fields,
+            length,
+            chunked,
+            parser.should_keep_alive(),
+            expect,
         )
+        self._parsing = ex
+        self._queue.append(ex)
 
-    def _reject(self, status: int, reason: str, message: str) -> None:
-        """Answer a request whose head never completed, and end the connection."""
-        self._disarm()
-        self._guard.rejected[reason].inc()
-        log.debug("refused a request from %s: %s", self.peername, message)
+    def on_body(self, body: bytes) -> None:
+        if self._parsing is not None:
+            self._parsing._feed(body)
+
+    def on_message_complete(self) -> None:
+        ex, self._parsing = self._parsing, None
+        if ex is not None:
+            ex._eof()
+
+    # -- requests ------------------------------------------------------------------------------
+    def _next(self) -> None:
+        ex = self._queue.popleft()
+        self._active = ex
+        if self._deadline_kind == _DEADLINE_IDLE:
+            self._disarm()
+        self.update_reading()
+        self.loop.create_task(self._run(ex))
+
+    async def _run(self, ex: Exchange) -> None:
+        try:
+            await self.server.handler(ex)
+        except Exception:
+            log.exception("proxy handler failed for %s %s", ex.method, ex.target)
+            if not ex.started:
+                ex.close_after = True
+                ex.started = ex.done = True
+                self.write(error_body(500, "internal error", "request", close=True))
+            else:
+                ex.abort()
+        finally:
+            self._finish(ex)
+
+    def _finish(self, ex: Exchange) -> None:
+        self._active = None
+        if self.lost or self.transport is None:
+            return
+        if not ex.done:
+            ex.abort()
+        if ex.close_after or not ex.keep_alive or self.server.closing or self.upgraded:
+            if ex.complete or self.no_linger or self._client_eof:
+                self.cut()
+            else:  # the rest of its body is still coming: read and drop it for a moment
+                self._parsing = None
+                self._ignore = True
+                close_softly(self.loop, self.transport)
+            return
+        if self._client_eof and not self._queue:
+            self.cut()
+            return
+        if self._queue:
+            self._next()
+            return
+        if not self._in_head and self._parsing is None:
+            self._arm(_DEADLINE_IDLE, self.server.config.keepalive_timeout_seconds)
+        self.update_reading()
+
+    def update_reading(self) -> None:
+        """Pause reading while a pipelined request waits or a body waits unread in memory."""
         transport = self.transport
+        if transport is None or self.lost or self.upgraded:
+            return
+        parsing = self._parsing
+        pause = bool(self._queue) and self._active is not None
+        if parsing is not None and parsing.buffered > _HIGH_WATER and not parsing._hold:
+            pause = True
+        if pause != self._reading_paused:
+            self._reading_paused = pause
+            if pause:
+                transport.pause_reading()
+            else:
+                transport.resume_reading()
+
+    def _reject(self, failure: ClientFailure) -> None:
+        """Answer a request that never became an exchange, and end the connection."""
+        self.server.rejected[failure.reason].inc()
+        log.debug("refused a request: %s", failure.message)
+        transport = self.transport
+        self._ignore = True
+        self._parsing = None
+        self._queue.clear()
+        self._disarm()
         if transport is None:
             return
-        transport.write(raw_response(status, message))
-        # force_close() without its immediate close: aiohttp lets go of the transport (and
-        # ignores further bytes), and close_softly ends it.
-        self.transport = None
-        self.force_close()
-        close_softly(self._loop, transport)
+        if self._active is None:
+            transport.write(error_body(failure.status, failure.message, "request", close=True))
+            close_softly(self.loop, transport)
+        else:  # answer the request in progress first, then close (no pipelined answer after)
+            self._active.close_after = True
 
-    # -- parser errors ------------------------------------------------------------------------
-    def _make_error_handler(
-        self, err_info: _ErrInfo
-    ) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
-        status, reason, message = classify_parse_error(err_info.exc, self._guard.max_field_size)
-        self._guard.rejected[reason].inc()
-        log.debug("refused a request from %s: %s (%s)", self.peername, message, err_info.exc)
+    # -- deadlines -------------------------------------------------------------------------------
+    def _arm(self, kind: int, seconds: float) -> None:
+        self._deadline = deadline = self.loop.time() + seconds
+        self._deadline_kind = kind
+        if self._timer is None:
+            self._timer = self.loop.call_at(deadline, self._on_timer)
 
-        async def handler(_request: web.BaseRequest) -> web.StreamResponse:
-            return client_error(status, message)
+    def _disarm(self) -> None:
+        self._deadline = None
+        self._deadline_kind = 0
 
-        return handler
+    def arm_body_deadline(self, ex: Exchange) -> None:
+        self._body_waiting = ex
+        self._arm(_DEADLINE_BODY, self.server.config.body_read_timeout_seconds)
+
+    def disarm_body_deadline(self) -> None:
+        self._body_waiting = None
+        if self._deadline_kind == _DEADLINE_BODY:
+            self._disarm()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        deadline = self._deadline
+        if deadline is None or self.lost:
+            return
+        if self.loop.time() < deadline:
+            self._timer = self.loop.call_at(deadline, self._on_timer)
+            return
+        kind = self._deadline_kind
+        self._disarm()
+        config = self.server.config
+        if kind == _DEADLINE_IDLE:
+            self.cut()
+        elif kind == _DEADLINE_HEAD:
+            if self._head_bytes == 0 and not self._in_head:
+                self.cut()  # connected (or kept alive) and never spoke: nothing to answer
+                return
+            seconds = config.header_read_timeout_seconds
+            self._reject(
+                ClientFailure(
+                    408, "header_timeout", f"request head not received within {seconds:g} s"
+                )
+            )
+        elif kind == _DEADLINE_BODY and self._body_waiting is not None:
+            seconds = config.body_read_timeout_seconds
+            self._body_waiting._fail(
+                ClientFailure(408, "body_timeout", f"request body stalled for {seconds:g} s")
+            )

@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 import httptools
 from multidict import CIMultiDict
 
-from sidecar.headers import HOP_BY_HOP
+from sidecar.headers import HOP_BY_HOP, forwardable, pick
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
 _HIGH_WATER = 256 * 1024  # buffered response bytes before reading from the socket pauses
@@ -72,6 +72,7 @@ class ProtocolError(UpstreamError):
 
 
 _HOP_BYTES = frozenset(h.encode() for h in HOP_BY_HOP)
+RawHeaders = list[tuple[bytes, bytes]]
 
 
 def request_head(
@@ -108,14 +109,46 @@ class UpstreamResponse:
     """Status, reason and headers of an answer; its body is read with :meth:`read` or
     :meth:`iter_chunks`, then :meth:`release` returns the connection to the pool."""
 
-    def __init__(self, conn: _Connection, status: int, reason: str, headers: CIMultiDict[str]):
+    def __init__(
+        self,
+        conn: _Connection,
+        status: int,
+        raw_reason: bytes,
+        raw_headers: RawHeaders,
+        content_length: int | None,
+    ) -> None:
         self._conn = conn
         self.status = status
-        self.reason = reason
-        self.headers = headers
-        length = headers.get("Content-Length")
-        self.content_length: int | None = int(length) if length is not None else None
+        self.raw_reason = raw_reason
+        self.raw_headers = raw_headers  # as received: names and values in bytes, in order
+        self.content_length = content_length
         self._released = False
+
+    @property
+    def reason(self) -> str:
+        return self.raw_reason.decode("utf-8", "surrogateescape")
+
+    @property
+    def headers(self) -> CIMultiDict[str]:
+        """The fields as a multidict (built on demand; the proxy works on the raw list)."""
+        return CIMultiDict(
+            (n.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
+            for n, v in self.raw_headers
+        )
+
+    def header(self, name: bytes) -> str | None:
+        """The first field named ``name`` (lower-case bytes), decoded, or None."""
+        for key, value in self.raw_headers:
+            if len(key) == len(name) and key.lower() == name:
+                return value.decode("utf-8", "replace")
+        return None
+
+    def forwardable(self) -> RawHeaders:
+        """The end-to-end fields to send on."""
+        return forwardable(self.raw_headers)
+
+    def pick(self, names: tuple[bytes, ...]) -> dict[str, str]:
+        return pick(self.raw_headers, names)
 
     async def read(self) -> bytes:
         """The whole body (raises ResponseTimeout/Disconnected)."""
@@ -239,22 +272,17 @@ class _Connection(asyncio.Protocol):
             self._skip_interim = True
             return
         self._skip_interim = False
-        headers: CIMultiDict[str] = CIMultiDict()
-        chunked = has_length = False
+        chunked = False
+        length: int | None = None
         for name, value in self._raw_headers:
-            key = name.decode("utf-8", "surrogateescape")
-            val = value.decode("utf-8", "surrogateescape")
-            headers.add(key, val)
             low = name.lower()
             if low == b"content-length":
-                has_length = True
+                length = int(value)  # llhttp checked it: digits, one value
             elif low == b"transfer-encoding":
                 chunked = True
         self.headers_done = True
-        self._until_close = not (has_length or chunked) and status not in (204, 304)
-        response = UpstreamResponse(
-            self, status, self._status_text.decode("utf-8", "surrogateescape"), headers
-        )
+        self._until_close = length is None and not chunked and status not in (204, 304)
+        response = UpstreamResponse(self, status, self._status_text, self._raw_headers, length)
         head, self._head = self._head, None
         if head is not None and not head.done():
             head.set_result(response)

@@ -85,13 +85,17 @@ def exported_labels() -> dict[str, set[str]]:
 
     from analyzer.exporter import AnalyzerCollector
     from analyzer.job import WITH_VIOLATIONS
-    from sidecar.metrics import SidecarMetrics
+    from sidecar.metrics import LoopCounter, LoopHistogram, SidecarMetrics
     from tests.analyzer.test_exporter import ingest_counters, result
 
     labels: dict[str, set[str]] = {}
     for metric in vars(SidecarMetrics(CollectorRegistry())).values():
         if isinstance(metric, MetricWrapperBase):
             labels[metric._name] = set(metric._labelnames)
+        elif isinstance(metric, (LoopCounter, LoopHistogram)):  # lock-free request metrics
+            for family in metric.collect():
+                names = {k for s in family.samples for k in s.labels if k != "le"}
+                labels[family.name] = names
     registry = CollectorRegistry()
     collector = AnalyzerCollector(registry)
     collector.record(result(WITH_VIOLATIONS, 1000.0))

@@ -79,3 +79,23 @@ def test_decode_payload_rejects_garbage() -> None:
 
 def test_format_time_is_utc_seconds() -> None:
     assert format_time(0.999) == "1970-01-01T00:00:00Z"
+
+
+def test_event_ids_are_version_4_uuids_and_distinct() -> None:
+    import uuid
+
+    from sidecar.record import new_event_id
+
+    ids = [new_event_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids[:200]:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+def test_inference_time_is_the_utc_second_as_sagemaker_writes_it() -> None:
+    from sidecar.record import format_time
+
+    assert format_time(1795448488.999) == "2026-11-23T15:41:28Z"
+    assert format_time(1795448489.0) == "2026-11-23T15:41:29Z"
+    assert format_time(0.5) == "1970-01-01T00:00:00Z"
