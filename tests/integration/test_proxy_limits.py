@@ -368,3 +368,80 @@ def test_many_idle_connections_are_cheap_and_capped(
         for s in idle:
             s.close()
     assert value(scrape(capped.admin_url), "modeltap_sidecar_client_connections_refused_total") == 1
+
+
+# -- HTTP/1.1 connection semantics ---------------------------------------------------------
+
+
+def read_responses(s: socket.socket, n: int) -> list[bytes]:
+    """``n`` responses with Content-Length, in order, from one connection."""
+    return [read_response(s) for _ in range(n)]
+
+
+def test_pipelined_requests_are_answered_in_order_and_captured(
+    upstream: str, start_sidecar: Callable[..., SidecarProc]
+) -> None:
+    sc = start_sidecar(upstream, "--capture.sample-percent", "100")
+    bodies = [b"first", b"second" * 20000, b"third"]  # the middle one over the 64 KiB high water
+    raw = b"".join(
+        b"POST /echo/%d HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (i, len(body), body)
+        for i, body in enumerate(bodies)
+    )
+    with connect(sc) as s:
+        s.sendall(raw)  # all three at once: the second and third wait their turn
+        got = read_responses(s, 3)
+        for i, (response, body) in enumerate(zip(got, bodies, strict=True)):
+            assert status_of(response) == 200
+            assert response.endswith(b"\r\n\r\n" + body), i
+            assert f"X-Echo-Path: /echo/{i}".encode() in response
+        s.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")  # still open and usable
+        assert status_of(read_response(s)) == 200
+    wait_for(
+        lambda: value(scrape(sc.admin_url), "modeltap_sidecar_capture_records_total",
+                      outcome="spooled") == 4,
+        what="four records spooled",
+    )  # fmt: skip
+
+
+def test_expect_100_continue_is_answered_before_the_body(
+    upstream: str, start_sidecar: Callable[..., SidecarProc]
+) -> None:
+    sc = start_sidecar(upstream)
+    with connect(sc) as s:
+        s.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"
+        )
+        interim = s.recv(65536)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        s.sendall(b"hello")
+        response = read_response(s)
+    assert status_of(response) == 200 and response.endswith(b"hello")
+    seen = response.split(b"X-Echo-Headers: ", 1)[1].split(b"\r\n", 1)[0].lower()
+    assert b"expect" not in seen  # answered here, not passed on
+
+
+def test_half_closed_client_still_gets_its_answer(
+    upstream: str, start_sidecar: Callable[..., SidecarProc]
+) -> None:
+    sc = start_sidecar(upstream)
+    with connect(sc) as s:
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+        s.shutdown(socket.SHUT_WR)  # done sending; still reading
+        got = read_all(s)
+    assert status_of(got) == 200 and got.endswith(b"abc")
+
+
+def test_http10_keep_alive_when_asked(
+    upstream: str, start_sidecar: Callable[..., SidecarProc]
+) -> None:
+    sc = start_sidecar(upstream)
+    with connect(sc) as s:
+        for _ in range(2):
+            s.sendall(b"GET /ping HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n")
+            response = read_response(s)
+            assert status_of(response) == 200
+            assert b"\r\nConnection: keep-alive\r\n" in response
+        s.sendall(b"GET /ping HTTP/1.0\r\nHost: x\r\n\r\n")  # without it: closed after
+        got = read_all(s)
+    assert status_of(got) == 200 and b"\r\nConnection: close\r\n" in got
