@@ -17,10 +17,12 @@ into the file; the request body is read and discarded). Targets: **direct** = wr
 **sidecar N%** = wrk -> sidecar (`--capture.sample-percent N`, other options default: spool fsync
 on, uvloop, spool and `file://` store in a temp dir on the root disk) -> origin; **nginx** = wrk ->
 nginx (1 worker, `upstream { keepalive 64; }`, `proxy_http_version 1.1`, `Connection ""`,
-access_log off, buffers large enough to stay off disk) -> origin. All five run at once; within a
-cell the targets take turns. *proxy CPU us/req* = change of utime+stime in /proc/<pid>/stat of the
+access_log off, buffers large enough to stay off disk) -> origin; **python floor** = wrk ->
+`bench/proxy/floor.py` (the least a Python forwarder on uvloop + httptools does: parse, forward on
+a pooled connection, parse, answer; no capture, metrics, limits or timeouts) -> origin, a
+yardstick for what Python itself costs. All six run at once; within a cell the targets take turns. *proxy CPU us/req* = change of utime+stime in /proc/<pid>/stat of the
 sidecar process (all threads: event loop, spool writer, uploader; read after the capture queue has
-drained) or of the nginx proxy's worker, divided by the requests wrk completed. *per core* =
+drained), of the nginx proxy's worker or of the floor process, divided by the requests wrk completed. *per core* =
 nginx CPU/req / sidecar CPU/req, the throughput ratio if both were CPU-bound on one core: the
 measured ratio understates nginx when nginx is held back by the load CPU (wrk + origin), which
 caps every target (*direct* is that cap). Latencies are wrk's (no coordinated-omission

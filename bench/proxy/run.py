@@ -22,18 +22,19 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
+import httptools
 import loadgen
 import profiling
 import report
 import servers
+import uvloop
 from procs import Pinning, Proc, choose_pinning, cpu_seconds, load_average
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR.parent / "RESULTS.md"
 SIZES = {"1KB": 1024, "100KB": 100 * 1024}
 CAPTURE_PERCENTS = (0.0, 10.0, 100.0)
-TARGET_ORDER = ("direct", "sidecar 0%", "sidecar 10%", "sidecar 100%", "nginx")
+TARGET_ORDER = ("direct", "sidecar 0%", "sidecar 10%", "sidecar 100%", "nginx", "python floor")
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,9 @@ def started(opts: Options, prefix: Path) -> Iterator[Bench]:
         procs.append(origin)
         proxy, nginx = servers.start_nginx_proxy(prefix, direct.base_url, probe, pin)
         procs.append(proxy)
-        targets, stores = [direct, nginx], {}
+        floor_proc, floor = servers.start_floor(prefix, direct.base_url, probe, pin)
+        procs.append(floor_proc)
+        targets, stores = [direct, nginx, floor], {}
         for percent in CAPTURE_PERCENTS:
             proc, target, store = servers.start_sidecar(prefix, direct.base_url, percent, pin)
             procs.append(proc)
@@ -270,7 +273,8 @@ def machine_facts(load_start: tuple[float, float, float], pin: Pinning) -> str:
             f"- Load average at start: {' '.join(f'{v:.2f}' for v in load_start)}; "
             f"at end: {' '.join(f'{v:.2f}' for v in load_end)} (the run itself keeps both CPUs "
             "busy, so the value at the end includes it)",
-            f"- Software: Python {platform.python_version()}, aiohttp {aiohttp.__version__}, "
+            f"- Software: Python {platform.python_version()}, httptools {httptools.__version__}, "
+            f"uvloop {uvloop.__version__}, "
             f"{_version([servers.NGINX, '-v'])}, {_version([loadgen.WRK, '-v'])}",
             f"- Code: {_git_state()}",
             f"- Pinning: {pin.describe()}",

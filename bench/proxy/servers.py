@@ -166,6 +166,18 @@ def start_nginx_proxy(prefix: Path, upstream: str, probe: str, pin: Pinning) -> 
     return proc, Target("nginx", base, nginx_worker(proc))
 
 
+def start_floor(prefix: Path, upstream: str, probe: str, pin: Pinning) -> tuple[Proc, Target]:
+    """The bare Python forwarder (``floor.py``), pinned like the sidecar."""
+    port = free_port()
+    host, upstream_port = upstream.removeprefix("http://").rsplit(":", 1)
+    argv = [*pin.prefix(pin.proxy_cpu), sys.executable, str(Path(__file__).with_name("floor.py")),
+            host, upstream_port, str(port)]  # fmt: skip
+    proc = Proc("floor", argv, prefix, cwd=REPO)
+    base = f"http://127.0.0.1:{port}"
+    wait_http(f"{base}/{probe}", proc)
+    return proc, Target("python floor", base, proc.pid)
+
+
 def start_sidecar(
     prefix: Path, upstream: str, percent: float, pin: Pinning
 ) -> tuple[Proc, Target, Path]:
