@@ -6,7 +6,9 @@ the same object with the same bytes: a segment never appears twice, and replicas
 
 Failures are retried with exponential backoff and full jitter for as long as the process runs;
 the segment stays on disk meanwhile, so the spool's disk-usage cutoff is the only back-pressure
-(capture pauses, serving never does).
+(capture pauses, serving never does). Each attempt reads the segment afresh and drops its bytes
+when it ends: while the store is down, memory holds at most the ``store.max_concurrency``
+attempts in flight, not every segment waiting for a retry.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import gzip
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 from sidecar.config import StoreConfig
@@ -178,42 +180,10 @@ class Uploader:
         key = self.object_key(path)
         log.debug("storing %s", key)
         started = time.monotonic()
-        put: Callable[[], Awaitable[None]]
-        known = self._records.get(path)
-        if known is not None and not self._cfg.gzip and isinstance(self._store, LocalStore):
-            # Same machine: the store links the sealed file in place, no read and no copy.
-            try:
-                raw_size = body_size = (await asyncio.to_thread(path.stat)).st_size
-            except FileNotFoundError:
-                self._forget(path)
-                return
-            records = known
-            local = self._store
-
-            def put() -> Awaitable[None]:
-                return local.put_file(key, path)
-        else:
-            try:
-                body, raw_size, records = await asyncio.to_thread(
-                    _read_segment, path, self._cfg.gzip
-                )
-            except FileNotFoundError:
-                self._forget(path)
-                return
-            body_size = len(body)
-
-            def put() -> Awaitable[None]:
-                return self._store.put(
-                    key,
-                    body,
-                    content_type="application/jsonlines",
-                    content_encoding="gzip" if self._cfg.gzip else None,
-                )
-
         attempt = 0
         while True:
             try:
-                await put()
+                stored = await self._put_once(path, key)
                 break
             except StoreError as exc:
                 self._metrics.upload_failures.labels(exc.reason).inc()
@@ -225,20 +195,29 @@ class Uploader:
                     # Revoked rights or a deleted bucket: nothing but an operator fixes it, and
                     # dropping the segment would lose data, so retry slowly and say so loudly.
                     delay = self._cfg.retry_max_seconds
+                # The log gets the message, not the exception: a handler that keeps records
+                # would keep the failed attempt (its traceback, the bytes it read) alive.
+                why = str(exc)
                 if self._deadline is not None and time.monotonic() + delay > self._deadline:
-                    log.warning("giving up on %s for now (shutting down): %s", key, exc)
+                    log.warning("giving up on %s for now (shutting down): %s", key, why)
                     return
                 log.log(
                     logging.WARNING if exc.retryable else logging.ERROR,
                     "storing %s failed (%s), retry %d in %.2fs",
                     key,
-                    exc,
+                    why,
                     attempt + 1,
                     delay,
                 )
                 self._metrics.upload_retries.inc()
-                attempt += 1
-                await asyncio.sleep(delay)
+            # Wait outside the except block: the failed attempt (its traceback, the bytes it
+            # read) is gone before the wait, so a segment waiting for a retry is on disk only.
+            attempt += 1
+            await asyncio.sleep(delay)
+        if stored is None:  # the segment is gone from the spool: nothing left to store
+            self._forget(path)
+            return
+        raw_size, body_size, records = stored
         with contextlib.suppress(FileNotFoundError):
             await asyncio.to_thread(path.unlink)
         self._forget(path)
@@ -249,3 +228,31 @@ class Uploader:
         m.upload_records.inc(records)
         m.upload_duration.observe(time.monotonic() - started)
         self._update_gauges()
+
+    async def _put_once(self, path: Path, key: str) -> tuple[int, int, int] | None:
+        """One attempt: (raw bytes, stored bytes, records), or None when the segment is gone.
+
+        Every attempt reads (and gzips) the segment afresh and lets go of the bytes when it
+        ends, so the memory the uploader holds is bounded by the uploads in flight
+        (``store.max_concurrency``), never by the segments waiting for a retry.
+        """
+        known = self._records.get(path)
+        if known is not None and not self._cfg.gzip and isinstance(self._store, LocalStore):
+            # Same machine: the store links the sealed file in place, no read and no copy.
+            try:
+                size = (await asyncio.to_thread(path.stat)).st_size
+            except FileNotFoundError:
+                return None
+            await self._store.put_file(key, path)
+            return size, size, known
+        try:
+            body, raw_size, records = await asyncio.to_thread(_read_segment, path, self._cfg.gzip)
+        except FileNotFoundError:
+            return None
+        await self._store.put(
+            key,
+            body,
+            content_type="application/jsonlines",
+            content_encoding="gzip" if self._cfg.gzip else None,
+        )
+        return raw_size, len(body), records

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry
 
+import sidecar.uploader as uploader_module
 from sidecar.config import StoreConfig
 from sidecar.errors import StoreError
 from sidecar.metrics import SidecarMetrics
@@ -113,4 +116,59 @@ async def test_local_store_links_sealed_segments_without_copying(tmp_path: Path)
     assert stored.read_bytes() == b'{"a":1}\n{"b":2}\n'
     assert stored.stat().st_ino == inode  # the same file, linked into place
     assert stored.stat().st_nlink == 1 and not seg.exists()
+    assert sample(metrics, "modeltap_sidecar_upload_records_total") == 2
+
+
+class _Body(bytes):
+    """bytes that say when they are freed (bytes cannot have weak references)."""
+
+    freed = 0
+
+    def __del__(self) -> None:
+        _Body.freed += 1
+
+
+async def test_a_segment_waiting_for_a_retry_is_not_held_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # bench/soak: with the store down, each segment waiting for its next attempt used to keep its
+    # bytes (and, through the failure's traceback, the failed request) in memory.
+    spool, store_dir = tmp_path / "spool", tmp_path / "store"
+    segment(spool)
+    reads: list[int] = []
+    read_segment = uploader_module._read_segment
+
+    def read(path: Path, compress: bool) -> tuple[bytes, int, int]:
+        body, raw_size, records = read_segment(path, compress)
+        reads.append(len(body))
+        return _Body(body), raw_size, records
+
+    monkeypatch.setattr(uploader_module, "_read_segment", read)
+    monkeypatch.setattr(_Body, "freed", 0)
+    monkeypatch.setattr(uploader_module, "backoff_delay", lambda *_a, **_k: 0.2)
+    store = FlakyStore(store_dir, failures=1)
+    metrics = SidecarMetrics(CollectorRegistry())
+    up = Uploader(spool, store, StoreConfig(), metrics, SpoolUsage(lambda _v: None))
+    was_enabled = gc.isenabled()
+    gc.disable()  # reference counting alone must let go of the failed attempt
+    try:
+        task = asyncio.create_task(up.run())
+        for _ in range(200):
+            if sample(metrics, "modeltap_sidecar_upload_retries_total") == 1:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.02)  # the uploader is in its 0.2 s wait before the retry
+        assert store.puts == 1 and len(reads) == 1
+        assert _Body.freed == 1, "the segment's bytes are held while it waits for a retry"
+        for _ in range(200):
+            if sample(metrics, "modeltap_sidecar_upload_objects_total") == 1:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    finally:
+        if was_enabled:
+            gc.enable()
+    assert store.puts == 2 and len(reads) == 2  # read again for the retry
+    assert (store_dir / KEY).read_bytes() == b'{"a":1}\n{"b":2}\n'
     assert sample(metrics, "modeltap_sidecar_upload_records_total") == 2
