@@ -35,8 +35,10 @@ from sidecar.upstream import (
 
 log = logging.getLogger(__name__)
 
-# Bodies up to this size are read whole even when not captured: one write beats a stream of them.
-SMALL_BODY_BYTES = 64 * 1024
+# Bodies up to this size are read whole even when not captured: one write beats a stream of them
+# (100 KB forwarded at 110 us of CPU whole, 159 us streamed in bench/proxy). Captured bodies are
+# held whole up to capture.max_payload_bytes (6 MiB) anyway, so this adds no new memory bound.
+SMALL_BODY_BYTES = 256 * 1024
 _NO_BODY_STATUSES = frozenset({204, 304})
 _CONTENT_TYPE = b"content-type"
 

@@ -349,7 +349,7 @@ def test_client_hanging_up_mid_stream_is_counted_not_an_error(
 ) -> None:
     sc = start_sidecar(upstream)
     u = urlsplit(sc.proxy_url)
-    for _ in range(3):  # a streamed (uncaptured, > 64 KiB) response the client never reads
+    for _ in range(3):  # a streamed (uncaptured, > 256 KiB) response the client never reads
         with socket.create_connection((u.hostname, u.port)) as s:
             s.sendall(b"GET /big?n=20000000 HTTP/1.1\r\nHost: x\r\n\r\n")
             s.recv(1)
