@@ -5,8 +5,13 @@ burst of multi-megabyte segment uploads later blocks of that size come from the 
 heap keeps the pages of a burst's peak. Pinning the threshold at 128 KiB keeps large, short-lived
 buffers (segment bodies, gzip output) in mmapped blocks that go back to the kernel when freed.
 In a 4-minute soak (store faults at 200 req/s) it kept RSS at 71 MiB through the first three
-minutes where it had grown to 100; a step after the connection-reset fault remains (130 MiB, was
-153) and is not this. Request-sized buffers (below 128 KiB) are unaffected.
+minutes where it had grown to 100. Request-sized buffers (below 128 KiB) are unaffected.
+
+The step that remained after the connection-reset fault (130 MiB) was not the allocator: each
+failed upload's copy of its segment lived on in reference cycles until a full garbage collection.
+sidecar/store/s3.py now frees a failed request at once, and the uploader holds no segment between
+attempts (bench/RESULTS.md, section bench/soak). This pin is what returns those freed
+segment-sized buffers to the kernel.
 """
 
 from __future__ import annotations
