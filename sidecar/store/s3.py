@@ -19,9 +19,10 @@ Invariants:
   (bench/soak: RSS stepped up after every connection-reset fault). ``_error`` therefore cuts the
   tracebacks off the botocore/aiohttp exception chain (``_drop_tracebacks``); the StoreError
   keeps its own traceback and the causes' messages.
-- Hashing of large bodies runs in a thread. botocore still SHA-256-signs the body on the event
-  loop when the endpoint is plain http (it always signs payloads over http), so keep segments
-  modest there.
+- No hashing of bodies on the event loop: the MD5 runs in a thread, and requests are signed
+  with UNSIGNED-PAYLOAD (``payload_signing_enabled=False``, over http too), since botocore's
+  payload SHA-256 of a 16 MiB segment stalled the loop, and every request on it, for about
+  20 ms. The body stays bound to the signature through Content-MD5, a signed header.
 """
 
 from __future__ import annotations
@@ -218,7 +219,14 @@ class S3Store:
                     # One attempt in all: the uploader retries with backoff (module docstring).
                     # Not "max_attempts", which counts retries after the first try.
                     retries={"total_max_attempts": 1, "mode": "standard"},
-                    s3={"addressing_style": "path"} if cfg.path_style else None,
+                    # UNSIGNED-PAYLOAD: otherwise botocore SHA-256s every body on the event loop
+                    # (16 MiB: ~20 ms of stalled requests per segment). Integrity stays end to
+                    # end: the Content-MD5 we send (hashed off the loop) is a signed header, and
+                    # the store rejects a body that does not match it.
+                    s3={
+                        "payload_signing_enabled": False,
+                        **({"addressing_style": "path"} if cfg.path_style else {}),
+                    },
                     max_pool_connections=max(10, 2 * cfg.max_concurrency),
                     # We send Content-MD5 ourselves (hashed off the loop); no second checksum.
                     request_checksum_calculation="when_required",

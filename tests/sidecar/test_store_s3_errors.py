@@ -128,3 +128,37 @@ def test_constructor_bounds() -> None:
         S3Store(bucket="b", prefix="", config=config, uri="s3://b", page_size=0)
     with pytest.raises(ValueError):
         S3Store(bucket="b", prefix="", config=config, uri="s3://b", part_size_bytes=1024)
+
+
+class _Sent(Exception):
+    """Raised by a before-send hook: the request was built and signed, and goes nowhere."""
+
+
+@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:9", "https://s3.example.com"])
+async def test_bodies_are_not_hashed_for_the_signature_but_carry_a_signed_md5(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SHA-256 of a whole segment would run on the event loop; Content-MD5 (hashed off the loop,
+    part of the signed headers) is what protects the body instead."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "a")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "b")
+    config = StoreConfig(destination="s3://b/p", endpoint_url=endpoint, path_style=True)
+    store = S3Store(bucket="b", prefix="p", config=config, uri="s3://b/p")
+    await store.open()
+    seen: dict[str, str] = {}
+
+    def before_send(request: object, **_: object) -> None:
+        headers = request.headers  # type: ignore[attr-defined]
+        seen.update({k.lower(): v.decode() if isinstance(v, bytes) else v
+                     for k, v in headers.items()})  # fmt: skip
+        raise _Sent
+
+    store.client.meta.events.register("before-send.s3.PutObject", before_send)
+    try:
+        with pytest.raises(StoreError):
+            await store.put("k.jsonl", b"x" * 1000, content_type="application/jsonl")
+    finally:
+        await store.close()
+    assert seen["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD"
+    assert seen["content-md5"] == "OYUz1IER6fZksfZMsQxLYw=="  # base64 MD5 of the body
+    assert "content-md5" in seen["authorization"].split("SignedHeaders=")[1].split(",")[0]
