@@ -28,6 +28,7 @@ from sidecar.metrics import SidecarMetrics
 from sidecar.spool import SEALED_SUFFIX, SpoolUsage, iter_segments
 from sidecar.store.base import Store
 from sidecar.store.local import LocalStore
+from sidecar.store.s3 import S3Store
 
 log = logging.getLogger(__name__)
 
@@ -237,8 +238,13 @@ class Uploader:
         (``store.max_concurrency``), never by the segments waiting for a retry.
         """
         known = self._records.get(path)
-        if known is not None and not self._cfg.gzip and isinstance(self._store, LocalStore):
-            # Same machine: the store links the sealed file in place, no read and no copy.
+        if (
+            known is not None
+            and not self._cfg.gzip
+            and isinstance(self._store, LocalStore | S3Store)
+        ):
+            # The file as it is: a local store links it in place, S3 gets it streamed from disk
+            # (no read into memory, no copy on the event loop).
             try:
                 size = (await asyncio.to_thread(path.stat)).st_size
             except FileNotFoundError:

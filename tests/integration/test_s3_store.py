@@ -10,6 +10,7 @@ import io
 import os
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -236,6 +237,38 @@ async def test_corrupted_body_is_rejected_as_checksum_error(make_store: StoreFac
     with pytest.raises(StoreError) as missing:
         await store.get("c")
     assert missing.value.reason == "not_found"
+
+
+async def test_put_file_streams_the_file_and_is_checked(
+    make_store: StoreFactory, s3_env: SeaweedS3, s3_bucket: str, tmp_path: Path
+) -> None:
+    store = make_store()
+    await store.open()
+    bodies: list[str] = []
+    store.client.meta.events.register(
+        "before-sign.s3.PutObject", lambda request, **_: bodies.append(type(request.body).__name__)
+    )
+    data = os.urandom(3 * MIB + 5)
+    segment = tmp_path / "seg.jsonl"
+    segment.write_bytes(data)
+    await store.put_file("seg.jsonl", segment)
+    assert bodies == ["BufferedReader"]  # the file itself goes out, not a copy in memory
+    head = await _head(s3_env, s3_bucket, "captures/seg.jsonl")
+    assert head["ContentLength"] == len(data)
+    assert head["ETag"].strip('"') == hashlib.md5(data).hexdigest()
+    assert await store.get("seg.jsonl") == data
+    assert segment.read_bytes() == data  # left for the caller
+
+    def corrupt(request: Any, **_: Any) -> None:  # a byte flipped on the way
+        request.data = io.BytesIO(b"X" + data[1:])
+
+    store.client.meta.events.register("before-sign.s3.PutObject", corrupt)
+    with pytest.raises(StoreError) as info:
+        await store.put_file("bad.jsonl", segment)
+    assert info.value.reason == "checksum" and info.value.retryable
+    with pytest.raises(StoreError) as gone:
+        await store.put_file("none.jsonl", tmp_path / "missing.jsonl")
+    assert gone.value.retryable
 
 
 async def test_sse_s3_is_applied(
