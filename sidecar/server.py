@@ -47,6 +47,7 @@ from urllib.parse import unquote
 import httptools
 
 from sidecar.config import ServerConfig
+from sidecar.flow import WriteFlow
 from sidecar.headers import pick, with_length
 from sidecar.metrics import SidecarMetrics
 
@@ -417,7 +418,7 @@ def close_softly(loop: asyncio.AbstractEventLoop, transport: asyncio.Transport) 
 _DEADLINE_HEAD, _DEADLINE_BODY, _DEADLINE_IDLE = 1, 2, 3
 
 
-class Connection(asyncio.Protocol):
+class Connection(WriteFlow, asyncio.Protocol):
     """One client connection: the parser, the limits, and the requests answered in order."""
 
     def __init__(self, server: ProxyServer) -> None:
@@ -439,7 +440,6 @@ class Connection(asyncio.Protocol):
         self._active: Exchange | None = None  # the request being answered
         self._queue: collections.deque[Exchange] = collections.deque()
         self._reading_paused = False
-        self._drain_waiter: asyncio.Future[None] | None = None
         # One timer handle per connection, pushed forward lazily when it fires early.
         self._deadline: float | None = None
         self._deadline_kind = 0
@@ -471,23 +471,10 @@ class Connection(asyncio.Protocol):
             self._parsing._fail(gone)
         for ex in self._queue:
             ex._fail(gone)
-        self._wake_drain()
-
-    def pause_writing(self) -> None:
-        if self._drain_waiter is None:
-            self._drain_waiter = self.loop.create_future()
-
-    def resume_writing(self) -> None:
-        self._wake_drain()
-
-    def _wake_drain(self) -> None:
-        waiter, self._drain_waiter = self._drain_waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self.wake_drain()
 
     async def drain(self) -> None:
-        if self._drain_waiter is not None:
-            await self._drain_waiter
+        await self.wait_drained()
         if self.lost:
             raise ClientGone
 

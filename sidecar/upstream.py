@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 import httptools
 from multidict import CIMultiDict
 
+from sidecar.flow import WriteFlow
 from sidecar.headers import HOP_BY_HOP, forwardable, pick
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
@@ -176,7 +177,7 @@ class UpstreamResponse:
             self._conn.pool.release(self._conn)
 
 
-class _Connection(asyncio.Protocol):
+class _Connection(WriteFlow, asyncio.Protocol):
     """One connection to the model server and the parser of the answer in progress."""
 
     def __init__(self, pool: UpstreamPool) -> None:
@@ -189,7 +190,6 @@ class _Connection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self._head: asyncio.Future[UpstreamResponse] | None = None
         self._body_waiter: asyncio.Future[None] | None = None
-        self._drain: asyncio.Future[None] | None = None
         self._paused_reading = False
         self._error: UpstreamError | None = None
         self._reset_message()
@@ -244,19 +244,7 @@ class _Connection(asyncio.Protocol):
             self._message_done(keep_alive=False)  # a body delimited by the close
         elif not self.complete or self._head is not None:
             self._fail(Disconnected("the model server closed the connection"))
-        self._wake_drain()
-
-    def pause_writing(self) -> None:
-        if self._drain is None:
-            self._drain = self.loop.create_future()
-
-    def resume_writing(self) -> None:
-        self._wake_drain()
-
-    def _wake_drain(self) -> None:
-        waiter, self._drain = self._drain, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self.wake_drain()
 
     # -- httptools callbacks ------------------------------------------------------------------
     def on_status(self, status: bytes) -> None:
@@ -420,8 +408,7 @@ class _Connection(asyncio.Protocol):
                     transport.writelines((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
             else:
                 transport.write(chunk)
-            if self._drain is not None:
-                await self._drain
+            await self.wait_drained()
         if chunked and not transport.is_closing():
             transport.write(b"0\r\n\r\n")
 
