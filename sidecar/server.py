@@ -49,7 +49,7 @@ import httptools
 from sidecar.config import ServerConfig
 from sidecar.flow import WriteFlow
 from sidecar.headers import pick, with_length
-from sidecar.metrics import SidecarMetrics
+from sidecar.metrics import REJECT_REASONS, SidecarMetrics
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,6 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 # is read and dropped before the close: closing with unread bytes resets the connection, and a
 # reset can destroy the answer before the client reads it.
 LINGER_SECONDS = 0.5
-REJECT_REASONS = ("header_timeout", "headers_too_large", "bad_framing", "malformed")
 
 Headers = list[tuple[bytes, bytes]]
 Handler = Callable[["Exchange"], Awaitable[None]]
@@ -373,7 +372,7 @@ class ProxyServer:
         self.loop = asyncio.get_running_loop()
         self.connections: set[Connection] = set()
         self.closing = False
-        self.rejected = {r: metrics.rejected.labels(r) for r in REJECT_REASONS}
+        self.rejected = {r: metrics.rejected.labels(r) for r in REJECT_REASONS}  # all reasons
         self._server: asyncio.Server | None = None
         self._refused = error_body(503, "too many open connections", "request", close=True)
         metrics.connections.set_function(lambda: len(self.connections))
