@@ -184,8 +184,15 @@ def test_model_quality_end_to_end(
 
     with contextlib.closing(s3_env.client()) as client:
         listing = client.list_objects_v2(Bucket=s3_bucket, Prefix="reports/iris/")["Contents"]
-        keys = [o["Key"] for o in listing]
-        (key,) = [k for k in keys if k.endswith("model-quality/constraint_violations.json")]
+        # The monitor ran every 2 s; a run after the window moved on (a minute boundary) writes
+        # beside the earlier ones. The newest has every label.
+        found = sorted(
+            (o["LastModified"], o["Key"])
+            for o in listing
+            if o["Key"].endswith("model-quality/constraint_violations.json")
+        )
+        assert found, [o["Key"] for o in listing]
+        key = found[-1][1]
         doc = orjson.loads(client.get_object(Bucket=s3_bucket, Key=key)["Body"].read())
         crossed = {v["metric_name"] for v in doc["violations"]}
         assert "accuracy" in crossed  # and the weighted scores that fell with it
