@@ -7,7 +7,7 @@ them). Bodies that are not captured are streamed unless they are small; captured
 costs the request one ``put_nowait``.
 
 Client-side limits (head size, body size and timeouts, framing) are applied by
-:mod:`sidecar.server`, whose :class:`~sidecar.server.ClientFailure` this handler answers and
+:mod:`sidecar.server`, whose :class:`~sidecar.exchange.ClientFailure` this handler answers and
 counts; model-server failures become 502/504 with ``X-Modeltap-Error: upstream``.
 """
 
@@ -19,10 +19,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from sidecar.config import SidecarConfig
+from sidecar.exchange import ClientFailure, ClientGone, Exchange, body_too_large
 from sidecar.metrics import SidecarMetrics
 from sidecar.record import CaptureItem
 from sidecar.sampling import Sampler
-from sidecar.server import ClientFailure, ClientGone, Exchange, body_too_large
 from sidecar.spool import SpoolWriter
 from sidecar.upstream import (
     ConnectTimeout,

@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from sidecar.config import ServerConfig
+from sidecar.exchange import ClientFailure, Exchange
 from sidecar.metrics import SidecarMetrics
-from sidecar.server import ClientFailure, Exchange, ProxyServer
+from sidecar.server import ProxyServer
 from tests.fuzz.strategies import FUZZ
 
 

@@ -1,0 +1,301 @@
+"""One request on the proxy port and the answer to it: what the handler works with.
+
+:class:`Exchange` holds the request as parsed (method, raw target, raw header list, framing), gives
+its body whole or as it arrives, and writes the answer: whole in one write, streamed (Content-Length,
+chunked, or until close for HTTP/1.0), or a refusal. The connection that feeds it and the limits it
+enforces are in :mod:`sidecar.server`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+from sidecar.headers import pick, with_length
+
+if TYPE_CHECKING:
+    from sidecar.server import Connection
+
+Headers = list[tuple[bytes, bytes]]
+
+REASONS = {
+    400: "Bad Request",
+    408: "Request Timeout",
+    413: "Content Too Large",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class ClientFailure(Exception):
+    """A request refused because of the client's bytes: answered 4xx, then the connection closes."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason  # the label of modeltap_sidecar_rejected_requests_total
+        self.message = message
+
+
+class ClientGone(Exception):
+    """The client closed its connection while its response was being written."""
+
+
+def body_too_large(limit: int) -> ClientFailure:
+    return ClientFailure(413, "body_too_large", f"request body over {limit} bytes")
+
+
+class Exchange:
+    """One request on a connection and the answer to it.
+
+    The body arrives through the connection; :meth:`read_body` and :meth:`body_chunks` wait for
+    it (each wait bounded by the body timeout) and raise :class:`ClientFailure` for a body that
+    stalls, is too large or is badly framed. Answer with :meth:`respond` (whole) or
+    :meth:`start`, :meth:`write`, :meth:`end` (streamed), or :meth:`refuse`.
+    """
+
+    __slots__ = (
+        "_buffered",
+        "_chunks",
+        "_conn",
+        "_error",
+        "_expect_continue",
+        "_hold",
+        "_received",
+        "_stream_chunked",
+        "_waiter",
+        "chunked",
+        "close_after",
+        "complete",
+        "content_length",
+        "done",
+        "http10",
+        "keep_alive",
+        "method",
+        "raw_headers",
+        "started",
+        "target",
+    )
+
+    def __init__(
+        self,
+        conn: Connection,
+        method: str,
+        target: str,
+        http10: bool,
+        raw_headers: Headers,
+        content_length: int | None,
+        chunked: bool,
+        keep_alive: bool,
+        expect_continue: bool,
+    ) -> None:
+        self.method = method
+        self.target = target  # the raw request-target: path and query as the client sent them
+        self.http10 = http10
+        self.raw_headers = raw_headers
+        self.content_length = content_length
+        self.chunked = chunked
+        self.keep_alive = keep_alive
+        self.close_after = False
+        self.started = False  # response head written
+        self.done = False  # response complete
+        self.complete = not chunked and not content_length  # whole body received
+        self._conn = conn
+        self._chunks: list[bytes] = []
+        self._buffered = 0
+        self._received = 0
+        self._error: ClientFailure | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._expect_continue = expect_continue
+        self._stream_chunked = False
+        self._hold = False  # read whole: no pausing (its size was checked against a limit)
+
+    # -- the request ----------------------------------------------------------------------------
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or bool(self.content_length)
+
+    @property
+    def path(self) -> str:
+        """The percent-decoded path, without the query."""
+        return unquote(self.target.partition("?")[0])
+
+    def header(self, name: bytes) -> str | None:
+        """The first field named ``name`` (lower-case bytes), decoded, or None."""
+        for key, value in self.raw_headers:
+            if len(key) == len(name) and key.lower() == name:
+                return value.decode("utf-8", "replace")
+        return None
+
+    def headers_named(self, names: tuple[bytes, ...]) -> dict[str, str]:
+        """The fields among ``names`` (lower-case bytes) present, repeated fields joined."""
+        return pick(self.raw_headers, names)
+
+    # -- the body (fed by the connection) ------------------------------------------------------
+    def _feed(self, data: bytes) -> None:
+        self._received += len(data)
+        if self._error is not None:
+            return
+        limit = self._conn.server.config.max_body_bytes
+        if self._received > limit:
+            self._chunks = []
+            self._buffered = 0
+            self._fail(body_too_large(limit))
+            return
+        self._chunks.append(data)
+        self._buffered += len(data)
+        self._wake()
+
+    def _eof(self) -> None:
+        self.complete = True
+        self._wake()
+
+    def _fail(self, error: ClientFailure) -> None:
+        if self._error is None:
+            self._error = error
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    @property
+    def client_lost(self) -> bool:
+        """The client's connection is gone."""
+        return self._conn.lost
+
+    @property
+    def buffered(self) -> int:
+        return self._buffered
+
+    async def _wait(self) -> None:
+        conn = self._conn
+        if self._expect_continue:
+            self._expect_continue = False
+            conn.write(_CONTINUE)
+        self._waiter = waiter = conn.loop.create_future()
+        conn.arm_body_deadline(self)
+        try:
+            await waiter
+        finally:
+            conn.disarm_body_deadline()
+
+    def _take(self) -> bytes:
+        chunks = self._chunks
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self._chunks = []
+        self._buffered = 0
+        self._conn.update_reading()
+        return data
+
+    async def read_body(self) -> bytes:
+        """The whole body (its size was checked against the limit by the caller)."""
+        self._hold = True
+        self._conn.update_reading()
+        while not self.complete:
+            if self._error is not None:
+                raise self._error
+            await self._wait()
+        if self._error is not None:
+            raise self._error
+        return self._take() if self._chunks else b""
+
+    async def body_chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives."""
+        while True:
+            if self._error is not None:
+                raise self._error
+            if self._chunks:
+                yield self._take()
+            elif self.complete:
+                return
+            else:
+                await self._wait()
+
+    # -- the answer -----------------------------------------------------------------------------
+    def _connection_field(self) -> bytes:
+        conn = self._conn
+        if self.close_after or not self.keep_alive or conn.server.closing or conn.upgraded:
+            self.close_after = True
+            return b"Connection: close\r\n"
+        return b"Connection: keep-alive\r\n" if self.http10 else b""
+
+    def _head(self, status: int, reason: bytes, headers: Headers, framing: bytes = b"") -> bytes:
+        lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
+        lines.extend(b"%s: %s\r\n" % kv for kv in headers)
+        if framing:
+            lines.append(framing)
+        lines.append(self._connection_field())
+        lines.append(b"\r\n")
+        return b"".join(lines)
+
+    def respond(
+        self, status: int, reason: bytes, headers: Headers, body: bytes, length: int | None
+    ) -> None:
+        """The whole answer in one write; ``length`` is the Content-Length to send (None: none),
+        kept where ``headers`` has it."""
+        head = self._head(status, reason, with_length(headers, length))
+        self.started = self.done = True
+        if len(body) > 65536:
+            self._conn.writelines((head, body))  # no copy of a large body into the head
+        else:
+            self._conn.write(head + body if body else head)
+
+    def start(self, status: int, reason: bytes, headers: Headers, length: int | None) -> None:
+        """Start a streamed answer: Content-Length when known, else chunked (HTTP/1.0: until
+        the connection closes)."""
+        framing = b""
+        if length is None and self.http10:
+            self.close_after = True
+        elif length is None:
+            framing = b"Transfer-Encoding: chunked\r\n"
+            self._stream_chunked = True
+        self.started = True
+        self._conn.write(self._head(status, reason, with_length(headers, length), framing))
+
+    async def write(self, chunk: bytes) -> None:
+        """One piece of a streamed body; waits while the client's socket buffer is full."""
+        conn = self._conn
+        if conn.lost:
+            raise ClientGone
+        if self._stream_chunked:
+            if chunk:
+                conn.writelines((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
+        else:
+            conn.write(chunk)
+        await conn.drain()
+
+    def end(self) -> None:
+        """Finish a streamed answer."""
+        if self._stream_chunked and not self._conn.lost:
+            self._conn.write(b"0\r\n\r\n")
+        self.done = True
+
+    def abort(self) -> None:
+        """Cut the connection mid-answer: the only honest signal once the head has gone."""
+        self.close_after = True
+        self._conn.cut()
+
+    def refuse(self, failure: ClientFailure) -> None:
+        """Answer a request refused for the client's bytes; the connection closes after it."""
+        self.close_after = True
+        if failure.status == 408:
+            self._conn.no_linger = True  # a stalled client gains nothing from lingering
+        self._plain(failure.status, failure.message, b"request")
+
+    def fail_upstream(self, status: int, message: str) -> None:
+        """Answer 502/504 for the model server (the connection stays usable)."""
+        self._plain(status, message, b"upstream")
+
+    def _plain(self, status: int, message: str, kind: bytes) -> None:
+        body = f"modeltap sidecar: {message}\n".encode()
+        headers = [(b"Content-Type", b"text/plain; charset=utf-8"), (b"X-Modeltap-Error", kind)]
+        reason = REASONS.get(status, "Error").encode()
+        self.respond(status, reason, headers, body, len(body))
