@@ -28,51 +28,38 @@ import csv
 import hashlib
 import hmac
 import io
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from sidecar import jsonpath
 from sidecar.config import RedactConfig
 from sidecar.errors import ConfigError, RedactionError
-
-_TOKEN = re.compile(
-    r"""\.?(?P<name>[^.\[\]'"]+)           # name or .name
-      | \[(?P<index>-?\d+)\]               # [0], [-1]
-      | \[(?P<star>\*)\]                   # [*]
-      | \[(?P<quote>['"])(?P<qname>.*?)(?P=quote)\]  # ['key.with.dots']
-    """,
-    re.VERBOSE,
-)
 
 Step = str | int | None  # a key, an index, or None for [*]
 
 
 def compile_path(path: str) -> tuple[Step, ...]:
-    """Compile a path; ValueError names the character it cannot read."""
-    text = path.strip()
-    if text.startswith("$"):
-        text = text[1:]
-    if not text:
+    """Compile a redaction path (:mod:`sidecar.jsonpath`'s grammar: keys, indices and ``[*]``);
+    ValueError names what it cannot read."""
+    steps = jsonpath.compile_path(path)
+    if not steps:
         raise ValueError(f"path {path!r} selects the whole document; name a field")
-    steps: list[Step] = []
-    pos = 0
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if m is None or m.end() == pos or (m["name"] is not None and pos and text[pos] != "."):
-            raise ValueError(f"cannot read path {path!r} at character {pos}: {text[pos:]!r}")
-        if m["name"] is not None:
-            steps.append(m["name"])
-        elif m["index"] is not None:
-            steps.append(int(m["index"]))
-        elif m["star"] is not None:
-            steps.append(None)
+    out: list[Step] = []
+    for step in steps:
+        if step.kind == "key":
+            out.append(step.key)
+        elif step.kind == "index":
+            out.append(step.index)
+        elif step.kind == "star":
+            out.append(None)
         else:
-            steps.append(m["qname"])
-        pos = m.end()
-    return tuple(steps)
+            raise ValueError(
+                f"path {path!r}: redaction paths take keys, [i] and [*], not {step.kind}s"
+            )
+    return tuple(out)
 
 
 def _replace_at(node: Any, steps: tuple[Step, ...], replace: Callable[[Any], str]) -> None:

@@ -25,7 +25,6 @@ from analyzer.groundtruth.merge import (
     MergeResult,
     MergeStats,
     PredictionSpec,
-    compile_path,
     merge,
     resolve,
     rows_at,
@@ -38,6 +37,7 @@ from analyzer.groundtruth.records import (
     parse_line,
     read_labels,
 )
+from sidecar.jsonpath import compile_path
 
 __all__ = [
     "DEFAULT_LABEL_DELAY",

@@ -35,7 +35,6 @@ import csv
 import io
 import logging
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,71 +48,14 @@ import pyarrow.csv as pacsv
 from analyzer.groundtruth.records import Labels, label_text
 from analyzer.payloads import OUTPUT, _kind
 from sidecar.errors import RecordError
+from sidecar.jsonpath import Step, compile_path
 from sidecar.record import decode_payload
 
 log = logging.getLogger(__name__)
 
-# --- A tiny JSON path -------------------------------------------------------------------------
+# --- A tiny JSON path (the grammar is sidecar.jsonpath's) -----------------------------------
 
 _MISSING: Any = object()
-_TOKEN = re.compile(
-    r"""\.?(?P<name>[^.\[\]]+)                            # key
-      | \[(?P<index>-?\d+)\]                              # [0], [-1]
-      | \[(?P<slice>-?\d*:-?\d*(?::-?\d*)?)\]             # [1:], [1::2]
-      | \[(?P<star>\*)\]                                  # [*]
-      | \[(?P<quote>['"])(?P<qname>.*?)(?P=quote)\]       # ['key.with.dots']
-      | \[\?(?P<fkey>[^=\]]+)==(?P<fq>['"])(?P<fval>.*?)(?P=fq)\]  # [?name=='probabilities']
-    """,
-    re.VERBOSE,
-)
-
-
-@dataclass(frozen=True)
-class Step:
-    """One path step: ``kind`` is key, index, slice, star or filter."""
-
-    kind: str
-    key: str = ""
-    index: int = 0
-    slice: slice | None = None
-    value: str = ""
-
-
-def compile_path(path: str) -> tuple[Step, ...]:
-    """Compile a dotted path with brackets; ValueError names the position it cannot read.
-
-    Grammar: ``name``, ``.name``, ``[i]`` (negative counts from the end), ``[a:b:c]``, ``[*]``,
-    ``['name']`` and ``[?key=='value']`` (the first list element whose ``key`` equals the string
-    ``value``, e.g. an Open Inference Protocol output tensor by name). A leading ``$`` is allowed.
-    ``[*]`` and slices make a projection: the rest of the path applies to each element, and
-    nested projections flatten into one list of rows.
-    """
-    text = path.strip()
-    if text.startswith("$"):
-        text = text[1:]
-    steps: list[Step] = []
-    pos = 0
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if m is None or m.end() == pos or (m["name"] is not None and pos and text[pos] != "."):
-            raise ValueError(f"cannot read path {path!r} at character {pos}: {text[pos:]!r}")
-        if m["name"] is not None:
-            steps.append(Step("key", key=m["name"]))
-        elif m["index"] is not None:
-            steps.append(Step("index", index=int(m["index"])))
-        elif m["slice"] is not None:
-            parts = [int(p) if p else None for p in m["slice"].split(":")]
-            if len(parts) == 3 and parts[2] == 0:
-                raise ValueError(f"path {path!r}: slice step cannot be zero")
-            steps.append(Step("slice", slice=slice(*parts)))
-        elif m["star"] is not None:
-            steps.append(Step("star"))
-        elif m["quote"] is not None:
-            steps.append(Step("key", key=m["qname"]))
-        else:
-            steps.append(Step("filter", key=m["fkey"].strip(), value=m["fval"]))
-        pos = m.end()
-    return tuple(steps)
 
 
 def _tensor_data(obj: dict[str, Any], data: Any) -> Any:

@@ -7,8 +7,9 @@ import numpy as np
 import orjson
 import pytest
 
-from analyzer.groundtruth.merge import PredictionSpec, compile_path, merge, resolve, rows_at
+from analyzer.groundtruth.merge import PredictionSpec, merge, resolve, rows_at
 from analyzer.groundtruth.records import Labels
+from sidecar.jsonpath import compile_path
 
 
 def rec(out: Any, *, eid: str = "e", iid: str | None = None, ctype: str | None = None,

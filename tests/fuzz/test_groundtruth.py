@@ -10,12 +10,12 @@ from hypothesis import strategies as st
 
 from analyzer.groundtruth.merge import (
     PredictionSpec,
-    compile_path,
     merge,
     read_predictions,
     rows_at,
 )
 from analyzer.groundtruth.records import REASONS, Labels, parse_labels
+from sidecar.jsonpath import compile_path
 from tests.fuzz.strategies import FUZZ, JSON, PROTOCOL_JSON, TEXT, records, roundtrip
 
 SPECS = [
