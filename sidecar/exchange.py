@@ -9,7 +9,6 @@ enforces are in :mod:`sidecar.server`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
@@ -54,7 +53,7 @@ def body_too_large(limit: int) -> ClientFailure:
 class Exchange:
     """One request on a connection and the answer to it.
 
-    The body arrives through the connection; :meth:`read_body` and :meth:`body_chunks` wait for
+    The body arrives through the connection; :meth:`read_body` and :meth:`next_chunk` wait for
     it (each wait bounded by the body timeout) and raise :class:`ClientFailure` for a body that
     stalls, is too large or is badly framed. Answer with :meth:`respond` (whole) or
     :meth:`start`, :meth:`write`, :meth:`end` (streamed), or :meth:`refuse`.
@@ -207,17 +206,16 @@ class Exchange:
             raise self._error
         return self._take() if self._chunks else b""
 
-    async def body_chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives."""
+    async def next_chunk(self) -> bytes | None:
+        """The next piece of the body as it arrives; None at its end."""
         while True:
             if self._error is not None:
                 raise self._error
             if self._chunks:
-                yield self._take()
-            elif self.complete:
-                return
-            else:
-                await self._wait()
+                return self._take()
+            if self.complete:
+                return None
+            await self._wait()
 
     # -- the answer -----------------------------------------------------------------------------
     def _connection_field(self) -> bytes:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 from sidecar.config import SidecarConfig
@@ -134,7 +133,7 @@ class Proxy:
                     self._too_large.inc()
                     capture = cap_in = False
                 body = _Body(ex, self._max_payload if cap_in else None)
-                data = body.iterate()
+                data = body
         elif cap_in:
             in_body = b""
 
@@ -224,12 +223,9 @@ class Proxy:
         ex.start(upstream.status, upstream.raw_reason, fields, upstream.content_length)
         kept: list[bytes] | None = [] if capture else None
         size = 0
-        chunks = upstream.iter_chunks().__aiter__()
         while True:
             try:
-                chunk = await chunks.__anext__()
-            except StopAsyncIteration:
-                break
+                chunk = await upstream.next_chunk()
             except UpstreamError as exc:
                 self._upstream_errors["disconnected"].inc()
                 log.warning(
@@ -237,6 +233,8 @@ class Proxy:
                 )
                 ex.abort()
                 return None, False
+            if chunk is None:
+                break
             try:
                 await ex.write(chunk)
             except ClientGone:
@@ -299,19 +297,24 @@ class _Body:
         self._size = 0
         self.failure: ClientFailure | None = None
 
-    async def iterate(self) -> AsyncIterator[bytes]:
+    def __aiter__(self) -> _Body:
+        return self
+
+    async def __anext__(self) -> bytes:
         try:
-            async for chunk in self._ex.body_chunks():
-                if self._chunks is not None:
-                    self._size += len(chunk)
-                    if self._keep is not None and self._size > self._keep:
-                        self._chunks = None
-                    else:
-                        self._chunks.append(chunk)
-                yield chunk
+            chunk = await self._ex.next_chunk()
         except ClientFailure as failure:
             self.failure = failure
             raise
+        if chunk is None:
+            raise StopAsyncIteration
+        if self._chunks is not None:
+            self._size += len(chunk)
+            if self._keep is not None and self._size > self._keep:
+                self._chunks = None
+            else:
+                self._chunks.append(chunk)
+        return chunk
 
     def kept(self) -> bytes | None:
         return b"".join(self._chunks) if self._chunks is not None else None

@@ -102,7 +102,9 @@ class ProxyServer:
     async def listen(self, host: str, port: int) -> tuple[str, int]:
         """Start accepting; returns the bound address."""
         self._server = await self.loop.create_server(self, host, port, backlog=1024)
-        sock = self._server.sockets[0].getsockname()
+        listening: Any = self._server  # uvloop's sockets is a list, typed as a tuple
+        sockets = listening.sockets
+        sock = sockets[0].getsockname()
         return str(sock[0]), int(sock[1])
 
     def refuse_connection(self, transport: asyncio.Transport) -> None:

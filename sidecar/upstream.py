@@ -108,7 +108,7 @@ def request_head(
 
 class UpstreamResponse:
     """Status, reason and headers of an answer; its body is read with :meth:`read` or
-    :meth:`iter_chunks`, then :meth:`release` returns the connection to the pool."""
+    :meth:`next_chunk`, then :meth:`release` returns the connection to the pool."""
 
     def __init__(
         self,
@@ -159,16 +159,15 @@ class UpstreamResponse:
             await conn.wait_body()
         return conn.take_all()
 
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives (raises ResponseTimeout/Disconnected)."""
+    async def next_chunk(self) -> bytes | None:
+        """The next piece of the body as it arrives; None at its end."""
         conn = self._conn
         while True:
             if conn.buffered:
-                yield conn.take_all()
-            elif conn.complete:
-                return
-            else:
-                await conn.wait_body()
+                return conn.take_all()
+            if conn.complete:
+                return None
+            await conn.wait_body()
 
     def release(self) -> None:
         """Give the connection back (kept alive only after a complete, reusable answer)."""

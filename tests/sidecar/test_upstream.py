@@ -111,7 +111,10 @@ async def test_chunked_interim_head_and_until_close() -> None:
 
     resp = await pool.request("POST", "/c", [], body())
     assert resp.status == 201 and resp.content_length is None
-    assert b"".join([c async for c in resp.iter_chunks()]) == b"abc"
+    chunks = []
+    while (chunk := await resp.next_chunk()) is not None:
+        chunks.append(chunk)
+    assert b"".join(chunks) == b"abc"
     resp.release()
     assert heads[0].endswith(b"Transfer-Encoding: chunked\r\n\r\n2\r\n12\r\n3\r\n345\r\n0\r\n\r\n")
 
