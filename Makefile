@@ -7,11 +7,13 @@ EXTRAS := analyzer,demo,dev
 APT_PACKAGES := prometheus prometheus-alertmanager nginx-light wrk chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test check lint typecheck pytest install system-deps lock bench clean fuzz
+.PHONY: run test check lint typecheck pytest install system-deps lock bench clean fuzz compiled pytest-compiled
 
-$(STAMP): pyproject.toml constraints.txt
+# Built without isolation, with the setuptools of the lock (setup.py only adds the compiled build).
+$(STAMP): pyproject.toml setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[$(EXTRAS)]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt setuptools
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt --no-build-isolation -e '.[$(EXTRAS)]'
 	touch $@
 
 install: $(STAMP)
@@ -44,16 +46,37 @@ typecheck: $(STAMP)
 pytest: $(STAMP) $(MLSERVER_STAMP) system-deps
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+# The request path compiled with mypyc (sidecar/compiled.py), as the container image ships it, in
+# a copy of the tree: the checkout itself stays pure Python, so an edit is never shadowed by a
+# stale build. The tests of everything compiled run again there, against the compiled modules.
+COMPILED_TREE := build/compiled
+COMPILED_TESTS := tests/sidecar tests/fuzz/test_http_server.py \
+	tests/integration/test_proxy_e2e.py tests/integration/test_proxy_limits.py \
+	tests/integration/test_disk_cutoff.py tests/integration/test_sidecar_prometheus.py \
+	tests/integration/test_mlserver.py tests/integration/test_privacy_e2e.py \
+	tests/integration/test_delivery_s3.py tests/integration/test_variants_e2e.py
+
+compiled: $(STAMP)
+	rm -rf $(COMPILED_TREE) && mkdir -p $(COMPILED_TREE)
+	cp -R sidecar analyzer modeltap tests pyproject.toml setup.py README.md $(COMPILED_TREE)/
+	ln -s $(CURDIR)/.venv-mlserver $(COMPILED_TREE)/.venv-mlserver
+	cd $(COMPILED_TREE) && MODELTAP_COMPILE=1 $(abspath $(BIN))/python setup.py build_ext --inplace \
+	  > build.log 2>&1 || { tail -40 build.log; exit 1; }
+
+pytest-compiled: compiled $(MLSERVER_STAMP) system-deps
+	cd $(COMPILED_TREE) && MODELTAP_EXPECT_COMPILED=1 $(abspath $(BIN))/pytest $(COMPILED_TESTS)
+
+test: lint typecheck pytest pytest-compiled
 
 check: test
 
 # Re-lock after changing dependencies in pyproject.toml: a fresh venv, then freeze.
 lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/pip install --quiet -e '.[$(EXTRAS)]'
+	.venv-lock/bin/pip install --quiet setuptools
+	.venv-lock/bin/pip install --quiet --no-build-isolation -e '.[$(EXTRAS)]'
 	{ echo '# Lock of every package make installs; regenerate with `make lock` after changing pyproject.toml.'; \
-	  .venv-lock/bin/pip freeze --exclude-editable | grep -v '^modeltap'; } > constraints.txt
+	  .venv-lock/bin/pip freeze --all --exclude-editable | grep -Ev '^(modeltap|pip)=='; } > constraints.txt
 	rm -rf .venv-lock
 
 clean:

@@ -22,6 +22,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from sidecar.compiled import MODULES, compiled_modules
 from sidecar.config import SidecarConfig
 from sidecar.metrics import SidecarMetrics
 from sidecar.proxy import Proxy
@@ -174,13 +175,15 @@ async def serve(
     """Run until SIGTERM/SIGINT; returns the process exit status."""
     registry = CollectorRegistry()
     sidecar = await start(config, registry)
+    compiled = len(compiled_modules())
     log.info(
-        "modeltap sidecar ready: proxy %s -> %s, admin %s, capturing %s%% to %s",
+        "modeltap sidecar ready: proxy %s -> %s, admin %s, capturing %s%% to %s; request path %s",
         sidecar.proxy_url,
         config.upstream.url,
         sidecar.admin_url,
         config.capture.sample_percent if config.capture.enabled else 0,
         config.store.destination,
+        f"compiled ({compiled}/{len(MODULES)} modules)" if compiled else "pure Python",
     )
     if on_ready is not None:
         result = on_ready(sidecar)

@@ -89,20 +89,20 @@ class Proxy:
         started = time.perf_counter()
         try:
             status = await self._forward(ex)
-        except _UpstreamFailure as failure:
-            self._upstream_errors[failure.reason].inc()
-            status = failure.status
+        except _UpstreamFailure as upstream_failure:
+            self._upstream_errors[upstream_failure.reason].inc()
+            status = upstream_failure.status
             if ex.started:
                 ex.abort()
             else:
-                ex.fail_upstream(failure.status, failure.message)
-        except ClientFailure as failure:
-            self._rejected[failure.reason].inc()
-            status = failure.status
+                ex.fail_upstream(upstream_failure.status, upstream_failure.message)
+        except ClientFailure as client_failure:  # (one name per type: compiled code checks it)
+            self._rejected[client_failure.reason].inc()
+            status = client_failure.status
             if ex.started:
                 ex.abort()
             else:
-                ex.refuse(failure)
+                ex.refuse(client_failure)
         self._metrics.requests.inc(_status_class(status))
         self._metrics.request_duration.observe(time.perf_counter() - started)
 
@@ -269,14 +269,14 @@ class _UpstreamFailure(Exception):
 async def _read_whole(upstream: UpstreamResponse) -> bytes:
     try:
         return await upstream.read()
-    except Disconnected as exc:
+    except Disconnected as closed:
         raise _UpstreamFailure(
             502, "disconnected", "the model server closed the connection mid-body"
-        ) from exc
-    except ResponseTimeout as exc:
+        ) from closed
+    except ResponseTimeout as late:
         raise _UpstreamFailure(
             504, "timeout", "the model server did not send its body in time"
-        ) from exc
+        ) from late
     except UpstreamError as exc:
         raise _UpstreamFailure(
             502, "protocol", f"bad response from the model server: {exc}"

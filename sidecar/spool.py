@@ -163,7 +163,7 @@ class SpoolWriter:
         self._added = 0  # payload bytes ever queued (request path)
         self._removed = 0  # payload bytes ever taken (writer thread)
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker: threading.Thread | None = None
         self._segment: _Segment | None = None
         self._cutoff = spool.max_disk_usage_percent / 100.0
         self.paused = False
@@ -197,14 +197,14 @@ class SpoolWriter:
     def start(self) -> None:
         self._cfg.dir.mkdir(parents=True, exist_ok=True)
         self._check_disk()
-        self._thread = threading.Thread(target=self._run, name="modeltap-spool", daemon=True)
-        self._thread.start()
+        self._worker = threading.Thread(target=self._run, name="modeltap-spool", daemon=True)
+        self._worker.start()
 
     def stop(self, timeout: float | None = None) -> None:
         """Write what is queued, seal the open segment and stop the thread (blocking)."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        if self._worker is not None:
+            self._worker.join(timeout)
 
     # -- writer thread ------------------------------------------------------------------------
     def _run(self) -> None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import AsyncIterator, Iterable
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 import httptools
@@ -49,27 +50,27 @@ _HIGH_WATER = 256 * 1024  # buffered response bytes before reading from the sock
 class UpstreamError(Exception):
     """The model server could not be reached or did not answer properly."""
 
-    reason = "protocol"
+    reason: ClassVar[str] = "protocol"
 
 
 class ConnectFailed(UpstreamError):
-    reason = "connect"
+    reason: ClassVar[str] = "connect"
 
 
 class ConnectTimeout(UpstreamError):
-    reason = "connect_timeout"
+    reason: ClassVar[str] = "connect_timeout"
 
 
 class ResponseTimeout(UpstreamError):
-    reason = "timeout"
+    reason: ClassVar[str] = "timeout"
 
 
 class Disconnected(UpstreamError):
-    reason = "disconnected"
+    reason: ClassVar[str] = "disconnected"
 
 
 class ProtocolError(UpstreamError):
-    reason = "protocol"
+    reason: ClassVar[str] = "protocol"
 
 
 _HOP_BYTES = frozenset(h.encode() for h in HOP_BY_HOP)
