@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -175,6 +176,9 @@ async def serve(
     """Run until SIGTERM/SIGINT; returns the process exit status."""
     registry = CollectorRegistry()
     sidecar = await start(config, registry)
+    # What start-up allocated (modules, config, botocore's service models) lives as long as the
+    # process: frozen, the collector stops rescanning it (2-3 us less CPU per request, bench/proxy).
+    gc.freeze()
     compiled = len(compiled_modules())
     log.info(
         "modeltap sidecar ready: proxy %s -> %s, admin %s, capturing %s%% to %s; request path %s",

@@ -123,7 +123,8 @@ class Exchange:
     @property
     def path(self) -> str:
         """The percent-decoded path, without the query."""
-        return unquote(self.target.partition("?")[0])
+        path = self.target.partition("?")[0]
+        return unquote(path) if "%" in path else path
 
     def header(self, name: bytes) -> str | None:
         """The first field named ``name`` (lower-case bytes), decoded, or None."""

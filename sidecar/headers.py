@@ -40,14 +40,21 @@ _HOP_BYTES = frozenset(h.encode() for h in HOP_BY_HOP)
 
 def forwardable(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """End-to-end fields of a raw header list, names, values and order as received."""
-    lowered = [n.lower() for n, _ in raw]
-    if _HOP_BYTES.isdisjoint(lowered):
-        return raw  # the usual answer: nothing to drop (and no Connection field naming any)
-    drop = _HOP_BYTES
-    for low, (_, value) in zip(lowered, raw, strict=True):
-        if low == b"connection":
-            drop = drop | {t.strip().lower() for t in value.split(b",") if t.strip()}
-    return [kv for low, kv in zip(lowered, raw, strict=True) if low not in drop]
+    kept = []
+    named: set[bytes] = set()
+    for field in raw:
+        low = field[0].lower()
+        if low not in _HOP_BYTES:
+            kept.append(field)
+        elif low == b"connection":
+            named.update(t.strip().lower() for t in field[1].split(b","))
+    if len(kept) == len(raw):
+        return raw  # the usual request: nothing to drop
+    named -= _HOP_BYTES
+    named.discard(b"")
+    if named:  # fields the Connection header names are hop-by-hop too, wherever they are
+        kept = [field for field in kept if field[0].lower() not in named]
+    return kept
 
 
 def with_length(fields: list[tuple[bytes, bytes]], length: int | None) -> list[tuple[bytes, bytes]]:

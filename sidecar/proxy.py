@@ -63,7 +63,8 @@ class Proxy:
         self._pool = pool
         self._writer = writer
         self._capture = cap.enabled and writer is not None and cap.sample_percent > 0
-        self._sampler = Sampler(cap.sample_percent, cap.sampling == "inference_id")
+        self._by_id = cap.sampling == "inference_id"
+        self._sampler = Sampler(cap.sample_percent, self._by_id)
         self._cap_input = "Input" in cap.modes
         self._cap_output = "Output" in cap.modes
         self._capture_errors = cap.capture_errors
@@ -108,8 +109,10 @@ class Proxy:
 
     async def _forward(self, ex: Exchange) -> int:
         """Forward ``ex`` and answer it; returns the status sent."""
-        inference_id = ex.header(self._id_header)
+        inference_id = ex.header(self._id_header) if self._by_id else None
         capture = self._capture and self._sampler.sampled(inference_id)
+        if capture and not self._by_id:
+            inference_id = ex.header(self._id_header)
         if capture and self._writer is not None and self._writer.paused:
             self._skipped_disk.inc()
             capture = False

@@ -30,7 +30,7 @@ from pathlib import Path
 from sidecar.config import CaptureConfig, SpoolConfig
 from sidecar.errors import RedactionError
 from sidecar.metrics import SidecarMetrics
-from sidecar.record import CaptureItem, PayloadEncoder, encode_record
+from sidecar.record import CaptureItem, PayloadEncoder, encode_record, new_event_ids
 from sidecar.redact import Redactor
 
 log = logging.getLogger(__name__)
@@ -282,8 +282,9 @@ class SpoolWriter:
         times: list[float] = []
         lines: list[bytes] = []
         size = 0
+        event_ids = new_event_ids(len(items))
         for i, it in enumerate(items):
-            line = self._encode(it)
+            line = self._encode(it, event_ids[i])
             if line is None:
                 continue
             times.append(it.inference_time)
@@ -297,12 +298,12 @@ class SpoolWriter:
         if lines:
             self._write_lines(times, lines, hour)
 
-    def _encode(self, it: CaptureItem) -> bytes | None:
+    def _encode(self, it: CaptureItem, event_id: str) -> bytes | None:
         """One record; None when redaction fails (the record is dropped, never written)."""
         if self._redactor is None:
-            return encode_record(it, self._encoder)
+            return encode_record(it, self._encoder, event_id)
         try:
-            return encode_record(it, self._encoder, redactor=self._redactor)
+            return encode_record(it, self._encoder, event_id, self._redactor)
         except RedactionError as exc:
             self._outcome["dropped_redaction_failed"].inc()
             if not self._redaction_warned:  # once: a misconfigured rule would flood the log

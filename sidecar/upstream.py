@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 from collections.abc import AsyncIterator, Iterable
 from typing import ClassVar
 from urllib.parse import urlsplit
@@ -413,6 +414,50 @@ class _Connection(WriteFlow, asyncio.Protocol):
             transport.write(b"0\r\n\r\n")
 
 
+class _Slots:
+    """The pool's connection limit: asyncio.Semaphore's job without a coroutine or a scan of the
+    waiters when a slot is free (every request takes one). Waiters are served in order."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int) -> None:
+        self._loop = loop
+        self._free = limit
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def try_take(self) -> bool:
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return True
+        return False
+
+    async def take(self, timeout: float) -> None:
+        """Wait for a slot; raises ConnectTimeout after ``timeout`` seconds."""
+        waiter: asyncio.Future[None] = self._loop.create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(timeout):
+                await waiter
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():
+                self.give()  # handed a slot as the wait ended: pass it on
+            else:
+                waiter.cancel()
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            if isinstance(exc, TimeoutError):
+                raise ConnectTimeout("no free connection to the model server in time") from None
+            raise
+
+    def give(self) -> None:
+        """Return a slot: straight to the longest waiter, else to the free count."""
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
+
+
 class UpstreamPool:
     """A keep-alive pool of connections to one ``http://host:port`` model server."""
 
@@ -436,7 +481,7 @@ class UpstreamPool:
         self.timeout = timeout
         self._connect_timeout = connect_timeout
         self._keepalive = keepalive_timeout
-        self._slots = asyncio.Semaphore(max_connections) if max_connections > 0 else None
+        self._slots = _Slots(self.loop, max_connections) if max_connections > 0 else None
         self._idle: collections.deque[_Connection] = collections.deque()
         self._closed = False
 
@@ -452,15 +497,9 @@ class UpstreamPool:
         chunked = not has_length and body is not None and not isinstance(body, bytes)
         if chunked:
             head = head[:-2] + b"Transfer-Encoding: chunked\r\n\r\n"
-        if self._slots is not None:
-            if self._slots.locked():
-                try:
-                    async with asyncio.timeout(self.timeout):
-                        await self._slots.acquire()
-                except TimeoutError:
-                    raise ConnectTimeout("no free connection to the model server in time") from None
-            else:
-                await self._slots.acquire()  # free: returns at once
+        slots = self._slots
+        if slots is not None and not slots.try_take():
+            await slots.take(self.timeout)
         replayable = method in _IDEMPOTENT and (body is None or isinstance(body, bytes))
         try:
             conn = await self._acquire()
@@ -480,8 +519,8 @@ class UpstreamPool:
                 self._discard(conn)
                 raise
         except BaseException:
-            if self._slots is not None:
-                self._slots.release()
+            if slots is not None:
+                slots.give()
             raise
 
     async def _acquire(self) -> _Connection:
@@ -517,7 +556,7 @@ class UpstreamPool:
         else:
             self._discard(conn)
         if self._slots is not None:
-            self._slots.release()
+            self._slots.give()
 
     def _discard(self, conn: _Connection) -> None:
         conn.closed = True

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import importlib.metadata
 import os
 import platform
 import shlex
@@ -34,7 +35,19 @@ BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR.parent / "RESULTS.md"
 SIZES = {"1KB": 1024, "100KB": 100 * 1024}
 CAPTURE_PERCENTS = (0.0, 10.0, 100.0)
-TARGET_ORDER = ("direct", "sidecar 0%", "sidecar 10%", "sidecar 100%", "nginx", "python floor")
+# The sidecar targets run `make compiled`'s tree (the request path compiled, as the image ships
+# it); this one runs the checkout's pure Python at 100 %, to show what compiling buys.
+COMPILED_TREE = BENCH_DIR.parents[1] / "build" / "compiled"
+PURE = "sidecar 100% (pure)"
+TARGET_ORDER = (
+    "direct",
+    "sidecar 0%",
+    "sidecar 10%",
+    "sidecar 100%",
+    PURE,
+    "nginx",
+    "python floor",
+)
 
 
 @dataclass(frozen=True)
@@ -115,8 +128,12 @@ def started(opts: Options, prefix: Path) -> Iterator[Bench]:
         floor_proc, floor = servers.start_floor(prefix, direct.base_url, probe, pin)
         procs.append(floor_proc)
         targets, stores = [direct, nginx, floor], {}
-        for percent in CAPTURE_PERCENTS:
-            proc, target, store = servers.start_sidecar(prefix, direct.base_url, percent, pin)
+        runs = [(p, COMPILED_TREE, "") for p in CAPTURE_PERCENTS]
+        runs.append((100.0, servers.REPO, "pure"))
+        for percent, tree, label in runs:
+            proc, target, store = servers.start_sidecar(
+                prefix, direct.base_url, percent, pin, tree, label
+            )
             procs.append(proc)
             targets.append(target)
             stores[target.name] = store
@@ -204,7 +221,8 @@ def run_grid(bench: Bench, opts: Options) -> report.Grid:
 
 
 def run_profile(bench: Bench, opts: Options) -> str:
-    """Per-thread CPU of the 100% sidecar for each body size, then py-spy --gil with 1 KB bodies."""
+    """Per-thread CPU of the 100% sidecar for each body size, then py-spy --gil with 1 KB bodies
+    (on the pure-Python one)."""
     target = next(t for t in bench.targets if t.name == "sidecar 100%")
     assert target.cpu_pid is not None and target.admin_url is not None
     pid, admin, conns = target.cpu_pid, target.admin_url, opts.profile_connections
@@ -225,10 +243,14 @@ def run_profile(bench: Bench, opts: Options) -> str:
         )
         servers.delete_stored(store)
         parts += [f"**CPU by thread, {label} bodies** (no profiler attached): {split}"]
+    # py-spy sees Python frames only: the pure-Python sidecar shows where the time goes by function
+    pure = next(t for t in bench.targets if t.name == PURE)
+    assert pure.cpu_pid is not None and pure.admin_url is not None
+    pid, admin, store = pure.cpu_pid, pure.admin_url, bench.stores[pure.name]
     label = next(iter(opts.sizes))
     prof = profiling.record(
         pid,
-        f"{target.base_url}/{label}.csv",
+        f"{pure.base_url}/{label}.csv",
         bench.scripts[label],
         conns,
         opts.profile_seconds,
@@ -240,8 +262,8 @@ def run_profile(bench: Bench, opts: Options) -> str:
     servers.delete_stored(store)
     native = " --native" if opts.profile_native else ""
     parts += [
-        f"**py-spy record --gil{native} at 250 Hz, {label} bodies** (py-spy pauses the process "
-        "to sample, so throughput drops while it runs; the shares are what count): "
+        f"**py-spy record --gil{native} at 250 Hz, {label} bodies, the pure-Python sidecar** "
+        "(compiled code has no Python frames to sample; py-spy pauses the process to sample, so throughput drops while it runs; the shares are what count): "
         + profiling.render(prof)
     ]
     return "\n\n".join(parts)
@@ -274,7 +296,7 @@ def machine_facts(load_start: tuple[float, float, float], pin: Pinning) -> str:
             f"at end: {' '.join(f'{v:.2f}' for v in load_end)} (the run itself keeps both CPUs "
             "busy, so the value at the end includes it)",
             f"- Software: Python {platform.python_version()}, httptools {httptools.__version__}, "
-            f"uvloop {uvloop.__version__}, "
+            f"uvloop {uvloop.__version__}, mypy(c) {importlib.metadata.version('mypy')}, "
             f"{_version([servers.NGINX, '-v'])}, {_version([loadgen.WRK, '-v'])}",
             f"- Code: {_git_state()}",
             f"- Pinning: {pin.describe()}",
@@ -321,6 +343,16 @@ def section(opts: Options, facts: str, table: str, verdicts: str, notes: str, pr
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(sys.argv[1:] if argv is None else argv)
+    stale = [
+        p.name
+        for p in sorted((servers.REPO / "sidecar").glob("*.py"))
+        if not (COMPILED_TREE / "sidecar" / p.name).exists()
+        or (COMPILED_TREE / "sidecar" / p.name).read_bytes() != p.read_bytes()
+    ]
+    if stale:
+        print(f"{COMPILED_TREE} is missing or older than sidecar/ ({', '.join(stale)}): "
+              "run `make compiled` first", file=sys.stderr)  # fmt: skip
+        return 2
     load_start = load_average()
     print(f"load average at start: {load_start}", file=sys.stderr)
     prefix = Path(tempfile.mkdtemp(prefix="bench-proxy-"))

@@ -179,10 +179,14 @@ def start_floor(prefix: Path, upstream: str, probe: str, pin: Pinning) -> tuple[
 
 
 def start_sidecar(
-    prefix: Path, upstream: str, percent: float, pin: Pinning
+    prefix: Path, upstream: str, percent: float, pin: Pinning, tree: Path = REPO, label: str = ""
 ) -> tuple[Proc, Target, Path]:
-    """A sidecar capturing ``percent`` % to its own spool and file store; returns the store dir."""
-    name = f"sidecar-{percent:g}"
+    """A sidecar capturing ``percent`` % to its own spool and file store; returns the store dir.
+
+    ``tree`` is the source tree it runs from: the checkout (pure Python) or ``make compiled``'s
+    copy (the request path compiled, as the image ships it). ``label`` tells the two apart.
+    """
+    name = f"sidecar-{percent:g}{'-' + label if label else ''}"
     port, admin = free_port(), free_port()
     spool, store = prefix / f"{name}-spool", prefix / f"{name}-store"
     argv = [
@@ -196,10 +200,11 @@ def start_sidecar(
         *("--spool.dir", str(spool), "--store.destination", f"file://{store}"),
         *("--capture.sample-percent", f"{percent:g}"),
     ]
-    proc = Proc(name, argv, prefix, cwd=REPO)
+    proc = Proc(name, argv, prefix, cwd=tree)
     admin_url = f"http://127.0.0.1:{admin}"
     wait_http(f"{admin_url}/readyz", proc)
-    target = Target(f"sidecar {percent:g}%", f"http://127.0.0.1:{port}", proc.pid, admin_url)
+    title = f"sidecar {percent:g}%{f' ({label})' if label else ''}"
+    target = Target(title, f"http://127.0.0.1:{port}", proc.pid, admin_url)
     return proc, target, store
 
 

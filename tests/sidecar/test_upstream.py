@@ -9,6 +9,7 @@ import pytest
 
 from sidecar.upstream import (
     ConnectFailed,
+    ConnectTimeout,
     Disconnected,
     ProtocolError,
     ResponseTimeout,
@@ -163,3 +164,49 @@ async def test_errors_map_to_reasons() -> None:
     )
     with pytest.raises(ConnectFailed):
         await dead.request("GET", "/", [], None)
+
+
+async def test_the_connection_limit_queues_requests_in_order_and_times_out() -> None:
+    async def reply(head: bytes, w: asyncio.StreamWriter) -> None:
+        w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    server, _, conns = await _serve(reply)
+    port = server.sockets[0].getsockname()[1]
+    pool = UpstreamPool(
+        f"http://127.0.0.1:{port}",
+        max_connections=1,
+        keepalive_timeout=30,
+        connect_timeout=1,
+        timeout=0.3,
+    )
+    held = await pool.request("GET", "/1", [], None)  # holds the only slot until released
+    with pytest.raises(ConnectTimeout, match="no free connection"):
+        await pool.request("GET", "/late", [], None)
+
+    order: list[str] = []
+
+    async def queued(name: str) -> None:
+        resp = await pool.request("GET", f"/{name}", [], None)
+        order.append(name)
+        assert await resp.read() == b"ok"
+        resp.release()
+
+    first = asyncio.ensure_future(queued("a"))
+    await asyncio.sleep(0.01)
+    second = asyncio.ensure_future(queued("b"))
+    await asyncio.sleep(0.01)
+    cancelled = asyncio.ensure_future(queued("c"))
+    await asyncio.sleep(0.01)
+    cancelled.cancel()  # a waiter that gives up leaves no slot behind
+    assert await held.read() == b"ok"
+    held.release()
+    await asyncio.wait_for(asyncio.gather(first, second), 2)
+    assert order == ["a", "b"] and cancelled.cancelled()
+    # every slot came back: one request at a time, all on the one kept-alive connection
+    for _ in range(3):
+        resp = await pool.request("GET", "/again", [], None)
+        resp.release()
+    assert len(conns) == 1
+    await pool.close()
+    server.close()
+    await server.wait_closed()
