@@ -6,6 +6,15 @@ cost about a quarter less CPU (bench/proxy). They stay ordinary, fully typed Pyt
 and ``MODELTAP_COMPILE=1`` makes the build (``setup.py``, read by the image's build) compile them.
 The modules around them (config, the store, the uploader, the analyzer) spend their time in I/O
 or in C libraries and stay Python everywhere.
+
+Writing code here (``make pytest-compiled`` runs the tests against the compiled build):
+
+- Declared types are checked at run time: a value that does not match its annotation is a
+  ``TypeError`` (uvloop's ``Server.sockets`` is a list where typeshed says tuple).
+- One name per exception type in a function's ``except ... as`` clauses; class constants that
+  subclasses override are ``ClassVar``.
+- No async generators (bodies are pulled with ``next_chunk()``); in hot loops, index loops beat
+  ``zip(..., strict=True)``, which is a generic call per item.
 """
 
 from __future__ import annotations

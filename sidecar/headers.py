@@ -49,7 +49,7 @@ def forwardable(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         elif low == b"connection":
             named.update(t.strip().lower() for t in field[1].split(b","))
     if len(kept) == len(raw):
-        return raw  # the usual request: nothing to drop
+        return raw  # the usual message: nothing to drop
     named -= _HOP_BYTES
     named.discard(b"")
     if named:  # fields the Connection header names are hop-by-hop too, wherever they are

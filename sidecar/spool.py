@@ -163,7 +163,7 @@ class SpoolWriter:
         self._added = 0  # payload bytes ever queued (request path)
         self._removed = 0  # payload bytes ever taken (writer thread)
         self._stop = threading.Event()
-        self._worker: threading.Thread | None = None
+        self._worker: threading.Thread | None = None  # (not _thread: a name mypyc's C cannot use)
         self._segment: _Segment | None = None
         self._cutoff = spool.max_disk_usage_percent / 100.0
         self.paused = False
