@@ -23,7 +23,6 @@ import gzip
 import json
 import os
 import platform
-import random
 import resource
 import shlex
 import shutil
@@ -43,13 +42,20 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.common import (  # noqa: E402
+    add_record_flags,
+    capture_objects,
+    csv_body,
+    sidecar_args,
+    sidecar_env,
+    stop_proc,
+    write_section,
+)
 from tests.integration.seaweed import SeaweedS3  # noqa: E402
 from tests.support.metrics import scrape  # noqa: E402
 from tests.support.procs import Proc, free_port, wait_http  # noqa: E402
 
-RESULTS = REPO / "bench" / "RESULTS.md"
 SECTION = "## bench/capture"
-NOTES_HEADING = "### Notes"
 SIZES = {"1KB": 1024, "100KB": 100 * 1024}
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -111,8 +117,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         "--py-spy", action="store_true", help="py-spy the sidecar while the backlog drains"
     )
     p.add_argument("--pin", action="store_true", help="sidecar on CPU 0, everything else on 1")
-    p.add_argument("--no-record", action="store_true", help="do not write bench/RESULTS.md")
-    p.add_argument("--results", type=Path, default=RESULTS, help=argparse.SUPPRESS)
+    add_record_flags(p)
     p.add_argument(
         "--wait-quiet",
         type=float,
@@ -197,31 +202,6 @@ def pin_threads(pid: int, cpu: int) -> None:
         for task in Path(f"/proc/{pid}/task").iterdir():
             with contextlib.suppress(OSError):
                 os.sched_setaffinity(int(task.name), {cpu})
-
-
-def stop_proc(proc: Proc | None, timeout: float = 15.0) -> None:
-    """Stop by pid (SIGTERM, SIGKILL after ``timeout``); never raises."""
-    if proc is None:
-        return
-    try:
-        proc.stop(timeout)
-    except Exception as exc:  # pragma: no cover - best effort in finally blocks
-        print(f"warning: stopping {proc.name} (pid {proc.pid}) failed: {exc}", file=sys.stderr)
-        with contextlib.suppress(Exception):
-            proc.kill()
-
-
-def csv_body(size: int, seed: int = 0) -> bytes:
-    """``size`` bytes of CSV rows of random 4-decimal floats (seeded), ending in a newline.
-
-    Random digits, so gzip sees about what it would see on real feature rows (not a repeated
-    row, which would compress a hundredfold).
-    """
-    rng = random.Random(seed)
-    out = bytearray()
-    while len(out) < size:
-        out += ",".join(f"{rng.uniform(0, 10):.4f}" for _ in range(8)).encode() + b"\n"
-    return bytes(out[: size - 1]) + b"\n"
 
 
 # Distinct request bodies per size, cycled by wrk: consecutive records differ, as in real traffic.
@@ -416,39 +396,30 @@ class Bench:
         self.s3.cleanup()
 
     # -- sidecar -------------------------------------------------------------------------------
-    def sidecar_env(self) -> dict[str, str]:
-        return {
-            "AWS_ACCESS_KEY_ID": self.s3.admin.access_key,
-            "AWS_SECRET_ACCESS_KEY": self.s3.admin.secret_key,
-            "AWS_DEFAULT_REGION": self.s3.region,
-            "AWS_CONFIG_FILE": str(self.work / "no-aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(self.work / "no-aws-credentials"),
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
-
     def start_sidecar(self, percent: float, bucket: str, gzip_on: bool) -> Sidecar:
         self._seq += 1
         name = f"sidecar-{self._seq}-{percent:g}{'-gz' if gzip_on else ''}"
         port, admin = free_port(), free_port()
         spool = self.work / f"{name}-spool"
+        args = sidecar_args(
+            upstream=self.origin_url,
+            port=port,
+            admin_port=admin,
+            spool=spool,
+            destination=f"s3://{bucket}/{PREFIX}",
+            endpoint_url=self.s3.endpoint_url,
+            region=self.s3.region,
+            percent=percent,
+            segment_age=self.opts.segment_age,
+            retry_max=self.opts.retry_max,
+        )
         argv = [
             *self.taskset(self.sidecar_cpu),
-            sys.executable, "-m", "sidecar",
-            "--upstream.url", self.origin_url,
-            "--server.host", "127.0.0.1", "--server.port", str(port),
-            "--server.admin-host", "127.0.0.1", "--server.admin-port", str(admin),
-            "--spool.dir", str(spool),
-            "--spool.max-segment-age-seconds", f"{self.opts.segment_age:g}",
-            "--capture.sample-percent", f"{percent:g}",
-            "--store.destination", f"s3://{bucket}/{PREFIX}",
-            "--store.endpoint-url", self.s3.endpoint_url,
-            "--store.path-style", "true",
-            "--store.region", self.s3.region,
+            sys.executable, "-m", "sidecar", *args,
             "--store.gzip", "true" if gzip_on else "false",
-            "--store.retry-max-seconds", f"{self.opts.retry_max:g}",
             "--store.shutdown-grace-seconds", "5",
         ]  # fmt: skip
-        proc = Proc(name, argv, self.logs, env=self.sidecar_env())
+        proc = Proc(name, argv, self.logs, env=sidecar_env(self.s3, self.work))
         try:
             wait_http(f"http://127.0.0.1:{admin}/readyz", proc)
         except BaseException:
@@ -619,12 +590,8 @@ class BucketCount:
 def list_keys(s3: SeaweedS3, bucket: str) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     with contextlib.closing(s3.client()) as client:
-        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{PREFIX}/")
-        for page in pages:
-            for obj in page.get("Contents", []):
-                if obj["Key"].rsplit("/", 1)[-1].startswith(".modeltap"):
-                    continue  # the sidecar's start-up write probe
-                out[obj["Key"]] = obj
+        for obj in capture_objects(client, bucket, PREFIX):
+            out[obj["Key"]] = obj
     return out
 
 
@@ -1288,26 +1255,6 @@ def render(
     return "\n".join(parts).rstrip() + "\n"
 
 
-def write_section(path: Path, body: str) -> None:
-    """Replace this section of RESULTS.md (re-read right now), keeping a ``### Notes`` part."""
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + body
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        old = lines[start:end]
-        notes_at = next((i for i, line in enumerate(old) if line.rstrip() == NOTES_HEADING), None)
-        notes = "".join(old[notes_at:]).rstrip("\n") + "\n" if notes_at is not None else ""
-        block = body + ("\n" + notes if notes else "")
-        rest = "".join(lines[end:])
-        new = "".join(lines[:start]) + block + ("\n" + rest if rest else "")
-    path.write_text(new)
-
-
 # -------------------------------------------------------------------------------------------------
 # main
 
@@ -1375,7 +1322,7 @@ def main(argv: Sequence[str]) -> int:
     text = render(opts, argv, tp, lat, facts)
     print(text)
     if opts.record:
-        write_section(opts.results, text)
+        write_section(opts.results, SECTION, text)
         print(f"recorded in {opts.results}", file=sys.stderr)
     return 0
 

@@ -32,7 +32,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -47,24 +46,9 @@ T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.common import run_child  # noqa: E402
 
 # --------------------------------------------------------------------------- child processes
-
-
-def run_child(cmd: list[str]) -> tuple[float, float, dict[str, Any]]:
-    """Run a command; return (wall seconds, peak RSS MiB, its last stdout line as JSON)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        code = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode()
-    if code != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({code}):\n{stderr[-3000:]}")
-    return wall, usage.ru_maxrss / 1024, json.loads(stdout.strip().splitlines()[-1])
 
 
 def generate_in_child(kind: str, *params: str) -> str:

@@ -32,7 +32,6 @@ import datetime as dt
 import gzip
 import os
 import platform
-import random
 import shutil
 import signal
 import statistics
@@ -52,11 +51,19 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.common import (  # noqa: E402
+    add_record_flags,
+    capture_objects,
+    csv_body,
+    sidecar_args,
+    sidecar_env,
+    stop_proc,
+    write_section,
+)
 from tests.integration.seaweed import SeaweedS3  # noqa: E402
 from tests.support.metrics import scrape, value  # noqa: E402
 from tests.support.procs import PYTHON, Proc, free_port, wait_http  # noqa: E402
 
-RESULTS = REPO / "bench" / "RESULTS.md"
 SECTION = "## bench/soak"
 BUCKET = "soak"
 PREFIX = "captures"
@@ -106,8 +113,7 @@ def parse_args(argv: Sequence[str]) -> Options:
     p.add_argument(
         "--max-inflight", type=int, default=1000, help="requests in flight at most (1000)"
     )
-    p.add_argument("--no-record", action="store_true", help="do not write bench/RESULTS.md")
-    p.add_argument("--results", type=Path, default=RESULTS, help=argparse.SUPPRESS)
+    add_record_flags(p)
     p.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
     a = p.parse_args(argv)
     if a.duration <= 0 or a.rate <= 0 or a.flap_seconds <= 0 or a.sample_seconds <= 0:
@@ -126,15 +132,6 @@ def parse_args(argv: Sequence[str]) -> Options:
         results=a.results,
         keep=a.keep,
     )
-
-
-def csv_body(size: int, seed: int) -> bytes:
-    """``size`` bytes of CSV rows of random 4-decimal floats, ending in a newline."""
-    rng = random.Random(seed)
-    out = bytearray()
-    while len(out) < size:
-        out += ",".join(f"{rng.uniform(0, 10):.4f}" for _ in range(8)).encode() + b"\n"
-    return bytes(out[: size - 1]) + b"\n"
 
 
 def rss_mib(pid: int, field: str = "VmRSS") -> float | None:
@@ -212,27 +209,21 @@ class Soak:
         upstream = Proc("upstream", [PYTHON, "-m", "tests.support.upstream", str(uport)], self.work)
         self.procs.append(upstream)
         wait_http(f"http://127.0.0.1:{uport}/ping", upstream)
-        env = {
-            "AWS_ACCESS_KEY_ID": self.s3.admin.access_key,
-            "AWS_SECRET_ACCESS_KEY": self.s3.admin.secret_key,
-            "AWS_DEFAULT_REGION": self.s3.region,
-            "AWS_CONFIG_FILE": str(self.work / "no-aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(self.work / "no-aws-credentials"),
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
-        args = [
-            "--upstream.url", f"http://127.0.0.1:{uport}",
-            "--server.host", "127.0.0.1", "--server.port", str(port),
-            "--server.admin-host", "127.0.0.1", "--server.admin-port", str(admin),
-            "--spool.dir", str(self.spool),
-            "--store.destination", f"s3://{BUCKET}/{PREFIX}",
-            "--store.endpoint-url", f"http://127.0.0.1:{fport}",
-            "--store.path-style", "true", "--store.region", self.s3.region,
-            "--store.retry-max-seconds", str(self.opts.retry_max),
-            "--spool.max-segment-age-seconds", str(self.opts.segment_age),
-            "--capture.sample-percent", "100", "--capture.endpoint-name", "soak",
-        ]  # fmt: skip
-        self.sidecar = Proc("sidecar", [PYTHON, "-m", "sidecar", *args], self.work, env=env)
+        args = sidecar_args(
+            upstream=f"http://127.0.0.1:{uport}",
+            port=port,
+            admin_port=admin,
+            spool=self.spool,
+            destination=f"s3://{BUCKET}/{PREFIX}",
+            endpoint_url=f"http://127.0.0.1:{fport}",
+            region=self.s3.region,
+            percent=100.0,
+            segment_age=self.opts.segment_age,
+            retry_max=self.opts.retry_max,
+        )
+        argv = [PYTHON, "-m", "sidecar", *args, "--capture.endpoint-name", "soak"]
+        env = sidecar_env(self.s3, self.work)
+        self.sidecar = Proc("sidecar", argv, self.work, env=env)
         self.procs.append(self.sidecar)
         self.proxy_url = f"http://127.0.0.1:{port}"
         self.admin_url = f"http://127.0.0.1:{admin}"
@@ -240,12 +231,7 @@ class Soak:
 
     def stop_all(self) -> None:
         for proc in reversed(self.procs):
-            try:
-                proc.stop(30.0)
-            except Exception as exc:  # best effort: keep stopping the others
-                print(f"warning: stopping {proc.name} (pid {proc.pid}): {exc}", file=sys.stderr)
-                with contextlib.suppress(Exception):
-                    proc.kill()
+            stop_proc(proc, 30.0)
         self.s3.cleanup()
 
     # -- traffic -------------------------------------------------------------------------------
@@ -412,19 +398,13 @@ class Soak:
         ids: collections.Counter[str] = collections.Counter()
         objects = 0
         with contextlib.closing(self.s3.client()) as client:
-            pages = client.get_paginator("list_objects_v2").paginate(
-                Bucket=BUCKET, Prefix=f"{PREFIX}/"
-            )
-            for page in pages:
-                for obj in page.get("Contents", []):
-                    if obj["Key"].endswith(".modeltap-write-check"):
-                        continue
-                    objects += 1
-                    data = client.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read()
-                    if obj["Key"].endswith(".gz"):
-                        data = gzip.decompress(data)
-                    for line in data.splitlines():
-                        ids[orjson.loads(line)["eventMetadata"]["inferenceId"]] += 1
+            for obj in capture_objects(client, BUCKET, PREFIX):
+                objects += 1
+                data = client.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read()
+                if obj["Key"].endswith(".gz"):
+                    data = gzip.decompress(data)
+                for line in data.splitlines():
+                    ids[orjson.loads(line)["eventMetadata"]["inferenceId"]] += 1
         return ids, objects
 
 
@@ -547,26 +527,6 @@ def report(opts: Options, soak: Soak, end: dict[str, float], stored: collections
     return "\n".join(out), flat and lost_none
 
 
-def write_section(path: Path, body: str) -> None:
-    """Replace this section of RESULTS.md (re-read right now), keeping its ``### Notes`` part."""
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + body
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        old = lines[start:end]
-        at = next((i for i, line in enumerate(old) if line.rstrip() == "### Notes"), None)
-        notes = "".join(old[at:]).rstrip("\n") + "\n" if at is not None else ""
-        rest = "".join(lines[end:])
-        block = body + ("\n" + notes if notes else "")
-        new = "".join(lines[:start]) + block + ("\n" + rest if rest else "")
-    path.write_text(new)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     opts = parse_args(args)
@@ -596,7 +556,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     text, passed = report(opts, soak, end, stored, objects, time.monotonic() - started, args)
     print(text)
     if opts.record:
-        write_section(opts.results, text)
+        write_section(opts.results, SECTION, text)
         print(f"recorded in {opts.results}")
     return 0 if passed else 1
 
