@@ -2,9 +2,9 @@
 compiled in this process.
 
 Every proxied request (and every captured record) runs through these modules; compiled, they
-cost about a third less CPU (bench/proxy: 65 -> 44 us per 1 KB request at 100% capture). They stay
-ordinary, fully typed Python: a source checkout runs them as Python, and ``MODELTAP_COMPILE=1``
-makes the build (``setup.py``, read by the image's build) compile them.
+cost about a third less CPU (bench/proxy: 65 -> 44 us per 1 KB request at 100% capture). They
+stay ordinary, fully typed Python: a source checkout runs them as Python, and
+``MODELTAP_COMPILE=1`` makes the build (``setup.py``, read by the image's build) compile them.
 The modules around them (config, the store, the uploader, the analyzer) spend their time in I/O
 or in C libraries and stay Python everywhere.
 
