@@ -195,6 +195,12 @@ class Exchange:
         self._conn.update_reading()
         return data
 
+    def body_received(self) -> bytes | None:
+        """The whole body when all of it has arrived (no wait), else None."""
+        if not self.complete or self._error is not None:
+            return None
+        return self._take() if self._chunks else b""
+
     async def read_body(self) -> bytes:
         """The whole body (its size was checked against the limit by the caller)."""
         self._hold = True

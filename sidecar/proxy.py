@@ -129,7 +129,10 @@ class Proxy:
                 raise body_too_large(self._max_body)
             limit = self._max_payload if cap_in else SMALL_BODY_BYTES
             if length is not None and length <= limit:
-                in_body = await ex.read_body()
+                # A small body has usually arrived with the head: take it without a coroutine.
+                in_body = ex.body_received()
+                if in_body is None:
+                    in_body = await ex.read_body()
                 data = in_body
             else:
                 if cap_in and length is not None:
@@ -172,7 +175,9 @@ class Proxy:
                 ex.respond(status, upstream.raw_reason, fields, b"", keep)
                 out_body = b"" if cap_out else None
             elif rlen is not None and rlen <= (self._max_payload if cap_out else SMALL_BODY_BYTES):
-                out_body = await _read_whole(upstream)
+                out_body = upstream.body_received()
+                if out_body is None:
+                    out_body = await _read_whole(upstream)
                 ex.respond(status, upstream.raw_reason, fields, out_body, len(out_body))
             else:
                 if cap_out and rlen is not None:

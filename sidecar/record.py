@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 EVENT_VERSION = "0"
 CSV, JSON, BASE64 = "CSV", "JSON", "BASE64"
+_SEEN_MAX = 256
 
 
 @dataclass(slots=True)
@@ -66,16 +67,19 @@ class PayloadEncoder:
     def __init__(self, csv_types: tuple[str, ...], json_types: tuple[str, ...]) -> None:
         self._csv = frozenset(t.lower() for t in csv_types)
         self._json = frozenset(t.lower() for t in json_types)
+        self._seen: dict[str, str] = {}  # content type -> encoding: a service sends a few
 
     def encoding_for(self, content_type: str | None) -> str:
         if not content_type:
             return BASE64
+        known = self._seen.get(content_type)
+        if known is not None:
+            return known
         main = content_type.split(";", 1)[0].strip().lower()
-        if main in self._csv:
-            return CSV
-        if main in self._json:
-            return JSON
-        return BASE64
+        encoding = CSV if main in self._csv else JSON if main in self._json else BASE64
+        if len(self._seen) < _SEEN_MAX:  # bounded: clients choose what they send
+            self._seen[content_type] = encoding
+        return encoding
 
     def payload(
         self,

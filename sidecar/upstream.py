@@ -153,6 +153,11 @@ class UpstreamResponse:
     def pick(self, names: tuple[bytes, ...]) -> dict[str, str]:
         return pick(self.raw_headers, names)
 
+    def body_received(self) -> bytes | None:
+        """The whole body when all of it has arrived (no wait), else None."""
+        conn = self._conn
+        return conn.take_all() if conn.complete else None
+
     async def read(self) -> bytes:
         """The whole body (raises ResponseTimeout/Disconnected)."""
         conn = self._conn
