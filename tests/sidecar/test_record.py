@@ -99,3 +99,15 @@ def test_inference_time_is_the_utc_second_as_sagemaker_writes_it() -> None:
     assert format_time(1795448488.999) == "2026-11-23T15:41:28Z"
     assert format_time(1795448489.0) == "2026-11-23T15:41:29Z"
     assert format_time(0.5) == "1970-01-01T00:00:00Z"
+
+
+def test_encodings_stay_right_past_the_remembered_content_types() -> None:
+    # The encoder remembers the content types it has seen (a service sends a few), up to a bound:
+    # clients choose the header, so thousands of distinct values must neither grow it nor confuse it.
+    enc = PayloadEncoder(("text/csv",), ("application/json",))
+    for i in range(600):
+        assert enc.encoding_for(f"text/csv; charset=utf-8; n={i}") == "CSV"
+        assert enc.encoding_for(f"application/x-{i}") == "BASE64"
+        assert enc.encoding_for(f"Application/JSON; v={i}") == "JSON"
+    assert enc.encoding_for("text/csv") == "CSV" and enc.encoding_for(None) == "BASE64"
+    assert len(enc._seen) <= 256
