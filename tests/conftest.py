@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from sidecar.config import SpoolConfig
+from sidecar.spool import disk_usage_ratio
 from tests.support.procs import PYTHON, REPO, Proc, free_port, wait_http
 
 # CI and `make test` run the property tests on a fixed seed, so a fresh machine runs exactly what
@@ -19,6 +22,24 @@ from tests.support.procs import PYTHON, REPO, Proc, free_port, wait_http
 settings.register_profile("fixed", derandomize=True)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fixed"))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse to start on a disk past the sidecar's default capture cutoff.
+
+    The sidecars the tests start spool under the temp dir and, by design, stop capturing when
+    its filesystem is fuller than ``spool.max_disk_usage_percent`` (75%): every capture test
+    would then fail on records that were never written, with no word about the disk.
+    """
+    tmp = Path(tempfile.gettempdir())
+    cutoff = SpoolConfig().max_disk_usage_percent / 100
+    used = disk_usage_ratio(tmp)
+    if used >= cutoff:
+        pytest.exit(
+            f"the filesystem of {tmp} is {used:.0%} full; the sidecars the tests start stop "
+            f"capturing at {cutoff:.0%} (spool.max_disk_usage_percent): free some space first",
+            returncode=1,
+        )
 
 
 @dataclass
