@@ -31,7 +31,7 @@ COPY modeltap/ modeltap/
 RUN /opt/modeltap/bin/pip install -c constraints.txt setuptools mypy ".[${EXTRAS}]" \
     && MODELTAP_COMPILE=1 /opt/modeltap/bin/pip install -c constraints.txt \
          --no-build-isolation --no-deps --force-reinstall . \
-    && /opt/modeltap/bin/pip uninstall -y mypy mypy_extensions librt ast_serialize pathspec setuptools \
+    && /opt/modeltap/bin/pip uninstall -y mypy mypy_extensions librt ast_serialize pathspec \
     && /opt/modeltap/bin/python -P -c "from sidecar.compiled import MODULES, compiled_modules; assert compiled_modules() == list(MODULES)" \
     && /opt/modeltap/bin/python -m compileall -q /opt/modeltap \
     && /opt/modeltap/bin/pip uninstall -y pip
