@@ -205,13 +205,11 @@ class Exchange:
         """The whole body (its size was checked against the limit by the caller)."""
         self._hold = True
         self._conn.update_reading()
-        while not self.complete:
+        while (body := self.body_received()) is None:
             if self._error is not None:
                 raise self._error
             await self._wait()
-        if self._error is not None:
-            raise self._error
-        return self._take() if self._chunks else b""
+        return body
 
     async def next_chunk(self) -> bytes | None:
         """The next piece of the body as it arrives; None at its end."""

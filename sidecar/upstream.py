@@ -162,9 +162,9 @@ class UpstreamResponse:
         """The whole body (raises ResponseTimeout/Disconnected)."""
         conn = self._conn
         conn.hold_all()  # the caller keeps it whole anyway (its Content-Length was checked)
-        while not conn.complete:
+        while (body := self.body_received()) is None:
             await conn.wait_body()
-        return conn.take_all()
+        return body
 
     async def next_chunk(self) -> bytes | None:
         """The next piece of the body as it arrives; None at its end."""
