@@ -77,9 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"modeltap sidecar: configuration error: {exc}", file=sys.stderr)
         return 2
     from sidecar.app import serve
-    from sidecar.memory import pin_mmap_threshold
+    from sidecar.memory import tune_malloc
 
-    pin_mmap_threshold()
+    tune_malloc()
     try:
         return int(run_event_loop(lambda: serve(config)))
     except StoreConfigError as exc:
