@@ -230,6 +230,18 @@ class SpoolConfig:
         max=100,
     )
     fsync: bool = setting(True, "fsync each sealed segment before it is handed to the uploader.")
+    writer_nice: int = setting(
+        10,
+        "Niceness added to the spool writer thread: when the CPU is saturated, serving keeps it "
+        "and capture sheds records (counted as dropped_queue_full). 0 shares it equally.",
+        min=0,
+        max=19,
+    )
+    direct_io: bool = setting(
+        True,
+        "Write segments with O_DIRECT where the filesystem supports it (no page-cache copy; "
+        "buffered writes elsewhere).",
+    )
 
 
 @dataclass(frozen=True)

@@ -93,4 +93,4 @@ def test_markdown_table_lists_every_field_once() -> None:
         "| `capture.sample_percent` | `MODELTAP_SIDECAR_CAPTURE_SAMPLE_PERCENT` | float | `20.0` |"
         in table
     )
-    assert table.count("MODELTAP_SIDECAR_SPOOL_DIR") == 1
+    assert table.count("`MODELTAP_SIDECAR_SPOOL_DIR`") == 1

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import time
 from pathlib import Path
 
 import orjson
+import pytest
 from prometheus_client import CollectorRegistry
 
 from sidecar.config import CaptureConfig, SpoolConfig
@@ -52,8 +56,9 @@ def outcome(metrics: SidecarMetrics, name: str) -> float:
     )
 
 
-def test_records_land_in_hourly_segments_sealed_on_stop(tmp_path: Path) -> None:
-    writer, metrics, sealed = make(tmp_path)
+@pytest.mark.parametrize("direct_io", [True, False])
+def test_records_land_in_hourly_segments_sealed_on_stop(tmp_path: Path, direct_io: bool) -> None:
+    writer, metrics, sealed = make(tmp_path, direct_io=direct_io)
     writer.start()
     for i in range(10):
         writer.offer(item(HOUR - 5 + i))  # 5 records in hour 22, 5 in hour 23
@@ -145,3 +150,27 @@ def test_queue_is_bounded_in_bytes_too(tmp_path: Path) -> None:
     for _ in range(4):
         writer.offer(item(HOUR, body=b"x" * 300))  # 303 payload bytes each (with b"0.5")
     assert outcome(metrics, "dropped_queue_full") == 1
+
+
+def thread_nice(native_id: int) -> int:
+    stat = Path(f"/proc/self/task/{native_id}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[16])  # field 19, counted after "pid (comm)"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
+@pytest.mark.parametrize("nice", [0, 10, 19])
+def test_writer_thread_runs_at_lower_priority_than_serving(tmp_path: Path, nice: int) -> None:
+    writer, _, _ = make(tmp_path, writer_nice=nice)
+    writer.start()
+    try:
+        worker = writer._worker
+        assert worker is not None and worker.native_id is not None
+        deadline = time.monotonic() + 5
+        base = os.nice(0)
+        expected = min(19, base + nice)
+        while thread_nice(worker.native_id) != expected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert thread_nice(worker.native_id) == expected
+        assert thread_nice(threading.get_native_id()) == base  # the caller's thread is untouched
+    finally:
+        writer.stop(5)

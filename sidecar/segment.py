@@ -1,0 +1,183 @@
+"""One open spool segment file, appended a batch of whole lines at a time.
+
+Direct I/O (``O_DIRECT``) where the filesystem takes it: a batch is copied into a page-aligned
+staging buffer and written from there in whole 4 KiB blocks, so the kernel moves it to the device
+without copying it into the page cache first. For 100 KB payloads, the copy into the page cache was
+the largest single cost of capture: about 80 us of kernel time per 211 KB record on the
+benchmark's disk, against about 25 us written directly, staging copy included. The spool's bytes
+also stay out of the page cache. In Kubernetes the page cache is charged to the container's
+memory, and these bytes are read back at most once, by the uploader.
+
+The block being filled is written at the end of every batch, padded with NUL bytes, and rewritten
+with more lines by the next batch. So, as with buffered writes, a killed process loses only what
+was still queued. A segment left open holds its last lines and then padding. Records never contain
+a raw NUL byte (JSON escapes it), and :func:`sidecar.spool.recover` cuts the padding off. Closing
+truncates the file to its exact size.
+
+Where the filesystem refuses direct I/O, or ``spool.direct_io`` is off, lines go out with buffered
+``writev`` calls, as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import mmap
+import os
+from pathlib import Path
+
+BLOCK = (
+    4096  # alignment of direct I/O offsets, lengths and buffers (any logical block size divides it)
+)
+STAGE_BYTES = 1 << 20
+_IOV_MAX = 1024
+_ZEROS = bytes(BLOCK)
+
+
+def _writev_all(fd: int, parts: list[bytes]) -> None:
+    """Write every part with as few writev calls as possible (no join copy), handling short writes."""
+    i = 0
+    while i < len(parts):
+        chunk = parts[i : i + _IOV_MAX]
+        written = os.writev(fd, chunk)
+        total = sum(map(len, chunk))
+        if written == total:
+            i += len(chunk)
+            continue
+        # Short write: finish the part it stopped in, then carry on with the rest.
+        for part in chunk:
+            if written >= len(part):
+                written -= len(part)
+                i += 1
+                continue
+            view = memoryview(part)[written:]
+            while view:
+                view = view[os.write(fd, view) :]
+            i += 1
+            break
+
+
+def _enable_direct(fd: int) -> bool:
+    """Switch an open file to direct I/O; False where its filesystem does not support it."""
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_DIRECT)
+    except OSError as exc:
+        if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):
+            return False
+        raise
+    return True
+
+
+class SegmentFile:
+    """An exclusive new file that grows by whole batches of lines; :attr:`size` is what it holds."""
+
+    def __init__(self, path: Path, direct: bool) -> None:
+        self.path = path
+        self.size = 0  # bytes of whole lines written
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        self._stage: mmap.mmap | None = None
+        self._view: memoryview | None = None
+        self._fill = 0  # staged bytes not yet in whole blocks on disk
+        self._flushed = 0  # file offset of the first staged byte (a multiple of BLOCK)
+        try:
+            self.direct = direct and _enable_direct(self._fd)
+            if self.direct:
+                self._stage = mmap.mmap(-1, STAGE_BYTES)  # anonymous maps are page-aligned
+                self._view = memoryview(self._stage)
+            else:
+                os.lseek(self._fd, 0, os.SEEK_END)
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    def append(self, lines: list[bytes]) -> int:
+        """Write whole lines after the ones already there; returns the bytes added.
+
+        On an error (a full disk) nothing of this batch stays: the file is cut back to
+        :attr:`size` and the segment can take the next batch.
+        """
+        n = sum(map(len, lines))
+        if self._view is None:
+            try:
+                _writev_all(self._fd, lines)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self.size)
+                    os.lseek(self._fd, self.size, os.SEEK_SET)
+                raise
+        else:
+            self._append_direct(self._view, lines)
+        self.size += n
+        return n
+
+    def _append_direct(self, view: memoryview, lines: list[bytes]) -> None:
+        fill, flushed = self._fill, self._flushed
+        tail = bytes(view[:fill])  # the partial block's lines, to put back after a failure
+        try:
+            for line in lines:
+                end = self._fill + len(line)
+                if end < STAGE_BYTES:  # the common case: the line fits, one copy
+                    view[self._fill : end] = line
+                    self._fill = end
+                else:
+                    self._stage_line(view, line)
+            self._write_partial(view)
+        except OSError:
+            view[:fill] = tail
+            self._fill, self._flushed = fill, flushed
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self.size)
+            raise
+
+    def _stage_line(self, view: memoryview, line: bytes) -> None:
+        src = memoryview(line)
+        while src:
+            n = min(STAGE_BYTES - self._fill, len(src))
+            view[self._fill : self._fill + n] = src[:n]
+            self._fill += n
+            src = src[n:]
+            if self._fill == STAGE_BYTES:
+                self._pwrite(view, self._flushed)
+                self._flushed += STAGE_BYTES
+                self._fill = 0
+
+    def _write_partial(self, view: memoryview) -> None:
+        """Write the staged bytes: whole blocks for good, the last partial block padded."""
+        whole = self._fill - self._fill % BLOCK
+        if whole:
+            self._pwrite(view[:whole], self._flushed)
+            self._flushed += whole
+            rest = self._fill - whole
+            view[:rest] = view[whole : self._fill]
+            self._fill = rest
+        if self._fill:
+            pad = BLOCK - self._fill
+            view[self._fill : BLOCK] = _ZEROS[:pad]
+            self._pwrite(view[:BLOCK], self._flushed)
+
+    def _pwrite(self, data: memoryview, offset: int) -> None:
+        while data:
+            written = os.pwrite(self._fd, data, offset)
+            if written % BLOCK:  # a short direct write leaves no aligned place to go on from
+                raise OSError(errno.EIO, f"short direct write to {self.path}")
+            if written == 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+            data, offset = data[written:], offset + written
+
+    def close(self, fsync: bool) -> None:
+        """Cut the padding off, optionally fsync, and close (always, also when a step fails)."""
+        try:
+            if self.direct and self.size % BLOCK:
+                os.ftruncate(self._fd, self.size)
+            if fsync:
+                os.fsync(self._fd)
+        finally:
+            os.close(self._fd)
+            if self._view is not None:
+                self._view.release()
+                self._view = None
+            if self._stage is not None:
+                self._stage.close()
+                self._stage = None

@@ -1,0 +1,116 @@
+"""Segment files: what lands on disk is exactly the lines appended, with direct I/O or without."""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from sidecar import segment
+from sidecar.metrics import SidecarMetrics
+from sidecar.segment import BLOCK, STAGE_BYTES, SegmentFile
+from sidecar.spool import OPEN_SUFFIX, SEALED_SUFFIX, recover
+
+
+def lines_of(sizes: list[int], seed: int = 0) -> list[bytes]:
+    rng = random.Random(seed)
+    return [bytes(rng.choice(b"abcdef,0123") for _ in range(n - 1)) + b"\n" for n in sizes]
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_batches_land_byte_for_byte(tmp_path: Path, direct: bool) -> None:
+    # Sizes that cross block and stage boundaries, hit them exactly, and exceed the stage.
+    batches = [
+        lines_of([10]),
+        lines_of([BLOCK - 10, 1, BLOCK]),
+        lines_of([300] * 50, seed=1),
+        lines_of([STAGE_BYTES - 7, 5000], seed=2),
+        lines_of([3 * STAGE_BYTES + 123], seed=3),
+        lines_of([BLOCK]),
+    ]
+    f = SegmentFile(tmp_path / "s.jsonl.part", direct)
+    assert f.direct is direct  # /tmp-like filesystems here take O_DIRECT
+    expected = b""
+    for batch in batches:
+        assert f.append(batch) == sum(map(len, batch))
+        expected += b"".join(batch)
+        assert f.size == len(expected)
+        on_disk = f.path.read_bytes()
+        # While open, a direct file may end in padding of its last block; never anything else.
+        assert on_disk[: len(expected)] == expected
+        assert on_disk[len(expected) :] == b"\0" * (len(on_disk) - len(expected))
+        assert len(on_disk) - len(expected) < BLOCK
+    f.close(fsync=True)
+    assert f.path.read_bytes() == expected
+
+
+def test_direct_io_off_writes_buffered(tmp_path: Path) -> None:
+    f = SegmentFile(tmp_path / "s", direct=False)
+    f.append([b"a\n"])
+    assert f.path.read_bytes() == b"a\n"  # no padding: the plain file path
+    f.close(fsync=False)
+
+
+def test_a_filesystem_without_direct_io_falls_back_to_buffered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(segment, "_enable_direct", lambda _fd: False)
+    f = SegmentFile(tmp_path / "s", direct=True)
+    assert not f.direct
+    f.append([b"a\n", b"b\n"])
+    f.close(fsync=False)
+    assert f.path.read_bytes() == b"a\nb\n"
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_a_failed_batch_leaves_nothing_and_the_next_one_lands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, direct: bool
+) -> None:
+    f = SegmentFile(tmp_path / "s", direct)
+    first = lines_of([700, 900])
+    f.append(first)
+    real_pwrite, real_writev = os.pwrite, os.writev
+    calls = {"n": 0}
+
+    def failing(*args: object) -> int:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second write of the batch: part of it is already on disk
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return (real_pwrite if direct else real_writev)(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "pwrite" if direct else "writev", failing)
+    # Direct: a whole stage is written before the failing partial block. Buffered: writev takes
+    # 1024 parts per call, so the second call fails after the first landed.
+    big = lines_of([STAGE_BYTES + 5000, 10], seed=4) if direct else [b"y" * 10 + b"\n"] * 2000
+    with pytest.raises(OSError):
+        f.append(big)
+    assert f.size == sum(map(len, first))
+    assert f.path.read_bytes()[: f.size] == b"".join(first)
+    assert set(f.path.read_bytes()[f.size :]) <= {0}
+    monkeypatch.setattr(os, "pwrite", real_pwrite)
+    monkeypatch.setattr(os, "writev", real_writev)
+    last = lines_of([50, 60], seed=5)
+    f.append(last)
+    f.close(fsync=False)
+    assert f.path.read_bytes() == b"".join(first) + b"".join(last)
+
+
+def test_recover_cuts_direct_padding_without_calling_it_a_torn_line(tmp_path: Path) -> None:
+    # What a killed process leaves: whole lines, then the padding of the last block.
+    d = tmp_path / "ep" / "v1" / "2023" / "11" / "14" / "23"
+    d.mkdir(parents=True)
+    f = SegmentFile(d / f"a{OPEN_SUFFIX}", direct=True)
+    f.append([b'{"a":1}\n', b'{"b":2}\n'])
+    assert len(f.path.read_bytes()) == BLOCK  # padded
+    os.close(f._fd)  # killed: no close(), no truncation
+    (d / f"b{OPEN_SUFFIX}").write_bytes(b'{"c":3}\n{"d"' + b"\0" * 100)  # torn, then padding
+    metrics = SidecarMetrics(CollectorRegistry())
+    assert recover(tmp_path, metrics) == 2
+    assert (d / f"a{SEALED_SUFFIX}").read_bytes() == b'{"a":1}\n{"b":2}\n'
+    assert (d / f"b{SEALED_SUFFIX}").read_bytes() == b'{"c":3}\n'
+    # Only the torn line counts, not the padding.
+    assert metrics.registry.get_sample_value("modeltap_sidecar_spool_truncated_lines_total") == 1
