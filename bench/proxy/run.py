@@ -29,7 +29,7 @@ import profiling
 import report
 import servers
 import uvloop
-from procs import Pinning, Proc, choose_pinning, cpu_seconds, load_average
+from procs import Pinning, Proc, choose_pinning, cpu_seconds, load_average, main_thread_cpu_seconds
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR.parent / "RESULTS.md"
@@ -184,15 +184,20 @@ def measure(
     if opts.warmup:
         loadgen.run_wrk(url, script, conns, opts.warmup, bench.pin)
     before = _settle(target)
-    cpu0 = cpu_seconds(target.cpu_pid) if target.cpu_pid else 0.0
+    cpu0, loop0 = _cpu(target)
     result = loadgen.run_wrk(url, script, conns, opts.duration, bench.pin)
     after = _settle(target)
-    cpu1 = cpu_seconds(target.cpu_pid) if target.cpu_pid else 0.0
+    cpu1, loop1 = _cpu(target)
     if target.name in bench.stores:
         servers.delete_stored(bench.stores[target.name])
     n = max(result.requests, 1)
-    captured = (after.spooled - before.spooled) / n if before and after else None
+    spooled = after.spooled - before.spooled if before and after else None
+    captured = spooled / n if spooled is not None else None
     dropped = after.dropped - before.dropped if before and after else 0.0
+    # A sidecar's CPU split: its event loop (the main thread) per request, and everything else
+    # (the spool writer, the uploader's file work) per record written.
+    is_sidecar = target.admin_url is not None
+    others = cpu1 - cpu0 - (loop1 - loop0) if is_sidecar else None
     return report.Sample(
         rps=result.rps,
         p50_us=result.p50_us,
@@ -202,7 +207,16 @@ def measure(
         cpu_us=(cpu1 - cpu0) / n * 1e6 if target.name != "direct" else None,
         captured=captured,
         dropped=dropped,
+        loop_us=(loop1 - loop0) / n * 1e6 if is_sidecar else None,
+        capture_us=others / spooled * 1e6 if others is not None and spooled else None,
     )
+
+
+def _cpu(target: servers.Target) -> tuple[float, float]:
+    """CPU seconds of the target's process and of its main thread (0 when it has none)."""
+    if not target.cpu_pid:
+        return 0.0, 0.0
+    return cpu_seconds(target.cpu_pid), main_thread_cpu_seconds(target.cpu_pid)
 
 
 def run_grid(bench: Bench, opts: Options) -> report.Grid:
