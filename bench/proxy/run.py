@@ -367,6 +367,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{COMPILED_TREE} is missing or older than sidecar/ ({', '.join(stale)}): "
               "run `make compiled` first", file=sys.stderr)  # fmt: skip
         return 2
+    if opts.profile_seconds and not Path(profiling.PY_SPY).exists():
+        print(f"--profile needs {profiling.PY_SPY} (`make install` puts it there)", file=sys.stderr)
+        return 2
     load_start = load_average()
     print(f"load average at start: {load_start}", file=sys.stderr)
     prefix = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
