@@ -10,9 +10,11 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
+from sidecar import spool as spool_module
 from sidecar.config import CaptureConfig, SpoolConfig
 from sidecar.metrics import SidecarMetrics
 from sidecar.record import CaptureItem
+from sidecar.segment import SegmentFile
 from sidecar.spool import OPEN_SUFFIX, SEALED_SUFFIX, SpoolUsage, SpoolWriter, recover
 
 HOUR = 1_700_002_800.0  # 2023-11-14T23:00:00Z
@@ -150,6 +152,43 @@ def test_queue_is_bounded_in_bytes_too(tmp_path: Path) -> None:
     for _ in range(4):
         writer.offer(item(HOUR, body=b"x" * 300))  # 303 payload bytes each (with b"0.5")
     assert outcome(metrics, "dropped_queue_full") == 1
+
+
+def test_payload_held_beyond_the_queue_budget_is_one_bounded_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A writer busy with a batch (its disk write blocked) while requests keep offering: the
+    # payload bytes held in memory stay within queue_max_bytes plus one bounded batch.
+    monkeypatch.setattr(spool_module, "_BATCH_BYTES", 300_000)
+    release, writing = threading.Event(), threading.Event()
+    real_append = SegmentFile.append
+
+    def blocked_append(self: SegmentFile, lines: list[bytes]) -> int:
+        writing.set()
+        release.wait(10)
+        return real_append(self, lines)
+
+    monkeypatch.setattr(SegmentFile, "append", blocked_append)
+    budget, body = 2_000_000, b"x" * 99_997  # 100,000 payload bytes with the output's b"0.5"
+    metrics = SidecarMetrics(CollectorRegistry())
+    writer = SpoolWriter(
+        SpoolConfig(dir=tmp_path, flush_interval_seconds=0.01),
+        CaptureConfig(queue_size=1000, queue_max_bytes=budget), metrics, SpoolUsage(lambda _v: None),
+    )  # fmt: skip
+    for _ in range(30):
+        writer.offer(item(HOUR, body=body))  # the budget admits 20
+    writer.start()
+    try:
+        assert writing.wait(5)  # the writer took its first batch and is stuck writing it
+        for _ in range(30):
+            writer.offer(item(HOUR, body=body))
+        accepted = 60 - outcome(metrics, "dropped_queue_full")
+        # 20 at first, then as many as the writer took: 3 (300,000 bytes), not all 20.
+        assert accepted == 23
+    finally:
+        release.set()
+        writer.stop(10)
+    assert outcome(metrics, "spooled") == 23
 
 
 def thread_nice(native_id: int) -> int:
