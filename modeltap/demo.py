@@ -50,14 +50,35 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], name: str, timeout: flo
     raise SystemExit(f"modeltap demo: {name} not ready at {url} after {timeout:.0f}s")
 
 
+STOP_GRACE_SECONDS = 20.0
+
+
+def _name(p: subprocess.Popen[bytes]) -> str:
+    """``sidecar``, ``modeltap monitor``...: the words after ``python -m``."""
+    args = [str(a) for a in p.args] if isinstance(p.args, list) else [str(p.args)]
+    return " ".join(a for a in args[2:4] if not a.startswith("-"))
+
+
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every child, give them one shared grace period, then SIGKILL whoever is left.
+
+    A child that needs the SIGKILL is named on stderr: a component that does not stop on SIGTERM
+    is a bug, and the name says where to look.
+    """
     for p in reversed(procs):
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
     for p in reversed(procs):
         try:
-            p.wait(30)
+            p.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
+            print(
+                f"modeltap demo: {_name(p)} (pid {p.pid}) did not stop "
+                f"within {STOP_GRACE_SECONDS:g}s of SIGTERM; killing it",
+                file=sys.stderr,
+                flush=True,
+            )
             p.kill()
             p.wait(10)
 

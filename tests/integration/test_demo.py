@@ -114,6 +114,7 @@ def test_make_run_shows_drift_on_the_analyzer_then_stops(tmp_path: Path) -> None
             out, _ = proc.communicate()
     text = out.decode()
     assert f"http://127.0.0.1:{ports[3]}/metrics" in text
+    assert "did not stop" not in text, text[-3000:]  # every child stopped on SIGTERM
     assert "modeltap demo stopped" in text, text[-3000:]
     for port in ports:  # every child is gone
         with socket.socket() as s:
