@@ -27,9 +27,8 @@ import mmap
 import os
 from pathlib import Path
 
-BLOCK = (
-    4096  # alignment of direct I/O offsets, lengths and buffers (any logical block size divides it)
-)
+# Alignment of direct I/O offsets, lengths and buffers (any logical block size divides it).
+BLOCK = 4096
 STAGE_BYTES = 1 << 20
 _IOV_MAX = 1024
 _ZEROS = bytes(BLOCK)
@@ -82,15 +81,17 @@ class SegmentFile:
         self._fill = 0  # staged bytes not yet in whole blocks on disk
         self._flushed = 0  # file offset of the first staged byte (a multiple of BLOCK)
         try:
-            self.direct = direct and _enable_direct(self._fd)
-            if self.direct:
+            if direct and _enable_direct(self._fd):
                 self._stage = mmap.mmap(-1, STAGE_BYTES)  # anonymous maps are page-aligned
                 self._view = memoryview(self._stage)
-            else:
-                os.lseek(self._fd, 0, os.SEEK_END)
         except BaseException:
             os.close(self._fd)
             raise
+
+    @property
+    def direct(self) -> bool:
+        """Whether lines go out with direct I/O (they do while the staging buffer exists)."""
+        return self._view is not None
 
     def append(self, lines: list[bytes]) -> int:
         """Write whole lines after the ones already there; returns the bytes added.
