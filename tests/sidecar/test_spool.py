@@ -191,6 +191,38 @@ def test_payload_held_beyond_the_queue_budget_is_one_bounded_batch(
     assert outcome(metrics, "spooled") == 23
 
 
+def test_writer_offers_the_gil_while_it_encodes_a_large_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Encoding holds the GIL (orjson, compiled code) and the event loop needs it for every
+    # request: the writer must offer it (time.sleep(0)) every _YIELD_BYTES of records, not once
+    # per batch. time.sleep is patched, not spool's helpers: compiled code binds those.
+    offers: list[float] = []
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        if seconds == 0:
+            offers.append(seconds)
+        real_sleep(seconds)
+
+    writer, metrics, sealed = make(tmp_path)
+    body = b"1.5,2.25\n" * 2_000  # 18,000 bytes; a record of about 19 KB
+    for i in range(150):
+        writer.offer(item(HOUR + i * 0.001, body=body))
+    monkeypatch.setattr(time, "sleep", sleep)
+    writer.start()  # one batch: 150 records, 2.7 MB payload (under _BATCH_BYTES)
+    writer.stop(10)
+    monkeypatch.undo()
+
+    assert outcome(metrics, "spooled") == 150
+    lines = b"".join(p.read_bytes() for p in sealed).splitlines(keepends=True)
+    assert len({len(line) for line in lines}) == 1  # equal records: an offer every few
+    per_offer = -(-spool_module._YIELD_BYTES // len(lines[0]))  # records that reach 64 KiB: 4
+    assert len(offers) == 150 // per_offer
+    ids = {orjson.loads(line)["eventMetadata"]["eventId"] for line in lines}
+    assert len(ids) == 150  # ids made in runs of _IDS_AT_ONCE are still one per record
+
+
 def thread_nice(native_id: int) -> int:
     stat = Path(f"/proc/self/task/{native_id}/stat").read_text()
     return int(stat.rsplit(")", 1)[1].split()[16])  # field 19, counted after "pid (comm)"
