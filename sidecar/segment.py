@@ -69,21 +69,37 @@ def _enable_direct(fd: int) -> bool:
     return True
 
 
-class SegmentFile:
-    """An exclusive new file that grows by whole batches of lines; :attr:`size` is what it holds."""
+def new_stage() -> mmap.mmap:
+    """A staging buffer for direct I/O: anonymous maps are page-aligned.
 
-    def __init__(self, path: Path, direct: bool) -> None:
+    A writer keeps one for all its segments (``SegmentFile(..., stage=)``): a fresh one per
+    16 MiB segment cost 256 page faults each time, about 3 per 211 KB record.
+    """
+    return mmap.mmap(-1, STAGE_BYTES)
+
+
+class SegmentFile:
+    """An exclusive new file that grows by whole batches of lines; :attr:`size` is what it holds.
+
+    With direct I/O, lines are staged in ``stage`` (from :func:`new_stage`; one of its own when
+    None). A shared stage must serve one open segment at a time; it is left open at close.
+    """
+
+    def __init__(self, path: Path, direct: bool, stage: mmap.mmap | None = None) -> None:
         self.path = path
         self.size = 0  # bytes of whole lines written
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-        self._stage: mmap.mmap | None = None
+        self._own_stage: mmap.mmap | None = None
         self._view: memoryview | None = None
         self._fill = 0  # staged bytes not yet in whole blocks on disk
         self._flushed = 0  # file offset of the first staged byte (a multiple of BLOCK)
         try:
             if direct and _enable_direct(self._fd):
-                self._stage = mmap.mmap(-1, STAGE_BYTES)  # anonymous maps are page-aligned
-                self._view = memoryview(self._stage)
+                if stage is None:
+                    stage = self._own_stage = new_stage()
+                if len(stage) != STAGE_BYTES:
+                    raise ValueError(f"a staging buffer holds {STAGE_BYTES} bytes")
+                self._view = memoryview(stage)
         except BaseException:
             os.close(self._fd)
             raise
@@ -179,6 +195,6 @@ class SegmentFile:
             if self._view is not None:
                 self._view.release()
                 self._view = None
-            if self._stage is not None:
-                self._stage.close()
-                self._stage = None
+            if self._own_stage is not None:
+                self._own_stage.close()
+                self._own_stage = None

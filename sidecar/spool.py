@@ -18,6 +18,7 @@ the padding of a direct write's last block, are cut off at the next start (:func
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import queue
 import sys
@@ -33,7 +34,7 @@ from sidecar.errors import RedactionError
 from sidecar.metrics import SidecarMetrics
 from sidecar.record import CaptureItem, PayloadEncoder, encode_record, new_event_ids
 from sidecar.redact import Redactor
-from sidecar.segment import SegmentFile
+from sidecar.segment import SegmentFile, new_stage
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,7 @@ class SpoolWriter:
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None  # (not _thread: a name mypyc's C cannot use)
         self._segment: _Segment | None = None
+        self._stage: mmap.mmap | None = None  # direct I/O's staging buffer, shared by segments
         self._cutoff = spool.max_disk_usage_percent / 100.0
         self.paused = False
         metrics.queue_depth.set_function(self._queue.qsize)
@@ -227,6 +229,9 @@ class SpoolWriter:
             if self._stop.is_set() and self._queue.empty():
                 break
         self._seal()
+        if self._stage is not None:
+            self._stage.close()
+            self._stage = None
 
     def _lower_priority(self) -> None:
         """Give this thread (Linux: a thread's own niceness) less CPU than the event loop's.
@@ -393,7 +398,9 @@ class SpoolWriter:
         directory.mkdir(parents=True, exist_ok=True)
         name = f"{t.tm_min:02d}-{t.tm_sec:02d}-{millis:03d}-{uuid.uuid4()}{OPEN_SUFFIX}"
         path = directory / name
-        file = SegmentFile(path, direct=self._cfg.direct_io)
+        if self._cfg.direct_io and self._stage is None:
+            self._stage = new_stage()
+        file = SegmentFile(path, direct=self._cfg.direct_io, stage=self._stage)
         self._segment = _Segment(file=file, hour=hour, opened=time.monotonic())
         return self._segment
 

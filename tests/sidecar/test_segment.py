@@ -57,6 +57,29 @@ def test_batches_land_byte_for_byte(tmp_path: Path, direct: bool) -> None:
     assert f.path.read_bytes() == expected
 
 
+def test_segments_sharing_a_stage_never_write_another_ones_bytes(tmp_path: Path) -> None:
+    # The spool writer keeps one stage for all its segments. Whatever a previous segment left in
+    # it (here: 0xff everywhere) must never reach the next one's file, padding included.
+    stage = segment.new_stage()
+    stage[:] = b"\xff" * STAGE_BYTES
+    batches = [lines_of([10, BLOCK + 3]), lines_of([STAGE_BYTES + 77], seed=4), lines_of([5])]
+    for n in range(2):
+        f = SegmentFile(tmp_path / f"{n}.jsonl.part", True, stage=stage)
+        if not f.direct:
+            f.close(fsync=False)
+            pytest.skip(f"the filesystem of {tmp_path} does not take O_DIRECT")
+        expected = b""
+        for batch in batches[n:]:
+            f.append(batch)
+            expected += b"".join(batch)
+            on_disk = f.path.read_bytes()
+            assert on_disk == expected + b"\0" * (len(on_disk) - len(expected))
+        f.close(fsync=False)
+        assert f.path.read_bytes() == expected
+    assert not stage.closed  # a shared stage outlives its segments
+    stage.close()
+
+
 def test_direct_io_off_writes_buffered(tmp_path: Path) -> None:
     f = SegmentFile(tmp_path / "s", direct=False)
     f.append([b"a\n"])
