@@ -64,6 +64,7 @@ class Cell:
     dropped: float
     loop_us: float | None = None
     capture_us: float | None = None
+    rounds_rps: tuple[float, ...] = ()  # each round's req/s, in round order
 
     def full_cpu_us(self, percent: float) -> float | None:
         """CPU per request if every sampled record were written: the loop's share plus the
@@ -101,7 +102,17 @@ def aggregate(samples: Sequence[Sample]) -> Cell:
         dropped=sum(s.dropped for s in samples),
         loop_us=_median_or_none([s.loop_us for s in samples]),
         capture_us=_median_or_none([s.capture_us for s in samples]),
+        rounds_rps=tuple(s.rps for s in samples),
     )
+
+
+def _round_ratios(a: Cell, b: Cell) -> str:
+    """`` (rounds 0.72-0.91)``: the spread of a/b req/s over rounds (targets take turns within a
+    round, so a round's two samples ran minutes apart at most). Empty for a single round."""
+    if len(a.rounds_rps) < 2 or len(a.rounds_rps) != len(b.rounds_rps):
+        return ""
+    ratios = [x / y for x, y in zip(a.rounds_rps, b.rounds_rps, strict=True)]
+    return f" (rounds {min(ratios):.2f}-{max(ratios):.2f})"
 
 
 @dataclass(frozen=True)
@@ -216,7 +227,8 @@ def _capture_cost_target(grid: Grid, label: str, full: str, none: str) -> list[s
             continue
         kept = a.rps / b.rps
         line = (
-            f"  - {conns} conns: served {kept:.2f} of the 0% req/s ({_met(kept >= 0.8)}), "
+            f"  - {conns} conns: served {kept:.2f} of the 0% req/s{_round_ratios(a, b)} "
+            f"({_met(kept >= 0.8)}), "
             f"{a.captured or 0:.2f} records written per request"
         )
         every = a.full_cpu_us(100)
@@ -250,7 +262,8 @@ def _summary(grid: Grid, small: str, large: str) -> list[str]:
     if a and b:
         kept = a.rps / b.rps
         out.append(
-            f"- {large} 100% vs 0% req/s served: {kept:.2f} -> {_met(kept >= 0.8)}, "
+            f"- {large} 100% vs 0% req/s served: {kept:.2f}{_round_ratios(a, b)} -> "
+            f"{_met(kept >= 0.8)}, "
             f"with {a.captured or 0:.2f} records written per request"
         )
         every = a.full_cpu_us(100)
