@@ -50,9 +50,9 @@ _COALESCE_BELOW = 64
 _COALESCE_SECONDS = 0.005
 _WRITE_BYTES = 1 << 20  # encoded bytes per append (see _write_hour)
 # The writer holds the GIL while it encodes (orjson, and compiled code never offers it up), and a
-# request that arrives meanwhile waits for it: up to a whole 1 MiB group (0.2-1 ms). Offering it
-# every 64 KiB of records bounds the wait to about one large record. Event ids are made in small
-# runs for the same reason: 2,048 at once took 0.6 ms.
+# request that arrives meanwhile waits for it: up to a whole 1 MiB group (0.2-1 ms of 100 KB
+# records, about 3 ms of 1 KB ones). Offering it every 64 KiB of records bounds the wait to about
+# one large record. Event ids are made in small runs for the same reason: 2,048 took 0.6 ms.
 _YIELD_BYTES = 64 << 10
 _IDS_AT_ONCE = 64
 
@@ -61,9 +61,9 @@ def _yield_gil() -> None:
     """Release the GIL for a moment, so the event loop, if it is waiting for it, can take it.
 
     ``time.sleep(0)`` releases it around a syscall; the waiting loop thread is woken and, at a
-    higher priority (``spool.writer_nice``), runs first. ``os.sched_yield`` would also give away
-    the rest of the writer's turn on the CPU: it cut the records written at saturation from 0.8
-    to 0.2 per request (1 KB, bench/proxy) where this keeps about 0.6.
+    higher priority (``spool.writer_nice``), usually runs first. ``os.sched_yield`` would also
+    give away the rest of the writer's turn on the CPU: at 1 KB and 64 connections (dev rig) it
+    cut the records written from about 0.8 per request to 0.2, where this keeps about 0.6.
     """
     time.sleep(0)
 
