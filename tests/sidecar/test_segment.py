@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 import random
 from pathlib import Path
@@ -16,9 +17,9 @@ from sidecar.segment import BLOCK, STAGE_BYTES, SegmentFile
 from sidecar.spool import OPEN_SUFFIX, SEALED_SUFFIX, recover
 
 
-def open_segment(path: Path, direct: bool) -> SegmentFile:
+def open_segment(path: Path, direct: bool, stage: mmap.mmap | None = None) -> SegmentFile:
     """A segment file; direct I/O asked for where the temp dir's filesystem refuses it skips."""
-    f = SegmentFile(path, direct)
+    f = SegmentFile(path, direct, stage=stage)
     if direct and not f.direct:
         f.close(fsync=False)
         pytest.skip(f"the filesystem of {path.parent} does not take O_DIRECT")
@@ -64,10 +65,7 @@ def test_segments_sharing_a_stage_never_write_another_ones_bytes(tmp_path: Path)
     stage[:] = b"\xff" * STAGE_BYTES
     batches = [lines_of([10, BLOCK + 3]), lines_of([STAGE_BYTES + 77], seed=4), lines_of([5])]
     for n in range(2):
-        f = SegmentFile(tmp_path / f"{n}.jsonl.part", True, stage=stage)
-        if not f.direct:
-            f.close(fsync=False)
-            pytest.skip(f"the filesystem of {tmp_path} does not take O_DIRECT")
+        f = open_segment(tmp_path / f"{n}.jsonl.part", True, stage=stage)
         expected = b""
         for batch in batches[n:]:
             f.append(batch)
