@@ -7,7 +7,7 @@ EXTRAS := analyzer,demo,dev
 APT_PACKAGES := prometheus prometheus-alertmanager nginx-light wrk chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test check lint typecheck pytest install system-deps lock bench clean fuzz compiled pytest-compiled
+.PHONY: run test unit check lint typecheck pytest install system-deps lock bench clean fuzz compiled pytest-compiled
 
 # Built without isolation, with the setuptools of the lock (setup.py only adds the compiled build).
 $(STAMP): pyproject.toml setup.py constraints.txt
@@ -67,6 +67,12 @@ pytest-compiled: compiled $(MLSERVER_STAMP) system-deps
 	cd $(COMPILED_TREE) && MODELTAP_EXPECT_COMPILED=1 $(abspath $(BIN))/pytest $(COMPILED_TESTS)
 
 test: lint typecheck pytest pytest-compiled
+
+# The inner loop (under a minute): lint and every test that starts no server (not `integration`).
+unit: $(STAMP) system-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -q -m 'not integration'
 
 check: test
 

@@ -17,6 +17,8 @@ from sidecar.config import SpoolConfig
 from sidecar.spool import disk_usage_ratio
 from tests.support.procs import PYTHON, REPO, Proc, free_port, wait_http
 
+pytest_plugins = ["pytester", "tests.support.loop_guard"]
+
 # CI and `make test` run the property tests on a fixed seed, so a fresh machine runs exactly what
 # CI ran; HYPOTHESIS_PROFILE=explore draws new examples (and fuzz/ runs atheris for longer hunts).
 settings.register_profile("fixed", derandomize=True)
