@@ -1,14 +1,14 @@
 """bench/monitor: monitoring-window throughput, and drift decisions side by side with peers.
 
 Part 1 (``monitor``): a window of N captured records (SageMaker capture format, one record per
-line, CSV ``endpointInput`` of the drift-lessons-like 25 columns from bench/profile/gen_data.py;
+line, CSV ``endpointInput`` of the 25 columns of bench/profile/gen_data.py;
 JSON ``{"instances": [[...]]}`` as a second format) written to a ``LocalStore`` as 10 and as
 1,000 objects (``ep/v/2026/03/01/10/{i:05d}-x.jsonl``). The baseline is ``analyzer.profile`` of
 reference data from the same generator (another seed). Each configuration runs in its own child
 process that loads the baseline and times ``analyzer.job.run_window`` (parse, profile against the
 baseline, every check and the drift tests); generation is not measured.
 
-Part 2 (``drift``): the drift-lessons scenario (tests/analyzer/drift_scenario.py: reference seed
+Part 2 (``drift``): the drift scenario (tests/analyzer/drift_scenario.py, docs/drift.md §5: reference seed
 1, current seed 2 with drift in 6 of 25 features) as two Parquet files per size; each tool in its
 own child process, whole-process wall time (reading Parquet included) and peak RSS: modeltap
 (``analyzer.profile`` of both sides from ``DataSource`` + ``analyzer.checks.evaluate``), exact

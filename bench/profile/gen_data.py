@@ -1,4 +1,5 @@
-"""Generate the drift-lessons-like dataset as Parquet: 20 numeric + 5 categorical columns.
+"""Generate the benchmark dataset (the drift scenario's kinds of column, docs/drift.md §5, without
+drift) as Parquet: 20 numeric + 5 categorical columns.
 
 Numeric: normal, lognormal, uniform and integer counts (5 of each kind, different parameters);
 categorical: cardinalities 3, 10, 50, 1,000 and 10,000 with Zipf-like frequencies; about 1% of

@@ -1,6 +1,6 @@
 """bench/profile: modeltap's baseline vs whylogs profiling vs Evidently's summary report.
 
-Generates the drift-lessons-like dataset (``gen_data.py``) as Parquet at each size, then runs each
+Generates the benchmark dataset (``gen_data.py``) as Parquet at each size, then runs each
 tool in its own subprocess on the same file and reports whole-process wall time, rows per second
 and peak RSS (``os.wait4``'s ``ru_maxrss`` of that child alone). modeltap runs from the project's
 venv (``modeltap baseline`` via ``analyzer.cli_baseline``); whylogs and Evidently from

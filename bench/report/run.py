@@ -1,6 +1,6 @@
 """bench/report: modeltap's HTML drift report beside Evidently's, on the same data.
 
-The drift-lessons scenario (tests/analyzer/drift_scenario.py: reference seed 1, current seed 2
+The drift scenario (tests/analyzer/drift_scenario.py, docs/drift.md §5: reference seed 1, current seed 2
 with drift in 6 of 25 features) is written as two Parquet files to a temporary directory. Each
 tool builds its report in its own child process:
 

@@ -3,7 +3,7 @@ and on a Dask LocalCluster; records/s, peak RSS per process, and a paper estimat
 
 The window is N captured records (default 10,000,000) in 1,000 objects under
 ``s3://scale/captures/ep/v/2026/03/01/10/``, in SageMaker's capture format with the CSV
-``endpointInput`` of bench/monitor (the 25 drift-lessons columns of bench/profile/gen_data.py,
+``endpointInput`` of bench/monitor (the 25 columns of bench/profile/gen_data.py,
 seed 1); the baseline is bench/monitor's (100,000 reference rows, seed 0). SeaweedFS is
 ``weed mini`` on 127.0.0.1 (tests/integration/seaweed.py, auth on), started and stopped here.
 

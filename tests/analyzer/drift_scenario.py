@@ -1,4 +1,4 @@
-"""The drift-lessons.md data set: 20 numeric and 5 categorical features, drift injected in 6.
+"""The drift scenario (docs/drift.md §5): 20 numeric and 5 categorical features, drift injected in 6.
 
 Numeric: 6 normal, 5 lognormal, 5 uniform, 4 integer counts; ~1% missing in six of them.
 Categorical: cardinalities 3, 10, 50, 1,000 and 10,000, Zipf-like (p_r proportional to 1/r).

@@ -1,4 +1,4 @@
-"""drift-lessons.md's bar at 100k rows a side: the statistical decision finds 6 of 6 drifts and
+"""The drift scenario's bar (docs/drift.md §5) at 100k rows a side: the statistical decision finds 6 of 6 drifts and
 flags 0 of 19 undrifted features, from profiles (exact binned counts), Bonferroni over 25."""
 
 from __future__ import annotations

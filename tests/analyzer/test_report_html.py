@@ -82,7 +82,7 @@ class Page(HTMLParser):
 
 @functools.cache
 def scenario() -> tuple[Profile, Profile, Evaluation]:
-    """The drift-lessons scenario: 25 features, 6 drifted (shared, read-only)."""
+    """The drift scenario (docs/drift.md §5): 25 features, 6 drifted (shared, read-only)."""
     base = profile(generate(N, 1, drift=False))
     window = profile(generate(N, 2, drift=True), baseline=base)
     return base, window, evaluate(base, None, window)
