@@ -287,3 +287,15 @@ def test_serviceaccount_has_irsa_example_in_aws_overlays(rendered: tuple[str, st
         assert "eks.amazonaws.com/role-arn" not in annotations
     else:
         assert annotations["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
+
+
+def test_dead_analyzer_alerts_match_the_analyzer_form() -> None:
+    """The continuous analyzer gets the absent() rule; the CronJob form drops it (no target)."""
+
+    def alerts(kustomization: str) -> set[str]:
+        (rule,) = by_kind(documents(render(kustomization)), "PrometheusRule")
+        return {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]}
+
+    base = alerts("base")
+    assert {"ModeltapAnalyzerDown", "ModeltapAnalyzerAbsent", "ModeltapAnalyzerJobFailed"} <= base
+    assert alerts("overlays/local") == base - {"ModeltapAnalyzerAbsent"}
