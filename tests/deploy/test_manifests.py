@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from analyzer.cli_monitor import load_config as load_monitor_config
+from analyzer.engine import PARENT_MEMORY_BYTES, WORKER_MEMORY_BYTES
 from modeltap.cli import COMMANDS
 from sidecar.__main__ import load_config as load_sidecar_config
 from tests.deploy.tools import (
@@ -217,6 +218,12 @@ def test_analyzer_config_is_accepted_and_matches_ports(
     cfg = load_monitor_config(toml)
     assert cfg.endpoints
 
+    # The local engine's workers fit the container's memory limit (0: derived from it at start).
+    if cfg.engine == "local":
+        limit = quantity_bytes(analyzer["resources"]["limits"]["memory"])
+        assert cfg.workers > 0, "set workers in the shipped monitor.toml"
+        assert PARENT_MEMORY_BYTES + cfg.workers * WORKER_MEMORY_BYTES <= limit
+
     # The commented model-quality example is valid once uncommented.
     example = re.sub(r"(?m)^# (\[[\w.]+\].*|\w+ = .*)$", r"\1", data[config_path.name])
     assert example != data[config_path.name], "monitor.toml shows a model-quality example"
@@ -299,3 +306,12 @@ def test_dead_analyzer_alerts_match_the_analyzer_form() -> None:
     base = alerts("base")
     assert {"ModeltapAnalyzerDown", "ModeltapAnalyzerAbsent", "ModeltapAnalyzerJobFailed"} <= base
     assert alerts("overlays/local") == base - {"ModeltapAnalyzerAbsent"}
+
+
+def quantity_bytes(text: str) -> int:
+    """A Kubernetes memory quantity (``512Mi``, ``1Gi``, ``1536Mi``) in bytes."""
+    units = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30}
+    for suffix, factor in units.items():
+        if text.endswith(suffix):
+            return int(text[: -len(suffix)]) * factor
+    return int(text)
