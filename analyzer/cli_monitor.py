@@ -92,6 +92,7 @@ from analyzer.reports import write_reports, write_root_index
 from analyzer.server import build_app
 from analyzer.variants import compare_variants
 from analyzer.window import Window
+from modeltap.build import register_process_metrics
 from sidecar.config import StoreConfig
 from sidecar.errors import ConfigError, ModeltapError
 from sidecar.store.base import open_store, split_destination
@@ -620,6 +621,7 @@ async def serve(
 ) -> None:
     registry = CollectorRegistry()
     collector = AnalyzerCollector(registry)
+    register_process_metrics(registry, "analyzer")  # process_*, modeltap_analyzer_build_info
     reports = open_store(cfg.reports, cfg.store)
     ingestor: Ingestor | None = None
     token = cfg.ground_truth.token()
