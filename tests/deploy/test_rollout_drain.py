@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from tests.deploy.test_manifests import sidecar_env_known
 from tests.deploy.tools import documents, render
 from tests.support.procs import PYTHON, Proc, free_port, wait_http
 from tests.support.records import read_records
@@ -53,7 +54,7 @@ def _pod() -> tuple[dict[str, Any], dict[str, str]]:
                 and d["metadata"]["name"] == source["configMapRef"]["name"]
             )
             env.update(cm["data"])
-    return spec, env
+    return spec, sidecar_env_known(env)
 
 
 def _pre_stop(container: dict[str, Any]) -> list[str]:
