@@ -43,8 +43,12 @@ enter the distributions; missingness is measured by the completeness check alone
   ``analyzer.drift.linf`` (``comparison_method`` Simple = linf_simple, Robust = linf_robust) with
   ``comparison_threshold``; String features compare the categorical L-infinity distance with
   ``categorical_comparison_threshold`` (default: ``comparison_threshold``), or, with
-  ``categorical_drift_method: ChiSquared``, flag when the goodness-of-fit p-value is *below* that
-  threshold (formats.md's recommendation; SageMaker's comparison is undocumented). Distances are
+  ``categorical_drift_method: ChiSquared``, flag when the chi-square p-value is *below* that
+  threshold (formats.md's recommendation; SageMaker's comparison is undocumented). The p-value is
+  the homogeneity (two-sample) test's with every sparse cell pooled (``analyzer.drift.chi_squared``),
+  not goodness of fit against the baseline's shares, which ignores the baseline's own sampling
+  noise and flagged most clean high-cardinality columns; a column too sparse to test (fewer than 2
+  cells left after pooling) has no p-value and is never flagged. Distances are
   violations when strictly above the threshold. Off with ``perform_comparison: Disabled``.
 * ``categorical_values_check``: for a String feature with ``string_constraints.domains``, the
   window's share of present values outside the domain exceeds the baseline's share (usually 0)
@@ -428,7 +432,9 @@ def _drift_violation(
         return None
     limit = cfg.categorical_threshold
     if cfg.categorical_drift_method == "ChiSquared":
-        p = d.chi2_gof_pvalue
+        # The two-sample test: goodness of fit takes the baseline's shares as exact and rejects
+        # clean windows far too often (``analyzer.drift.chi_squared``).
+        p = d.chi2_pvalue
         if p is not None and not math.isnan(p) and p < limit:
             return Violation(
                 name,
