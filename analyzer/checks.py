@@ -216,7 +216,8 @@ class DriftMeasures:
     new_share: float | None = None
     vanished_share: float | None = None
     exact: bool = True
-    """False when the inputs were approximate (category cap exceeded, or no bins: KLL only)."""
+    """False when the inputs were approximate: category cap exceeded, no bins (KLL only), or bins
+    rebuilt from a SageMaker baseline's sketch."""
 
 
 @dataclass
@@ -357,7 +358,8 @@ def measure(
             )
         c = binned(a, b)
         integral = t is InferredType.INTEGRAL
-        k = ks.ks_test(c, integral=integral)
+        rank_error = a.bins_rank_error + b.bins_rank_error
+        k = ks.ks_test(c, integral=integral, rank_error=rank_error)
         w = wasserstein.wasserstein(a, b, integral=integral)
         rob = linf.robust(k.statistic, k.n, k.m)
         return DriftMeasures(
@@ -377,6 +379,7 @@ def measure(
             wasserstein=w.distance,
             wasserstein_normed=w.normed,
             wasserstein_error_bound=w.error_bound,
+            exact=a.bins_exact and b.bins_exact,
         )
     if t is InferredType.STRING:
         cc = categories(baseline.strings, window.strings)

@@ -121,7 +121,11 @@ def derived_bins(
     edges = quantile_edges(sketch, n_bins)
     if edges.size == 0:
         return edges, np.zeros(1, np.int64)
-    pmf = np.asarray(sketch.get_pmf(edges.tolist(), False), dtype=np.float64)
-    counts = np.rint(pmf * num_present).astype(np.int64)
-    counts[int(np.argmax(counts))] += num_present - int(counts.sum())
+    # Counts from the rounded CDF, not rounded bin by bin: the cumulative counts are then within
+    # half a value of the sketch's CDF at every edge.
+    cdf = np.asarray(sketch.get_cdf(edges.tolist(), False), dtype=np.float64)
+    cum = np.rint(np.clip(cdf, 0.0, 1.0) * num_present).astype(np.int64)
+    cum[-1] = num_present
+    cum = np.maximum.accumulate(cum)
+    counts = np.diff(cum, prepend=0)
     return edges, counts

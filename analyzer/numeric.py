@@ -83,6 +83,7 @@ class NumericSummary:
     __slots__ = (
         "bins",
         "bins_exact",
+        "bins_rank_error",
         "count",
         "edges",
         "kll",
@@ -110,6 +111,9 @@ class NumericSummary:
             None if edges is None else np.zeros(len(edges) + 1, np.int64)
         )
         self.bins_exact = True
+        # How far the bins' CDF can be from the data's at any edge (0 for counted bins; a
+        # sketch's rank error for bins rebuilt from a SageMaker baseline's KLL sketch).
+        self.bins_rank_error = 0.0
 
     @property
     def k(self) -> int:
@@ -188,6 +192,7 @@ class NumericSummary:
         out.kll = kll_doubles_sketch.deserialize(self.kll.serialize())
         out.kll.merge(other.kll)
         out.bins, out.edges, out.bins_exact = _merge_bins(self, other)
+        out.bins_rank_error = max(self.bins_rank_error, other.bins_rank_error)
         return out
 
     def __getstate__(self) -> dict[str, Any]:
@@ -220,6 +225,8 @@ class NumericSummary:
                 "exact": self.bins_exact,
                 "max_bin_fraction": self.max_bin_fraction(),
             }
+            if self.bins_rank_error:
+                state["bins"]["rank_error"] = self.bins_rank_error
         return state
 
     @classmethod
@@ -241,6 +248,7 @@ class NumericSummary:
             out.edges = np.asarray(bins["edges"], dtype=np.float64)
             out.bins = np.asarray(bins["counts"], dtype=np.int64)
             out.bins_exact = bool(bins.get("exact", True))
+            out.bins_rank_error = float(bins.get("rank_error", 0.0))
             if len(out.bins) != len(out.edges) + 1:
                 raise ProfileError("bins: need exactly len(edges) + 1 counts")
         return out

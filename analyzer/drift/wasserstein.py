@@ -182,6 +182,8 @@ def wasserstein(
     shares = c.base / c.n + c.window / c.m
     used = shares > 0
     err = float(np.sum(span[used] * shares[used]))
+    # Bins rebuilt from a sketch: each side's CDF is off by up to its rank error everywhere.
+    err += (base.bins_rank_error + window.bins_rank_error) * (hi_all - lo_all)
     sd = base.std_dev
     normed = dist / sd if sd > 0 else math.nan
     return WassersteinResult(dist, normed, err)
