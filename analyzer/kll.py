@@ -28,6 +28,7 @@ doubles sketch, so older baselines load too.
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from collections.abc import Iterator, Sequence
@@ -59,10 +60,12 @@ def _cap_aux(k: int, depth: int) -> int:
     return int((((2 * k) << depth) // 3**depth + 1) >> 1)
 
 
+@functools.lru_cache(maxsize=4096)
 def level_capacity(k: int, num_levels: int, height: int) -> int:
     return max(M, _cap_aux(k, num_levels - height - 1))
 
 
+@functools.lru_cache(maxsize=1024)
 def total_capacity(k: int, num_levels: int) -> int:
     return sum(level_capacity(k, num_levels, h) for h in range(num_levels))
 

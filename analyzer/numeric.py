@@ -60,6 +60,10 @@ _NO_VALUES: npt.NDArray[np.float64] = np.empty(0, dtype=np.float64)
 
 def _lowest(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """The TAIL smallest of two sorted arrays, sorted."""
+    if a.size >= TAIL:
+        b = b[: int(np.searchsorted(b, a[-1], side="left"))]  # only what can enter
+        if b.size == 0:
+            return a
     both = np.concatenate([a, b[:TAIL]])
     both.sort(kind="stable")
     return both[:TAIL].copy()
@@ -67,6 +71,10 @@ def _lowest(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> npt.NDArr
 
 def _highest(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """The TAIL largest of two sorted arrays, sorted."""
+    if a.size >= TAIL:
+        b = b[int(np.searchsorted(b, a[0], side="right")) :]
+        if b.size == 0:
+            return a
     both = np.concatenate([a, b[-TAIL:]])
     both.sort(kind="stable")
     return both[-TAIL:].copy()
