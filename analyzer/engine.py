@@ -19,6 +19,9 @@ earlier item's side on the left, so both engines merge in the same order, and a 
   merges run on the workers too, so only the final result travels back. A worker lost mid-run
   costs a recomputation of its tasks (the scheduler keeps their lineage), not a wrong result.
 
+* ``InlineEngine``: the same map and tree merge in the calling process, for a baseline of several
+  files too small for a pool, so that it is byte-identical to one built on either engine.
+
 Workers read their objects from storage themselves; no object's bytes pass through this process or
 the scheduler. Pools and clusters are the caller's to ``close()``.
 """
