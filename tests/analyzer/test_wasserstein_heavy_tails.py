@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import wasserstein_distance
 
 from analyzer.baseline import profile
-from analyzer.drift.wasserstein import MAX_RELATIVE_ERROR, wasserstein
+from analyzer.drift.wasserstein import wasserstein
 
 SHAPES = {
     "t4": lambda rng, n: rng.standard_t(4, n),
@@ -29,10 +29,12 @@ def test_heavy_tail_wasserstein_matches_scipy(shape: str, rows: int, drift: floa
     window = profile({"x": b}, baseline=base)
     r = wasserstein(base.columns["x"].numeric, window.columns["x"].numeric)
     exact = wasserstein_distance(a, b)
+    # Reported, within 1% of scipy, with a bound at most 10% of it or 1% of the standard
+    # deviation (a clean t(4)'s W1 is sampling noise, 0.4% of its standard deviation at 1 M rows).
+    assert not math.isnan(r.distance)
+    assert r.distance == pytest.approx(exact, rel=0.01)
     assert abs(r.estimate - exact) <= r.error_bound
-    if math.isnan(r.distance):  # not reported: its bound is not small
-        assert r.error_bound > MAX_RELATIVE_ERROR * r.estimate
-        assert (shape, drift) == ("t4", 0.0), "only pure noise on a light-ish tail goes unreported"
-    else:
-        assert r.error_bound <= MAX_RELATIVE_ERROR * r.distance
-        assert r.distance == pytest.approx(exact, rel=0.01)
+    sd = base.columns["x"].numeric.std_dev
+    assert r.error_bound <= max(0.1 * r.distance, 0.01 * sd)
+    if drift or shape == "cauchy":
+        assert r.error_bound <= 0.1 * r.distance
