@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.constraints import ConstraintOptions, suggest_constraints
-from analyzer.engine import Engine
+from analyzer.engine import Engine, InlineEngine
 from analyzer.errors import DataError
 from analyzer.inference import NUMBER_PATTERN, STRING, InferredType
 from analyzer.numeric import quantile_edges
@@ -176,9 +176,13 @@ def build_baseline(
     With an ``engine`` (``analyzer.engine``) both passes run file by file on its workers, unless
     the dataset is small enough to stay in this process (``analyzer.scaleout.in_process``).
     """
-    if in_process(engine, len(source.files), source.total_bytes):
+    if in_process(engine, len(source.files), source.total_bytes) and len(source.files) < 2:
         prof = profile(source, config=config, progress=progress)
     else:
+        # Several files: profiled one by one and merged in the engines' tree order, here too,
+        # so that statistics.json is the same bytes wherever it was built.
+        if in_process(engine, len(source.files), source.total_bytes):
+            engine = InlineEngine()
         assert engine is not None
         if progress is not None:
             progress.start(f"2 passes on {engine.workers} {engine.name} workers")

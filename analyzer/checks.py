@@ -14,10 +14,23 @@ enter the distributions; missingness is measured by the completeness check alone
   is missing in a non-empty window is taken as absent (a JSON key never sent looks exactly like
   that). A missing column gets no other check.
 * ``extra_column_check``: a window column (or observed column) that is not a constraints feature.
-* ``completeness_check``: the window's share of present values is below the feature's
-  ``completeness`` (the share of non-null values of any type, as Deequ counts it: a value of the
-  wrong type is the data-type check's business, not a missing one).
-  A slack of 1e-6 absorbs the constraint's rounding to 6 decimals.
+* ``completeness_check`` (completeness is the share of non-null values of any type, as Deequ counts
+  it: a value of the wrong type is the data-type check's business, not a missing one). Two
+  semantics, told apart by the value constraints.json holds:
+
+  - *The baseline's own share* (what ``suggest_constraints`` writes, rounded to 6 decimals; also
+    when no constraints are given): the observed share of a sample is no floor a window of the same
+    data stays above (half of all clean windows fall below it). The check is a one-sided test of a
+    real rise in the missing share: with q_b, q_w the baseline's and the window's missing shares
+    over n and m rows and ``COMPLETENESS_TOLERANCE`` t (1 percentage point), H0 is
+    ``q_w <= q_b + t``; ``z = (q_w - q_b - t) / sqrt(q0 (1 - q0) / m + q_b (1 - q_b) / n)`` with
+    ``q0 = min(1, q_b + t)`` (the window's and the baseline's sampling noise), p = P(Z >= z). The
+    p-values of all features tested so are corrected for multiple testing at family level
+    ``alpha`` like the drift tests (``analyzer.drift.decide``); a violation when the adjusted p is
+    below alpha. So a violation means the missing share rose by more than t beyond what chance
+    explains (at 10 k rows and a 20% share: a rise above about 2 points).
+  - *Any other value* (written by hand): SageMaker's semantics, a violation when the window's
+    share of present values is below it. A slack of 1e-6 absorbs the rounding to 6 decimals.
 * ``data_type_check``: the share of the window's present values that match the expected type
   ("match": Integral for Integral; Integral or Fractional for Fractional; anything for String)
   is compared with the baseline's own match share (100% for a column that was all of its type).
@@ -30,8 +43,12 @@ enter the distributions; missingness is measured by the completeness check alone
   ``analyzer.drift.linf`` (``comparison_method`` Simple = linf_simple, Robust = linf_robust) with
   ``comparison_threshold``; String features compare the categorical L-infinity distance with
   ``categorical_comparison_threshold`` (default: ``comparison_threshold``), or, with
-  ``categorical_drift_method: ChiSquared``, flag when the goodness-of-fit p-value is *below* that
-  threshold (formats.md's recommendation; SageMaker's comparison is undocumented). Distances are
+  ``categorical_drift_method: ChiSquared``, flag when the chi-square p-value is *below* that
+  threshold (formats.md's recommendation; SageMaker's comparison is undocumented). The p-value is
+  the homogeneity (two-sample) test's with every sparse cell pooled (``analyzer.drift.chi_squared``),
+  not goodness of fit against the baseline's shares, which ignores the baseline's own sampling
+  noise and flagged most clean high-cardinality columns; a column too sparse to test (fewer than 2
+  cells left after pooling) has no p-value and is never flagged. Distances are
   violations when strictly above the threshold. Off with ``perform_comparison: Disabled``.
 * ``categorical_values_check``: for a String feature with ``string_constraints.domains``, the
   window's share of present values outside the domain exceeds the baseline's share (usually 0)
@@ -60,6 +77,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from scipy.stats import norm
+
 from analyzer.constraints import suggest_constraints
 from analyzer.drift import chi_squared, jensen_shannon, ks, linf, psi, wasserstein
 from analyzer.drift.decide import DEFAULT_ALPHA, Correction, Decision, decide
@@ -79,6 +98,8 @@ CheckType = Literal[
 
 COMPLETENESS_SLACK = 1e-6
 """Absorbs constraints.json's rounding of completeness to 6 decimals."""
+COMPLETENESS_TOLERANCE = 0.01
+"""The rise in the missing share (absolute) a suggested completeness tolerates before its test."""
 
 
 def _enabled(value: Any, key: str) -> bool:
@@ -195,7 +216,8 @@ class DriftMeasures:
     new_share: float | None = None
     vanished_share: float | None = None
     exact: bool = True
-    """False when the inputs were approximate (category cap exceeded, or no bins: KLL only)."""
+    """False when the inputs were approximate: category cap exceeded, no bins (KLL only), or bins
+    rebuilt from a SageMaker baseline's sketch."""
 
 
 @dataclass
@@ -210,6 +232,9 @@ class FeatureResult:
     expected_completeness: float | None
     type_match: float
     expected_type_match: float | None
+    completeness_pvalue: float | None = None
+    """The one-sided test's p-value when the completeness is the baseline's own share (else None)."""
+    completeness_decision: Decision | None = None
     measures: DriftMeasures | None = None
     decision: Decision | None = None
     violations: list[Violation] = field(default_factory=list)
@@ -275,6 +300,29 @@ def type_match(col: ColumnProfile, expected: InferredType) -> float:
     return ok / present
 
 
+def completeness_pvalue(
+    base_present: int, base_rows: int, present: int, rows: int, tolerance: float
+) -> float:
+    """P(a window's missing share this high | it rose by at most ``tolerance``): see the docstring."""
+    if rows == 0 or base_rows == 0:
+        return math.nan
+    q_b = 1.0 - base_present / base_rows
+    q_w = 1.0 - present / rows
+    q0 = min(1.0, q_b + tolerance)
+    var = q0 * (1.0 - q0) / rows + q_b * (1.0 - q_b) / base_rows
+    excess = q_w - q_b - tolerance
+    if var <= 0.0:
+        return 0.0 if excess > 0 else 1.0
+    return float(norm.sf(excess / math.sqrt(var)))
+
+
+def _suggested_completeness(expected: float, bcol: ColumnProfile | None, base_rows: int) -> bool:
+    """Whether a constraints completeness is the baseline's own share (as suggested)."""
+    if bcol is None or base_rows == 0:
+        return False
+    return round(bcol.num_present / base_rows, 6) == round(expected, 6)
+
+
 def _present(col: ColumnProfile, t: InferredType) -> int:
     return col.numeric.count if t.is_numeric else col.num_present
 
@@ -310,7 +358,8 @@ def measure(
             )
         c = binned(a, b)
         integral = t is InferredType.INTEGRAL
-        k = ks.ks_test(c, integral=integral)
+        rank_error = a.bins_rank_error + b.bins_rank_error
+        k = ks.ks_test(c, integral=integral, rank_error=rank_error)
         w = wasserstein.wasserstein(a, b, integral=integral)
         rob = linf.robust(k.statistic, k.n, k.m)
         return DriftMeasures(
@@ -330,6 +379,7 @@ def measure(
             wasserstein=w.distance,
             wasserstein_normed=w.normed,
             wasserstein_error_bound=w.error_bound,
+            exact=a.bins_exact and b.bins_exact,
         )
     if t is InferredType.STRING:
         cc = categories(baseline.strings, window.strings)
@@ -360,6 +410,17 @@ def measure(
     return None
 
 
+def _completeness_violation(res: FeatureResult) -> Violation:
+    assert res.expected_completeness is not None
+    return Violation(
+        res.name,
+        "completeness_check",
+        "Data completeness requirement is not met. Expected completeness: "
+        f"{_pct(res.expected_completeness)}%. Observed: Only {_pct(res.completeness)}% "
+        "of data is present.",
+    )
+
+
 def _drift_violation(
     name: str, t: InferredType, d: DriftMeasures, cfg: MonitoringConfig
 ) -> Violation | None:
@@ -374,7 +435,9 @@ def _drift_violation(
         return None
     limit = cfg.categorical_threshold
     if cfg.categorical_drift_method == "ChiSquared":
-        p = d.chi2_gof_pvalue
+        # The two-sample test: goodness of fit takes the baseline's shares as exact and rejects
+        # clean windows far too often (``analyzer.drift.chi_squared``).
+        p = d.chi2_pvalue
         if p is not None and not math.isnan(p) and p < limit:
             return Violation(
                 name,
@@ -429,6 +492,7 @@ def evaluate(
     results: dict[str, FeatureResult] = {}
     violations: list[Violation] = []
     pvalues: dict[str, float] = {}
+    complete_pvalues: dict[str, float] = {}
 
     for feat in features:
         name = str(feat["name"])
@@ -482,18 +546,20 @@ def evaluate(
                 pvalues[name] = res.measures.pvalue  # NaN when untestable: tested=False
         if not check:
             continue
-        if res.expected_completeness is not None and (
-            res.completeness < res.expected_completeness - COMPLETENESS_SLACK
-        ):
-            res.violations.append(
-                Violation(
-                    name,
-                    "completeness_check",
-                    "Data completeness requirement is not met. Expected completeness: "
-                    f"{_pct(res.expected_completeness)}%. Observed: Only {_pct(res.completeness)}% "
-                    "of data is present.",
+        if res.expected_completeness is not None:
+            if _suggested_completeness(res.expected_completeness, bcol, baseline.item_count):
+                assert bcol is not None
+                p = completeness_pvalue(
+                    bcol.num_present,
+                    baseline.item_count,
+                    wcol.num_present,
+                    rows,
+                    COMPLETENESS_TOLERANCE,
                 )
-            )
+                res.completeness_pvalue = p
+                complete_pvalues[name] = p
+            elif res.completeness < res.expected_completeness - COMPLETENESS_SLACK:
+                res.violations.append(_completeness_violation(res))
         if not math.isnan(res.type_match):
             expected = (
                 1.0 if expected_match is None or math.isnan(expected_match) else expected_match
@@ -530,6 +596,11 @@ def evaluate(
                     )
                 )
 
+    for name, dec in decide(complete_pvalues, alpha, correction).items():
+        res = results[name]
+        res.completeness_decision = dec
+        if dec.drift:
+            res.violations.insert(0, _completeness_violation(res))
     for res in results.values():
         violations.extend(res.violations)
     if base_cfg.evaluate_constraints:
@@ -563,6 +634,7 @@ __all__ = [
     "FeatureResult",
     "MonitoringConfig",
     "Violation",
+    "completeness_pvalue",
     "evaluate",
     "evaluate_violations",
     "measure",

@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         metavar="F",
-        help="subtract F from each observed completeness (default 0)",
+        help="write each observed completeness minus F, a fixed floor (default 0: the observed share, tested for a significant rise)",
     )
     c.add_argument(
         "--domain-max-values",

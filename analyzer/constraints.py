@@ -1,7 +1,8 @@
 """Suggested constraints.json from a baseline profile (formats.md section 3).
 
-Per feature: ``inferred_type``; ``completeness``, the observed share of present values minus an
-optional tolerance (so a window slightly less complete than the training data is not flagged);
+Per feature: ``inferred_type``; ``completeness``, the observed share of present values (the
+completeness check then tests for a significant rise in the missing share, ``analyzer.checks``),
+or that share minus a tolerance, which the check reads as a plain floor, as SageMaker does;
 ``num_constraints.is_non_negative`` for numeric features (true when the baseline minimum is >= 0);
 ``string_constraints.domains`` for String features with few distinct values (at most
 ``domain_max_values``, and only when the count is exact), and an empty ``monitoringConfigOverrides``.

@@ -41,9 +41,7 @@ def ks_kll(a: NumericSummary, b: NumericSummary) -> float:
     """KS statistic of the two KLL sketches at the union of their retained items (Deequ's way)."""
     if a.kll.is_empty() or b.kll.is_empty():
         return float("nan")
-    points = np.unique(
-        np.concatenate([np.asarray(list(a.kll))[:, 0], np.asarray(list(b.kll))[:, 0]])
-    )
+    points = np.unique(np.concatenate([a.kll.items_weights()[0], b.kll.items_weights()[0]]))
     fa = np.asarray(a.kll.get_cdf(points.tolist(), True))[:-1]
     fb = np.asarray(b.kll.get_cdf(points.tolist(), True))[:-1]
     return float(np.max(np.abs(fa - fb)))

@@ -14,32 +14,30 @@ We write ``data`` from our DataSketches sketch the same way (each retained item'
 power of two, so its level is log2(weight)) and add the exact binary sketch, base64, as
 ``sketch.datasketches``. ``c`` is DataSketches' compaction factor 2/3 (Deequ's own is 0.64).
 
-Reading a SageMaker-written baseline, which has only ``data``: the weighted items are turned
-back into a DataSketches sketch by feeding each item ``2**h`` times (vectorised ``np.repeat``).
-The result carries Deequ's error (its own k) plus ours. To keep that bounded for huge baselines,
-when the total weight exceeds 2**22 the levels below ``s`` are thinned (every 2**(s-h)-th item of
-the sorted level kept) and all weights divided by 2**s; ranks are normalised, so CDFs are
-unchanged up to that compaction's error. Bins for the drift tests are then derived from this
+Reading a SageMaker-written baseline, which has only ``data``: the weighted items become the
+levels of an ``analyzer.kll.KllSketch`` as they are (compacted deterministically if they exceed
+its capacity). The result carries Deequ's error (its own k) plus that compaction's. Bins for the
+drift tests are then derived from this
 sketch (edges at its quantiles, counts from its PMF scaled to ``num_present``) and marked
 ``exact: false``: a SageMaker baseline never had exact counts to give.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from datasketches import kll_doubles_sketch
+
+from analyzer.kll import KllSketch
 
 DATASKETCHES_C = 2.0 / 3.0
 N_BUCKETS = 10
 _MAX_REBUILD_WEIGHT = 1 << 22
 
 
-def kll_buckets(sketch: kll_doubles_sketch, lo: float, hi: float) -> list[dict[str, float]]:
+def kll_buckets(sketch: KllSketch, lo: float, hi: float) -> list[dict[str, float]]:
     """SageMaker's 10 equal-width buckets between ``lo`` and ``hi`` from a sketch."""
     n = int(sketch.n)
     if n == 0:
@@ -63,17 +61,17 @@ def kll_buckets(sketch: kll_doubles_sketch, lo: float, hi: float) -> list[dict[s
     ]
 
 
-def kll_levels(sketch: kll_doubles_sketch) -> list[list[float]]:
+def kll_levels(sketch: KllSketch) -> list[list[float]]:
     """The retained items grouped by level (weight 2**h), Deequ's ``data`` layout."""
     if sketch.is_empty():
         return []
-    pairs = np.asarray(list(sketch), dtype=np.float64)  # retained items, not rows
-    items, weights = pairs[:, 0], pairs[:, 1]
-    levels = np.rint(np.log2(weights)).astype(np.int64)
-    return [np.sort(items[levels == h]).tolist() for h in range(int(levels.max()) + 1)]
+    levels = sketch.levels()
+    while levels and levels[-1].size == 0:
+        levels.pop()
+    return [level.tolist() for level in levels]
 
 
-def sketch_json(sketch: kll_doubles_sketch, b64: str) -> dict[str, Any]:
+def sketch_json(sketch: KllSketch, b64: str) -> dict[str, Any]:
     return {
         "parameters": {"c": DATASKETCHES_C, "k": int(sketch.k)},
         "data": kll_levels(sketch),
@@ -81,29 +79,14 @@ def sketch_json(sketch: kll_doubles_sketch, b64: str) -> dict[str, Any]:
     }
 
 
-def kll_from_levels(data: Sequence[Sequence[float]], k: int) -> kll_doubles_sketch:
-    """A DataSketches sketch of Deequ's weighted items (see the module docstring)."""
-    levels = [np.sort(np.asarray(level, dtype=np.float64)) for level in data]
-    total = sum(len(level) * 2**h for h, level in enumerate(levels))
-    shift = (
-        max(0, math.ceil(math.log2(total / _MAX_REBUILD_WEIGHT)))
-        if total > _MAX_REBUILD_WEIGHT
-        else 0
-    )
-    sketch = kll_doubles_sketch(k)
-    for h, level in enumerate(levels):
-        if level.size == 0:
-            continue
-        if h >= shift:
-            sketch.update(np.repeat(level, 2 ** (h - shift)))
-        else:
-            sketch.update(level[:: 2 ** (shift - h)])
-    return sketch
+def kll_from_levels(data: Sequence[Sequence[float]], k: int) -> KllSketch:
+    """A sketch of Deequ's weighted items (see the module docstring)."""
+    return KllSketch.from_weighted_levels(data, k)
 
 
-def kll_from_buckets(buckets: Sequence[dict[str, Any]], k: int) -> kll_doubles_sketch:
+def kll_from_buckets(buckets: Sequence[dict[str, Any]], k: int) -> KllSketch:
     """A coarse sketch from buckets alone (no ``data``): each bucket's count at its midpoint."""
-    sketch = kll_doubles_sketch(k)
+    sketch = KllSketch(k)
     for b in buckets:
         count = round(float(b["count"]))
         if count > 0:
@@ -113,7 +96,7 @@ def kll_from_buckets(buckets: Sequence[dict[str, Any]], k: int) -> kll_doubles_s
 
 
 def derived_bins(
-    sketch: kll_doubles_sketch, n_bins: int, num_present: int
+    sketch: KllSketch, n_bins: int, num_present: int
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
     """Edges at a sketch's quantiles and counts from its PMF (approximate, not exact)."""
     from analyzer.numeric import quantile_edges
@@ -121,7 +104,11 @@ def derived_bins(
     edges = quantile_edges(sketch, n_bins)
     if edges.size == 0:
         return edges, np.zeros(1, np.int64)
-    pmf = np.asarray(sketch.get_pmf(edges.tolist(), False), dtype=np.float64)
-    counts = np.rint(pmf * num_present).astype(np.int64)
-    counts[int(np.argmax(counts))] += num_present - int(counts.sum())
+    # Counts from the rounded CDF, not rounded bin by bin: the cumulative counts are then within
+    # half a value of the sketch's CDF at every edge.
+    cdf = np.asarray(sketch.get_cdf(edges.tolist(), False), dtype=np.float64)
+    cum = np.rint(np.clip(cdf, 0.0, 1.0) * num_present).astype(np.int64)
+    cum[-1] = num_present
+    cum = np.maximum.accumulate(cum)
+    counts = np.diff(cum, prepend=0)
     return edges, counts

@@ -9,8 +9,9 @@ search per edge instead of one per value. KLL's error bound holds for any input 
   update (``M2 = M2a + M2b + delta**2 * na*nb/n``), which stays accurate for large N where the
   naive ``sum(x**2) - n*mean**2`` cancels. ``std_dev`` is the population standard deviation
   ``sqrt(M2/n)``, as Deequ (SageMaker's analyzer) reports it.
-* **KLL sketch** (Apache DataSketches ``kll_doubles_sketch``), k = 2048 by default, the value
-  SageMaker's Deequ uses. Its normalized rank error is 0.14% for a single rank query and 0.18%
+* **KLL sketch** (``analyzer.kll``: KLL with deterministic coins, in Apache DataSketches'
+  ``kll_doubles_sketch`` format and queried through it), k = 2048 by default, the value
+  SageMaker's Deequ uses. The same chunks in the same order give the same sketch, byte for byte. Its normalized rank error is 0.14% for a single rank query and 0.18%
   for a whole CDF/PMF (``kll_doubles_sketch.get_normalized_rank_error(2048, pmf)``, 99%
   confidence), so a KS distance read from two sketches is off by at most about 2 x 0.18% = 0.4%.
   That is fine for SageMaker's 0.1 distance threshold and for people, but it is larger than the
@@ -28,6 +29,11 @@ search per edge instead of one per value. KLL's error bound holds for any input 
   baseline, plus the KLL's placement error of the edge ranks; the exact largest mass of the
   baseline's bins is known and recorded as ``max_bin_fraction``).
 
+* **Exact extremes and bin sums** for the Wasserstein distance (``analyzer.drift.wasserstein``):
+  the ``TAIL`` (4,096) smallest and largest values, kept sorted and merged exactly (the extremes
+  of a union are among the parts' extremes), and the sum of the values in each bin, which adds
+  like the counts. A heavy tail's outer bins are wide; these make W1 exact there.
+
 Values that are NaN are missing; +/-inf are counted in ``num_non_finite`` and kept out of the
 moments, the sketch and the bins.
 """
@@ -43,9 +49,35 @@ import numpy.typing as npt
 from datasketches import kll_doubles_sketch
 
 from analyzer.errors import ProfileError
+from analyzer.kll import KllSketch
 
 DEFAULT_KLL_K = 2048
 DEFAULT_BINS = 1000
+TAIL = 4096
+"""Exact values kept at each end: the wide outer bins of a heavy tail, for the Wasserstein distance."""
+_NO_VALUES: npt.NDArray[np.float64] = np.empty(0, dtype=np.float64)
+
+
+def _lowest(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The TAIL smallest of two sorted arrays, sorted."""
+    if a.size >= TAIL:
+        b = b[: int(np.searchsorted(b, a[-1], side="left"))]  # only what can enter
+        if b.size == 0:
+            return a
+    both = np.concatenate([a, b[:TAIL]])
+    both.sort(kind="stable")
+    return both[:TAIL].copy()
+
+
+def _highest(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The TAIL largest of two sorted arrays, sorted."""
+    if a.size >= TAIL:
+        b = b[int(np.searchsorted(b, a[0], side="right")) :]
+        if b.size == 0:
+            return a
+    both = np.concatenate([a, b[-TAIL:]])
+    both.sort(kind="stable")
+    return both[-TAIL:].copy()
 
 
 def kll_rank_error(k: int, *, pmf: bool = True) -> float:
@@ -53,20 +85,32 @@ def kll_rank_error(k: int, *, pmf: bool = True) -> float:
     return float(kll_doubles_sketch.get_normalized_rank_error(k, pmf))
 
 
-def kll_to_b64(sketch: kll_doubles_sketch) -> str:
+def kll_to_b64(sketch: KllSketch) -> str:
     return base64.b64encode(sketch.serialize()).decode("ascii")
 
 
-def kll_from_b64(text: str) -> kll_doubles_sketch:
-    return kll_doubles_sketch.deserialize(base64.b64decode(text))
+def kll_from_b64(text: str) -> KllSketch:
+    return KllSketch.deserialize(base64.b64decode(text))
 
 
-def quantile_edges(sketch: kll_doubles_sketch, n_bins: int) -> npt.NDArray[np.float64]:
+def quantile_edges(sketch: KllSketch, n_bins: int) -> npt.NDArray[np.float64]:
     """The bin edges anchored on a sketch: quantiles at ranks 0, 1/n_bins, ..., 1, deduplicated."""
     if sketch.is_empty():
         return np.empty(0, dtype=np.float64)
     ranks = np.linspace(0.0, 1.0, n_bins + 1)
     return np.unique(np.asarray(sketch.get_quantiles(ranks), dtype=np.float64))
+
+
+def sorted_bin_sums(
+    edges: npt.NDArray[np.float64], s: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Sums of the sorted finite values ``s`` in each of the len(edges)+1 bins."""
+    bounds = np.concatenate([[0], np.searchsorted(s, edges, side="left"), [s.size]])
+    out = np.zeros(edges.size + 1)
+    full = bounds[1:] > bounds[:-1]
+    if s.size:
+        out[full] = np.add.reduceat(s, bounds[:-1][full])
+    return out
 
 
 def sorted_bin_counts(
@@ -81,11 +125,15 @@ class NumericSummary:
     """Mergeable numeric statistics of one column (see the module docstring)."""
 
     __slots__ = (
+        "bin_sums",
         "bins",
         "bins_exact",
+        "bins_rank_error",
         "count",
         "edges",
+        "high",
         "kll",
+        "low",
         "m2",
         "max",
         "mean",
@@ -104,12 +152,28 @@ class NumericSummary:
         self.min = math.inf
         self.max = -math.inf
         self.non_finite = 0
-        self.kll = kll_doubles_sketch(k)
+        self.kll = KllSketch(k)
         self.edges = edges
         self.bins: npt.NDArray[np.int64] | None = (
             None if edges is None else np.zeros(len(edges) + 1, np.int64)
         )
         self.bins_exact = True
+        # The sum of the values in each bin (None when unknown: a SageMaker baseline): with the
+        # counts it gives each bin's exact integral of the CDF (``analyzer.drift.wasserstein``).
+        self.bin_sums: npt.NDArray[np.float64] | None = (
+            None if edges is None else np.zeros(len(edges) + 1)
+        )
+        # How far the bins' CDF can be from the data's at any edge (0 for counted bins; a
+        # sketch's rank error for bins rebuilt from a SageMaker baseline's KLL sketch).
+        self.bins_rank_error = 0.0
+        self.low = _NO_VALUES
+        self.high = _NO_VALUES
+
+    @property
+    def tails_known(self) -> bool:
+        """Whether ``low``/``high`` hold the exact TAIL smallest/largest values (or all of them)."""
+        want = min(self.count, TAIL)
+        return self.low.size == want and self.high.size == want
 
     @property
     def k(self) -> int:
@@ -136,8 +200,13 @@ class NumericSummary:
         s = np.sort(x)
         self._add_moments(s.size, float(s.sum()), float(s[0]), float(s[-1]), s)
         self.kll.update(s)
+        if self.low.size == min(self.count - s.size, TAIL):  # tails still known
+            self.low = _lowest(self.low, s)
+            self.high = _highest(self.high, s)
         if self.edges is not None and self.bins is not None:
             self.bins += sorted_bin_counts(self.edges, s)
+            if self.bin_sums is not None:
+                self.bin_sums += sorted_bin_sums(self.edges, s)
 
     def _add_moments(
         self, n: int, s: float, lo: float, hi: float, x: npt.NDArray[np.float64]
@@ -164,13 +233,17 @@ class NumericSummary:
         """Fix the bin edges (a baseline's second pass); the counts start from zero."""
         self.edges = edges
         self.bins = np.zeros(len(edges) + 1, np.int64)
+        self.bin_sums = np.zeros(len(edges) + 1)
         self.bins_exact = True
 
     def update_bins(self, values: npt.NDArray[np.float64]) -> None:
         """Count one chunk into the bins only (a baseline's second pass)."""
         if self.edges is None or self.bins is None:
             raise ProfileError("update_bins before start_bins")
-        self.bins += sorted_bin_counts(self.edges, np.sort(values[np.isfinite(values)]))
+        s = np.sort(values[np.isfinite(values)])
+        self.bins += sorted_bin_counts(self.edges, s)
+        if self.bin_sums is not None:
+            self.bin_sums += sorted_bin_sums(self.edges, s)
 
     def max_bin_fraction(self) -> float | None:
         """The largest share of this column's values in one bin: the binned KS resolution."""
@@ -185,9 +258,14 @@ class NumericSummary:
             if src.count:
                 out._combine(src.count, src.sum, src.mean, src.m2, src.min, src.max)
         out.non_finite = self.non_finite + other.non_finite
-        out.kll = kll_doubles_sketch.deserialize(self.kll.serialize())
+        out.kll = self.kll.copy()
         out.kll.merge(other.kll)
         out.bins, out.edges, out.bins_exact = _merge_bins(self, other)
+        out.bins_rank_error = max(self.bins_rank_error, other.bins_rank_error)
+        out.bin_sums = _merge_sums(self, other)
+        if self.tails_known and other.tails_known:
+            out.low = _lowest(self.low, other.low)
+            out.high = _highest(self.high, other.high)
         return out
 
     def __getstate__(self) -> dict[str, Any]:
@@ -199,7 +277,7 @@ class NumericSummary:
     def __setstate__(self, state: dict[str, Any]) -> None:
         for name, value in state.items():
             setattr(self, name, value)
-        self.kll = kll_doubles_sketch.deserialize(state["kll"])
+        self.kll = KllSketch.deserialize(state["kll"])
 
     def to_state(self, *, with_kll: bool = True) -> dict[str, Any]:
         state: dict[str, Any] = {
@@ -213,6 +291,8 @@ class NumericSummary:
         }
         if with_kll:
             state["kll"] = kll_to_b64(self.kll)
+        if self.count and self.tails_known:
+            state["tails"] = {"low": _b64(self.low), "high": _b64(self.high)}
         if self.edges is not None and self.bins is not None:
             state["bins"] = {
                 "edges": self.edges.tolist(),
@@ -220,12 +300,14 @@ class NumericSummary:
                 "exact": self.bins_exact,
                 "max_bin_fraction": self.max_bin_fraction(),
             }
+            if self.bins_rank_error:
+                state["bins"]["rank_error"] = self.bins_rank_error
+            if self.bin_sums is not None:
+                state["bins"]["sums"] = self.bin_sums.tolist()
         return state
 
     @classmethod
-    def from_state(
-        cls, state: dict[str, Any], kll: kll_doubles_sketch | None = None
-    ) -> NumericSummary:
+    def from_state(cls, state: dict[str, Any], kll: KllSketch | None = None) -> NumericSummary:
         sketch = kll if kll is not None else kll_from_b64(state["kll"])
         out = cls(int(sketch.k))
         out.kll = sketch
@@ -236,14 +318,38 @@ class NumericSummary:
         out.min = math.inf if state.get("min") is None else float(state["min"])
         out.max = -math.inf if state.get("max") is None else float(state["max"])
         out.non_finite = int(state.get("num_non_finite", 0))
+        tails = state.get("tails")
+        if tails is not None:
+            out.low, out.high = _from_b64(tails["low"]), _from_b64(tails["high"])
         bins = state.get("bins")
         if bins is not None:
             out.edges = np.asarray(bins["edges"], dtype=np.float64)
             out.bins = np.asarray(bins["counts"], dtype=np.int64)
             out.bins_exact = bool(bins.get("exact", True))
+            out.bins_rank_error = float(bins.get("rank_error", 0.0))
+            sums = bins.get("sums")
+            out.bin_sums = None if sums is None else np.asarray(sums, dtype=np.float64)
             if len(out.bins) != len(out.edges) + 1:
                 raise ProfileError("bins: need exactly len(edges) + 1 counts")
         return out
+
+
+def _b64(x: npt.NDArray[np.float64]) -> str:
+    return base64.b64encode(x.astype("<f8").tobytes()).decode("ascii")
+
+
+def _from_b64(text: str) -> npt.NDArray[np.float64]:
+    return np.frombuffer(base64.b64decode(text), dtype="<f8").astype(np.float64)
+
+
+def _merge_sums(a: NumericSummary, b: NumericSummary) -> npt.NDArray[np.float64] | None:
+    """Bin sums of both; unknown if a side with bins has none."""
+    sums = [x.bin_sums for x in (a, b) if x.edges is not None]
+    known = [x for x in sums if x is not None]
+    if not known or len(known) < len(sums):
+        return None
+    out: npt.NDArray[np.float64] = np.sum(known, axis=0)
+    return out
 
 
 def _merge_bins(

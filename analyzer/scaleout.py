@@ -287,6 +287,7 @@ def baseline_on_engine(
     assert counted is not None
     for name in edges:
         prof.columns[name].numeric.bins = counted.columns[name].numeric.bins
+        prof.columns[name].numeric.bin_sums = counted.columns[name].numeric.bin_sums
     for name in restrung:
         prof.columns[name].strings = counted.columns[name].strings
     return prof

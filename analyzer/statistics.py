@@ -31,7 +31,7 @@ from analyzer.kll_layout import (
     kll_from_levels,
     sketch_json,
 )
-from analyzer.numeric import NumericSummary, kll_from_b64, kll_to_b64
+from analyzer.numeric import NumericSummary, kll_from_b64, kll_rank_error, kll_to_b64
 from analyzer.profile import ColumnProfile, Profile, ProfileConfig
 
 FORMAT_VERSION = 1
@@ -228,12 +228,19 @@ def _sagemaker_numeric(
 ) -> NumericSummary:
     kll = ns.get("distribution", {}).get("kll", {})
     sketch = kll.get("sketch", {})
+    # The rank error of the CDF the bins are rebuilt from (99% confidence, whole CDF): one
+    # sketch's; Deequ's plus the rebuild's for Deequ's items; a whole bucket for buckets alone.
     if "datasketches" in sketch:
         sk = kll_from_b64(sketch["datasketches"])
+        rank_error = kll_rank_error(int(sk.k))
     elif sketch.get("data"):
         sk = kll_from_levels(sketch["data"], config.kll_k)
+        rank_error = 2.0 * kll_rank_error(config.kll_k)
     else:
-        sk = kll_from_buckets(kll.get("buckets", []), config.kll_k)
+        buckets = kll.get("buckets", [])
+        sk = kll_from_buckets(buckets, config.kll_k)
+        sizes = [float(b["count"]) for b in buckets]
+        rank_error = max(sizes) / present if sizes and present else 1.0
     std = float(ns.get("std_dev") or 0.0)
     state = {
         "count": present,
@@ -247,6 +254,7 @@ def _sagemaker_numeric(
     if present:
         edges, counts = derived_bins(sk, config.n_bins, present)
         num.edges, num.bins, num.bins_exact = edges, counts, False
+        num.bins_rank_error = min(1.0, rank_error + 0.5 / present)
     return num
 
 

@@ -17,6 +17,11 @@ about 1/1000 for continuous data on ~1,000 quantile bins, and small for the oute
 outside the baseline's range), where the baseline holds almost nothing. The p-value computed from the binned D is therefore never
 smaller than the exact-data one: binning can cost power, never add false alarms.
 
+Bins rebuilt from a SageMaker baseline's KLL sketch (``NumericSummary.bins_exact`` False) hold
+the sketch's CDF, not counts: each edge's share is off by up to the sketch's rank error
+(``bins_rank_error``, 99% confidence), so D can be off by that much either way. ``error_bound``
+then adds it, the p-value is no longer conservative, and drift.json says ``exact: false``.
+
 Ties (discrete and Integral columns with few distinct values): the baseline's edges are then its
 distinct values, each bin holds one value, and the CDFs are compared after every jump, which is
 exactly how ``ks_2samp`` treats ties, so D is exact (with ``integral=True``, bins one integer
@@ -72,8 +77,9 @@ def ks_pvalue(d: float, n: int, m: int) -> float:
     return float(np.clip(kstwo.sf(d, np.round(en)), 0.0, 1.0))
 
 
-def ks_test(c: BinnedCounts, *, integral: bool = False) -> KSResult:
-    """D, its p-value and D's binning error bound (``integral``: the values are integers)."""
+def ks_test(c: BinnedCounts, *, integral: bool = False, rank_error: float = 0.0) -> KSResult:
+    """D, its p-value and D's error bound (``integral``: the values are integers; ``rank_error``:
+    how far the bins' CDFs can be from the data's at the edges, both sides together)."""
     n, m = c.n, c.m
     d = ks_statistic(c)
     err = 0.0
@@ -91,5 +97,5 @@ def ks_test(c: BinnedCounts, *, integral: bool = False) -> KSResult:
         # above it either, both CDFs are 1 there.
         if c.edges.size and c.base_max == c.edges[-1] and c.window_max <= c.edges[-1]:
             mass[-1] = 0.0
-        err = float(mass.max())
+        err = float(mass.max()) + rank_error
     return KSResult(d, ks_pvalue(d, n, m), n, m, err)
