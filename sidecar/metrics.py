@@ -36,6 +36,7 @@ REJECT_REASONS = (
     "headers_too_large",  # a header field, the field count or the whole head over its limit
     "body_too_large",  # the body over server.max_body_bytes
     "bad_framing",  # Content-Length/Transfer-Encoding that could smuggle a request
+    "http_version",  # a request line without an HTTP/1.x version (HTTP/0.9 style) or HTTP/2+
     "malformed",  # anything else the HTTP parser refused
 )
 
@@ -139,7 +140,7 @@ class SidecarMetrics:
         )
         self.rejected = Counter(
             "modeltap_sidecar_rejected_requests",
-            "Requests refused by the proxy port's limits (408, 413, 431, 400), by reason.",
+            "Requests refused by the proxy port's limits (408, 413, 431, 400, 505), by reason.",
             ["reason"],
             registry=registry,
         )
