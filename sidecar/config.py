@@ -273,6 +273,14 @@ class StoreConfig:
         "On SIGTERM, how long to keep uploading; what is left stays on disk for the next start.",
         min=0,
     )
+    check_attempts: int = setting(
+        5,
+        "Attempts of the start-up write check while the store answers with a transient error "
+        "(5xx, throttling, timeouts, connection errors): waits store.retry_base_seconds, "
+        "doubling, between them, all within 30 s; then exit 2.",
+        min=1,
+        max=20,
+    )
 
 
 @dataclass(frozen=True)

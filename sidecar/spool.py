@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sidecar.config import CaptureConfig, SpoolConfig
-from sidecar.errors import RedactionError
+from sidecar.errors import ConfigError, RedactionError
 from sidecar.metrics import SidecarMetrics
 from sidecar.record import CaptureItem, PayloadEncoder, encode_record, new_event_ids
 from sidecar.redact import Redactor
@@ -66,6 +66,22 @@ def _yield_gil() -> None:
     cut the records written from about 0.8 per request to 0.2, where this keeps about 0.6.
     """
     time.sleep(0)
+
+
+def prepare_spool_dir(path: Path) -> None:
+    """Create the spool directory and prove it writable; ConfigError (one line) when it is not.
+
+    Blocking: run it before serving or in a thread.
+    """
+    probe = path / f".modeltap-write-check-{uuid.uuid4()}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(probe) else ""
+        raise ConfigError(f"spool.dir={str(path)!r} cannot be used: {why}{where}") from None
 
 
 def disk_usage_ratio(path: Path) -> float:
