@@ -229,6 +229,13 @@ class SpoolConfig:
         min=0,
         max=100,
     )
+    max_bytes: int = setting(
+        1024 * 1024 * 1024,
+        "Byte budget of the spool's segments (open and sealed): capture stops when a record would "
+        "take them past it (serving goes on) and resumes once uploads bring them below 90% of it. "
+        "Keep it below the volume's size (an emptyDir's sizeLimit). 0 = no budget.",
+        min=0,
+    )
     fsync: bool = setting(True, "fsync each sealed segment before it is handed to the uploader.")
     writer_nice: int = setting(
         10,

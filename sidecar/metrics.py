@@ -23,7 +23,7 @@ LATENCY_BUCKETS = (
 CAPTURE_OUTCOMES = (
     "spooled",  # written to a spool segment
     "dropped_queue_full",  # the in-memory queue was full
-    "skipped_disk",  # the spool's disk was above the usage cutoff
+    "skipped_disk",  # the spool's disk was above the usage cutoff, or the spool at its byte budget
     "too_large",  # a body was above capture.max_payload_bytes
     "write_error",  # the spool write failed (e.g. ENOSPC before the cutoff noticed)
     "dropped_redaction_failed",  # a payload the redaction rules could not read (never written)
@@ -162,7 +162,8 @@ class SidecarMetrics:
         )
         self.capture_paused = Gauge(
             "modeltap_sidecar_capture_paused",
-            "1 while capture is stopped because the spool disk is above the usage cutoff.",
+            "1 while capture is stopped because the spool disk is above the usage cutoff or the "
+            "spool is at its byte budget (spool.max_bytes).",
             registry=registry,
         )
         self.queue_depth = Gauge(
@@ -178,6 +179,11 @@ class SidecarMetrics:
         self.spool_bytes = Gauge(
             "modeltap_sidecar_spool_bytes",
             "Bytes of capture segments on the spool disk (open and sealed).",
+            registry=registry,
+        )
+        self.spool_max_bytes = Gauge(
+            "modeltap_sidecar_spool_max_bytes",
+            "The spool's byte budget (spool.max_bytes; 0 = none): capture stops at it.",
             registry=registry,
         )
         self.spool_recovered = Counter(

@@ -188,7 +188,15 @@ class SpoolWriter:
         self._segment: _Segment | None = None
         self._stage: mmap.mmap | None = None  # direct I/O's staging buffer, shared by segments
         self._cutoff = spool.max_disk_usage_percent / 100.0
+        # The byte budget: a record is written only if the segments stay within it. Capture
+        # pauses when one does not fit and resumes below _resume_bytes (no flapping per upload).
+        self._budget = spool.max_bytes
+        self._resume_bytes = spool.max_bytes * 9 // 10
+        self._over_budget = False
+        self._disk_full = False
+        self._ratio = 0.0  # the spool disk's used fraction at the last check
         self.paused = False
+        metrics.spool_max_bytes.set(spool.max_bytes)
         metrics.queue_depth.set_function(self._queue.qsize)
         self._outcome = {
             o: metrics.capture_records.labels(o)
@@ -289,26 +297,51 @@ class SpoolWriter:
         return batch
 
     def _check_disk(self) -> bool:
-        """Refresh the pause flag from the spool disk's usage; True when capture may write."""
+        """Refresh the pause flag from the spool disk's usage and the spool's byte budget; True
+        when capture may write."""
         try:
             ratio = self._disk_usage(self._cfg.dir)
         except OSError as exc:
             log.error("cannot read disk usage of %s: %s", self._cfg.dir, exc)
             ratio = 1.0
         self._metrics.disk_usage.set(ratio)
-        paused = ratio >= self._cutoff
-        if paused != self.paused:
-            if paused:
-                log.warning(
-                    "spool disk %.1f%% full (cutoff %.1f%%): capture stopped, serving goes on",
-                    ratio * 100,
-                    self._cutoff * 100,
-                )
-            else:
-                log.info("spool disk %.1f%% full: capture resumed", ratio * 100)
-            self.paused = paused
-            self._metrics.capture_paused.set(1 if paused else 0)
-        return not paused
+        self._ratio = ratio
+        self._disk_full = ratio >= self._cutoff
+        if self._budget:
+            used = self._usage.bytes
+            if used >= self._budget:
+                self._over_budget = True
+            elif used <= self._resume_bytes:
+                self._over_budget = False
+        self._update_paused(ratio)
+        return not self.paused
+
+    def _update_paused(self, ratio: float) -> None:
+        paused = self._disk_full or self._over_budget
+        if paused == self.paused:
+            return
+        if not paused:
+            log.info(
+                "spool disk %.1f%% full, spool %d bytes: capture resumed",
+                ratio * 100,
+                self._usage.bytes,
+            )
+        elif self._disk_full:
+            log.warning(
+                "spool disk %.1f%% full (cutoff %.1f%%): capture stopped, serving goes on",
+                ratio * 100,
+                self._cutoff * 100,
+            )
+        else:
+            log.warning(
+                "spool at its byte budget (%d of spool.max_bytes=%d): capture stopped, serving "
+                "goes on; it resumes below %d bytes",
+                self._usage.bytes,
+                self._budget,
+                self._resume_bytes,
+            )
+        self.paused = paused
+        self._metrics.capture_paused.set(1 if paused else 0)
 
     def _write(self, batch: list[CaptureItem]) -> None:
         start = 0
@@ -317,10 +350,21 @@ class SpoolWriter:
             end = start + 1
             while end < len(batch) and int(batch[end].inference_time // 3600) == hour:
                 end += 1
-            self._write_hour(batch[start:end], hour)
+            if not self._write_hour(batch[start:end], hour):  # the byte budget is reached
+                self._outcome["skipped_disk"].inc(len(batch) - end)
+                return
             start = end
 
-    def _write_hour(self, items: list[CaptureItem], hour: int) -> None:
+    def _budget_reached(self, pending: int) -> bool:
+        """Whether ``pending`` more bytes would take the segments past spool.max_bytes."""
+        if not self._budget or self._usage.bytes + pending <= self._budget:
+            return False
+        self._over_budget = True
+        self._update_paused(self._ratio)
+        return True
+
+    def _write_hour(self, items: list[CaptureItem], hour: int) -> bool:
+        """Write the items of one hour; False when the byte budget stopped it (the rest counted)."""
         seg = self._segment
         if seg is not None and seg.hour != hour:
             self._seal()
@@ -338,6 +382,11 @@ class SpoolWriter:
             line = self._encode(it, event_ids.pop())
             if line is None:
                 continue
+            if self._budget_reached(size + len(line)):
+                if lines:
+                    self._write_lines(times, lines, hour)
+                self._outcome["skipped_disk"].inc(len(items) - i)
+                return False
             unyielded += len(line)
             if unyielded >= _YIELD_BYTES:
                 unyielded = 0
@@ -348,10 +397,11 @@ class SpoolWriter:
             if size >= _WRITE_BYTES:
                 if not self._write_lines(times, lines, hour):
                     self._outcome["write_error"].inc(len(items) - i - 1)  # not even encoded
-                    return
+                    return True
                 times, lines, size = [], [], 0
         if lines:
             self._write_lines(times, lines, hour)
+        return True
 
     def _encode(self, it: CaptureItem, event_id: str) -> bytes | None:
         """One record; None when redaction fails (the record is dropped, never written)."""

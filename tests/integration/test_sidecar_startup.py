@@ -3,15 +3,14 @@ that is busy while the sidecar starts. Each ends in one line and exit 2, or in a
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import orjson
 import pytest
 
 from tests.conftest import SidecarProc
 from tests.integration.seaweed import SeaweedS3
+from tests.support.faulty_proxy import arm, injected
 from tests.support.procs import PYTHON, Proc, free_port, wait_http
 
 pytestmark = pytest.mark.integration
@@ -91,32 +90,6 @@ def test_an_endpoint_that_is_not_s3_fails_at_once_with_one_line(
     assert not_s3 in line and "HTTP 501" in line and "does not look like an S3 API" in line
     assert "attempt 2" not in log  # no retries: nothing a retry could change
     assert "Traceback" not in log
-
-
-@pytest.fixture
-def faulty_s3(s3_env: SeaweedS3, tmp_path: Path) -> Iterator[str]:
-    """The fault injector in front of the real SeaweedFS; returns its URL."""
-    port = free_port()
-    proc = Proc(
-        "faulty-s3",
-        [PYTHON, "-m", "tests.support.faulty_proxy", str(port), s3_env.endpoint_url],
-        tmp_path,
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/__fault__", proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.stop()
-
-
-def arm(proxy: str, **fault: object) -> None:
-    request = urllib.request.Request(f"{proxy}/__fault__", data=orjson.dumps(fault))
-    urllib.request.urlopen(request, timeout=5).close()
-
-
-def injected(proxy: str) -> int:
-    with urllib.request.urlopen(f"{proxy}/__fault__", timeout=5) as resp:
-        return int(orjson.loads(resp.read())["injected"])
 
 
 def test_slowdown_during_the_start_up_check_is_retried_then_the_sidecar_serves(
