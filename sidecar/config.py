@@ -161,6 +161,14 @@ class CaptureConfig:
         "Payload bytes held in that queue at most; past it records are dropped and counted.",
         min=1,
     )
+    queue_max_age_seconds: float = setting(
+        1.0,
+        "A record joins that queue only while the oldest record not yet written joined it less "
+        "than this long ago; past it records are dropped and counted. So a SIGKILL loses at most "
+        "the records of this span of traffic, however slow the writer is.",
+        min=0,
+        min_exclusive=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -219,7 +227,8 @@ class SpoolConfig:
     )
     flush_interval_seconds: float = setting(
         0.2,
-        "Longest a record waits in memory before it is written to the spool file.",
+        "How often an idle spool writer wakes up to seal aged segments and re-check the disk "
+        "(a queued record is taken at once).",
         min=0,
         min_exclusive=True,
     )

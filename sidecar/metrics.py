@@ -171,6 +171,12 @@ class SidecarMetrics:
             "Records waiting in memory for the spool writer.",
             registry=registry,
         )
+        self.queue_oldest_age = Gauge(
+            "modeltap_sidecar_capture_queue_oldest_age_seconds",
+            "How long ago the oldest record not yet written to the spool was queued (0 when "
+            "none): what a SIGKILL would lose starts there.",
+            registry=registry,
+        )
         self.disk_usage = Gauge(
             "modeltap_sidecar_spool_disk_usage_ratio",
             "Used fraction of the spool's filesystem (as df computes it).",

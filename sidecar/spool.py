@@ -10,9 +10,11 @@ path below the spool directory is the object key below the store prefix. A segme
 of one UTC hour only, so its key's hour is the hour of every record in it.
 
 Durability: every batch is written as soon as it is taken off the queue (:mod:`sidecar.segment`,
-direct I/O where the filesystem takes it), so a killed process loses only the records still in the
-queue (at most ``flush_interval_seconds`` worth plus a batch being written). A torn last line, and
-the padding of a direct write's last block, are cut off at the next start (:func:`recover`).
+direct I/O where the filesystem takes it), so a killed process loses only the records not yet
+written: the queue and the batch being written. :meth:`SpoolWriter.offer` drops (and counts) a
+record while the oldest of those was queued more than ``capture.queue_max_age_seconds`` ago, so
+all of them were queued within that span, however starved of CPU the writer is. A torn last line,
+and the padding of a direct write's last block, are cut off at the next start (:func:`recover`).
 """
 
 from __future__ import annotations
@@ -183,6 +185,14 @@ class SpoolWriter:
         self._max_bytes = capture.queue_max_bytes
         self._added = 0  # payload bytes ever queued (request path)
         self._removed = 0  # payload bytes ever taken (writer thread)
+        # The SIGKILL bound: when each record not yet written was queued, by its sequence
+        # number. Records not yet written are the queue plus the batch being written, at most
+        # queue_size + _MAX_BATCH, so a ring of that size never overwrites one still needed.
+        self._max_age = capture.queue_max_age_seconds
+        self._ring = capture.queue_size + _MAX_BATCH + 1
+        self._queued_at: list[float] = [0.0] * self._ring
+        self._offered = 0  # records ever queued (request path)
+        self._done = 0  # records ever taken and finished with (writer thread)
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None  # (not _thread: a name mypyc's C cannot use)
         self._segment: _Segment | None = None
@@ -198,6 +208,7 @@ class SpoolWriter:
         self.paused = False
         metrics.spool_max_bytes.set(spool.max_bytes)
         metrics.queue_depth.set_function(self._queue.qsize)
+        metrics.queue_oldest_age.set_function(self.oldest_age)
         self._outcome = {
             o: metrics.capture_records.labels(o)
             for o in (
@@ -211,17 +222,34 @@ class SpoolWriter:
 
     # -- request path -------------------------------------------------------------------------
     def offer(self, item: CaptureItem) -> None:
-        """Hand an item to the writer without waiting; a full queue drops it (counted)."""
+        """Hand an item to the writer without waiting; a full queue drops it (counted).
+
+        Full means: queue_size records, queue_max_bytes of payload, or its oldest record not
+        yet written queued more than queue_max_age_seconds ago. The last bounds what a SIGKILL
+        loses: every record not yet written was queued within that span of the oldest one.
+        """
         size = _payload_bytes(item)
+        now = time.monotonic()
         # Each counter has one writer (this thread adds, the writer thread removes): no lock needed.
+        done = self._done  # read once: the slot of record `done` stays valid while it is unwritten
         if (
             self._queue.qsize() >= self._max_queue
             or self._added - self._removed + size > self._max_bytes
+            or (done != self._offered and now - self._queued_at[done % self._ring] > self._max_age)
         ):
             self._outcome["dropped_queue_full"].inc()
         else:
             self._added += size
+            self._queued_at[self._offered % self._ring] = now
+            self._offered += 1
             self._queue.put_nowait(item)
+
+    def oldest_age(self) -> float:
+        """Seconds since the oldest record not yet written was queued (0 when none)."""
+        done = self._done
+        if done == self._offered:
+            return 0.0
+        return max(0.0, time.monotonic() - self._queued_at[done % self._ring])
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -247,6 +275,7 @@ class SpoolWriter:
                     self._write(batch)
                 else:
                     self._outcome["skipped_disk"].inc(len(batch))
+                self._done += len(batch)
             elif self.paused:
                 self._check_disk()
             self._seal_if_old()
