@@ -6,7 +6,6 @@ Service and scrape ports and the ground-truth token's variable matching."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -128,7 +127,7 @@ def test_sidecar_config_is_accepted_and_matches_ports(rendered: tuple[str, str])
     for item in sidecar.get("env", []):
         env[item["name"]] = item["value"]
     assert env and all(k.startswith("MODELTAP_SIDECAR_") for k in env), sorted(env)
-    cfg = load_sidecar_config(sidecar["args"][1:], environ=sidecar_env_known(env))
+    cfg = load_sidecar_config(sidecar["args"][1:], environ=env)
 
     assert port_number(sidecar, "http") == cfg.server.port
     assert port_number(sidecar, "admin") == cfg.server.admin_port
@@ -321,16 +320,6 @@ def test_dead_analyzer_alerts_match_the_analyzer_form() -> None:
     base = alerts("base")
     assert {"ModeltapAnalyzerDown", "ModeltapAnalyzerAbsent", "ModeltapAnalyzerJobFailed"} <= base
     assert alerts("overlays/local") == base - {"ModeltapAnalyzerAbsent"}
-
-
-def sidecar_env_known(env: dict[str, str]) -> dict[str, str]:
-    """The env without MODELTAP_SIDECAR_SPOOL_MAX_BYTES while this tree's sidecar lacks
-    spool.max_bytes (another branch adds it; the manifests set it already)."""
-    from sidecar.config import SpoolConfig
-
-    if "max_bytes" in {f.name for f in dataclasses.fields(SpoolConfig)}:
-        return env
-    return {k: v for k, v in env.items() if k != "MODELTAP_SIDECAR_SPOOL_MAX_BYTES"}
 
 
 def test_monitoring_objects_carry_the_release_label() -> None:

@@ -34,7 +34,6 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.test_manifests import sidecar_env_known
 from tests.deploy.tools import documents, render
 from tests.support.procs import PYTHON, REPO, Proc, free_port, wait_http
 from tests.support.records import read_records
@@ -90,7 +89,7 @@ def _config_env(
         ref = item["valueFrom"]["fieldRef"]["fieldPath"]  # metadata.labels['x'] / annotations
         kind, key = ref.removeprefix("metadata.").split("[", 1)
         env[item["name"]] = pod["metadata"][kind][key.strip("[]'")]
-    return sidecar_env_known(env)
+    return env
 
 
 def _iris_pod() -> Pod:

@@ -24,7 +24,6 @@ from tests.deploy.test_manifests import (
     one,
     port_number,
     quantity_bytes,
-    sidecar_env_known,
 )
 from tests.deploy.tools import assert_ok, documents, run, venv_tool
 
@@ -71,7 +70,7 @@ def test_the_labelled_deployment_gets_the_sidecar(rendered: str) -> None:
             assert source["secretRef"] == {"name": "modeltap-s3", "optional": True}
     for item in sidecar["env"]:
         env[item["name"]] = _field(pod, item["valueFrom"]["fieldRef"]["fieldPath"])
-    cfg = load_sidecar_config([], environ=sidecar_env_known(env))
+    cfg = load_sidecar_config([], environ=env)
     assert cfg.upstream.url == "http://127.0.0.1:8080"
     assert port_number(model, "http") == 8080
     assert cfg.capture.endpoint_name == "credit-model"
