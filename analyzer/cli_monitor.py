@@ -14,6 +14,7 @@ Configuration is a TOML file::
     engine = "local"                    # profile objects on local processes, or "dask"
     # scheduler = "tcp://dask-scheduler:8786"   # dask: a running cluster (default: a LocalCluster)
     # workers = 4                       # local processes / LocalCluster workers (default: cores)
+    # strict_constraints = true         # refuse constraints.json keys the checks do not read
 
     [store]                             # S3 settings shared by captures and reports (optional)
     endpoint_url = "http://seaweedfs:8333"
@@ -59,7 +60,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 from aiohttp import web
 from croniter import croniter
 from prometheus_client import CollectorRegistry
@@ -67,6 +67,7 @@ from prometheus_client import CollectorRegistry
 from analyzer.attribution.client import ModelClientConfig
 from analyzer.attribution.kernel_shap import Background
 from analyzer.attribution_run import AttributionTarget
+from analyzer.baseline_files import check_constraints_file, parse_json, read_profile
 from analyzer.bias import Facet
 from analyzer.bias_run import BiasTarget
 from analyzer.config_types import check_table
@@ -84,7 +85,6 @@ from analyzer.job import (
     evaluate_checks,
     run_window,
 )
-from analyzer.profile import Profile
 from analyzer.quality import Calibration, ProblemType, QualityError
 from analyzer.quality_run import QualityTarget
 from analyzer.readers import Format
@@ -231,6 +231,9 @@ class MonitorConfig:
     engine: str = "local"  # where objects are profiled: local processes or dask (analyzer.engine)
     scheduler: str = ""  # dask: the scheduler's address ("" = start a LocalCluster)
     workers: int = 0  # local processes or LocalCluster workers (0 = the cores)
+    strict_constraints: bool = (
+        False  # an unknown constraints.json key stops the start (else: warns)
+    )
 
 
 def _fields(cls: type[Any], table: dict[str, Any], where: str) -> dict[str, Any]:
@@ -402,12 +405,7 @@ def check_engine(cfg: MonitorConfig, where: str) -> None:
 
 
 async def _read_baseline(uri: str, store_cfg: StoreConfig) -> tuple[Any, Any]:
-    store = open_store(uri, store_cfg)
-    try:
-        stats = orjson.loads(await store.get("statistics.json"))
-        constraints = orjson.loads(await store.get("constraints.json"))
-    finally:
-        await store.close()
+    stats, constraints = await _read_json(uri, ("statistics.json", "constraints.json"), store_cfg)
     return stats, constraints
 
 
@@ -439,9 +437,11 @@ async def load_quality(
 
 
 async def _read_json(uri: str, names: tuple[str, ...], store_cfg: StoreConfig) -> list[Any]:
+    """The baseline files ``names`` under ``uri``; one that is not JSON is a BaselineFormatError."""
     store = open_store(uri, store_cfg)
     try:
-        return [orjson.loads(await store.get(name)) for name in names]
+        base = uri.rstrip("/")
+        return [parse_json(await store.get(name), f"{base}/{name}") for name in names]
     finally:
         await store.close()
 
@@ -487,15 +487,23 @@ async def load_target(
     endpoint: EndpointConfig,
     store_cfg: StoreConfig,
     ground_truth: GroundTruthConfig = GroundTruthConfig(),
+    *,
+    strict_constraints: bool = False,
 ) -> Target:
+    """The target of one [[endpoints]] table, its baselines read and checked (one line each if
+    one is unusable: ``analyzer.baseline_files``)."""
     stats, constraints = await _read_baseline(endpoint.baseline, store_cfg)
-    columns = tuple(
-        f["name"] for f in stats.get("features", []) if f["name"] not in endpoint.output_columns
-    )
+    base = endpoint.baseline.rstrip("/")
+    profile = read_profile(stats, f"{base}/statistics.json")
+    for warning in check_constraints_file(
+        constraints, f"{base}/constraints.json", strict=strict_constraints
+    ):
+        log.warning("%s", warning)
+    columns = tuple(c for c in profile.columns if c not in endpoint.output_columns)
     return Target(
         endpoint.name,
         endpoint.variant,
-        Profile.from_json(stats),
+        profile,
         constraints,
         target_model=endpoint.target_model,
         output_columns=endpoint.output_columns,
@@ -676,13 +684,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--engine", choices=ENGINES, help="overrides [monitor] engine")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="overrides [monitor] scheduler")
     parser.add_argument("--workers", type=int, metavar="N", help="overrides [monitor] workers")
+    parser.add_argument(
+        "--strict-constraints",
+        action="store_const",
+        const=True,
+        help="refuse a constraints.json with a key the checks do not read (default: warn)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
         cfg = load_config(args.config)
-        flags = {k: getattr(args, k) for k in ("engine", "scheduler", "workers")}
+        flags = {
+            k: getattr(args, k) for k in ("engine", "scheduler", "workers", "strict_constraints")
+        }
         cfg = dataclasses.replace(cfg, **{k: v for k, v in flags.items() if v is not None})
         check_engine(cfg, "flags:")
         window = window_ending(dt.datetime.now(dt.UTC), cfg)
@@ -707,12 +723,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     async def once() -> int:
-        targets = [await load_target(e, cfg.store, cfg.ground_truth) for e in cfg.endpoints]
+        targets = [
+            await load_target(
+                e, cfg.store, cfg.ground_truth, strict_constraints=cfg.strict_constraints
+            )
+            for e in cfg.endpoints
+        ]
         results = await run_all(cfg, targets, window, evaluate=evaluate, engine=engine)
         return 1 if any(r.status == FAILED for r in results) else 0
 
     async def forever() -> int:
-        targets = [await load_target(e, cfg.store, cfg.ground_truth) for e in cfg.endpoints]
+        targets = [
+            await load_target(
+                e, cfg.store, cfg.ground_truth, strict_constraints=cfg.strict_constraints
+            )
+            for e in cfg.endpoints
+        ]
         await serve(cfg, targets, evaluate, engine)
         return 0
 

@@ -48,7 +48,12 @@ def test_report_paths_with_control_characters_are_404(tmp_path: Path) -> None:
     argv = [PYTHON, "-m", "modeltap", "monitor", "--config", str(config)]
     with running("monitor", argv, tmp_path, f"{base}/healthz") as proc:
         assert _status(f"{base}/reports/ep/index.html") == 200  # the port does serve reports
-        for path in ("/reports/%00x.html", "/reports/ep/%00", "/reports/%00x", "/reports/a%0Ab.json"):
+        for path in (
+            "/reports/%00x.html",
+            "/reports/ep/%00",
+            "/reports/%00x",
+            "/reports/a%0Ab.json",
+        ):
             assert _status(base + path) == 404, path
         assert _status(f"{base}/healthz") == 200
         log = proc.log()
