@@ -83,6 +83,7 @@ from analyzer.job import (
     RunResult,
     Target,
     evaluate_checks,
+    missing_dataset_dir,
     run_window,
 )
 from analyzer.quality import Calibration, ProblemType, QualityError
@@ -492,6 +493,11 @@ async def load_target(
 ) -> Target:
     """The target of one [[endpoints]] table, its baselines read and checked (one line each if
     one is unusable: ``analyzer.baseline_files``)."""
+    if endpoint.dataset and (missing := missing_dataset_dir(endpoint.dataset)) is not None:
+        raise ConfigError(
+            f"[[endpoints]] {endpoint.name}/{endpoint.variant}: dataset {endpoint.dataset}: "
+            f"no such directory {missing}"
+        )
     stats, constraints = await _read_baseline(endpoint.baseline, store_cfg)
     base = endpoint.baseline.rstrip("/")
     profile = read_profile(stats, f"{base}/statistics.json")
