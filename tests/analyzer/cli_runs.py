@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -12,16 +14,18 @@ NOW = dt.datetime.now(dt.UTC).replace(minute=30, second=0, microsecond=0)
 START, END = NOW - dt.timedelta(minutes=30), NOW + dt.timedelta(minutes=30)
 
 
-def modeltap(*argv: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def modeltap(
+    *argv: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """``modeltap argv...`` in the repository; stdout and stderr captured as text."""
     return subprocess.run(
         [PYTHON, "-m", "modeltap", *argv], cwd=REPO, capture_output=True, text=True,
-        timeout=timeout,
+        timeout=timeout, env={**os.environ, **(env or {})},
     )  # fmt: skip
 
 
-def baseline(*argv: str) -> subprocess.CompletedProcess[str]:
-    return modeltap("baseline", *argv, "--progress", "never")
+def baseline(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return modeltap("baseline", *argv, "--progress", "never", env=env)
 
 
 def built_baseline(tmp_path: Path, csv_text: str, name: str = "baseline") -> Path:
@@ -44,11 +48,13 @@ def monitor_config(tmp_path: Path, endpoint: str, monitor: str = "") -> Path:
     return config
 
 
-def monitor_once(config: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+def monitor_once(
+    config: Path, *flags: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """One window [START, END) per endpoint."""
     return modeltap(
         "monitor", "--config", str(config), "--once", "--start", START.isoformat(),
-        "--end", END.isoformat(), *flags,
+        "--end", END.isoformat(), *flags, env=env,
     )  # fmt: skip
 
 
@@ -58,3 +64,42 @@ def one_line(text: str) -> str:
     assert len(lines) == 1, text
     assert "Traceback" not in text, text
     return lines[0]
+
+
+def write_captures(
+    store: Path, endpoint: str, rows: list[tuple[str, str]], variant: str = "AllTraffic"
+) -> None:
+    """One capture object of CSV (input, output) pairs at NOW, ids ``req-<i>``, as the sidecar
+    stores them (SageMaker's data-capture JSON Lines under the hour's prefix)."""
+    when = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
+    lines = []
+    for i, (inp, out) in enumerate(rows):
+        record = {
+            "captureData": {
+                "endpointInput": {"observedContentType": "text/csv", "mode": "INPUT",
+                                  "data": inp, "encoding": "CSV"},
+                "endpointOutput": {"observedContentType": "text/csv", "mode": "OUTPUT",
+                                   "data": out, "encoding": "CSV"},
+            },
+            "eventMetadata": {"eventId": f"event-{i}", "inferenceTime": when,
+                              "inferenceId": f"req-{i}"},
+            "eventVersion": "0",
+        }  # fmt: skip
+        lines.append(json.dumps(record))
+    hour = store / endpoint / variant / NOW.strftime("%Y/%m/%d/%H")
+    hour.mkdir(parents=True, exist_ok=True)
+    (hour / "30-00-000-test.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def write_labels(
+    store: Path, endpoint: str, labels: list[str], variant: str = "AllTraffic"
+) -> None:
+    """Ground truth for ``req-<i>`` in SageMaker's layout, under the hour they were collected."""
+    lines = [
+        json.dumps({"groundTruthData": {"data": label, "encoding": "CSV"},
+                    "eventMetadata": {"eventId": f"req-{i}"}, "eventVersion": "0"})
+        for i, label in enumerate(labels)
+    ]  # fmt: skip
+    hour = store / endpoint / variant / NOW.strftime("%Y/%m/%d/%H")
+    hour.mkdir(parents=True, exist_ok=True)
+    (hour / "labels.jsonl").write_text("\n".join(lines) + "\n")
