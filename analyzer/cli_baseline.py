@@ -36,6 +36,7 @@ from analyzer.profile import ProfileConfig
 from analyzer.progress import Progress
 from analyzer.readers import Chunk, Format, ReadOptions
 from analyzer.sources import DataSource
+from analyzer.typed_columns import typed_table
 from sidecar.config import StoreConfig
 from sidecar.errors import ConfigError, ModeltapError
 
@@ -441,8 +442,11 @@ def run_bias(args: argparse.Namespace) -> int:
         else None
     )
     facet = Facet(args.bias_facet, values=values, threshold=args.bias_facet_threshold)
-    table = _table(args)
     roles = {args.label, args.prediction, args.probability, args.bias_facet, args.bias_group}
+    # CSV columns are text: the features get the types the data baseline infers (or --type).
+    table = typed_table(
+        _table(args), dict(args.type), threshold=args.mixed_type_threshold, keep=roles - {None}
+    )
     numeric = [
         n for n in table.column_names
         if n not in roles and np.issubdtype(np.asarray(_column(table, n)).dtype, np.number)
