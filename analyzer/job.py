@@ -370,6 +370,7 @@ async def run_window(
                 result.violations = [v.to_dict() for v in ev.violations]
                 result.evaluation = ev.to_dict()
             result.status = WITH_VIOLATIONS if result.violations else COMPLETED
+        window_has_data = result.status != NO_DATA
         if target.quality is not None and labels is not None and target.batch is None:
             result.quality = await run_quality(
                 captures,
@@ -380,11 +381,16 @@ async def run_window(
                 target.quality,
                 window,
             )
-            if result.quality["violations"]:
+            problem = quality_problem(result.quality)
+            if problem:  # bad ground truth, or metrics that could not be computed: said, failed
+                log.warning("model quality of %s/%s: %s", target.endpoint, target.variant, problem)
+                result.status = FAILED
+                result.error = "; ".join(filter(None, [result.error, f"quality: {problem}"]))
+            elif result.quality["violations"]:
                 result.status = WITH_VIOLATIONS
             elif result.status == NO_DATA and result.quality["statistics"] is not None:
                 result.status = COMPLETED  # no new traffic, but labelled older predictions
-        if result.status != NO_DATA and target.batch is None:
+        if window_has_data and target.batch is None:
             await _run_sections(captures, labels, target, window, result)
         if target.post_analytics is not None:
             custom = await asyncio.to_thread(target.post_analytics, run_summary(result))
@@ -399,6 +405,22 @@ async def run_window(
     result.duration_seconds = time.monotonic() - started
     result.finished_at = time.time()
     return result
+
+
+def quality_problem(doc: Mapping[str, Any]) -> str:
+    """What went wrong in a model-quality document ('' when nothing did): ground-truth labels of
+    the wrong type (left out of the metrics), or metrics that could not be computed."""
+    problems = []
+    bad = doc.get("invalid_labels") or {}
+    if bad.get("count"):
+        shown = ", ".join(repr(e) for e in bad.get("examples", []))
+        problems.append(
+            f"{bad['count']} of {bad['of']} ground-truth labels are not {bad['expected']} "
+            f"(e.g. {shown}); they are left out of the metrics"
+        )
+    if doc.get("error"):
+        problems.append(f"metrics not computed: {doc['error']}")
+    return "; ".join(problems)
 
 
 def _log_failure(exc: Exception, message: str, *args: Any) -> None:
@@ -448,6 +470,7 @@ def run_summary(result: RunResult) -> dict[str, Any]:
         "start_time": result.window.start.astimezone(dt.UTC).isoformat(),
         "end_time": result.window.end.astimezone(dt.UTC).isoformat(),
         "status": result.status,
+        "error": result.error,
         "rows": result.rows,
         "objects": result.read.objects,
         "bad_objects": result.read.bad_objects,

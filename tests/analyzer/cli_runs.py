@@ -67,11 +67,11 @@ def one_line(text: str) -> str:
 
 
 def write_captures(
-    store: Path, endpoint: str, rows: list[tuple[str, str]], variant: str = "AllTraffic"
+    store: Path, endpoint: str, rows: list[tuple[str, str]], at: dt.datetime = NOW
 ) -> None:
-    """One capture object of CSV (input, output) pairs at NOW, ids ``req-<i>``, as the sidecar
-    stores them (SageMaker's data-capture JSON Lines under the hour's prefix)."""
-    when = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """One capture object of CSV (input, output) pairs made ``at``, ids ``req-<i>``, as the
+    sidecar stores them (SageMaker's data-capture JSON Lines under the hour's prefix)."""
+    when = at.strftime("%Y-%m-%dT%H:%M:%SZ")
     lines = []
     for i, (inp, out) in enumerate(rows):
         record = {
@@ -86,20 +86,18 @@ def write_captures(
             "eventVersion": "0",
         }  # fmt: skip
         lines.append(json.dumps(record))
-    hour = store / endpoint / variant / NOW.strftime("%Y/%m/%d/%H")
+    hour = store / endpoint / "AllTraffic" / at.strftime("%Y/%m/%d/%H")
     hour.mkdir(parents=True, exist_ok=True)
-    (hour / "30-00-000-test.jsonl").write_text("\n".join(lines) + "\n")
+    (hour / at.strftime("%M-%S-000-test.jsonl")).write_text("\n".join(lines) + "\n")
 
 
-def write_labels(
-    store: Path, endpoint: str, labels: list[str], variant: str = "AllTraffic"
-) -> None:
+def write_labels(store: Path, endpoint: str, labels: list[str], at: dt.datetime = NOW) -> None:
     """Ground truth for ``req-<i>`` in SageMaker's layout, under the hour they were collected."""
     lines = [
         json.dumps({"groundTruthData": {"data": label, "encoding": "CSV"},
                     "eventMetadata": {"eventId": f"req-{i}"}, "eventVersion": "0"})
         for i, label in enumerate(labels)
     ]  # fmt: skip
-    hour = store / endpoint / variant / NOW.strftime("%Y/%m/%d/%H")
+    hour = store / endpoint / "AllTraffic" / at.strftime("%Y/%m/%d/%H")
     hour.mkdir(parents=True, exist_ok=True)
     (hour / "labels.jsonl").write_text("\n".join(lines) + "\n")
