@@ -655,7 +655,16 @@ async def serve(
 
     runner = web.AppRunner(build_app(registry, reports, routes), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, cfg.host, cfg.port).start()
+    try:
+        await web.TCPSite(runner, cfg.host, cfg.port).start()
+    except OSError as exc:  # the port is taken, or the host is not an address of this machine
+        await runner.cleanup()
+        await reports.close()
+        if ingestor is not None:
+            await ingestor.store.close()
+        raise ConfigError(
+            f"[monitor] cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}"
+        ) from None
     log.info("modeltap monitor: metrics on http://%s:%d/metrics, reports on /reports/, "
              "ground truth %s, runs %s", cfg.host, cfg.port,
              "on POST /ground-truth" if ingestor else "from files only (no token)",

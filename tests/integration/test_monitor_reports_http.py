@@ -6,6 +6,7 @@ raised ValueError: a 500 and a traceback logged at ERROR. It names no report, so
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -58,3 +59,31 @@ def test_report_paths_with_control_characters_are_404(tmp_path: Path) -> None:
         assert _status(f"{base}/healthz") == 200
         log = proc.log()
     assert "Traceback" not in log and " ERROR " not in log, log
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "train.csv").write_text("a\n1\n2\n")
+    done = subprocess.run(
+        [PYTHON, "-m", "modeltap", "baseline", str(tmp_path / "train.csv"),
+         "-o", str(tmp_path / "baseline"), "--progress", "never", "-q"],
+        cwd=REPO, capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "monitor.toml"
+        config.write_text(
+            f'[monitor]\ncaptures = "file://{tmp_path}/c"\nreports = "file://{tmp_path}/r"\n'
+            f'host = "127.0.0.1"\nport = {port}\n\n'
+            f'[[endpoints]]\nname = "ep"\nbaseline = "file://{tmp_path / "baseline"}"\n'
+        )
+        run = subprocess.run(
+            [PYTHON, "-m", "modeltap", "monitor", "--config", str(config)],
+            cwd=REPO, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr
+    (line,) = run.stderr.strip().splitlines()
+    assert f"cannot listen on 127.0.0.1:{port}" in line
