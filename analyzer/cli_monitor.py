@@ -72,7 +72,7 @@ from analyzer.bias import Facet
 from analyzer.bias_run import BiasTarget
 from analyzer.config_types import check_table
 from analyzer.engine import ENGINES, Engine, open_engine
-from analyzer.errors import AnalyzerError
+from analyzer.errors import AnalyzerError, BaselineFormatError
 from analyzer.exporter import AnalyzerCollector
 from analyzer.groundtruth import IngestConfig, Ingestor, PredictionSpec, add_ground_truth_route
 from analyzer.hooks import load_hook
@@ -473,14 +473,17 @@ async def load_attribution(a: AttributionConfig, store_cfg: StoreConfig) -> Attr
     analysis, background = await _read_json(
         a.baseline, ("analysis.json", "background.json"), store_cfg
     )
+    try:
+        features = tuple(str(f) for f in background["features"])
+        rows = Background.of(background["rows"], background["weights"])
+        nsamples = a.nsamples if a.nsamples is not None else background.get("nsamples")
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BaselineFormatError(
+            f"{a.baseline.rstrip('/')}/background.json does not follow the format "
+            f"(features, rows, weights): {type(exc).__name__}: {exc}"
+        ) from None
     return AttributionTarget(
-        analysis,
-        tuple(background["features"]),
-        Background.of(background["rows"], background["weights"]),
-        a.client(),
-        rows=a.rows,
-        nsamples=a.nsamples if a.nsamples is not None else background.get("nsamples"),
-        threshold=a.threshold,
+        analysis, features, rows, a.client(), rows=a.rows, nsamples=nsamples, threshold=a.threshold
     )
 
 

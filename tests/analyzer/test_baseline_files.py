@@ -149,3 +149,28 @@ def test_what_the_checks_read_is_known() -> None:
     assert check_constraints_file(cons, "c.json", strict=True) == []
     with pytest.raises(BaselineFormatError, match=r"c.json: unknown key\(s\) verison"):
         check_constraints_file({**cons, "verison": 1}, "c.json", strict=True)
+
+
+@pytest.mark.parametrize(
+    ("background", "expected"),
+    [
+        (b'{"rows": [[1.0]]}', "background.json does not follow the format"),
+        (b'{"features": ["a"], "rows": [[1.0]], "weig', "background.json is not valid JSON"),
+    ],
+)
+def test_attribution_baseline_files_that_are_wrong_are_one_line(
+    tmp_path: Path, background: bytes, expected: str
+) -> None:
+    base = built_baseline(tmp_path, TRAIN)
+    abase = tmp_path / "abase"
+    abase.mkdir()
+    (abase / "analysis.json").write_text("{}")
+    (abase / "background.json").write_bytes(background)
+    config = monitor_config(
+        tmp_path,
+        f'name = "ep"\nbaseline = "file://{base}"\n[endpoints.attribution]\n'
+        f'baseline = "file://{abase}"\nmodel_url = "http://127.0.0.1:9/invocations"\n',
+    )
+    done = monitor_once(config)
+    assert done.returncode == 2
+    assert f"file://{abase}/{expected}" in one_line(done.stderr)
