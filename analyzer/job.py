@@ -203,10 +203,8 @@ def _profile_dataset_object(
         for chunk in read_chunks(data, key, options, columns=names):
             batch = chunk.batch
             seen.update(chunk.file_columns or batch.schema.names)  # extra columns too
-            keep = [n for n in names if n in batch.schema.names]
-            if not keep:
-                continue
-            table = batch.select(keep)
+            # Rows without any baseline column still count: as rows where every one is missing.
+            table = batch.select([n for n in names if n in batch.schema.names])
             stats.records += table.num_rows
             stats.rows += table.num_rows
             prof.update(table)

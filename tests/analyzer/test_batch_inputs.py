@@ -49,11 +49,14 @@ def _baseline(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
-def test_extra_columns_of_a_batch_dataset_are_violations(tmp_path: Path, fmt: str) -> None:
+@pytest.mark.parametrize("features", [FEATURES, []], ids=["with-features", "only-extra"])
+def test_extra_columns_of_a_batch_dataset_are_violations(
+    tmp_path: Path, fmt: str, features: list[str]
+) -> None:
     base = _baseline(tmp_path)
     dataset = tmp_path / "batch"
     dataset.mkdir()
-    table = _table(100, [*FEATURES, *EXTRA])
+    table = _table(100, [*features, *EXTRA])
     if fmt == "csv":
         pacsv.write_csv(table, dataset / "part-0.csv")
     elif fmt == "parquet":
@@ -76,7 +79,15 @@ def test_extra_columns_of_a_batch_dataset_are_violations(tmp_path: Path, fmt: st
         if v["constraint_check_type"] == "extra_column_check"
     )
     assert extra == EXTRA
-    assert not [v for v in violations["violations"] if v["feature_name"] in FEATURES]
+    on_features = {
+        (v["feature_name"], v["constraint_check_type"])
+        for v in violations["violations"]
+        if v["feature_name"] in FEATURES
+    }
+    # A file without the baseline's columns: each is missing (its rows still count).
+    assert on_features == (
+        {(f, "missing_column_check") for f in FEATURES} if not features else set()
+    )
 
 
 def test_a_dataset_directory_that_does_not_exist_is_a_config_error(tmp_path: Path) -> None:
