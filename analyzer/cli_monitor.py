@@ -9,12 +9,12 @@ Configuration is a TOML file::
     end_offset_minutes = 5              # ... ending 5 minutes ago, so late files are in
     interval_seconds = 300              # continuous mode: one run every 5 minutes ...
     # schedule = "0 * * * *"            # ... or on a cron expression (UTC), like SageMaker's
+    # strict_constraints = true         # refuse constraints.json keys the checks do not read
     host = "0.0.0.0"                    # /metrics and /healthz (continuous mode)
     port = 9091
     engine = "local"                    # profile objects on local processes, or "dask"
     # scheduler = "tcp://dask-scheduler:8786"   # dask: a running cluster (default: a LocalCluster)
     # workers = 4                       # local processes / LocalCluster workers (default: cores)
-    # strict_constraints = true         # refuse constraints.json keys the checks do not read
 
     [store]                             # S3 settings shared by captures and reports (optional)
     endpoint_url = "http://seaweedfs:8333"
@@ -227,14 +227,12 @@ class MonitorConfig:
     schedule: str = ""  # a cron expression (UTC); overrides interval_seconds when set
     host: str = "0.0.0.0"
     port: int = 9091
+    strict_constraints: bool = False  # unknown constraints.json keys stop the start (else: warn)
     store: StoreConfig = StoreConfig()
     ground_truth: GroundTruthConfig = GroundTruthConfig()
     engine: str = "local"  # where objects are profiled: local processes or dask (analyzer.engine)
     scheduler: str = ""  # dask: the scheduler's address ("" = start a LocalCluster)
     workers: int = 0  # local processes or LocalCluster workers (0 = the cores)
-    strict_constraints: bool = (
-        False  # an unknown constraints.json key stops the start (else: warns)
-    )
 
 
 def _fields(cls: type[Any], table: dict[str, Any], where: str) -> dict[str, Any]:
