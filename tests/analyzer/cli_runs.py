@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -58,9 +59,12 @@ def monitor_once(
     )  # fmt: skip
 
 
+_INFO = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ INFO ")
+
+
 def one_line(text: str) -> str:
-    """The only line of ``text`` (a failure shows all of them)."""
-    lines = text.strip().splitlines()
+    """The only line of ``text`` besides INFO log records (a failure shows all of them)."""
+    lines = [line for line in text.strip().splitlines() if not _INFO.match(line)]
     assert len(lines) == 1, text
     assert "Traceback" not in text, text
     return lines[0]
