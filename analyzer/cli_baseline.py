@@ -1,8 +1,9 @@
 """``modeltap baseline``: profile a training dataset, write statistics.json and constraints.json.
 
 ``main(argv)`` parses the arguments (the ``modeltap`` console script dispatches
-``modeltap baseline ...`` here) and returns the exit status: 0 on success, 1 when the data or a
-setting is unusable (the message names file, line and column), 2 for a usage error.
+``modeltap baseline ...`` here) and returns the exit status: 0 on success, 1 when the data is
+unusable (the message names file, line and column), 2 for a usage or configuration error (bad
+options, store settings, an engine that cannot be reached), always as one line.
 
     modeltap baseline train.csv -o baseline/
     modeltap baseline s3://bucket/train/ --format parquet -o s3://bucket/baseline/
@@ -23,20 +24,21 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from analyzer.baseline import build_baseline, mismatch_report, write_baseline
 from analyzer.constraints import ConstraintOptions
 from analyzer.engine import open_engine
-from analyzer.errors import AnalyzerError
+from analyzer.errors import AnalyzerError, DataError
 from analyzer.inference import InferredType
 from analyzer.profile import ProfileConfig
 from analyzer.progress import Progress
-from analyzer.readers import Format, ReadOptions
+from analyzer.readers import Chunk, Format, ReadOptions
 from analyzer.sources import DataSource
+from analyzer.typed_columns import typed_table
 from sidecar.config import StoreConfig
-from sidecar.errors import ModeltapError
+from sidecar.errors import ConfigError, ModeltapError
 
 STORE_ENV_PREFIX = "MODELTAP_ANALYZER_STORE_"
 _TRUE = ("1", "true", "yes", "on")
@@ -298,16 +300,16 @@ def _dataset_format(text: str) -> dict[str, Any]:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise AnalyzerError(f"--dataset-format is not JSON: {exc}") from exc
+        raise ConfigError(f"--dataset-format is not JSON: {exc}") from exc
     if not isinstance(doc, dict) or len(doc) != 1:
-        raise AnalyzerError(
+        raise ConfigError(
             '--dataset-format must be one of {"csv": {...}}, {"json": {...}}, {"parquet": {}}'
         )
     kind, opts = next(iter(doc.items()))
     if kind not in ("csv", "json", "parquet") or not isinstance(opts, dict):
-        raise AnalyzerError(f"--dataset-format: unsupported format {kind!r} (csv, json or parquet)")
+        raise ConfigError(f"--dataset-format: unsupported format {kind!r} (csv, json or parquet)")
     if kind == "json" and opts.get("lines", True) is not True:
-        raise AnalyzerError(
+        raise ConfigError(
             '--dataset-format: only JSON Lines is supported ({"json": {"lines": true}})'
         )
     return {"kind": kind, **opts}
@@ -323,7 +325,7 @@ def read_options(args: argparse.Namespace) -> ReadOptions:
             header = bool(df["header"])
     names = tuple(n.strip() for n in args.column_names.split(",")) if args.column_names else None
     if args.block_mib < 1 or args.batch_rows < 1:
-        raise AnalyzerError("--block-mib and --batch-rows must be at least 1")
+        raise ConfigError("--block-mib and --batch-rows must be at least 1")
     return ReadOptions(
         format=fmt,
         header=True if header is None else header,
@@ -348,7 +350,7 @@ def store_config(args: argparse.Namespace, env: Mapping[str, str] | None = None)
     if path_style is None:
         raw = env.get(f"{STORE_ENV_PREFIX}PATH_STYLE", "").strip().lower()
         if raw not in _TRUE + _FALSE:
-            raise AnalyzerError(f"{STORE_ENV_PREFIX}PATH_STYLE={raw!r}: expected true or false")
+            raise ConfigError(f"{STORE_ENV_PREFIX}PATH_STYLE={raw!r}: expected true or false")
         path_style = raw in _TRUE
     # An empty region leaves it to botocore (StoreConfig's own default is the sidecar's).
     return StoreConfig(endpoint_url=endpoint.strip(), region=region.strip(), path_style=path_style)
@@ -361,7 +363,7 @@ def run_quality(args: argparse.Namespace) -> int:
     from analyzer.quality.labels import ProblemType
 
     if not args.label:
-        raise AnalyzerError("--problem-type needs --label (the ground-truth column)")
+        raise ConfigError("--problem-type needs --label (the ground-truth column)")
     columns = QualityColumns(
         ProblemType.parse(args.problem_type),
         label=args.label,
@@ -373,9 +375,19 @@ def run_quality(args: argparse.Namespace) -> int:
     store = store_config(args)
     source = DataSource(args.inputs, read_options(args), store)
     wanted = [c for c in (args.label, args.prediction, args.probability) if c]
-    stats, cons = build_quality_baseline(
-        (chunk for _, chunk in source.chunks(wanted)), columns, window_rows=args.window_rows
-    )
+
+    def chunks() -> Iterator[Chunk]:
+        for f, chunk in source.chunks(wanted):  # only the wanted columns are decoded ...
+            have = chunk.file_columns or tuple(chunk.batch.schema.names)
+            missing = [c for c in wanted if c not in have]
+            if missing:  # ... so name the columns the file has
+                raise DataError(
+                    f"no column {', '.join(map(repr, missing))} (columns: {', '.join(have)})",
+                    file=f.name,
+                )
+            yield chunk
+
+    stats, cons = build_quality_baseline(chunks(), columns, window_rows=args.window_rows)
     names = write_documents(
         args.output,
         {"statistics.json": dumps(stats), "constraints.json": dumps(cons)},
@@ -423,15 +435,18 @@ def run_bias(args: argparse.Namespace) -> int:
     from analyzer.bias import Facet, compute, suggest_constraints
 
     if not args.label or not (args.prediction or args.probability):
-        raise AnalyzerError("--bias-facet needs --label and --prediction (or --probability)")
+        raise ConfigError("--bias-facet needs --label and --prediction (or --probability)")
     values = (
         tuple(v.strip() for v in args.bias_facet_values.split(","))
         if args.bias_facet_values
         else None
     )
     facet = Facet(args.bias_facet, values=values, threshold=args.bias_facet_threshold)
-    table = _table(args)
     roles = {args.label, args.prediction, args.probability, args.bias_facet, args.bias_group}
+    # CSV columns are text: the features get the types the data baseline infers (or --type).
+    table = typed_table(
+        _table(args), dict(args.type), threshold=args.mixed_type_threshold, keep=roles - {None}
+    )
     numeric = [
         n for n in table.column_names
         if n not in roles and np.issubdtype(np.asarray(_column(table, n)).dtype, np.number)
@@ -470,7 +485,7 @@ def run_attribution(args: argparse.Namespace) -> int:
     from analyzer.baseline import dumps, write_documents
 
     if not args.model_url:
-        raise AnalyzerError("--attribution needs --model-url")
+        raise ConfigError("--attribution needs --model-url")
     table = _table(args)
     roles = {args.label, args.prediction, args.probability}
     names = (
@@ -541,8 +556,8 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(source.total_bytes, enabled=False if args.quiet else enabled)
     try:
         engine = open_engine(args.engine, scheduler=args.scheduler, workers=args.workers)
-    except ValueError as exc:
-        raise AnalyzerError(f"--engine {args.engine}: {exc}") from exc
+    except (OSError, TimeoutError, ValueError) as exc:  # e.g. no scheduler at that address
+        raise ConfigError(f"--engine {args.engine}: {exc}") from None
     try:
         prof = build_baseline(
             source,
@@ -579,6 +594,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         return run(args)
+    except ConfigError as exc:
+        print(f"modeltap baseline: configuration error: {exc}", file=sys.stderr)
+        return 2
     except ModeltapError as exc:
         print(f"modeltap baseline: error: {exc}", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ Configuration is a TOML file::
     end_offset_minutes = 5              # ... ending 5 minutes ago, so late files are in
     interval_seconds = 300              # continuous mode: one run every 5 minutes ...
     # schedule = "0 * * * *"            # ... or on a cron expression (UTC), like SageMaker's
+    # strict_constraints = true         # refuse constraints.json keys the checks do not read
     host = "0.0.0.0"                    # /metrics and /healthz (continuous mode)
     port = 9091
     engine = "local"                    # profile objects on local processes, or "dask"
@@ -59,7 +60,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 from aiohttp import web
 from croniter import croniter
 from prometheus_client import CollectorRegistry
@@ -67,11 +67,12 @@ from prometheus_client import CollectorRegistry
 from analyzer.attribution.client import ModelClientConfig
 from analyzer.attribution.kernel_shap import Background
 from analyzer.attribution_run import AttributionTarget
+from analyzer.baseline_files import check_constraints_file, parse_json, read_profile
 from analyzer.bias import Facet
 from analyzer.bias_run import BiasTarget
 from analyzer.config_types import check_table
 from analyzer.engine import ENGINES, Engine, open_engine
-from analyzer.errors import AnalyzerError
+from analyzer.errors import AnalyzerError, BaselineFormatError
 from analyzer.exporter import AnalyzerCollector
 from analyzer.groundtruth import IngestConfig, Ingestor, PredictionSpec, add_ground_truth_route
 from analyzer.hooks import load_hook
@@ -82,9 +83,9 @@ from analyzer.job import (
     RunResult,
     Target,
     evaluate_checks,
+    missing_dataset_dir,
     run_window,
 )
-from analyzer.profile import Profile
 from analyzer.quality import Calibration, ProblemType, QualityError
 from analyzer.quality_run import QualityTarget
 from analyzer.readers import Format
@@ -227,6 +228,7 @@ class MonitorConfig:
     schedule: str = ""  # a cron expression (UTC); overrides interval_seconds when set
     host: str = "0.0.0.0"
     port: int = 9091
+    strict_constraints: bool = False  # unknown constraints.json keys stop the start (else: warn)
     store: StoreConfig = StoreConfig()
     ground_truth: GroundTruthConfig = GroundTruthConfig()
     engine: str = "local"  # where objects are profiled: local processes or dask (analyzer.engine)
@@ -405,12 +407,7 @@ def check_engine(cfg: MonitorConfig, where: str) -> None:
 
 
 async def _read_baseline(uri: str, store_cfg: StoreConfig) -> tuple[Any, Any]:
-    store = open_store(uri, store_cfg)
-    try:
-        stats = orjson.loads(await store.get("statistics.json"))
-        constraints = orjson.loads(await store.get("constraints.json"))
-    finally:
-        await store.close()
+    stats, constraints = await _read_json(uri, ("statistics.json", "constraints.json"), store_cfg)
     return stats, constraints
 
 
@@ -442,9 +439,11 @@ async def load_quality(
 
 
 async def _read_json(uri: str, names: tuple[str, ...], store_cfg: StoreConfig) -> list[Any]:
+    """The baseline files ``names`` under ``uri``; one that is not JSON is a BaselineFormatError."""
     store = open_store(uri, store_cfg)
     try:
-        return [orjson.loads(await store.get(name)) for name in names]
+        base = uri.rstrip("/")
+        return [parse_json(await store.get(name), f"{base}/{name}") for name in names]
     finally:
         await store.close()
 
@@ -475,14 +474,17 @@ async def load_attribution(a: AttributionConfig, store_cfg: StoreConfig) -> Attr
     analysis, background = await _read_json(
         a.baseline, ("analysis.json", "background.json"), store_cfg
     )
+    try:
+        features = tuple(str(f) for f in background["features"])
+        rows = Background.of(background["rows"], background["weights"])
+        nsamples = a.nsamples if a.nsamples is not None else background.get("nsamples")
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BaselineFormatError(
+            f"{a.baseline.rstrip('/')}/background.json does not follow the format "
+            f"(features, rows, weights): {type(exc).__name__}: {exc}"
+        ) from None
     return AttributionTarget(
-        analysis,
-        tuple(background["features"]),
-        Background.of(background["rows"], background["weights"]),
-        a.client(),
-        rows=a.rows,
-        nsamples=a.nsamples if a.nsamples is not None else background.get("nsamples"),
-        threshold=a.threshold,
+        analysis, features, rows, a.client(), rows=a.rows, nsamples=nsamples, threshold=a.threshold
     )
 
 
@@ -490,15 +492,28 @@ async def load_target(
     endpoint: EndpointConfig,
     store_cfg: StoreConfig,
     ground_truth: GroundTruthConfig = GroundTruthConfig(),
+    *,
+    strict_constraints: bool = False,
 ) -> Target:
+    """The target of one [[endpoints]] table, its baselines read and checked (one line each if
+    one is unusable: ``analyzer.baseline_files``)."""
+    if endpoint.dataset and (missing := missing_dataset_dir(endpoint.dataset)) is not None:
+        raise ConfigError(
+            f"[[endpoints]] {endpoint.name}/{endpoint.variant}: dataset {endpoint.dataset}: "
+            f"no such directory {missing}"
+        )
     stats, constraints = await _read_baseline(endpoint.baseline, store_cfg)
-    columns = tuple(
-        f["name"] for f in stats.get("features", []) if f["name"] not in endpoint.output_columns
-    )
+    base = endpoint.baseline.rstrip("/")
+    profile = read_profile(stats, f"{base}/statistics.json")
+    for warning in check_constraints_file(
+        constraints, f"{base}/constraints.json", strict=strict_constraints
+    ):
+        log.warning("%s", warning)
+    columns = tuple(c for c in profile.columns if c not in endpoint.output_columns)
     return Target(
         endpoint.name,
         endpoint.variant,
-        Profile.from_json(stats),
+        profile,
         constraints,
         target_model=endpoint.target_model,
         output_columns=endpoint.output_columns,
@@ -645,7 +660,16 @@ async def serve(
 
     runner = web.AppRunner(build_app(registry, reports, routes), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, cfg.host, cfg.port).start()
+    try:
+        await web.TCPSite(runner, cfg.host, cfg.port).start()
+    except OSError as exc:  # the port is taken, or the host is not an address of this machine
+        await runner.cleanup()
+        await reports.close()
+        if ingestor is not None:
+            await ingestor.store.close()
+        raise ConfigError(
+            f"[monitor] cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}"
+        ) from None
     log.info("modeltap monitor: metrics on http://%s:%d/metrics, reports on /reports/, "
              "ground truth %s, runs %s", cfg.host, cfg.port,
              "on POST /ground-truth" if ingestor else "from files only (no token)",
@@ -680,13 +704,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--engine", choices=ENGINES, help="overrides [monitor] engine")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="overrides [monitor] scheduler")
     parser.add_argument("--workers", type=int, metavar="N", help="overrides [monitor] workers")
+    parser.add_argument(
+        "--strict-constraints",
+        action="store_const",
+        const=True,
+        help="refuse a constraints.json with a key the checks do not read (default: warn)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
         cfg = load_config(args.config)
-        flags = {k: getattr(args, k) for k in ("engine", "scheduler", "workers")}
+        flags = {
+            k: getattr(args, k) for k in ("engine", "scheduler", "workers", "strict_constraints")
+        }
         cfg = dataclasses.replace(cfg, **{k: v for k, v in flags.items() if v is not None})
         check_engine(cfg, "flags:")
         window = window_ending(dt.datetime.now(dt.UTC), cfg)
@@ -711,12 +743,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     async def once() -> int:
-        targets = [await load_target(e, cfg.store, cfg.ground_truth) for e in cfg.endpoints]
+        targets = [
+            await load_target(
+                e, cfg.store, cfg.ground_truth, strict_constraints=cfg.strict_constraints
+            )
+            for e in cfg.endpoints
+        ]
         results = await run_all(cfg, targets, window, evaluate=evaluate, engine=engine)
         return 1 if any(r.status == FAILED for r in results) else 0
 
     async def forever() -> int:
-        targets = [await load_target(e, cfg.store, cfg.ground_truth) for e in cfg.endpoints]
+        targets = [
+            await load_target(
+                e, cfg.store, cfg.ground_truth, strict_constraints=cfg.strict_constraints
+            )
+            for e in cfg.endpoints
+        ]
         await serve(cfg, targets, evaluate, engine)
         return 0
 

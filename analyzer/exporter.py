@@ -241,6 +241,10 @@ def quality_metrics(
     violations = GaugeMetricFamily("modeltap_analyzer_quality_violations",
                                    "1 for each model-quality metric that crossed its threshold in the latest run.",
                                    labels=[*labels, "metric"])  # fmt: skip
+    invalid = GaugeMetricFamily("modeltap_analyzer_quality_invalid_labels",
+                                "Ground-truth labels of the latest join that cannot be labels of the model "
+                                "(wrong type or class); left out of the metrics, and the run fails.",
+                                labels=labels)  # fmt: skip
     for ident, result in sorted(latest.items()):
         doc = result.quality
         if not doc:
@@ -284,8 +288,10 @@ def quality_metrics(
             bad_labels.add_metric([*ident, reason], float(n))
         for v in doc.get("violations") or []:
             violations.add_metric([*ident, str(v.get("metric_name", ""))], 1.0)
+        if isinstance((doc.get("invalid_labels") or {}).get("count"), int):
+            invalid.add_metric(list(ident), float(doc["invalid_labels"]["count"]))
     yield from (metric, per_class, confusion, estimated, coverage, merge_g, unparsed, bad_labels,
-                violations)  # fmt: skip
+                violations, invalid)  # fmt: skip
 
 
 def ingest_metrics(c: IngestCounters) -> Iterator[CounterMetricFamily]:

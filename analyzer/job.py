@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +35,8 @@ from analyzer.reports import write_reports
 from analyzer.scaleout import engine_parts, in_process, object_job
 from analyzer.window import ReadStats, Window, list_window, parse_records
 from sidecar.config import StoreConfig
-from sidecar.store.base import ObjectInfo, Store
+from sidecar.errors import ModeltapError
+from sidecar.store.base import ObjectInfo, Store, split_destination
 
 log = logging.getLogger(__name__)
 
@@ -200,11 +202,9 @@ def _profile_dataset_object(
     try:
         for chunk in read_chunks(data, key, options, columns=names):
             batch = chunk.batch
-            keep = [n for n in names if n in batch.schema.names]
-            if not keep:
-                continue
-            table = batch.select(keep)
-            seen.update(keep)
+            seen.update(chunk.file_columns or batch.schema.names)  # extra columns too
+            # Rows without any baseline column still count: as rows where every one is missing.
+            table = batch.select([n for n in names if n in batch.schema.names])
             stats.records += table.num_rows
             stats.rows += table.num_rows
             prof.update(table)
@@ -218,8 +218,42 @@ def _profile_dataset_object(
     return prof, read, stats, sorted(seen)
 
 
+def missing_dataset_dir(uri: str) -> str | None:
+    """The directory of a ``file://`` dataset when it does not exist (a misconfiguration); None
+    for one that exists or an object-store prefix (which may hold no objects yet)."""
+    scheme, root, _ = split_destination(uri)
+    return root if scheme == "file" and not os.path.isdir(root) else None
+
+
 async def list_dataset(store: Store, dataset: BatchDataset, window: Window) -> list[ObjectInfo]:
-    """The dataset objects of the window: by hour prefix, or by last-modified time."""
+    """The dataset objects of the window: by hour prefix, or by last-modified time.
+
+    A local dataset directory that does not exist is a DataError; a prefix without any object
+    at all is logged as a warning (the run is NoData), since a path with a typo looks like that.
+    """
+    missing = missing_dataset_dir(dataset.uri)
+    if missing is not None:
+        raise DataError(f"dataset {dataset.uri}: no such directory {missing}")
+    found = await _list_dataset(store, dataset, window)
+    if not found and not await _holds_objects(store):
+        log.warning("dataset %s holds no objects at all: is the path right?", dataset.uri)
+    return found
+
+
+async def _holds_objects(store: Store) -> bool:
+    """Whether anything is stored under the store's prefix (one listing page at most)."""
+    listing = store.list("")
+    try:
+        async for _ in listing:
+            return True
+        return False
+    finally:
+        aclose = getattr(listing, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def _list_dataset(store: Store, dataset: BatchDataset, window: Window) -> list[ObjectInfo]:
     if dataset.partitioned:
         found: list[ObjectInfo] = []
         for hour in window.hours():
@@ -334,6 +368,7 @@ async def run_window(
                 result.violations = [v.to_dict() for v in ev.violations]
                 result.evaluation = ev.to_dict()
             result.status = WITH_VIOLATIONS if result.violations else COMPLETED
+        window_has_data = result.status != NO_DATA
         if target.quality is not None and labels is not None and target.batch is None:
             result.quality = await run_quality(
                 captures,
@@ -344,11 +379,16 @@ async def run_window(
                 target.quality,
                 window,
             )
-            if result.quality["violations"]:
+            problem = quality_problem(result.quality)
+            if problem:  # bad ground truth, or metrics that could not be computed: said, failed
+                log.warning("model quality of %s/%s: %s", target.endpoint, target.variant, problem)
+                result.status = FAILED
+                result.error = "; ".join(filter(None, [result.error, f"quality: {problem}"]))
+            elif result.quality["violations"]:
                 result.status = WITH_VIOLATIONS
             elif result.status == NO_DATA and result.quality["statistics"] is not None:
                 result.status = COMPLETED  # no new traffic, but labelled older predictions
-        if result.status != NO_DATA and target.batch is None:
+        if window_has_data and target.batch is None:
             await _run_sections(captures, labels, target, window, result)
         if target.post_analytics is not None:
             custom = await asyncio.to_thread(target.post_analytics, run_summary(result))
@@ -357,12 +397,36 @@ async def run_window(
         if reports is not None:
             await write_reports(reports, result, target.baseline)
     except Exception as exc:  # a run fails alone; the schedule and the other targets go on
-        log.exception("monitoring run for %s/%s failed", target.endpoint, target.variant)
+        _log_failure(exc, "monitoring run for %s/%s failed", target.endpoint, target.variant)
         result.status = FAILED
         result.error = f"{type(exc).__name__}: {exc}"
     result.duration_seconds = time.monotonic() - started
     result.finished_at = time.time()
     return result
+
+
+def quality_problem(doc: Mapping[str, Any]) -> str:
+    """What went wrong in a model-quality document ('' when nothing did): ground-truth labels of
+    the wrong type (left out of the metrics), or metrics that could not be computed."""
+    problems = []
+    bad = doc.get("invalid_labels") or {}
+    if bad.get("count"):
+        shown = ", ".join(repr(e) for e in bad.get("examples", []))
+        problems.append(
+            f"{bad['count']} of {bad['of']} ground-truth labels are not {bad['expected']} "
+            f"(e.g. {shown}); they are left out of the metrics"
+        )
+    if doc.get("error"):
+        problems.append(f"metrics not computed: {doc['error']}")
+    return "; ".join(problems)
+
+
+def _log_failure(exc: Exception, message: str, *args: Any) -> None:
+    """One line for a deliberate error (its message names the cause); the traceback of a bug."""
+    if isinstance(exc, ModeltapError):
+        log.error(f"{message}: %s", *args, exc)
+    else:
+        log.exception(message, *args)
 
 
 async def _run_sections(
@@ -381,7 +445,7 @@ async def _run_sections(
         try:
             doc = await run()
         except Exception as exc:  # the other sections' results stand
-            log.exception("%s for %s/%s failed", name, target.endpoint, target.variant)
+            _log_failure(exc, "%s for %s/%s failed", name, target.endpoint, target.variant)
             doc = {"error": f"{type(exc).__name__}: {exc}", "violations": []}
             result.status = FAILED
             result.error = "; ".join(filter(None, [result.error, f"{name}: {doc['error']}"]))
@@ -404,6 +468,7 @@ def run_summary(result: RunResult) -> dict[str, Any]:
         "start_time": result.window.start.astimezone(dt.UTC).isoformat(),
         "end_time": result.window.end.astimezone(dt.UTC).isoformat(),
         "status": result.status,
+        "error": result.error,
         "rows": result.rows,
         "objects": result.read.objects,
         "bad_objects": result.read.bad_objects,

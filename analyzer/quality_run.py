@@ -21,6 +21,7 @@ import numpy as np
 from analyzer.groundtruth import Labels, LabelStats, PredictionSpec, load_labels, merge
 from analyzer.groundtruth.merge import read_predictions
 from analyzer.quality import Calibration, ProblemType, QualityError, check, compute, estimate
+from analyzer.quality.label_types import examples, wrong_type
 from analyzer.window import ReadStats, Window, list_window, parse_records, parse_time
 from sidecar.store.base import Store
 
@@ -128,6 +129,14 @@ def _evaluate(
 ) -> dict[str, Any]:
     merged = merge(realised, labels, target.spec)
     m = merged.stats
+    bad, expected = wrong_type(
+        target.problem_type, merged.y_true, merged.y_pred, target.statistics, target.positive_label
+    )
+    y_true, y_pred, y_score = merged.y_true, merged.y_pred, merged.y_score
+    if bad.any():  # left out of the metrics; the job fails the run and names them
+        keep = ~bad
+        y_true, y_pred = y_true[keep], y_pred[keep]
+        y_score = y_score[keep] if y_score is not None else None
     doc: dict[str, Any] = {
         "problem_type": target.problem_type.value,
         "realised_window": {
@@ -149,17 +158,23 @@ def _evaluate(
         },
         "captures_read": {"objects": read.objects, "bad_lines": read.bad_lines},
         "label_coverage": m.labelled / m.predictions if m.predictions else None,
+        "invalid_labels": {
+            "count": int(bad.sum()),
+            "of": len(bad),
+            "expected": expected,
+            "examples": examples(merged.y_true, bad),
+        },
         "statistics": None,
         "violations": [],
         "estimated": None,
     }
-    if m.labelled:
+    if len(y_true):
         try:
             stats = compute(
                 target.problem_type,
-                merged.y_true,
-                merged.y_pred,
-                merged.y_score if target.problem_type is ProblemType.BINARY else None,
+                y_true,
+                y_pred,
+                y_score if target.problem_type is ProblemType.BINARY else None,
                 positive_label=target.positive_label,
             )
         except QualityError as exc:  # e.g. labels of a kind the predictions never have

@@ -84,6 +84,7 @@ class ReadOptions:
 class Chunk:
     batch: pa.RecordBatch | pa.Table
     bytes_done: int  # bytes of this file consumed so far (approximate for Parquet)
+    file_columns: tuple[str, ...] = ()  # every column of the file, also those not decoded
 
 
 def format_of(name: str, options: ReadOptions) -> Format:
@@ -222,7 +223,7 @@ def _read_csv(
         ):
             # The threaded reader reads ahead, so tell() runs early; each batch is one block.
             done = raw.tell() if compressed else min(raw.tell(), (i + 1) * options.block_bytes)
-            yield Chunk(batch, done)
+            yield Chunk(batch, done, tuple(names))
     except pa.ArrowInvalid as exc:
         raise _csv_error(source, name, options, names, exc) from exc
 
@@ -295,7 +296,8 @@ def _read_jsonl(source: str | bytes, name: str, options: ReadOptions) -> Iterato
                     block.decode("utf-8")
                 except UnicodeDecodeError as exc:
                     raise _json_error(block, first_line, name, exc) from exc
-                yield Chunk(_parse_jsonl(block, first_line, name, as_text), done)
+                table = _parse_jsonl(block, first_line, name, as_text)
+                yield Chunk(table, done, tuple(table.column_names))
             first_line += lines
 
 
@@ -435,11 +437,11 @@ def _read_parquet(
         size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
         total_rows = max(1, pf.metadata.num_rows)
         rows = 0
-        present = set(pf.schema_arrow.names)
-        wanted = None if columns is None else [c for c in columns if c in present]
+        names = tuple(pf.schema_arrow.names)
+        wanted = None if columns is None else [c for c in columns if c in names]
         for batch in pf.iter_batches(batch_size=options.batch_rows, columns=wanted):
             rows += batch.num_rows
-            yield Chunk(batch, size * rows // total_rows)
+            yield Chunk(batch, size * rows // total_rows, names)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"cannot read Parquet: {exc}", file=name) from exc
 

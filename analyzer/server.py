@@ -2,13 +2,15 @@
 
 Reports are read from the reports store on each request, so what the port shows is what the
 store holds (the same files a CronJob run wrote elsewhere are served just as well). Only GET
-reaches the store, keys with empty or dot segments are refused, and every report is served with
+reaches the store, keys with empty or dot segments or control characters (``%00``, which no report
+name holds and a filesystem cannot open) answer 404, and every report is served with
 a Content-Security-Policy that forbids scripts and any request leaving the page.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -32,11 +34,14 @@ REPORT_HEADERS = {
 }
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def report_key(tail: str) -> str | None:
     """The store key of ``/reports/<tail>``; a directory means its index.html; None if unsafe."""
     key = f"{tail}index.html" if tail == "" or tail.endswith("/") else tail
     parts = key.split("/")
-    if any(p in ("", ".", "..") or "\\" in p for p in parts):
+    if any(p in ("", ".", "..") or "\\" in p for p in parts) or _CONTROL.search(key):
         return None
     return key
 
@@ -57,6 +62,8 @@ def build_app(
 
     async def report(request: web.Request) -> web.StreamResponse:
         tail = request.match_info["tail"]
+        if _CONTROL.search(tail):  # before the redirect: no such name, and no such Location
+            raise web.HTTPNotFound(text="no such report\n")
         if tail and "." not in tail.rsplit("/", 1)[-1] and not tail.endswith("/"):
             raise web.HTTPFound(f"/reports/{tail}/")  # a directory without its slash
         key = report_key(tail)

@@ -78,7 +78,7 @@ def build_quality_baseline(
         if missing:
             raise QualityError(
                 f"column(s) {', '.join(missing)} not in the dataset "
-                f"(columns: {', '.join(table.column_names)})"
+                f"(columns: {', '.join(chunk.file_columns or table.column_names)})"
             )
         parts.append(table.select(wanted))
     if not parts:

@@ -142,7 +142,7 @@ def test_bad_path_style_variable_is_an_error(
     f = tmp_path / "d.csv"
     f.write_text("v\n1\n")
     monkeypatch.setenv("MODELTAP_ANALYZER_STORE_PATH_STYLE", "maybe")
-    assert main([str(f), "-o", str(tmp_path / "o")]) == 1
+    assert main([str(f), "-o", str(tmp_path / "o")]) == 2  # bad configuration
     assert "MODELTAP_ANALYZER_STORE_PATH_STYLE='maybe': expected true or false" in (
         capsys.readouterr().err
     )

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.analyzer.cli_runs import built_baseline, modeltap
 from tests.analyzer.drift_scenario import DRIFTED, generate
 from tests.integration.seaweed import SeaweedS3
 from tests.support.procs import PYTHON, REPO
@@ -71,3 +72,35 @@ def test_partitioned_batch_output_on_s3(s3_env: SeaweedS3, s3_bucket: str, tmp_p
     assert summary["rows"] == N and summary["objects"] == 2
     drift = orjson.loads((run_json.parent / "drift.json").read_bytes())
     assert {k for k, f in drift["features"].items() if f["decision"]["drift"]} == DRIFTED
+
+
+def test_an_s3_prefix_without_objects_is_no_data_with_a_warning(
+    s3_env: SeaweedS3, s3_bucket: str, tmp_path: Path
+) -> None:
+    """A prefix the job has not written to yet is NoData and a warning naming it (a local
+    directory that does not exist is refused: tests/analyzer/test_batch_inputs.py); a prefix
+    with objects, none in the window, is NoData without a warning."""
+    base = built_baseline(tmp_path, "a\n1.5\n2.5\n")
+    hour = dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC)
+    with contextlib.closing(s3_env.client()) as client:
+        client.put_object(Bucket=s3_bucket, Key=f"written/{hour:%Y/%m/%d/%H}/part-0.parquet",
+                          Body=parquet(pa.table({"a": [1.5, 2.5]})))  # fmt: skip
+    later = hour + dt.timedelta(hours=5)
+    for prefix, warned in (("not-yet", True), ("written", False)):
+        reports = tmp_path / f"reports-{prefix}"
+        config = tmp_path / f"monitor-{prefix}.toml"
+        config.write_text(
+            f'[monitor]\ncaptures = "s3://{s3_bucket}/captures"\nreports = "file://{reports}"\n'
+            f'[store]\nendpoint_url = "{s3_env.endpoint_url}"\npath_style = true\n'
+            f'region = "{s3_env.region}"\n[[endpoints]]\nname = "job"\nbaseline = "file://{base}"\n'
+            f'dataset = "s3://{s3_bucket}/{prefix}"\npartitioned = true\n'
+        )
+        done = modeltap("monitor", "--config", str(config), "--once", "--start",
+                        later.isoformat(), "--end", (later + dt.timedelta(hours=1)).isoformat())  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        warnings = [line for line in done.stderr.splitlines() if " WARNING " in line]
+        assert len(warnings) == (1 if warned else 0), done.stderr
+        if warned:
+            assert f"dataset s3://{s3_bucket}/{prefix} holds no objects at all" in warnings[0]
+        (run_json,) = reports.rglob("run.json")
+        assert orjson.loads(run_json.read_bytes())["status"] == "NoData"
