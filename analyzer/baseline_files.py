@@ -2,7 +2,7 @@
 line naming the file and the problem (``BaselineFormatError``), never a traceback mid-run.
 
 constraints.json is checked when it is loaded, before any run: every value against the types of
-formats.md section 3 (``analyzer.schema``; a feature needs only its ``name``, ``version`` may be
+docs/formats.md §3 (``analyzer.schema``; a feature needs only its ``name``, ``version`` may be
 left out), and every key against the keys the checks read. A key the checks do not read would
 silently leave its default in force (SageMaker's own documentation spells ``comparison_method`` as
 ``comparion_method``), so each one is named with the nearest known key: a warning by default, an

@@ -5,7 +5,7 @@
 per feature, every drift measure of ``analyzer.drift`` plus the statistical decision, for the
 monitoring job to export as metrics and write into its report.
 
-The six checks, with SageMaker's names and semantics (formats.md section 4). Only present values
+The six checks, with SageMaker's names and semantics (docs/formats.md §4). Only present values
 enter the distributions; missingness is measured by the completeness check alone.
 
 * ``missing_column_check``: a constraints feature absent from the window. When the caller passes
@@ -44,10 +44,10 @@ enter the distributions; missingness is measured by the completeness check alone
   ``comparison_threshold``; String features compare the categorical L-infinity distance with
   ``categorical_comparison_threshold`` (default: ``comparison_threshold``), or, with
   ``categorical_drift_method: ChiSquared``, flag when the chi-square p-value is *below* that
-  threshold (formats.md's recommendation; SageMaker's comparison is undocumented). The p-value is
-  the homogeneity (two-sample) test's with every sparse cell pooled (``analyzer.drift.chi_squared``),
-  not goodness of fit against the baseline's shares, which ignores the baseline's own sampling
-  noise and flagged most clean high-cardinality columns; a column too sparse to test (fewer than 2
+  threshold (modeltap's choice, docs/formats.md §4; SageMaker does not document its comparison).
+  The p-value is the homogeneity (two-sample) test's with every sparse cell pooled
+  (``analyzer.drift.chi_squared``), not goodness of fit against the baseline's shares, which
+  ignores the baseline's own sampling noise and flagged most clean high-cardinality columns; a column too sparse to test (fewer than 2
   cells left after pooling) has no p-value and is never flagged. Distances are
   violations when strictly above the threshold. Off with ``perform_comparison: Disabled``.
 * ``categorical_values_check``: for a String feature with ``string_constraints.domains``, the

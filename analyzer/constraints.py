@@ -1,4 +1,4 @@
-"""Suggested constraints.json from a baseline profile (formats.md section 3).
+"""Suggested constraints.json from a baseline profile (docs/formats.md §3).
 
 Per feature: ``inferred_type``; ``completeness``, the observed share of present values (the
 completeness check then tests for a significant rise in the missing share, ``analyzer.checks``),

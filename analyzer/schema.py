@@ -1,6 +1,6 @@
 """The documented schemas of statistics.json and constraints.json, and a small checker.
 
-The schemas follow formats.md sections 2 and 3 and are written in a JSON-Schema subset (type,
+The schemas follow docs/formats.md §2 and §3 and are written in a JSON-Schema subset (type,
 enum, required, properties, items, minimum, additionalProperties). ``validate`` returns every
 problem as "path: message"; ``check_statistics``/``check_constraints`` raise BaselineFormatError.
 Unknown keys are allowed where SageMaker's format is open (modeltap's own ``modeltap`` keys).

@@ -1,4 +1,4 @@
-"""statistics.json: a Profile to and from SageMaker's layout (formats.md section 2).
+"""statistics.json: a Profile to and from SageMaker's layout (docs/formats.md §2).
 
 What SageMaker tooling reads is written where it expects it: ``dataset.item_count`` and per
 feature ``inferred_type`` and ``numerical_statistics`` (``common``, mean, sum, std_dev, min, max,

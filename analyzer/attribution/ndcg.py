@@ -1,6 +1,6 @@
 """Feature-attribution drift: NDCG of the live feature ranking against the baseline's.
 
-SageMaker's score (formats.md section 8): with a(f) the baseline's global attribution of
+SageMaker's score (docs/formats.md §8): with a(f) the baseline's global attribution of
 feature f, F the features sorted by a (descending) and F' the same features sorted by the live
 attribution::
 

@@ -1,6 +1,6 @@
 """Bias-drift constraints: suggested from a baseline report, checked against a window's report.
 
-Clarify's rule (formats.md section 7): a metric is violated when the window's value is *worse*
+Clarify's rule (docs/formats.md §7): a metric is violated when the window's value is *worse*
 than the baseline constraint, i.e. farther from the fair value: 0 for the differences, 1 for
 DI (distance ``|DI - 1|``, as the rule reads). A baseline DPPL of 0.2 allows any value in
 [-0.2, 0.2]; -0.3 is a violation, 0.1 is not.

@@ -1,7 +1,7 @@
 """Post-training bias metrics, as SageMaker Clarify defines them, in Clarify's report layout.
 
 ``compute(facet_columns, facets, y_pred=..., y_true=...)`` returns an ``analysis.json``-like
-document (formats.md section 7)::
+document (docs/formats.md §7)::
 
     {"version": "1.0",
      "post_training_bias_metrics": {

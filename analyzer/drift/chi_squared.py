@@ -15,8 +15,9 @@ Two tests, the same cell merging:
 
 Applies to: String features (and any feature summarised by category counts).
 Default threshold: p < alpha. For the constraint check, a violation when p is below
-``categorical_comparison_threshold`` (formats.md's recommendation, SageMaker's own comparison is
-undocumented); for the decision, ``analyzer.drift.decide`` after the multiple-testing correction.
+``categorical_comparison_threshold`` (modeltap's choice, docs/formats.md §4; SageMaker does not
+document its comparison); for the decision, ``analyzer.drift.decide`` after the multiple-testing
+correction.
 Smoothing: none; small cells are merged instead. Missing values are not a category.
 
 Pooling: the chi-square distribution is the test's large-sample limit, trustworthy only when

@@ -7,7 +7,7 @@ Applies to: numeric features over the fine quantile-anchored bins (about 1,000 b
 bins plus the two outer bins for values outside the baseline's range), categorical features over
 the union of categories.
 Default threshold: 0.1 (Evidently's for Jensen-Shannon); reported, not the decision: a fixed
-distance threshold is not a test (drift-lessons.md).
+distance threshold is not a test (docs/drift.md §2).
 Smoothing: none is needed (r > 0 wherever p or q is, and 0 * log 0 = 0).
 Error: exact on the binned data. For a numeric feature, binning can only lower JS (the data
 processing inequality), so the result is a lower bound of the JS of finer bins.

@@ -1,6 +1,6 @@
 """SageMaker's baseline_drift_check distance (Deequ's L-infinity), Simple and Robust.
 
-Formulas (formats.md section 4, Deequ ``Distance.scala``):
+Formulas (docs/formats.md §4, Deequ ``Distance.scala``):
 
 * numeric ``linf_simple = max_x |F_base(x) - F_window(x)|``, the KS D of the present values. Read
   here from the exact quantile-anchored bins (``analyzer.drift.ks``: never above the exact D,

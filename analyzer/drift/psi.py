@@ -9,7 +9,7 @@ cumulative share reaches k/n_bins, so each holds about a tenth of the baseline (
 may get fewer, uneven bins: a bin never splits a value). Values outside the baseline's range fall
 in the first or last coarse bin. Categorical features: one bin per category of the union.
 
-Default threshold: 0.1 (the common "moderate shift" rule; 0.25 "major"). drift-lessons.md: on 10
+Default threshold: 0.1 (the common "moderate shift" rule; 0.25 "major"). docs/drift.md §3: on 10
 quantile bins PSI misses 0.1-sd shifts that the KS test finds at 100k rows, so it is a report.
 
 Smoothing: ``epsilon`` (default 1e-4, a named parameter). A share of 0 on either side is replaced

@@ -35,9 +35,9 @@ most ``MAX_NORMED_ERROR`` (1%) of the baseline's standard deviation, so the norm
 to +-0.01, a tenth of its 0.1 threshold; otherwise ``distance`` is NaN and only ``estimate`` and
 the bound are kept. Measured against scipy (the tests): t(4) and Cauchy at 100 k and 1 M rows,
 clean and with a 10% scale and 0.1 location change, within 0.04%; before the exact tails and bin
-sums +14%/+130% (t(4) clean, 100 k/1 M) and +98%/+6,041% (Cauchy clean). On the drift-lessons
-scenario at 100 k rows every continuous feature is within 0.06%, the Integral counts (binned
-without the sums) within 1.7%. W1 is a report, never the decision.
+sums +14%/+130% (t(4) clean, 100 k/1 M) and +98%/+6,041% (Cauchy clean). On the drift
+scenario (docs/drift.md §5) at 100 k rows every continuous feature is within 0.06%, the
+Integral counts (binned without the sums) within 1.7%. W1 is a report, never the decision.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Model-quality constraints: suggested from baseline statistics, checked against a window's.
 
-The constraints file (formats.md section 5)::
+The constraints file (docs/formats.md §5)::
 
     {"version": 0.0,
      "binary_classification_constraints": {

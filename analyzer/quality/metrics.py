@@ -1,7 +1,7 @@
 """Model-quality statistics: predictions against ground truth, in SageMaker's layout.
 
-``compute(problem_type, y_true, y_pred, y_score)`` returns the statistics document (formats.md
-section 5)::
+``compute(problem_type, y_true, y_pred, y_score)`` returns the statistics document (docs/formats.md
+§5)::
 
     {"version": 0.0,
      "dataset": {"item_count": n, "evaluation_time": "2024-05-01T12:00:00.000Z"},
