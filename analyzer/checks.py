@@ -49,7 +49,8 @@ enter the distributions; missingness is measured by the completeness check alone
   (``analyzer.drift.chi_squared``), not goodness of fit against the baseline's shares, which
   ignores the baseline's own sampling noise and flagged most clean high-cardinality columns; a
   column too sparse to test (fewer than 2 cells left after pooling) has no p-value and is never
-  flagged. Distances are violations when strictly above the threshold. Off with ``perform_comparison: Disabled``.
+  flagged. Distances are violations when strictly above the threshold. Off with
+  ``perform_comparison: Disabled``.
 * ``categorical_values_check``: for a String feature with ``string_constraints.domains``, the
   window's share of present values outside the domain exceeds the baseline's share (usually 0)
   by more than ``domain_content_threshold``. Values beyond the window's category cap are unknown

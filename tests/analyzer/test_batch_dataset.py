@@ -2,7 +2,8 @@
 
 The drift scenario (docs/drift.md §5; 6 of 25 features drifted) is written as the batch job's
 output in every format the reader takes (CSV, gzipped CSV, JSON Lines, Parquet) plus one damaged
-file; the run must find exactly the injected drift, count the damaged file, and write the usual reports.
+file; the run must find exactly the injected drift, count the damaged file, and write the usual
+reports.
 """
 
 from __future__ import annotations
