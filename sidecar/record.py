@@ -220,8 +220,11 @@ def encode_record(
             item.input_body, item.input_content_type, "INPUT", redactor
         )
     if item.output_body is not None and item.output_recorded:
+        out = item.output_body
+        if item.stream is not None and item.stream.truncated:
+            out = out[: out.rfind(b"\n") + 1]  # whole lines: each kept event stays readable
         capture["endpointOutput"] = encoder.payload(
-            item.output_body, item.output_content_type, "OUTPUT", redactor
+            out, item.output_content_type, "OUTPUT", redactor
         )
     meta = {
         "eventId": event_id or new_event_id(),

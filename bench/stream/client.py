@@ -1,5 +1,5 @@
-"""The load side of bench/stream: ``c`` concurrent keep-alive connections, each reading streams
-one after the other, timing every one: time to first body byte (request written to the first byte
+"""The load side of bench/stream: ``c`` concurrent keep-alive connections (their starts spread
+out), each reading streams one after the other, timing every one: time to first body byte (request written to the first byte
 after the head) and the gaps between successive reads of its body (one per chunk the origin wrote
 when the network keeps up)."""
 
@@ -20,7 +20,10 @@ class Timings:
     failures: int = 0
 
 
-async def _one_connection(host: str, port: int, path: str, streams: int, out: Timings) -> None:
+async def _one_connection(
+    host: str, port: int, path: str, streams: int, out: Timings, delay: float
+) -> None:
+    await asyncio.sleep(delay)
     reader, writer = await asyncio.open_connection(host, port)
     request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode()
     try:
@@ -57,9 +60,16 @@ async def _one_connection(host: str, port: int, path: str, streams: int, out: Ti
         writer.close()
 
 
-async def run(host: str, port: int, path: str, connections: int, streams_each: int) -> Timings:
+async def run(
+    host: str, port: int, path: str, connections: int, streams_each: int, spread: float
+) -> Timings:
+    """``connections`` connections, the k-th starting at ``k / connections * spread`` seconds:
+    streams that start at one instant would measure the queue of that burst, not the proxy."""
     out = Timings()
     await asyncio.gather(
-        *(_one_connection(host, port, path, streams_each, out) for _ in range(connections))
+        *(
+            _one_connection(host, port, path, streams_each, out, k / connections * spread)
+            for k in range(connections)
+        )
     )
     return out

@@ -75,10 +75,12 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def measure(url: str, pid: int | None, conns: int, streams_each: int, chunks: int) -> Cell:
+def measure(
+    url: str, pid: int | None, conns: int, streams_each: int, chunks: int, spread: float
+) -> Cell:
     host, port = url.removeprefix("http://").split(":")
     cpu0 = cpu_seconds(pid) if pid else 0.0
-    timings = uvloop.run(client.run(host, int(port), "/stream", conns, streams_each))
+    timings = uvloop.run(client.run(host, int(port), "/stream", conns, streams_each, spread))
     cpu = (cpu_seconds(pid) - cpu0) if pid else 0.0
     return Cell(
         ttfb_p50=statistics.median(timings.ttfb) if timings.ttfb else float("nan"),
@@ -91,9 +93,31 @@ def measure(url: str, pid: int | None, conns: int, streams_each: int, chunks: in
     )
 
 
-def _settle(admin_url: str, pid: int) -> None:
-    """Wait until the sidecar's writer has written what the cell captured (its CPU counts)."""
-    servers.settle(admin_url, pid, timeout=30)
+def combine(cells: list[Cell]) -> Cell:
+    """One cell from its rounds: the median of each latency, the sums of the counts and CPU."""
+    return Cell(
+        ttfb_p50=statistics.median(c.ttfb_p50 for c in cells),
+        gap_p50=statistics.median(c.gap_p50 for c in cells),
+        gap_p99=statistics.median(c.gap_p99 for c in cells),
+        streams=sum(c.streams for c in cells),
+        chunks=sum(c.chunks for c in cells),
+        failures=sum(c.failures for c in cells),
+        cpu=sum(c.cpu for c in cells),
+    )
+
+
+def _settle(pid: int, timeout: float = 30.0) -> None:
+    """Wait until the sidecar is quiet (its spool writer has written what the cell captured), by
+    its CPU time alone: scraping /metrics to ask would cost it CPU that the cell would be charged."""
+    deadline = time.monotonic() + timeout
+    time.sleep(0.3)  # spool.flush_interval_seconds (0.2) and the writer's coalescing pause
+    last = cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = cpu_seconds(pid)
+        if now - last < 0.001:
+            return
+        last = now
 
 
 def table(grid: dict[tuple[str, int], Cell], conns: list[int]) -> str:
@@ -137,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chunk-bytes", type=int, default=20, help="bytes per chunk")
     p.add_argument("--gap-ms", type=float, default=10.0, help="milliseconds between chunks")
     p.add_argument("--streams", type=int, default=2, help="streams each connection reads per cell")
+    p.add_argument(
+        "--repeat", type=int, default=2, help="rounds over the grid; latencies are their medians"
+    )
     p.add_argument("--compiled", action="store_true", help="run the sidecar from build/compiled")
     add_record_flags(p)
     args = p.parse_args(argv)
@@ -147,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     pin = procs.Pinning(None, None)  # a shared machine: no pinning
     started = time.monotonic()
+    load_start = os.getloadavg()
     grid: dict[tuple[str, int], Cell] = {}
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
         work = Path(tmp)
@@ -170,22 +198,26 @@ def main(argv: list[str] | None = None) -> int:
                 targets.append(
                     (f"sidecar {percent:g}%", target.base_url, proc.pid, target.admin_url)
                 )
-            for c in conns:
-                for name, url, pid, admin in targets:
-                    # c=1 reads a few more streams, so its percentiles rest on some samples.
-                    each = args.streams * 2 if c == 1 else args.streams
-                    cell = measure(url, pid, c, each, args.chunks)
-                    if pid is not None and admin is not None:
-                        cpu0 = cpu_seconds(pid)
-                        _settle(admin, pid)
-                        cell.cpu += cpu_seconds(pid) - cpu0
-                    grid[name, c] = cell
-                    print(
-                        f"{name:>13} c={c:<3} streams={cell.streams:<4} ttfb p50 "
-                        f"{cell.ttfb_p50 * 1000:.2f} ms, gap p50/p99 {cell.gap_p50 * 1000:.2f}/"
-                        f"{cell.gap_p99 * 1000:.2f} ms, cpu {cell.cpu:.2f} s",
-                        flush=True,
-                    )
+            rounds: dict[tuple[str, int], list[Cell]] = {}
+            for c, (name, url, pid, admin) in (
+                (c, t) for _ in range(args.repeat) for c in conns for t in targets
+            ):
+                # c=1 reads a few more streams, so its percentiles rest on some samples.
+                each = args.streams * 2 if c == 1 else args.streams
+                spread = args.chunks * args.gap_ms / 1000 / 2
+                cell = measure(url, pid, c, each, args.chunks, spread)
+                if pid is not None and admin is not None:
+                    cpu0 = cpu_seconds(pid)
+                    _settle(pid)
+                    cell.cpu += cpu_seconds(pid) - cpu0
+                rounds.setdefault((name, c), []).append(cell)
+                print(
+                    f"{name:>13} c={c:<3} streams={cell.streams:<4} ttfb p50 "
+                    f"{cell.ttfb_p50 * 1000:.2f} ms, gap p50/p99 {cell.gap_p50 * 1000:.2f}/"
+                    f"{cell.gap_p99 * 1000:.2f} ms, cpu {cell.cpu:.2f} s",
+                    flush=True,
+                )
+            grid = {key: combine(cells) for key, cells in rounds.items()}
         finally:
             for proc in reversed(running):
                 proc.stop()
@@ -201,11 +233,15 @@ def main(argv: list[str] | None = None) -> int:
             SECTION,
             "",
             f"Recorded {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC with `{command.strip()}` "
-            f"({elapsed:.0f} s). Streams of {args.chunks} chunks of {args.chunk_bytes} bytes, "
-            f"{args.gap_ms:g} ms apart (text/event-stream, chunked); the sidecar "
+            f"({elapsed:.0f} s; {args.repeat} round(s), targets interleaved, each latency the "
+            f"median of its rounds). Streams of {args.chunks} chunks of {args.chunk_bytes} bytes, "
+            f"{args.gap_ms:g} ms apart (text/event-stream, chunked), the connections' first "
+            "streams starting spread over half a stream's length; the sidecar "
             f"{'compiled (build/compiled)' if args.compiled else 'pure Python (the checkout)'}; "
             f"CPU `{cpu_model()}`, {len(os.sched_getaffinity(0))} CPUs shared with "
-            f"other work, no pinning; Python {platform.python_version()}.",
+            f"other work, no pinning (load average {load_start[0]:.2f} at the start, "
+            f"{os.getloadavg()[0]:.2f} at the end, this run included); "
+            f"Python {platform.python_version()}.",
             "",
             "Added = sidecar minus direct in the same run (negative: within the noise). TTFB: "
             "request written to the first body byte. Gap: time between successive reads of a "

@@ -221,7 +221,7 @@ def test_a_stream_over_the_capture_limit_is_forwarded_whole_and_its_record_trunc
     assert stream["truncated"] is True and stream["end"] == "complete"
     assert stream["bytes"] == len(body)
     data = record["captureData"]["endpointOutput"]["data"].encode()
-    assert 0 < len(data) <= 10000 and body.startswith(data)
+    assert 0 < len(data) <= 10000 and body.startswith(data) and data.endswith(b"\n")
     samples = scrape(sc.admin_url)
     assert value(samples, "modeltap_sidecar_capture_truncated_streams_total") == 1
     assert value(samples, "modeltap_sidecar_capture_records_total", outcome="spooled") == 1
