@@ -10,6 +10,7 @@ import socket
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,14 +44,24 @@ def demo_llm(tmp_path: Path) -> Iterator[str]:
         proc.stop()
 
 
-def client(base: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0, timeout=30)
+@contextmanager
+def client(base: str) -> Iterator[openai.OpenAI]:
+    """The official client on ``base``/v1, closed after use (its connection pool too)."""
+    with openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0, timeout=30) as c:
+        yield c
 
 
 def chunks_seen(base: str, **kwargs: Any) -> list[dict[str, Any]]:
     """What the openai client's streaming parser yields, less the per-call id and time."""
-    stream = client(base).chat.completions.create(stream=True, **kwargs)
-    return [c.model_dump(exclude={"id", "created"}) for c in stream]
+    with client(base) as c:
+        stream = c.chat.completions.create(stream=True, **kwargs)
+        return [chunk.model_dump(exclude={"id", "created"}) for chunk in stream]
+
+
+def answer(base: str, **kwargs: Any) -> dict[str, Any]:
+    """A whole (not streamed) chat completion as the client parses it, less id and time."""
+    with client(base) as c:
+        return c.chat.completions.create(**kwargs).model_dump(exclude={"id", "created"})
 
 
 def wait_records(sc: SidecarProc, n: int, timeout: float = 20.0) -> list[dict[str, Any]]:
@@ -85,14 +96,11 @@ def test_the_openai_client_sees_the_same_stream_direct_and_through_the_sidecar(
 
     # The same answer as one JSON document, and a legacy completion, also parse the same.
     plain = {"model": "demo-llm", "messages": MESSAGES}
-    got = (
-        client(sc.proxy_url).chat.completions.create(**plain).model_dump(exclude={"id", "created"})
-    )
-    assert got == client(demo_llm).chat.completions.create(**plain).model_dump(
-        exclude={"id", "created"}
-    )
-    comp = client(sc.proxy_url).completions.create(model="demo-llm", prompt="a b c d", stream=True)
-    assert "".join(c.choices[0].text for c in comp if c.choices)
+    got = answer(sc.proxy_url, **plain)
+    assert got == answer(demo_llm, **plain)
+    with client(sc.proxy_url) as c:
+        comp = c.completions.create(model="demo-llm", prompt="a b c d", stream=True)
+        assert "".join(chunk.choices[0].text for chunk in comp if chunk.choices)
 
     records = wait_records(sc, 3)
     streamed = next(r for r in records if r["modeltap"].get("stream", {}).get("chunks", 0) > 1)
@@ -284,10 +292,11 @@ def test_prometheus_scrapes_time_to_first_token_and_tokens(
     sc = start_sidecar(demo_llm, "--capture.sample-percent", "0", "--genai.max-models", "1")
     out_tokens = in_tokens = 0
     for model in ("demo-llm", "demo-llm", "second-model"):
-        stream = client(sc.proxy_url).chat.completions.create(
-            model=model, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
-        )
-        usage = next(c.usage for c in stream if c.usage)
+        with client(sc.proxy_url) as c:
+            stream = c.chat.completions.create(
+                model=model, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+            )
+            usage = next(chunk.usage for chunk in list(stream) if chunk.usage)
         in_tokens += usage.prompt_tokens
         out_tokens += usage.completion_tokens
     with prometheus({"sidecar": [urlsplit(sc.admin_url).netloc]}, tmp_path) as prom:
