@@ -55,7 +55,8 @@ COMPILED_TESTS := tests/sidecar tests/fuzz/test_http_server.py \
 	tests/integration/test_disk_cutoff.py tests/integration/test_sidecar_prometheus.py \
 	tests/integration/test_mlserver.py tests/integration/test_privacy_e2e.py \
 	tests/integration/test_delivery_s3.py tests/integration/test_variants_e2e.py \
-	tests/integration/test_spool_budget.py tests/integration/test_sigkill_bound.py
+	tests/integration/test_spool_budget.py tests/integration/test_sigkill_bound.py \
+	tests/integration/test_llm_stream.py
 
 compiled: $(STAMP)
 	rm -rf $(COMPILED_TREE) && mkdir -p $(COMPILED_TREE)

@@ -5,12 +5,18 @@ in front of it (capturing to a local directory) and the analyzer on a short sche
 processes, and sends traffic whose ``petal_length`` drifts after ``--drift-after`` seconds, so
 drift shows on the analyzer's /metrics and in its HTML report within minutes. It prints the URLs
 and stops every child by pid on Ctrl-C or SIGTERM.
+
+``--llm`` runs the same loop around ``modeltap demo-llm``, an OpenAI-compatible streaming server:
+the traffic is chat completions (mostly streamed, with usage) whose prompts grow longer and ask
+for refused topics more often after ``--drift-after`` seconds; the sidecar's
+``modeltap_sidecar_genai_*`` metrics and the records' ``modeltap.genai`` fields show it.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import random
 import signal
@@ -123,6 +129,47 @@ def _traffic(url: str, interval: float, drift_at: float | None, stop: threading.
         n += 1
 
 
+LLM_TOPICS = ("the weather", "a sorting algorithm", "the history of tea", "a haiku about rain")
+LLM_REFUSED = ("a password reset trick", "a malware sample", "a weapon design")
+LLM_CONTEXT = "Here is some context from the knowledge base that the assistant should consider. "
+
+
+def _llm_prompt(rng: random.Random, drifted: bool) -> str:
+    """A user prompt: after the drift, prompts carry more retrieved context and ask for refused
+    topics more often (what LLM monitoring watches: prompt length, refusals)."""
+    refused = rng.random() < (0.4 if drifted else 0.05)
+    topic = rng.choice(LLM_REFUSED if refused else LLM_TOPICS)
+    context = LLM_CONTEXT * rng.randint(4, 10) if drifted else LLM_CONTEXT * rng.randint(0, 2)
+    return f"{context}Tell me about {topic}."
+
+
+def _llm_traffic(base: str, interval: float, drift_at: float | None, stop: threading.Event) -> None:
+    """Chat completions, mostly streamed (with usage), some whole, until ``stop`` is set."""
+    rng = random.Random(0)
+    n = 0
+    while not stop.wait(interval):
+        drifted = drift_at is not None and time.monotonic() >= drift_at
+        stream = n % 4 != 3
+        doc: dict[str, object] = {
+            "model": "demo-llm",
+            "messages": [{"role": "user", "content": _llm_prompt(rng, drifted)}],
+            "max_tokens": rng.choice((16, 48, 64)),
+            "temperature": 0.7,
+            "stream": stream,
+        }
+        if stream:
+            doc["stream_options"] = {"include_usage": True}
+        req = urllib.request.Request(
+            f"{base}/v1/chat/completions",
+            data=json.dumps(doc).encode(),
+            headers={"Content-Type": "application/json", "X-Inference-Id": f"demo-llm-{n}"},
+            method="POST",
+        )
+        with contextlib.suppress(OSError), urllib.request.urlopen(req, timeout=30) as resp:
+            resp.read()
+        n += 1
+
+
 def _prepare_analyzer(work: Path, captures: Path, reports: Path, args: argparse.Namespace) -> Path:
     """Build the baseline from the training data and write the analyzer's config."""
     from modeltap.demo_model import FEATURES
@@ -190,7 +237,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--duration", type=float, default=0.0, help="stop after this many seconds (0 = Ctrl-C)"
     )
+    parser.add_argument(
+        "--llm",
+        action="store_true",
+        help="an OpenAI-compatible streaming LLM (modeltap demo-llm) instead of the iris model: "
+        "the sidecar's gen_ai metrics and records; prompts grow longer and refusals rise after "
+        "--drift-after (no analyzer run in this mode)",
+    )
+    parser.add_argument(
+        "--token-seconds",
+        type=float,
+        default=0.02,
+        help="with --llm: the demo LLM's delay between streamed tokens",
+    )
     args = parser.parse_args(argv)
+    if args.llm:
+        return _main_llm(args)
 
     for name, port in (("--proxy-port", args.proxy_port), ("--admin-port", args.admin_port),
                        ("--model-port", args.model_port), ("--analyzer-port", args.analyzer_port)):  # fmt: skip
@@ -272,6 +334,101 @@ Press Ctrl-C to stop.
             threading.Thread(
                 target=_traffic,
                 args=(f"{proxy}/invocations", args.traffic_interval, drift_at, stop),
+                daemon=True,
+            ).start()
+        deadline = time.monotonic() + args.duration if args.duration > 0 else None
+        while not stop.is_set():
+            if any(p.poll() is not None for p in procs):
+                print("modeltap demo: a component exited; stopping", file=sys.stderr)
+                return 1
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            stop.wait(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        _stop(procs)
+    print(f"modeltap demo stopped; captured files are in {captures}")
+    return 0
+
+
+def _main_llm(args: argparse.Namespace) -> int:
+    """``modeltap demo --llm``: demo-llm, the sidecar in front of it, streamed chat traffic."""
+    for name, port in (("--proxy-port", args.proxy_port), ("--admin-port", args.admin_port),
+                       ("--model-port", args.model_port)):  # fmt: skip
+        if not _port_free(args.host, port):
+            print(
+                f"modeltap demo: port {port} on {args.host} is in use; choose another with {name}",
+                file=sys.stderr,
+            )
+            return 2
+    work = args.dir.resolve()
+    spool, captures = work / "spool", work / "captures"
+    captures.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELTAP_SIDECAR_")}
+    py = sys.executable
+    procs: list[subprocess.Popen[bytes]] = []
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        model = subprocess.Popen(
+            [
+                py,
+                "-m",
+                "modeltap",
+                "demo-llm",
+                "--host",
+                args.host,
+                "--port",
+                str(args.model_port),
+                "--token-seconds",
+                str(args.token_seconds),
+            ],
+            env=env,
+        )
+        procs.append(model)
+        _wait_ready(f"http://{args.host}:{args.model_port}/health", model, "demo LLM")
+        sidecar = subprocess.Popen(
+            [py, "-m", "sidecar",
+             "--upstream.url", f"http://{args.host}:{args.model_port}",
+             "--server.host", args.host, "--server.port", str(args.proxy_port),
+             "--server.admin-host", args.host, "--server.admin-port", str(args.admin_port),
+             "--capture.endpoint-name", "llm", "--capture.sample-percent", str(args.sample_percent),
+             "--redact.patterns", "email,phone,card",
+             "--spool.dir", str(spool), "--spool.max-segment-age-seconds", "10",
+             "--store.destination", f"file://{captures}"],
+            env=env,
+        )  # fmt: skip
+        procs.append(sidecar)
+        _wait_ready(f"http://{args.host}:{args.admin_port}/readyz", sidecar, "sidecar")
+        proxy = f"http://{args.host}:{args.proxy_port}"
+        traffic = f"every {args.traffic_interval:g}s" if args.traffic_interval > 0 else "off"
+        drift = (
+            f"prompts grow and refusals rise after {args.drift_after:g}s"
+            if args.drift_after > 0
+            else "no drift"
+        )
+        drift_at = time.monotonic() + args.drift_after if args.drift_after > 0 else None
+        print(
+            f"""
+modeltap demo (LLM) is running.
+  model server          http://{args.host}:{args.model_port}/v1/chat/completions  (modeltap demo-llm)
+  send requests here    {proxy}/v1   (the sidecar, capturing {args.sample_percent:g}%; OpenAI base URL)
+      curl -sN {proxy}/v1/chat/completions -H 'Content-Type: application/json' \\
+        -d '{{"model": "demo-llm", "stream": true, "stream_options": {{"include_usage": true}}, "messages": [{{"role": "user", "content": "Hello there"}}]}}'
+  sidecar metrics       http://{args.host}:{args.admin_port}/metrics
+      curl -s http://{args.host}:{args.admin_port}/metrics | grep modeltap_sidecar_genai_
+  captured files        {captures}/llm/AllTraffic/yyyy/mm/dd/hh/*.jsonl  (modeltap.genai: completion, usage)
+  demo traffic          {traffic}; {drift}
+Press Ctrl-C to stop.
+""",
+            flush=True,
+        )
+        if args.traffic_interval > 0:
+            threading.Thread(
+                target=_llm_traffic,
+                args=(proxy, args.traffic_interval, drift_at, stop),
                 daemon=True,
             ).start()
         deadline = time.monotonic() + args.duration if args.duration > 0 else None

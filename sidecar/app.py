@@ -26,6 +26,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from sidecar.compiled import MODULES, compiled_modules
 from sidecar.config import SidecarConfig
+from sidecar.genai import GenAIMetrics, GenAIReader
 from sidecar.metrics import SidecarMetrics
 from sidecar.proxy import Proxy
 from sidecar.redact import build_redactor
@@ -157,6 +158,9 @@ async def start(config: SidecarConfig, registry: CollectorRegistry) -> Sidecar:
         usage,
         on_sealed=lambda path, records: _call_soon(loop, uploader.notify_sealed, path, records),
         redactor=redactor,
+        genai=GenAIReader(GenAIMetrics(registry, config.genai.max_models), redactor)
+        if config.genai.enabled
+        else None,
     )
     sidecar = Sidecar(config=config, metrics=metrics, store=store, writer=writer, uploader=uploader)
     await asyncio.to_thread(writer.start)

@@ -13,6 +13,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from sidecar.errors import ConfigError
+from sidecar.genai_config import GenAIConfig, check_genai
 from sidecar.settings import setting
 
 ENV_PREFIX = "MODELTAP_SIDECAR_"
@@ -178,6 +179,12 @@ class CaptureConfig:
         min=0,
         min_exclusive=True,
     )
+    stream_content_types: tuple[str, ...] = setting(
+        ("text/event-stream", "application/x-ndjson"),
+        "Response content types that are event streams: captured as text (encoding TEXT unless "
+        "listed as CSV or JSON), and past max_payload_bytes their first bytes are kept and the "
+        "record marked truncated instead of dropped.",
+    )
 
 
 @dataclass(frozen=True)
@@ -209,6 +216,17 @@ class RedactConfig:
         "File holding the HMAC key for 'hash' (e.g. a mounted Secret); outer whitespace is ignored.",
     )
     hash_hex_chars: int = setting(16, "Hex characters of the HMAC kept ('hash').", min=8, max=64)
+    patterns: tuple[Literal["email", "phone", "card"], ...] = setting(
+        (),
+        "Built-in patterns replaced wherever they occur in the text of prompts and answers "
+        "(both sides; JSON string values, CSV cells, event-stream text, assembled completions): "
+        "email, phone, card (13-19 digits passing the Luhn check).",
+    )
+    regexes: tuple[str, ...] = setting(
+        (),
+        "Your own regular expressions (Python syntax) replaced like redact.patterns; in the "
+        "environment or a flag a comma separates them, so put ones with commas in the TOML file.",
+    )
 
     @property
     def enabled(self) -> bool:
@@ -217,6 +235,8 @@ class RedactConfig:
             or self.output_json_paths
             or self.input_csv_columns
             or self.output_csv_columns
+            or self.patterns
+            or self.regexes
         )
 
 
@@ -316,6 +336,7 @@ class SidecarConfig:
     redact: RedactConfig = RedactConfig()
     spool: SpoolConfig = SpoolConfig()
     store: StoreConfig = StoreConfig()
+    genai: GenAIConfig = GenAIConfig()
 
     def validate(self) -> None:
         """Cross-field checks that one field's bounds cannot express."""
@@ -345,6 +366,10 @@ class SidecarConfig:
                     raise ConfigError(f"{key}: {ct!r} is not a type/subtype content type")
         _check_headers(self.capture.headers)
         _check_redact(self.redact)
+        check_genai(self.genai)
+        for ct in self.capture.stream_content_types:
+            if not _CONTENT_TYPE.match(ct):
+                raise ConfigError(f"capture.stream_content_types: {ct!r} is not a type/subtype")
         if self.server.max_request_head_bytes < self.server.max_request_header_bytes:
             raise ConfigError(
                 f"server.max_request_head_bytes={self.server.max_request_head_bytes} is below "
@@ -396,6 +421,13 @@ def _check_redact(redact: RedactConfig) -> None:
         for col in columns:
             if col < 0:
                 raise ConfigError(f"{key}: column {col} is negative; columns count from 0")
+    for regex in redact.regexes:
+        try:
+            re.compile(regex)
+        except re.error as exc:
+            raise ConfigError(
+                f"redact.regexes: {regex!r} is not a regular expression: {exc}"
+            ) from None
     if redact.replacement == "hash":
         if bool(redact.hash_key) == (redact.hash_key_file is not None):
             raise ConfigError(

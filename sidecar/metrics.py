@@ -164,6 +164,12 @@ class SidecarMetrics:
             ["outcome"],
             registry=registry,
         )
+        self.capture_truncated_streams = Counter(
+            "modeltap_sidecar_capture_truncated_streams",
+            "Captured event streams longer than capture.max_payload_bytes: forwarded whole, "
+            "their record holds the first bytes and says truncated.",
+            registry=registry,
+        )
         self.capture_paused = Gauge(
             "modeltap_sidecar_capture_paused",
             "1 while capture is stopped because the spool disk is above the usage cutoff or the "

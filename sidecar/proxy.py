@@ -6,6 +6,14 @@ them). Bodies that are not captured are streamed unless they are small; captured
 ``capture.max_payload_bytes``) are held once, as the bytes that are forwarded anyway. Capture
 costs the request one ``put_nowait``.
 
+Event streams (``capture.stream_content_types``: Server-Sent Events, NDJSON) are forwarded chunk
+by chunk as they arrive; the copy kept for the record is the same bytes objects (no copy), up to
+``capture.max_payload_bytes``, past which the record keeps the stream's first bytes and is marked
+truncated. A client that hangs up mid-stream is noticed at the next chunk: the model server's
+connection is closed (it stops generating) and the record says ``client_disconnected``.
+Exchanges on ``genai.paths`` are handed to the spool writer even when not sampled (marked not to
+be recorded), so the gen_ai metrics it derives cover all traffic.
+
 Client-side limits (head size, body size and timeouts, framing) are applied by
 :mod:`sidecar.server`, whose :class:`~sidecar.exchange.ClientFailure` this handler answers and
 counts; model-server failures become 502/504 with ``X-Modeltap-Error: upstream``.
@@ -20,7 +28,13 @@ from typing import Any
 from sidecar.config import SidecarConfig
 from sidecar.exchange import ClientFailure, ClientGone, Exchange, body_too_large
 from sidecar.metrics import SidecarMetrics
-from sidecar.record import CaptureItem
+from sidecar.record import (
+    STREAM_END_CLIENT_GONE,
+    STREAM_END_COMPLETE,
+    STREAM_END_UPSTREAM_FAILED,
+    CaptureItem,
+    StreamTiming,
+)
 from sidecar.sampling import Sampler
 from sidecar.spool import SpoolWriter
 from sidecar.upstream import (
@@ -63,6 +77,9 @@ class Proxy:
         self._pool = pool
         self._writer = writer
         self._capture = cap.enabled and writer is not None and cap.sample_percent > 0
+        self._stream_types = frozenset(t.lower() for t in cap.stream_content_types)
+        self._genai_paths = frozenset(config.genai.paths if config.genai.enabled else ())
+        self._observe = cap.enabled and writer is not None and bool(self._genai_paths)
         self._by_id = cap.sampling == "inference_id"
         self._sampler = Sampler(cap.sample_percent, self._by_id)
         self._cap_input = "Input" in cap.modes
@@ -75,6 +92,7 @@ class Proxy:
         self._max_body = config.server.max_body_bytes
         self._metrics = metrics
         self._too_large = metrics.capture_records.labels("too_large")
+        self._truncated = metrics.capture_truncated_streams
         self._skipped_disk = metrics.capture_records.labels("skipped_disk")
         self._client_aborts = metrics.client_aborts
         self._upstream_errors = {
@@ -116,6 +134,7 @@ class Proxy:
         if capture and self._writer is not None and self._writer.paused:
             self._skipped_disk.inc()
             capture = False
+        observe = self._observe and ex.path in self._genai_paths
         cap_in = capture and self._cap_input
         wall = time.time()
 
@@ -166,34 +185,52 @@ class Proxy:
             status = upstream.status
             capture = capture and (200 <= status < 300 or self._capture_errors)
             cap_out = capture and self._cap_output
+            observe = observe and 200 <= status < 300
+            keep_out = cap_out or observe
             fields = upstream.forwardable()
             rlen = upstream.content_length
             out_body: bytes | None = None
+            timing: StreamTiming | None = None
             if ex.method == "HEAD" or status in _NO_BODY_STATUSES or status < 200:
                 # HEAD and 304 keep the model server's Content-Length; 204 and 1xx have none
                 keep = rlen if status >= 200 and status != 204 else None
                 ex.respond(status, upstream.raw_reason, fields, b"", keep)
                 out_body = b"" if cap_out else None
-            elif rlen is not None and rlen <= (self._max_payload if cap_out else SMALL_BODY_BYTES):
+            elif rlen is not None and rlen <= (self._max_payload if keep_out else SMALL_BODY_BYTES):
                 out_body = upstream.body_received()
                 if out_body is None:
                     out_body = await _read_whole(upstream)
                 ex.respond(status, upstream.raw_reason, fields, out_body, len(out_body))
+                if observe:
+                    done = time.perf_counter() - sent
+                    timing = StreamTiming(done, done, 1, len(out_body), STREAM_END_COMPLETE)
             else:
-                if cap_out and rlen is not None:
-                    self._too_large.inc()
-                    capture = cap_out = False
-                out_body, whole = await self._stream(ex, upstream, fields, cap_out)
-                if cap_out and out_body is None:
-                    if whole:
+                ctype = upstream.header(_CONTENT_TYPE)
+                is_stream = (
+                    ctype is not None
+                    and ctype.partition(";")[0].strip().lower() in self._stream_types
+                )
+                if keep_out and rlen is not None and rlen > self._max_payload and not is_stream:
+                    if cap_out:
                         self._too_large.inc()
-                    capture = False
+                    capture = cap_out = keep_out = observe = False
+                out_body, timing = await self._stream(
+                    ex, upstream, fields, keep_out, is_stream, observe, sent
+                )
+                if timing.truncated and cap_out:
+                    self._truncated.inc()
+                if out_body is None and keep_out:
+                    if cap_out:
+                        if timing.end == STREAM_END_COMPLETE:
+                            self._too_large.inc()
+                        capture = False
+                    observe = False
         finally:
             upstream.release()
 
-        if capture and self._writer is not None:
+        if (capture or observe) and self._writer is not None:
             req_headers = resp_headers = None
-            if self._header_names:
+            if self._header_names and capture:
                 req_headers = ex.headers_named(self._header_names)
                 resp_headers = upstream.pick(self._header_names)
             self._writer.offer(
@@ -205,12 +242,17 @@ class Proxy:
                     model_latency_s=model_latency,
                     inference_id=inference_id,
                     target_model=ex.header(self._model_header),
-                    input_body=in_body if cap_in else None,
+                    input_body=in_body if cap_in or observe else None,
+                    input_recorded=cap_in,
                     input_content_type=ex.header(_CONTENT_TYPE),
-                    output_body=out_body if cap_out else None,
+                    output_body=out_body if cap_out or observe else None,
+                    output_recorded=cap_out,
                     output_content_type=upstream.header(_CONTENT_TYPE),
                     request_headers=req_headers,
                     response_headers=resp_headers,
+                    stream=timing,
+                    genai=observe,
+                    record=capture,
                 )
             )
         return status
@@ -220,17 +262,29 @@ class Proxy:
         ex: Exchange,
         upstream: UpstreamResponse,
         fields: list[tuple[bytes, bytes]],
-        capture: bool,
-    ) -> tuple[bytes | None, bool]:
-        """Stream the upstream body to the client; keep a copy up to the capture limit.
+        keep: bool,
+        is_stream: bool,
+        observe: bool,
+        sent: float,
+    ) -> tuple[bytes | None, StreamTiming]:
+        """Stream the upstream body to the client as it arrives; keep a copy up to the capture
+        limit (the chunks themselves: nothing forwarded is copied).
 
-        Returns the copy (None when over the limit or not asked for) and whether the whole body
-        reached the client: not when the client went away (counted) or the model server failed
-        mid-body (the client's connection is then cut: its head has gone).
+        Returns the copy and how the body streamed. The copy is None when not asked for, or over
+        the limit for a body that is not an event stream (an event stream keeps its first chunks
+        and is marked truncated), or when the body did not reach the client whole and is not an
+        event stream. The model server failing mid-body cuts the client's connection (its head
+        has gone); the client going away is counted.
         """
         ex.start(upstream.status, upstream.raw_reason, fields, upstream.content_length)
-        kept: list[bytes] | None = [] if capture else None
-        size = 0
+        kept: list[bytes] | None = [] if keep else None
+        ends: list[int] | None = [] if observe else None
+        times: list[float] | None = [] if observe else None
+        limit = self._max_payload
+        size = forwarded = chunks = 0
+        first = last = 0.0
+        end = STREAM_END_COMPLETE
+        truncated = False
         while True:
             try:
                 chunk = await upstream.next_chunk()
@@ -240,30 +294,49 @@ class Proxy:
                     "model server failed mid-response for %s %s: %s", ex.method, ex.target, exc
                 )
                 ex.abort()
-                return None, False
+                end = STREAM_END_UPSTREAM_FAILED
+                break
             if chunk is None:
                 break
+            now = time.perf_counter() - sent
+            if not chunks:
+                first = now
+            last = now
+            chunks += 1
+            forwarded += len(chunk)
             try:
                 await ex.write(chunk)
             except ClientGone:
-                return self._client_gone(ex)
-            if kept is not None:
-                size += len(chunk)
-                if size > self._max_payload:
-                    kept = None
+                self._client_gone(ex)
+                end = STREAM_END_CLIENT_GONE
+                break
+            if kept is not None and not truncated:
+                if size + len(chunk) > limit:
+                    if is_stream:
+                        truncated = True
+                    else:
+                        kept = None
                 else:
+                    size += len(chunk)
                     kept.append(chunk)
-        ex.end()
-        if ex.client_lost:  # the end never reached the client
-            return self._client_gone(ex)
-        return (b"".join(kept) if kept is not None else None), True
+                    if ends is not None and times is not None:
+                        ends.append(size)
+                        times.append(now)
+        if end == STREAM_END_COMPLETE:
+            ex.end()
+            if ex.client_lost:  # the end never reached the client
+                self._client_gone(ex)
+                end = STREAM_END_CLIENT_GONE
+        timing = StreamTiming(first, last, chunks, forwarded, end, truncated, ends, times)
+        if kept is None or (end != STREAM_END_COMPLETE and not is_stream):
+            return None, timing
+        return b"".join(kept), timing
 
-    def _client_gone(self, ex: Exchange) -> tuple[None, bool]:
-        """The client hung up while its response streamed: count it, capture nothing."""
+    def _client_gone(self, ex: Exchange) -> None:
+        """The client hung up while its response streamed: count it."""
         self._client_aborts.inc()
         ex.done = True
         log.debug("client went away during %s %s", ex.method, ex.target)
-        return None, False
 
 
 class _UpstreamFailure(Exception):

@@ -11,11 +11,24 @@ A record::
      "eventVersion": "0",
      "modeltap": {"status": 200, "modelLatencyMs": 1.2, "method": "POST", "path": "/invocations",
                   "targetModel": "...", "requestHeaders": {"x-tenant": "a"},
-                  "responseHeaders": {"x-model-version": "3"}}}
+                  "responseHeaders": {"x-model-version": "3"},
+                  "stream": {"timeToFirstByteMs": 41.2, "timeToLastByteMs": 2210.5, "chunks": 200,
+                             "bytes": 4000, "end": "complete"},
+                  "genai": {"gen_ai.response.model": "...", ...}}}
 
 ``modeltap`` holds what SageMaker lacks; SageMaker's own fields are never changed. Headers appear
 only when ``capture.headers`` allow-lists them (lower-case names; repeated fields joined with
-``", "``), and only those that were present. Payloads pass the configured redaction
+``", "``), and only those that were present. ``stream`` is there for a response body forwarded as
+it arrived (an event stream, or a body without Content-Length or too large to hold): times are
+from the request sent to the model server to its first and last body byte; ``chunks`` counts the
+reads from the model server (the network's pieces, about one per event when the model is slower
+than the network); ``end`` is ``complete``, ``client_disconnected`` (the client hung up: the
+model server's connection was closed and the record holds what was forwarded) or
+``upstream_failed``; ``truncated: true`` when an event stream outgrew ``capture.max_payload_bytes``
+(the record holds its first bytes, cut at a line end; ``bytes`` is the whole size).
+``genai`` holds what :mod:`sidecar.genai` reads from an OpenAI-compatible exchange. Event-stream
+content types (``capture.stream_content_types``) are written as UTF-8 text with encoding ``TEXT``.
+Payloads pass the configured redaction
 (:mod:`sidecar.redact`) before they are written; one that cannot be redacted makes
 :func:`encode_record` raise :class:`~sidecar.errors.RedactionError`.
 """
@@ -38,8 +51,37 @@ if TYPE_CHECKING:
     from sidecar.redact import Redactor
 
 EVENT_VERSION = "0"
-CSV, JSON, BASE64 = "CSV", "JSON", "BASE64"
+CSV, JSON, BASE64, TEXT = "CSV", "JSON", "BASE64", "TEXT"
+STREAM_END_COMPLETE = "complete"
+STREAM_END_CLIENT_GONE = "client_disconnected"
+STREAM_END_UPSTREAM_FAILED = "upstream_failed"
 _SEEN_MAX = 256
+
+
+@dataclass(slots=True)
+class StreamTiming:
+    """How a response body streamed: seconds from the request sent to the model server."""
+
+    first_byte_s: float
+    last_byte_s: float
+    chunks: int
+    size: int  # bytes forwarded
+    end: str  # STREAM_END_*
+    truncated: bool = False
+    chunk_ends: list[int] | None = None  # kept-body offset at the end of each chunk (genai)
+    chunk_times: list[float] | None = None  # arrival of each chunk (genai)
+
+    def as_record(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "timeToFirstByteMs": round(self.first_byte_s * 1000.0, 3),
+            "timeToLastByteMs": round(self.last_byte_s * 1000.0, 3),
+            "chunks": self.chunks,
+            "bytes": self.size,
+            "end": self.end,
+        }
+        if self.truncated:
+            out["truncated"] = True
+        return out
 
 
 @dataclass(slots=True)
@@ -59,14 +101,29 @@ class CaptureItem:
     output_content_type: str | None
     request_headers: dict[str, str] | None = None
     response_headers: dict[str, str] | None = None
+    stream: StreamTiming | None = None
+    # An OpenAI-compatible exchange (genai.paths): the writer reads it for metrics and, when
+    # ``record`` (it was sampled), for the record's ``genai`` section. Unsampled ones are only
+    # read, never written.
+    genai: bool = False
+    record: bool = True
+    input_recorded: bool = True  # False: the body is there for genai only (capture.modes)
+    output_recorded: bool = True
+    genai_fields: dict[str, object] | None = None
 
 
 class PayloadEncoder:
     """Chooses a payload's encoding from its content type (SageMaker's CaptureContentTypeHeader)."""
 
-    def __init__(self, csv_types: tuple[str, ...], json_types: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        csv_types: tuple[str, ...],
+        json_types: tuple[str, ...],
+        text_types: tuple[str, ...] = (),
+    ) -> None:
         self._csv = frozenset(t.lower() for t in csv_types)
         self._json = frozenset(t.lower() for t in json_types)
+        self._text = frozenset(t.lower() for t in text_types)
         self._seen: dict[str, str] = {}  # content type -> encoding: a service sends a few
 
     def encoding_for(self, content_type: str | None) -> str:
@@ -76,7 +133,12 @@ class PayloadEncoder:
         if known is not None:
             return known
         main = content_type.split(";", 1)[0].strip().lower()
-        encoding = CSV if main in self._csv else JSON if main in self._json else BASE64
+        if main in self._csv:
+            encoding = CSV
+        elif main in self._json:
+            encoding = JSON
+        else:
+            encoding = TEXT if main in self._text else BASE64
         if len(self._seen) < _SEEN_MAX:  # bounded: clients choose what they send
             self._seen[content_type] = encoding
         return encoding
@@ -153,13 +215,16 @@ def encode_record(
     Raises RedactionError when ``redactor`` cannot read a payload it has rules for.
     """
     capture: dict[str, dict[str, str]] = {}
-    if item.input_body is not None:
+    if item.input_body is not None and item.input_recorded:
         capture["endpointInput"] = encoder.payload(
             item.input_body, item.input_content_type, "INPUT", redactor
         )
-    if item.output_body is not None:
+    if item.output_body is not None and item.output_recorded:
+        out = item.output_body
+        if item.stream is not None and item.stream.truncated:
+            out = out[: out.rfind(b"\n") + 1]  # whole lines: each kept event stays readable
         capture["endpointOutput"] = encoder.payload(
-            item.output_body, item.output_content_type, "OUTPUT", redactor
+            out, item.output_content_type, "OUTPUT", redactor
         )
     meta = {
         "eventId": event_id or new_event_id(),
@@ -179,6 +244,10 @@ def encode_record(
         extra["requestHeaders"] = item.request_headers
     if item.response_headers:
         extra["responseHeaders"] = item.response_headers
+    if item.stream is not None:
+        extra["stream"] = item.stream.as_record()
+    if item.genai_fields:
+        extra["genai"] = item.genai_fields
     record = {
         "captureData": capture,
         "eventMetadata": meta,
@@ -194,7 +263,7 @@ def decode_payload(payload: dict[str, object]) -> bytes:
     encoding = payload.get("encoding")
     if not isinstance(data, str):
         raise RecordError("payload has no string 'data'")
-    if encoding in (CSV, JSON):
+    if encoding in (CSV, JSON, TEXT):
         return data.encode("utf-8")
     if isinstance(encoding, str) and encoding.upper() == BASE64:
         try:

@@ -11,6 +11,16 @@ Rules are per side (input, output) and per encoding:
   is left as is. Rows are re-written with minimal quoting, keeping the line ending and whether the
   payload ended with one.
 
+- Text patterns (``redact.patterns``: the built-in ``email``, ``phone``, ``card``; and
+  ``redact.regexes``), on both sides: every match in a JSON string value (keys and numbers are
+  left alone), a CSV cell, or the text of an event stream (``TEXT``: each ``data:`` line or NDJSON
+  line that is JSON has its string values scanned, other lines as text) is replaced. The gen_ai
+  fields the writer derives (the assembled completion) pass the same patterns, after being
+  assembled from the already redacted events: a value split across two stream events is caught
+  in the completion but may stay, in two pieces, in the raw stream; a JSON path rule on
+  ``choices[*].delta.content`` replaces every piece.
+- Event streams (``TEXT``) also take the JSON path rules, applied to each event's JSON.
+
 A replacement is :class:`Replacement`'s marker, or the first ``n`` hex characters of
 ``HMAC-SHA256(key, text)``, where ``text`` is a string value as it is, a CSV cell's text, or
 another JSON value's compact serialization (``42``, ``true``, ``{"a":1}``). Equal values give equal
@@ -28,6 +38,7 @@ import csv
 import hashlib
 import hmac
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -87,15 +98,63 @@ def _replace_at(node: Any, steps: tuple[Step, ...], replace: Callable[[Any], str
             node[key] = replace(node[key])
 
 
+# Card numbers: 13-19 digits, single spaces or dashes between them; a match must pass Luhn.
+_CARD = r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d])"
+_PHONE = (
+    r"(?<![\w+])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){2,3}"
+    r"|\(\d{2,4}\)[ .-]?\d{3,4}[ .-]?\d{3,4}"
+    r"|\d{3}[ .-]\d{3}[ .-]\d{4})(?![\w])"
+)
+_EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+BUILTIN_PATTERNS = {"card": _CARD, "phone": _PHONE, "email": _EMAIL}
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn check of a card number's digits (what makes a digit run a plausible card)."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+@dataclass(frozen=True)
+class TextPattern:
+    """One pattern replaced in free text; ``card`` matches must also pass the Luhn check."""
+
+    name: str
+    regex: re.Pattern[str]
+
+    def sub(self, text: str, replace: Callable[[str], str]) -> str:
+        if self.name == "card":
+
+            def card(m: re.Match[str]) -> str:
+                digits = re.sub(r"[ -]", "", m.group())
+                return replace(m.group()) if luhn_ok(digits) else m.group()
+
+            return self.regex.sub(card, text)
+        return self.regex.sub(lambda m: replace(m.group()), text)
+
+
+def compile_patterns(names: tuple[str, ...], regexes: tuple[str, ...]) -> tuple[TextPattern, ...]:
+    """The configured patterns, built-ins first (cards before phones: a card is a digit run)."""
+    out = [TextPattern(n, re.compile(BUILTIN_PATTERNS[n])) for n in BUILTIN_PATTERNS if n in names]
+    out += [TextPattern(f"regex:{r}", re.compile(r)) for r in regexes]
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class SideRules:
     """What to redact on one side (input or output)."""
 
     json_paths: tuple[tuple[Step, ...], ...] = ()
     csv_columns: frozenset[int] = frozenset()
+    patterns: tuple[TextPattern, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.json_paths or self.csv_columns)
+        return bool(self.json_paths or self.csv_columns or self.patterns)
 
 
 class Replacement:
@@ -135,11 +194,74 @@ class Redactor:
         """The redacted text of a payload (``text`` is None when it is not valid UTF-8)."""
         if text is None:
             raise RedactionError("payload is not UTF-8 text")
-        if encoding == "JSON" and rules.json_paths:
+        if encoding == "JSON" and (rules.json_paths or rules.patterns):
             return self._json(rules, text)
-        if encoding == "CSV" and rules.csv_columns:
+        if encoding == "CSV" and (rules.csv_columns or rules.patterns):
             return self._csv(rules, text)
+        if encoding == "TEXT" and (rules.json_paths or rules.patterns):
+            return self._stream(rules, text)
         raise RedactionError(f"no redaction rule reads a {encoding} payload")
+
+    def text(self, rules: SideRules, text: str) -> str:
+        """``text`` with every match of the side's patterns replaced."""
+        replace = self._replacement.text
+        for pattern in rules.patterns:
+            text = pattern.sub(text, replace)
+        return text
+
+    def value(self, rules: SideRules, doc: Any) -> Any:
+        """A parsed JSON document redacted (paths, then patterns in its strings); in place where
+        it can be, so use the result."""
+        replace = self._replacement.json_value
+        for path in rules.json_paths:
+            _replace_at(doc, path, replace)
+        if rules.patterns:
+            doc = self._strings(rules, doc)
+        return doc
+
+    def _strings(self, rules: SideRules, node: Any) -> Any:
+        if isinstance(node, str):
+            return self.text(rules, node)
+        if isinstance(node, dict):
+            for key, item in node.items():
+                node[key] = self._strings(rules, item)
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                node[i] = self._strings(rules, item)
+        return node
+
+    def _stream(self, rules: SideRules, text: str) -> str:
+        """An event stream: SSE ``data:`` lines and NDJSON lines that are JSON are redacted as
+        JSON; any other line takes the text patterns (JSON path rules alone cannot read it)."""
+        out = []
+        for line in text.splitlines(keepends=True):
+            body = line.rstrip("\r\n")
+            end = line[len(body) :]
+            prefix = ""
+            if body.startswith("data:"):
+                prefix, body = "data:", body[5:]
+                if body.startswith(" "):
+                    prefix, body = "data: ", body[1:]
+            stripped = body.strip()
+            if stripped[:1] in ("{", "["):
+                try:
+                    doc = orjson.loads(stripped)
+                except orjson.JSONDecodeError:
+                    doc = None
+                if doc is not None:
+                    out.append(prefix + orjson.dumps(self.value(rules, doc)).decode() + end)
+                    continue
+            if stripped in ("", "[DONE]") or (not prefix and body.startswith(":")):
+                out.append(line)  # blank line, end marker, SSE comment
+            elif rules.patterns:
+                out.append(prefix + self.text(rules, body) + end)
+            elif prefix or not body.startswith(("event:", "id:", "retry:")):
+                raise RedactionError(
+                    "an event-stream line is not JSON and no pattern rule reads it"
+                )
+            else:
+                out.append(line)
+        return "".join(out)
 
     def _json(self, rules: SideRules, text: str) -> str:
         try:
@@ -150,16 +272,13 @@ class Redactor:
             try:
                 docs = [orjson.loads(p) for p in parts if p.strip()]
             except orjson.JSONDecodeError:
+                if rules.patterns and not rules.json_paths:
+                    return self.text(rules, text)  # not JSON after all: still text
                 raise RedactionError("payload is not JSON or JSON Lines") from None
             lines = True
             if not docs:
                 raise RedactionError("payload is not JSON or JSON Lines") from None
-        replace = self._replacement.json_value
-        out = []
-        for doc in docs:
-            for path in rules.json_paths:
-                _replace_at(doc, path, replace)
-            out.append(orjson.dumps(doc).decode())
+        out = [orjson.dumps(self.value(rules, doc)).decode() for doc in docs]
         if not lines:
             return out[0]
         end = "\n" if text.endswith(("\n", "\r")) else ""
@@ -176,6 +295,8 @@ class Redactor:
             for col in rules.csv_columns:
                 if col < len(row):
                     row[col] = replace(row[col])
+            if rules.patterns:
+                row[:] = [self.text(rules, cell) for cell in row]
         buf = io.StringIO(newline="")
         csv.writer(buf, lineterminator=newline).writerows(rows)
         out = buf.getvalue()
@@ -191,14 +312,18 @@ def build_redactor(cfg: RedactConfig) -> Redactor | None:
     ConfigError.
     """
     try:
+        patterns = compile_patterns(tuple(cfg.patterns), cfg.regexes)
         rules_in = SideRules(
-            tuple(compile_path(p) for p in cfg.input_json_paths), frozenset(cfg.input_csv_columns)
+            tuple(compile_path(p) for p in cfg.input_json_paths),
+            frozenset(cfg.input_csv_columns),
+            patterns,
         )
         rules_out = SideRules(
             tuple(compile_path(p) for p in cfg.output_json_paths),
             frozenset(cfg.output_csv_columns),
+            patterns,
         )
-    except ValueError as exc:
+    except (ValueError, re.error) as exc:
         raise ConfigError(str(exc)) from None
     if not rules_in and not rules_out:
         return None

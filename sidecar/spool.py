@@ -33,6 +33,7 @@ from pathlib import Path
 
 from sidecar.config import CaptureConfig, SpoolConfig
 from sidecar.errors import ConfigError, RedactionError
+from sidecar.genai import GenAIReader
 from sidecar.metrics import SidecarMetrics
 from sidecar.record import CaptureItem, PayloadEncoder, encode_record, new_event_ids
 from sidecar.redact import Redactor
@@ -169,12 +170,16 @@ class SpoolWriter:
         on_sealed: Callable[[Path, int], None] = lambda _p, _n: None,
         disk_usage: Callable[[Path], float] = disk_usage_ratio,
         redactor: Redactor | None = None,
+        genai: GenAIReader | None = None,
     ) -> None:
         self._cfg = spool
+        self._genai = genai
         self._redactor = redactor
         self._redaction_warned = False
         self._prefix = Path(capture.endpoint_name) / capture.variant_name
-        self._encoder = PayloadEncoder(capture.csv_content_types, capture.json_content_types)
+        self._encoder = PayloadEncoder(
+            capture.csv_content_types, capture.json_content_types, capture.stream_content_types
+        )
         self._metrics = metrics
         self._usage = usage
         self._on_sealed = on_sealed
@@ -274,7 +279,7 @@ class SpoolWriter:
                 if self._check_disk():
                     self._write(batch)
                 else:
-                    self._outcome["skipped_disk"].inc(len(batch))
+                    self._outcome["skipped_disk"].inc(sum(1 for it in batch if it.record))
                 self._done += len(batch)
             elif self.paused:
                 self._check_disk()
@@ -433,7 +438,12 @@ class SpoolWriter:
         return True
 
     def _encode(self, it: CaptureItem, event_id: str) -> bytes | None:
-        """One record; None when redaction fails (the record is dropped, never written)."""
+        """One record; None when redaction fails (the record is dropped, never written) or the
+        item was handed over for the gen_ai metrics only."""
+        if it.genai and self._genai is not None:
+            it.genai_fields = self._genai.read_safely(it)
+        if not it.record:
+            return None
         if self._redactor is None:
             return encode_record(it, self._encoder, event_id)
         try:

@@ -60,7 +60,11 @@ def documents(text: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(text) if d]
 
 
-METRIC_SOURCES = (REPO / "sidecar" / "metrics.py", REPO / "analyzer" / "exporter.py")
+METRIC_SOURCES = (
+    REPO / "sidecar" / "metrics.py",
+    REPO / "sidecar" / "genai.py",
+    REPO / "analyzer" / "exporter.py",
+)
 
 
 def unexported_metrics(promql: str) -> set[str]:
@@ -85,6 +89,7 @@ def exported_labels() -> dict[str, set[str]]:
 
     from analyzer.exporter import AnalyzerCollector
     from analyzer.job import WITH_VIOLATIONS
+    from sidecar.genai import GenAIMetrics
     from sidecar.metrics import LoopCounter, LoopHistogram, SidecarMetrics
     from tests.analyzer.test_exporter import ingest_counters, result
 
@@ -96,6 +101,9 @@ def exported_labels() -> dict[str, set[str]]:
             for family in metric.collect():
                 names = {k for s in family.samples for k in s.labels if k != "le"}
                 labels[family.name] = names
+    for metric in vars(GenAIMetrics(CollectorRegistry(), 1)).values():
+        if isinstance(metric, MetricWrapperBase):
+            labels[metric._name] = set(metric._labelnames)
     registry = CollectorRegistry()
     collector = AnalyzerCollector(registry)
     collector.record(result(WITH_VIOLATIONS, 1000.0))

@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,3 +121,56 @@ def test_make_run_shows_drift_on_the_analyzer_then_stops(tmp_path: Path) -> None
         with socket.socket() as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind(("127.0.0.1", int(port)))
+
+
+def test_demo_llm_streams_through_the_sidecar_and_its_traffic_drifts(tmp_path: Path) -> None:
+    """`modeltap demo --llm`: streamed chat completions are recorded with their gen_ai fields;
+    after the drift the prompts are longer and more answers are refusals."""
+    from modeltap.demo_llm import REFUSAL
+
+    ports = [str(free_port()) for _ in range(3)]
+    cmd = [
+        sys.executable, "-m", "modeltap", "demo", "--llm", "--dir", str(tmp_path / "run"),
+        "--proxy-port", ports[0], "--admin-port", ports[1], "--model-port", ports[2],
+        "--traffic-interval", "0.01", "--token-seconds", "0.001", "--drift-after", "4",
+        "--duration", "8",
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = out.decode()
+    assert proc.returncode == 0, text
+    assert f"http://127.0.0.1:{ports[0]}/v1" in text
+    records = [r for _, r in read_records(tmp_path / "run" / "captures")]
+    assert len(records) >= 30
+    genai = [r["modeltap"]["genai"] for r in records]
+    assert all(g["gen_ai.response.model"] == "demo-llm" for g in genai)
+    assert all(g["gen_ai.usage.output_tokens"] > 0 for g in genai)
+    streamed = [
+        r for r in records if "stream" in r["modeltap"] and r["modeltap"]["stream"]["chunks"] > 1
+    ]
+    assert streamed and all(
+        r["captureData"]["endpointOutput"]["encoding"] == "TEXT" for r in streamed
+    )
+    half = len(genai) // 2
+    early, late = genai[: half // 2], genai[-half // 2 :]
+
+    def mean(xs: list[int]) -> float:
+        return sum(xs) / len(xs)
+
+    def refusals(gs: list[dict[str, Any]]) -> int:
+        return sum(
+            g["gen_ai.output.messages"][0]["parts"][0]["content"].startswith(REFUSAL[:12])
+            for g in gs
+        )
+
+    assert mean([g["gen_ai.usage.input_tokens"] for g in late]) > 2 * mean(
+        [g["gen_ai.usage.input_tokens"] for g in early]
+    )
+    assert refusals(late) > refusals(early)

@@ -213,3 +213,66 @@ def test_allowed_headers_go_under_modeltap() -> None:
     assert out["modeltap"]["responseHeaders"] == {"x-model-version": "3, 4"}
     plain = orjson.loads(encode_record(item(b"1", "text/csv"), ENCODER))
     assert "requestHeaders" not in plain["modeltap"] and "responseHeaders" not in plain["modeltap"]
+
+
+# -- text patterns ------------------------------------------------------------------------------
+PII = "mail jane.doe+x@mail.example.org, call +1 415 555 0100 or (020) 7946 0958, card 4111-1111-1111-1111"
+
+
+def test_builtin_patterns_replace_pii_in_free_text() -> None:
+    r = redactor(patterns=("email", "phone", "card"))
+    assert r.text(r.input, PII) == (
+        "mail [REDACTED], call [REDACTED] or [REDACTED], card [REDACTED]"
+    )
+    # Digit runs that are not cards (Luhn fails), dates and plain numbers stay.
+    kept = "order 4111 1111 1111 1112 on 2026-12-07, 42 items, id 1234567"
+    assert r.text(r.input, kept) == kept
+
+
+def test_user_regexes_and_hash_replacement() -> None:
+    r = redactor(regexes=(r"EMP-\d{4}",), replacement="hash", hash_key=KEY.decode())
+    assert r.text(r.output, "badge EMP-1234 ok") == f"badge {digest('EMP-1234')} ok"
+
+
+def test_patterns_touch_json_strings_only_and_csv_cells() -> None:
+    r = redactor(patterns=("email", "phone"))
+    body = orjson.dumps({"prompt": "reach me at a@b.io", "max_tokens": 4155550100})
+    record = encode_record(item(body, "application/json"), ENCODER, redactor=r)
+    assert orjson.loads(data(record)) == {
+        "prompt": "reach me at [REDACTED]",
+        "max_tokens": 4155550100,
+    }
+    record = encode_record(item(b"1,a@b.io\n", "text/csv"), ENCODER, redactor=r)
+    assert data(record) == "1,[REDACTED]\n"
+
+
+def test_event_streams_take_paths_and_patterns_per_event() -> None:
+    stream = (
+        b'data: {"choices":[{"delta":{"content":"x@y.com"}}]}\n\n'
+        b": keep-alive comment\n\n"
+        b"data: [DONE]\n\n"
+    )
+    encoder = PayloadEncoder((), ("application/json",), ("text/event-stream",))
+    it = item(None, None, stream, "text/event-stream")
+    r = redactor(patterns=("email",))
+    out = orjson.loads(encode_record(it, encoder, redactor=r))["captureData"]["endpointOutput"]
+    assert out["encoding"] == "TEXT"
+    assert out["data"] == (
+        'data: {"choices":[{"delta":{"content":"[REDACTED]"}}]}\n\n'
+        ": keep-alive comment\n\n"
+        "data: [DONE]\n\n"
+    )
+    r = redactor(output_json_paths=("choices[*].delta.content",))
+    out = orjson.loads(encode_record(it, encoder, redactor=r))["captureData"]["endpointOutput"]
+    assert '"content":"[REDACTED]"' in out["data"]
+    # A data line that is not JSON, with only path rules: never written in clear.
+    bad = item(None, None, b"data: jane@x.org\n\n", "text/event-stream")
+    with pytest.raises(RedactionError):
+        encode_record(bad, encoder, redactor=r)
+
+
+def test_a_bad_regex_is_one_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"redact\.regexes"):
+        load_config(["--redact.regexes", "a(b"], environ={})
+    with pytest.raises(ConfigError, match=r"redact\.patterns"):
+        load_config(["--redact.patterns", "ssn"], environ={})

@@ -1,7 +1,8 @@
 """A real HTTP upstream for proxy tests (run as ``python -m tests.support.upstream PORT``).
 
 Routes cover what a faithful proxy must carry: echoed bodies and headers, large and streamed
-bodies, any status, slowness, HEAD, a response without Content-Type, a connection cut mid-body.
+bodies, any status, slowness, HEAD, a response without Content-Type, a connection cut mid-body,
+and event streams (gated event by event, fixed deltas, large).
 """
 
 from __future__ import annotations
@@ -79,6 +80,80 @@ async def cut(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+# Gated event streams: each event waits for a POST /release?id=X, so a test can prove an event
+# reached the client before the next one existed, or hang up mid-stream and see what the upstream
+# saw (GET /gate?id=X: running, finished or client_gone).
+_GATES: dict[str, asyncio.Queue[None]] = {}
+_GATE_STATE: dict[str, str] = {}
+
+
+def _gate(gate_id: str) -> asyncio.Queue[None]:
+    return _GATES.setdefault(gate_id, asyncio.Queue())
+
+
+async def sse_gated(request: web.Request) -> web.StreamResponse:
+    gate_id = request.query["id"]
+    n = int(request.query.get("n", "5"))
+    gate = _gate(gate_id)
+    _GATE_STATE[gate_id] = "running"
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    try:
+        for i in range(n):
+            await gate.get()
+            event = {"choices": [{"index": 0, "delta": {"content": f"t{i} "}}], "model": "gated"}
+            await resp.write(b"data: " + orjson.dumps(event) + b"\n\n")
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+    except ConnectionResetError:
+        _GATE_STATE[gate_id] = "client_gone"
+        return resp
+    _GATE_STATE[gate_id] = "finished"
+    return resp
+
+
+async def release(request: web.Request) -> web.Response:
+    _gate(request.query["id"]).put_nowait(None)
+    return web.Response(text="ok\n")
+
+
+async def gate_state(request: web.Request) -> web.Response:
+    return web.Response(text=_GATE_STATE.get(request.query["id"], "unknown"))
+
+
+async def sse_fixed(request: web.Request) -> web.StreamResponse:
+    """An OpenAI-style stream of the given deltas (``?d=a&d=b``), with usage and [DONE]."""
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    deltas = request.query.getall("d", [])
+    for i, text in enumerate(deltas):
+        reason = "stop" if i == len(deltas) - 1 else None
+        event = {"model": "fixed", "choices": [{"index": 0, "delta": {"content": text},
+                                               "finish_reason": reason}]}  # fmt: skip
+        await resp.write(b"data: " + orjson.dumps(event) + b"\n\n")
+    usage = {"prompt_tokens": 3, "completion_tokens": len(deltas)}
+    await resp.write(b"data: " + orjson.dumps({"model": "fixed", "choices": [], "usage": usage}))
+    await resp.write(b"\n\ndata: [DONE]\n\n")
+    await resp.write_eof()
+    return resp
+
+
+async def sse_big(request: web.Request) -> web.StreamResponse:
+    """``n`` SSE events of about 100 bytes each, as fast as the client takes them."""
+    n = int(request.query.get("n", "1000"))
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    for i in range(n):
+        event = {"choices": [{"index": 0, "delta": {"content": f"{i:08d}" + "x" * 60}}]}
+        await resp.write(b"data: " + orjson.dumps(event) + b"\n\n")
+    await resp.write(b"data: [DONE]\n\n")
+    await resp.write_eof()
+    return resp
+
+
 async def ping(_request: web.Request) -> web.Response:
     return web.Response(text="ok\n")
 
@@ -93,6 +168,11 @@ def create_app() -> web.Application:
     app.router.add_get("/notype", no_type)
     app.router.add_get("/cut", cut)
     app.router.add_get("/ping", ping)
+    app.router.add_route("*", "/sse-gated", sse_gated)
+    app.router.add_post("/release", release)
+    app.router.add_get("/gate", gate_state)
+    app.router.add_route("*", "/sse-fixed", sse_fixed)
+    app.router.add_route("*", "/sse-big", sse_big)
     return app
 
 
