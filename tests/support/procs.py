@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import signal
@@ -18,11 +19,24 @@ PYTHON = sys.executable
 REPO = Path(__file__).resolve().parents[2]
 
 
+_HANDED_OUT: collections.deque[int] = collections.deque(maxlen=512)
+
+
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port free on 127.0.0.1 right now, and not one this process handed out lately.
+
+    The kernel may give the same ephemeral port to two binds in a row once the first socket is
+    closed, so two calls made before either port is used (a sidecar's proxy and admin ports)
+    could collide; ports handed out recently are skipped.
+    """
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.append(port)
+            return port
+    raise RuntimeError("no TCP port on 127.0.0.1 that was not handed out lately")
 
 
 class Proc:
