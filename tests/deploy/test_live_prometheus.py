@@ -29,7 +29,17 @@ from tests.support.procs import Proc, free_port, wait_http
 pytestmark = pytest.mark.integration
 
 # Series that exist only once something happened (a labelled counter without preset children).
-CONDITIONAL = {"modeltap_sidecar_upload_failures"}
+# The gen_ai families are labelled by model and appear with the first OpenAI-compatible exchange;
+# tests/integration/test_llm_stream.py checks that Prometheus scrapes them.
+CONDITIONAL = {
+    "modeltap_sidecar_upload_failures",
+    "modeltap_sidecar_genai_time_to_first_token_seconds",
+    "modeltap_sidecar_genai_time_per_output_token_seconds",
+    "modeltap_sidecar_genai_request_duration_seconds",
+    "modeltap_sidecar_genai_usage_tokens",
+    "modeltap_sidecar_genai_finish_reasons",
+    "modeltap_sidecar_genai_responses",
+}
 
 
 def api(url: str, path: str, **params: str) -> Any:
