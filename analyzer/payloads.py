@@ -31,8 +31,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from sidecar.errors import RecordError
-from sidecar.record import decode_payload
+from modeltap.core.errors import RecordError
+from modeltap.core.record import decode_payload
 
 log = logging.getLogger(__name__)
 

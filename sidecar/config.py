@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from sidecar.errors import ConfigError
+from modeltap.core.errors import ConfigError
 from sidecar.settings import setting
 
 ENV_PREFIX = "MODELTAP_SIDECAR_"

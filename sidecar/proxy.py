@@ -17,10 +17,10 @@ import logging
 import time
 from typing import Any
 
+from modeltap.core.record import CaptureItem
 from sidecar.config import SidecarConfig
 from sidecar.exchange import ClientFailure, ClientGone, Exchange, body_too_large
 from sidecar.metrics import SidecarMetrics
-from sidecar.record import CaptureItem
 from sidecar.sampling import Sampler
 from sidecar.spool import SpoolWriter
 from sidecar.upstream import (

@@ -37,7 +37,7 @@ from analyzer.groundtruth.records import (
     parse_line,
     read_labels,
 )
-from sidecar.jsonpath import compile_path
+from modeltap.core.jsonpath import compile_path
 
 __all__ = [
     "DEFAULT_LABEL_DELAY",

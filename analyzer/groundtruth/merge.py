@@ -47,13 +47,13 @@ import pyarrow.csv as pacsv
 
 from analyzer.groundtruth.records import Labels, label_text
 from analyzer.payloads import OUTPUT, _kind
-from sidecar.errors import RecordError
-from sidecar.jsonpath import Step, compile_path
-from sidecar.record import decode_payload
+from modeltap.core.errors import RecordError
+from modeltap.core.jsonpath import Step, compile_path
+from modeltap.core.record import decode_payload
 
 log = logging.getLogger(__name__)
 
-# --- A tiny JSON path (the grammar is sidecar.jsonpath's) -----------------------------------
+# --- A tiny JSON path (the grammar is modeltap.core.jsonpath's) -----------------------------------
 
 _MISSING: Any = object()
 

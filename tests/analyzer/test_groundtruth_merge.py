@@ -9,7 +9,7 @@ import pytest
 
 from analyzer.groundtruth.merge import PredictionSpec, merge, resolve, rows_at
 from analyzer.groundtruth.records import Labels
-from sidecar.jsonpath import compile_path
+from modeltap.core.jsonpath import compile_path
 
 
 def rec(out: Any, *, eid: str = "e", iid: str | None = None, ctype: str | None = None,

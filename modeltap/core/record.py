@@ -16,8 +16,8 @@ A record::
 ``modeltap`` holds what SageMaker lacks; SageMaker's own fields are never changed. Headers appear
 only when ``capture.headers`` allow-lists them (lower-case names; repeated fields joined with
 ``", "``), and only those that were present. Payloads pass the configured redaction
-(:mod:`sidecar.redact`) before they are written; one that cannot be redacted makes
-:func:`encode_record` raise :class:`~sidecar.errors.RedactionError`.
+(the sidecar's ``sidecar.redact``) before they are written; one that cannot be redacted makes
+:func:`encode_record` raise :class:`~modeltap.core.errors.RedactionError`.
 """
 
 from __future__ import annotations
@@ -28,14 +28,21 @@ import datetime as dt
 import functools
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import orjson
 
-from sidecar.errors import RecordError
+from modeltap.core.errors import RecordError
 
-if TYPE_CHECKING:
-    from sidecar.redact import Redactor
+
+class Redactor(Protocol):
+    """What :func:`encode_record` asks of the sidecar's redaction (``sidecar.redact.Redactor``):
+    the rules for one side (falsy when there are none) and their application to a payload."""
+
+    def rules(self, mode: str) -> Any: ...
+
+    def apply(self, rules: Any, text: str | None, encoding: str) -> str: ...
+
 
 EVENT_VERSION = "0"
 CSV, JSON, BASE64 = "CSV", "JSON", "BASE64"
