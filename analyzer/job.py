@@ -19,12 +19,13 @@ from typing import Any
 
 from analyzer.attribution_run import run_attribution
 from analyzer.bias_run import run_bias
+from analyzer.capture_payload import INPUT, OUTPUT
 from analyzer.checks import Evaluation, evaluate
 from analyzer.engine import Engine
 from analyzer.errors import DataError
 from analyzer.hooks import Preprocessor
 from analyzer.object_profile import RowParser, profile_capture_object, profile_dataset_object
-from analyzer.payloads import INPUT, OUTPUT, ParseStats, PayloadParser
+from analyzer.payloads import ParseStats, PayloadParser
 from analyzer.profile import Profile
 from analyzer.quality_run import run_quality
 from analyzer.readers import ReadOptions

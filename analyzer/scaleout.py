@@ -32,10 +32,11 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from analyzer.capture_payload import INPUT, OUTPUT
 from analyzer.engine import Engine
 from analyzer.errors import DataError
 from analyzer.object_profile import profile_capture_object, profile_dataset_object
-from analyzer.payloads import INPUT, OUTPUT, ParseStats, PayloadParser
+from analyzer.payloads import ParseStats, PayloadParser
 from analyzer.profile import ColumnProfile, Profile, ProfileConfig
 from analyzer.readers import ReadOptions, read_chunks
 from analyzer.sources import InputFile

@@ -35,7 +35,7 @@ import numpy.typing as npt
 import orjson
 
 from analyzer.attribution.errors import AttributionError, ModelCallError, ModelResponseError
-from analyzer.groundtruth.merge import DEFAULT_JSON_PATHS, rows_at
+from analyzer.capture_payload import DEFAULT_JSON_PATHS, rows_at
 from modeltap.core.jsonpath import compile_path
 
 Floats = npt.NDArray[np.float64]

@@ -26,8 +26,6 @@ from analyzer.groundtruth.merge import (
     MergeStats,
     PredictionSpec,
     merge,
-    resolve,
-    rows_at,
 )
 from analyzer.groundtruth.records import (
     REASONS,
@@ -62,6 +60,4 @@ __all__ = [
     "parse_labels",
     "parse_line",
     "read_labels",
-    "resolve",
-    "rows_at",
 ]

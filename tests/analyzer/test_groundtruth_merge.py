@@ -7,7 +7,8 @@ import numpy as np
 import orjson
 import pytest
 
-from analyzer.groundtruth.merge import PredictionSpec, merge, resolve, rows_at
+from analyzer.capture_payload import resolve, rows_at
+from analyzer.groundtruth.merge import PredictionSpec, merge
 from analyzer.groundtruth.records import Labels
 from modeltap.core.jsonpath import compile_path
 
