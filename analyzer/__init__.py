@@ -3,9 +3,11 @@
 Public API::
 
     from analyzer import Profile, ProfileConfig, profile, build_baseline, write_baseline
+    from analyzer import profile_from_statistics, profile_to_statistics
     prof = profile({"x": np.array([...]), "city": np.array([...], dtype=object)})
     window = profile(window_batches, baseline=prof)   # same columns, types and bin edges
-    Profile.from_json(prof.to_json()).merge(window)
+    doc = profile_to_statistics(prof)                 # statistics.json, SageMaker's format
+    profile_from_statistics(doc).merge(window)
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from analyzer.inference import InferredType
 from analyzer.profile import ColumnProfile, Profile, ProfileConfig
 from analyzer.readers import ReadOptions
 from analyzer.sources import DataSource
+from analyzer.statistics import profile_from_statistics, profile_to_statistics
 
 __all__ = [
     "AnalyzerError",
@@ -32,6 +35,8 @@ __all__ = [
     "ReadOptions",
     "build_baseline",
     "profile",
+    "profile_from_statistics",
+    "profile_to_statistics",
     "suggest_constraints",
     "write_baseline",
 ]

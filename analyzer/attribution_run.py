@@ -19,7 +19,7 @@ from analyzer.attribution.kernel_shap import Background, KernelExplainer, explai
 from analyzer.attribution.ndcg import DEFAULT_THRESHOLD, compare, report
 from analyzer.window import Window, window_records
 from analyzer.window_rows import aligned_rows
-from sidecar.store.base import Store
+from modeltap.core.store.base import Store
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,10 @@ from analyzer.progress import Progress
 from analyzer.readers import Chunk
 from analyzer.scaleout import baseline_on_engine, in_process
 from analyzer.sources import DataSource
+from analyzer.statistics import profile_to_statistics
 
 if TYPE_CHECKING:
-    from sidecar.config import StoreConfig
+    from modeltap.core.store import S3Settings
 
 Data: TypeAlias = ChunkLike | DataSource | Iterable[ChunkLike]
 
@@ -264,11 +265,11 @@ def write_baseline(
     output: str,
     options: ConstraintOptions | None = None,
     *,
-    store_config: StoreConfig | None = None,
+    store_config: S3Settings | None = None,
 ) -> tuple[str, str]:
     """Write statistics.json and constraints.json under a directory or store URI; return both
     names. ``store_config`` says how to reach an S3 store (see ``analyzer.sources``)."""
-    stats = dumps(prof.to_json())
+    stats = dumps(profile_to_statistics(prof))
     cons = dumps(suggest_constraints(prof, options or ConstraintOptions()))
     names = write_documents(
         output, {"statistics.json": stats, "constraints.json": cons}, store_config=store_config
@@ -277,13 +278,13 @@ def write_baseline(
 
 
 def write_documents(
-    output: str, docs: Mapping[str, bytes], *, store_config: StoreConfig | None = None
+    output: str, docs: Mapping[str, bytes], *, store_config: S3Settings | None = None
 ) -> list[str]:
     """Write JSON documents by name under a directory or store URI; return where they went."""
     if output.startswith(("s3://", "file://")):
         import asyncio
 
-        from sidecar.store import open_store
+        from modeltap.core.store import open_store
 
         async def put() -> None:
             store = open_store(output, store_config)

@@ -25,6 +25,7 @@ from analyzer.checks import MonitoringConfig
 from analyzer.errors import BaselineFormatError
 from analyzer.profile import Profile
 from analyzer.schema import CONSTRAINTS_SCHEMA, validate
+from analyzer.statistics import profile_from_statistics
 
 _OWN = "modeltap"  # the project's extension key, open anywhere
 
@@ -43,7 +44,7 @@ def read_profile(doc: Any, where: str) -> Profile:
     if not isinstance(doc, Mapping):
         raise BaselineFormatError(f"{where}: expected a JSON object, got {type(doc).__name__}")
     try:
-        return Profile.from_json(doc)
+        return profile_from_statistics(doc)
     except BaselineFormatError as exc:
         raise BaselineFormatError(
             f"{where}: {str(exc).removeprefix('statistics.json: ')}"

@@ -22,7 +22,7 @@ from analyzer.bias.metrics import METRIC_NAMES, NEEDS_LABELS
 from analyzer.groundtruth import Labels, PredictionSpec, load_labels, merge
 from analyzer.window import Window, window_records
 from analyzer.window_rows import aligned_rows
-from sidecar.store.base import Store
+from modeltap.core.store.base import Store
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ options, store settings, an engine that cannot be reached), always as one line.
         --store-endpoint-url http://seaweedfs:8333 --store-path-style
     modeltap baseline s3://bucket/train/ -o out/ --engine dask --scheduler tcp://dask-scheduler:8786
 
-S3 inputs and outputs go through ``sidecar.store``: credentials come from botocore's usual chain;
+S3 inputs and outputs go through ``modeltap.core.store``: credentials come from botocore's usual chain;
 ``--store-endpoint-url``, ``--store-region`` and ``--store-path-style`` (or the environment
 variables ``MODELTAP_ANALYZER_STORE_ENDPOINT_URL``, ``_REGION``, ``_PATH_STYLE``; a flag wins)
 reach S3-compatible stores.
@@ -37,8 +37,8 @@ from analyzer.progress import Progress
 from analyzer.readers import Chunk, Format, ReadOptions
 from analyzer.sources import DataSource
 from analyzer.typed_columns import typed_table
+from modeltap.core.errors import ConfigError, ModeltapError
 from sidecar.config import StoreConfig
-from sidecar.errors import ConfigError, ModeltapError
 
 STORE_ENV_PREFIX = "MODELTAP_ANALYZER_STORE_"
 _TRUE = ("1", "true", "yes", "on")

@@ -76,27 +76,20 @@ from analyzer.errors import AnalyzerError, BaselineFormatError
 from analyzer.exporter import AnalyzerCollector
 from analyzer.groundtruth import IngestConfig, Ingestor, PredictionSpec, add_ground_truth_route
 from analyzer.hooks import load_hook
-from analyzer.job import (
-    FAILED,
-    BatchDataset,
-    Evaluator,
-    RunResult,
-    Target,
-    evaluate_checks,
-    missing_dataset_dir,
-    run_window,
-)
+from analyzer.job import Evaluator, evaluate_checks, missing_dataset_dir, run_window
 from analyzer.quality import Calibration, ProblemType, QualityError
 from analyzer.quality_run import QualityTarget
 from analyzer.readers import Format
 from analyzer.reports import write_reports, write_root_index
+from analyzer.results import FAILED, RunResult
 from analyzer.server import build_app
+from analyzer.targets import BatchDataset, Target
 from analyzer.variants import compare_variants
 from analyzer.window import Window
 from modeltap.build import register_process_metrics
+from modeltap.core.errors import ConfigError, ModeltapError
+from modeltap.core.store import open_store, split_destination
 from sidecar.config import StoreConfig
-from sidecar.errors import ConfigError, ModeltapError
-from sidecar.store.base import open_store, split_destination
 
 log = logging.getLogger("analyzer.monitor")
 

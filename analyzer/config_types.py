@@ -15,7 +15,7 @@ import types
 import typing
 from typing import Any, Literal
 
-from sidecar.errors import ConfigError
+from modeltap.core.errors import ConfigError
 
 
 def type_name(tp: Any) -> str:

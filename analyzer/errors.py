@@ -1,6 +1,6 @@
 """Errors raised by the analyzer.
 
-    ModeltapError                    (sidecar.errors)
+    ModeltapError                    (modeltap.core.errors)
     └── AnalyzerError                anything the analyzer refuses to do
         ├── DataError                the input data is unusable; names file, line and column
         ├── ProfileError             profiles that cannot be combined (different edges, k, types)
@@ -12,7 +12,7 @@ stand on its own: what was wrong, where (file, line, column), and what to do abo
 
 from __future__ import annotations
 
-from sidecar.errors import ModeltapError
+from modeltap.core.errors import ModeltapError
 
 
 class AnalyzerError(ModeltapError):

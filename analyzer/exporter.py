@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 from analyzer.checks import CheckType
 from analyzer.groundtruth import IngestCounters
 from analyzer.groundtruth.ingest import REJECT_REASONS
-from analyzer.job import COMPLETED, FAILED, NO_DATA, WITH_VIOLATIONS, RunResult
+from analyzer.results import COMPLETED, FAILED, NO_DATA, WITH_VIOLATIONS, RunResult
 
 DRIFT_STATISTICS = (
     "distance", "linf_simple", "linf_robust", "ks_statistic", "ks_pvalue", "psi", "js", "wasserstein",

@@ -28,8 +28,8 @@ from typing import Any
 import pyarrow as pa
 
 from analyzer.payloads import ParseStats, _to_arrow
-from sidecar.errors import ConfigError
-from sidecar.record import decode_payload
+from modeltap.core.errors import ConfigError
+from modeltap.core.record import decode_payload
 
 log = logging.getLogger("analyzer.hooks")
 

@@ -11,32 +11,33 @@ Reports go to ``{reports}/{endpoint}/{variant}/{yyyy/mm/dd/hh}/`` of the window'
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-import pyarrow as pa
-
-from analyzer.attribution_run import AttributionTarget, run_attribution
-from analyzer.bias_run import BiasTarget, run_bias
+from analyzer.attribution_run import run_attribution
+from analyzer.bias_run import run_bias
+from analyzer.capture_payload import INPUT, OUTPUT
 from analyzer.checks import Evaluation, evaluate
 from analyzer.engine import Engine
 from analyzer.errors import DataError
 from analyzer.hooks import Preprocessor
-from analyzer.payloads import INPUT, OUTPUT, ParseStats, PayloadParser, concat_tables
+from analyzer.object_profile import RowParser, profile_capture_object, profile_dataset_object
+from analyzer.payloads import ParseStats, PayloadParser
 from analyzer.profile import Profile
-from analyzer.quality_run import QualityTarget, run_quality
-from analyzer.readers import Format, ReadOptions, read_chunks
+from analyzer.quality_run import run_quality
+from analyzer.readers import ReadOptions
 from analyzer.reports import write_reports
+from analyzer.results import COMPLETED, FAILED, NO_DATA, WITH_VIOLATIONS, RunResult, run_summary
 from analyzer.scaleout import engine_parts, in_process, object_job
-from analyzer.window import ReadStats, Window, list_window, parse_records
-from sidecar.config import StoreConfig
-from sidecar.errors import ModeltapError
-from sidecar.store.base import ObjectInfo, Store, split_destination
+from analyzer.statistics import profile_to_statistics
+from analyzer.targets import BatchDataset, Target
+from analyzer.window import ReadStats, Window, list_window
+from modeltap.core.errors import ModeltapError
+from modeltap.core.store import S3Settings
+from modeltap.core.store.base import ObjectInfo, Store, split_destination
 
 log = logging.getLogger(__name__)
 
@@ -49,173 +50,6 @@ def evaluate_checks(
 ) -> Evaluation:
     """The constraints of constraints.json and the statistical drift decision (analyzer.checks)."""
     return evaluate(baseline, constraints, window, observed_columns=observed)
-
-
-COMPLETED, WITH_VIOLATIONS, NO_DATA, FAILED = (
-    "Completed",
-    "CompletedWithViolations",
-    "NoData",
-    "Failed",
-)
-
-
-class RowParser(Protocol):
-    def parse(
-        self, records: Sequence[dict[str, Any]], stats: ParseStats | None = None
-    ) -> pa.Table: ...
-
-
-@dataclass(frozen=True)
-class BatchDataset:
-    """Tables a batch job wrote under a prefix (SageMaker's batch transform monitoring).
-
-    Each row holds the job's inputs, and its outputs when the job joined them (columns by name,
-    as in the baseline). A run reads the objects of its window: those under the window's
-    ``yyyy/mm/dd/hh/`` prefixes when ``partitioned``, else those last modified within it.
-    """
-
-    uri: str
-    format: Format | None = None  # None: by file name (.csv, .jsonl/.json, .parquet, + .gz)
-    header: bool = True  # CSV: the first line holds the column names
-    partitioned: bool = False
-
-
-@dataclass(frozen=True)
-class Target:
-    """What one run monitors: an endpoint's variant against its own baseline."""
-
-    endpoint: str
-    variant: str
-    baseline: Profile
-    constraints: Mapping[str, Any]
-    target_model: str = ""  # one model of a multi-model server ("" = every record)
-    output_columns: tuple[str, ...] = ()  # baseline columns read from endpointOutput, in order
-    preprocessor: Callable[..., Any] | None = None  # SageMaker's preprocess_handler
-    post_analytics: Callable[[dict[str, Any]], Any] | None = None  # postprocess_handler
-    batch: BatchDataset | None = None  # read a batch job's dataset instead of captured traffic
-    baseline_uri: str = ""  # where the baseline came from (variants sharing one are comparable)
-    quality: QualityTarget | None = None  # model quality against ground truth
-    bias: BiasTarget | None = None  # bias drift of predictions across a sensitive attribute
-    attribution: AttributionTarget | None = None  # feature-attribution drift (Kernel SHAP)
-
-
-@dataclass
-class RunResult:
-    endpoint: str
-    variant: str
-    window: Window
-    model: str = ""
-    status: str = COMPLETED
-    rows: int = 0
-    read: ReadStats = field(default_factory=ReadStats)
-    parse: ParseStats = field(default_factory=ParseStats)
-    violations: list[dict[str, str]] = field(default_factory=list)
-    statistics: dict[str, Any] | None = None
-    report_prefix: str = ""
-    duration_seconds: float = 0.0
-    finished_at: float = 0.0
-    error: str = ""
-    evaluation: dict[str, Any] | None = None  # every feature's measures and decision (drift.json)
-    custom: dict[str, Any] = field(default_factory=dict)  # numbers a post-analytics hook added
-    profile: Profile | None = field(default=None, repr=False)  # the window's profile (in memory)
-    comparison: dict[str, Any] | None = None  # this variant against the reference (variants.json)
-    reference_profile: Profile | None = field(default=None, repr=False)  # the reference's window
-    quality: dict[str, Any] | None = None  # model-quality metrics (model_quality.json)
-    bias: dict[str, Any] | None = None  # bias report and violations (bias/)
-    attribution: dict[str, Any] | None = None  # attributions, NDCG, violations (attribution/)
-
-
-def _profile_object(
-    key: str,
-    data: bytes,
-    window: Window,
-    parser: RowParser,
-    baseline: Profile,
-    target_model: str = "",
-    outputs: PayloadParser | None = None,
-) -> tuple[Profile | None, ReadStats, ParseStats, list[str]]:
-    """Parse and profile one capture object (runs on a worker thread)."""
-    records, read = parse_records(key, data, window)
-    if target_model:  # the sidecar records the target model header under modeltap.targetModel
-        records = [
-            r for r in records if (r.get("modeltap") or {}).get("targetModel") == target_model
-        ]
-    stats = ParseStats()
-    if not records:
-        return None, read, stats, []
-    table = parser.parse(records, stats)
-    if outputs is not None:
-        table = _with_outputs(table, records, parser, outputs, stats)
-    if table.num_rows == 0:
-        return None, read, stats, []
-    prof = Profile.empty(baseline=baseline)
-    prof.update(table)
-    return prof, read, stats, table.column_names
-
-
-def _with_outputs(
-    inputs: pa.Table,
-    records: Sequence[dict[str, Any]],
-    parser: RowParser,
-    outputs: PayloadParser,
-    stats: ParseStats,
-) -> pa.Table:
-    """Add the endpointOutput columns beside the inputs, row for row.
-
-    The common case parses all outputs at once; when the row counts disagree (a record whose
-    output has more or fewer rows than its input), records are matched one by one and a record
-    whose sides disagree keeps its inputs with empty outputs (counted as ``output_rows_mismatch``).
-    """
-    out = outputs.parse(records)
-    if out.num_rows != inputs.num_rows:
-        ins, outs = [], []
-        for rec in records:
-            i, o = parser.parse([rec]), outputs.parse([rec])
-            if i.num_rows == 0:
-                continue
-            if o.num_rows != i.num_rows:
-                stats.fail("output_rows_mismatch")
-                o = pa.table({n: pa.nulls(i.num_rows, pa.string()) for n in outputs.names})
-            ins.append(i)
-            outs.append(o)
-        if not ins:
-            return inputs
-        inputs = concat_tables(ins)
-        out = concat_tables(outs)
-    for name in out.column_names:
-        if name not in inputs.column_names:
-            inputs = inputs.append_column(name, out.column(name))
-    return inputs
-
-
-def _profile_dataset_object(
-    key: str, data: bytes, options: ReadOptions, baseline: Profile, names: Sequence[str]
-) -> tuple[Profile | None, ReadStats, ParseStats, list[str]]:
-    """Profile one object of a batch job's dataset (runs on a worker thread).
-
-    A file that cannot be read is skipped whole and counted as a bad object, like a damaged
-    capture object: one bad file must not hide the rest of the window.
-    """
-    read, stats = ReadStats(objects=1), ParseStats()
-    prof = Profile.empty(baseline=baseline)
-    seen: set[str] = set()
-    try:
-        for chunk in read_chunks(data, key, options, columns=names):
-            batch = chunk.batch
-            seen.update(chunk.file_columns or batch.schema.names)  # extra columns too
-            # Rows without any baseline column still count: as rows where every one is missing.
-            table = batch.select([n for n in names if n in batch.schema.names])
-            stats.records += table.num_rows
-            stats.rows += table.num_rows
-            prof.update(table)
-    except DataError as exc:
-        log.warning("skipping dataset object %s: %s", key, exc)
-        read.bad_objects, read.bad_keys = 1, [key]
-        return None, read, stats, []
-    read.records = stats.rows
-    if prof.item_count == 0:
-        return None, read, stats, []
-    return prof, read, stats, sorted(seen)
 
 
 def missing_dataset_dir(uri: str) -> str | None:
@@ -283,7 +117,7 @@ async def run_window(
     *,
     labels: Store | None = None,
     engine: Engine | None = None,
-    store_config: StoreConfig | None = None,
+    store_config: S3Settings | None = None,
 ) -> RunResult:
     """Analyse one window of one target and write its reports (when ``reports`` is given).
 
@@ -302,7 +136,7 @@ async def run_window(
         def profile_object(
             key: str, data: bytes
         ) -> tuple[Profile | None, ReadStats, ParseStats, list[str]]:
-            return _profile_dataset_object(key, data, options, target.baseline, names)
+            return profile_dataset_object(key, data, options, target.baseline, names)
 
     else:
         names = [c for c in target.baseline.columns if c not in target.output_columns]
@@ -320,7 +154,7 @@ async def run_window(
         def profile_object(
             key: str, data: bytes
         ) -> tuple[Profile | None, ReadStats, ParseStats, list[str]]:
-            return _profile_object(
+            return profile_capture_object(
                 key, data, window, parser, target.baseline, target.target_model, outputs
             )
 
@@ -360,7 +194,7 @@ async def run_window(
         else:
             result.profile = window_profile
             result.rows = window_profile.item_count
-            result.statistics = await asyncio.to_thread(window_profile.to_json)
+            result.statistics = await asyncio.to_thread(profile_to_statistics, window_profile)
             if evaluate is not None:
                 ev = await asyncio.to_thread(
                     evaluate, target.baseline, target.constraints, window_profile, observed
@@ -452,30 +286,3 @@ async def _run_sections(
         setattr(result, name, doc)
         if doc["violations"] and result.status != FAILED:
             result.status = WITH_VIOLATIONS
-
-
-def run_summary(result: RunResult) -> dict[str, Any]:
-    """run.json: what a run found, also the post-analytics hook's argument."""
-    by_section = {"data": len(result.violations)}
-    for name in ("quality", "bias", "attribution"):
-        doc = getattr(result, name)
-        if doc is not None:
-            by_section[name] = len(doc.get("violations") or [])
-    return {
-        "endpoint": result.endpoint,
-        "variant": result.variant,
-        "target_model": result.model,
-        "start_time": result.window.start.astimezone(dt.UTC).isoformat(),
-        "end_time": result.window.end.astimezone(dt.UTC).isoformat(),
-        "status": result.status,
-        "error": result.error,
-        "rows": result.rows,
-        "objects": result.read.objects,
-        "bad_objects": result.read.bad_objects,
-        "bad_lines": result.read.bad_lines,
-        "unparsed_records": result.parse.failed,
-        "unparsed_by_reason": result.parse.reasons,
-        "violations": sum(by_section.values()),
-        "violations_by_section": by_section,
-        "custom": result.custom,
-    }

@@ -1,5 +1,8 @@
 """Turn captured payloads into columns: the serving protocols people actually send.
 
+Each payload is read by :mod:`analyzer.capture_payload` (format, decoding, the serving protocols'
+rows); this module turns the rows of many records into one Arrow table.
+
 Inputs (``endpointInput``):
 
 - CSV (SageMaker): one row per line, no header; all CSV payloads of a batch are parsed together by
@@ -31,16 +34,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from sidecar.errors import RecordError
-from sidecar.record import decode_payload
+from analyzer.capture_payload import INPUT, OUTPUT, PayloadError, read_side, rows_from_json
 
 log = logging.getLogger(__name__)
-
-INPUT, OUTPUT = "endpointInput", "endpointOutput"
-
-
-class PayloadError(ValueError):
-    """A payload that cannot be turned into rows (counted and skipped by the caller)."""
 
 
 @dataclass
@@ -53,94 +49,6 @@ class ParseStats:
     def fail(self, reason: str) -> None:
         self.failed += 1
         self.reasons[reason] = self.reasons.get(reason, 0) + 1
-
-
-def _kind(payload: dict[str, Any]) -> str:
-    """'csv', 'json' or 'binary', from the encoding and then the observed content type."""
-    enc = str(payload.get("encoding", "")).upper()
-    if enc == "CSV":
-        return "csv"
-    if enc == "JSON":
-        return "json"
-    ctype = str(payload.get("observedContentType", "")).split(";", 1)[0].strip().lower()
-    if ctype.endswith("csv"):
-        return "csv"
-    if ctype.endswith(("json", "jsonlines")):
-        return "json"
-    return "binary"
-
-
-def _rows_from_json(doc: Any, output: bool) -> list[Any]:
-    """The rows of a decoded JSON payload: each a list (positional), a dict (named) or a scalar."""
-    if isinstance(doc, dict):
-        for key in ("predictions", "outputs") if output else ("instances", "inputs"):
-            if key in doc:
-                inner = doc[key]
-                if (
-                    isinstance(inner, list)
-                    and inner
-                    and all(isinstance(t, dict) and "data" in t for t in inner)
-                ):
-                    return _rows_from_v2(inner)
-                if isinstance(inner, list):
-                    return inner
-                if isinstance(
-                    inner, dict
-                ):  # TF-Serving columnar: {"inputs": {"a": [..], "b": [..]}}
-                    return _rows_from_columns(inner)
-                return [inner]
-        data = doc.get("data")
-        if isinstance(data, dict) and "ndarray" in data:  # Seldon
-            names = data.get("names")
-            rows = data["ndarray"]
-            if not isinstance(rows, list):
-                raise PayloadError("Seldon ndarray is not a list")
-            if isinstance(names, list) and rows and isinstance(rows[0], list):
-                return [dict(zip(names, r, strict=False)) for r in rows]
-            return list(rows)
-        return [doc]  # one object of features
-    if isinstance(doc, list):
-        if doc and not isinstance(doc[0], list | dict):
-            return [doc]  # one positional row
-        return doc
-    return [doc]
-
-
-def _rows_from_columns(columns: dict[str, Any]) -> list[Any]:
-    names = list(columns)
-    values = [columns[n] if isinstance(columns[n], list) else [columns[n]] for n in names]
-    return [dict(zip(names, r, strict=False)) for r in zip(*values, strict=False)]
-
-
-def _rows_from_v2(tensors: list[dict[str, Any]]) -> list[Any]:
-    """Open Inference Protocol v2 tensors -> named rows (a 2-D tensor gives ``name_0..name_k``)."""
-    columns: dict[str, Any] = {}
-    n_rows: int | None = None
-    for t in tensors:
-        name = str(t.get("name", f"t{len(columns)}"))
-        if not isinstance(t["data"], list):
-            raise PayloadError("a v2 tensor's data is not a list")
-        shape = t.get("shape") or [len(t["data"])]
-        if not isinstance(shape, list) or not all(
-            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape
-        ):
-            raise PayloadError("a v2 tensor's shape is not a list of sizes")
-        arr = np.asarray(t["data"], dtype=object).reshape(
-            [int(s) for s in shape] if len(shape) > 1 else (-1,)
-        )
-        n = arr.shape[0]
-        if n_rows is not None and n != n_rows:
-            raise PayloadError("v2 tensors disagree on the batch size")
-        n_rows = n
-        if arr.ndim == 1:
-            columns[name] = arr.tolist()
-        else:
-            flat = arr.reshape(n, -1)
-            if len(tensors) == 1:
-                return flat.tolist()  # one tensor: positional rows, named by the baseline
-            for j in range(flat.shape[1]):
-                columns[f"{name}_{j}"] = flat[:, j].tolist()
-    return _rows_from_columns(columns)
 
 
 class PayloadParser:
@@ -160,30 +68,27 @@ class PayloadParser:
         output = self.side == OUTPUT
         for rec in records:
             stats.records += 1
-            payload = rec.get("captureData", {}).get(self.side)
-            if not isinstance(payload, dict):
+            try:
+                found = read_side(rec, self.side)
+            except PayloadError as exc:
+                stats.fail(exc.reason)
+                continue
+            if found is None:
                 stats.fail("missing_side")
                 continue
-            try:
-                raw = decode_payload(payload)
-            except (RecordError, ValueError):  # ValueError: base64 text that is not ASCII
-                stats.fail("bad_encoding")
-                continue
-            kind = _kind(payload)
+            kind, raw = found
             if kind == "csv":
                 text = raw.strip(b"\r\n")
                 if text:
                     csv_parts.append(text)
                 else:
                     stats.fail("empty")
-            elif kind == "json":
+            else:
                 try:
-                    json_rows.extend(_rows_from_json(orjson.loads(raw), output))
+                    json_rows.extend(rows_from_json(orjson.loads(raw), output))
                 except (orjson.JSONDecodeError, PayloadError, ValueError) as exc:
                     log.debug("unparseable JSON payload: %s", exc)
                     stats.fail("bad_json")
-            else:
-                stats.fail("unsupported_content_type")
         tables = []
         if csv_parts:
             tables.append(self._csv(csv_parts, stats))

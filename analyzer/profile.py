@@ -2,7 +2,7 @@
 
 A Profile is a monoid. ``Profile.empty(config)`` is the identity, ``update(chunk)`` folds in a
 chunk (an Arrow RecordBatch/Table or a mapping of column name to numpy array), ``merge`` combines
-two profiles into the profile of the union, and ``to_json``/``from_json`` convert to and from
+two profiles into the profile of the union; :mod:`analyzer.statistics` converts one to and from
 SageMaker's statistics.json layout (with modeltap's exact state under a ``modeltap`` key, so
 nothing is lost in the round trip). Every update is vectorised over the chunk: loops run over
 columns and chunks only.
@@ -289,19 +289,6 @@ class Profile:
             b = other.columns.get(name) or _missing_column(name, other.item_count, a, self.config)
             out.columns[name] = a.merge(b, self.config)
         return out
-
-    def to_json(self) -> dict[str, Any]:
-        """SageMaker's statistics.json dict, with modeltap's full state under ``modeltap``."""
-        from analyzer.statistics import profile_to_statistics
-
-        return profile_to_statistics(self)
-
-    @classmethod
-    def from_json(cls, doc: Mapping[str, Any]) -> Profile:
-        """Read a statistics.json dict, modeltap's or one SageMaker wrote."""
-        from analyzer.statistics import profile_from_statistics
-
-        return profile_from_statistics(doc)
 
 
 def _missing_column(

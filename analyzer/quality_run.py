@@ -23,7 +23,7 @@ from analyzer.groundtruth.merge import read_predictions
 from analyzer.quality import Calibration, ProblemType, QualityError, check, compute, estimate
 from analyzer.quality.label_types import examples, wrong_type
 from analyzer.window import ReadStats, Window, list_window, parse_records, parse_time
-from sidecar.store.base import Store
+from modeltap.core.store.base import Store
 
 SLIM_KEYS = ("eventMetadata", "modeltap")  # what the merge reads besides endpointOutput
 

@@ -444,9 +444,3 @@ def _read_parquet(
             yield Chunk(batch, size * rows // total_rows, names)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"cannot read Parquet: {exc}", file=name) from exc
-
-
-def read_all(sources: Sequence[tuple[str | bytes, str]], options: ReadOptions) -> Iterator[Chunk]:
-    """Chunks of several files in turn (a convenience for tests and small inputs)."""
-    for source, name in sources:
-        yield from read_chunks(source, name, options)

@@ -689,7 +689,7 @@ def render_run(view: RunView) -> str:
 def report_href(run: Mapping[str, Any]) -> str:
     """A run's report.html relative to its endpoint's index page.
 
-    ``run["href"]`` when given (relative only); else the layout of ``analyzer.job.report_prefix``
+    ``run["href"]`` when given (relative only); else the layout of ``analyzer.reports.report_prefix``
     below the endpoint: ``{variant}/[{target_model}/]{yyyy/mm/dd/hh of end_time}/report.html``.
     """
     href = run.get("href")

@@ -12,17 +12,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from analyzer.profile import Profile
 from analyzer.report_html import RunView, render_index, render_root, render_run
-from sidecar.errors import StoreError
-from sidecar.store.base import Store
-
-if TYPE_CHECKING:
-    from analyzer.job import RunResult
+from analyzer.results import RunResult, run_summary
+from modeltap.core.errors import StoreError
+from modeltap.core.store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +36,6 @@ def report_prefix(endpoint: str, variant: str, end: dt.datetime, model: str = ""
 
 async def write_reports(reports: Store, result: RunResult, baseline: Profile | None) -> None:
     """Write the run's files, then refresh its endpoint's index."""
-    from analyzer.job import run_summary
-
     prefix = report_prefix(result.endpoint, result.variant, result.window.end, result.model)
     result.report_prefix = prefix
     summary = run_summary(result)

@@ -2,12 +2,12 @@
 
 Every function here runs on a worker (a pool process or a Dask worker) and gets a picklable
 description of its job plus one item (an object key, an input file); it opens the store itself
-from the URI and ``StoreConfig`` and reads the object there, so object bytes never travel through
+from the URI and its ``S3Settings`` and reads the object there, so object bytes never travel through
 the parent or the scheduler. Stores are opened once per worker thread and reused.
 
-* Monitoring: ``profile_object_part(job, key)`` is ``analyzer.job``'s own per-object function
-  (``_profile_object`` for captures, ``_profile_dataset_object`` for a batch dataset) behind a
-  store read; ``merge_parts`` folds two results (profile, read stats, parse stats, columns).
+* Monitoring: ``profile_object_part(job, key)`` is the job's own per-object function
+  (:mod:`analyzer.object_profile`: ``profile_capture_object`` for captures,
+  ``profile_dataset_object`` for a batch dataset) behind a store read; ``merge_parts`` folds two results (profile, read stats, parse stats, columns).
 * Baseline: ``first_pass_file`` profiles one input file; ``second_pass_file`` counts one file
   into the bins fixed from the merged first pass and recounts late-text string columns (see
   ``analyzer.baseline``). Both results are Profiles merged with ``Profile.merge``.
@@ -32,19 +32,20 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from analyzer.capture_payload import INPUT, OUTPUT
 from analyzer.engine import Engine
 from analyzer.errors import DataError
-from analyzer.payloads import INPUT, OUTPUT, ParseStats, PayloadParser
+from analyzer.object_profile import profile_capture_object, profile_dataset_object
+from analyzer.payloads import ParseStats, PayloadParser
 from analyzer.profile import ColumnProfile, Profile, ProfileConfig
 from analyzer.readers import ReadOptions, read_chunks
 from analyzer.sources import InputFile
 from analyzer.window import ReadStats, Window
-from sidecar.config import StoreConfig
-from sidecar.errors import StoreError
-from sidecar.store import Store, open_store
+from modeltap.core.errors import StoreError
+from modeltap.core.store import S3Settings, Store, open_store
 
 if TYPE_CHECKING:
-    from analyzer.job import Target
+    from analyzer.targets import Target
 
 Part = tuple[Profile | None, ReadStats, ParseStats, list[str]]
 
@@ -60,15 +61,15 @@ def in_process(engine: Engine | None, items: int, total_bytes: int) -> bool:
 class _StoreCache(threading.local):
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.stores: dict[tuple[str, StoreConfig | None], Store] = {}
+        self.stores: dict[tuple[str, S3Settings | None], Store] = {}
 
 
 _cache = _StoreCache()
-_opened: list[tuple[asyncio.AbstractEventLoop, dict[tuple[str, StoreConfig | None], Store]]] = []
+_opened: list[tuple[asyncio.AbstractEventLoop, dict[tuple[str, S3Settings | None], Store]]] = []
 _opened_lock = threading.Lock()
 
 
-def fetch(uri: str, config: StoreConfig | None, key: str) -> bytes:
+def fetch(uri: str, config: S3Settings | None, key: str) -> bytes:
     """One object's bytes, through a store kept open for this thread (closed at process exit)."""
     if _cache.loop is None:
         _cache.loop = asyncio.new_event_loop()
@@ -106,7 +107,7 @@ class ObjectJob:
     """What every object of one monitoring run needs (sent to each worker once)."""
 
     store_uri: str
-    store_config: StoreConfig | None
+    store_config: S3Settings | None
     window: Window
     baseline: Profile
     names: tuple[str, ...]  # baseline columns read from the inputs (or the dataset)
@@ -118,7 +119,7 @@ class ObjectJob:
 
 
 def object_job(
-    target: Target, window: Window, store_uri: str, store_config: StoreConfig | None
+    target: Target, window: Window, store_uri: str, store_config: S3Settings | None
 ) -> ObjectJob:
     """The job of one target's window, its parser settings as ``analyzer.job.run_window``'s."""
     if target.batch is not None:
@@ -152,15 +153,13 @@ async def engine_parts(engine: Engine, job: ObjectJob, keys: Sequence[str]) -> A
 
 
 def profile_object_part(job: ObjectJob, key: str) -> Part:
-    """Read one object from the store and profile it as ``analyzer.job`` does in-process."""
-    from analyzer.job import _profile_dataset_object, _profile_object
-
+    """Read one object from the store and profile it as the job does in-process."""
     try:
         data = fetch(job.store_uri, job.store_config, key)
     except StoreError as exc:
         raise DataError(f"cannot read the object: {exc}", file=key) from exc
     if job.dataset_options is not None:
-        return _profile_dataset_object(key, data, job.dataset_options, job.baseline, job.names)
+        return profile_dataset_object(key, data, job.dataset_options, job.baseline, job.names)
     if "input" not in job._parsers:
         from analyzer.hooks import Preprocessor
 
@@ -172,7 +171,7 @@ def profile_object_part(job: ObjectJob, key: str) -> Part:
         job._parsers["output"] = (
             PayloadParser(list(job.output_columns), side=OUTPUT) if job.output_columns else None
         )
-    return _profile_object(
+    return profile_capture_object(
         key,
         data,
         job.window,
@@ -210,7 +209,7 @@ class FileJob:
     """What every input file of a baseline pass needs."""
 
     options: ReadOptions
-    store_config: StoreConfig | None
+    store_config: S3Settings | None
     config: ProfileConfig
     edges: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)  # pass 2: bins
     restrung: tuple[str, ...] = ()  # pass 2: string statistics recounted
@@ -269,7 +268,7 @@ def baseline_on_engine(
     engine: Engine,
     files: Sequence[InputFile],
     options: ReadOptions,
-    store_config: StoreConfig | None,
+    store_config: S3Settings | None,
     config: ProfileConfig,
     second_pass: Callable[[Profile], tuple[dict[str, npt.NDArray[np.float64]], list[str]]],
 ) -> Profile:

@@ -18,8 +18,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from sidecar.errors import StoreError
-from sidecar.store.base import Store
+from modeltap.core.errors import StoreError
+from modeltap.core.store.base import Store
 
 CONTENT_TYPES = {
     "html": "text/html; charset=utf-8",

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from analyzer.checks import evaluate
-from analyzer.job import FAILED, NO_DATA, RunResult, Target
+from analyzer.results import FAILED, NO_DATA, RunResult
+from analyzer.targets import Target
 
 log = logging.getLogger(__name__)
 

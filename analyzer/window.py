@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from sidecar.store.base import ObjectInfo, Store
+from modeltap.core.store.base import ObjectInfo, Store
 
 log = logging.getLogger(__name__)
 

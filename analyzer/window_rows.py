@@ -16,8 +16,9 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from analyzer.capture_payload import INPUT
 from analyzer.groundtruth.merge import MergeStats, PredictionSpec, predictions
-from analyzer.payloads import INPUT, ParseStats, PayloadParser, concat_tables
+from analyzer.payloads import ParseStats, PayloadParser, concat_tables
 
 
 @dataclass

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "RESULTS.md"
 NOTES_HEADING = "### Notes"
-# The sidecar's start-up write probe (sidecar/store/s3.py PROBE_KEY) is not a capture object.
+# The sidecar's start-up write probe (modeltap/core/store/s3.py PROBE_KEY) is not a capture object.
 PROBE_PREFIX = ".modeltap"
 
 # -------------------------------------------------------------------------------------------------

@@ -14,9 +14,10 @@ import _common  # noqa: F401  (sys.path)
 import atheris
 
 with atheris.instrument_imports():
+    from analyzer.capture_payload import INPUT, OUTPUT
     from analyzer.groundtruth.merge import PredictionSpec, merge, read_predictions
     from analyzer.groundtruth.records import Labels
-    from analyzer.payloads import INPUT, OUTPUT, PayloadParser
+    from analyzer.payloads import PayloadParser
 
 SPECS = [
     PredictionSpec(),

@@ -10,8 +10,8 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from modeltap.core.errors import ConfigError, StoreConfigError
 from sidecar.config import ENV_PREFIX, SidecarConfig
-from sidecar.errors import ConfigError, StoreConfigError
 from sidecar.settings import load, markdown_table
 
 T = TypeVar("T")

@@ -24,6 +24,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from modeltap.core.store import Store, open_store
 from sidecar.compiled import MODULES, compiled_modules
 from sidecar.config import SidecarConfig
 from sidecar.genai import GenAIMetrics, GenAIReader
@@ -32,7 +33,6 @@ from sidecar.proxy import Proxy
 from sidecar.redact import build_redactor
 from sidecar.server import ProxyServer
 from sidecar.spool import SpoolUsage, SpoolWriter, prepare_spool_dir, recover
-from sidecar.store.base import Store, open_store
 from sidecar.uploader import Uploader
 from sidecar.upstream import UpstreamPool
 

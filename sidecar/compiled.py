@@ -33,7 +33,7 @@ MODULES = (
     "sidecar.upstream",
     "sidecar.sampling",
     "sidecar.metrics",
-    "sidecar.record",
+    "modeltap.core.record",
     "sidecar.spool",
 )
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from sidecar.errors import ConfigError
+from modeltap.core.errors import ConfigError
 from sidecar.genai_config import GenAIConfig, check_genai
 from sidecar.settings import setting
 

@@ -3,21 +3,63 @@
 :class:`Exchange` holds the request as parsed (method, raw target, raw header list, framing), gives
 its body whole or as it arrives, and writes the answer: whole in one write, streamed (Content-Length,
 chunked, or until close for HTTP/1.0), or a refusal. The connection that feeds it and the limits it
-enforces are in :mod:`sidecar.server`.
+enforces are in :mod:`sidecar.server`; :class:`ClientConnection` is what an exchange asks of it,
+declared here so that this module does not import the server (one direction, no circle).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
+from sidecar.flow import WriteFlow
 from sidecar.headers import pick, with_length
 
-if TYPE_CHECKING:
-    from sidecar.server import Connection
-
 Headers = list[tuple[bytes, bytes]]
+
+
+class ClientConnection(WriteFlow):
+    """What an :class:`Exchange` needs of the client connection that carries it; the server's
+    ``Connection`` is the one implementation (a native base class: compiled, its calls are as
+    direct as calls on the connection itself)."""
+
+    lost: bool  # the client is gone
+    upgraded: bool  # the connection was handed over (101 Switching Protocols)
+    no_linger: bool  # close without draining what the client still sends
+
+    def body_limit(self) -> int:
+        """The largest request body accepted (bytes)."""
+        raise NotImplementedError
+
+    def closing(self) -> bool:
+        """Whether answers now close their connection (the server is draining)."""
+        raise NotImplementedError
+
+    def write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def writelines(self, parts: tuple[bytes, ...]) -> None:
+        raise NotImplementedError
+
+    async def drain(self) -> None:
+        """Wait until the client takes writes again; ClientGone when it left."""
+        raise NotImplementedError
+
+    def cut(self) -> None:
+        """Close now, whatever is in progress."""
+        raise NotImplementedError
+
+    def update_reading(self) -> None:
+        """Pause or resume reading from the client after the exchange's buffer changed."""
+        raise NotImplementedError
+
+    def arm_body_deadline(self, ex: Exchange) -> None:
+        """Start the body read timeout while ``ex`` waits for body bytes."""
+        raise NotImplementedError
+
+    def disarm_body_deadline(self) -> None:
+        raise NotImplementedError
+
 
 REASONS = {
     400: "Bad Request",
@@ -85,7 +127,7 @@ class Exchange:
 
     def __init__(
         self,
-        conn: Connection,
+        conn: ClientConnection,
         method: str,
         target: str,
         http10: bool,
@@ -143,7 +185,7 @@ class Exchange:
         self._received += len(data)
         if self._error is not None:
             return
-        limit = self._conn.server.config.max_body_bytes
+        limit = self._conn.body_limit()
         if self._received > limit:
             self._chunks = []
             self._buffered = 0
@@ -226,7 +268,7 @@ class Exchange:
     # -- the answer -----------------------------------------------------------------------------
     def _connection_field(self) -> bytes:
         conn = self._conn
-        if self.close_after or not self.keep_alive or conn.server.close_answers or conn.upgraded:
+        if self.close_after or not self.keep_alive or conn.closing() or conn.upgraded:
             self.close_after = True
             return b"Connection: close\r\n"
         return b"Connection: keep-alive\r\n" if self.http10 else b""

@@ -38,7 +38,7 @@ from typing import Any
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from sidecar.record import STREAM_END_COMPLETE, CaptureItem
+from modeltap.core.record import STREAM_END_COMPLETE, CaptureItem
 from sidecar.redact import Redactor
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sidecar.errors import ConfigError
+from modeltap.core.errors import ConfigError
 from sidecar.settings import setting
 
 

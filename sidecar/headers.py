@@ -6,8 +6,6 @@ forwarded, together with every field the Connection header names. Everything els
 
 from __future__ import annotations
 
-from multidict import CIMultiDict, CIMultiDictProxy
-
 HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -21,18 +19,6 @@ HOP_BY_HOP = frozenset(
         "expect",
     }
 )
-
-
-def end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict[str]:
-    """A copy of ``headers`` without hop-by-hop fields and the fields Connection names."""
-    drop = set(HOP_BY_HOP)
-    for value in headers.getall("Connection", ()):
-        drop.update(tok.strip().lower() for tok in value.split(",") if tok.strip())
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers.items():
-        if name.lower() not in drop:
-            out.add(name, value)
-    return out
 
 
 _HOP_BYTES = frozenset(h.encode() for h in HOP_BY_HOP)

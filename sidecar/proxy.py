@@ -25,16 +25,16 @@ import logging
 import time
 from typing import Any
 
-from sidecar.config import SidecarConfig
-from sidecar.exchange import ClientFailure, ClientGone, Exchange, body_too_large
-from sidecar.metrics import SidecarMetrics
-from sidecar.record import (
+from modeltap.core.record import (
     STREAM_END_CLIENT_GONE,
     STREAM_END_COMPLETE,
     STREAM_END_UPSTREAM_FAILED,
     CaptureItem,
     StreamTiming,
 )
+from sidecar.config import SidecarConfig
+from sidecar.exchange import ClientFailure, ClientGone, Exchange, body_too_large
+from sidecar.metrics import SidecarMetrics
 from sidecar.sampling import Sampler
 from sidecar.spool import SpoolWriter
 from sidecar.upstream import (

@@ -45,15 +45,15 @@ from typing import Any
 
 import orjson
 
-from sidecar import jsonpath
+from modeltap.core import jsonpath
+from modeltap.core.errors import ConfigError, RedactionError
 from sidecar.config import RedactConfig
-from sidecar.errors import ConfigError, RedactionError
 
 Step = str | int | None  # a key, an index, or None for [*]
 
 
 def compile_path(path: str) -> tuple[Step, ...]:
-    """Compile a redaction path (:mod:`sidecar.jsonpath`'s grammar: keys, indices and ``[*]``);
+    """Compile a redaction path (:mod:`modeltap.core.jsonpath`'s grammar: keys, indices and ``[*]``);
     ValueError names what it cannot read."""
     steps = jsonpath.compile_path(path)
     if not steps:

@@ -49,8 +49,7 @@ from typing import Any
 import httptools
 
 from sidecar.config import ServerConfig
-from sidecar.exchange import REASONS, ClientFailure, ClientGone, Exchange, Headers
-from sidecar.flow import WriteFlow
+from sidecar.exchange import REASONS, ClientConnection, ClientFailure, ClientGone, Exchange, Headers
 from sidecar.metrics import REJECT_REASONS, SidecarMetrics
 
 log = logging.getLogger(__name__)
@@ -150,7 +149,7 @@ def close_softly(loop: asyncio.AbstractEventLoop, transport: asyncio.Transport) 
 _DEADLINE_HEAD, _DEADLINE_BODY, _DEADLINE_IDLE = 1, 2, 3
 
 
-class Connection(WriteFlow, asyncio.Protocol):
+class Connection(ClientConnection, asyncio.Protocol):
     """One client connection: the parser, the limits, and the requests answered in order."""
 
     def __init__(self, server: ProxyServer) -> None:
@@ -204,6 +203,12 @@ class Connection(WriteFlow, asyncio.Protocol):
         for ex in self._queue:
             ex._fail(gone)
         self.wake_drain()
+
+    def body_limit(self) -> int:
+        return self.server.config.max_body_bytes
+
+    def closing(self) -> bool:
+        return self.server.close_answers
 
     async def drain(self) -> None:
         await self.wait_drained()

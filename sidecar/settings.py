@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from sidecar.errors import ConfigError
+from modeltap.core.errors import ConfigError
 
 T = TypeVar("T")
 

@@ -31,11 +31,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from modeltap.core.errors import ConfigError, RedactionError
+from modeltap.core.record import CaptureItem, PayloadEncoder, encode_record, new_event_ids
 from sidecar.config import CaptureConfig, SpoolConfig
-from sidecar.errors import ConfigError, RedactionError
 from sidecar.genai import GenAIReader
 from sidecar.metrics import SidecarMetrics
-from sidecar.record import CaptureItem, PayloadEncoder, encode_record, new_event_ids
 from sidecar.redact import Redactor
 from sidecar.segment import SegmentFile, new_stage
 

@@ -22,13 +22,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from modeltap.core.errors import StoreError
+from modeltap.core.store.base import Store
+from modeltap.core.store.local import LocalStore
+from modeltap.core.store.s3 import S3Store
 from sidecar.config import StoreConfig
-from sidecar.errors import StoreError
 from sidecar.metrics import SidecarMetrics
 from sidecar.spool import SEALED_SUFFIX, SpoolUsage, iter_segments
-from sidecar.store.base import Store
-from sidecar.store.local import LocalStore
-from sidecar.store.s3 import S3Store
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ server that answers production traffic. So the client bounds what it asks of it:
 
 Scores are read from the response as the ground-truth merge reads predictions: CSV by column
 (``score_index``; None keeps every column, one output per column), JSON by a path
-(``sidecar.jsonpath.compile_path``, e.g. ``predictions[*].score``,
+(``modeltap.core.jsonpath.compile_path``, e.g. ``predictions[*].score``,
 ``outputs[0].data``); without a path, ``predictions``, ``outputs[0].data`` or the whole
 document. A row's value may be a list (one score per output), giving an (n, k) result.
 
@@ -35,8 +35,8 @@ import numpy.typing as npt
 import orjson
 
 from analyzer.attribution.errors import AttributionError, ModelCallError, ModelResponseError
-from analyzer.groundtruth.merge import DEFAULT_JSON_PATHS, rows_at
-from sidecar.jsonpath import compile_path
+from analyzer.capture_payload import DEFAULT_JSON_PATHS, rows_at
+from modeltap.core.jsonpath import compile_path
 
 Floats = npt.NDArray[np.float64]
 ContentType = Literal["text/csv", "application/json"]

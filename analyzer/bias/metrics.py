@@ -113,26 +113,6 @@ class Facet:
         if self.threshold is not None and not math.isfinite(self.threshold):
             raise BiasError(f"facet {self.name!r}: threshold must be finite")
 
-    @classmethod
-    def from_config(cls, entry: Mapping[str, Any]) -> Facet:
-        """Clarify's ``{"name_or_index", "value_or_threshold"}``: one number is a threshold.
-
-        Anything else (strings, several values) names categories; write a numeric category as
-        a string (``["1"]``), which matches the number 1 in the column.
-        """
-        name = entry.get("name_or_index")
-        if name is None:
-            raise BiasError(f"facet entry {dict(entry)!r} has no name_or_index")
-        given = entry.get("value_or_threshold")
-        if given is None:
-            return cls(str(name))
-        if not isinstance(given, list):
-            given = [given]
-        one = given[0] if len(given) == 1 else None
-        if isinstance(one, int | float) and not isinstance(one, bool):
-            return cls(str(name), threshold=float(one))
-        return cls(str(name), values=tuple(given))
-
     @property
     def value_or_threshold(self) -> str:
         """The facet value as the report and violations key it."""

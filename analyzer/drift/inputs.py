@@ -85,14 +85,3 @@ def categories(a: CategoricalSummary | None, b: CategoricalSummary | None) -> Ca
     window = np.array([cb.get(v, 0) for v in labels], dtype=np.int64)
     exact = (a is None or a.other_count == 0) and (b is None or b.other_count == 0)
     return CategoryCounts(labels, base, window, exact)
-
-
-def category_counts(base: dict[str, int], window: dict[str, int]) -> CategoryCounts:
-    """``CategoryCounts`` from two plain mappings of category to count (exact)."""
-    labels = [*base, *(v for v in window if v not in base)]
-    return CategoryCounts(
-        labels,
-        np.array([base.get(v, 0) for v in labels], dtype=np.int64),
-        np.array([window.get(v, 0) for v in labels], dtype=np.int64),
-        True,
-    )

@@ -26,8 +26,6 @@ from analyzer.groundtruth.merge import (
     MergeStats,
     PredictionSpec,
     merge,
-    resolve,
-    rows_at,
 )
 from analyzer.groundtruth.records import (
     REASONS,
@@ -37,7 +35,7 @@ from analyzer.groundtruth.records import (
     parse_line,
     read_labels,
 )
-from sidecar.jsonpath import compile_path
+from modeltap.core.jsonpath import compile_path
 
 __all__ = [
     "DEFAULT_LABEL_DELAY",
@@ -62,6 +60,4 @@ __all__ = [
     "parse_labels",
     "parse_line",
     "read_labels",
-    "resolve",
-    "rows_at",
 ]

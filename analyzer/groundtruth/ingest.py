@@ -35,8 +35,8 @@ from aiohttp import web
 
 from analyzer.groundtruth.layout import label_key
 from analyzer.groundtruth.records import parse_line
-from sidecar.errors import StoreError
-from sidecar.store.base import Store
+from modeltap.core.errors import StoreError
+from modeltap.core.store.base import Store
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import uuid
 
 from analyzer.groundtruth.records import Labels, LabelStats, read_labels
 from analyzer.window import Window, hour_prefix
-from sidecar.store.base import ObjectInfo, Store, join_key
+from modeltap.core.store.base import ObjectInfo, Store, join_key
 
 DEFAULT_LABEL_DELAY = dt.timedelta(hours=24)
 

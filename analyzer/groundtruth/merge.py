@@ -2,7 +2,8 @@
 
 **Reading predictions** from ``endpointOutput`` (see :class:`PredictionSpec`): CSV output is read
 by column index, all records of a window in one Arrow parse; JSON output by a small path
-(:func:`compile_path`), evaluated on each record's whole output document.
+(:func:`compile_path`), evaluated on each record's whole output document by
+:mod:`analyzer.capture_payload`, which also reads the payload's format for the window reader.
 
 **Ids.** A record's id is ``eventMetadata.inferenceId`` when present, else ``eventId`` (SageMaker's
 rule); a ground-truth line's ``eventId`` carries either.
@@ -45,100 +46,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from analyzer.capture_payload import OUTPUT, PayloadError, default_rows, read_side, rows_at
 from analyzer.groundtruth.records import Labels, label_text
-from analyzer.payloads import OUTPUT, _kind
-from sidecar.errors import RecordError
-from sidecar.jsonpath import Step, compile_path
-from sidecar.record import decode_payload
+from modeltap.core.jsonpath import Step, compile_path
 
 log = logging.getLogger(__name__)
 
-# --- A tiny JSON path (the grammar is sidecar.jsonpath's) -----------------------------------
-
-_MISSING: Any = object()
-
-
-def _tensor_data(obj: dict[str, Any], data: Any) -> Any:
-    """An Open Inference Protocol v2 tensor's flat ``data`` in its declared (row-major) shape."""
-    shape = obj.get("shape")
-    if (
-        not isinstance(data, list)
-        or not isinstance(shape, list)
-        or len(shape) < 2
-        or not all(isinstance(s, int) and s >= 0 for s in shape)
-        or math.prod(shape) != len(data)
-    ):
-        return data
-    if data and isinstance(data[0], list):
-        return data  # already nested
-    return np.asarray(data, dtype=object).reshape(shape).tolist()
-
-
-def resolve(doc: Any, steps: Sequence[Step]) -> tuple[list[Any], bool]:
-    """Evaluate ``steps`` on ``doc``: ``(values, projected)``; unresolved values are ``_MISSING``.
-
-    Stepping into a v2 tensor's ``data`` reshapes it to the tensor's ``shape``, so ``[*]``
-    iterates the batch: ``outputs[0].data[*][1]`` is each row's second value of a ``[n, 2]``
-    tensor.
-    """
-    values = [doc]
-    projected = False
-    for step in steps:
-        if step.kind in ("star", "slice") and not any(isinstance(v, list) for v in values):
-            return [_MISSING], False  # nothing to project over: the path is not there
-        out: list[Any] = []
-        for v in values:
-            if v is _MISSING:
-                out.append(v)
-            elif step.kind == "key":
-                if isinstance(v, dict) and step.key in v:
-                    found = v[step.key]
-                    out.append(_tensor_data(v, found) if step.key == "data" else found)
-                else:
-                    out.append(_MISSING)
-            elif step.kind == "index":
-                ok = isinstance(v, list) and -len(v) <= step.index < len(v)
-                out.append(v[step.index] if ok else _MISSING)
-            elif step.kind == "filter":
-                match = _MISSING
-                if isinstance(v, list):
-                    for item in v:
-                        if isinstance(item, dict) and item.get(step.key) == step.value:
-                            match = item
-                            break
-                out.append(match)
-            elif isinstance(v, list):  # star or slice; other values drop out of a projection
-                out.extend(v[step.slice] if step.slice is not None else v)
-        projected = projected or step.kind in ("star", "slice")
-        values = out
-    return values, projected
-
-
-def rows_at(doc: Any, steps: Sequence[Step]) -> list[Any] | None:
-    """Per-row values at a path: a projection, a list (one value per row) or one scalar row.
-
-    None when a non-projected path does not resolve (the record has no such attribute).
-    One-element lists (``[[0.8], [0.3]]``, a ``[n, 1]`` tensor) count as their element; a row
-    where a projected path does not resolve is None.
-    """
-    values, projected = resolve(doc, steps)
-    if not projected:
-        value = values[0]
-        if value is _MISSING:
-            return None
-        values = value if isinstance(value, list) else [value]
-    return [None if v is _MISSING else _unwrap(v) for v in values]
-
-
-def _unwrap(v: Any) -> Any:
-    while isinstance(v, list) and len(v) == 1:
-        v = v[0]
-    return v
-
-
 # --- The spec and the result ------------------------------------------------------------------
-
-DEFAULT_JSON_PATHS = ("predictions", "outputs[0].data")
 
 
 @dataclass(frozen=True)
@@ -268,20 +182,11 @@ def _json_rows(
             return None
         labels = found
     elif spec._score_path is None:
-        labels = _default_json_rows(doc)
+        labels = default_rows(doc)
     if labels and scores and len(labels) != len(scores):
         stats.fail("row_count_mismatch")
         return None
     return labels, scores
-
-
-def _default_json_rows(doc: Any) -> list[Any]:
-    if isinstance(doc, dict):
-        for path in DEFAULT_JSON_PATHS:
-            found = rows_at(doc, compile_path(path))
-            if found is not None:
-                return found
-    return [_unwrap(v) for v in doc] if isinstance(doc, list) else [doc]
 
 
 def _csv_rows(
@@ -373,32 +278,28 @@ def _read_predictions(
         if rid is None:
             stats.fail("missing_id")
             continue
-        capture = rec.get("captureData")
-        payload = capture.get(OUTPUT) if isinstance(capture, dict) else None
-        if not isinstance(payload, dict):
+        try:
+            found = read_side(rec, OUTPUT)
+        except PayloadError as exc:
+            stats.fail(exc.reason)
+            continue
+        if found is None:
             stats.fail("missing_output")
             continue
-        try:
-            raw = decode_payload(payload)
-        except (RecordError, ValueError):  # ValueError: base64 text that is not ASCII
-            stats.fail("bad_encoding")
-            continue
-        kind = _kind(payload)
+        kind, raw = found
         if kind == "csv":
             csv_parts.append((i, raw))
-        elif kind == "json":
+        else:
             try:
                 doc = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 stats.fail("bad_json")
                 continue
-            found = _json_rows(doc, spec, stats)
-            if found is not None:
-                if not found[0] and not found[1]:
+            read = _json_rows(doc, spec, stats)
+            if read is not None:
+                if not read[0] and not read[1]:
                     stats.fail("empty")
-                rows.add(i, *found)
-        else:
-            stats.fail("unsupported_content_type")
+                rows.add(i, *read)
     if csv_parts:
         _csv_rows(csv_parts, spec, rows, stats)
     return ids, rows

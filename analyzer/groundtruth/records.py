@@ -34,8 +34,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.window import decode_object
-from sidecar.errors import StoreError
-from sidecar.store.base import ObjectInfo, Store
+from modeltap.core.errors import StoreError
+from modeltap.core.store.base import ObjectInfo, Store
 
 log = logging.getLogger(__name__)
 

@@ -66,12 +66,14 @@ def generate_in_child(kind: str, *params: str) -> str:
 def child_monitor(store_dir: str, baseline_path: str, records: int) -> None:
     import orjson
 
-    from analyzer import Profile, suggest_constraints
-    from analyzer.job import Target, run_window
+    from analyzer import suggest_constraints
+    from analyzer.job import run_window
+    from analyzer.statistics import profile_from_statistics
+    from analyzer.targets import Target
     from analyzer.window import Window
-    from sidecar.store.local import LocalStore
+    from modeltap.core.store.local import LocalStore
 
-    baseline = Profile.from_json(orjson.loads(Path(baseline_path).read_bytes()))
+    baseline = profile_from_statistics(orjson.loads(Path(baseline_path).read_bytes()))
     target = Target("ep", "v", baseline, suggest_constraints(baseline))
     window = Window(T0, T0 + dt.timedelta(hours=1))
     t0 = time.perf_counter()
@@ -220,7 +222,7 @@ def make_captures(fmt: str, records: int, objects: int) -> Path:
     import numpy as np
 
     from bench.profile.gen_data import CARDINALITIES, _categories
-    from sidecar.store.local import LocalStore
+    from modeltap.core.store.local import LocalStore
 
     root = OUT / f"captures_{fmt}_{records}_{objects}"
     done = root / ".complete"
@@ -259,6 +261,7 @@ def make_baseline(rows: int) -> Path:
     import orjson
 
     from analyzer import profile
+    from analyzer.statistics import profile_to_statistics
     from bench.profile.gen_data import CARDINALITIES, _categories, make_group
 
     path = OUT / f"baseline_{rows}.json"
@@ -268,7 +271,7 @@ def make_baseline(rows: int) -> Path:
     rng = np.random.default_rng(0)
     cats = [_categories(c) for c in CARDINALITIES]
     prof = profile(make_group(rng, rows, cats))
-    path.write_bytes(orjson.dumps(prof.to_json()))
+    path.write_bytes(orjson.dumps(profile_to_statistics(prof)))
     return path
 
 

@@ -84,7 +84,7 @@ def child_modeltap(ref: str, cur: str, out: str) -> None:
     ev = evaluate(base, suggest_constraints(base), window)
     t2 = time.perf_counter()
     violations = [v.to_dict() for v in ev.violations]
-    summary = {  # the fields of analyzer.job.run_summary
+    summary = {  # the fields of analyzer.results.run_summary
         "endpoint": "bench",
         "variant": "AllTraffic",
         "target_model": "",

@@ -125,15 +125,17 @@ def child_run(engine_name: str, workers: int, endpoint: str, baseline_path: str)
 
     import orjson
 
-    from analyzer import Profile, suggest_constraints
+    from analyzer import suggest_constraints
     from analyzer.engine import DaskEngine, open_engine
-    from analyzer.job import Target, run_window
+    from analyzer.job import run_window
+    from analyzer.statistics import profile_from_statistics
+    from analyzer.targets import Target
     from analyzer.window import Window
+    from modeltap.core.store import open_store
     from sidecar.config import StoreConfig
-    from sidecar.store import open_store
     from tests.integration.seaweed import REGION
 
-    baseline = Profile.from_json(orjson.loads(Path(baseline_path).read_bytes()))
+    baseline = profile_from_statistics(orjson.loads(Path(baseline_path).read_bytes()))
     target = Target("ep", "v", baseline, suggest_constraints(baseline))
     config = StoreConfig(region=REGION, endpoint_url=endpoint, path_style=True)
     t0 = time.perf_counter()

@@ -21,10 +21,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from analyzer.cli_monitor import load_config
-from analyzer.job import BatchDataset, list_dataset
+from analyzer.job import list_dataset
+from analyzer.targets import BatchDataset
 from analyzer.window import Window
-from sidecar.errors import ConfigError
-from sidecar.store.local import LocalStore
+from modeltap.core.errors import ConfigError
+from modeltap.core.store.local import LocalStore
 from tests.analyzer.drift_scenario import DRIFTED, generate
 from tests.support.procs import PYTHON, REPO
 

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from analyzer.cli_monitor import load_config, load_target, run_all
-from analyzer.job import FAILED
+from analyzer.results import FAILED
 from analyzer.window import Window
 from tests.analyzer.cli_runs import (
     END,

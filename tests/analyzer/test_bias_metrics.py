@@ -239,11 +239,7 @@ def test_threshold_facet_scores_and_missing() -> None:
     assert report["modeltap"]["item_count"] == 8
 
 
-def test_facet_from_config_and_one_vs_rest() -> None:
-    assert Facet.from_config({"name_or_index": "age", "value_or_threshold": [40]}).threshold == 40
-    f = Facet.from_config({"name_or_index": "sex", "value_or_threshold": ["F"]})
-    assert f.values == ("F",)
-    assert Facet.from_config({"name_or_index": "c", "value_or_threshold": ["1"]}).values == ("1",)
+def test_facet_one_vs_rest() -> None:
     cols = data()
     report = compute(
         {"sex": cols["sex"]}, [Facet("sex")], y_pred=cols["y_pred"], y_true=cols["y_true"]

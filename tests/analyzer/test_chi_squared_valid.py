@@ -12,7 +12,7 @@ from analyzer.baseline import profile
 from analyzer.checks import evaluate
 from analyzer.constraints import suggest_constraints
 from analyzer.drift.chi_squared import MIN_EXPECTED, homogeneity, merge_groups
-from analyzer.drift.inputs import category_counts
+from tests.analyzer.counts import category_counts
 
 
 def _shares(w: Any) -> Any:

@@ -10,9 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analyzer import InferredType, Profile
+from analyzer import InferredType
 from analyzer.cli_baseline import build_parser, main, store_config
 from analyzer.schema import check_constraints, check_statistics
+from analyzer.statistics import profile_from_statistics
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ def test_writes_statistics_and_constraints(
     cons = json.loads((out / "constraints.json").read_text())
     check_statistics(stats)
     check_constraints(cons)
-    prof = Profile.from_json(stats)
+    prof = profile_from_statistics(stats)
     assert prof.item_count == 5000
     assert prof.inferred_type("code") is InferredType.STRING
     assert prof.config.label == "churned"

@@ -15,7 +15,8 @@ from scipy.stats import chi2_contingency, chisquare
 
 from analyzer.baseline import profile
 from analyzer.drift import chi_squared, jensen_shannon, linf, psi
-from analyzer.drift.inputs import CategoryCounts, categories, category_counts
+from analyzer.drift.inputs import CategoryCounts, categories
+from tests.analyzer.counts import category_counts
 
 
 def _zipf_sample(

@@ -24,13 +24,16 @@ import pytest
 
 from analyzer.baseline import build_baseline
 from analyzer.engine import DaskEngine, ProcessEngine, tree_reduce
-from analyzer.job import RunResult, Target, run_window
+from analyzer.job import run_window
 from analyzer.numeric import kll_rank_error
 from analyzer.profile import Profile
+from analyzer.results import RunResult
 from analyzer.scaleout import in_process
 from analyzer.sources import DataSource
+from analyzer.statistics import profile_from_statistics, profile_to_statistics
+from analyzer.targets import Target
 from analyzer.window import Window
-from sidecar.store.local import LocalStore
+from modeltap.core.store.local import LocalStore
 from tests.analyzer.test_job import T0, baseline, capture_line
 
 
@@ -74,7 +77,9 @@ def assert_same_run(a: RunResult, b: RunResult) -> None:
     """Same status, counts and statistics.json (within the tolerances above)."""
     assert (a.status, a.rows, a.read, a.parse) == (b.status, b.rows, b.read, b.parse)
     assert a.statistics is not None and b.statistics is not None
-    assert_same_profile(Profile.from_json(a.statistics), Profile.from_json(b.statistics))
+    assert_same_profile(
+        profile_from_statistics(a.statistics), profile_from_statistics(b.statistics)
+    )
     assert [v["feature_name"] for v in a.violations] == [v["feature_name"] for v in b.violations]
 
 
@@ -92,7 +97,7 @@ def test_profiles_pickle_with_their_sketches() -> None:
     prof = Profile.empty()
     prof.update({"x": np.arange(1000.0), "s": np.array(["a", "b", None, "c"] * 250, dtype=object)})
     back = pickle.loads(pickle.dumps(prof))
-    assert orjson.dumps(back.to_json()) == orjson.dumps(prof.to_json())
+    assert orjson.dumps(profile_to_statistics(back)) == orjson.dumps(profile_to_statistics(prof))
     assert_same_profile(back.merge(prof), prof.merge(prof))
 
 

@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry
 
 from analyzer.exporter import AnalyzerCollector
 from analyzer.groundtruth import IngestCounters
-from analyzer.job import FAILED, WITH_VIOLATIONS, RunResult
+from analyzer.results import FAILED, WITH_VIOLATIONS, RunResult
 from analyzer.window import Window
 
 T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)

@@ -22,8 +22,8 @@ from analyzer.groundtruth.ingest import (
     IngestorClosed,
     add_ground_truth_route,
 )
-from sidecar.errors import StoreError
-from sidecar.store.local import LocalStore
+from modeltap.core.errors import StoreError
+from modeltap.core.store.local import LocalStore
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

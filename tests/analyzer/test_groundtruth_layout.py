@@ -15,7 +15,7 @@ from analyzer.groundtruth.layout import (
     load_labels,
 )
 from analyzer.window import Window
-from sidecar.store.local import LocalStore
+from modeltap.core.store.local import LocalStore
 
 UTC = dt.UTC
 T0 = dt.datetime(2024, 3, 1, 10, 0, tzinfo=UTC)

@@ -7,9 +7,10 @@ import numpy as np
 import orjson
 import pytest
 
-from analyzer.groundtruth.merge import PredictionSpec, merge, resolve, rows_at
+from analyzer.capture_payload import resolve, rows_at
+from analyzer.groundtruth.merge import PredictionSpec, merge
 from analyzer.groundtruth.records import Labels
-from sidecar.jsonpath import compile_path
+from modeltap.core.jsonpath import compile_path
 
 
 def rec(out: Any, *, eid: str = "e", iid: str | None = None, ctype: str | None = None,

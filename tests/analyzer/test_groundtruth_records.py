@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analyzer.groundtruth.records import REASONS, Labels, parse_labels, parse_line, read_labels
-from sidecar.store.local import LocalStore
+from modeltap.core.store.local import LocalStore
 
 
 def gt(event_id: Any, data: Any, encoding: Any = "CSV") -> bytes:

@@ -9,11 +9,12 @@ import pytest
 
 from analyzer import profile
 from analyzer.hooks import Preprocessor, load_hook
-from analyzer.job import Target, run_window
+from analyzer.job import run_window
 from analyzer.payloads import ParseStats
+from analyzer.targets import Target
 from analyzer.window import Window
-from sidecar.errors import ConfigError
-from sidecar.store.local import LocalStore
+from modeltap.core.errors import ConfigError
+from modeltap.core.store.local import LocalStore
 
 SCRIPT = """
 import orjson

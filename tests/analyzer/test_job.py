@@ -9,16 +9,11 @@ import pytest
 
 from analyzer import profile
 from analyzer.checks import Evaluation, suggest_constraints
-from analyzer.job import (
-    COMPLETED,
-    FAILED,
-    NO_DATA,
-    WITH_VIOLATIONS,
-    Target,
-    run_window,
-)
+from analyzer.job import run_window
+from analyzer.results import COMPLETED, FAILED, NO_DATA, WITH_VIOLATIONS
+from analyzer.targets import Target
 from analyzer.window import Window
-from sidecar.store.local import LocalStore
+from modeltap.core.store.local import LocalStore
 
 T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from analyzer import Profile, ProfileError, profile
 from analyzer.numeric import kll_rank_error
+from analyzer.statistics import profile_from_statistics, profile_to_statistics
 
 from .conftest import make_data
 
@@ -109,8 +110,8 @@ def test_merge_equals_union_against_baseline(
     # Small inputs stay below k, where KLL is exact: sketches must agree exactly too.
     assert_same(merged, profile(union, baseline=baseline), sketch_exact=True)
     # And through JSON.
-    again = Profile.from_json(profile(a, baseline=baseline).to_json()).merge(
-        Profile.from_json(profile(b, baseline=baseline).to_json())
+    again = profile_from_statistics(profile_to_statistics(profile(a, baseline=baseline))).merge(
+        profile_from_statistics(profile_to_statistics(profile(b, baseline=baseline)))
     )
     assert_same(again, profile(union, baseline=baseline), sketch_exact=True)
 

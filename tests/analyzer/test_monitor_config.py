@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from analyzer.cli_monitor import load_config, next_run, window_ending
-from sidecar.errors import ConfigError
+from modeltap.core.errors import ConfigError
 
 BASE = '[monitor]\ncaptures = "file:///c"\nreports = "file:///r"\n{extra}\n[[endpoints]]\nname = "e"\nbaseline = "file:///b"\n'
 

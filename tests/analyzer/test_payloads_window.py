@@ -7,9 +7,10 @@ import gzip
 import orjson
 import pytest
 
-from analyzer.payloads import INPUT, OUTPUT, ParseStats, PayloadParser
+from analyzer.capture_payload import INPUT, OUTPUT
+from analyzer.payloads import ParseStats, PayloadParser
 from analyzer.window import Window, hour_prefix, list_window, parse_records
-from sidecar.store.local import LocalStore
+from modeltap.core.store.local import LocalStore
 
 NAMES = ["a", "b", "c"]
 

@@ -13,6 +13,7 @@ from analyzer.constraints import suggest_constraints
 from analyzer.engine import DaskEngine, ProcessEngine
 from analyzer.profile import Profile
 from analyzer.sources import DataSource
+from analyzer.statistics import profile_to_statistics
 
 
 def _csv(path: Path, rows: int, seed: int) -> None:
@@ -28,7 +29,7 @@ def _csv(path: Path, rows: int, seed: int) -> None:
 
 
 def _documents(prof: Profile) -> tuple[bytes, bytes]:
-    return dumps(prof.to_json()), dumps(suggest_constraints(prof))
+    return dumps(profile_to_statistics(prof)), dumps(suggest_constraints(prof))
 
 
 def test_one_file_gives_the_same_bytes_every_time(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 from prometheus_client import CollectorRegistry, start_http_server
 
 from analyzer.exporter import AnalyzerCollector
-from analyzer.job import WITH_VIOLATIONS
+from analyzer.results import WITH_VIOLATIONS
 from tests.analyzer.test_exporter import ingest_counters, result
 from tests.conftest import SidecarProc
 from tests.deploy.test_dashboard import as_promql, dashboard, queries

@@ -88,7 +88,7 @@ def exported_labels() -> dict[str, set[str]]:
     from prometheus_client.metrics import MetricWrapperBase
 
     from analyzer.exporter import AnalyzerCollector
-    from analyzer.job import WITH_VIOLATIONS
+    from analyzer.results import WITH_VIOLATIONS
     from sidecar.genai import GenAIMetrics
     from sidecar.metrics import LoopCounter, LoopHistogram, SidecarMetrics
     from tests.analyzer.test_exporter import ingest_counters, result

@@ -15,7 +15,7 @@ from analyzer.groundtruth.merge import (
     rows_at,
 )
 from analyzer.groundtruth.records import REASONS, Labels, parse_labels
-from sidecar.jsonpath import compile_path
+from modeltap.core.jsonpath import compile_path
 from tests.fuzz.strategies import FUZZ, JSON, PROTOCOL_JSON, TEXT, records, roundtrip
 
 SPECS = [

@@ -8,7 +8,8 @@ import pyarrow as pa
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from analyzer.payloads import INPUT, OUTPUT, ParseStats, PayloadParser
+from analyzer.capture_payload import INPUT, OUTPUT
+from analyzer.payloads import ParseStats, PayloadParser
 from tests.fuzz.strategies import FUZZ, records
 
 

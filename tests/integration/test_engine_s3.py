@@ -17,11 +17,13 @@ import pytest
 from analyzer.baseline import build_baseline
 from analyzer.constraints import ConstraintOptions, suggest_constraints
 from analyzer.engine import DaskEngine, Engine, ProcessEngine
-from analyzer.job import RunResult, Target, run_window
+from analyzer.job import run_window
+from analyzer.results import RunResult
 from analyzer.sources import DataSource
+from analyzer.targets import Target
 from analyzer.window import Window
+from modeltap.core.store import open_store
 from sidecar.config import StoreConfig
-from sidecar.store import open_store
 from tests.analyzer.test_engine import assert_same_profile, assert_same_run
 from tests.analyzer.test_job import T0, capture_line
 from tests.integration.seaweed import SeaweedS3

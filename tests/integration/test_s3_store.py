@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from modeltap.core.errors import StoreConfigError, StoreError
+from modeltap.core.store import open_store
+from modeltap.core.store.s3 import MIB, PROBE_KEY, S3Store
 from sidecar.config import StoreConfig
-from sidecar.errors import StoreConfigError, StoreError
-from sidecar.store.base import open_store
-from sidecar.store.s3 import MIB, PROBE_KEY, S3Store
 from tests.integration.seaweed import SeaweedS3, free_port
 
 pytestmark = pytest.mark.integration

@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 from prometheus_client import CollectorRegistry
 
+from modeltap.core.record import CaptureItem, StreamTiming
 from sidecar.genai import GenAIMetrics, GenAIReader, stream_docs
-from sidecar.record import CaptureItem, StreamTiming
 
 
 def sse(*events: dict[str, object]) -> list[bytes]:

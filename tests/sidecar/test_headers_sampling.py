@@ -1,19 +1,6 @@
 from __future__ import annotations
 
-from multidict import CIMultiDict
-
-from sidecar.headers import end_to_end
 from sidecar.sampling import Sampler, hash_fraction
-
-
-def test_hop_by_hop_and_connection_named_fields_are_removed() -> None:
-    h: CIMultiDict[str] = CIMultiDict(
-        [("Host", "m"), ("Connection", "keep-alive, X-Secret"), ("X-Secret", "s"), ("Keep-Alive", "5"),
-         ("TE", "trailers"), ("Transfer-Encoding", "chunked"), ("Upgrade", "h2c"), ("Proxy-Connection", "x"),
-         ("Trailer", "X"), ("Expect", "100-continue"), ("X-A", "1"), ("x-a", "2"), ("Content-Length", "3")]
-    )  # fmt: skip
-    out = end_to_end(h)
-    assert list(out.items()) == [("Host", "m"), ("X-A", "1"), ("x-a", "2"), ("Content-Length", "3")]
 
 
 def test_sampler_edges_and_rate() -> None:

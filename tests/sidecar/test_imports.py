@@ -1,8 +1,8 @@
 """The sidecar runs beside every model: it must not load the analysis stack.
 
 The sidecar image ships without numpy, pyarrow, scipy and dask; an import of one of them anywhere
-under sidecar/ (or in what ``modeltap sidecar`` loads) would break that image at start-up, so it
-is caught here, in a fresh interpreter, for every module of the package.
+under sidecar/ or the shared core modeltap/core/ (or in what ``modeltap sidecar`` loads) would
+break that image at start-up, so it is caught here, in a fresh interpreter, for every module.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ HEAVY = ("numpy", "pyarrow", "scipy", "dask", "distributed", "pandas", "sklearn"
 
 PROBE = f"""
 import importlib, pkgutil, sys
-import sidecar
+import sidecar, modeltap.core
 from modeltap.cli import COMMANDS
 importlib.import_module(COMMANDS["sidecar"][0])
-for info in pkgutil.walk_packages(sidecar.__path__, "sidecar."):
-    if not info.name.endswith("__main__"):
-        importlib.import_module(info.name)
+for package in (sidecar, modeltap.core):
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
 loaded = sorted(n for n in {HEAVY!r} + ("analyzer",) if n in sys.modules)
 print(",".join(loaded))
 """

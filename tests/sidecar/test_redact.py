@@ -9,10 +9,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from modeltap.core.errors import ConfigError, RedactionError
+from modeltap.core.record import CaptureItem, PayloadEncoder, encode_record
 from sidecar.__main__ import load_config
 from sidecar.config import RedactConfig
-from sidecar.errors import ConfigError, RedactionError
-from sidecar.record import CaptureItem, PayloadEncoder, encode_record
 from sidecar.redact import Redactor, build_redactor, compile_path
 
 KEY = b"0123456789abcdef-test-key"

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from modeltap.core.errors import ConfigError
 from sidecar.__main__ import load_config
 from sidecar.config import ENV_PREFIX, SidecarConfig
-from sidecar.errors import ConfigError
 from sidecar.settings import load, markdown_table
 
 

@@ -10,10 +10,10 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
+from modeltap.core.record import CaptureItem
 from sidecar import spool as spool_module
 from sidecar.config import CaptureConfig, SpoolConfig
 from sidecar.metrics import SidecarMetrics
-from sidecar.record import CaptureItem
 from sidecar.segment import SegmentFile
 from sidecar.spool import OPEN_SUFFIX, SEALED_SUFFIX, SpoolUsage, SpoolWriter, recover
 

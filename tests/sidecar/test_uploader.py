@@ -9,11 +9,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 import sidecar.uploader as uploader_module
+from modeltap.core.errors import StoreError
+from modeltap.core.store.local import LocalStore
 from sidecar.config import StoreConfig
-from sidecar.errors import StoreError
 from sidecar.metrics import SidecarMetrics
 from sidecar.spool import SpoolUsage
-from sidecar.store.local import LocalStore
 from sidecar.uploader import Uploader, backoff_delay
 
 KEY = "ep/v1/2023/11/14/23/00-00-000-u1.jsonl"

@@ -15,11 +15,24 @@ from typing import Any
 import aiohttp
 import orjson
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 
-from sidecar.headers import end_to_end
+from sidecar.headers import HOP_BY_HOP
 
 STATE: dict[str, Any] = {"armed": None, "injected": 0}
 SESSION = web.AppKey("session", aiohttp.ClientSession)
+
+
+def end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict[str]:
+    """A copy of ``headers`` without hop-by-hop fields and the fields Connection names."""
+    drop = set(HOP_BY_HOP)
+    for value in headers.getall("Connection", ()):
+        drop.update(tok.strip().lower() for tok in value.split(",") if tok.strip())
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        if name.lower() not in drop:
+            out.add(name, value)
+    return out
 
 
 async def control(request: web.Request) -> web.Response:

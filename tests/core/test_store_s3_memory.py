@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from modeltap.core.errors import StoreError
+from modeltap.core.store.s3 import S3Store, _drop_tracebacks
 from sidecar.config import StoreConfig
-from sidecar.errors import StoreError
-from sidecar.store.s3 import S3Store, _drop_tracebacks
 
 
 async def _reset(request: web.Request) -> web.Response:

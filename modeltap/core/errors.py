@@ -1,4 +1,4 @@
-"""Errors raised by the sidecar and shared with the analyzer.
+"""The error roots of modeltap, raised by the sidecar and the analyzer alike.
 
 ModeltapError
 ├── ConfigError      bad configuration; the process exits with status 2 before serving

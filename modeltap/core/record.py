@@ -26,11 +26,11 @@ than the network); ``end`` is ``complete``, ``client_disconnected`` (the client 
 model server's connection was closed and the record holds what was forwarded) or
 ``upstream_failed``; ``truncated: true`` when an event stream outgrew ``capture.max_payload_bytes``
 (the record holds its first bytes, cut at a line end; ``bytes`` is the whole size).
-``genai`` holds what :mod:`sidecar.genai` reads from an OpenAI-compatible exchange. Event-stream
+``genai`` holds what the sidecar's ``sidecar.genai`` reads from an OpenAI-compatible exchange. Event-stream
 content types (``capture.stream_content_types``) are written as UTF-8 text with encoding ``TEXT``.
 Payloads pass the configured redaction
-(:mod:`sidecar.redact`) before they are written; one that cannot be redacted makes
-:func:`encode_record` raise :class:`~sidecar.errors.RedactionError`.
+(the sidecar's ``sidecar.redact``) before they are written; one that cannot be redacted makes
+:func:`encode_record` raise :class:`~modeltap.core.errors.RedactionError`.
 """
 
 from __future__ import annotations
@@ -41,14 +41,21 @@ import datetime as dt
 import functools
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import orjson
 
-from sidecar.errors import RecordError
+from modeltap.core.errors import RecordError
 
-if TYPE_CHECKING:
-    from sidecar.redact import Redactor
+
+class Redactor(Protocol):
+    """What :func:`encode_record` asks of the sidecar's redaction (``sidecar.redact.Redactor``):
+    the rules for one side (falsy when there are none) and their application to a payload."""
+
+    def rules(self, mode: str) -> Any: ...
+
+    def apply(self, rules: Any, text: str | None, encoding: str) -> str: ...
+
 
 EVENT_VERSION = "0"
 CSV, JSON, BASE64, TEXT = "CSV", "JSON", "BASE64", "TEXT"

@@ -17,9 +17,9 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from modeltap.core.errors import StoreConfigError, StoreError
+from modeltap.core.store.s3 import S3Store, map_error
 from sidecar.config import StoreConfig
-from sidecar.errors import StoreConfigError, StoreError
-from sidecar.store.s3 import S3Store, map_error
 
 
 def _client_error(code: str, status: int, op: str = "PutObject") -> ClientError:

@@ -55,12 +55,11 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from sidecar.errors import StoreConfigError, StoreError
-from sidecar.store.base import ObjectInfo, join_key
+from modeltap.core.errors import StoreConfigError, StoreError
+from modeltap.core.store.base import ObjectInfo, S3Settings, join_key
 
 if TYPE_CHECKING:
-    from sidecar.config import StoreConfig
-    from sidecar.store.base import Store
+    from modeltap.core.store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +181,7 @@ class S3Store:
         *,
         bucket: str,
         prefix: str,
-        config: StoreConfig,
+        config: S3Settings,
         uri: str,
         connect_timeout_seconds: float = 5.0,
         read_timeout_seconds: float = 60.0,

@@ -14,8 +14,8 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from sidecar.errors import StoreConfigError, StoreError
-from sidecar.store.base import ObjectInfo
+from modeltap.core.errors import StoreConfigError, StoreError
+from modeltap.core.store.base import ObjectInfo
 
 _TMP = ".tmp-"
 

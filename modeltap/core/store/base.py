@@ -7,13 +7,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Literal, Protocol
 from urllib.parse import unquote, urlsplit
 
-from sidecar.errors import ConfigError
-
-if TYPE_CHECKING:
-    from sidecar.config import StoreConfig
+from modeltap.core.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +18,33 @@ class ObjectInfo:
     key: str  # relative to the destination
     size: int
     last_modified: float  # epoch seconds
+
+
+class S3Settings(Protocol):
+    """What the S3 store reads from its configuration. Each process declares its own settings
+    object (the sidecar's ``[store]`` table, the analyzer's flags and TOML) with these fields;
+    the core only states what it needs, so it imports neither process."""
+
+    @property
+    def region(self) -> str: ...
+    @property
+    def endpoint_url(self) -> str: ...
+    @property
+    def path_style(self) -> bool: ...
+    @property
+    def sse(self) -> Literal["", "AES256", "aws:kms"]: ...
+    @property
+    def kms_key_id(self) -> str: ...
+    @property
+    def max_concurrency(self) -> int: ...
+    @property
+    def multipart_threshold_bytes(self) -> int: ...
+    @property
+    def retry_base_seconds(self) -> float: ...
+    @property
+    def retry_max_seconds(self) -> float: ...
+    @property
+    def check_attempts(self) -> int: ...
 
 
 class Store(Protocol):
@@ -75,16 +99,3 @@ def join_key(prefix: str, key: str) -> str:
     """Join a prefix and a key with exactly one slash (SageMaker's '//' pitfall avoided)."""
     key = key.lstrip("/")
     return f"{prefix}/{key}" if prefix else key
-
-
-def open_store(uri: str, config: StoreConfig | None = None) -> Store:
-    """The store for a destination URI; S3 settings come from ``config``."""
-    scheme, root, prefix = split_destination(uri)
-    if scheme == "file":
-        from sidecar.store.local import LocalStore
-
-        return LocalStore(root)
-    from sidecar.config import StoreConfig
-    from sidecar.store.s3 import S3Store
-
-    return S3Store(bucket=root, prefix=prefix, config=config or StoreConfig(), uri=uri)

@@ -1,4 +1,4 @@
-"""LocalStore and the destination helpers of sidecar.store.base."""
+"""LocalStore and the destination helpers of modeltap.core.store."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from modeltap.core.errors import ConfigError, StoreConfigError, StoreError
+from modeltap.core.store import join_key, open_store, split_destination
+from modeltap.core.store.local import LocalStore
 from sidecar.config import StoreConfig
-from sidecar.errors import ConfigError, StoreConfigError, StoreError
-from sidecar.store.base import join_key, open_store, split_destination
-from sidecar.store.local import LocalStore
 
 
 async def _keys(store: LocalStore, prefix: str = "") -> list[str]:
@@ -161,9 +161,17 @@ async def test_open_store(tmp_path: Path) -> None:
     assert isinstance(local, LocalStore)
     assert local.root == tmp_path
 
-    from sidecar.store.s3 import S3Store
+    from modeltap.core.store.s3 import S3Store
 
     s3 = open_store("s3://bucket/some/prefix/", StoreConfig(region="eu-west-1"))
     assert isinstance(s3, S3Store)  # no connection is made until first use
     assert (s3.bucket, s3.prefix, s3.uri) == ("bucket", "some/prefix", "s3://bucket/some/prefix/")
     await s3.close()
+
+
+def test_an_s3_destination_needs_its_settings() -> None:
+    # The core declares no S3 defaults of its own: each process passes the settings it declared.
+    with pytest.raises(
+        ConfigError, match=r"'s3://bucket/p': an s3:// destination needs S3 settings"
+    ):
+        open_store("s3://bucket/p")

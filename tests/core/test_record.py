@@ -5,8 +5,14 @@ import base64
 import orjson
 import pytest
 
-from sidecar.errors import RecordError
-from sidecar.record import CaptureItem, PayloadEncoder, decode_payload, encode_record, format_time
+from modeltap.core.errors import RecordError
+from modeltap.core.record import (
+    CaptureItem,
+    PayloadEncoder,
+    decode_payload,
+    encode_record,
+    format_time,
+)
 
 ENC = PayloadEncoder(("text/csv",), ("application/json",))
 
@@ -84,7 +90,7 @@ def test_format_time_is_utc_seconds() -> None:
 def test_event_ids_are_version_4_uuids_and_distinct() -> None:
     import uuid
 
-    from sidecar.record import new_event_id, new_event_ids
+    from modeltap.core.record import new_event_id, new_event_ids
 
     ids = [new_event_id() for _ in range(1000)] + new_event_ids(1000)
     assert len(set(ids)) == len(ids)
@@ -94,7 +100,7 @@ def test_event_ids_are_version_4_uuids_and_distinct() -> None:
 
 
 def test_inference_time_is_the_utc_second_as_sagemaker_writes_it() -> None:
-    from sidecar.record import format_time
+    from modeltap.core.record import format_time
 
     assert format_time(1795448488.999) == "2026-11-23T15:41:28Z"
     assert format_time(1795448489.0) == "2026-11-23T15:41:29Z"
