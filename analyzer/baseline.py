@@ -33,7 +33,7 @@ from analyzer.scaleout import baseline_on_engine, in_process
 from analyzer.sources import DataSource
 
 if TYPE_CHECKING:
-    from sidecar.config import StoreConfig
+    from modeltap.core.store_config import StoreConnection
 
 Data: TypeAlias = ChunkLike | DataSource | Iterable[ChunkLike]
 
@@ -264,7 +264,7 @@ def write_baseline(
     output: str,
     options: ConstraintOptions | None = None,
     *,
-    store_config: StoreConfig | None = None,
+    store_config: StoreConnection | None = None,
 ) -> tuple[str, str]:
     """Write statistics.json and constraints.json under a directory or store URI; return both
     names. ``store_config`` says how to reach an S3 store (see ``analyzer.sources``)."""
@@ -277,7 +277,7 @@ def write_baseline(
 
 
 def write_documents(
-    output: str, docs: Mapping[str, bytes], *, store_config: StoreConfig | None = None
+    output: str, docs: Mapping[str, bytes], *, store_config: StoreConnection | None = None
 ) -> list[str]:
     """Write JSON documents by name under a directory or store URI; return where they went."""
     if output.startswith(("s3://", "file://")):

@@ -34,7 +34,7 @@ from analyzer.readers import Format, ReadOptions, read_chunks
 from analyzer.reports import write_reports
 from analyzer.scaleout import engine_parts, in_process, object_job
 from analyzer.window import ReadStats, Window, list_window, parse_records
-from sidecar.config import StoreConfig
+from modeltap.core.store_config import StoreConnection
 from sidecar.errors import ModeltapError
 from sidecar.store.base import ObjectInfo, Store, split_destination
 
@@ -283,7 +283,7 @@ async def run_window(
     *,
     labels: Store | None = None,
     engine: Engine | None = None,
-    store_config: StoreConfig | None = None,
+    store_config: StoreConnection | None = None,
 ) -> RunResult:
     """Analyse one window of one target and write its reports (when ``reports`` is given).
 

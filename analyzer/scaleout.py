@@ -2,7 +2,7 @@
 
 Every function here runs on a worker (a pool process or a Dask worker) and gets a picklable
 description of its job plus one item (an object key, an input file); it opens the store itself
-from the URI and ``StoreConfig`` and reads the object there, so object bytes never travel through
+from the URI and ``StoreConnection`` and reads the object there, so object bytes never travel through
 the parent or the scheduler. Stores are opened once per worker thread and reused.
 
 * Monitoring: ``profile_object_part(job, key)`` is ``analyzer.job``'s own per-object function
@@ -39,7 +39,7 @@ from analyzer.profile import ColumnProfile, Profile, ProfileConfig
 from analyzer.readers import ReadOptions, read_chunks
 from analyzer.sources import InputFile
 from analyzer.window import ReadStats, Window
-from sidecar.config import StoreConfig
+from modeltap.core.store_config import StoreConnection
 from sidecar.errors import StoreError
 from sidecar.store import Store, open_store
 
@@ -60,15 +60,17 @@ def in_process(engine: Engine | None, items: int, total_bytes: int) -> bool:
 class _StoreCache(threading.local):
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.stores: dict[tuple[str, StoreConfig | None], Store] = {}
+        self.stores: dict[tuple[str, StoreConnection | None], Store] = {}
 
 
 _cache = _StoreCache()
-_opened: list[tuple[asyncio.AbstractEventLoop, dict[tuple[str, StoreConfig | None], Store]]] = []
+_opened: list[
+    tuple[asyncio.AbstractEventLoop, dict[tuple[str, StoreConnection | None], Store]]
+] = []
 _opened_lock = threading.Lock()
 
 
-def fetch(uri: str, config: StoreConfig | None, key: str) -> bytes:
+def fetch(uri: str, config: StoreConnection | None, key: str) -> bytes:
     """One object's bytes, through a store kept open for this thread (closed at process exit)."""
     if _cache.loop is None:
         _cache.loop = asyncio.new_event_loop()
@@ -106,7 +108,7 @@ class ObjectJob:
     """What every object of one monitoring run needs (sent to each worker once)."""
 
     store_uri: str
-    store_config: StoreConfig | None
+    store_config: StoreConnection | None
     window: Window
     baseline: Profile
     names: tuple[str, ...]  # baseline columns read from the inputs (or the dataset)
@@ -118,7 +120,7 @@ class ObjectJob:
 
 
 def object_job(
-    target: Target, window: Window, store_uri: str, store_config: StoreConfig | None
+    target: Target, window: Window, store_uri: str, store_config: StoreConnection | None
 ) -> ObjectJob:
     """The job of one target's window, its parser settings as ``analyzer.job.run_window``'s."""
     if target.batch is not None:
@@ -210,7 +212,7 @@ class FileJob:
     """What every input file of a baseline pass needs."""
 
     options: ReadOptions
-    store_config: StoreConfig | None
+    store_config: StoreConnection | None
     config: ProfileConfig
     edges: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)  # pass 2: bins
     restrung: tuple[str, ...] = ()  # pass 2: string statistics recounted
@@ -269,7 +271,7 @@ def baseline_on_engine(
     engine: Engine,
     files: Sequence[InputFile],
     options: ReadOptions,
-    store_config: StoreConfig | None,
+    store_config: StoreConnection | None,
     config: ProfileConfig,
     second_pass: Callable[[Profile], tuple[dict[str, npt.NDArray[np.float64]], list[str]]],
 ) -> Profile:

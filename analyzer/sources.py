@@ -7,7 +7,7 @@ reads it twice. Local files are streamed from disk. Store inputs (``s3://bucket/
 interface only: every object under the prefix, in key order, is downloaded whole and then parsed
 in chunks, so memory grows with the largest object, not with the dataset. Hidden files and
 Spark/SageMaker markers (names starting with ``.`` or ``_``) are skipped. An S3 store is opened
-with the ``StoreConfig`` given (endpoint URL, region, path-style addressing for S3-compatible
+with the ``StoreConnection`` given (endpoint URL, region, path-style addressing for S3-compatible
 stores; ``modeltap baseline --store-*``); credentials come from botocore's usual chain.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from analyzer.errors import DataError
 from analyzer.readers import Chunk, ReadOptions, read_chunks
-from sidecar.config import StoreConfig
+from modeltap.core.store_config import StoreConnection
 from sidecar.errors import StoreError
 from sidecar.store import Store, open_store
 
@@ -74,7 +74,7 @@ def _split_uri(uri: str) -> tuple[str, str]:
     return f"{scheme}://{head}", last
 
 
-async def _list_store(uri: str, config: StoreConfig | None) -> list[InputFile]:
+async def _list_store(uri: str, config: StoreConnection | None) -> list[InputFile]:
     parent, last = _split_uri(uri)
     store: Store = open_store(parent, config)
     try:
@@ -105,7 +105,7 @@ class DataSource:
         self,
         inputs: Sequence[str],
         options: ReadOptions | None = None,
-        store_config: StoreConfig | None = None,
+        store_config: StoreConnection | None = None,
     ) -> None:
         """``store_config``: how to reach an S3 store (endpoint, region, path style); None for
         AWS with botocore's defaults."""

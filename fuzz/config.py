@@ -17,9 +17,9 @@ import atheris
 
 with atheris.instrument_imports():
     from analyzer.cli_monitor import load_config
+    from modeltap.core.settings import load
     from sidecar.config import ENV_PREFIX, SidecarConfig
     from sidecar.errors import ConfigError
-    from sidecar.settings import load
 
 WORK = Path(tempfile.mkdtemp(prefix="mt-fuzz-config-"))
 atexit.register(shutil.rmtree, WORK, True)

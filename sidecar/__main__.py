@@ -10,9 +10,9 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from modeltap.core.settings import load, markdown_table
 from sidecar.config import ENV_PREFIX, SidecarConfig
 from sidecar.errors import ConfigError, StoreConfigError
-from sidecar.settings import load, markdown_table
 
 T = TypeVar("T")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from modeltap.core.settings import markdown_table
 from sidecar.config import ENV_PREFIX, SidecarConfig
-from sidecar.settings import markdown_table
 from tests.support.procs import REPO
 
 

@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 from sidecar.errors import ConfigError
 
 if TYPE_CHECKING:
-    from sidecar.config import StoreConfig
+    from modeltap.core.store_config import StoreConnection
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +77,14 @@ def join_key(prefix: str, key: str) -> str:
     return f"{prefix}/{key}" if prefix else key
 
 
-def open_store(uri: str, config: StoreConfig | None = None) -> Store:
+def open_store(uri: str, config: StoreConnection | None = None) -> Store:
     """The store for a destination URI; S3 settings come from ``config``."""
     scheme, root, prefix = split_destination(uri)
     if scheme == "file":
         from sidecar.store.local import LocalStore
 
         return LocalStore(root)
-    from sidecar.config import StoreConfig
+    from modeltap.core.store_config import StoreConnection
     from sidecar.store.s3 import S3Store
 
-    return S3Store(bucket=root, prefix=prefix, config=config or StoreConfig(), uri=uri)
+    return S3Store(bucket=root, prefix=prefix, config=config or StoreConnection(), uri=uri)

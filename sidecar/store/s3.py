@@ -59,7 +59,7 @@ from sidecar.errors import StoreConfigError, StoreError
 from sidecar.store.base import ObjectInfo, join_key
 
 if TYPE_CHECKING:
-    from sidecar.config import StoreConfig
+    from modeltap.core.store_config import StoreConnection
     from sidecar.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,7 @@ class S3Store:
         *,
         bucket: str,
         prefix: str,
-        config: StoreConfig,
+        config: StoreConnection,
         uri: str,
         connect_timeout_seconds: float = 5.0,
         read_timeout_seconds: float = 60.0,

@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from analyzer.cli_monitor import MonitorConfig, load_config
+from modeltap.core.settings import fields_of, load
 from sidecar.config import ENV_PREFIX, SidecarConfig
 from sidecar.errors import ConfigError
-from sidecar.settings import fields_of, load
 from tests.fuzz.strategies import FUZZ, TEXT
 
 INFOS = list(fields_of(SidecarConfig))
