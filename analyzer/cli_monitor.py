@@ -16,7 +16,7 @@ Configuration is a TOML file::
     # scheduler = "tcp://dask-scheduler:8786"   # dask: a running cluster (default: a LocalCluster)
     # workers = 4                       # local processes / LocalCluster workers (default: cores, capped by the memory limit)
 
-    [store]                             # S3 settings shared by captures and reports (optional)
+    [store]                             # S3 connection of captures and reports (optional)
     endpoint_url = "http://seaweedfs:8333"
     path_style = true
 
@@ -40,23 +40,22 @@ Configuration is a TOML file::
     dataset_format = "csv"              # optional: by file name when omitted
     partitioned = true                  # objects under yyyy/mm/dd/hh/; else by last-modified time
 
+Every key is declared in ``analyzer.config`` (``--help-config`` prints them); ``[monitor]``,
+``[store]`` and ``[ground_truth]`` keys can also come from ``MODELTAP_MONITOR_<TABLE>_<KEY>``.
+
 ``--once`` runs one window per endpoint and exits (for a Kubernetes CronJob): status 0 when every
-run completed (with or without violations, or without data), 1 when one failed, 2 on bad config.
+run completed (with or without violations, or without data), 1 when one failed, 2 on bad config
+(one line).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import datetime as dt
 import logging
-import os
 import sys
-import tomllib
-import typing
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,15 +63,22 @@ from aiohttp import web
 from croniter import croniter
 from prometheus_client import CollectorRegistry
 
-from analyzer.attribution.client import ModelClientConfig
 from analyzer.attribution.kernel_shap import Background
 from analyzer.attribution_run import AttributionTarget
 from analyzer.baseline_files import check_constraints_file, parse_json, read_profile
-from analyzer.bias import Facet
 from analyzer.bias_run import BiasTarget
-from analyzer.config_types import check_table
+from analyzer.config import (
+    ENV_PREFIX,
+    AttributionConfig,
+    BiasConfig,
+    EndpointConfig,
+    GroundTruthConfig,
+    MonitorConfig,
+    QualityConfig,
+    load_config,
+)
 from analyzer.engine import ENGINES, Engine, open_engine
-from analyzer.errors import AnalyzerError, BaselineFormatError
+from analyzer.errors import BaselineFormatError
 from analyzer.exporter import AnalyzerCollector
 from analyzer.groundtruth import IngestConfig, Ingestor, PredictionSpec, add_ground_truth_route
 from analyzer.hooks import load_hook
@@ -86,333 +92,29 @@ from analyzer.job import (
     missing_dataset_dir,
     run_window,
 )
-from analyzer.quality import Calibration, ProblemType, QualityError
+from analyzer.quality import Calibration, ProblemType
 from analyzer.quality_run import QualityTarget
-from analyzer.readers import Format
 from analyzer.reports import write_reports, write_root_index
 from analyzer.server import build_app
 from analyzer.variants import compare_variants
 from analyzer.window import Window
 from modeltap.build import register_process_metrics
-from sidecar.config import StoreConfig
+from modeltap.core.settings import OneLineParser, markdown_table
+from modeltap.core.store_config import StoreConnection
 from sidecar.errors import ConfigError, ModeltapError
-from sidecar.store.base import open_store, split_destination
+from sidecar.store.base import open_store
 
 log = logging.getLogger("analyzer.monitor")
+NO_GROUND_TRUTH = GroundTruthConfig()
 
 
-@dataclass(frozen=True)
-class QualityConfig:
-    """``[endpoints.quality]``: model-quality monitoring of one endpoint/variant."""
-
-    problem_type: str
-    baseline: str  # `modeltap baseline --problem-type` output: statistics.json + constraints.json
-    ground_truth: str = ""  # the labels' prefix; default: [ground_truth] destination
-    inference_index: int | None = None  # CSV output: the label's column
-    probability_index: int | None = None  # CSV output: the probability's column
-    inference_attribute: str | None = None  # JSON output: path of the label, e.g. predictions[*]
-    probability_attribute: str | None = None  # JSON output: path of the probability
-    probability_threshold: float = 0.5
-    positive_label: str | None = None
-    label_delay_hours: float = 0.0  # realised metrics cover the window shifted back this much
-
-
-@dataclass(frozen=True)
-class BiasConfig:
-    """``[endpoints.bias]``: bias drift across a sensitive attribute (an input column)."""
-
-    baseline: str  # `modeltap baseline --bias-facet ...`: analysis.json + constraints.json
-    facet: str  # the input column of the sensitive attribute
-    facet_threshold: float | None = None  # the disadvantaged group: values above it ...
-    facet_values: tuple[str, ...] = ()  # ... or these categories (neither: each value in turn)
-    group: str = ""  # an input column for CDDPL (conditional demographic disparity)
-    positive_label: str = "1"
-    inference_index: int | None = None  # how to read the prediction: as [endpoints.quality]
-    probability_index: int | None = None
-    inference_attribute: str | None = None
-    probability_attribute: str | None = None
-    probability_threshold: float = 0.5
-    bootstrap: int = 200  # resamples for the window's confidence interval
-
-    def spec(self) -> PredictionSpec:
-        return PredictionSpec(
-            inference_index=self.inference_index,
-            probability_index=self.probability_index,
-            inference_attribute=self.inference_attribute,
-            probability_attribute=self.probability_attribute,
-            probability_threshold=self.probability_threshold,
-        )
-
-    def facet_spec(self) -> Facet:
-        values = tuple(self.facet_values) or None
-        return Facet(self.facet, values=values, threshold=self.facet_threshold)
-
-
-@dataclass(frozen=True)
-class AttributionConfig:
-    """``[endpoints.attribution]``: feature-attribution drift by Kernel SHAP against the model."""
-
-    baseline: str  # `modeltap baseline --attribution ...`: analysis.json + background.json
-    model_url: str  # where to score synthetic rows: a shadow model, never the live sidecar
-    content_type: str = "text/csv"  # or application/json ({"instances": [...]})
-    score_index: int | None = 0  # CSV responses: the score's column
-    score_path: str | None = None  # JSON responses: the path of each row's score
-    rows: int = 50  # window rows explained per run
-    nsamples: int | None = None  # coalitions per row (default: the baseline's)
-    threshold: float = 0.9  # NDCG below this is a violation
-    rows_per_request: int = 500
-    max_concurrency: int = 2
-    requests_per_second: float = 10.0
-
-    def client(self) -> ModelClientConfig:
-        return ModelClientConfig(
-            self.model_url,
-            content_type=typing.cast(typing.Any, self.content_type),
-            score_index=None if self.score_path else self.score_index,
-            score_path=self.score_path,
-            rows_per_request=self.rows_per_request,
-            max_concurrency=self.max_concurrency,
-            requests_per_second=self.requests_per_second,
-        )
-
-
-@dataclass(frozen=True)
-class GroundTruthConfig:
-    """``[ground_truth]``: where labels live and the analyzer's ``POST /ground-truth``."""
-
-    destination: str = (
-        ""  # s3:// or file:// prefix; labels under {endpoint}/{variant}/yyyy/mm/dd/hh/
-    )
-    token_env: str = "MODELTAP_GROUND_TRUTH_TOKEN"  # bearer token (env var name); unset: no POST
-    token_file: str = ""  # ... or a file holding it (a mounted Secret); wins over token_env
-    max_body_mib: int = 16
-
-    def token(self) -> str:
-        """The bearer token ('' when none is configured: the endpoint answers 404)."""
-        if self.token_file:
-            try:
-                return Path(self.token_file).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(
-                    f"[ground_truth] token_file {self.token_file}: {exc.strerror}"
-                ) from exc
-        return os.environ.get(self.token_env, "").strip()
-
-
-@dataclass(frozen=True)
-class EndpointConfig:
-    name: str
-    baseline: str
-    variant: str = "AllTraffic"
-    target_model: str = ""  # monitor one model of a multi-model server (its X-Target-Model value)
-    output_columns: tuple[str, ...] = ()  # baseline columns that come from endpointOutput, in order
-    preprocessor: str = ""  # 'module:function' or '/path/script.py:function' (preprocess_handler)
-    post_analytics: str = ""  # 'module:function' (postprocess_handler), may add custom numbers
-    dataset: str = ""  # a batch job's tables (s3:// or file:// prefix) instead of captures
-    dataset_format: str = ""  # csv | jsonl | parquet ("" = by file name)
-    dataset_header: bool = True  # CSV files start with a header line
-    partitioned: bool = False  # dataset objects under yyyy/mm/dd/hh/ (else by last-modified)
-    quality: QualityConfig | None = None  # [endpoints.quality]: model quality with ground truth
-    bias: BiasConfig | None = None  # [endpoints.bias]: bias drift
-    attribution: AttributionConfig | None = None  # [endpoints.attribution]: attribution drift
-
-
-@dataclass(frozen=True)
-class MonitorConfig:
-    captures: str
-    reports: str
-    endpoints: tuple[EndpointConfig, ...]
-    window_minutes: float = 60.0
-    end_offset_minutes: float = 0.0
-    interval_seconds: float = 300.0
-    schedule: str = ""  # a cron expression (UTC); overrides interval_seconds when set
-    host: str = "0.0.0.0"
-    port: int = 9091
-    strict_constraints: bool = False  # unknown constraints.json keys stop the start (else: warn)
-    store: StoreConfig = StoreConfig()
-    ground_truth: GroundTruthConfig = GroundTruthConfig()
-    engine: str = "local"  # where objects are profiled: local processes or dask (analyzer.engine)
-    scheduler: str = ""  # dask: the scheduler's address ("" = start a LocalCluster)
-    workers: int = 0  # local processes or LocalCluster workers (0 = the usable cores, capped by the memory limit)
-
-
-def _fields(cls: type[Any], table: dict[str, Any], where: str) -> dict[str, Any]:
-    return check_table(cls, table, where)  # a table, known keys, values of the fields' types
-
-
-def _section(cls: Any, table: Any, where: str) -> Any:
-    """A sub-table as its config dataclass, validated by building what it configures."""
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where}: must be a table")
-    _fields(cls, table, where)
-    required = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING]
-    missing = [k for k in required if k not in table]
-    if missing:
-        raise ConfigError(f"{where}: needs {', '.join(missing)}")
-    if "facet_values" in table:
-        table = {**table, "facet_values": tuple(str(v) for v in table["facet_values"])}
-    try:
-        cfg = cls(**table)
-        if isinstance(cfg, BiasConfig):
-            cfg.spec()
-            cfg.facet_spec()
-        if isinstance(cfg, AttributionConfig):
-            cfg.client()
-            if cfg.rows < 1 or not 0 < cfg.threshold <= 1:
-                raise ValueError("rows must be >= 1 and threshold within (0, 1]")
-    except (AnalyzerError, ValueError, TypeError) as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
-    split_destination(cfg.baseline)
-    return cfg
-
-
-def _quality(table: Any, ground_truth: GroundTruthConfig, where: str) -> QualityConfig:
-    where = f"{where} [endpoints.quality]"
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where}: must be a table")
-    _fields(QualityConfig, table, where)
-    for key in ("problem_type", "baseline"):
-        if key not in table:
-            raise ConfigError(f"{where}: needs {key}")
-    try:
-        ProblemType.parse(table["problem_type"])
-        cfg = QualityConfig(**table)
-        PredictionSpec(
-            inference_index=cfg.inference_index,
-            probability_index=cfg.probability_index,
-            inference_attribute=cfg.inference_attribute,
-            probability_attribute=cfg.probability_attribute,
-            probability_threshold=cfg.probability_threshold,
-        )
-    except (QualityError, ValueError, TypeError) as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
-    if cfg.label_delay_hours < 0:
-        raise ConfigError(f"{where}: label_delay_hours must be >= 0")
-    split_destination(cfg.baseline)
-    if not (cfg.ground_truth or ground_truth.destination):
-        raise ConfigError(f"{where}: needs ground_truth, or [ground_truth] destination")
-    if cfg.ground_truth:
-        split_destination(cfg.ground_truth)
-    return cfg
-
-
-def load_config(path: Path) -> MonitorConfig:
-    """Read and validate the monitor's TOML file; errors name the file and the key."""
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path} is not valid TOML (UTF-8): {exc}") from exc
-    extra = sorted(set(doc) - {"monitor", "store", "endpoints", "ground_truth"})
-    if extra:
-        raise ConfigError(f"{path}: unknown table(s) {', '.join(extra)}")
-    monitor = dict(_fields(MonitorConfig, doc.get("monitor", {}), f"{path} [monitor]"))
-    nested = sorted({"store", "ground_truth", "endpoints"} & set(monitor))
-    if nested:
-        raise ConfigError(f"{path}: [monitor] {', '.join(nested)} must be tables of their own")
-    if not isinstance(doc.get("endpoints", []), list):
-        raise ConfigError(f"{path}: endpoints must be [[endpoints]] tables")
-    for key in ("captures", "reports"):
-        if key not in monitor:
-            raise ConfigError(f"{path}: [monitor] needs {key} (a file:/// or s3:// URI)")
-        split_destination(monitor[key])
-    store = StoreConfig(**_fields(StoreConfig, dict(doc.get("store", {})), f"{path} [store]"))
-    gt_table = dict(doc.get("ground_truth", {}))
-    ground_truth = GroundTruthConfig(
-        **_fields(GroundTruthConfig, gt_table, f"{path} [ground_truth]")
-    )
-    if ground_truth.destination:
-        split_destination(ground_truth.destination)
-    endpoints = []
-    for i, table in enumerate(doc.get("endpoints", [])):
-        where = f"{path} [[endpoints]] #{i + 1}"
-        _fields(EndpointConfig, table, where)
-        if "name" not in table or "baseline" not in table:
-            raise ConfigError(f"{where}: needs name and baseline")
-        if "output_columns" in table:
-            cols = table["output_columns"]
-            if not isinstance(cols, list) or not all(isinstance(c, str) for c in cols):
-                raise ConfigError(f"{where}: output_columns must be a list of column names")
-            table = {**table, "output_columns": tuple(cols)}
-        if "quality" in table:
-            table = {**table, "quality": _quality(table["quality"], ground_truth, where)}
-        if "bias" in table:
-            table = {
-                **table,
-                "bias": _section(BiasConfig, table["bias"], f"{where} [endpoints.bias]"),
-            }
-        if "attribution" in table:
-            where_a = f"{where} [endpoints.attribution]"
-            table = {
-                **table,
-                "attribution": _section(AttributionConfig, table["attribution"], where_a),
-            }
-        endpoint = EndpointConfig(**table)
-        if endpoint.dataset:
-            split_destination(endpoint.dataset)
-            if endpoint.dataset_format not in ("", *typing.get_args(Format)):
-                raise ConfigError(
-                    f"{where}: dataset_format {endpoint.dataset_format!r} is not one of "
-                    f"csv, jsonl, parquet"
-                )
-            if (
-                endpoint.output_columns
-                or endpoint.preprocessor
-                or endpoint.target_model
-                or endpoint.quality
-                or endpoint.bias
-                or endpoint.attribution
-            ):
-                raise ConfigError(
-                    f"{where}: output_columns, preprocessor, target_model, quality, bias and "
-                    "attribution read captured records; a dataset's rows hold every column by name"
-                )
-        elif endpoint.dataset_format or endpoint.partitioned:
-            raise ConfigError(f"{where}: dataset_format and partitioned need dataset")
-        endpoints.append(endpoint)
-    seen = [(e.name, e.variant, e.target_model) for e in endpoints]
-    dupes = sorted({"/".join(k) for k in seen if seen.count(k) > 1})
-    if dupes:
-        raise ConfigError(f"{path}: endpoint(s) listed twice: {', '.join(dupes)}")
-    if not endpoints:
-        raise ConfigError(f"{path}: no [[endpoints]] to monitor")
-    monitor["endpoints"] = tuple(endpoints)
-    cfg = MonitorConfig(
-        store=store,
-        ground_truth=ground_truth,
-        **_fields(MonitorConfig, monitor, f"{path} [monitor]"),
-    )
-    if cfg.schedule and not croniter.is_valid(cfg.schedule):
-        raise ConfigError(
-            f"{path}: [monitor] schedule {cfg.schedule!r} is not a valid cron expression"
-        )
-    for key in ("window_minutes", "interval_seconds"):
-        if float(getattr(cfg, key)) <= 0:
-            raise ConfigError(f"{path}: [monitor] {key} must be > 0")
-    check_engine(cfg, f"{path}: [monitor]")
-    return cfg
-
-
-def check_engine(cfg: MonitorConfig, where: str) -> None:
-    """ConfigError unless engine, scheduler and workers go together."""
-    if cfg.engine not in ENGINES:
-        raise ConfigError(f"{where} engine {cfg.engine!r}: expected one of {', '.join(ENGINES)}")
-    if cfg.scheduler and cfg.engine != "dask":
-        raise ConfigError(f'{where} scheduler {cfg.scheduler!r} needs engine = "dask"')
-    if not isinstance(cfg.workers, int) or cfg.workers < 0:
-        raise ConfigError(
-            f"{where} workers must be a whole number >= 0 (0: from the CPU quota and memory limit)"
-        )
-
-
-async def _read_baseline(uri: str, store_cfg: StoreConfig) -> tuple[Any, Any]:
+async def _read_baseline(uri: str, store_cfg: StoreConnection) -> tuple[Any, Any]:
     stats, constraints = await _read_json(uri, ("statistics.json", "constraints.json"), store_cfg)
     return stats, constraints
 
 
 async def load_quality(
-    q: QualityConfig, ground_truth: GroundTruthConfig, store_cfg: StoreConfig
+    q: QualityConfig, ground_truth: GroundTruthConfig, store_cfg: StoreConnection
 ) -> QualityTarget:
     stats, constraints = await _read_baseline(q.baseline, store_cfg)
     calibration = None
@@ -438,7 +140,7 @@ async def load_quality(
     )
 
 
-async def _read_json(uri: str, names: tuple[str, ...], store_cfg: StoreConfig) -> list[Any]:
+async def _read_json(uri: str, names: tuple[str, ...], store_cfg: StoreConnection) -> list[Any]:
     """The baseline files ``names`` under ``uri``; one that is not JSON is a BaselineFormatError."""
     store = open_store(uri, store_cfg)
     try:
@@ -448,7 +150,9 @@ async def _read_json(uri: str, names: tuple[str, ...], store_cfg: StoreConfig) -
         await store.close()
 
 
-async def load_bias(b: BiasConfig, columns: tuple[str, ...], store_cfg: StoreConfig) -> BiasTarget:
+async def load_bias(
+    b: BiasConfig, columns: tuple[str, ...], store_cfg: StoreConnection
+) -> BiasTarget:
     analysis, constraints = await _read_json(
         b.baseline, ("analysis.json", "constraints.json"), store_cfg
     )
@@ -470,7 +174,7 @@ async def load_bias(b: BiasConfig, columns: tuple[str, ...], store_cfg: StoreCon
     )
 
 
-async def load_attribution(a: AttributionConfig, store_cfg: StoreConfig) -> AttributionTarget:
+async def load_attribution(a: AttributionConfig, store_cfg: StoreConnection) -> AttributionTarget:
     analysis, background = await _read_json(
         a.baseline, ("analysis.json", "background.json"), store_cfg
     )
@@ -490,8 +194,8 @@ async def load_attribution(a: AttributionConfig, store_cfg: StoreConfig) -> Attr
 
 async def load_target(
     endpoint: EndpointConfig,
-    store_cfg: StoreConfig,
-    ground_truth: GroundTruthConfig = GroundTruthConfig(),
+    store_cfg: StoreConnection,
+    ground_truth: GroundTruthConfig = NO_GROUND_TRUTH,
     *,
     strict_constraints: bool = False,
 ) -> Target:
@@ -521,9 +225,7 @@ async def load_target(
         post_analytics=load_hook(endpoint.post_analytics) if endpoint.post_analytics else None,
         batch=BatchDataset(
             endpoint.dataset,
-            format=typing.cast(Format, endpoint.dataset_format)
-            if endpoint.dataset_format
-            else None,
+            format=endpoint.dataset_format or None,
             header=endpoint.dataset_header,
             partitioned=endpoint.partitioned,
         )
@@ -542,15 +244,15 @@ async def load_target(
 
 def next_run(now: dt.datetime, cfg: MonitorConfig) -> dt.datetime:
     """When the next run starts: the next cron tick, or ``interval_seconds`` from now."""
-    if cfg.schedule:
-        tick: dt.datetime = croniter(cfg.schedule, now).get_next(dt.datetime)
+    if cfg.monitor.schedule:
+        tick: dt.datetime = croniter(cfg.monitor.schedule, now).get_next(dt.datetime)
         return tick
-    return now + dt.timedelta(seconds=cfg.interval_seconds)
+    return now + dt.timedelta(seconds=cfg.monitor.interval_seconds)
 
 
 def window_ending(now: dt.datetime, cfg: MonitorConfig) -> Window:
-    end = now - dt.timedelta(minutes=cfg.end_offset_minutes)
-    return Window(end - dt.timedelta(minutes=cfg.window_minutes), end)
+    end = now - dt.timedelta(minutes=cfg.monitor.end_offset_minutes)
+    return Window(end - dt.timedelta(minutes=cfg.monitor.window_minutes), end)
 
 
 async def run_all(
@@ -563,8 +265,8 @@ async def run_all(
 ) -> list[RunResult]:
     """Run every target on one window, compare variants, then write every report; ``engine``
     profiles the objects of large windows (``analyzer.engine``)."""
-    captures = open_store(cfg.captures, cfg.store)
-    reports = open_store(cfg.reports, cfg.store)
+    captures = open_store(cfg.monitor.captures, cfg.store)
+    reports = open_store(cfg.monitor.reports, cfg.store)
     runs: list[tuple[Target, RunResult]] = []
     try:
         for target in targets:
@@ -637,7 +339,7 @@ async def serve(
     registry = CollectorRegistry()
     collector = AnalyzerCollector(registry)
     register_process_metrics(registry, "analyzer")  # process_*, modeltap_analyzer_build_info
-    reports = open_store(cfg.reports, cfg.store)
+    reports = open_store(cfg.monitor.reports, cfg.store)
     ingestor: Ingestor | None = None
     token = cfg.ground_truth.token()
     if token:
@@ -661,22 +363,22 @@ async def serve(
     runner = web.AppRunner(build_app(registry, reports, routes), access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, cfg.host, cfg.port).start()
+        await web.TCPSite(runner, cfg.monitor.host, cfg.monitor.port).start()
     except OSError as exc:  # the port is taken, or the host is not an address of this machine
         await runner.cleanup()
         await reports.close()
         if ingestor is not None:
             await ingestor.store.close()
         raise ConfigError(
-            f"[monitor] cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}"
+            f"[monitor] cannot listen on {cfg.monitor.host}:{cfg.monitor.port}: {exc.strerror or exc}"
         ) from None
     log.info("modeltap monitor: metrics on http://%s:%d/metrics, reports on /reports/, "
-             "ground truth %s, runs %s", cfg.host, cfg.port,
+             "ground truth %s, runs %s", cfg.monitor.host, cfg.monitor.port,
              "on POST /ground-truth" if ingestor else "from files only (no token)",
-             f"on cron {cfg.schedule!r}" if cfg.schedule else f"every {cfg.interval_seconds:g}s")  # fmt: skip
+             f"on cron {cfg.monitor.schedule!r}" if cfg.monitor.schedule else f"every {cfg.monitor.interval_seconds:g}s")  # fmt: skip
     try:
         now = dt.datetime.now(dt.UTC)
-        due = next_run(now, cfg) if cfg.schedule else now
+        due = next_run(now, cfg) if cfg.monitor.schedule else now
         while True:
             await asyncio.sleep(max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds()))
             await run_all(cfg, targets, window_ending(due, cfg), collector, evaluate, engine)
@@ -688,64 +390,91 @@ async def serve(
             await ingestor.store.close()
 
 
-def _parse_time(text: str) -> dt.datetime:
-    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+def _parse_time(text: str, flag: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{flag}={text!r}: expected an ISO-8601 time") from None
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="modeltap monitor", description=__doc__.split("\n")[0])
+FLAGS = {  # the monitor's own flags over its [monitor] keys
+    "engine": "monitor.engine",
+    "scheduler": "monitor.scheduler",
+    "workers": "monitor.workers",
+    "strict_constraints": "monitor.strict_constraints",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="modeltap monitor", description=__doc__.split("\n")[0])
     parser.add_argument("--config", type=Path, required=True, help="the monitor's TOML file")
     parser.add_argument("--once", action="store_true", help="run one window per endpoint and exit")
     parser.add_argument("--start", help="with --once: window start (ISO-8601, UTC)")
     parser.add_argument(
         "--end", help="with --once: window end (ISO-8601, UTC; default now - offset)"
     )
-    parser.add_argument("--engine", choices=ENGINES, help="overrides [monitor] engine")
+    parser.add_argument("--engine", metavar="|".join(ENGINES), help="overrides [monitor] engine")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="overrides [monitor] scheduler")
-    parser.add_argument("--workers", type=int, metavar="N", help="overrides [monitor] workers")
+    parser.add_argument("--workers", metavar="N", help="overrides [monitor] workers")
     parser.add_argument(
         "--strict-constraints",
         action="store_const",
-        const=True,
+        const="true",
         help="refuse a constraints.json with a key the checks do not read (default: warn)",
     )
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--help-config", action="store_true", help="print every monitor.toml key and exit"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if "--help-config" in args_list:
+        print(markdown_table(MonitorConfig, ENV_PREFIX))
+        return 0
+    try:
+        args = build_parser().parse_args(args_list)
+    except SystemExit as exc:  # --help (0) or a usage error (2): already printed in one line
+        return exc.code if isinstance(exc.code, int) else 2
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        cfg = load_config(args.config)
         flags = {
-            k: getattr(args, k) for k in ("engine", "scheduler", "workers", "strict_constraints")
+            key: (f"--{name.replace('_', '-')}", getattr(args, name))
+            for name, key in FLAGS.items()
+            if getattr(args, name) is not None
         }
-        cfg = dataclasses.replace(cfg, **{k: v for k, v in flags.items() if v is not None})
-        check_engine(cfg, "flags:")
+        cfg = load_config(args.config, flags=flags)
         window = window_ending(dt.datetime.now(dt.UTC), cfg)
         if args.end or args.start:
-            end = _parse_time(args.end) if args.end else window.end
+            end = _parse_time(args.end, "--end") if args.end else window.end
             start = (
-                _parse_time(args.start)
+                _parse_time(args.start, "--start")
                 if args.start
-                else end - dt.timedelta(minutes=cfg.window_minutes)
+                else end - dt.timedelta(minutes=cfg.monitor.window_minutes)
             )
             window = Window(start, end)
-    except (ConfigError, ValueError) as exc:
+    except ConfigError as exc:
         print(f"modeltap monitor: configuration error: {exc}", file=sys.stderr)
         return 2
 
     evaluate: Evaluator = evaluate_checks
 
     try:
-        engine = open_engine(cfg.engine, scheduler=cfg.scheduler, workers=cfg.workers)
+        engine = open_engine(
+            cfg.monitor.engine, scheduler=cfg.monitor.scheduler, workers=cfg.monitor.workers
+        )
     except (OSError, TimeoutError, ValueError) as exc:
-        print(f"modeltap monitor: engine {cfg.engine}: {exc}", file=sys.stderr)
+        print(f"modeltap monitor: engine {cfg.monitor.engine}: {exc}", file=sys.stderr)
         return 2
 
     async def once() -> int:
         targets = [
             await load_target(
-                e, cfg.store, cfg.ground_truth, strict_constraints=cfg.strict_constraints
+                e, cfg.store, cfg.ground_truth, strict_constraints=cfg.monitor.strict_constraints
             )
             for e in cfg.endpoints
         ]
@@ -755,7 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     async def forever() -> int:
         targets = [
             await load_target(
-                e, cfg.store, cfg.ground_truth, strict_constraints=cfg.strict_constraints
+                e, cfg.store, cfg.ground_truth, strict_constraints=cfg.monitor.strict_constraints
             )
             for e in cfg.endpoints
         ]

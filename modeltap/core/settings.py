@@ -20,14 +20,16 @@ allowed.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import difflib
+import sys
 import tomllib
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 from sidecar.errors import ConfigError
 
@@ -379,7 +381,7 @@ def _build(
         elif f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
             continue
         else:
-            raise ConfigError(f"{label}{section} needs {name}{_doc_hint(f)}")
+            raise ConfigError(f"{label}{section} needs {name}")
         _check_bounds(info, converted, where)
         values[name] = converted
     try:
@@ -388,11 +390,6 @@ def _build(
         raise ConfigError(f"{label}{section}: {type(exc).__name__}: {exc}") from exc
     _validate(built, f"{label}{section}" if nested else "")
     return built
-
-
-def _doc_hint(f: dataclasses.Field[Any]) -> str:
-    doc = f.metadata.get("doc", "")
-    return f" ({doc.rstrip('.')})" if doc else ""
 
 
 def load(
@@ -461,3 +458,11 @@ def markdown_table(root: type[Any], env_prefix: str) -> str:
             f"| {shown} | {info.doc} |"
         )
     return "\n".join(rows)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one line and exit status 2, as a bad setting's."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: configuration error: {message}", file=sys.stderr)
+        raise SystemExit(2)

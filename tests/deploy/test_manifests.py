@@ -232,10 +232,10 @@ def test_analyzer_config_is_accepted_and_matches_ports(
     assert cfg.endpoints
 
     # The local engine's workers fit the container's memory limit (0: derived from it at start).
-    if cfg.engine == "local":
+    if cfg.monitor.engine == "local":
         limit = quantity_bytes(analyzer["resources"]["limits"]["memory"])
-        assert cfg.workers > 0, "set workers in the shipped monitor.toml"
-        assert PARENT_MEMORY_BYTES + cfg.workers * WORKER_MEMORY_BYTES <= limit
+        assert cfg.monitor.workers > 0, "set workers in the shipped monitor.toml"
+        assert PARENT_MEMORY_BYTES + cfg.monitor.workers * WORKER_MEMORY_BYTES <= limit
 
     # The commented model-quality example is valid once uncommented.
     example = re.sub(r"(?m)^# (\[[\w.]+\].*|\w+ = .*)$", r"\1", data[config_path.name])
@@ -256,18 +256,21 @@ def test_analyzer_config_is_accepted_and_matches_ports(
         assert len(services) == 1
         svc = services[0]["spec"]
         assert svc["selector"].items() <= tpl["metadata"]["labels"].items()
-        assert [port_number(analyzer, p["targetPort"]) for p in svc["ports"]] == [cfg.port]
+        assert [port_number(analyzer, p["targetPort"]) for p in svc["ports"]] == [cfg.monitor.port]
     else:
         # `monitor --once` serves no port and never reads the token.
         assert not token_env and not services
 
     if workload["kind"] == "Deployment":
-        assert port_number(analyzer, "metrics") == cfg.port
+        assert port_number(analyzer, "metrics") == cfg.monitor.port
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             get = analyzer[probe]["httpGet"]
-            assert (get["path"], port_number(analyzer, get["port"])) == ("/healthz", cfg.port)
+            assert (get["path"], port_number(analyzer, get["port"])) == (
+                "/healthz",
+                cfg.monitor.port,
+            )
         assert "initialDelaySeconds" not in analyzer["livenessProbe"]
-        assert int(tpl["metadata"]["annotations"]["prometheus.io/port"]) == cfg.port
+        assert int(tpl["metadata"]["annotations"]["prometheus.io/port"]) == cfg.monitor.port
         monitors = by_kind(docs, "PodMonitor")
         assert monitors, "the continuous analyzer is scraped"
         for pm in monitors:
