@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from analyzer.baseline_config import ENV_PREFIX as BASELINE_PREFIX
+from analyzer.baseline_config import BaselineConfig
 from analyzer.config import ENV_PREFIX as MONITOR_PREFIX
 from analyzer.config import MonitorConfig
 from modeltap.core.settings import markdown_table
@@ -17,6 +19,7 @@ from tests.support.procs import REPO
 TABLES = {
     "sidecar": (SidecarConfig, ENV_PREFIX),
     "monitor": (MonitorConfig, MONITOR_PREFIX),
+    "baseline": (BaselineConfig, BASELINE_PREFIX),
 }
 
 

@@ -53,12 +53,22 @@ def setting(
     max: float | None = None,
     min_exclusive: bool = False,
     secret: bool = False,
+    flag: str | None = None,
+    negative: str | None = None,
+    metavar: str | None = None,
+    repeat: bool = False,
 ) -> Any:
     """Declare a configuration field with its documentation and bounds.
 
     A ``secret`` field is left out of the object's repr, so logging a config never shows it.
+    ``flag`` (and for a bool, ``negative``) name the field's option in a command whose options
+    are its own (``add_arguments``) rather than ``--section.field``; a list's option takes
+    comma-separated values, or one value per use with ``repeat``.
     """
-    meta = {"doc": doc, "min": min, "max": max, "min_exclusive": min_exclusive}
+    meta = {
+        "doc": doc, "min": min, "max": max, "min_exclusive": min_exclusive,
+        "flag": flag, "negative": negative, "metavar": metavar, "repeat": repeat,
+    }  # fmt: skip
     if isinstance(default, list | dict | set):
         raise TypeError("mutable defaults are not allowed; use a tuple")
     if default is REQUIRED:
@@ -79,6 +89,10 @@ class FieldInfo:
     max: float | None
     min_exclusive: bool
     overridable: bool = True  # a leaf of a root section: environment variable and flag
+    cli: str | None = None  # the command's own option for it (``setting(flag=...)``)
+    negative: str | None = None
+    metavar: str | None = None
+    repeat: bool = False
 
     @property
     def key(self) -> str:
@@ -136,6 +150,10 @@ def _leaves(cls: type[Any], section: str, overridable: bool) -> Iterator[FieldIn
             max=f.metadata.get("max"),
             min_exclusive=f.metadata.get("min_exclusive", False),
             overridable=overridable,
+            cli=f.metadata.get("flag"),
+            negative=f.metadata.get("negative"),
+            metavar=f.metadata.get("metavar"),
+            repeat=f.metadata.get("repeat", False),
         )
 
 
@@ -452,8 +470,11 @@ def markdown_table(root: type[Any], env_prefix: str) -> str:
             else f"`{default}`"
         )
         env = f"`{info.env_name(env_prefix)}`" if info.overridable else "(file only)"
+        option = f"`{info.key}`"
+        if info.cli:
+            option = f"`{info.cli}`" + (f" / `{info.negative}`" if info.negative else "")
         rows.append(
-            f"| `{info.key}` | {env} | "
+            f"| {option} | {env} | "
             f"{type_name(info.type).replace('|', chr(92) + '|')} "
             f"| {shown} | {info.doc} |"
         )
@@ -466,3 +487,57 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: configuration error: {message}", file=sys.stderr)
         raise SystemExit(2)
+
+
+def _dest(info: FieldInfo) -> str:
+    return "setting:" + info.key
+
+
+def _metavar(tp: Any) -> str:
+    if typing.get_origin(tp) in (types.UnionType, typing.Union):
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    if typing.get_origin(tp) is Literal:
+        return "{" + ",".join(str(a) for a in typing.get_args(tp) if a != "") + "}"
+    return {int: "N", float: "X"}.get(tp, "VALUE")
+
+
+def add_arguments(parser: argparse.ArgumentParser, root: type[Any]) -> None:
+    """Add each leaf with a ``flag`` as an option of ``parser``, one argument group per section
+    (its class docstring as the description). Values stay raw strings (None when not given);
+    ``flag_overrides`` hands them to :func:`load`, which converts and checks them."""
+    hints = typing.get_type_hints(root)
+    groups: dict[str, Any] = {}
+    for info in fields_of(root):
+        if info.cli is None:
+            continue
+        if info.section not in groups:
+            cls = hints[info.section]
+            doc = (cls.__doc__ or "").strip().replace("%", "%%")
+            title, _, rest = doc.partition("\n\n")
+            groups[info.section] = parser.add_argument_group(title or info.section, rest or None)
+        group = groups[info.section]
+        shown = "" if info.default in (None, "", (), REQUIRED) else f" (default {info.default})"
+        help_ = (info.doc + shown).replace("%", "%%")
+        dest = _dest(info)
+        metavar = info.metavar or _metavar(info.type)
+        if info.type is bool or (info.type == bool | None):
+            group.add_argument(info.cli, dest=dest, action="store_const", const="true", help=help_)
+            if info.negative:
+                group.add_argument(
+                    info.negative, dest=dest, action="store_const", const="false",
+                    help=f"the opposite of {info.cli}",
+                )  # fmt: skip
+        elif info.repeat:
+            group.add_argument(info.cli, dest=dest, action="append", metavar=metavar, help=help_)
+        else:
+            group.add_argument(info.cli, dest=dest, metavar=metavar, help=help_)
+
+
+def flag_overrides(args: argparse.Namespace, root: type[Any]) -> dict[str, tuple[str, Any]]:
+    """``{key: (flag, raw)}`` of the options ``add_arguments`` added that were given."""
+    out: dict[str, tuple[str, Any]] = {}
+    for info in fields_of(root):
+        raw = getattr(args, _dest(info), None) if info.cli else None
+        if raw is not None:
+            out[info.key] = (info.cli or info.key, raw)
+    return out

@@ -100,3 +100,25 @@ def test_unknown_monitor_variable_names_the_nearest(tmp_path: Path) -> None:
         r"\(did you mean MODELTAP_MONITOR_STORE_REGION\?\)",
     ):
         load_config(write(tmp_path), environ={"MODELTAP_MONITOR_STORE_REGON": "x"})
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--once"], "the following arguments are required: --config"),
+        (["--workers", "-1"], "--workers=-1: must be >= 0"),
+        (["--engine", "spark"], "--engine='spark': must be one of 'local', 'dask'"),
+        (["--once", "--end", "yesterday"], "--end='yesterday': expected an ISO-8601 time"),
+        (["--nope"], "unrecognized arguments: --nope"),
+    ],
+)
+def test_monitor_command_bad_options_exit_2_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    from analyzer.cli_monitor import main
+
+    config = [] if argv == ["--once"] else ["--config", str(write(tmp_path))]
+    assert main([*config, *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("modeltap monitor: configuration error: ") and message in err, err
+    assert err.count("\n") == 1, err
