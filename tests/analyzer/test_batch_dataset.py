@@ -21,7 +21,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from analyzer.cli_monitor import load_config
+from analyzer.config import load_config
 from analyzer.job import BatchDataset, list_dataset
 from analyzer.window import Window
 from sidecar.errors import ConfigError

@@ -20,8 +20,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from analyzer.cli_monitor import load_config, load_target, run_all
+from analyzer.config import load_config
 from analyzer.job import FAILED
+from analyzer.monitor import load_target, run_all
 from analyzer.window import Window
 from tests.analyzer.cli_runs import (
     END,

@@ -1,4 +1,4 @@
-"""``modeltap baseline`` end to end through ``analyzer.cli_baseline.main``."""
+"""``modeltap baseline`` end to end through ``analyzer.cli.baseline.main``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from analyzer import InferredType, Profile
 from analyzer.baseline_config import load_baseline_config
-from analyzer.cli_baseline import build_parser, main
+from analyzer.cli.baseline import build_parser, main
 from analyzer.schema import check_constraints, check_statistics
 from modeltap.core.store_config import StoreConnection
 

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.cli_monitor import load_config, next_run, window_ending
+from analyzer.config import load_config
+from analyzer.monitor import next_run, window_ending
 from sidecar.errors import ConfigError
 
 BASE = '[monitor]\ncaptures = "file:///c"\nreports = "file:///r"\n{extra}\n[[endpoints]]\nname = "e"\nbaseline = "file:///b"\n'
@@ -115,7 +116,7 @@ def test_unknown_monitor_variable_names_the_nearest(tmp_path: Path) -> None:
 def test_monitor_command_bad_options_exit_2_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
-    from analyzer.cli_monitor import main
+    from analyzer.cli.monitor import main
 
     config = [] if argv == ["--once"] else ["--config", str(write(tmp_path))]
     assert main([*config, *argv]) == 2

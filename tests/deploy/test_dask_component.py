@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from analyzer.cli_monitor import load_config
+from analyzer.config import load_config
 from tests.deploy.tools import documents, render
 
 

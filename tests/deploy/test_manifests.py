@@ -1,7 +1,7 @@
 """The kustomizations render with `kubectl kustomize`, validate offline against the Kubernetes 1.32
 schemas (kubernetes-validate --strict), pass yamllint, and configure the processes the way their
 real parsers accept: the sidecar's env and args through sidecar.__main__.load_config, monitor.toml
-(and its commented model-quality example) through analyzer.cli_monitor.load_config, with probe,
+(and its commented model-quality example) through analyzer.config.load_config, with probe,
 Service and scrape ports and the ground-truth token's variable matching."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from analyzer.cli_monitor import load_config as load_monitor_config
+from analyzer.config import load_config as load_monitor_config
 from analyzer.engine import PARENT_MEMORY_BYTES, WORKER_MEMORY_BYTES
 from modeltap.cli import COMMANDS
 from sidecar.__main__ import load_config as load_sidecar_config

@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from analyzer.cli_monitor import MonitorConfig, load_config
+from analyzer.config import MonitorConfig, load_config
 from modeltap.core.settings import fields_of, load
 from sidecar.config import ENV_PREFIX, SidecarConfig
 from sidecar.errors import ConfigError

@@ -1,4 +1,4 @@
-"""``modeltap monitor``: analyse rolling windows of captured traffic, continuously or once.
+"""What ``modeltap monitor`` does: analyse rolling windows of captured traffic, continuously or once.
 
 Configuration is a TOML file::
 
@@ -43,20 +43,15 @@ Configuration is a TOML file::
 Every key is declared in ``analyzer.config`` (``--help-config`` prints them); ``[monitor]``,
 ``[store]`` and ``[ground_truth]`` keys can also come from ``MODELTAP_MONITOR_<TABLE>_<KEY>``.
 
-``--once`` runs one window per endpoint and exits (for a Kubernetes CronJob): status 0 when every
-run completed (with or without violations, or without data), 1 when one failed, 2 on bad config
-(one line).
+:func:`run_once` runs one window per endpoint (``--once``, for a Kubernetes CronJob);
+:func:`run_forever` serves and runs on the schedule. ``analyzer.cli.monitor`` parses the options.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime as dt
 import logging
-import sys
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -68,16 +63,14 @@ from analyzer.attribution_run import AttributionTarget
 from analyzer.baseline_files import check_constraints_file, parse_json, read_profile
 from analyzer.bias_run import BiasTarget
 from analyzer.config import (
-    ENV_PREFIX,
     AttributionConfig,
     BiasConfig,
     EndpointConfig,
     GroundTruthConfig,
     MonitorConfig,
     QualityConfig,
-    load_config,
 )
-from analyzer.engine import ENGINES, Engine, open_engine
+from analyzer.engine import Engine
 from analyzer.errors import BaselineFormatError
 from analyzer.exporter import AnalyzerCollector
 from analyzer.groundtruth import IngestConfig, Ingestor, PredictionSpec, add_ground_truth_route
@@ -99,9 +92,8 @@ from analyzer.server import build_app
 from analyzer.variants import compare_variants
 from analyzer.window import Window
 from modeltap.build import register_process_metrics
-from modeltap.core.settings import OneLineParser, markdown_table
 from modeltap.core.store_config import StoreConnection
-from sidecar.errors import ConfigError, ModeltapError
+from sidecar.errors import ConfigError
 from sidecar.store.base import open_store
 
 log = logging.getLogger("analyzer.monitor")
@@ -390,113 +382,26 @@ async def serve(
             await ingestor.store.close()
 
 
-def _parse_time(text: str, flag: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(f"{flag}={text!r}: expected an ISO-8601 time") from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-FLAGS = {  # the monitor's own flags over its [monitor] keys
-    "engine": "monitor.engine",
-    "scheduler": "monitor.scheduler",
-    "workers": "monitor.workers",
-    "strict_constraints": "monitor.strict_constraints",
-}
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="modeltap monitor", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", type=Path, required=True, help="the monitor's TOML file")
-    parser.add_argument("--once", action="store_true", help="run one window per endpoint and exit")
-    parser.add_argument("--start", help="with --once: window start (ISO-8601, UTC)")
-    parser.add_argument(
-        "--end", help="with --once: window end (ISO-8601, UTC; default now - offset)"
-    )
-    parser.add_argument("--engine", metavar="|".join(ENGINES), help="overrides [monitor] engine")
-    parser.add_argument("--scheduler", metavar="ADDRESS", help="overrides [monitor] scheduler")
-    parser.add_argument("--workers", metavar="N", help="overrides [monitor] workers")
-    parser.add_argument(
-        "--strict-constraints",
-        action="store_const",
-        const="true",
-        help="refuse a constraints.json with a key the checks do not read (default: warn)",
-    )
-    parser.add_argument(
-        "--help-config", action="store_true", help="print every monitor.toml key and exit"
-    )
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    if "--help-config" in args_list:
-        print(markdown_table(MonitorConfig, ENV_PREFIX))
-        return 0
-    try:
-        args = build_parser().parse_args(args_list)
-    except SystemExit as exc:  # --help (0) or a usage error (2): already printed in one line
-        return exc.code if isinstance(exc.code, int) else 2
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        flags = {
-            key: (f"--{name.replace('_', '-')}", getattr(args, name))
-            for name, key in FLAGS.items()
-            if getattr(args, name) is not None
-        }
-        cfg = load_config(args.config, flags=flags)
-        window = window_ending(dt.datetime.now(dt.UTC), cfg)
-        if args.end or args.start:
-            end = _parse_time(args.end, "--end") if args.end else window.end
-            start = (
-                _parse_time(args.start, "--start")
-                if args.start
-                else end - dt.timedelta(minutes=cfg.monitor.window_minutes)
-            )
-            window = Window(start, end)
-    except ConfigError as exc:
-        print(f"modeltap monitor: configuration error: {exc}", file=sys.stderr)
-        return 2
-
-    evaluate: Evaluator = evaluate_checks
-
-    try:
-        engine = open_engine(
-            cfg.monitor.engine, scheduler=cfg.monitor.scheduler, workers=cfg.monitor.workers
+async def load_targets(cfg: MonitorConfig) -> list[Target]:
+    """The target of every [[endpoints]] table, its baselines read and checked."""
+    return [
+        await load_target(
+            e, cfg.store, cfg.ground_truth, strict_constraints=cfg.monitor.strict_constraints
         )
-    except (OSError, TimeoutError, ValueError) as exc:
-        print(f"modeltap monitor: engine {cfg.monitor.engine}: {exc}", file=sys.stderr)
-        return 2
+        for e in cfg.endpoints
+    ]
 
-    async def once() -> int:
-        targets = [
-            await load_target(
-                e, cfg.store, cfg.ground_truth, strict_constraints=cfg.monitor.strict_constraints
-            )
-            for e in cfg.endpoints
-        ]
-        results = await run_all(cfg, targets, window, evaluate=evaluate, engine=engine)
-        return 1 if any(r.status == FAILED for r in results) else 0
 
-    async def forever() -> int:
-        targets = [
-            await load_target(
-                e, cfg.store, cfg.ground_truth, strict_constraints=cfg.monitor.strict_constraints
-            )
-            for e in cfg.endpoints
-        ]
-        await serve(cfg, targets, evaluate, engine)
-        return 0
+async def run_once(
+    cfg: MonitorConfig, window: Window, engine: Engine, evaluate: Evaluator = evaluate_checks
+) -> int:
+    """One window per endpoint (``--once``): 1 when a run failed, else 0."""
+    results = await run_all(cfg, await load_targets(cfg), window, evaluate=evaluate, engine=engine)
+    return 1 if any(r.status == FAILED for r in results) else 0
 
-    try:
-        return asyncio.run(once() if args.once else forever())
-    except ModeltapError as exc:
-        print(f"modeltap monitor: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        engine.close()
+
+async def run_forever(
+    cfg: MonitorConfig, engine: Engine, evaluate: Evaluator = evaluate_checks
+) -> None:
+    """Serve /metrics, /reports/ and POST /ground-truth, and run on the schedule."""
+    await serve(cfg, await load_targets(cfg), evaluate, engine)

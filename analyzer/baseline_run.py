@@ -1,37 +1,18 @@
-"""``modeltap baseline``: profile a training dataset, write statistics.json and constraints.json.
+"""The baselines ``modeltap baseline`` builds: data quality, model quality, bias, attribution.
 
-``main(argv)`` parses the arguments (the ``modeltap`` console script dispatches
-``modeltap baseline ...`` here) and returns the exit status: 0 on success, 1 when the data is
-unusable (the message names file, line and column), 2 for a usage or configuration error (bad
-options, store settings, an engine that cannot be reached), always as one line.
-
-    modeltap baseline train.csv -o baseline/
-    modeltap baseline s3://bucket/train/ --format parquet -o s3://bucket/baseline/
-    modeltap baseline data.csv --no-header --column-names age,income,label --label label -o out/
-    modeltap baseline s3://bucket/train/ -o s3://bucket/baseline/ \
-        --store-endpoint-url http://seaweedfs:8333 --store-path-style
-    modeltap baseline s3://bucket/train/ -o out/ --engine dask --scheduler tcp://dask-scheduler:8786
-
-Every option but INPUT, -o, --progress and -q is declared in ``analyzer.baseline_config`` (typed,
-bounded, documented; ``--help-config`` prints the table) and is also an environment variable
-``MODELTAP_BASELINE_<SECTION>_<FIELD>``; a flag wins. S3 inputs and outputs go through
-``sidecar.store``: credentials come from botocore's usual chain; ``--store-endpoint-url``,
-``--store-region`` and ``--store-path-style`` (``MODELTAP_BASELINE_STORE_*``, or the earlier
-``MODELTAP_ANALYZER_STORE_ENDPOINT_URL``, ``_REGION``, ``_PATH_STYLE``) reach S3-compatible
-stores.
+:func:`run` builds the one its :class:`Job`'s options (``analyzer.baseline_config``) ask for and
+writes it; a ConfigError is a bad option (exit 2), another ModeltapError unusable data (exit 1).
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from analyzer.baseline import build_baseline, mismatch_report, write_baseline
-from analyzer.baseline_config import ENV_PREFIX, BaselineConfig, load_baseline_config
+from analyzer.baseline_config import BaselineConfig
 from analyzer.constraints import ConstraintOptions
 from analyzer.engine import open_engine
 from analyzer.errors import AnalyzerError, DataError
@@ -41,36 +22,7 @@ from analyzer.progress import Progress
 from analyzer.readers import Chunk
 from analyzer.sources import DataSource
 from analyzer.typed_columns import typed_table
-from modeltap.core.settings import OneLineParser, add_arguments, markdown_table
-from sidecar.errors import ConfigError, ModeltapError
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(
-        prog="modeltap baseline",
-        description="Profile a training dataset and write SageMaker-format statistics.json and "
-        "suggested constraints.json. Every option is also an environment variable "
-        f"{ENV_PREFIX}<SECTION>_<FIELD>; --help-config lists them.",
-    )
-    p.add_argument(
-        "inputs",
-        nargs="+",
-        metavar="INPUT",
-        help="files, directories, globs, or s3://bucket/prefix",
-    )
-    p.add_argument(
-        "-o", "--output", required=True, help="directory or store URI (s3://, file://) to write to"
-    )
-    add_arguments(p, BaselineConfig)
-    p.add_argument(
-        "--progress",
-        choices=["auto", "always", "never"],
-        default="auto",
-        help="progress bar on stderr (auto: when stderr is a terminal)",
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
-    p.add_argument("--help-config", action="store_true", help="print every option's table and exit")
-    return p
+from sidecar.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -322,32 +274,3 @@ def run(job: Job) -> int:
             print(f"note: {note}", file=sys.stderr)
         print(f"wrote {stats_path}\nwrote {cons_path}", file=sys.stderr)
     return 0
-
-
-def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    """Entry point of ``modeltap baseline``; returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--help-config" in argv:
-        print(markdown_table(BaselineConfig, ENV_PREFIX))
-        return 0
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # --help (0) or a usage error (2): already printed in one line
-        return exc.code if isinstance(exc.code, int) else 2
-    try:
-        config = load_baseline_config(args, os.environ if environ is None else environ)
-        job = Job(tuple(args.inputs), args.output, config, args.progress, args.quiet)
-        return run(job)
-    except ConfigError as exc:
-        print(f"modeltap baseline: configuration error: {exc}", file=sys.stderr)
-        return 2
-    except ModeltapError as exc:
-        print(f"modeltap baseline: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nmodeltap baseline: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
