@@ -127,6 +127,7 @@ class ColumnsConfig:
         "SageMaker's rule); such values are counted as type mismatches.",
         min=0,
         max=1,
+        max_exclusive=True,
         flag="--mixed-type-threshold",
         metavar="F",
     )
@@ -213,6 +214,17 @@ class BiasOptions:
     )
     bootstrap: int = setting(200, "Bootstrap resamples.", min=0, flag="--bias-bootstrap")
 
+    def validate(self) -> None:
+        if self.facet is None:
+            return
+        from analyzer.bias import Facet
+        from analyzer.errors import AnalyzerError
+
+        try:
+            Facet(self.facet, values=self.facet_values or None, threshold=self.facet_threshold)
+        except AnalyzerError as exc:
+            raise ConfigError(f"--bias-facet: {exc}") from None
+
 
 @dataclass(frozen=True)
 class AttributionOptions:
@@ -241,6 +253,22 @@ class AttributionOptions:
     nsamples: int | None = setting(
         None, "Coalitions per row (default: all when few).", min=1, flag="--nsamples"
     )
+
+    def validate(self) -> None:
+        if not (self.enabled and self.model_url):
+            return
+        from analyzer.attribution.client import ModelClientConfig
+        from analyzer.errors import AnalyzerError
+
+        try:
+            ModelClientConfig(
+                self.model_url,
+                content_type=self.model_content_type,
+                score_index=None if self.score_path else self.score_index,
+                score_path=self.score_path,
+            )
+        except (AnalyzerError, ValueError) as exc:
+            raise ConfigError(f"--model-url: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -278,7 +306,9 @@ class ConstraintsOptions:
 class ProfileOptions:
     """summary sizes"""
 
-    kll_k: int = setting(2048, "KLL sketch k (2048: 0.18% CDF rank error).", min=8, flag="--kll-k")
+    kll_k: int = setting(
+        2048, "KLL sketch k (2048: 0.18% CDF rank error).", min=8, max=65535, flag="--kll-k"
+    )
     bins: int = setting(1000, "Quantile-anchored bins per numeric column.", min=1, flag="--bins")
     category_cap: int = setting(
         10_000, "Distinct strings counted exactly.", min=1, flag="--category-cap"

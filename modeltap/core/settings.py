@@ -52,6 +52,7 @@ def setting(
     min: float | None = None,
     max: float | None = None,
     min_exclusive: bool = False,
+    max_exclusive: bool = False,
     secret: bool = False,
     flag: str | None = None,
     negative: str | None = None,
@@ -67,6 +68,7 @@ def setting(
     """
     meta = {
         "doc": doc, "min": min, "max": max, "min_exclusive": min_exclusive,
+        "max_exclusive": max_exclusive,
         "flag": flag, "negative": negative, "metavar": metavar, "repeat": repeat,
     }  # fmt: skip
     if isinstance(default, list | dict | set):
@@ -89,6 +91,7 @@ class FieldInfo:
     max: float | None
     min_exclusive: bool
     overridable: bool = True  # a leaf of a root section: environment variable and flag
+    max_exclusive: bool = False
     cli: str | None = None  # the command's own option for it (``setting(flag=...)``)
     negative: str | None = None
     metavar: str | None = None
@@ -150,6 +153,7 @@ def _leaves(cls: type[Any], section: str, overridable: bool) -> Iterator[FieldIn
             max=f.metadata.get("max"),
             min_exclusive=f.metadata.get("min_exclusive", False),
             overridable=overridable,
+            max_exclusive=f.metadata.get("max_exclusive", False),
             cli=f.metadata.get("flag"),
             negative=f.metadata.get("negative"),
             metavar=f.metadata.get("metavar"),
@@ -260,8 +264,10 @@ def _check_bounds(info: FieldInfo, value: Any, where: str) -> None:
         if bad:
             op = ">" if info.min_exclusive else ">="
             raise ConfigError(f"{where}={value!r}: must be {op} {info.min:g}")
-    if info.max is not None and value > info.max:
-        raise ConfigError(f"{where}={value!r}: must be <= {info.max:g}")
+    over = info.max is not None and (value >= info.max if info.max_exclusive else value > info.max)
+    if info.max is not None and over:
+        op = "<" if info.max_exclusive else "<="
+        raise ConfigError(f"{where}={value!r}: must be {op} {info.max:g}")
 
 
 def suggest(name: str, known: Sequence[str]) -> str:
@@ -389,6 +395,7 @@ def _build(
         info = FieldInfo(
             section, name, tp, None, "",
             f.metadata.get("min"), f.metadata.get("max"), f.metadata.get("min_exclusive", False),
+            max_exclusive=f.metadata.get("max_exclusive", False),
         )  # fmt: skip
         if key in overrides:
             where, raw = overrides[key]

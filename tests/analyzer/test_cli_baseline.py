@@ -165,6 +165,14 @@ def test_every_option_has_a_variable(tmp_path: Path) -> None:
         ([], {"MODELTAP_BASELINE_SCALEOUT_WORKERS": "-1"}, "MODELTAP_BASELINE_SCALEOUT_WORKERS=-1: must be >= 0"),
         (["--kll-kk", "1"], {}, "unrecognized arguments: --kll-kk"),
         (["--workers"], {}, "argument --workers: expected one argument"),
+        # These exited 1 ("error: kll_k must be within 8..65535") as if the data were bad.
+        (["--kll-k", "4"], {}, "--kll-k=4: must be >= 8"),
+        (["--cpc-lg-k", "40"], {}, "--cpc-lg-k=40: must be <= 26"),
+        (["--completeness-tolerance", "2"], {}, "--completeness-tolerance=2.0: must be <= 1"),
+        (["--mixed-type-threshold", "1"], {}, "--mixed-type-threshold=1.0: must be < 1"),
+        (["--label", "y", "--prediction", "p", "--bias-facet", "a", "--bias-facet-values", "x",
+          "--bias-facet-threshold", "1"], {}, "--bias-facet: facet 'a': give values or a threshold, not both"),
+        (["--attribution", "--model-url", "ftp://m"], {}, "--model-url: model url must be http(s)://"),
     ],
 )  # fmt: skip
 def test_bad_options_exit_2_in_one_line(
