@@ -16,10 +16,10 @@ import _common  # noqa: F401  (sys.path)
 import atheris
 
 with atheris.instrument_imports():
-    from analyzer.cli_monitor import load_config
+    from analyzer.config import load_config
     from modeltap.core.errors import ConfigError
+    from modeltap.core.settings import load
     from sidecar.config import ENV_PREFIX, SidecarConfig
-    from sidecar.settings import load
 
 WORK = Path(tempfile.mkdtemp(prefix="mt-fuzz-config-"))
 atexit.register(shutil.rmtree, WORK, True)

@@ -10,13 +10,13 @@ import sys
 from collections.abc import Sequence
 
 COMMANDS = {
-    "monitor": ("analyzer.cli_monitor", "analyse windows of captured traffic against baselines"),
+    "monitor": ("analyzer.cli.monitor", "analyse windows of captured traffic against baselines"),
     "sidecar": ("sidecar.__main__", "run the capturing reverse proxy in front of a model server"),
     "demo-model": ("modeltap.demo_model", "run the demo scikit-learn model server"),
     "demo-llm": ("modeltap.demo_llm", "run the demo OpenAI-compatible (streaming) LLM server"),
     "demo": ("modeltap.demo", "run the whole loop locally (what `make run` starts)"),
     "baseline": (
-        "analyzer.cli_baseline",
+        "analyzer.cli.baseline",
         "build statistics.json + constraints.json from a dataset",
     ),
 }

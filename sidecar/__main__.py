@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from modeltap.core.errors import ConfigError, StoreConfigError
+from modeltap.core.settings import load, markdown_table
 from sidecar.config import ENV_PREFIX, SidecarConfig
-from sidecar.settings import load, markdown_table
 
 T = TypeVar("T")
 

@@ -13,8 +13,10 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from modeltap.core.errors import ConfigError
+from modeltap.core.settings import setting
+from modeltap.core.store_config import StoreConnection
 from sidecar.genai_config import GenAIConfig, check_genai
-from sidecar.settings import setting
+from sidecar.redact_paths import compile_path
 
 ENV_PREFIX = "MODELTAP_SIDECAR_"
 
@@ -290,19 +292,14 @@ class SpoolConfig:
 
 
 @dataclass(frozen=True)
-class StoreConfig:
+class StoreConfig(StoreConnection):
+    """The connection keys every store reader shares, and the sidecar's upload keys."""
+
     destination: str = setting(
         "file:///var/lib/modeltap/captures",
         "Where sealed segments go: s3://bucket/prefix or file:///dir.",
     )
     gzip: bool = setting(False, "Store objects gzip-compressed (.jsonl.gz).")
-    region: str = setting("us-east-1", "S3 region.")
-    endpoint_url: str = setting("", "S3 endpoint URL for S3-compatible stores (empty: AWS).")
-    path_style: bool = setting(False, "Use path-style S3 addressing (most S3-compatible stores).")
-    sse: Literal["", "AES256", "aws:kms"] = setting(
-        "", "Server-side encryption: '' (bucket default), AES256 (SSE-S3) or aws:kms (SSE-KMS)."
-    )
-    kms_key_id: str = setting("", "KMS key id/ARN/alias for SSE-KMS (SageMaker KmsKeyId).")
     max_concurrency: int = setting(4, "Segments uploaded at once.", min=1, max=64)
     multipart_threshold_bytes: int = setting(
         64 * 1024 * 1024,
@@ -382,8 +379,6 @@ class SidecarConfig:
             raise ConfigError(
                 f"store.destination={self.store.destination!r}: expected s3://bucket/prefix or file:///dir"
             )
-        if self.store.kms_key_id and self.store.sse != "aws:kms":
-            raise ConfigError("store.kms_key_id is set but store.sse is not 'aws:kms'")
 
 
 # Credentials: never copied into a record, whatever capture.headers says.
@@ -403,8 +398,6 @@ def _check_headers(names: tuple[str, ...]) -> None:
 
 
 def _check_redact(redact: RedactConfig) -> None:
-    from sidecar.redact import compile_path  # the path grammar lives with its evaluator
-
     for key, paths in (
         ("redact.input_json_paths", redact.input_json_paths),
         ("redact.output_json_paths", redact.output_json_paths),

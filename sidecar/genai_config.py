@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modeltap.core.errors import ConfigError
-from sidecar.settings import setting
+from modeltap.core.settings import setting
 
 
 @dataclass(frozen=True)

@@ -45,32 +45,11 @@ from typing import Any
 
 import orjson
 
-from modeltap.core import jsonpath
 from modeltap.core.errors import ConfigError, RedactionError
 from sidecar.config import RedactConfig
+from sidecar.redact_paths import Step, compile_path
 
-Step = str | int | None  # a key, an index, or None for [*]
-
-
-def compile_path(path: str) -> tuple[Step, ...]:
-    """Compile a redaction path (:mod:`modeltap.core.jsonpath`'s grammar: keys, indices and ``[*]``);
-    ValueError names what it cannot read."""
-    steps = jsonpath.compile_path(path)
-    if not steps:
-        raise ValueError(f"path {path!r} selects the whole document; name a field")
-    out: list[Step] = []
-    for step in steps:
-        if step.kind == "key":
-            out.append(step.key)
-        elif step.kind == "index":
-            out.append(step.index)
-        elif step.kind == "star":
-            out.append(None)
-        else:
-            raise ValueError(
-                f"path {path!r}: redaction paths take keys, [i] and [*], not {step.kind}s"
-            )
-    return tuple(out)
+__all__ = ["Redactor", "Replacement", "SideRules", "build_redactor", "compile_path"]
 
 
 def _replace_at(node: Any, steps: tuple[Step, ...], replace: Callable[[Any], str]) -> None:

@@ -18,18 +18,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("sidecar", "analyzer", "modeltap")
 
-# The sidecar's StoreConfig is still the type the two analyzer CLIs build their `[store]` settings
-# with; the configuration work gives the analyzer its own store object. The library modules take
-# the core's S3Settings protocol instead.
-# The one circle left: sidecar.config validates redaction paths with sidecar.redact, which reads
-# the RedactConfig it is built from. It belongs to the configuration work (issue 19), which
-# reshapes both modules; any other circle fails the test.
-KNOWN_CIRCLES = [["sidecar.config", "sidecar.redact"]]
+# No exceptions: no circle, and the analyzer uses nothing of the sidecar.
+KNOWN_CIRCLES: list[list[str]] = []
 
-ANALYZER_USES_OF_SIDECAR = {
-    ("analyzer.cli_baseline", "sidecar.config"),
-    ("analyzer.cli_monitor", "sidecar.config"),
-}
+ANALYZER_USES_OF_SIDECAR: set[tuple[str, str]] = set()
 
 
 def modules() -> dict[str, Path]:

@@ -3,7 +3,7 @@
 Generates the benchmark dataset (``gen_data.py``) as Parquet at each size, then runs each
 tool in its own subprocess on the same file and reports whole-process wall time, rows per second
 and peak RSS (``os.wait4``'s ``ru_maxrss`` of that child alone). modeltap runs from the project's
-venv (``modeltap baseline`` via ``analyzer.cli_baseline``); whylogs and Evidently from
+venv (``modeltap baseline`` via ``analyzer.cli.baseline``); whylogs and Evidently from
 ``bench/.venv-peers`` (numpy<2, pandas<3; see peers-requirements.txt). Each measurement is the
 median of ``--repeat`` runs.
 
@@ -76,7 +76,7 @@ def measure(tool: str, rows: int, path: Path) -> Result:
     if tool == "modeltap":
         out = Path(tempfile.mkdtemp(prefix="bench-profile-"))
         try:
-            cmd = [sys.executable, "-m", "analyzer.cli_baseline", str(path), "-o", str(out), "-q"]
+            cmd = [sys.executable, "-m", "analyzer.cli.baseline", str(path), "-o", str(out), "-q"]
             wall, rss, _ = run_child(cmd, env)
             size = (out / "statistics.json").stat().st_size
         finally:

@@ -6,6 +6,9 @@
   reads from and writes reports to.
 - :mod:`.errors` — the error roots both raise (configuration, store, record errors).
 - :mod:`.jsonpath` — the one JSON path grammar (redaction paths, prediction paths).
+- :mod:`.settings` — the one configuration machinery (typed fields, env overrides, nearest-name
+  suggestions, generated flags and docs) of every command; :mod:`.store_config` — the store
+  connection keys every store user shares.
 
 It sits in the ``modeltap`` package, which every image ships, so each process depends on the core
 and never on the other process: the core imports neither ``sidecar`` nor ``analyzer`` (and no

@@ -20,7 +20,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from analyzer.cli_monitor import load_config, load_target, run_all
+from analyzer.config import load_config
+from analyzer.monitor import load_target, run_all
 from analyzer.results import FAILED
 from analyzer.window import Window
 from tests.analyzer.cli_runs import (

@@ -1,7 +1,8 @@
-"""``modeltap baseline`` end to end through ``analyzer.cli_baseline.main``."""
+"""``modeltap baseline`` end to end through ``analyzer.cli.baseline.main``."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -11,9 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from analyzer import InferredType
-from analyzer.cli_baseline import build_parser, main, store_config
+from analyzer.baseline_config import load_baseline_config
+from analyzer.cli.baseline import build_parser, main
 from analyzer.schema import check_constraints, check_statistics
 from analyzer.statistics import profile_from_statistics
+from modeltap.core.store_config import StoreConnection
 
 
 @pytest.fixture
@@ -116,6 +119,10 @@ def test_unknown_label_column(
     assert "column 'nope': no such column" in capsys.readouterr().err
 
 
+def store_config(args: argparse.Namespace, env: dict[str, str]) -> StoreConnection:
+    return load_baseline_config(args, env).store
+
+
 def test_store_settings_from_flags_or_environment(tmp_path: Path) -> None:
     env = {
         "MODELTAP_ANALYZER_STORE_ENDPOINT_URL": "http://env:8333",
@@ -127,6 +134,9 @@ def test_store_settings_from_flags_or_environment(tmp_path: Path) -> None:
     assert (cfg.endpoint_url, cfg.region, cfg.path_style) == ("", "", False)
     cfg = store_config(plain, env)
     assert (cfg.endpoint_url, cfg.region, cfg.path_style) == ("http://env:8333", "eu-west-1", True)
+    # The baseline's own variables beat the earlier names.
+    cfg = store_config(plain, {**env, "MODELTAP_BASELINE_STORE_REGION": "ap-south-1"})
+    assert cfg.region == "ap-south-1"
     flags = build_parser().parse_args(
         [
             *("d.csv", "-o", "out", "--store-endpoint-url", "http://flag:9000"),
@@ -135,6 +145,50 @@ def test_store_settings_from_flags_or_environment(tmp_path: Path) -> None:
     )
     cfg = store_config(flags, env)  # a flag wins over the environment
     assert (cfg.endpoint_url, cfg.region, cfg.path_style) == ("http://flag:9000", "r1", False)
+
+
+def test_every_option_has_a_variable(tmp_path: Path) -> None:
+    args = build_parser().parse_args(["d.csv", "-o", "out", "--kll-k", "512"])
+    env = {"MODELTAP_BASELINE_PROFILE_KLL_K": "1024", "MODELTAP_BASELINE_PROFILE_BINS": "50"}
+    cfg = load_baseline_config(args, env)
+    assert (cfg.profile.kll_k, cfg.profile.bins) == (512, 50)  # the flag beats the variable
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["--kll-k", "many"], {}, "--kll-k='many': expected an integer"),
+        (["--block-mib", "0"], {}, "--block-mib=0: must be >= 1"),
+        (["--engine", "spark"], {}, "--engine='spark': must be one of 'local', 'dask'"),
+        (["--format", "xlsx"], {}, "--format='xlsx': must be one of"),
+        ([], {"MODELTAP_BASELINE_PROFILE_KLLK": "1"},
+         "unknown environment variable MODELTAP_BASELINE_PROFILE_KLLK (did you mean MODELTAP_BASELINE_PROFILE_KLL_K?)"),
+        ([], {"MODELTAP_BASELINE_SCALEOUT_WORKERS": "-1"}, "MODELTAP_BASELINE_SCALEOUT_WORKERS=-1: must be >= 0"),
+        (["--kll-kk", "1"], {}, "unrecognized arguments: --kll-kk"),
+        (["--workers"], {}, "argument --workers: expected one argument"),
+        # These exited 1 ("error: kll_k must be within 8..65535") as if the data were bad.
+        (["--kll-k", "4"], {}, "--kll-k=4: must be >= 8"),
+        (["--cpc-lg-k", "40"], {}, "--cpc-lg-k=40: must be <= 26"),
+        (["--completeness-tolerance", "2"], {}, "--completeness-tolerance=2.0: must be <= 1"),
+        (["--mixed-type-threshold", "1"], {}, "--mixed-type-threshold=1.0: must be < 1"),
+        (["--label", "y", "--prediction", "p", "--bias-facet", "a", "--bias-facet-values", "x",
+          "--bias-facet-threshold", "1"], {}, "--bias-facet: facet 'a': give values or a threshold, not both"),
+        (["--attribution", "--model-url", "ftp://m"], {}, "--model-url: model url must be http(s)://"),
+    ],
+)  # fmt: skip
+def test_bad_options_exit_2_in_one_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    env: dict[str, str],
+    message: str,
+) -> None:
+    f = tmp_path / "d.csv"
+    f.write_text("v\n1\n")
+    assert main([str(f), "-o", str(tmp_path / "o"), *argv], env) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1, err
 
 
 def test_bad_path_style_variable_is_an_error(

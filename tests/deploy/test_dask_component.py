@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from analyzer.cli_monitor import load_config
+from analyzer.config import load_config
 from tests.deploy.tools import documents, render
 
 
@@ -19,8 +19,8 @@ def test_analyzer_points_at_the_scheduler_service(tmp_path: Path) -> None:
     toml = tmp_path / "monitor.toml"
     toml.write_text(monitor["data"]["monitor.toml"])
     cfg = load_config(toml)
-    assert cfg.engine == "dask"
-    address = urlsplit(cfg.scheduler)
+    assert cfg.monitor.engine == "dask"
+    address = urlsplit(cfg.monitor.scheduler)
     service = find[("Service", address.hostname)]
     assert address.port in {p["port"] for p in service["spec"]["ports"]}
     scheduler = find[("Deployment", "dask-scheduler")]["spec"]["template"]
@@ -29,7 +29,7 @@ def test_analyzer_points_at_the_scheduler_service(tmp_path: Path) -> None:
     analyzer = find[("Deployment", "modeltap-analyzer")]["spec"]["template"]["spec"]
     workers = find[("Deployment", "dask-worker")]["spec"]["template"]["spec"]
     [worker] = workers["containers"]
-    assert cfg.scheduler in worker["args"]
+    assert cfg.monitor.scheduler in worker["args"]
     assert worker["image"] == analyzer["containers"][0]["image"], "same code on both sides"
     assert worker["envFrom"] == analyzer["containers"][0]["envFrom"], "same S3 credentials"
     assert workers["serviceAccountName"] == analyzer["serviceAccountName"]  # IRSA

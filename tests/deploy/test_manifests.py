@@ -1,7 +1,7 @@
 """The kustomizations render with `kubectl kustomize`, validate offline against the Kubernetes 1.32
 schemas (kubernetes-validate --strict), pass yamllint, and configure the processes the way their
 real parsers accept: the sidecar's env and args through sidecar.__main__.load_config, monitor.toml
-(and its commented model-quality example) through analyzer.cli_monitor.load_config, with probe,
+(and its commented model-quality example) through analyzer.config.load_config, with probe,
 Service and scrape ports and the ground-truth token's variable matching."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from analyzer.cli_monitor import load_config as load_monitor_config
+from analyzer.config import load_config as load_monitor_config
 from analyzer.engine import PARENT_MEMORY_BYTES, WORKER_MEMORY_BYTES
 from modeltap.cli import COMMANDS
 from sidecar.__main__ import load_config as load_sidecar_config
@@ -232,10 +232,10 @@ def test_analyzer_config_is_accepted_and_matches_ports(
     assert cfg.endpoints
 
     # The local engine's workers fit the container's memory limit (0: derived from it at start).
-    if cfg.engine == "local":
+    if cfg.monitor.engine == "local":
         limit = quantity_bytes(analyzer["resources"]["limits"]["memory"])
-        assert cfg.workers > 0, "set workers in the shipped monitor.toml"
-        assert PARENT_MEMORY_BYTES + cfg.workers * WORKER_MEMORY_BYTES <= limit
+        assert cfg.monitor.workers > 0, "set workers in the shipped monitor.toml"
+        assert PARENT_MEMORY_BYTES + cfg.monitor.workers * WORKER_MEMORY_BYTES <= limit
 
     # The commented model-quality example is valid once uncommented.
     example = re.sub(r"(?m)^# (\[[\w.]+\].*|\w+ = .*)$", r"\1", data[config_path.name])
@@ -256,18 +256,21 @@ def test_analyzer_config_is_accepted_and_matches_ports(
         assert len(services) == 1
         svc = services[0]["spec"]
         assert svc["selector"].items() <= tpl["metadata"]["labels"].items()
-        assert [port_number(analyzer, p["targetPort"]) for p in svc["ports"]] == [cfg.port]
+        assert [port_number(analyzer, p["targetPort"]) for p in svc["ports"]] == [cfg.monitor.port]
     else:
         # `monitor --once` serves no port and never reads the token.
         assert not token_env and not services
 
     if workload["kind"] == "Deployment":
-        assert port_number(analyzer, "metrics") == cfg.port
+        assert port_number(analyzer, "metrics") == cfg.monitor.port
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             get = analyzer[probe]["httpGet"]
-            assert (get["path"], port_number(analyzer, get["port"])) == ("/healthz", cfg.port)
+            assert (get["path"], port_number(analyzer, get["port"])) == (
+                "/healthz",
+                cfg.monitor.port,
+            )
         assert "initialDelaySeconds" not in analyzer["livenessProbe"]
-        assert int(tpl["metadata"]["annotations"]["prometheus.io/port"]) == cfg.port
+        assert int(tpl["metadata"]["annotations"]["prometheus.io/port"]) == cfg.monitor.port
         monitors = by_kind(docs, "PodMonitor")
         assert monitors, "the continuous analyzer is scraped"
         for pm in monitors:

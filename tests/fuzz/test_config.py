@@ -8,10 +8,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from analyzer.cli_monitor import MonitorConfig, load_config
+from analyzer.config import MonitorConfig, load_config
 from modeltap.core.errors import ConfigError
+from modeltap.core.settings import fields_of, load
 from sidecar.config import ENV_PREFIX, SidecarConfig
-from sidecar.settings import fields_of, load
 from tests.fuzz.strategies import FUZZ, TEXT
 
 INFOS = list(fields_of(SidecarConfig))

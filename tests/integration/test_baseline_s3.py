@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analyzer.cli_baseline import main
+from analyzer.cli.baseline import main
 from tests.integration.seaweed import SeaweedS3
 from tests.support.procs import PYTHON, REPO
 

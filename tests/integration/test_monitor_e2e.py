@@ -89,7 +89,12 @@ def test_monitor_rejects_bad_config(tmp_path: Path) -> None:
     run = subprocess.run([PYTHON, "-m", "modeltap", "monitor", "--config", str(config), "--once"],
                          cwd=REPO, capture_output=True, timeout=60)  # fmt: skip
     assert run.returncode == 2
-    assert "unknown key(s) window_minutez" in run.stderr.decode()
+    assert (
+        run.stderr.decode()
+        .strip()
+        .endswith("unknown key monitor.window_minutez (did you mean monitor.window_minutes?)")
+    )
+    assert len(run.stderr.decode().strip().splitlines()) == 1
 
 
 def test_continuous_monitor_metrics_reach_prometheus(

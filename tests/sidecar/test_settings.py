@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from modeltap.core.errors import ConfigError
+from modeltap.core.settings import load, markdown_table
 from sidecar.__main__ import load_config
 from sidecar.config import ENV_PREFIX, SidecarConfig
-from sidecar.settings import load, markdown_table
 
 
 def test_defaults_are_valid_and_sagemaker_like() -> None:
@@ -94,3 +94,35 @@ def test_markdown_table_lists_every_field_once() -> None:
         in table
     )
     assert table.count("`MODELTAP_SIDECAR_SPOOL_DIR`") == 1
+
+
+def test_config_does_not_import_the_redactor() -> None:
+    """sidecar.redact imports the config; the config checks redaction paths without it."""
+    import ast
+
+    from tests.support.procs import REPO
+
+    tree = ast.parse((REPO / "sidecar" / "config.py").read_text())
+    imported = {
+        n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module is not None
+    }
+    assert "sidecar.redact" not in imported
+    assert "sidecar.redact_paths" in imported
+
+
+def test_store_connection_keys_are_shared_and_upload_keys_are_the_sidecars() -> None:
+    from modeltap.core.store_config import StoreConnection
+    from sidecar.config import StoreConfig
+
+    assert issubclass(StoreConfig, StoreConnection)
+    shared = {f.name for f in fields_of_section(StoreConnection)}
+    assert shared == {"region", "endpoint_url", "path_style", "sse", "kms_key_id"}
+    assert {"destination", "gzip", "max_concurrency"} <= {
+        f.name for f in fields_of_section(StoreConfig)
+    }
+
+
+def fields_of_section(cls: type) -> list:  # type: ignore[type-arg]
+    import dataclasses
+
+    return list(dataclasses.fields(cls))

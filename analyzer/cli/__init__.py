@@ -1,0 +1,1 @@
+"""The analyzer's commands: each parses its options and calls the library."""

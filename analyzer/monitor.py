@@ -1,0 +1,400 @@
+"""What ``modeltap monitor`` does: analyse rolling windows of captured traffic, continuously or once.
+
+Configuration is a TOML file::
+
+    [monitor]
+    captures = "s3://bucket/captures"   # where the sidecars store capture records
+    reports = "s3://bucket/reports"     # where statistics.json / constraint_violations.json go
+    window_minutes = 60                 # each run analyses the last hour ...
+    end_offset_minutes = 5              # ... ending 5 minutes ago, so late files are in
+    interval_seconds = 300              # continuous mode: one run every 5 minutes ...
+    # schedule = "0 * * * *"            # ... or on a cron expression (UTC), like SageMaker's
+    # strict_constraints = true         # refuse constraints.json keys the checks do not read
+    host = "0.0.0.0"                    # /metrics and /healthz (continuous mode)
+    port = 9091
+    engine = "local"                    # profile objects on local processes, or "dask"
+    # scheduler = "tcp://dask-scheduler:8786"   # dask: a running cluster (default: a LocalCluster)
+    # workers = 4                       # local processes / LocalCluster workers (default: cores, capped by the memory limit)
+
+    [store]                             # S3 connection of captures and reports (optional)
+    endpoint_url = "http://seaweedfs:8333"
+    path_style = true
+
+    [[endpoints]]                       # one table per endpoint/variant, each with its baseline
+    name = "iris"
+    variant = "AllTraffic"
+    baseline = "s3://bucket/baselines/iris"   # holds statistics.json and constraints.json
+    output_columns = ["label", "probability"]  # optional: baseline columns from endpointOutput
+    preprocessor = "/etc/modeltap/pre.py:preprocess_handler"   # optional, as SageMaker's
+    post_analytics = "mypkg.hooks:postprocess_handler"         # optional
+
+    [[endpoints]]                       # another variant of the same endpoint: A/B
+    name = "iris"                       # variants after the first are also compared with the
+    variant = "Challenger"              # first one's window (variants.json, variant_drift metrics)
+    baseline = "s3://bucket/baselines/iris"
+
+    [[endpoints]]                       # a batch job's output instead of captured traffic
+    name = "nightly-scoring"
+    baseline = "s3://bucket/baselines/scoring"
+    dataset = "s3://bucket/batch/scoring/"   # CSV, JSON Lines or Parquet tables (inputs+outputs)
+    dataset_format = "csv"              # optional: by file name when omitted
+    partitioned = true                  # objects under yyyy/mm/dd/hh/; else by last-modified time
+
+Every key is declared in ``analyzer.config`` (``--help-config`` prints them); ``[monitor]``,
+``[store]`` and ``[ground_truth]`` keys can also come from ``MODELTAP_MONITOR_<TABLE>_<KEY>``.
+
+:func:`run_once` runs one window per endpoint (``--once``, for a Kubernetes CronJob);
+:func:`run_forever` serves and runs on the schedule. ``analyzer.cli.monitor`` parses the options.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from typing import Any
+
+from aiohttp import web
+from croniter import croniter
+from prometheus_client import CollectorRegistry
+
+from analyzer.attribution.kernel_shap import Background
+from analyzer.attribution_run import AttributionTarget
+from analyzer.baseline_files import check_constraints_file, parse_json, read_profile
+from analyzer.bias_run import BiasTarget
+from analyzer.config import (
+    AttributionConfig,
+    BiasConfig,
+    EndpointConfig,
+    GroundTruthConfig,
+    MonitorConfig,
+    QualityConfig,
+)
+from analyzer.engine import Engine
+from analyzer.errors import BaselineFormatError
+from analyzer.exporter import AnalyzerCollector
+from analyzer.groundtruth import IngestConfig, Ingestor, PredictionSpec, add_ground_truth_route
+from analyzer.hooks import load_hook
+from analyzer.job import Evaluator, evaluate_checks, missing_dataset_dir, run_window
+from analyzer.quality import Calibration, ProblemType
+from analyzer.quality_run import QualityTarget
+from analyzer.reports import write_reports, write_root_index
+from analyzer.results import FAILED, RunResult
+from analyzer.server import build_app
+from analyzer.targets import BatchDataset, Target
+from analyzer.variants import compare_variants
+from analyzer.window import Window
+from modeltap.build import register_process_metrics
+from modeltap.core.errors import ConfigError
+from modeltap.core.store import open_store
+from modeltap.core.store_config import StoreConnection
+
+log = logging.getLogger("analyzer.monitor")
+NO_GROUND_TRUTH = GroundTruthConfig()
+
+
+async def _read_baseline(uri: str, store_cfg: StoreConnection) -> tuple[Any, Any]:
+    stats, constraints = await _read_json(uri, ("statistics.json", "constraints.json"), store_cfg)
+    return stats, constraints
+
+
+async def load_quality(
+    q: QualityConfig, ground_truth: GroundTruthConfig, store_cfg: StoreConnection
+) -> QualityTarget:
+    stats, constraints = await _read_baseline(q.baseline, store_cfg)
+    calibration = None
+    if (stats.get("modeltap") or {}).get("calibration") is not None:
+        calibration = Calibration.from_statistics(stats)
+    return QualityTarget(
+        ProblemType.parse(q.problem_type),
+        stats,
+        constraints,
+        PredictionSpec(
+            inference_index=q.inference_index,
+            probability_index=q.probability_index,
+            inference_attribute=q.inference_attribute,
+            probability_attribute=q.probability_attribute,
+            probability_threshold=q.probability_threshold,
+        ),
+        ground_truth=q.ground_truth or ground_truth.destination,
+        label_delay=dt.timedelta(hours=q.label_delay_hours),
+        positive_label=q.positive_label
+        if q.positive_label is not None
+        else (stats.get("modeltap") or {}).get("positive_label"),
+        calibration=calibration,
+    )
+
+
+async def _read_json(uri: str, names: tuple[str, ...], store_cfg: StoreConnection) -> list[Any]:
+    """The baseline files ``names`` under ``uri``; one that is not JSON is a BaselineFormatError."""
+    store = open_store(uri, store_cfg)
+    try:
+        base = uri.rstrip("/")
+        return [parse_json(await store.get(name), f"{base}/{name}") for name in names]
+    finally:
+        await store.close()
+
+
+async def load_bias(
+    b: BiasConfig, columns: tuple[str, ...], store_cfg: StoreConnection
+) -> BiasTarget:
+    analysis, constraints = await _read_json(
+        b.baseline, ("analysis.json", "constraints.json"), store_cfg
+    )
+    missing = [c for c in (b.facet, b.group) if c and c not in columns]
+    if missing:
+        raise ConfigError(
+            f"[endpoints.bias] column(s) {', '.join(missing)} are not among the endpoint's "
+            f"input columns ({', '.join(columns)})"
+        )
+    return BiasTarget(
+        (b.facet_spec(),),
+        analysis,
+        constraints,
+        b.spec(),
+        columns,
+        positive_values=(b.positive_label,),
+        group=b.group or None,
+        bootstrap=b.bootstrap,
+    )
+
+
+async def load_attribution(a: AttributionConfig, store_cfg: StoreConnection) -> AttributionTarget:
+    analysis, background = await _read_json(
+        a.baseline, ("analysis.json", "background.json"), store_cfg
+    )
+    try:
+        features = tuple(str(f) for f in background["features"])
+        rows = Background.of(background["rows"], background["weights"])
+        nsamples = a.nsamples if a.nsamples is not None else background.get("nsamples")
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BaselineFormatError(
+            f"{a.baseline.rstrip('/')}/background.json does not follow the format "
+            f"(features, rows, weights): {type(exc).__name__}: {exc}"
+        ) from None
+    return AttributionTarget(
+        analysis, features, rows, a.client(), rows=a.rows, nsamples=nsamples, threshold=a.threshold
+    )
+
+
+async def load_target(
+    endpoint: EndpointConfig,
+    store_cfg: StoreConnection,
+    ground_truth: GroundTruthConfig = NO_GROUND_TRUTH,
+    *,
+    strict_constraints: bool = False,
+) -> Target:
+    """The target of one [[endpoints]] table, its baselines read and checked (one line each if
+    one is unusable: ``analyzer.baseline_files``)."""
+    if endpoint.dataset and (missing := missing_dataset_dir(endpoint.dataset)) is not None:
+        raise ConfigError(
+            f"[[endpoints]] {endpoint.name}/{endpoint.variant}: dataset {endpoint.dataset}: "
+            f"no such directory {missing}"
+        )
+    stats, constraints = await _read_baseline(endpoint.baseline, store_cfg)
+    base = endpoint.baseline.rstrip("/")
+    profile = read_profile(stats, f"{base}/statistics.json")
+    for warning in check_constraints_file(
+        constraints, f"{base}/constraints.json", strict=strict_constraints
+    ):
+        log.warning("%s", warning)
+    columns = tuple(c for c in profile.columns if c not in endpoint.output_columns)
+    return Target(
+        endpoint.name,
+        endpoint.variant,
+        profile,
+        constraints,
+        target_model=endpoint.target_model,
+        output_columns=endpoint.output_columns,
+        preprocessor=load_hook(endpoint.preprocessor) if endpoint.preprocessor else None,
+        post_analytics=load_hook(endpoint.post_analytics) if endpoint.post_analytics else None,
+        batch=BatchDataset(
+            endpoint.dataset,
+            format=endpoint.dataset_format or None,
+            header=endpoint.dataset_header,
+            partitioned=endpoint.partitioned,
+        )
+        if endpoint.dataset
+        else None,
+        baseline_uri=endpoint.baseline.rstrip("/"),
+        quality=await load_quality(endpoint.quality, ground_truth, store_cfg)
+        if endpoint.quality is not None
+        else None,
+        bias=await load_bias(endpoint.bias, columns, store_cfg) if endpoint.bias else None,
+        attribution=await load_attribution(endpoint.attribution, store_cfg)
+        if endpoint.attribution
+        else None,
+    )
+
+
+def next_run(now: dt.datetime, cfg: MonitorConfig) -> dt.datetime:
+    """When the next run starts: the next cron tick, or ``interval_seconds`` from now."""
+    if cfg.monitor.schedule:
+        tick: dt.datetime = croniter(cfg.monitor.schedule, now).get_next(dt.datetime)
+        return tick
+    return now + dt.timedelta(seconds=cfg.monitor.interval_seconds)
+
+
+def window_ending(now: dt.datetime, cfg: MonitorConfig) -> Window:
+    end = now - dt.timedelta(minutes=cfg.monitor.end_offset_minutes)
+    return Window(end - dt.timedelta(minutes=cfg.monitor.window_minutes), end)
+
+
+async def run_all(
+    cfg: MonitorConfig,
+    targets: list[Target],
+    window: Window,
+    collector: AnalyzerCollector | None = None,
+    evaluate: Evaluator | None = None,
+    engine: Engine | None = None,
+) -> list[RunResult]:
+    """Run every target on one window, compare variants, then write every report; ``engine``
+    profiles the objects of large windows (``analyzer.engine``)."""
+    captures = open_store(cfg.monitor.captures, cfg.store)
+    reports = open_store(cfg.monitor.reports, cfg.store)
+    runs: list[tuple[Target, RunResult]] = []
+    try:
+        for target in targets:
+            if target.batch is None:
+                labels_uri = (
+                    target.quality.ground_truth
+                    if target.quality is not None
+                    else cfg.ground_truth.destination
+                    if target.bias is not None
+                    else ""
+                )
+                labels = open_store(labels_uri, cfg.store) if labels_uri else None
+                try:
+                    result = await run_window(
+                        captures,
+                        None,
+                        target,
+                        window,
+                        evaluate,
+                        labels=labels,
+                        engine=engine,
+                        store_config=cfg.store,
+                    )
+                finally:
+                    if labels is not None:
+                        await labels.close()
+            else:
+                dataset = open_store(target.batch.uri, cfg.store)
+                try:
+                    result = await run_window(
+                        dataset,
+                        None,
+                        target,
+                        window,
+                        evaluate,
+                        engine=engine,
+                        store_config=cfg.store,
+                    )
+                finally:
+                    await dataset.close()
+            runs.append((target, result))
+        await compare_variants(runs)
+        await write_root_index(reports, [t.endpoint for t in targets])
+        for target, result in runs:
+            try:
+                await write_reports(reports, result, target.baseline)
+            except Exception as exc:  # the run's numbers stand; its status says the write failed
+                log.exception("writing reports of %s/%s failed", result.endpoint, result.variant)
+                result.status, result.error = FAILED, f"reports: {type(exc).__name__}: {exc}"
+            log.info(
+                "%s/%s %s..%s: %s, %d rows, %d violation(s)%s",
+                target.endpoint, target.variant, window.start.isoformat(), window.end.isoformat(),
+                result.status, result.rows, len(result.violations),
+                f" ({result.error})" if result.error else "",
+            )  # fmt: skip
+            if collector is not None:
+                collector.record(result)
+    finally:
+        await captures.close()
+        await reports.close()
+    return [result for _, result in runs]
+
+
+async def serve(
+    cfg: MonitorConfig,
+    targets: list[Target],
+    evaluate: Evaluator | None,
+    engine: Engine | None = None,
+) -> None:
+    registry = CollectorRegistry()
+    collector = AnalyzerCollector(registry)
+    register_process_metrics(registry, "analyzer")  # process_*, modeltap_analyzer_build_info
+    reports = open_store(cfg.monitor.reports, cfg.store)
+    ingestor: Ingestor | None = None
+    token = cfg.ground_truth.token()
+    if token:
+        if not cfg.ground_truth.destination:
+            raise ConfigError("a ground-truth token is set but [ground_truth] destination is not")
+        ingestor = Ingestor(
+            open_store(cfg.ground_truth.destination, cfg.store),
+            IngestConfig(
+                token=token,
+                max_body_bytes=cfg.ground_truth.max_body_mib << 20,
+                targets=frozenset((t.endpoint, t.variant) for t in targets),
+            ),
+        )
+        collector.ingest = ingestor.counters
+    gt = ingestor
+
+    def routes(app: web.Application) -> None:
+        if gt is not None:
+            add_ground_truth_route(app, gt)
+
+    runner = web.AppRunner(build_app(registry, reports, routes), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, cfg.monitor.host, cfg.monitor.port).start()
+    except OSError as exc:  # the port is taken, or the host is not an address of this machine
+        await runner.cleanup()
+        await reports.close()
+        if ingestor is not None:
+            await ingestor.store.close()
+        raise ConfigError(
+            f"[monitor] cannot listen on {cfg.monitor.host}:{cfg.monitor.port}: {exc.strerror or exc}"
+        ) from None
+    log.info("modeltap monitor: metrics on http://%s:%d/metrics, reports on /reports/, "
+             "ground truth %s, runs %s", cfg.monitor.host, cfg.monitor.port,
+             "on POST /ground-truth" if ingestor else "from files only (no token)",
+             f"on cron {cfg.monitor.schedule!r}" if cfg.monitor.schedule else f"every {cfg.monitor.interval_seconds:g}s")  # fmt: skip
+    try:
+        now = dt.datetime.now(dt.UTC)
+        due = next_run(now, cfg) if cfg.monitor.schedule else now
+        while True:
+            await asyncio.sleep(max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds()))
+            await run_all(cfg, targets, window_ending(due, cfg), collector, evaluate, engine)
+            due = next_run(max(due, dt.datetime.now(dt.UTC)), cfg)
+    finally:
+        await runner.cleanup()  # flushes and closes the ingestor (on_cleanup)
+        await reports.close()
+        if ingestor is not None:
+            await ingestor.store.close()
+
+
+async def load_targets(cfg: MonitorConfig) -> list[Target]:
+    """The target of every [[endpoints]] table, its baselines read and checked."""
+    return [
+        await load_target(
+            e, cfg.store, cfg.ground_truth, strict_constraints=cfg.monitor.strict_constraints
+        )
+        for e in cfg.endpoints
+    ]
+
+
+async def run_once(
+    cfg: MonitorConfig, window: Window, engine: Engine, evaluate: Evaluator = evaluate_checks
+) -> int:
+    """One window per endpoint (``--once``): 1 when a run failed, else 0."""
+    results = await run_all(cfg, await load_targets(cfg), window, evaluate=evaluate, engine=engine)
+    return 1 if any(r.status == FAILED for r in results) else 0
+
+
+async def run_forever(
+    cfg: MonitorConfig, engine: Engine, evaluate: Evaluator = evaluate_checks
+) -> None:
+    """Serve /metrics, /reports/ and POST /ground-truth, and run on the schedule."""
+    await serve(cfg, await load_targets(cfg), evaluate, engine)
