@@ -1,46 +1,78 @@
 # syntax=docker/dockerfile:1
-# One image for every modeltap process: `modeltap sidecar`, `modeltap monitor`, `modeltap baseline`.
-#   docker build -t modeltap:0.1.0 .
-#   docker build -t modeltap-demo:0.1.0 --build-arg EXTRAS=analyzer,demo .   # + the demo model
-# Dependencies are installed from the repository's lock (constraints.txt) into a virtualenv in a
-# builder stage; the final stage gets only that virtualenv, no pip cache and no build tools.
+# Three images, one target each, all running the `modeltap` command as uid 10001:
+#   docker build --target sidecar  -t ghcr.io/modeltap/modeltap-sidecar:0.1.0 .   # modeltap sidecar
+#   docker build --target analyzer -t ghcr.io/modeltap/modeltap-analyzer:0.1.0 .  # monitor, baseline, Dask
+#   docker build --target demo     -t ghcr.io/modeltap/modeltap-demo:0.1.0 .      # demo-model
+# The sidecar image holds only what `modeltap sidecar` imports (the package's core dependencies:
+# no numpy, pyarrow, scipy or dask); the analyzer image adds the analyzer extra (Dask included,
+# so the Dask scheduler and workers run it too); the demo image the demo extra (scikit-learn).
+# modeltap itself is built once, as a wheel with the request path compiled by mypyc
+# (sidecar/compiled.py), in a builder stage that has the C compiler; each image's virtualenv is
+# installed from that wheel and the repository's lock (constraints.txt) in a stage of its own,
+# and the final stages get only that virtualenv: no pip, no compiler, no build tools.
+# CI builds these targets with podman on a base bootstrapped from Debian packages
+# (ci/build-images.sh passes it as PYTHON_IMAGE); the default is the official base, pinned by the
+# digest of its multi-platform index.
 
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
 
 FROM ${PYTHON_IMAGE} AS builder
-ARG EXTRAS=analyzer
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
-# A C compiler for mypyc, in this stage only: the request path (sidecar/compiled.py) is compiled.
+# A C compiler for mypyc, in this stage only.
 # Not pinned: Debian replaces point releases on its mirrors (a pin breaks the build weeks later),
 # the base image fixes the release, and mypy's pin fixes the generated C.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
-RUN python -m venv /opt/modeltap
+RUN python -m venv /opt/build
 WORKDIR /src
 COPY pyproject.toml setup.py constraints.txt README.md ./
 COPY sidecar/ sidecar/
 COPY analyzer/ analyzer/
 COPY modeltap/ modeltap/
-# Dependencies first (mypyc type-checks against them), then modeltap itself compiled, then the
-# build-only tools out of the virtualenv. The check (-P: not the sources in /src) fails the build
-# unless every module of sidecar/compiled.py loads compiled.
-RUN /opt/modeltap/bin/pip install -c constraints.txt setuptools mypy ".[${EXTRAS}]" \
-    && MODELTAP_COMPILE=1 /opt/modeltap/bin/pip install -c constraints.txt \
-         --no-build-isolation --no-deps --force-reinstall . \
-    && /opt/modeltap/bin/pip uninstall -y mypy mypy_extensions librt ast_serialize pathspec \
+# mypyc type-checks the compiled modules against the core dependencies, so they are installed in
+# the build virtualenv first; the wheel is built without them (--no-deps) into /wheels.
+RUN /opt/build/bin/pip install -c constraints.txt setuptools mypy . \
+    && MODELTAP_COMPILE=1 /opt/build/bin/pip wheel -c constraints.txt \
+         --no-build-isolation --no-deps --wheel-dir /wheels .
+
+# One virtualenv per image, from the compiled wheel with the extra that image needs. The check
+# (-P: not the sources in /src) fails the build unless every module of sidecar/compiled.py loads
+# compiled; setuptools (a build tool, imported by nothing at run time) and then pip go last, so
+# the final stages cannot install anything.
+FROM builder AS sidecar-venv
+RUN python -m venv /opt/modeltap \
+    && /opt/modeltap/bin/pip install -c constraints.txt /wheels/modeltap-*.whl \
     && /opt/modeltap/bin/python -P -c "from sidecar.compiled import MODULES, compiled_modules; assert compiled_modules() == list(MODULES)" \
     && /opt/modeltap/bin/python -m compileall -q /opt/modeltap \
+    && /opt/modeltap/bin/pip uninstall -y setuptools \
     && /opt/modeltap/bin/pip uninstall -y pip
 
-FROM ${PYTHON_IMAGE}
+FROM builder AS analyzer-venv
+RUN python -m venv /opt/modeltap \
+    && wheel="$(ls /wheels/modeltap-*.whl)" \
+    && /opt/modeltap/bin/pip install -c constraints.txt "${wheel}[analyzer]" \
+    && /opt/modeltap/bin/python -P -c "from sidecar.compiled import MODULES, compiled_modules; assert compiled_modules() == list(MODULES)" \
+    && /opt/modeltap/bin/python -m compileall -q /opt/modeltap \
+    && /opt/modeltap/bin/pip uninstall -y setuptools \
+    && /opt/modeltap/bin/pip uninstall -y pip
+
+FROM builder AS demo-venv
+RUN python -m venv /opt/modeltap \
+    && wheel="$(ls /wheels/modeltap-*.whl)" \
+    && /opt/modeltap/bin/pip install -c constraints.txt "${wheel}[demo]" \
+    && /opt/modeltap/bin/python -m compileall -q /opt/modeltap \
+    && /opt/modeltap/bin/pip uninstall -y setuptools \
+    && /opt/modeltap/bin/pip uninstall -y pip
+
+# What every image shares: the user, the writable directories, the labels.
+FROM ${PYTHON_IMAGE} AS runtime
 ARG VERSION=0.1.0
 ARG REVISION=unknown
-LABEL org.opencontainers.image.title="modeltap" \
-      org.opencontainers.image.description="Model monitoring for Kubernetes: a capturing sidecar proxy and a drift analyzer" \
+LABEL org.opencontainers.image.description="Model monitoring for Kubernetes: a capturing sidecar proxy and a drift analyzer" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.licenses="Apache-2.0" \
@@ -48,7 +80,6 @@ LABEL org.opencontainers.image.title="modeltap" \
 ENV PATH=/opt/modeltap/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
-COPY --from=builder /opt/modeltap /opt/modeltap
 # The spool and the local capture store are volumes in Kubernetes; these directories make the
 # defaults work under `docker run` too. uid/gid 10001 owns nothing else in the image.
 RUN groupadd --system --gid 10001 modeltap \
@@ -60,4 +91,19 @@ WORKDIR /var/lib/modeltap
 # 8080 sidecar proxy, 9090 sidecar admin (/metrics /healthz /readyz), 9091 analyzer /metrics.
 EXPOSE 8080 9090 9091
 ENTRYPOINT ["modeltap"]
+
+FROM runtime AS analyzer
+LABEL org.opencontainers.image.title="modeltap-analyzer"
+COPY --from=analyzer-venv /opt/modeltap /opt/modeltap
+CMD ["monitor", "--config", "/etc/modeltap/monitor.toml"]
+
+FROM runtime AS demo
+LABEL org.opencontainers.image.title="modeltap-demo"
+COPY --from=demo-venv /opt/modeltap /opt/modeltap
+CMD ["demo-model"]
+
+# Last, so a build without --target gives the sidecar.
+FROM runtime AS sidecar
+LABEL org.opencontainers.image.title="modeltap-sidecar"
+COPY --from=sidecar-venv /opt/modeltap /opt/modeltap
 CMD ["sidecar"]
