@@ -2,10 +2,11 @@
 
 Start-up: validate the store (one clear error if it is unusable), recover segments a crash left
 open, start the spool writer thread and the uploader task, then open the admin port and the proxy
-port. Shutdown on SIGTERM/SIGINT, in order: readiness goes to 503, the proxy stops accepting and
-waits for in-flight requests, the writer drains its queue and seals the open segment, the uploader
-stores what it can within ``store.shutdown_grace_seconds``; anything left stays on disk for the
-next start.
+port. Shutdown on SIGTERM/SIGINT, in order: readiness goes to 503; the proxy keeps accepting and
+serving for ``server.shutdown_delay_seconds`` (answers close their connections); then it stops
+accepting and waits up to ``server.shutdown_timeout_seconds`` for in-flight requests; the writer
+drains its queue and seals the open segment; the uploader stores what it can within
+``store.shutdown_grace_seconds``; anything left stays on disk for the next start.
 """
 
 from __future__ import annotations
@@ -56,8 +57,15 @@ class Sidecar:
 
     async def stop(self) -> int:
         """Graceful shutdown; returns the number of segments left on disk."""
-        self.ready = False
+        self.ready = False  # /readyz answers 503 from now on
         (admin_runner,) = self._runners
+        delay = self.config.server.shutdown_delay_seconds
+        if self._server is not None and delay > 0:
+            # Clients that have not yet learnt the pod is going (endpoints, load balancers) are
+            # still served; each answer closes its connection so keep-alive clients move on.
+            self._server.drain()
+            log.info("draining: serving for %.1fs more while /readyz answers 503", delay)
+            await asyncio.sleep(delay)
         if self._server is not None:  # stop accepting, finish in-flight requests
             await self._server.shutdown(self.config.server.shutdown_timeout_seconds)
         log.debug("proxy stopped")

@@ -34,8 +34,17 @@ class ServerConfig:
     admin_port: int = setting(
         9090, "Admin port: Prometheus metrics and health/readiness probes.", min=0, max=65535
     )
+    shutdown_delay_seconds: float = setting(
+        0.0,
+        "On SIGTERM, how long the proxy keeps accepting and serving (each answer then closes its "
+        "connection) while /readyz already answers 503, before it stops accepting; a preStop "
+        "sleep does the same where the image has `sleep`.",
+        min=0,
+    )
     shutdown_timeout_seconds: float = setting(
-        20.0, "On SIGTERM, how long in-flight requests may take to finish.", min=0
+        20.0,
+        "On SIGTERM, after the shutdown delay, how long in-flight requests may take to finish.",
+        min=0,
     )
     max_request_header_bytes: int = setting(
         8190, "Largest request line or single header field accepted (larger get 431).", min=1024

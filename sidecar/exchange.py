@@ -225,7 +225,7 @@ class Exchange:
     # -- the answer -----------------------------------------------------------------------------
     def _connection_field(self) -> bytes:
         conn = self._conn
-        if self.close_after or not self.keep_alive or conn.server.closing or conn.upgraded:
+        if self.close_after or not self.keep_alive or conn.server.close_answers or conn.upgraded:
             self.close_after = True
             return b"Connection: close\r\n"
         return b"Connection: keep-alive\r\n" if self.http10 else b""

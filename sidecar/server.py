@@ -31,8 +31,9 @@ reason (``modeltap_sidecar_rejected_requests_total``), never a logged traceback 
 
 The handler gets an :class:`Exchange` (the request, its body as bytes or chunks, and the methods
 that answer it) and runs as one task per request; requests on a connection are answered in
-order. Shutdown stops accepting, closes idle connections, lets in-flight requests finish (their
-connections close after the answer) and cuts what is left at the deadline.
+order. Draining (``drain``) keeps accepting and serving but closes each connection after its
+answer; shutdown then stops accepting, closes idle connections, lets in-flight requests finish
+(their connections close after the answer) and cuts what is left at the deadline.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ class ProxyServer:
         self.metrics = metrics
         self.loop = asyncio.get_running_loop()
         self.connections: set[Connection] = set()
-        self.closing = False
+        self.closing = False  # no new connections (shutdown)
+        self.close_answers = False  # every answer closes its connection (draining, shutdown)
         self.rejected = {r: metrics.rejected.labels(r) for r in REJECT_REASONS}  # all reasons
         self._server: asyncio.Server | None = None
         self._refused = error_body(503, "too many open connections", "request", close=True)
@@ -112,9 +114,17 @@ class ProxyServer:
         transport.write(self._refused)
         close_softly(self.loop, transport)
 
+    def drain(self) -> None:
+        """Keep accepting and serving, but close each connection after its answer.
+
+        Keep-alive clients then reconnect through the Service, which by then routes elsewhere.
+        """
+        self.close_answers = True
+
     async def shutdown(self, timeout: float) -> None:
         """Stop accepting; let in-flight requests finish for up to ``timeout`` seconds."""
         self.closing = True
+        self.close_answers = True
         if self._server is not None:
             self._server.close()
         for conn in list(self.connections):
@@ -384,7 +394,7 @@ class Connection(WriteFlow, asyncio.Protocol):
             return
         if not ex.done:
             ex.abort()
-        if ex.close_after or not ex.keep_alive or self.server.closing or self.upgraded:
+        if ex.close_after or not ex.keep_alive or self.server.close_answers or self.upgraded:
             if ex.complete or self.no_linger or self._client_eof:
                 self.cut()
             else:  # the rest of its body is still coming: read and drop it for a moment

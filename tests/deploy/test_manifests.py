@@ -161,8 +161,23 @@ def test_sidecar_config_is_accepted_and_matches_ports(rendered: tuple[str, str])
     volume = next(v for v in spec["volumes"] if v["name"] == spool_volume)
     assert volume["emptyDir"]["sizeLimit"]
 
+    # The drain (tests/deploy/test_rollout_drain.py runs it): the model outlives the sidecar's
+    # preStop + shutdown delay + in-flight drain, and SIGKILL comes after the final upload.
+    def pre_stop_seconds(c: dict[str, Any]) -> float:
+        command = c["lifecycle"]["preStop"]["exec"]["command"]
+        assert command[0] == "sleep" and len(command) == 2, command
+        return float(command[1])
+
+    sidecar_done = (
+        pre_stop_seconds(sidecar)
+        + cfg.server.shutdown_delay_seconds
+        + cfg.server.shutdown_timeout_seconds
+    )
+    assert pre_stop_seconds(sidecar) >= 5 and cfg.server.shutdown_delay_seconds > 0
+    assert pre_stop_seconds(model_c) >= sidecar_done
     grace = spec["terminationGracePeriodSeconds"]
-    assert grace > cfg.server.shutdown_timeout_seconds + cfg.store.shutdown_grace_seconds
+    assert grace >= sidecar_done + cfg.store.shutdown_grace_seconds + 5
+    assert grace >= pre_stop_seconds(model_c) + 5
 
     ann = pod["metadata"]["annotations"]
     assert ann["prometheus.io/scrape"] == "true"

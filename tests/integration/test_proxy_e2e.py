@@ -12,6 +12,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -377,3 +378,31 @@ def test_http10_client_gets_a_streamed_body_until_close(
     # HTTP/1.1 in the status line, as RFC 9110 section 6.2 asks (and nginx does); no chunking
     assert head.startswith(b"HTTP/1.1 200") and b"chunked" not in head.lower()
     assert orjson.loads(body)["blob"] == pattern(100000).hex()
+
+
+def test_sigterm_drains_before_it_stops_accepting(
+    upstream: str, start_sidecar: Callable[..., SidecarProc]
+) -> None:
+    """server.shutdown_delay_seconds: after SIGTERM, /readyz is 503 while new connections are still
+    served (each answer closes its connection); an in-flight request finishes; then the port closes."""
+    sc = start_sidecar(upstream, "--server.shutdown-delay-seconds", "4")
+    slow: list[int] = []
+    with ThreadPoolExecutor(1) as pool:
+        in_flight = pool.submit(lambda: call(sc.proxy_url, "GET", "/slow?s=2")[0])
+        deadline = time.monotonic() + 10
+        while value(scrape(sc.admin_url), "modeltap_sidecar_client_connections") < 1:
+            assert time.monotonic() < deadline, sc.proc.log()
+            time.sleep(0.02)
+        os.kill(sc.proc.pid, signal.SIGTERM)
+        while call(sc.admin_url, "GET", "/readyz")[0] != 503:
+            assert time.monotonic() < deadline, sc.proc.log()
+            time.sleep(0.02)
+        status, _, headers, _ = call(sc.proxy_url, "GET", "/ping")  # a client not yet told
+        assert status == 200
+        assert ("Connection", "close") in headers
+        slow.append(in_flight.result(timeout=30))
+    assert slow == [200]
+    assert sc.proc.wait(30) == 0
+    with pytest.raises(ConnectionRefusedError):
+        call(sc.proxy_url, "GET", "/ping")
+    assert "draining: serving for 4.0s more" in sc.proc.log()
