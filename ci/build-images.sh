@@ -44,4 +44,3 @@ for target in $targets; do
     || { tail -40 "$cache/build-$target.log"; echo "build of $target failed (log: $cache/build-$target.log)" >&2; exit 1; }
   echo "built localhost/modeltap-$target:$tag in $(( $(date +%s) - start )) s"
 done
-"$here/podman.sh" image prune -f > /dev/null
