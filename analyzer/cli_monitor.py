@@ -51,6 +51,7 @@ import dataclasses
 import datetime as dt
 import logging
 import os
+import signal
 import sys
 import tomllib
 import typing
@@ -713,7 +714,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     async def forever() -> int:
         targets = [await load_target(e, cfg.store, cfg.ground_truth) for e in cfg.endpoints]
-        await serve(cfg, targets, evaluate, engine)
+        # Kubernetes stops a pod with SIGTERM, and a container's pid 1 ignores a signal it has
+        # no handler for: without this the analyzer sat out the whole grace period and was
+        # SIGKILLed on every rollout. SIGTERM stops serving (a run in progress is abandoned, as
+        # on any restart) and exits 0.
+        task = asyncio.ensure_future(serve(cfg, targets, evaluate, engine))
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            log.info("modeltap monitor: stopped on SIGTERM")
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
         return 0
 
     try:
