@@ -58,6 +58,12 @@ def test_sidecar_image_holds_only_what_the_sidecar_imports() -> None:
     loaded = python_in("sidecar", SIDECAR_IMPORTS)
     assert loaded["compiled"] is True, "the request path runs compiled in the sidecar image"
     assert not set(loaded["modules"]) & {"numpy", "pyarrow", "scipy", "dask"}  # type: ignore[arg-type]
+    # The analyzer's commands say which image has them, in one line.
+    monitor = podman("run", "--rm", "--network", "host", built_image("sidecar"),
+                     "monitor", "--config", "/dev/null", check=False)  # fmt: skip
+    assert monitor.returncode == 2, monitor.stderr
+    assert "run it on the modeltap-analyzer image" in monitor.stderr
+    assert "Traceback" not in monitor.stderr
     print(f"sidecar image: {size_mb('sidecar'):.0f} MB")
 
 
