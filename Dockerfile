@@ -43,9 +43,12 @@ RUN /opt/build/bin/pip install -c constraints.txt setuptools mypy . \
 # (-P: not the sources in /src) fails the build unless every module of sidecar/compiled.py loads
 # compiled; setuptools (a build tool, imported by nothing at run time) and then pip go last, so
 # the final stages cannot install anything.
+# The sidecar's extension modules lose their debug information (uvloop's alone is 12 of its
+# 14 MB); nothing in its dependencies is an auditwheel-patched library that strip could break.
 FROM builder AS sidecar-venv
 RUN python -m venv /opt/modeltap \
     && /opt/modeltap/bin/pip install -c constraints.txt /wheels/modeltap-*.whl \
+    && find /opt/modeltap -name '*.so' ! -path '*.libs/*' -exec strip --strip-debug {} + \
     && /opt/modeltap/bin/python -P -c "from sidecar.compiled import MODULES, compiled_modules; assert compiled_modules() == list(MODULES)" \
     && /opt/modeltap/bin/python -m compileall -q /opt/modeltap \
     && /opt/modeltap/bin/pip uninstall -y setuptools \

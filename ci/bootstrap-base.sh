@@ -9,20 +9,37 @@ cache=${MODELTAP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/modeltap}
 image=${MODELTAP_BASE_IMAGE:-localhost/modeltap-ci-base:bookworm}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 packages=python3,python3-venv,python3-dev,python-is-python3,ca-certificates,netbase,tzdata
+# What the cached root filesystem was made with: a change to the script's recipe bumps it.
+recipe="$packages;slim-1"
 tarball="$cache/base-bookworm-python3.tar"
 stamp="$tarball.packages"
-if [ ! -s "$tarball" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$packages" ]; then
+if [ ! -s "$tarball" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$recipe" ]; then
   mkdir -p "$cache"
   root=$(mktemp -d "$cache/rootfs.XXXXXX")
   trap 'rm -rf "$root"' EXIT
-  echo "debootstrap: bookworm minbase + $packages"
+  echo "debootstrap: bookworm minbase + $packages" >&2
   debootstrap --variant=minbase --include="$packages" bookworm "$root" "$mirror" \
     > "$cache/debootstrap.log" 2>&1 || { tail -30 "$cache/debootstrap.log"; exit 1; }
-  # As the official slim images: no apt lists, no caches.
-  rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb
+  # As debian:bookworm-slim, which the official image starts from: no documentation, manuals or
+  # translations (dpkg keeps them out of what the builder installs later too), no apt lists or
+  # caches.
+  cat > "$root/etc/dpkg/dpkg.cfg.d/docker-slim" <<'CFG'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/linda/*
+path-exclude /usr/share/locale/*
+CFG
+  find "$root/usr/share/doc" -type f ! -name copyright -delete
+  rm -rf "$root"/usr/share/man/* "$root"/usr/share/groff/* "$root"/usr/share/info/* \
+    "$root"/usr/share/lintian/* "$root"/usr/share/linda/* "$root"/usr/share/locale/* \
+    "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb
   tar -C "$root" --numeric-owner -cf "$tarball.tmp" .
   mv "$tarball.tmp" "$tarball"
-  echo "$packages" > "$stamp"
+  echo "$recipe" > "$stamp"
 fi
 # The official image's configuration; the label says which root filesystem and configuration an
 # imported image has, so a change to either re-imports.
