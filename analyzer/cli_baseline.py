@@ -267,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e = p.add_argument_group(
         "scale-out",
-        "Both passes profile file by file on a pool of local processes (default, one per core; "
+        "Both passes profile file by file on a pool of local processes (default, one per usable core; "
         "a dataset under 32 MiB or a single file stays in this process) or on a Dask cluster.",
     )
     e.add_argument("--engine", choices=["local", "dask"], default="local")
@@ -282,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         metavar="N",
-        help="local processes, or LocalCluster workers (default: the cores; 1: in this process)",
+        help="local processes, or LocalCluster workers (default: the usable cores the memory limit has room for; 1: in this process)",
     )
     p.add_argument(
         "--progress",

@@ -13,7 +13,7 @@ Configuration is a TOML file::
     port = 9091
     engine = "local"                    # profile objects on local processes, or "dask"
     # scheduler = "tcp://dask-scheduler:8786"   # dask: a running cluster (default: a LocalCluster)
-    # workers = 4                       # local processes / LocalCluster workers (default: cores)
+    # workers = 4                       # local processes / LocalCluster workers (default: cores, capped by the memory limit)
 
     [store]                             # S3 settings shared by captures and reports (optional)
     endpoint_url = "http://seaweedfs:8333"
@@ -93,6 +93,7 @@ from analyzer.reports import write_reports, write_root_index
 from analyzer.server import build_app
 from analyzer.variants import compare_variants
 from analyzer.window import Window
+from modeltap.build import register_process_metrics
 from sidecar.config import StoreConfig
 from sidecar.errors import ConfigError, ModeltapError
 from sidecar.store.base import open_store, split_destination
@@ -231,7 +232,7 @@ class MonitorConfig:
     ground_truth: GroundTruthConfig = GroundTruthConfig()
     engine: str = "local"  # where objects are profiled: local processes or dask (analyzer.engine)
     scheduler: str = ""  # dask: the scheduler's address ("" = start a LocalCluster)
-    workers: int = 0  # local processes or LocalCluster workers (0 = the cores)
+    workers: int = 0  # local processes or LocalCluster workers (0 = the usable cores, capped by the memory limit)
 
 
 def _fields(cls: type[Any], table: dict[str, Any], where: str) -> dict[str, Any]:
@@ -399,7 +400,9 @@ def check_engine(cfg: MonitorConfig, where: str) -> None:
     if cfg.scheduler and cfg.engine != "dask":
         raise ConfigError(f'{where} scheduler {cfg.scheduler!r} needs engine = "dask"')
     if not isinstance(cfg.workers, int) or cfg.workers < 0:
-        raise ConfigError(f"{where} workers must be a whole number >= 0 (0: one per core)")
+        raise ConfigError(
+            f"{where} workers must be a whole number >= 0 (0: from the CPU quota and memory limit)"
+        )
 
 
 async def _read_baseline(uri: str, store_cfg: StoreConfig) -> tuple[Any, Any]:
@@ -619,6 +622,7 @@ async def serve(
 ) -> None:
     registry = CollectorRegistry()
     collector = AnalyzerCollector(registry)
+    register_process_metrics(registry, "analyzer")  # process_*, modeltap_analyzer_build_info
     reports = open_store(cfg.reports, cfg.store)
     ingestor: Ingestor | None = None
     token = cfg.ground_truth.token()

@@ -8,7 +8,8 @@ earlier item's side on the left, so both engines merge in the same order, and a 
 (``analyzer.scaleout``): the same code runs in every engine.
 
 * ``ProcessEngine`` (``--engine local``): a ``concurrent.futures.ProcessPoolExecutor`` of spawned
-  processes, one per core by default, started for one ``map_reduce`` and stopped after it. The
+  processes, by default one per usable core that the memory limit has room for
+  (``default_workers``), started for one ``map_reduce`` and stopped after it. The
   ``shared`` value (the baseline profile, the parser settings) goes to each process once through
   the pool's initializer (cloudpickle, so a preprocessor loaded from a script file travels too);
   a task's argument is only its item (an object key). Results come back to this process, which
@@ -92,19 +93,124 @@ class Engine(Protocol):
         ...
 
 
-def available_cpus() -> int:
-    """Cores this process may use: its CPU affinity, capped by a cgroup v2 CPU quota."""
+CGROUP = Path("/sys/fs/cgroup")
+# bench/RESULTS.md ("scale"): 290-350 MiB per worker process and 250-360 MiB in the parent, flat
+# in the window's size; with margin, the memory one more worker and the parent each need.
+WORKER_MEMORY_BYTES = 384 << 20
+PARENT_MEMORY_BYTES = 384 << 20
+_NO_LIMIT = 1 << 60  # cgroup v1 writes a huge number (page-rounded 2^63-1) for "no limit"
+
+
+def _read(path: Path) -> str | None:
     try:
-        cpus = len(os.sched_getaffinity(0))
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def cgroup_cpu_quota(root: Path = CGROUP) -> tuple[float, str] | None:
+    """The container's CPU limit in cores and the file it came from; None when unlimited.
+
+    cgroup v2 ``cpu.max`` ("quota period" or "max period"), else cgroup v1's
+    ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us`` (quota -1 when unlimited).
+    """
+    text = _read(root / "cpu.max")
+    if text is not None:
+        parts = text.split()
+        if len(parts) == 2 and parts[0] != "max":
+            try:
+                return int(parts[0]) / int(parts[1]), str(root / "cpu.max")
+            except (ValueError, ZeroDivisionError):
+                return None
+        return None
+    for sub in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
+        quota, period = (
+            _read(root / sub / "cpu.cfs_quota_us"),
+            _read(root / sub / "cpu.cfs_period_us"),
+        )
+        if quota is not None and period is not None:
+            try:
+                q, per = int(quota), int(period)
+            except ValueError:
+                return None
+            return (q / per, str(root / sub / "cpu.cfs_quota_us")) if q > 0 and per > 0 else None
+    return None
+
+
+def cgroup_memory_limit(root: Path = CGROUP) -> tuple[int, str] | None:
+    """The container's memory limit in bytes and the file it came from; None when unlimited.
+
+    cgroup v2 ``memory.max`` ("max" when unlimited), else cgroup v1's
+    ``memory/memory.limit_in_bytes``.
+    """
+    for path in (root / "memory.max", root / "memory" / "memory.limit_in_bytes"):
+        text = _read(path)
+        if text is None:
+            continue
+        if text == "max":
+            return None
+        try:
+            limit = int(text)
+        except ValueError:
+            return None
+        return (limit, str(path)) if 0 < limit < _NO_LIMIT else None
+    return None
+
+
+def _affinity() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass
+        return os.cpu_count() or 1
+
+
+def available_cpus(root: Path = CGROUP) -> int:
+    """Cores this process may use: its CPU affinity, capped by the cgroup's CPU quota."""
+    cpus = _affinity()
+    quota = cgroup_cpu_quota(root)
+    if quota is not None:
+        cpus = min(cpus, max(1, math.ceil(quota[0])))
     return max(1, cpus)
+
+
+def default_workers(root: Path = CGROUP, affinity: int | None = None) -> tuple[int, str]:
+    """Worker processes for ``workers = 0``, and why: one per usable core, no more than fit.
+
+    Cores: the CPU affinity capped by the container's CPU quota. Memory: each worker needs
+    ``WORKER_MEMORY_BYTES`` and the parent ``PARENT_MEMORY_BYTES`` below the container's memory
+    limit, so a pod on a many-core node with no CPU limit is not OOM-killed by one worker per
+    node core.
+    """
+    cores = affinity if affinity is not None else _affinity()
+    why = [f"{cores} core(s) in the CPU affinity"]
+    workers = cores
+    quota = cgroup_cpu_quota(root)
+    if quota is not None:
+        workers = min(workers, max(1, math.ceil(quota[0])))
+        why.append(f"CPU quota {quota[0]:g} core(s) ({quota[1]})")
+    else:
+        why.append("no CPU quota")
+    memory = cgroup_memory_limit(root)
+    if memory is not None:
+        fit = max(1, (memory[0] - PARENT_MEMORY_BYTES) // WORKER_MEMORY_BYTES)
+        workers = min(workers, fit)
+        why.append(
+            f"memory limit {memory[0] / (1 << 20):.0f} MiB ({memory[1]}) fits {fit} worker(s) of "
+            f"{WORKER_MEMORY_BYTES >> 20} MiB beside {PARENT_MEMORY_BYTES >> 20} MiB for the parent"
+        )
+    else:
+        why.append("no memory limit")
+    return max(1, workers), "; ".join(why)
+
+
+def resolve_workers(workers: int | None) -> int:
+    """``workers`` when set (> 0), else :func:`default_workers`, logged with its reasons."""
+    if workers and workers > 0:
+        log.info("analyzer workers: %d (set by workers)", workers)
+        return workers
+    chosen, why = default_workers()
+    log.info("analyzer workers: %d (workers = 0: %s; set workers to override)", chosen, why)
+    return chosen
 
 
 # --- the process pool -------------------------------------------------------------------------
@@ -129,7 +235,7 @@ class ProcessEngine:
     name = "local"
 
     def __init__(self, workers: int | None = None, *, min_job_bytes: int = SMALL_JOB_BYTES) -> None:
-        self.workers = workers if workers and workers > 0 else available_cpus()
+        self.workers = resolve_workers(workers)
         self.min_job_bytes = min_job_bytes if self.workers > 1 else 1 << 62
 
     def map_reduce(
@@ -188,7 +294,7 @@ class DaskEngine:
             self.client: Any = dist.Client(scheduler)
         else:
             options: dict[str, Any] = {
-                "n_workers": workers if workers and workers > 0 else available_cpus(),
+                "n_workers": resolve_workers(workers),
                 "threads_per_worker": 1,
                 "processes": True,
                 "dashboard_address": ":0",  # its HTTP routes on a free port, never 8787
@@ -257,6 +363,10 @@ __all__ = [
     "Engine",
     "ProcessEngine",
     "available_cpus",
+    "cgroup_cpu_quota",
+    "cgroup_memory_limit",
+    "default_workers",
     "open_engine",
+    "resolve_workers",
     "tree_reduce",
 ]

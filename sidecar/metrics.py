@@ -14,6 +14,8 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from modeltap.build import register_process_metrics
+
 # Latency buckets reach down to 100 µs: proxy overhead lives there.
 LATENCY_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -106,6 +108,8 @@ class SidecarMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        # process_* and modeltap_sidecar_build_info{version,revision,python_version}
+        self.build_info = register_process_metrics(registry, "sidecar")
         # The three updated on every request: lock-free, event loop only.
         self.requests = LoopCounter(
             "modeltap_sidecar_requests",

@@ -6,6 +6,7 @@ Service and scrape ports and the ground-truth token's variable matching."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from analyzer.cli_monitor import load_config as load_monitor_config
+from analyzer.engine import PARENT_MEMORY_BYTES, WORKER_MEMORY_BYTES
 from modeltap.cli import COMMANDS
 from sidecar.__main__ import load_config as load_sidecar_config
 from tests.deploy.tools import (
@@ -126,7 +128,7 @@ def test_sidecar_config_is_accepted_and_matches_ports(rendered: tuple[str, str])
     for item in sidecar.get("env", []):
         env[item["name"]] = item["value"]
     assert env and all(k.startswith("MODELTAP_SIDECAR_") for k in env), sorted(env)
-    cfg = load_sidecar_config(sidecar["args"][1:], environ=env)
+    cfg = load_sidecar_config(sidecar["args"][1:], environ=sidecar_env_known(env))
 
     assert port_number(sidecar, "http") == cfg.server.port
     assert port_number(sidecar, "admin") == cfg.server.admin_port
@@ -159,7 +161,20 @@ def test_sidecar_config_is_accepted_and_matches_ports(rendered: tuple[str, str])
     mounts = {m["mountPath"]: m["name"] for m in sidecar["volumeMounts"]}
     spool_volume = mounts[str(cfg.spool.dir)]
     volume = next(v for v in spec["volumes"] if v["name"] == spool_volume)
-    assert volume["emptyDir"]["sizeLimit"]
+    size_limit = quantity_bytes(volume["emptyDir"]["sizeLimit"])
+    # The spool's byte budget pauses capture before the kubelet evicts the pod at sizeLimit,
+    # with room for the open segment and what the writer holds when the budget is reached.
+    budget = int(env["MODELTAP_SIDECAR_SPOOL_MAX_BYTES"])
+    assert 0 < budget <= size_limit - 4 * cfg.spool.max_segment_bytes
+
+    # Probes: liveness and readiness wait for the startup probe, which allows the store check.
+    startup = sidecar["startupProbe"]
+    assert (startup["httpGet"]["path"], port_number(sidecar, startup["httpGet"]["port"])) == (
+        "/healthz",
+        cfg.server.admin_port,
+    )
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 60
+    assert "initialDelaySeconds" not in sidecar["livenessProbe"]
 
     # The drain (tests/deploy/test_rollout_drain.py runs it): the model outlives the sidecar's
     # preStop + shutdown delay + in-flight drain, and SIGKILL comes after the final upload.
@@ -217,6 +232,12 @@ def test_analyzer_config_is_accepted_and_matches_ports(
     cfg = load_monitor_config(toml)
     assert cfg.endpoints
 
+    # The local engine's workers fit the container's memory limit (0: derived from it at start).
+    if cfg.engine == "local":
+        limit = quantity_bytes(analyzer["resources"]["limits"]["memory"])
+        assert cfg.workers > 0, "set workers in the shipped monitor.toml"
+        assert PARENT_MEMORY_BYTES + cfg.workers * WORKER_MEMORY_BYTES <= limit
+
     # The commented model-quality example is valid once uncommented.
     example = re.sub(r"(?m)^# (\[[\w.]+\].*|\w+ = .*)$", r"\1", data[config_path.name])
     assert example != data[config_path.name], "monitor.toml shows a model-quality example"
@@ -243,9 +264,10 @@ def test_analyzer_config_is_accepted_and_matches_ports(
 
     if workload["kind"] == "Deployment":
         assert port_number(analyzer, "metrics") == cfg.port
-        for probe in ("readinessProbe", "livenessProbe"):
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             get = analyzer[probe]["httpGet"]
             assert (get["path"], port_number(analyzer, get["port"])) == ("/healthz", cfg.port)
+        assert "initialDelaySeconds" not in analyzer["livenessProbe"]
         assert int(tpl["metadata"]["annotations"]["prometheus.io/port"]) == cfg.port
         monitors = by_kind(docs, "PodMonitor")
         assert monitors, "the continuous analyzer is scraped"
@@ -287,3 +309,77 @@ def test_serviceaccount_has_irsa_example_in_aws_overlays(rendered: tuple[str, st
         assert "eks.amazonaws.com/role-arn" not in annotations
     else:
         assert annotations["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
+
+
+def test_dead_analyzer_alerts_match_the_analyzer_form() -> None:
+    """The continuous analyzer gets the absent() rule; the CronJob form drops it (no target)."""
+
+    def alerts(kustomization: str) -> set[str]:
+        (rule,) = by_kind(documents(render(kustomization)), "PrometheusRule")
+        return {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]}
+
+    base = alerts("base")
+    assert {"ModeltapAnalyzerDown", "ModeltapAnalyzerAbsent", "ModeltapAnalyzerJobFailed"} <= base
+    assert alerts("overlays/local") == base - {"ModeltapAnalyzerAbsent"}
+
+
+def sidecar_env_known(env: dict[str, str]) -> dict[str, str]:
+    """The env without MODELTAP_SIDECAR_SPOOL_MAX_BYTES while this tree's sidecar lacks
+    spool.max_bytes (another branch adds it; the manifests set it already)."""
+    from sidecar.config import SpoolConfig
+
+    if "max_bytes" in {f.name for f in dataclasses.fields(SpoolConfig)}:
+        return env
+    return {k: v for k, v in env.items() if k != "MODELTAP_SIDECAR_SPOOL_MAX_BYTES"}
+
+
+def test_monitoring_objects_carry_the_release_label() -> None:
+    for kustomization in ("overlays/s3", "overlays/dask"):
+        docs = documents(render(kustomization))
+        monitoring = [d for d in docs if d["apiVersion"].startswith("monitoring.coreos.com/")]
+        assert {d["kind"] for d in monitoring} == CRD_KINDS
+        for d in monitoring:
+            assert d["metadata"]["labels"]["release"] == "kube-prometheus-stack", d["kind"]
+    base = documents(render("base"))
+    assert all("release" not in d["metadata"].get("labels", {}) for d in base)
+
+
+def test_disruption_budget_and_network_policies(rendered: tuple[str, str]) -> None:
+    docs = documents(rendered[1])
+    model = one(docs, "Deployment", "iris")
+    pod_labels = model["spec"]["template"]["metadata"]["labels"]
+    pdb = one(docs, "PodDisruptionBudget", "iris")["spec"]
+    assert pdb["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert pdb["maxUnavailable"] == 1  # a drain proceeds even with one replica (overlays/local)
+
+    prometheus_peer = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+    }
+    sidecar = container(model["spec"]["template"]["spec"], "sidecar")
+    iris = one(docs, "NetworkPolicy", "iris")["spec"]
+    assert iris["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    rules = {port_number(sidecar, r["ports"][0]["port"]): r.get("from") for r in iris["ingress"]}
+    assert rules == {8080: None, 9090: [prometheus_peer]}  # clients anywhere, metrics Prometheus
+
+    analyzer = one(docs, "NetworkPolicy", "modeltap-analyzer")["spec"]
+    (rule,) = analyzer["ingress"]
+    assert rule["from"] == [
+        prometheus_peer,
+        {"podSelector": {"matchLabels": {"modeltap.io/analyzer-client": "true"}}},
+    ]
+    for meta, spec in pod_specs(docs):
+        if meta["labels"].get("app.kubernetes.io/component") == "analyzer":
+            assert analyzer["podSelector"]["matchLabels"].items() <= meta["labels"].items()
+            analyzer_c = container(spec, "analyzer")
+            if analyzer_c.get("ports"):
+                assert [port_number(analyzer_c, p["port"]) for p in rule["ports"]] == [9091]
+
+
+def quantity_bytes(text: str) -> int:
+    """A Kubernetes memory quantity (``512Mi``, ``1Gi``, ``1536Mi``) in bytes."""
+    units = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30}
+    for suffix, factor in units.items():
+        if text.endswith(suffix):
+            return int(text[: -len(suffix)]) * factor
+    return int(text)

@@ -107,6 +107,14 @@ def exported_labels() -> dict[str, set[str]]:
     return labels
 
 
+# Labels of the kube-state-metrics series the alerts use (its documented job metrics).
+KUBE_STATE_LABELS = {
+    "kube_job_failed": {"job_name", "condition"},
+    "kube_job_status_start_time": {"job_name"},
+    "kube_job_status_succeeded": {"job_name"},
+}
+
+
 def _family(name: str) -> str:
     return re.sub(r"_(bucket|total|sum|count)$", "", name)
 
@@ -116,6 +124,9 @@ def label_problems(promql: str, labels: dict[str, set[str]]) -> list[str]:
     problems = []
     families = {_family(n) for n in re.findall(r"\bmodeltap_\w+", promql)}
     known = set().union(*(labels.get(f, set()) for f in families)) | TARGET_LABELS | {"le"}
+    for name in set(re.findall(r"\bkube_\w+", promql)):
+        assert name in KUBE_STATE_LABELS, f"{name}: add its labels to KUBE_STATE_LABELS"
+        known |= KUBE_STATE_LABELS[name]
     for name, matchers in re.findall(r"\b(modeltap_\w+)\{([^}]*)\}", promql):
         for label in re.findall(r"(\w+)\s*(?:=~|!~|!=|=)", matchers):
             if label not in labels.get(_family(name), set()) | TARGET_LABELS:

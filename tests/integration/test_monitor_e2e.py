@@ -12,6 +12,7 @@ import orjson
 import pytest
 from sklearn.datasets import load_iris
 
+from modeltap import __version__
 from tests.conftest import SidecarProc
 from tests.integration.test_proxy_e2e import call
 from tests.support.procs import PYTHON, REPO, free_port, running
@@ -104,7 +105,13 @@ def test_continuous_monitor_metrics_reach_prometheus(
     )
     monitor_cmd = [PYTHON, "-m", "modeltap", "monitor", "--config", str(config)]
     with (
-        running("monitor", monitor_cmd, tmp_path, f"http://127.0.0.1:{port}/healthz"),
+        running(
+            "monitor",
+            monitor_cmd,
+            tmp_path,
+            f"http://127.0.0.1:{port}/healthz",
+            env={"MODELTAP_BUILD_REVISION": "abc123"},
+        ),
         prometheus({"analyzer": [f"127.0.0.1:{port}"]}, tmp_path) as prom,
     ):
         labels = 'job="analyzer",endpoint="iris",variant="AllTraffic"'
@@ -112,4 +119,9 @@ def test_continuous_monitor_metrics_reach_prometheus(
         prom.wait_value(f'modeltap_analyzer_run_status{{{labels},status="Completed"}}', 1)
         prom.wait_value(
             f"modeltap_analyzer_last_success_timestamp_seconds{{{labels}}} > 0", 1, as_bool=True
+        )
+        prom.wait_value('process_resident_memory_bytes{job="analyzer"} > 0', 1, as_bool=True)
+        prom.wait_value(
+            f'modeltap_analyzer_build_info{{job="analyzer",version="{__version__}",revision="abc123"}}',
+            1,
         )

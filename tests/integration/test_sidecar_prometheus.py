@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from modeltap import __version__
 from tests.conftest import SidecarProc
 from tests.integration.test_proxy_e2e import call
 from tests.support.prometheus import PROMTOOL, prometheus
@@ -51,6 +52,13 @@ def test_prometheus_scrapes_the_sidecar_counters(
         prom.wait_value('modeltap_sidecar_requests_total{job="sidecar",status_class="4xx"}', 1)
         prom.wait_value('modeltap_sidecar_upstream_duration_seconds_count{job="sidecar"}', 9)
         prom.wait_value('up{job="sidecar"}', 1)
+        # The standard process metrics and the build, beside the sidecar's own.
+        prom.wait_value('process_resident_memory_bytes{job="sidecar"} > 0', 1, as_bool=True)
+        prom.wait_value('process_cpu_seconds_total{job="sidecar"} > 0', 1, as_bool=True)
+        prom.wait_value(
+            f'modeltap_sidecar_build_info{{job="sidecar",version="{__version__}",revision="unknown"}}',
+            1,
+        )
 
     with urllib.request.urlopen(f"{sc.admin_url}/metrics") as resp:
         text = resp.read()
