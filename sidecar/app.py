@@ -30,7 +30,7 @@ from sidecar.metrics import SidecarMetrics
 from sidecar.proxy import Proxy
 from sidecar.redact import build_redactor
 from sidecar.server import ProxyServer
-from sidecar.spool import SpoolUsage, SpoolWriter, recover
+from sidecar.spool import SpoolUsage, SpoolWriter, prepare_spool_dir, recover
 from sidecar.store.base import Store, open_store
 from sidecar.uploader import Uploader
 from sidecar.upstream import UpstreamPool
@@ -137,6 +137,7 @@ async def start(config: SidecarConfig, registry: CollectorRegistry) -> Sidecar:
     """Start every part of the sidecar; raises ConfigError/StoreConfigError before serving."""
     metrics = SidecarMetrics(registry)
     redactor = build_redactor(config.redact)  # reads the key file: a bad key stops us here
+    await asyncio.to_thread(prepare_spool_dir, config.spool.dir)  # unusable: one line, exit 2
     store = open_store(config.store.destination, config.store)
     try:
         await store.check()
@@ -144,7 +145,6 @@ async def start(config: SidecarConfig, registry: CollectorRegistry) -> Sidecar:
         await store.close()
         raise
     usage = SpoolUsage(metrics.spool_bytes.set)
-    config.spool.dir.mkdir(parents=True, exist_ok=True)
     recovered = await asyncio.to_thread(recover, config.spool.dir, metrics, usage)
     if recovered:
         log.info("recovered %d segment(s) left open by an earlier run", recovered)

@@ -170,6 +170,14 @@ class CaptureConfig:
         "Payload bytes held in that queue at most; past it records are dropped and counted.",
         min=1,
     )
+    queue_max_age_seconds: float = setting(
+        1.0,
+        "A record joins that queue only while the oldest record not yet written joined it less "
+        "than this long ago; past it records are dropped and counted. So a SIGKILL loses at most "
+        "the records of this span of traffic, however slow the writer is.",
+        min=0,
+        min_exclusive=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -228,7 +236,8 @@ class SpoolConfig:
     )
     flush_interval_seconds: float = setting(
         0.2,
-        "Longest a record waits in memory before it is written to the spool file.",
+        "How often an idle spool writer wakes up to seal aged segments and re-check the disk "
+        "(a queued record is taken at once).",
         min=0,
         min_exclusive=True,
     )
@@ -237,6 +246,13 @@ class SpoolConfig:
         "Capture stops while the spool's filesystem is fuller than this (serving goes on).",
         min=0,
         max=100,
+    )
+    max_bytes: int = setting(
+        1024 * 1024 * 1024,
+        "Byte budget of the spool's segments (open and sealed): capture stops when a record would "
+        "take them past it (serving goes on) and resumes once uploads bring them below 90% of it. "
+        "Keep it below the volume's size (an emptyDir's sizeLimit). 0 = no budget.",
+        min=0,
     )
     fsync: bool = setting(True, "fsync each sealed segment before it is handed to the uploader.")
     writer_nice: int = setting(
@@ -281,6 +297,14 @@ class StoreConfig:
         20.0,
         "On SIGTERM, how long to keep uploading; what is left stays on disk for the next start.",
         min=0,
+    )
+    check_attempts: int = setting(
+        5,
+        "Attempts of the start-up write check while the store answers with a transient error "
+        "(5xx, throttling, timeouts, connection errors): waits store.retry_base_seconds, "
+        "doubling, between them, all within 30 s; then exit 2.",
+        min=1,
+        max=20,
     )
 
 

@@ -28,6 +28,7 @@ REASONS = {
     502: "Bad Gateway",
     503: "Service Unavailable",
     504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
 }
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 

@@ -25,7 +25,7 @@ LATENCY_BUCKETS = (
 CAPTURE_OUTCOMES = (
     "spooled",  # written to a spool segment
     "dropped_queue_full",  # the in-memory queue was full
-    "skipped_disk",  # the spool's disk was above the usage cutoff
+    "skipped_disk",  # the spool's disk was above the usage cutoff, or the spool at its byte budget
     "too_large",  # a body was above capture.max_payload_bytes
     "write_error",  # the spool write failed (e.g. ENOSPC before the cutoff noticed)
     "dropped_redaction_failed",  # a payload the redaction rules could not read (never written)
@@ -38,6 +38,7 @@ REJECT_REASONS = (
     "headers_too_large",  # a header field, the field count or the whole head over its limit
     "body_too_large",  # the body over server.max_body_bytes
     "bad_framing",  # Content-Length/Transfer-Encoding that could smuggle a request
+    "http_version",  # a request line without an HTTP/1.x version (HTTP/0.9 style) or HTTP/2+
     "malformed",  # anything else the HTTP parser refused
 )
 
@@ -143,7 +144,7 @@ class SidecarMetrics:
         )
         self.rejected = Counter(
             "modeltap_sidecar_rejected_requests",
-            "Requests refused by the proxy port's limits (408, 413, 431, 400), by reason.",
+            "Requests refused by the proxy port's limits (408, 413, 431, 400, 505), by reason.",
             ["reason"],
             registry=registry,
         )
@@ -165,12 +166,19 @@ class SidecarMetrics:
         )
         self.capture_paused = Gauge(
             "modeltap_sidecar_capture_paused",
-            "1 while capture is stopped because the spool disk is above the usage cutoff.",
+            "1 while capture is stopped because the spool disk is above the usage cutoff or the "
+            "spool is at its byte budget (spool.max_bytes).",
             registry=registry,
         )
         self.queue_depth = Gauge(
             "modeltap_sidecar_capture_queue_records",
             "Records waiting in memory for the spool writer.",
+            registry=registry,
+        )
+        self.queue_oldest_age = Gauge(
+            "modeltap_sidecar_capture_queue_oldest_age_seconds",
+            "How long ago the oldest record not yet written to the spool was queued (0 when "
+            "none): what a SIGKILL would lose starts there.",
             registry=registry,
         )
         self.disk_usage = Gauge(
@@ -181,6 +189,11 @@ class SidecarMetrics:
         self.spool_bytes = Gauge(
             "modeltap_sidecar_spool_bytes",
             "Bytes of capture segments on the spool disk (open and sealed).",
+            registry=registry,
+        )
+        self.spool_max_bytes = Gauge(
+            "modeltap_sidecar_spool_max_bytes",
+            "The spool's byte budget (spool.max_bytes; 0 = none): capture stops at it.",
             registry=registry,
         )
         self.spool_recovered = Counter(

@@ -14,6 +14,8 @@ coding is not ``chunked``, obs-fold, whitespace before the colon, bare LF. Added
   more than ``server.max_request_headers`` fields, or a whole head over
   ``server.max_request_head_bytes`` (counted as bytes arrive, so an endless head is cut off
   early) get 431. Transfer-Encoding on HTTP/1.0 (RFC 9112 section 6.1) and CONNECT get 400.
+- **HTTP/1.x only.** A request line without a version (``GET /``, which llhttp reads as
+  HTTP/0.9) gets 400; another major version (``HTTP/2.0`` in plain text) gets 505.
 - **Header-read deadline.** From connecting, and from the first byte of each later request,
   a client has ``server.header_read_timeout_seconds`` to send the whole head; then 408 and close
   (a connection that never sent a byte is just closed).
@@ -319,7 +321,14 @@ class Connection(WriteFlow, asyncio.Protocol):
             raise ClientFailure(
                 431, "headers_too_large", f"request head over {config.max_request_head_bytes} bytes"
             )
-        http10 = parser.get_http_version() == "1.0"
+        version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            # llhttp takes a request line without a version as HTTP/0.9 (and parses headers
+            # after it): forwarded, it would become an HTTP/1.1 request the client never sent.
+            if version == "0.9":
+                raise ClientFailure(400, "http_version", "request line without HTTP/1.x version")
+            raise ClientFailure(505, "http_version", f"HTTP/{version} is not supported")
+        http10 = version == "1.0"
         length: int | None = None
         chunked = expect = False
         for name, value in fields:

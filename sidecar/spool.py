@@ -10,9 +10,11 @@ path below the spool directory is the object key below the store prefix. A segme
 of one UTC hour only, so its key's hour is the hour of every record in it.
 
 Durability: every batch is written as soon as it is taken off the queue (:mod:`sidecar.segment`,
-direct I/O where the filesystem takes it), so a killed process loses only the records still in the
-queue (at most ``flush_interval_seconds`` worth plus a batch being written). A torn last line, and
-the padding of a direct write's last block, are cut off at the next start (:func:`recover`).
+direct I/O where the filesystem takes it), so a killed process loses only the records not yet
+written: the queue and the batch being written. :meth:`SpoolWriter.offer` drops (and counts) a
+record while the oldest of those was queued more than ``capture.queue_max_age_seconds`` ago, so
+all of them were queued within that span, however starved of CPU the writer is. A torn last line,
+and the padding of a direct write's last block, are cut off at the next start (:func:`recover`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sidecar.config import CaptureConfig, SpoolConfig
-from sidecar.errors import RedactionError
+from sidecar.errors import ConfigError, RedactionError
 from sidecar.metrics import SidecarMetrics
 from sidecar.record import CaptureItem, PayloadEncoder, encode_record, new_event_ids
 from sidecar.redact import Redactor
@@ -66,6 +68,22 @@ def _yield_gil() -> None:
     cut the records written from about 0.8 per request to 0.2, where this keeps about 0.6.
     """
     time.sleep(0)
+
+
+def prepare_spool_dir(path: Path) -> None:
+    """Create the spool directory and prove it writable; ConfigError (one line) when it is not.
+
+    Blocking: run it before serving or in a thread.
+    """
+    probe = path / f".modeltap-write-check-{uuid.uuid4()}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(probe) else ""
+        raise ConfigError(f"spool.dir={str(path)!r} cannot be used: {why}{where}") from None
 
 
 def disk_usage_ratio(path: Path) -> float:
@@ -167,13 +185,30 @@ class SpoolWriter:
         self._max_bytes = capture.queue_max_bytes
         self._added = 0  # payload bytes ever queued (request path)
         self._removed = 0  # payload bytes ever taken (writer thread)
+        # The SIGKILL bound: when each record not yet written was queued, by its sequence
+        # number. Records not yet written are the queue plus the batch being written, at most
+        # queue_size + _MAX_BATCH, so a ring of that size never overwrites one still needed.
+        self._max_age = capture.queue_max_age_seconds
+        self._ring = capture.queue_size + _MAX_BATCH + 1
+        self._queued_at: list[float] = [0.0] * self._ring
+        self._offered = 0  # records ever queued (request path)
+        self._done = 0  # records ever taken and finished with (writer thread)
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None  # (not _thread: a name mypyc's C cannot use)
         self._segment: _Segment | None = None
         self._stage: mmap.mmap | None = None  # direct I/O's staging buffer, shared by segments
         self._cutoff = spool.max_disk_usage_percent / 100.0
+        # The byte budget: a record is written only if the segments stay within it. Capture
+        # pauses when one does not fit and resumes below _resume_bytes (no flapping per upload).
+        self._budget = spool.max_bytes
+        self._resume_bytes = spool.max_bytes * 9 // 10
+        self._over_budget = False
+        self._disk_full = False
+        self._ratio = 0.0  # the spool disk's used fraction at the last check
         self.paused = False
+        metrics.spool_max_bytes.set(spool.max_bytes)
         metrics.queue_depth.set_function(self._queue.qsize)
+        metrics.queue_oldest_age.set_function(self.oldest_age)
         self._outcome = {
             o: metrics.capture_records.labels(o)
             for o in (
@@ -187,17 +222,34 @@ class SpoolWriter:
 
     # -- request path -------------------------------------------------------------------------
     def offer(self, item: CaptureItem) -> None:
-        """Hand an item to the writer without waiting; a full queue drops it (counted)."""
+        """Hand an item to the writer without waiting; a full queue drops it (counted).
+
+        Full means: queue_size records, queue_max_bytes of payload, or its oldest record not
+        yet written queued more than queue_max_age_seconds ago. The last bounds what a SIGKILL
+        loses: every record not yet written was queued within that span of the oldest one.
+        """
         size = _payload_bytes(item)
+        now = time.monotonic()
         # Each counter has one writer (this thread adds, the writer thread removes): no lock needed.
+        done = self._done  # read once: the slot of record `done` stays valid while it is unwritten
         if (
             self._queue.qsize() >= self._max_queue
             or self._added - self._removed + size > self._max_bytes
+            or (done != self._offered and now - self._queued_at[done % self._ring] > self._max_age)
         ):
             self._outcome["dropped_queue_full"].inc()
         else:
             self._added += size
+            self._queued_at[self._offered % self._ring] = now
+            self._offered += 1
             self._queue.put_nowait(item)
+
+    def oldest_age(self) -> float:
+        """Seconds since the oldest record not yet written was queued (0 when none)."""
+        done = self._done
+        if done == self._offered:
+            return 0.0
+        return max(0.0, time.monotonic() - self._queued_at[done % self._ring])
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -223,6 +275,7 @@ class SpoolWriter:
                     self._write(batch)
                 else:
                     self._outcome["skipped_disk"].inc(len(batch))
+                self._done += len(batch)
             elif self.paused:
                 self._check_disk()
             self._seal_if_old()
@@ -273,26 +326,51 @@ class SpoolWriter:
         return batch
 
     def _check_disk(self) -> bool:
-        """Refresh the pause flag from the spool disk's usage; True when capture may write."""
+        """Refresh the pause flag from the spool disk's usage and the spool's byte budget; True
+        when capture may write."""
         try:
             ratio = self._disk_usage(self._cfg.dir)
         except OSError as exc:
             log.error("cannot read disk usage of %s: %s", self._cfg.dir, exc)
             ratio = 1.0
         self._metrics.disk_usage.set(ratio)
-        paused = ratio >= self._cutoff
-        if paused != self.paused:
-            if paused:
-                log.warning(
-                    "spool disk %.1f%% full (cutoff %.1f%%): capture stopped, serving goes on",
-                    ratio * 100,
-                    self._cutoff * 100,
-                )
-            else:
-                log.info("spool disk %.1f%% full: capture resumed", ratio * 100)
-            self.paused = paused
-            self._metrics.capture_paused.set(1 if paused else 0)
-        return not paused
+        self._ratio = ratio
+        self._disk_full = ratio >= self._cutoff
+        if self._budget:
+            used = self._usage.bytes
+            if used >= self._budget:
+                self._over_budget = True
+            elif used <= self._resume_bytes:
+                self._over_budget = False
+        self._update_paused(ratio)
+        return not self.paused
+
+    def _update_paused(self, ratio: float) -> None:
+        paused = self._disk_full or self._over_budget
+        if paused == self.paused:
+            return
+        if not paused:
+            log.info(
+                "spool disk %.1f%% full, spool %d bytes: capture resumed",
+                ratio * 100,
+                self._usage.bytes,
+            )
+        elif self._disk_full:
+            log.warning(
+                "spool disk %.1f%% full (cutoff %.1f%%): capture stopped, serving goes on",
+                ratio * 100,
+                self._cutoff * 100,
+            )
+        else:
+            log.warning(
+                "spool at its byte budget (%d of spool.max_bytes=%d): capture stopped, serving "
+                "goes on; it resumes below %d bytes",
+                self._usage.bytes,
+                self._budget,
+                self._resume_bytes,
+            )
+        self.paused = paused
+        self._metrics.capture_paused.set(1 if paused else 0)
 
     def _write(self, batch: list[CaptureItem]) -> None:
         start = 0
@@ -301,10 +379,21 @@ class SpoolWriter:
             end = start + 1
             while end < len(batch) and int(batch[end].inference_time // 3600) == hour:
                 end += 1
-            self._write_hour(batch[start:end], hour)
+            if not self._write_hour(batch[start:end], hour):  # the byte budget is reached
+                self._outcome["skipped_disk"].inc(len(batch) - end)
+                return
             start = end
 
-    def _write_hour(self, items: list[CaptureItem], hour: int) -> None:
+    def _budget_reached(self, pending: int) -> bool:
+        """Whether ``pending`` more bytes would take the segments past spool.max_bytes."""
+        if not self._budget or self._usage.bytes + pending <= self._budget:
+            return False
+        self._over_budget = True
+        self._update_paused(self._ratio)
+        return True
+
+    def _write_hour(self, items: list[CaptureItem], hour: int) -> bool:
+        """Write the items of one hour; False when the byte budget stopped it (the rest counted)."""
         seg = self._segment
         if seg is not None and seg.hour != hour:
             self._seal()
@@ -322,6 +411,11 @@ class SpoolWriter:
             line = self._encode(it, event_ids.pop())
             if line is None:
                 continue
+            if self._budget_reached(size + len(line)):
+                if lines:
+                    self._write_lines(times, lines, hour)
+                self._outcome["skipped_disk"].inc(len(items) - i)
+                return False
             unyielded += len(line)
             if unyielded >= _YIELD_BYTES:
                 unyielded = 0
@@ -332,10 +426,11 @@ class SpoolWriter:
             if size >= _WRITE_BYTES:
                 if not self._write_lines(times, lines, hour):
                     self._outcome["write_error"].inc(len(items) - i - 1)  # not even encoded
-                    return
+                    return True
                 times, lines, size = [], [], 0
         if lines:
             self._write_lines(times, lines, hour)
+        return True
 
     def _encode(self, it: CaptureItem, event_id: str) -> bytes | None:
         """One record; None when redaction fails (the record is dropped, never written)."""

@@ -308,35 +308,73 @@ class S3Store:
         a sidecar needs; HeadBucket would need ListBucket and cannot tell a wrong key from a
         missing permission). Deleting the probe may be denied under least privilege; that is
         logged at debug level only.
+
+        A store that is there but busy at start-up (5xx, throttling, timeouts, connection
+        errors) gets ``store.check_attempts`` attempts, ``store.retry_base_seconds`` doubling
+        (capped at ``store.retry_max_seconds``) between them, all within the check timeout
+        (30 s); an answer that is not S3's (an HTTP server without S3 error documents) or a
+        refusal fails at once.
         """
-        try:
-            async with asyncio.timeout(self._check_timeout):
-                client = await self._get_client()
-                if self._check_write:
-                    await self._check_put(client)
-                else:
-                    await client.list_objects_v2(
-                        Bucket=self.bucket, Prefix=self._list_prefix(""), MaxKeys=1
-                    )
-        except StoreError:
-            raise
-        except TimeoutError as exc:
-            raise StoreConfigError(
-                f"store check of {self._where(None)} did not finish within {self._check_timeout}s",
-                reason="timeout",
-            ) from exc
-        except Exception as exc:
-            err = self._error(exc, "write check" if self._check_write else "list check", None)
-            if err.reason in ("connection", "timeout"):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._check_timeout
+        attempts = self._cfg.check_attempts
+        op = "write check" if self._check_write else "list check"
+        attempt = 1
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._check_once(op)
+                return
+            except TimeoutError as exc:
                 raise StoreConfigError(
-                    f"cannot reach the S3 endpoint {self._endpoint} for bucket {self.bucket}: {exc}",
-                    reason=err.reason,
+                    f"{op} of {self._where(None)} did not finish within {self._check_timeout:g}s "
+                    f"({attempt} attempt(s))",
+                    reason="timeout",
                 ) from exc
-            raise err from exc
+            except StoreConfigError:
+                raise
+            except StoreError as exc:
+                delay = min(
+                    self._cfg.retry_max_seconds, self._cfg.retry_base_seconds * 2 ** (attempt - 1)
+                )
+                if not exc.retryable or attempt >= attempts or loop.time() + delay >= deadline:
+                    tried = f" (after {attempt} attempts)" if attempt > 1 else ""
+                    raise StoreConfigError(f"{exc}{tried}", reason=exc.reason) from None
+                log.warning(
+                    "store %s failed (%s); attempt %d of %d in %.2fs",
+                    op,
+                    exc,
+                    attempt + 1,
+                    attempts,
+                    delay,
+                )
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    async def _check_once(self, op: str) -> None:
+        try:
+            client = await self._get_client()
+            if self._check_write:
+                await self._check_put(client)
+            else:
+                await client.list_objects_v2(
+                    Bucket=self.bucket, Prefix=self._list_prefix(""), MaxKeys=1
+                )
+        except (StoreError, TimeoutError):
+            raise
+        except Exception as exc:
+            err = self._error(exc, op, None)
+            if err.reason in ("connection", "timeout"):
+                raise StoreError(
+                    f"cannot reach the S3 endpoint {self._endpoint} for bucket {self.bucket}: "
+                    f"{_one_line(exc)}",
+                    reason=err.reason,
+                ) from None
+            raise err from None
 
     async def _check_put(self, client: Any) -> None:
         probe = join_key(self.prefix, PROBE_KEY)
-        await client.put_object(
+        response = await client.put_object(
             Bucket=self.bucket,
             Key=probe,
             Body=b"",
@@ -344,6 +382,11 @@ class S3Store:
             ContentType="application/octet-stream",
             **self._sse_params(),
         )
+        if not _etag(response):  # every S3 PutObject answer carries one
+            raise StoreConfigError(
+                f"write check {self._where(None)}: the endpoint answered the probe PUT without "
+                "an ETag; it does not look like an S3 API (check store.endpoint_url)"
+            )
         try:
             await client.delete_object(Bucket=self.bucket, Key=probe)
         except (BotoCoreError, ClientError, aiohttp.ClientError) as exc:
@@ -608,6 +651,10 @@ def _status(exc: ClientError) -> int:
     return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
 def map_error(exc: BaseException, *, op: str, where: str, bucket: str) -> StoreError:
     """Turn a botocore/aiohttp failure of ``op`` on ``where`` into a StoreError with a reason."""
     if isinstance(exc, StoreError):
@@ -616,6 +663,20 @@ def map_error(exc: BaseException, *, op: str, where: str, bucket: str) -> StoreE
         code, status = _code(exc), _status(exc)
         message = exc.response.get("Error", {}).get("Message") or ""
         why = f"{code} (HTTP {status}){': ' + message if message else ''}"
+        bare = code in ("", str(status))
+        if op.endswith("check") and (
+            status == 501 or (bare and status < 500 and status not in (403, 404))
+        ):
+            # No S3 error document (botocore falls back to the status as the code), or "not
+            # implemented": an HTTP server that is not an S3 API, which no retry changes.
+            return StoreConfigError(
+                f"{op} {where}: the endpoint answered HTTP {status} "
+                f"{'(' + message + ') ' if message else ''}without an S3 error; it does not look "
+                "like an S3 API (check store.endpoint_url)"
+                if bare
+                else f"{op} {where}: not implemented by the endpoint, {why}",
+                reason="client_error",
+            )
         if code in _THROTTLE_CODES or status in (429, 503):
             return StoreError(f"{op} {where}: throttled, {why}", reason="throttled")
         if code in _CHECKSUM_CODES:

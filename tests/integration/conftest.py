@@ -10,6 +10,7 @@ import pytest
 
 from sidecar.config import StoreConfig
 from tests.integration.seaweed import SeaweedS3
+from tests.support.procs import PYTHON, Proc, free_port, wait_http
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +65,19 @@ def s3_store_config(s3_env: SeaweedS3, s3_bucket: str) -> StoreConfig:
         endpoint_url=s3_env.endpoint_url,
         path_style=True,
     )
+
+
+@pytest.fixture
+def faulty_s3(s3_env: SeaweedS3, tmp_path: Path) -> Iterator[str]:
+    """The fault injector (tests.support.faulty_proxy) in front of the real SeaweedFS; its URL."""
+    port = free_port()
+    proc = Proc(
+        "faulty-s3",
+        [PYTHON, "-m", "tests.support.faulty_proxy", str(port), s3_env.endpoint_url],
+        tmp_path,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/__fault__", proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.stop()

@@ -328,6 +328,37 @@ def test_ambiguous_framing_is_refused_and_the_connection_closed(
     assert "smuggled" not in (sc.proc.log_path.parent / "upstream.log").read_text()
 
 
+# A request line without a version is HTTP/0.9 to llhttp, headers and body parsed after it.
+NO_VERSION = {
+    "POST without a version": b"POST /echo\r\nContent-Length: 8\r\n\r\n12345678",
+    "GET without a version": b"GET /echo\r\n\r\n",
+    "explicit HTTP/0.9": b"GET /echo HTTP/0.9\r\n\r\n",
+}
+
+
+def test_request_lines_without_http1_version_are_refused_not_forwarded(
+    upstream: str, start_sidecar: Callable[..., SidecarProc]
+) -> None:
+    sc = start_sidecar(upstream, "--capture.sample-percent", "100")
+    for name, raw in NO_VERSION.items():
+        got = exchange(sc, raw)
+        assert status_of(got) == 400, name
+        assert b"without HTTP/1.x version" in got, name
+    got = exchange(sc, b"GET /echo HTTP/2.0\r\nHost: x\r\n\r\n")
+    assert status_of(got) == 505
+    samples = scrape(sc.admin_url)
+    assert value(samples, REJECTED, reason="http_version") == len(NO_VERSION) + 1
+    # None reached the model server: no request was answered through it, nothing captured.
+    answered = sum(
+        value(samples, "modeltap_sidecar_requests_total", status_class=c)
+        for c in ("1xx", "2xx", "3xx", "4xx", "5xx")
+    )
+    assert answered == 0
+    assert sc.proc.stop() == 0
+    assert sc.captured_files() == []
+    assert "Traceback" not in sc.proc.log()
+
+
 # -- connections ----------------------------------------------------------------------------
 
 

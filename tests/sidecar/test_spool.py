@@ -245,3 +245,68 @@ def test_writer_thread_runs_at_lower_priority_than_serving(tmp_path: Path, nice:
         assert thread_nice(threading.get_native_id()) == base  # the caller's thread is untouched
     finally:
         writer.stop(5)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_queue_is_bounded_by_the_age_of_its_oldest_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a SIGKILL loses is what is not yet written: once the oldest of it is older than
+    # capture.queue_max_age_seconds, nothing joins it, so it spans at most that much traffic.
+    clock = Clock()
+    monkeypatch.setattr(spool_module.time, "monotonic", clock)
+    metrics = SidecarMetrics(CollectorRegistry())
+    writer = SpoolWriter(
+        SpoolConfig(dir=tmp_path), CaptureConfig(queue_max_age_seconds=1.0), metrics,
+        SpoolUsage(lambda _v: None),
+    )  # fmt: skip
+    age = "modeltap_sidecar_capture_queue_oldest_age_seconds"
+    assert metrics.registry.get_sample_value(age) == 0
+    writer.offer(item(HOUR))  # the writer thread is not running: nothing is written
+    clock.now += 0.6
+    writer.offer(item(HOUR))
+    clock.now += 0.4  # the oldest is exactly 1 s old: still within the bound
+    writer.offer(item(HOUR))
+    assert outcome(metrics, "dropped_queue_full") == 0
+    clock.now += 0.01
+    writer.offer(item(HOUR))
+    assert outcome(metrics, "dropped_queue_full") == 1
+    assert metrics.registry.get_sample_value(age) == pytest.approx(1.01)
+    assert metrics.registry.get_sample_value("modeltap_sidecar_capture_queue_records") == 3
+
+
+def test_oldest_age_is_zero_once_everything_is_written(tmp_path: Path) -> None:
+    writer, metrics, _ = make(tmp_path)
+    writer.start()
+    for i in range(20):
+        writer.offer(item(HOUR + i))
+    writer.stop(10)
+    assert outcome(metrics, "spooled") == 20
+    assert writer.oldest_age() == 0
+    assert (
+        metrics.registry.get_sample_value("modeltap_sidecar_capture_queue_oldest_age_seconds") == 0
+    )
+
+
+def test_byte_budget_is_never_exceeded_and_skips_are_counted(tmp_path: Path) -> None:
+    budget = 10_000
+    writer, metrics, _ = make(tmp_path, max_bytes=budget)
+    assert metrics.registry.get_sample_value("modeltap_sidecar_spool_max_bytes") == budget
+    writer.start()
+    for i in range(100):  # about 300 bytes a record: 3 budgets
+        writer.offer(item(HOUR + i, body=b"7" * 100))
+    writer.stop(10)
+    spooled, skipped = outcome(metrics, "spooled"), outcome(metrics, "skipped_disk")
+    assert spooled + skipped == 100 and 0 < spooled < 100
+    written = sum(p.stat().st_size for p in (tmp_path / "spool").rglob("*.jsonl"))
+    assert written == metrics.registry.get_sample_value("modeltap_sidecar_spool_bytes")
+    assert budget - 400 < written <= budget  # filled up to the budget, never past it
+    assert writer.paused
+    assert metrics.registry.get_sample_value("modeltap_sidecar_capture_paused") == 1

@@ -77,6 +77,11 @@ def test_map_error(exc: BaseException, reason: str, retryable: bool) -> None:
         (_client_error("InvalidAccessKeyId", 403), "access key id is unknown"),
         (_client_error("SignatureDoesNotMatch", 403), "secret access key is probably wrong"),
         (NoCredentialsError(), "no usable AWS credentials"),
+        # Answers without an S3 error document (botocore falls back to the status as the code):
+        # an HTTP server that is not S3. Retrying cannot change that.
+        (_client_error("501", 501), "does not look like an S3 API"),
+        (_client_error("405", 405), "does not look like an S3 API"),
+        (_client_error("NotImplemented", 501), "not implemented by the endpoint"),
     ],
 )
 def test_map_error_config(exc: BaseException, words: str) -> None:
@@ -162,3 +167,13 @@ async def test_bodies_are_not_hashed_for_the_signature_but_carry_a_signed_md5(
     assert seen["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD"
     assert seen["content-md5"] == "OYUz1IER6fZksfZMsQxLYw=="  # base64 MD5 of the body
     assert "content-md5" in seen["authorization"].split("SignedHeaders=")[1].split(",")[0]
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_bare_5xx_at_the_check_stays_transient(status: int) -> None:
+    # A load balancer in front of S3 answers these without S3's XML: worth another attempt.
+    err = map_error(
+        _client_error(str(status), status), op="write check", where="s3://b/p", bucket="b"
+    )
+    assert not isinstance(err, StoreConfigError)
+    assert err.retryable

@@ -9,9 +9,11 @@ returns how many faults were injected. The server behind it is real; only the fa
 from __future__ import annotations
 
 import sys
+import urllib.request
 from typing import Any
 
 import aiohttp
+import orjson
 from aiohttp import web
 
 from sidecar.headers import end_to_end
@@ -25,6 +27,18 @@ async def control(request: web.Request) -> web.Response:
         STATE["armed"] = await request.json()
         return web.json_response({"armed": STATE["armed"]})
     return web.json_response({"injected": STATE["injected"], "armed": STATE["armed"]})
+
+
+def arm(proxy: str, **fault: object) -> None:
+    """Arm a fault on the running injector at ``proxy`` (its base URL); ``count=0`` disarms."""
+    request = urllib.request.Request(f"{proxy}/__fault__", data=orjson.dumps(fault))
+    urllib.request.urlopen(request, timeout=5).close()
+
+
+def injected(proxy: str) -> int:
+    """How many faults the injector at ``proxy`` has injected so far."""
+    with urllib.request.urlopen(f"{proxy}/__fault__", timeout=5) as resp:
+        return int(orjson.loads(resp.read())["injected"])
 
 
 def create_app(target: str) -> web.Application:
