@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.tools import IMAGES, KUSTOMIZATIONS, containers, documents, render, render_overlay
+from tests.deploy.tools import (
+    DEPLOY,
+    IMAGES,
+    KUSTOMIZATIONS,
+    containers,
+    documents,
+    render,
+    render_overlay,
+)
 
 # Which image each container runs: the sidecar image only in front of a model, the analyzer
 # image wherever analyzer code runs (the Dask scheduler and workers unpickle its tasks).
@@ -58,3 +66,21 @@ def test_a_tag_only_override_keeps_the_name(tmp_path: Path) -> None:
         f"{IMAGES['analyzer']}:0.2.0"
     )
     assert found[("Deployment", "iris", "sidecar")]["image"] != f"{IMAGES['sidecar']}:0.2.0"
+
+
+def test_the_injected_sidecar_follows_an_images_override(tmp_path: Path) -> None:
+    # deploy/components/sidecar-injection on a platform team's own kustomization (the fixture
+    # already overrides the sidecar's image; a further overlay moves it again).
+    fixture = "../tests/deploy/fixtures/mlserver-app"
+    entry = "images:\n  - name: registry.example.com/modeltap/modeltap-sidecar\n    newTag: 0.2.0\n"
+    before = containers(documents(render(fixture)))
+    injected = [key for key in before if key[2] == "modeltap-sidecar"]
+    assert injected
+    for key in injected:
+        assert before[key]["image"] == "registry.example.com/modeltap/modeltap-sidecar:0.1.0"
+    after = containers(documents(render_overlay(fixture, tmp_path, entry)))
+    for key in injected:
+        assert after[key]["image"] == "registry.example.com/modeltap/modeltap-sidecar:0.2.0"
+    # Unrenamed, the component's container is the published sidecar image.
+    patch = (DEPLOY / "components/sidecar-injection/sidecar-container.yaml").read_text()
+    assert re.search(rf"^\s+image: {re.escape(IMAGES['sidecar'])}:\d+\.\d+\.\d+$", patch, re.M)
