@@ -277,6 +277,11 @@ def test_analyzer_cronjob_pod_writes_reports(store: SeaweedS3, tmp_path: Path) -
 PROPAGATION = 3.0  # seconds clients keep coming after termination began (endpoints catching up)
 
 
+def iris_request(n: int) -> tuple[str, bytes, str]:
+    """The n-th request of the rollout's traffic: a CSV row of its own, to find it captured."""
+    return "/invocations", f"{n}.5,3.5,1.4,0.2".encode(), "text/csv"
+
+
 def pre_stop(container: dict[str, Any]) -> list[str]:
     hook = container.get("lifecycle", {}).get("preStop")
     assert hook is not None and "exec" in hook, f"{container['name']} has no preStop exec hook"
@@ -292,7 +297,7 @@ def test_rollout_stops_the_pod_without_failing_or_losing_requests(
         pod = "iris-pod-0"
         hooks = {c["name"]: pre_stop(c) for c in spec["containers"]}
         grace = float(spec["terminationGracePeriodSeconds"])
-        traffic = Traffic(f"http://127.0.0.1:{ports[8080]}")
+        traffic = Traffic(f"http://127.0.0.1:{ports[8080]}", iris_request)
         traffic.start()
         try:
             deadline = time.monotonic() + 30
@@ -307,15 +312,18 @@ def test_rollout_stops_the_pod_without_failing_or_losing_requests(
             def hook(name: str) -> None:
                 results[name] = played.exec(pod, name, *hooks[name], timeout=grace)
 
+            # Clients keep coming for PROPAGATION seconds (endpoints and load balancers are still
+            # dropping the pod), whatever the hooks do; SIGTERM follows the hooks at once.
+            stopper = threading.Timer(PROPAGATION, traffic.stop)
+            stopper.start()
             threads = [threading.Thread(target=hook, args=(n,)) for n in hooks]
             for t in threads:
                 t.start()
-            time.sleep(PROPAGATION)
-            traffic.stop()  # the pod is out of the endpoints: no new requests reach it
             for t in threads:
                 t.join(grace)
             assert all(r.returncode == 0 for r in results.values()), results
             codes = stop_pod(played, pod, max(1.0, grace - (time.monotonic() - began)))
+            stopper.join(PROPAGATION + 1)
         finally:
             traffic.stop()
         assert codes == {"model": 0, "sidecar": 0}, (codes, played.logs())
