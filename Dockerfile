@@ -3,16 +3,18 @@
 #   docker build --target sidecar  -t ghcr.io/modeltap/modeltap-sidecar:0.1.0 .   # modeltap sidecar
 #   docker build --target analyzer -t ghcr.io/modeltap/modeltap-analyzer:0.1.0 .  # monitor, baseline, Dask
 #   docker build --target demo     -t ghcr.io/modeltap/modeltap-demo:0.1.0 .      # demo-model
-# The sidecar image holds only what `modeltap sidecar` imports (the package's core dependencies:
-# no numpy, pyarrow, scipy or dask); the analyzer image adds the analyzer extra (Dask included,
-# so the Dask scheduler and workers run it too); the demo image the demo extra (scikit-learn).
+# The sidecar image holds only the third-party packages `modeltap sidecar` imports (the package's
+# core dependencies: no numpy, pyarrow, scipy or dask; the other commands say which image they
+# need); the analyzer image adds the analyzer extra (Dask included, so the Dask scheduler and
+# workers run it too); the demo image the demo extra (scikit-learn).
 # modeltap itself is built once, as a wheel with the request path compiled by mypyc
 # (sidecar/compiled.py), in a builder stage that has the C compiler; each image's virtualenv is
 # installed from that wheel and the repository's lock (constraints.txt) in a stage of its own,
 # and the final stages get only that virtualenv: no pip, no compiler, no build tools.
 # CI builds these targets with podman on a base bootstrapped from Debian packages
-# (ci/build-images.sh passes it as PYTHON_IMAGE); the default is the official base, pinned by the
-# digest of its multi-platform index.
+# (ci/build-images.sh passes it as PYTHON_IMAGE); the default is the official base, pinned by
+# digest. The digest is the one public Dockerfiles pin for this tag; it was not pulled here (no
+# registry is reachable from CI): check it with `docker buildx imagetools inspect` when bumping.
 
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
 
