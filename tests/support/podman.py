@@ -17,7 +17,7 @@ know; two things are adapted here, each the closest podman has to what the kubel
   form `kube play` reads for ``envFrom.secretRef``; a Secret document in the played YAML is
   stored in a form its own envFrom cannot read.
 
-Every pod and secret is removed on exit, also when the test fails.
+Every pod, secret and volume is removed on exit, also when the test fails.
 """
 
 from __future__ import annotations
@@ -342,6 +342,9 @@ def kube_play(
             podman("pod", "rm", "--force", "--time", "0", pod, check=False)
         for secret in secrets:
             podman("secret", "rm", secret["metadata"]["name"], check=False)
+        # `kube play` turns each ConfigMap a pod mounts into a named volume; `kube down` keeps it.
+        for config_map in (d for d in play if d["kind"] == "ConfigMap"):
+            podman("volume", "rm", "--force", config_map["metadata"]["name"], check=False)
 
 
 def wait_http_ok(url: str, played: Played, timeout: float = 60.0) -> None:
