@@ -82,9 +82,11 @@ LABEL org.opencontainers.image.description="Model monitoring for Kubernetes: a c
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="https://github.com/modeltap/modeltap"
+# MODELTAP_BUILD_REVISION: the revision label of modeltap_{sidecar,analyzer}_build_info.
 ENV PATH=/opt/modeltap/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    MODELTAP_BUILD_REVISION=${REVISION}
 # The spool and the local capture store are volumes in Kubernetes; these directories make the
 # defaults work under `docker run` too. uid/gid 10001 owns nothing else in the image.
 RUN groupadd --system --gid 10001 modeltap \

@@ -30,6 +30,7 @@ from tests.integration.seaweed import SeaweedS3, running_seaweed
 from tests.support.podman import (
     FIXED_PORTS,
     Played,
+    built_image,
     kube_play,
     podman,
     render_test_overlay,
@@ -132,6 +133,12 @@ def test_model_pod_captures_to_s3_and_is_scraped(store: SeaweedS3, tmp_path: Pat
         # The scraped values: every request answered 2xx and captured (sample 100% here).
         prom.wait_value('sum(modeltap_sidecar_requests_total{status_class="2xx"})', len(rows))
         prom.wait_value("sum(modeltap_sidecar_capture_records_total)", len(rows))
+        # The build it runs: the revision the image was built from (its OCI label).
+        revision = podman("image", "inspect", "--format",
+                          '{{ index .Labels "org.opencontainers.image.revision" }}',
+                          built_image("sidecar")).stdout.strip()  # fmt: skip
+        assert revision and revision != "unknown"
+        prom.wait_value(f'modeltap_sidecar_build_info{{revision="{revision}"}}', 1)
         # Stopped as in a rollout: the sidecar seals and uploads its spool before it exits.
         assert stop_pod(played, "iris-pod-0") == {"model": 0, "sidecar": 0}, played.logs()
     got = records(store, "captures/iris/AllTraffic/")
