@@ -164,25 +164,31 @@ def test_model_pod_captures_to_s3_and_is_scraped(store: SeaweedS3, tmp_path: Pat
         )
 
 
+WRITE_PROBE = (
+    "import os\n"
+    "try:\n    open('/modeltap-write-probe', 'w')\n"
+    "except OSError as e:\n    print(e.errno)\n"
+    "print(os.getuid(), bool(os.statvfs('/').f_flag & os.ST_RDONLY))\n"
+)
+
+
+def assert_locked_down(played: Played, pod: str) -> None:
+    """Every container's own process (pid 1 of its pid namespace, not just `exec`'s) runs as
+    10001:10001, and its root filesystem is read-only: a write to / fails with EROFS."""
+    for c in played.pods[pod]["containers"]:
+        status = played.exec(pod, c["name"], "cat", "/proc/1/status")
+        assert status.returncode == 0, status.stderr
+        uids = next(ln for ln in status.stdout.splitlines() if ln.startswith("Uid:"))
+        gids = next(ln for ln in status.stdout.splitlines() if ln.startswith("Gid:"))
+        assert uids.split()[1:] == [str(UID)] * 4, (c["name"], uids)
+        assert gids.split()[1:] == [str(UID)] * 4, (c["name"], gids)
+        out = played.exec(pod, c["name"], "python", "-c", WRITE_PROBE)
+        assert out.stdout.split() == [str(EROFS), str(UID), "True"], (c["name"], out)
+
+
 def test_containers_run_as_10001_on_a_read_only_root(store: SeaweedS3, tmp_path: Path) -> None:
-    with model_pod(store, tmp_path) as (played, _, iris):
-        spec = iris["spec"]["template"]["spec"]
-        for c in spec["containers"]:
-            # The container's own process (pid 1 of its pid namespace), not just `exec`'s.
-            status = played.exec("iris-pod-0", c["name"], "cat", "/proc/1/status")
-            assert status.returncode == 0, status.stderr
-            uids = next(ln for ln in status.stdout.splitlines() if ln.startswith("Uid:"))
-            gids = next(ln for ln in status.stdout.splitlines() if ln.startswith("Gid:"))
-            assert uids.split()[1:] == [str(UID)] * 4, (c["name"], uids)
-            assert gids.split()[1:] == [str(UID)] * 4, (c["name"], gids)
-            probe = (
-                "import os\n"
-                "try:\n    open('/modeltap-write-probe', 'w')\n"
-                "except OSError as e:\n    print(e.errno)\n"
-                "print(os.getuid(), bool(os.statvfs('/').f_flag & os.ST_RDONLY))\n"
-            )
-            out = played.exec("iris-pod-0", c["name"], "python", "-c", probe)
-            assert out.stdout.split() == [str(EROFS), str(UID), "True"], (c["name"], out)
+    with model_pod(store, tmp_path) as (played, _, _):
+        assert_locked_down(played, "iris-pod-0")
         # The sidecar's spool is the writable emptyDir, owned by it.
         spool = played.exec("iris-pod-0", "sidecar", "python", "-c",
                             "import os; p='/var/lib/modeltap/spool/w'; open(p,'w').write('x'); os.remove(p)")  # fmt: skip
@@ -263,6 +269,7 @@ def test_analyzer_deployment_writes_reports_and_is_scraped(
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{played.logs()}") from None
         assert report_rows(store, bucket) == [rows], played.logs()
+        assert_locked_down(played, "modeltap-analyzer-pod-0")
         assert stop_pod(played, "modeltap-analyzer-pod-0") == {"analyzer": 0}, played.logs()
 
 
