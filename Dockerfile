@@ -8,9 +8,9 @@
 # need); the analyzer image adds the analyzer extra (Dask included, so the Dask scheduler and
 # workers run it too); the demo image the demo extra (scikit-learn).
 # modeltap itself is built once, as a wheel with the request path compiled by mypyc
-# (sidecar/compiled.py), in a builder stage that has the C compiler; each image's virtualenv is
-# installed from that wheel and the repository's lock (constraints.txt) in a stage of its own,
-# and the final stages get only that virtualenv: no pip, no compiler, no build tools.
+# (sidecar/compiled.py), in a builder stage that has the C compiler; each image's virtualenv gets
+# its dependencies from the repository's lock (constraints.txt) and then that wheel, in a stage of
+# its own, and the final stages get only that virtualenv: no pip, no compiler, no build tools.
 # CI builds these targets with podman on a base bootstrapped from Debian packages
 # (ci/build-images.sh passes it as PYTHON_IMAGE); the default is the official base, pinned by
 # digest. The digest is the one public Dockerfiles pin for this tag; it was not pulled here (no
@@ -18,57 +18,72 @@
 
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
 
-FROM ${PYTHON_IMAGE} AS builder
+# Everything that depends only on pyproject.toml and the lock, so a change to the sources rebuilds
+# none of it: the compiler, each image's requirement list, the build virtualenv.
+FROM ${PYTHON_IMAGE} AS build-base
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
-# A C compiler for mypyc, in this stage only.
+# A C compiler for mypyc, in the build stages only.
 # Not pinned: Debian replaces point releases on its mirrors (a pin breaks the build weeks later),
 # the base image fixes the release, and mypy's pin fixes the generated C.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
-RUN python -m venv /opt/build
 WORKDIR /src
-COPY pyproject.toml setup.py constraints.txt README.md ./
+COPY pyproject.toml constraints.txt ./
+# requirements-<image>.txt: the core dependencies (all the sidecar needs) plus the image's extra.
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; [open(f'requirements-{n}.txt', 'w').write(chr(10).join(p['dependencies'] + p['optional-dependencies'].get(n, []))) for n in ('sidecar', 'analyzer', 'demo')]"
+# mypyc type-checks the compiled modules against the core dependencies.
+RUN python -m venv /opt/build \
+    && /opt/build/bin/pip install -c constraints.txt setuptools mypy -r requirements-sidecar.txt
+
+# modeltap itself, as a wheel with the request path compiled, into /wheels.
+FROM build-base AS builder
+COPY setup.py README.md ./
 COPY sidecar/ sidecar/
 COPY analyzer/ analyzer/
 COPY modeltap/ modeltap/
-# mypyc type-checks the compiled modules against the core dependencies, so they are installed in
-# the build virtualenv first; the wheel is built without them (--no-deps) into /wheels.
-RUN /opt/build/bin/pip install -c constraints.txt setuptools mypy . \
-    && MODELTAP_COMPILE=1 /opt/build/bin/pip wheel -c constraints.txt \
-         --no-build-isolation --no-deps --wheel-dir /wheels .
+RUN MODELTAP_COMPILE=1 /opt/build/bin/pip wheel -c constraints.txt \
+      --no-build-isolation --no-deps --wheel-dir /wheels .
 
-# One virtualenv per image, from the compiled wheel with the extra that image needs. The check
-# (-P: not the sources in /src) fails the build unless every module of sidecar/compiled.py loads
-# compiled; setuptools (a build tool, imported by nothing at run time) and then pip go last, so
-# the final stages cannot install anything.
+# One virtualenv per image: its requirements from the lock (cached apart from the sources), then
+# the compiled wheel. `pip check` fails the build if the requirements missed one of the wheel's;
+# the other check (-P: not the sources in /src) unless every module of sidecar/compiled.py loads
+# compiled; setuptools (a build tool, imported by nothing at run
+# time) and then pip go last, so the final stages cannot install anything.
 # The sidecar's extension modules lose their debug information (uvloop's alone is 12 of its
 # 14 MB); nothing in its dependencies is an auditwheel-patched library that strip could break.
-FROM builder AS sidecar-venv
+FROM build-base AS sidecar-venv
 RUN python -m venv /opt/modeltap \
-    && /opt/modeltap/bin/pip install -c constraints.txt /wheels/modeltap-*.whl \
+    && /opt/modeltap/bin/pip install -c constraints.txt -r requirements-sidecar.txt
+COPY --from=builder /wheels /wheels
+RUN /opt/modeltap/bin/pip install --no-deps /wheels/modeltap-*.whl \
+    && /opt/modeltap/bin/pip check \
     && find /opt/modeltap -name '*.so' ! -path '*.libs/*' -exec strip --strip-debug {} + \
     && /opt/modeltap/bin/python -P -c "from sidecar.compiled import MODULES, compiled_modules; assert compiled_modules() == list(MODULES)" \
     && /opt/modeltap/bin/python -m compileall -q /opt/modeltap \
     && /opt/modeltap/bin/pip uninstall -y setuptools \
     && /opt/modeltap/bin/pip uninstall -y pip
 
-FROM builder AS analyzer-venv
+FROM build-base AS analyzer-venv
 RUN python -m venv /opt/modeltap \
-    && wheel="$(ls /wheels/modeltap-*.whl)" \
-    && /opt/modeltap/bin/pip install -c constraints.txt "${wheel}[analyzer]" \
+    && /opt/modeltap/bin/pip install -c constraints.txt -r requirements-analyzer.txt
+COPY --from=builder /wheels /wheels
+RUN /opt/modeltap/bin/pip install --no-deps /wheels/modeltap-*.whl \
+    && /opt/modeltap/bin/pip check \
     && /opt/modeltap/bin/python -P -c "from sidecar.compiled import MODULES, compiled_modules; assert compiled_modules() == list(MODULES)" \
     && /opt/modeltap/bin/python -m compileall -q /opt/modeltap \
     && /opt/modeltap/bin/pip uninstall -y setuptools \
     && /opt/modeltap/bin/pip uninstall -y pip
 
-FROM builder AS demo-venv
+FROM build-base AS demo-venv
 RUN python -m venv /opt/modeltap \
-    && wheel="$(ls /wheels/modeltap-*.whl)" \
-    && /opt/modeltap/bin/pip install -c constraints.txt "${wheel}[demo]" \
+    && /opt/modeltap/bin/pip install -c constraints.txt -r requirements-demo.txt
+COPY --from=builder /wheels /wheels
+RUN /opt/modeltap/bin/pip install --no-deps /wheels/modeltap-*.whl \
+    && /opt/modeltap/bin/pip check \
     && /opt/modeltap/bin/python -m compileall -q /opt/modeltap \
     && /opt/modeltap/bin/pip uninstall -y setuptools \
     && /opt/modeltap/bin/pip uninstall -y pip

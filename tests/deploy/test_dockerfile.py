@@ -51,7 +51,6 @@ def test_image_contract() -> None:
     assert 'ENTRYPOINT ["modeltap"]' in runtime
     assert "org.opencontainers.image.source" in runtime
     assert "HEALTHCHECK" not in DOCKERFILE.read_text()
-    extras = {"sidecar": "", "analyzer": "[analyzer]", "demo": "[demo]"}
     for target in TARGETS:
         final = found[target]
         # A final stage is the shared runtime plus one virtualenv, nothing built or installed.
@@ -59,14 +58,21 @@ def test_image_contract() -> None:
         for tool in ("RUN", "apt-get", "gcc", "build-essential", "pip install"):
             assert tool not in final, f"{tool} in the final stage {target}"
         assert f"COPY --from={target}-venv /opt/modeltap /opt/modeltap" in final
+        # Its virtualenv: its requirements from the lock, then the compiled wheel without deps.
         venv = found[f"{target}-venv"]
-        assert "pip install -c constraints.txt" in venv
-        assert re.search(r"modeltap-\*\.whl|\$\{wheel\}", venv)
-        installs = re.findall(r'pip install -c constraints.txt "?(\S+?)"?(?: |\n|$)', venv)
-        assert [i.replace("/wheels/modeltap-*.whl", "${wheel}") for i in installs] == [
-            "${wheel}" + extras[target]
+        installs = re.findall(r"pip install (.+?)(?: \\)?$", venv, re.M)
+        assert installs == [
+            f"-c constraints.txt -r requirements-{target}.txt",
+            "--no-deps /wheels/modeltap-*.whl",
         ], (target, installs)
+        assert "pip check" in venv
         assert "pip uninstall -y pip" in venv
+    # requirements-<target>.txt: the core dependencies plus the target's extra (none for the
+    # sidecar), written from pyproject.toml in the stage every virtualenv starts from.
+    base = found["build-base"]
+    assert "p['dependencies'] + p['optional-dependencies'].get(n, [])" in base
+    assert "for n in ('sidecar', 'analyzer', 'demo')" in base
+    assert "pip install" not in found["builder"].replace("pip wheel", "")
     # The request path runs compiled wherever the sidecar's modules run.
     for target in ("sidecar", "analyzer"):
         assert "compiled_modules() == list(MODULES)" in found[f"{target}-venv"]
