@@ -57,51 +57,53 @@ RUN MODELTAP_COMPILE=1 /opt/build/bin/pip wheel -c constraints.txt \
 # 14 MB); nothing in its dependencies is an auditwheel-patched library that strip could break.
 FROM build-base AS sidecar-venv
 RUN python -m venv /opt/modeltap \
-    && /opt/modeltap/bin/pip install -c constraints.txt -r requirements-sidecar.txt
+    && /opt/modeltap/bin/pip install -c constraints.txt -r requirements-sidecar.txt \
+    && /opt/modeltap/bin/python -m compileall -q /opt/modeltap
 COPY --from=builder /wheels /wheels
 RUN /opt/modeltap/bin/pip install --no-deps /wheels/modeltap-*.whl \
     && /opt/modeltap/bin/pip check \
     && find /opt/modeltap -name '*.so' ! -path '*.libs/*' -exec strip --strip-debug {} + \
     && /opt/modeltap/bin/python -P -c "from sidecar.compiled import MODULES, compiled_modules; assert compiled_modules() == list(MODULES)" \
-    && /opt/modeltap/bin/python -m compileall -q /opt/modeltap \
+    && /opt/modeltap/bin/python -m compileall -q /opt/modeltap/bin "$(/opt/modeltap/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
     && /opt/modeltap/bin/pip uninstall -y setuptools \
     && /opt/modeltap/bin/pip uninstall -y pip
 
 FROM build-base AS analyzer-venv
 RUN python -m venv /opt/modeltap \
-    && /opt/modeltap/bin/pip install -c constraints.txt -r requirements-analyzer.txt
+    && /opt/modeltap/bin/pip install -c constraints.txt -r requirements-analyzer.txt \
+    && /opt/modeltap/bin/python -m compileall -q /opt/modeltap
 COPY --from=builder /wheels /wheels
 RUN /opt/modeltap/bin/pip install --no-deps /wheels/modeltap-*.whl \
     && /opt/modeltap/bin/pip check \
     && /opt/modeltap/bin/python -P -c "from sidecar.compiled import MODULES, compiled_modules; assert compiled_modules() == list(MODULES)" \
-    && /opt/modeltap/bin/python -m compileall -q /opt/modeltap \
+    && /opt/modeltap/bin/python -m compileall -q /opt/modeltap/bin "$(/opt/modeltap/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
     && /opt/modeltap/bin/pip uninstall -y setuptools \
     && /opt/modeltap/bin/pip uninstall -y pip
 
 FROM build-base AS demo-venv
 RUN python -m venv /opt/modeltap \
-    && /opt/modeltap/bin/pip install -c constraints.txt -r requirements-demo.txt
+    && /opt/modeltap/bin/pip install -c constraints.txt -r requirements-demo.txt \
+    && /opt/modeltap/bin/python -m compileall -q /opt/modeltap
 COPY --from=builder /wheels /wheels
 RUN /opt/modeltap/bin/pip install --no-deps /wheels/modeltap-*.whl \
     && /opt/modeltap/bin/pip check \
-    && /opt/modeltap/bin/python -m compileall -q /opt/modeltap \
+    && /opt/modeltap/bin/python -m compileall -q /opt/modeltap/bin "$(/opt/modeltap/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
     && /opt/modeltap/bin/pip uninstall -y setuptools \
     && /opt/modeltap/bin/pip uninstall -y pip
 
-# What every image shares: the user, the writable directories, the labels.
+# What every image shares: the user, the writable directories, the labels. The source revision
+# comes last in each image (after its virtualenv), so a new commit that leaves the virtualenv as
+# it was rebuilds only that layer. MODELTAP_BUILD_REVISION is the revision label of
+# modeltap_{sidecar,analyzer}_build_info.
 FROM ${PYTHON_IMAGE} AS runtime
 ARG VERSION=0.1.0
-ARG REVISION=unknown
 LABEL org.opencontainers.image.description="Model monitoring for Kubernetes: a capturing sidecar proxy and a drift analyzer" \
       org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="https://github.com/modeltap/modeltap"
-# MODELTAP_BUILD_REVISION: the revision label of modeltap_{sidecar,analyzer}_build_info.
 ENV PATH=/opt/modeltap/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    MODELTAP_BUILD_REVISION=${REVISION}
+    PYTHONUNBUFFERED=1
 # The spool and the local capture store are volumes in Kubernetes; these directories make the
 # defaults work under `docker run` too. uid/gid 10001 owns nothing else in the image.
 RUN groupadd --system --gid 10001 modeltap \
@@ -115,17 +117,26 @@ EXPOSE 8080 9090 9091
 ENTRYPOINT ["modeltap"]
 
 FROM runtime AS analyzer
-LABEL org.opencontainers.image.title="modeltap-analyzer"
 COPY --from=analyzer-venv /opt/modeltap /opt/modeltap
 CMD ["monitor", "--config", "/etc/modeltap/monitor.toml"]
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="modeltap-analyzer" \
+      org.opencontainers.image.revision="${REVISION}"
+ENV MODELTAP_BUILD_REVISION=${REVISION}
 
 FROM runtime AS demo
-LABEL org.opencontainers.image.title="modeltap-demo"
 COPY --from=demo-venv /opt/modeltap /opt/modeltap
 CMD ["demo-model"]
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="modeltap-demo" \
+      org.opencontainers.image.revision="${REVISION}"
+ENV MODELTAP_BUILD_REVISION=${REVISION}
 
 # Last, so a build without --target gives the sidecar.
 FROM runtime AS sidecar
-LABEL org.opencontainers.image.title="modeltap-sidecar"
 COPY --from=sidecar-venv /opt/modeltap /opt/modeltap
 CMD ["sidecar"]
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="modeltap-sidecar" \
+      org.opencontainers.image.revision="${REVISION}"
+ENV MODELTAP_BUILD_REVISION=${REVISION}
