@@ -14,7 +14,8 @@ targets=${*:-sidecar analyzer demo}
 base=$("$here/bootstrap-base.sh")
 
 # The host's pip settings (/etc/pip.conf, /etc/xdg/pip/pip.conf, PIP_INDEX_URL and friends) as one
-# pip.conf for the build, without the host-only paths (find-links, constraint files).
+# pip.conf for the build, without the host-only paths (find-links, constraint files, file://
+# indexes).
 mkdir -p "$cache"
 python3 - "$cache/pip.conf" <<'PY'
 import configparser, os, sys
@@ -29,6 +30,14 @@ for key in ("index-url", "extra-index-url", "trusted-host", "cert", "timeout"):
 for section in conf.sections():
     for key in ("find-links", "constraint", "requirement"):
         conf.remove_option(section, key)
+    # Indexes on the host's disk (file://) are not in the build container.
+    for key in ("index-url", "extra-index-url"):
+        if conf.has_option(section, key):
+            urls = [u for u in conf.get(section, key).split() if not u.startswith("file:")]
+            if urls:
+                conf.set(section, key, " ".join(urls))
+            else:
+                conf.remove_option(section, key)
 conf.set("global", "cert", "/etc/ssl/certs/ca-certificates.crt")
 with open(sys.argv[1], "w") as out:
     conf.write(out)
