@@ -43,13 +43,26 @@ with open(sys.argv[1], "w") as out:
     conf.write(out)
 PY
 ca=${MODELTAP_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
-for target in $targets; do
-  start=$(date +%s)
-  "$here/podman.sh" build --network host --target "$target" \
-    --build-arg PYTHON_IMAGE="$base" --build-arg REVISION="$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)" \
+revision=$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)
+
+build() {  # build <stage> <tag> <log>
+  "$here/podman.sh" build --network host --target "$1" \
+    --build-arg PYTHON_IMAGE="$base" --build-arg REVISION="$revision" \
     --volume "$ca:/etc/ssl/certs/ca-certificates.crt:ro" \
     --volume "$cache/pip.conf:/etc/pip.conf:ro" \
-    --tag "localhost/modeltap-$target:$tag" "$repo" > "$cache/build-$target.log" 2>&1 \
-    || { tail -40 "$cache/build-$target.log"; echo "build of $target failed (log: $cache/build-$target.log)" >&2; exit 1; }
+    --tag "$2" "$repo" >> "$3" 2>&1 \
+    || { tail -40 "$3"; echo "build of $1 failed (log: $3)" >&2; exit 1; }
+}
+
+for target in $targets; do
+  start=$(date +%s)
+  log="$cache/build-$target.log"
+  : > "$log"
+  # The stages each image is built from are tagged too (localhost/modeltap-cache:<stage>), so
+  # the prune below keeps this build's cache and removes only what earlier builds left behind.
+  build builder localhost/modeltap-cache:builder "$log"
+  build "$target-venv" "localhost/modeltap-cache:$target-venv" "$log"
+  build "$target" "localhost/modeltap-$target:$tag" "$log"
   echo "built localhost/modeltap-$target:$tag in $(( $(date +%s) - start )) s"
 done
+"$here/podman.sh" image prune --force > /dev/null
