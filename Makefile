@@ -4,10 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXTRAS := analyzer,demo,dev
-APT_PACKAGES := prometheus prometheus-alertmanager nginx-light wrk chromium
+APT_PACKAGES := prometheus prometheus-alertmanager nginx-light wrk chromium \
+	podman buildah runc catatonit debootstrap
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test unit check lint typecheck pytest install system-deps lock bench clean fuzz compiled pytest-compiled
+.PHONY: run test unit check lint typecheck pytest install system-deps lock bench clean fuzz compiled \
+	pytest-compiled images pod-test
 
 # Built without isolation, with the setuptools of the lock (setup.py only adds the compiled build).
 $(STAMP): pyproject.toml setup.py constraints.txt
@@ -25,7 +27,8 @@ $(MLSERVER_STAMP): tests/mlserver/constraints.txt
 	.venv-mlserver/bin/pip install --quiet --disable-pip-version-check -r tests/mlserver/constraints.txt
 	touch $@
 
-# Debian packages the integration tests and benchmarks start (Prometheus, nginx, wrk).
+# Debian packages the integration tests and benchmarks start (Prometheus, nginx, wrk), and what
+# builds and runs the images (podman with runc, buildah, catatonit for pods, debootstrap).
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -44,7 +47,18 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP) $(MLSERVER_STAMP) system-deps
-	$(BIN)/pytest
+	$(BIN)/pytest -m 'not pods'
+
+# The Dockerfile's targets built with podman as localhost/modeltap-{sidecar,analyzer,demo}:ci, on
+# a python:3.11-slim-bookworm equivalent bootstrapped from Debian packages (no registry is
+# reachable in CI); ci/ holds the scripts and podman's settings, ~/.cache/modeltap the cache.
+images: system-deps
+	ci/build-images.sh
+
+# What the images hold (tests/deploy/test_images.py), and the shipped manifests played as podman
+# pods on them (tests/deploy/test_pods.py).
+pod-test: images $(STAMP) system-deps
+	MODELTAP_REQUIRE_IMAGES=1 $(BIN)/pytest -m pods tests/deploy/test_images.py tests/deploy/test_pods.py
 
 # The request path compiled with mypyc (sidecar/compiled.py), as the container image ships it, in
 # a copy of the tree: the checkout itself stays pure Python, so an edit is never shadowed by a
@@ -68,13 +82,13 @@ compiled: $(STAMP)
 pytest-compiled: compiled $(MLSERVER_STAMP) system-deps
 	cd $(COMPILED_TREE) && MODELTAP_EXPECT_COMPILED=1 $(abspath $(BIN))/pytest $(COMPILED_TESTS)
 
-test: lint typecheck pytest pytest-compiled
+test: lint typecheck pytest pytest-compiled pod-test
 
 # The inner loop (under a minute): lint and every test that starts no server (not `integration`).
 unit: $(STAMP) system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -q -m 'not integration'
+	$(BIN)/pytest -q -m 'not integration and not pods'
 
 check: test
 

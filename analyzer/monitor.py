@@ -52,6 +52,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import signal
 from typing import Any
 
 from aiohttp import web
@@ -396,5 +397,18 @@ async def run_once(
 async def run_forever(
     cfg: MonitorConfig, engine: Engine, evaluate: Evaluator = evaluate_checks
 ) -> None:
-    """Serve /metrics, /reports/ and POST /ground-truth, and run on the schedule."""
-    await serve(cfg, await load_targets(cfg), evaluate, engine)
+    """Serve /metrics, /reports/ and POST /ground-truth, and run on the schedule, until SIGTERM.
+
+    Kubernetes stops a pod with SIGTERM, and a container's pid 1 ignores a signal it has no
+    handler for: without one the analyzer sat out the whole grace period and was SIGKILLed on
+    every rollout. SIGTERM stops serving (a run in progress is abandoned, as on any restart).
+    """
+    task = asyncio.ensure_future(serve(cfg, await load_targets(cfg), evaluate, engine))
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        log.info("modeltap monitor: stopped on SIGTERM")
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)

@@ -21,6 +21,9 @@ COMMANDS = {
     ),
 }
 
+# The extra (and image) each command needs beyond the core dependencies, which hold the sidecar.
+EXTRAS = {"monitor": "analyzer", "baseline": "analyzer", "demo-model": "demo", "demo": "demo"}
+
 
 def usage() -> str:
     lines = ["usage: modeltap COMMAND [options]", "", "commands:"]
@@ -38,5 +41,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"modeltap: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
+    try:
+        module = importlib.import_module(COMMANDS[name][0])
+    except ModuleNotFoundError as exc:
+        # The sidecar image has no analysis stack (numpy, pyarrow, ...): say which image has.
+        missing = (exc.name or "").split(".")[0]
+        if not missing or missing in ("sidecar", "analyzer", "modeltap"):
+            raise
+        extra = EXTRAS.get(name, "analyzer")
+        print(
+            f"modeltap {name}: needs {missing}, which is not installed here: run it on the "
+            f"modeltap-{extra} image, or pip install 'modeltap[{extra}]'",
+            file=sys.stderr,
+        )
+        return 2
     return int(module.main(rest))

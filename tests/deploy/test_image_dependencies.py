@@ -1,7 +1,8 @@
-"""The image installs `.[analyzer]` (Dockerfile): every third-party module that the sidecar, the
-analyzer and the `modeltap` command import must come from the package's dependencies or the
-analyzer extra (or what those pull in), not only from the dev extra the test virtualenv also has.
-Only the demo modules may need the demo extra."""
+"""Each image installs the package with the extra its process needs (Dockerfile): the sidecar
+image only the core dependencies, the analyzer image the analyzer extra, the demo image the demo
+extra. Every third-party module a package imports must come from what its image installs (or
+what those pull in), not only from the dev extra the test virtualenv also has; and the core
+dependencies, all the sidecar image gets, must not pull in the analysis stack."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import ast
 import importlib.metadata
 import sys
 import tomllib
+from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -17,6 +19,9 @@ from tests.support.procs import REPO
 
 PACKAGES = ("sidecar", "analyzer", "modeltap")
 DEMO_ONLY = {REPO / "modeltap" / "demo.py", REPO / "modeltap" / "demo_model.py"}
+# What `modeltap sidecar` runs: the sidecar package and the command that dispatches to it.
+SIDECAR_IMAGE = [*sorted((REPO / "sidecar").rglob("*.py")), REPO / "modeltap" / "cli.py"]
+ANALYSIS_STACK = {"numpy", "pyarrow", "scipy", "dask", "distributed", "pandas", "scikit-learn"}
 
 
 def declared(extras: tuple[str, ...]) -> set[tuple[str, frozenset[str]]]:
@@ -67,20 +72,46 @@ def imported_top_level(path: ast.AST) -> set[str]:
     return names
 
 
-def test_runtime_imports_are_declared_for_the_image() -> None:
+def undeclared_imports(paths: list[Path], extras: tuple[str, ...]) -> dict[str, set[str]]:
+    """Third-party modules imported by ``paths`` that the requirements with ``extras`` lack."""
     owners = importlib.metadata.packages_distributions()
-    allowed = with_dependencies(declared(("analyzer",)))
+    allowed = with_dependencies(declared(extras))
     missing: dict[str, set[str]] = {}
-    for package in PACKAGES:
-        for path in sorted((REPO / package).rglob("*.py")):
-            if path in DEMO_ONLY:
+    for path in paths:
+        for module in imported_top_level(ast.parse(path.read_text(), str(path))):
+            if module in sys.stdlib_module_names or module in PACKAGES:
                 continue
-            for module in imported_top_level(ast.parse(path.read_text(), str(path))):
-                if module in sys.stdlib_module_names or module in PACKAGES:
-                    continue
-                dists = {canonicalize_name(d) for d in owners.get(module, [module])}
-                if not dists & allowed:
-                    missing.setdefault(module, set()).add(str(path.relative_to(REPO)))
+            dists = {canonicalize_name(d) for d in owners.get(module, [module])}
+            if not dists & allowed:
+                missing.setdefault(module, set()).add(str(path.relative_to(REPO)))
+    return missing
+
+
+def test_sidecar_imports_only_the_core_dependencies() -> None:
+    missing = undeclared_imports(SIDECAR_IMAGE, ())
+    assert not missing, f"the sidecar imports what [project].dependencies lacks: {missing}"
+
+
+def test_core_dependencies_leave_out_the_analysis_stack() -> None:
+    # The sidecar image is the core dependencies and nothing else: one model pod's sidecar must
+    # not carry numpy, pyarrow, scipy or dask (tests/deploy/test_images.py checks the built image).
+    pulled = with_dependencies(declared(()))
+    assert not pulled & ANALYSIS_STACK, sorted(pulled & ANALYSIS_STACK)
+
+
+def test_analyzer_imports_are_declared_for_the_analyzer_image() -> None:
+    paths = [
+        p
+        for package in PACKAGES
+        for p in sorted((REPO / package).rglob("*.py"))
+        if p not in DEMO_ONLY
+    ]
+    missing = undeclared_imports(paths, ("analyzer",))
     assert not missing, (
         f"imported but not in [project].dependencies or the analyzer extra: {missing}"
     )
+
+
+def test_demo_model_imports_are_declared_for_the_demo_image() -> None:
+    missing = undeclared_imports([REPO / "modeltap" / "demo_model.py"], ("demo",))
+    assert not missing, f"the demo model imports what the demo extra lacks: {missing}"

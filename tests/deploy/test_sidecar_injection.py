@@ -58,7 +58,7 @@ def test_the_labelled_deployment_gets_the_sidecar(rendered: str) -> None:
     assert [c["name"] for c in spec["containers"]] == ["mlserver", "modeltap-sidecar"]
     sidecar = container(spec, "modeltap-sidecar")
     model = container(spec, "mlserver")
-    assert sidecar["image"] == "registry.example.com/modeltap/modeltap:0.1.0"
+    assert sidecar["image"] == "registry.example.com/modeltap/modeltap-sidecar:0.1.0"
     assert sidecar["args"] == ["sidecar"]
 
     # Its settings: the component's ConfigMap as the fixture patched it, plus the pod's fields.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -147,3 +148,45 @@ def label_problems(promql: str, labels: dict[str, set[str]]) -> list[str]:
 
 def by_labels(promql: str) -> set[str]:
     return {lab for g in re.findall(r"\bby\s*\(([^)]*)\)", promql) for lab in re.findall(r"\w+", g)}
+
+
+# The per-purpose images the manifests reference, by the names a user's overlay `images:` (or
+# `kustomize edit set image NAME=...`) overrides. No kustomization in deploy/ renames them.
+IMAGES = {
+    "sidecar": "ghcr.io/modeltap/modeltap-sidecar",
+    "analyzer": "ghcr.io/modeltap/modeltap-analyzer",
+    "demo": "ghcr.io/modeltap/modeltap-demo",
+}
+
+
+def render_overlay(kustomization: str, tmp: Path, extra: str = "") -> str:
+    """`kubectl kustomize` of a user's overlay over ``kustomization`` (``extra``: its other fields,
+    e.g. ``images:`` or ``patches:``), written in ``tmp`` as a platform engineer would."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: cannot render the kustomizations")
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources:\n  - {os.path.relpath(DEPLOY / kustomization, tmp)}\n{extra}"
+    )
+    proc = run([kubectl, "kustomize", str(tmp)])
+    assert_ok(proc)
+    return proc.stdout
+
+
+def containers(docs: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """(kind, workload, container) -> container, init containers included, of every workload."""
+    out = {}
+    for d in docs:
+        if d["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+            spec = d["spec"]["template"]["spec"]
+        elif d["kind"] == "CronJob":
+            spec = d["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        elif d["kind"] == "Pod":
+            spec = d["spec"]
+        else:
+            continue
+        for c in [*spec.get("initContainers", []), *spec["containers"]]:
+            out[(d["kind"], d["metadata"]["name"], c["name"])] = c
+    return out
