@@ -23,11 +23,11 @@ pytestmark = pytest.mark.integration
 
 
 def test_demo_runs_the_loop_and_stops_its_children(tmp_path: Path) -> None:
-    ports = [str(free_port()) for _ in range(3)]
+    ports = [str(free_port()) for _ in range(4)]
     cmd = [
         sys.executable, "-m", "modeltap", "demo", "--dir", str(tmp_path / "run"),
         "--proxy-port", ports[0], "--admin-port", ports[1], "--model-port", ports[2],
-        "--traffic-interval", "0.05", "--duration", "4",
+        "--analyzer-port", ports[3], "--traffic-interval", "0.05", "--duration", "4",
     ]  # fmt: skip
     proc = subprocess.Popen(
         cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
