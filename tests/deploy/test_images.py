@@ -23,7 +23,7 @@ print(json.dumps({"dists": dists, "site": site, "uid": os.getuid(),
 """
 SIDECAR_IMPORTS = """
 import json, sys
-import sidecar.__main__, sidecar.store.s3, sidecar.store.local
+import sidecar.__main__, modeltap.core.store.s3, modeltap.core.store.local
 from sidecar.compiled import MODULES, compiled_modules
 print(json.dumps({"modules": sorted({m.split(".")[0] for m in sys.modules}),
                   "compiled": compiled_modules() == list(MODULES)}))
