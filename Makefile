@@ -84,11 +84,12 @@ pytest-compiled: compiled $(MLSERVER_STAMP) system-deps
 
 test: lint typecheck pytest pytest-compiled pod-test
 
-# The inner loop (under a minute): lint and every test that starts no server (not `integration`).
+# The inner loop (about a minute): lint and every test that starts no server (not `integration`),
+# on two pytest-xdist workers.
 unit: $(STAMP) system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -q -m 'not integration and not pods'
+	$(BIN)/pytest -q -n 2 -m 'not integration and not pods'
 
 check: test
 
