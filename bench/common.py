@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tests.integration.seaweed import SeaweedS3
-    from tests.support.procs import Proc
+    from harness.procs import Proc
+    from harness.seaweed import SeaweedS3
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "RESULTS.md"

@@ -51,9 +51,9 @@ from bench.common import (  # noqa: E402
     stop_proc,
     write_section,
 )
-from tests.integration.seaweed import SeaweedS3  # noqa: E402
-from tests.support.metrics import scrape  # noqa: E402
-from tests.support.procs import Proc, free_port, wait_http  # noqa: E402
+from harness.metrics import scrape  # noqa: E402
+from harness.procs import Proc, free_port, wait_http  # noqa: E402
+from harness.seaweed import SeaweedS3  # noqa: E402
 
 SECTION = "## bench/capture"
 SIZES = {"1KB": 1024, "100KB": 100 * 1024}
@@ -1176,7 +1176,7 @@ def machine_facts(load_start: tuple[float, ...], waited: float, bench: Bench) ->
     load_end = os.getloadavg()
     weed = "?"
     with contextlib.suppress(Exception):
-        from tests.integration.seaweed import weed_binary
+        from harness.seaweed import weed_binary
 
         weed = (
             subprocess.run(

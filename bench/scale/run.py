@@ -5,7 +5,7 @@ The window is N captured records (default 10,000,000) in 1,000 objects under
 ``s3://scale/captures/ep/v/2026/03/01/10/``, in SageMaker's capture format with the CSV
 ``endpointInput`` of bench/monitor (the 25 columns of bench/profile/gen_data.py,
 seed 1); the baseline is bench/monitor's (100,000 reference rows, seed 0). SeaweedFS is
-``weed mini`` on 127.0.0.1 (tests/integration/seaweed.py, auth on), started and stopped here.
+``weed mini`` on 127.0.0.1 (harness/seaweed.py, auth on), started and stopped here.
 
 Each configuration runs in its own child process, which times ``analyzer.job.run_window`` over
 the S3 window (list, every object read by whoever profiles it, parse, profile, merge, checks):
@@ -49,7 +49,7 @@ if str(REPO) not in sys.path:
 
 
 def _s3_env(endpoint: str) -> dict[str, str]:
-    from tests.integration.seaweed import ADMIN, REGION
+    from harness.seaweed import ADMIN, REGION
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MODELTAP_"))}
     env.update(
@@ -85,7 +85,7 @@ def child_generate(endpoint: str, records: int, objects: int) -> None:
 
     from bench.monitor.run import _capture_lines
     from bench.profile.gen_data import CARDINALITIES, _categories
-    from tests.integration.seaweed import s3_client
+    from harness.seaweed import s3_client
 
     client = s3_client(endpoint, timeout=60.0)
     rng = np.random.default_rng(1)
@@ -131,9 +131,9 @@ def child_run(engine_name: str, workers: int, endpoint: str, baseline_path: str)
     from analyzer.statistics import profile_from_statistics
     from analyzer.targets import Target
     from analyzer.window import Window
+    from harness.seaweed import REGION
     from modeltap.core.store import open_store
     from sidecar.config import StoreConfig
-    from tests.integration.seaweed import REGION
 
     baseline = profile_from_statistics(orjson.loads(Path(baseline_path).read_bytes()))
     target = Target("ep", "v", baseline, suggest_constraints(baseline))
@@ -224,7 +224,7 @@ def main() -> None:
     args = p.parse_args()
 
     from bench.monitor.run import generate_in_child
-    from tests.integration.seaweed import SeaweedS3
+    from harness.seaweed import SeaweedS3
 
     print(f"load average before: {os.getloadavg()}", file=sys.stderr)
     baseline = generate_in_child("baseline", str(args.baseline_rows))

@@ -2,7 +2,7 @@
 
 A bounded load test (default 10 minutes at 200 req/s, 1 KB CSV bodies, each with a unique
 ``X-Inference-Id``) through a real sidecar into a real S3 (SeaweedFS ``weed mini``). The sidecar's
-store endpoint is tests/support/faulty_proxy.py in front of SeaweedFS. Every ``--flap-seconds``
+store endpoint is harness/faulty_proxy.py in front of SeaweedFS. Every ``--flap-seconds``
 (30) the store switches between healthy and one of four faults, in turn:
 
 - ``kill``: SeaweedFS is SIGKILLed, then restarted at the end of the fault period;
@@ -60,9 +60,9 @@ from bench.common import (  # noqa: E402
     stop_proc,
     write_section,
 )
-from tests.integration.seaweed import SeaweedS3  # noqa: E402
-from tests.support.metrics import scrape, value  # noqa: E402
-from tests.support.procs import PYTHON, Proc, free_port, wait_http  # noqa: E402
+from harness.metrics import scrape, value  # noqa: E402
+from harness.procs import PYTHON, Proc, free_port, wait_http  # noqa: E402
+from harness.seaweed import SeaweedS3  # noqa: E402
 
 SECTION = "## bench/soak"
 BUCKET = "soak"
@@ -200,13 +200,13 @@ class Soak:
         fport, uport, port, admin = free_port(), free_port(), free_port(), free_port()
         faulty = Proc(
             "faulty-proxy",
-            [PYTHON, "-m", "tests.support.faulty_proxy", str(fport), self.s3.endpoint_url],
+            [PYTHON, "-m", "harness.faulty_proxy", str(fport), self.s3.endpoint_url],
             self.work,
         )
         self.procs.append(faulty)
         self.faults_url = f"http://127.0.0.1:{fport}/__fault__"
         wait_http(self.faults_url, faulty)
-        upstream = Proc("upstream", [PYTHON, "-m", "tests.support.upstream", str(uport)], self.work)
+        upstream = Proc("upstream", [PYTHON, "-m", "harness.upstream", str(uport)], self.work)
         self.procs.append(upstream)
         wait_http(f"http://127.0.0.1:{uport}/ping", upstream)
         args = sidecar_args(

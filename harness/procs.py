@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 PYTHON = sys.executable
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 _HANDED_OUT: collections.deque[int] = collections.deque(maxlen=512)
@@ -43,7 +43,12 @@ class Proc:
     """A child process whose output goes to a log file; ``stop`` always ends it by pid."""
 
     def __init__(
-        self, name: str, argv: Sequence[str], log_dir: Path, env: Mapping[str, str] | None = None
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_dir: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path = REPO,
     ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
@@ -57,7 +62,7 @@ class Proc:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=full_env,
-            cwd=REPO,
+            cwd=cwd,
             start_new_session=True,
         )
         self.pid = self.popen.pid
