@@ -7,20 +7,25 @@ the same URI and the request body is read and discarded, with keep-alive intact.
 
 from __future__ import annotations
 
-import grp
-import os
-import pwd
-import shutil
 import sys
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from procs import Pinning, Proc, children, cpu_seconds, free_port, wait_http
+from procs import Pinning
+
+from bench.common import (
+    NGINX,
+    children,
+    cpu_seconds,
+    nginx_http_common,
+    nginx_main,
+    origin_conf,
+)
+from harness.procs import Proc, free_port, wait_http
 
 REPO = Path(__file__).resolve().parents[2]
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 _QUEUE_GAUGE = "modeltap_sidecar_capture_queue_records"
 _SPOOLED = 'modeltap_sidecar_capture_records_total{outcome="spooled"}'
 _DROPPED = 'modeltap_sidecar_capture_records_total{outcome="dropped_queue_full"}'
@@ -37,64 +42,10 @@ class Target:
     admin_url: str | None = None
 
 
-def _user_line() -> str:
-    """As root, nginx would switch its workers to ``nobody``; keep the current user instead."""
-    if os.geteuid() != 0:
-        return ""
-    user = pwd.getpwuid(os.geteuid()).pw_name
-    group = grp.getgrgid(os.getegid()).gr_name
-    return f"user {user} {group};"
-
-
-def _common(prefix: Path, name: str) -> str:
-    return f"""
-worker_processes 1;
-daemon off;
-{_user_line()}
-pid {prefix}/{name}.pid;
-error_log {prefix}/{name}-error.log warn;
-events {{ worker_connections 4096; }}
-"""
-
-
-def _http_common(prefix: Path, name: str) -> str:
-    temp = prefix / f"{name}-temp"
-    return f"""
-    access_log off;
-    client_body_temp_path {temp}/client_body;
-    proxy_temp_path {temp}/proxy;
-    fastcgi_temp_path {temp}/fastcgi;
-    uwsgi_temp_path {temp}/uwsgi;
-    scgi_temp_path {temp}/scgi;
-    keepalive_requests 1000000;
-    keepalive_timeout 75s;
-    client_max_body_size 16m;
-    client_body_buffer_size 1m;
-"""
-
-
-def origin_conf(prefix: Path, port: int, www: Path) -> str:
-    return f"""{_common(prefix, "origin")}
-http {{
-{_http_common(prefix, "origin")}
-    types {{ text/csv csv; }}
-    default_type text/csv;
-    sendfile on;
-    open_file_cache max=64;
-    server {{
-        listen 127.0.0.1:{port};
-        root {www};
-        error_page 405 =200 $uri;
-        location / {{ }}
-    }}
-}}
-"""
-
-
 def proxy_conf(prefix: Path, port: int, upstream_port: int) -> str:
-    return f"""{_common(prefix, "nginx-proxy")}
+    return f"""{nginx_main(prefix, "nginx-proxy")}
 http {{
-{_http_common(prefix, "nginx-proxy")}
+{nginx_http_common(prefix, "nginx-proxy")}
     # Large enough that 100 KB requests and responses never touch a temp file.
     proxy_buffer_size 16k;
     proxy_buffers 16 16k;
@@ -145,7 +96,7 @@ def nginx_worker(master: Proc, timeout: float = 10.0) -> int:
         if found:
             return found[0]
         time.sleep(0.05)
-    raise RuntimeError(f"{master.name}: no worker process:\n{master.log_tail()}")
+    raise RuntimeError(f"{master.name}: no worker process:\n{master.log()[-3000:]}")
 
 
 def start_origin(prefix: Path, www: Path, probe: str, pin: Pinning) -> tuple[Proc, Target]:

@@ -30,7 +30,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +46,8 @@ T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.common import run_child  # noqa: E402
+
 
 def _s3_env(endpoint: str) -> dict[str, str]:
     from harness.seaweed import ADMIN, REGION
@@ -59,21 +60,6 @@ def _s3_env(endpoint: str) -> dict[str, str]:
         AWS_EC2_METADATA_DISABLED="true",
     )
     return env
-
-
-def run_child(cmd: list[str], env: dict[str, str]) -> tuple[float, float, dict[str, Any]]:
-    """Run a command; return (wall seconds, its own peak RSS MiB, its last stdout line as JSON)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=REPO)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{stderr[-3000:]}")
-    return wall, usage.ru_maxrss / 1024, json.loads(stdout.strip().splitlines()[-1])
 
 
 # --------------------------------------------------------------------------- child: generate
@@ -236,7 +222,7 @@ def main() -> None:
         env = _s3_env(server.endpoint_url)
         _, _, gen = run_child(
             [sys.executable, __file__, "_gen", server.endpoint_url, str(args.records),
-             str(args.objects)], env,
+             str(args.objects)], env, cwd=REPO,
         )  # fmt: skip
         print(f"generated {args.records:,} records, {gen['bytes'] / 1e9:.2f} GB in "
               f"{gen['seconds']:.0f} s", file=sys.stderr)  # fmt: skip
@@ -244,7 +230,7 @@ def main() -> None:
         for engine, workers in CONFIGS:
             cmd = [sys.executable, __file__, "_run", engine, str(workers), server.endpoint_url,
                    baseline]  # fmt: skip
-            wall, _, info = run_child(cmd, env)
+            wall, _, info = run_child(cmd, env, cwd=REPO)
             r = {"engine": engine, "workers": workers, "records": args.records,
                  "objects": args.objects, "bytes": gen["bytes"], "wall_s": wall, **info}  # fmt: skip
             print(f"{engine} x{workers}: {info['run_s']:.1f} s, "

@@ -55,6 +55,7 @@ from bench.common import (  # noqa: E402
     add_record_flags,
     capture_objects,
     csv_body,
+    load_text,
     sidecar_args,
     sidecar_env,
     stop_proc,
@@ -487,7 +488,7 @@ def report(opts: Options, soak: Soak, end: dict[str, float], stored: collections
         f"`spool.max-segment-age-seconds={opts.segment_age:g}`, other options default). "
         f"Machine: {os.cpu_count()} CPUs, Linux {platform.release()}, Python "
         f"{platform.python_version()}; commit {commit}; wall time {wall:.0f} s; load average at "
-        f"end {' '.join(f'{v:.2f}' for v in os.getloadavg())}.",
+        f"end {load_text()}.",
         "",
         "| records | count |",
         "|---|---:|",
