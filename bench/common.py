@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.procs import Proc, free_port, start_ready
+
 if TYPE_CHECKING:
-    from harness.procs import Proc
     from harness.seaweed import SeaweedS3
 
 REPO = Path(__file__).resolve().parents[1]
@@ -351,6 +352,44 @@ http {{
     }}
 }}
 """
+
+
+def start_nginx(
+    name: str,
+    conf: str,
+    prefix: Path,
+    ready_path: str,
+    port: int,
+    *,
+    log_dir: Path | None = None,
+    argv_prefix: Sequence[str] = (),
+) -> Proc:
+    """nginx with ``conf`` (its files under ``prefix``), ready when ``ready_path`` answers on
+    ``port``; stopped by pid if it never does."""
+    (prefix / f"{name}-temp").mkdir(parents=True, exist_ok=True)
+    conf_path = prefix / f"{name}.conf"
+    conf_path.write_text(conf)
+    argv = [*argv_prefix, NGINX, "-e", "stderr", "-p", str(prefix), "-c", str(conf_path)]
+    url = f"http://127.0.0.1:{port}{ready_path}"
+    return start_ready(name, argv, log_dir or prefix, url, cwd=prefix)
+
+
+def start_origin(
+    prefix: Path,
+    www: Path,
+    probe: str,
+    *,
+    log_dir: Path | None = None,
+    argv_prefix: Sequence[str] = (),
+) -> tuple[Proc, str]:
+    """The origin nginx (:func:`origin_conf`) on a free port, ready once it serves ``probe``
+    (a file of ``www``); returns it and its base URL."""
+    port = free_port()
+    conf = origin_conf(prefix, port, www)
+    proc = start_nginx(
+        "origin", conf, prefix, f"/{probe}", port, log_dir=log_dir, argv_prefix=argv_prefix
+    )
+    return proc, f"http://127.0.0.1:{port}"
 
 
 # -------------------------------------------------------------------------------------------------

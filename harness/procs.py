@@ -119,6 +119,25 @@ def wait_http(url: str, proc: Proc | None = None, timeout: float = 30.0, status:
     raise TimeoutError(f"{url} not ready after {timeout}s ({last})\n{log}")
 
 
+def start_ready(
+    name: str,
+    argv: Sequence[str],
+    log_dir: Path,
+    ready_url: str,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+    cwd: Path = REPO,
+) -> Proc:
+    """Start a process and wait until ``ready_url`` answers; stopped by pid if it never does."""
+    proc = Proc(name, argv, log_dir, env, cwd)
+    try:
+        wait_http(ready_url, proc, timeout)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc
+
+
 @contextlib.contextmanager
 def running(
     name: str,
@@ -129,9 +148,8 @@ def running(
     timeout: float = 30.0,
 ) -> Iterator[Proc]:
     """Start a process, wait until ``ready_url`` answers, and stop it on exit (also on failure)."""
-    proc = Proc(name, argv, log_dir, env)
+    proc = start_ready(name, argv, log_dir, ready_url, env, timeout)
     try:
-        wait_http(ready_url, proc, timeout)
         yield proc
     finally:
         proc.stop()

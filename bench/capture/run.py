@@ -54,17 +54,17 @@ from bench.common import (  # noqa: E402
     csv_body,
     load_text,
     machine_busy,
-    origin_conf,
     own_cpu_seconds,
     parse_wrk,
     sidecar_args,
     sidecar_env,
+    start_origin,
     stop_proc,
     write_section,
     wrk_argv,
 )
 from harness.metrics import scrape  # noqa: E402
-from harness.procs import Proc, free_port, wait_http  # noqa: E402
+from harness.procs import Proc, free_port, start_ready  # noqa: E402
 from harness.seaweed import SeaweedS3  # noqa: E402
 
 SECTION = "## bench/capture"
@@ -276,18 +276,13 @@ class Bench:
                 )
             )
             self.scripts[label] = script
-        port = free_port()
-        (self.work / "origin-temp").mkdir(exist_ok=True)
-        conf = self.work / "origin.conf"
-        conf.write_text(origin_conf(self.work, port, self.www))
-        self.origin = Proc(
-            "origin",
-            [*self.taskset(self.load_cpu), NGINX, "-e", "stderr", "-p", str(self.work), "-c",
-             str(conf)],
-            self.logs,
-        )  # fmt: skip
-        self.origin_url = f"http://127.0.0.1:{port}"
-        wait_http(f"{self.origin_url}/1KB.csv", self.origin)
+        self.origin, self.origin_url = start_origin(
+            self.work,
+            self.www,
+            "1KB.csv",
+            log_dir=self.logs,
+            argv_prefix=self.taskset(self.load_cpu),
+        )
         self.start_seaweed()
 
     def start_seaweed(self) -> None:
@@ -323,12 +318,8 @@ class Bench:
             "--store.gzip", "true" if gzip_on else "false",
             "--store.shutdown-grace-seconds", "5",
         ]  # fmt: skip
-        proc = Proc(name, argv, self.logs, env=sidecar_env(self.s3, self.work))
-        try:
-            wait_http(f"http://127.0.0.1:{admin}/readyz", proc)
-        except BaseException:
-            stop_proc(proc)
-            raise
+        ready = f"http://127.0.0.1:{admin}/readyz"
+        proc = start_ready(name, argv, self.logs, ready, env=sidecar_env(self.s3, self.work))
         return Sidecar(
             proc,
             f"http://127.0.0.1:{port}",

@@ -16,14 +16,16 @@ from pathlib import Path
 from procs import Pinning
 
 from bench.common import (
-    NGINX,
     children,
     cpu_seconds,
     nginx_http_common,
     nginx_main,
-    origin_conf,
+    start_nginx,
 )
-from harness.procs import Proc, free_port, wait_http
+from bench.common import (
+    start_origin as start_origin_nginx,
+)
+from harness.procs import Proc, free_port, start_ready
 
 REPO = Path(__file__).resolve().parents[2]
 _QUEUE_GAUGE = "modeltap_sidecar_capture_queue_records"
@@ -80,14 +82,6 @@ def write_bodies(www: Path, sizes: dict[str, int]) -> None:
         (www / f"{label}.csv").write_bytes(csv_body(size))
 
 
-def _start_nginx(name: str, conf: str, prefix: Path, cpu: int | None, pin: Pinning) -> Proc:
-    (prefix / f"{name}-temp").mkdir(parents=True, exist_ok=True)
-    conf_path = prefix / f"{name}.conf"
-    conf_path.write_text(conf)
-    argv = [*pin.prefix(cpu), NGINX, "-e", "stderr", "-p", str(prefix), "-c", str(conf_path)]
-    return Proc(name, argv, prefix, cwd=prefix)
-
-
 def nginx_worker(master: Proc, timeout: float = 10.0) -> int:
     """The single worker's pid (the process that does the work)."""
     deadline = time.monotonic() + timeout
@@ -100,10 +94,7 @@ def nginx_worker(master: Proc, timeout: float = 10.0) -> int:
 
 
 def start_origin(prefix: Path, www: Path, probe: str, pin: Pinning) -> tuple[Proc, Target]:
-    port = free_port()
-    proc = _start_nginx("origin", origin_conf(prefix, port, www), prefix, pin.load_cpu, pin)
-    base = f"http://127.0.0.1:{port}"
-    wait_http(f"{base}/{probe}", proc)
+    proc, base = start_origin_nginx(prefix, www, probe, argv_prefix=pin.prefix(pin.load_cpu))
     return proc, Target("direct", base, nginx_worker(proc))
 
 
@@ -111,10 +102,9 @@ def start_nginx_proxy(prefix: Path, upstream: str, probe: str, pin: Pinning) -> 
     port = free_port()
     upstream_port = int(upstream.rsplit(":", 1)[1])
     conf = proxy_conf(prefix, port, upstream_port)
-    proc = _start_nginx("nginx-proxy", conf, prefix, pin.proxy_cpu, pin)
-    base = f"http://127.0.0.1:{port}"
-    wait_http(f"{base}/{probe}", proc)
-    return proc, Target("nginx", base, nginx_worker(proc))
+    cpu = pin.prefix(pin.proxy_cpu)
+    proc = start_nginx("nginx-proxy", conf, prefix, f"/{probe}", port, argv_prefix=cpu)
+    return proc, Target("nginx", f"http://127.0.0.1:{port}", nginx_worker(proc))
 
 
 def start_floor(prefix: Path, upstream: str, probe: str, pin: Pinning) -> tuple[Proc, Target]:
@@ -123,9 +113,8 @@ def start_floor(prefix: Path, upstream: str, probe: str, pin: Pinning) -> tuple[
     host, upstream_port = upstream.removeprefix("http://").rsplit(":", 1)
     argv = [*pin.prefix(pin.proxy_cpu), sys.executable, str(Path(__file__).with_name("floor.py")),
             host, upstream_port, str(port)]  # fmt: skip
-    proc = Proc("floor", argv, prefix, cwd=REPO)
     base = f"http://127.0.0.1:{port}"
-    wait_http(f"{base}/{probe}", proc)
+    proc = start_ready("floor", argv, prefix, f"{base}/{probe}", cwd=REPO)
     return proc, Target("python floor", base, proc.pid)
 
 
@@ -151,9 +140,8 @@ def start_sidecar(
         *("--spool.dir", str(spool), "--store.destination", f"file://{store}"),
         *("--capture.sample-percent", f"{percent:g}"),
     ]
-    proc = Proc(name, argv, prefix, cwd=tree)
     admin_url = f"http://127.0.0.1:{admin}"
-    wait_http(f"{admin_url}/readyz", proc)
+    proc = start_ready(name, argv, prefix, f"{admin_url}/readyz", cwd=tree)
     title = f"sidecar {percent:g}%{f' ({label})' if label else ''}"
     target = Target(title, f"http://127.0.0.1:{port}", proc.pid, admin_url)
     return proc, target, store

@@ -62,7 +62,7 @@ from bench.common import (  # noqa: E402
     write_section,
 )
 from harness.metrics import scrape, value  # noqa: E402
-from harness.procs import PYTHON, Proc, free_port, wait_http  # noqa: E402
+from harness.procs import PYTHON, Proc, free_port, start_ready  # noqa: E402
 from harness.seaweed import SeaweedS3  # noqa: E402
 
 SECTION = "## bench/soak"
@@ -199,17 +199,12 @@ class Soak:
         self.s3.start()
         self.s3.create_bucket(BUCKET)
         fport, uport, port, admin = free_port(), free_port(), free_port(), free_port()
-        faulty = Proc(
-            "faulty-proxy",
-            [PYTHON, "-m", "harness.faulty_proxy", str(fport), self.s3.endpoint_url],
-            self.work,
-        )
-        self.procs.append(faulty)
         self.faults_url = f"http://127.0.0.1:{fport}/__fault__"
-        wait_http(self.faults_url, faulty)
-        upstream = Proc("upstream", [PYTHON, "-m", "harness.upstream", str(uport)], self.work)
-        self.procs.append(upstream)
-        wait_http(f"http://127.0.0.1:{uport}/ping", upstream)
+        faulty_argv = [PYTHON, "-m", "harness.faulty_proxy", str(fport), self.s3.endpoint_url]
+        self.procs.append(start_ready("faulty-proxy", faulty_argv, self.work, self.faults_url))
+        upstream_argv = [PYTHON, "-m", "harness.upstream", str(uport)]
+        ping = f"http://127.0.0.1:{uport}/ping"
+        self.procs.append(start_ready("upstream", upstream_argv, self.work, ping))
         args = sidecar_args(
             upstream=f"http://127.0.0.1:{uport}",
             port=port,
@@ -224,11 +219,10 @@ class Soak:
         )
         argv = [PYTHON, "-m", "sidecar", *args, "--capture.endpoint-name", "soak"]
         env = sidecar_env(self.s3, self.work)
-        self.sidecar = Proc("sidecar", argv, self.work, env=env)
-        self.procs.append(self.sidecar)
         self.proxy_url = f"http://127.0.0.1:{port}"
         self.admin_url = f"http://127.0.0.1:{admin}"
-        wait_http(f"{self.admin_url}/readyz", self.sidecar)
+        self.sidecar = start_ready("sidecar", argv, self.work, f"{self.admin_url}/readyz", env=env)
+        self.procs.append(self.sidecar)
 
     def stop_all(self) -> None:
         for proc in reversed(self.procs):

@@ -38,7 +38,7 @@ from bench.common import (  # noqa: E402
     write_section,
 )
 from bench.common import precise_cpu_seconds as cpu_seconds  # noqa: E402
-from harness.procs import Proc, free_port, wait_http  # noqa: E402
+from harness.procs import Proc, free_port, start_ready  # noqa: E402
 
 SECTION = "## bench/stream"
 TARGETS = ("direct", "sidecar 0%", "sidecar 100%")
@@ -166,15 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
         work = Path(tmp)
         port = free_port()
-        origin = Proc(
+        origin = start_ready(
             "origin",
             [sys.executable, str(BENCH_DIR / "origin.py"), str(port), str(args.chunks),
              str(args.chunk_bytes), str(args.gap_ms / 1000)],
-            work, cwd=REPO,
+            work, f"http://127.0.0.1:{port}/ping", cwd=REPO,
         )  # fmt: skip
         running: list[Proc] = [origin]
         try:
-            wait_http(f"http://127.0.0.1:{port}/ping", origin)
             upstream = f"http://127.0.0.1:{port}"
             targets: list[tuple[str, str, int | None, str | None]] = [
                 ("direct", upstream, None, None)
