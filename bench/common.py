@@ -207,6 +207,16 @@ def cpu_model() -> str:
     return platform.processor() or "?"
 
 
+def git(*args: str) -> str:
+    """``git`` run in the repository: its stdout, stripped ("" where git fails)."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        done = subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=30, check=False
+        )
+        return done.stdout.strip()
+    return ""
+
+
 def usable_cores() -> int:
     """CPUs this process may run on (its affinity), which may be fewer than the machine's."""
     return len(os.sched_getaffinity(0))

@@ -41,6 +41,7 @@ from bench.common import (  # noqa: E402
     WRK,
     cpu_model,
     cpu_seconds,
+    git,
     load_text,
     main_thread_cpu_seconds,
     usable_cores,
@@ -328,13 +329,7 @@ def machine_facts(load_start: tuple[float, float, float], pin: Pinning) -> str:
 
 
 def _git_state() -> str:
-    def git(*args: str) -> str:
-        done = subprocess.run(
-            ["git", *args], cwd=BENCH_DIR, capture_output=True, text=True, timeout=30, check=False
-        )
-        return done.stdout.strip()
-
-    dirty = git("status", "--porcelain", "--", "../../sidecar")
+    dirty = git("status", "--porcelain", "--", "sidecar")
     return f"commit {git('rev-parse', '--short', 'HEAD') or '?'}" + (
         ", with uncommitted changes in sidecar/" if dirty else ", sidecar/ as committed"
     )

@@ -35,7 +35,6 @@ import platform
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,6 +54,7 @@ from bench.common import (  # noqa: E402
     add_record_flags,
     capture_objects,
     csv_body,
+    git,
     load_text,
     sidecar_args,
     sidecar_env,
@@ -467,9 +467,7 @@ def report(opts: Options, soak: Soak, end: dict[str, float], stored: collections
     def pct(q: float) -> float:
         return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")
 
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()
+    commit = git("rev-parse", "--short", "HEAD")
     cmd = " ".join(["bench/soak/run.py", *argv]).strip()
     lost_none = not missing and dupes == 0
     out = [
