@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from harness.procs import PYTHON, REPO, Proc, free_port, wait_http
 from sidecar.config import SpoolConfig
 from sidecar.spool import disk_usage_ratio
-from tests.support.procs import PYTHON, REPO, Proc, free_port, wait_http
 
 pytest_plugins = ["pytester", "tests.support.loop_guard"]
 
@@ -63,7 +63,7 @@ class SidecarProc:
 def upstream(tmp_path: Path) -> Iterator[str]:
     """The test upstream server (echo, big, chunked, status, slow ...) as a real process."""
     port = free_port()
-    proc = Proc("upstream", [PYTHON, "-m", "tests.support.upstream", str(port)], tmp_path)
+    proc = Proc("upstream", [PYTHON, "-m", "harness.upstream", str(port)], tmp_path)
     try:
         wait_http(f"http://127.0.0.1:{port}/ping", proc)
         yield f"http://127.0.0.1:{port}"

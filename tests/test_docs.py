@@ -12,9 +12,9 @@ from analyzer.baseline_config import ENV_PREFIX as BASELINE_PREFIX
 from analyzer.baseline_config import BaselineConfig
 from analyzer.config import ENV_PREFIX as MONITOR_PREFIX
 from analyzer.config import MonitorConfig
+from harness.procs import REPO
 from modeltap.core.settings import markdown_table
 from sidecar.config import ENV_PREFIX, SidecarConfig
-from tests.support.procs import REPO
 
 TABLES = {
     "sidecar": (SidecarConfig, ENV_PREFIX),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.procs import REPO
+from harness.procs import REPO
 
 INNER = """
 import asyncio

@@ -1,14 +1,15 @@
-"""The README's Layout section names every module and package of sidecar/, analyzer/ and the
-shared core, so a newcomer reading it sees the whole tree (``cli_*.py``-style patterns count)."""
+"""The README's Layout section names every module and package of sidecar/, analyzer/, the
+shared core, the dev harness and bench/'s shared modules, so a newcomer reading it sees the whole
+tree (``cli_*.py``-style patterns count)."""
 
 from __future__ import annotations
 
 import fnmatch
 import re
 
-from tests.support.procs import REPO
+from harness.procs import REPO
 
-PACKAGES = ("sidecar", "analyzer", "modeltap/core")
+PACKAGES = ("sidecar", "analyzer", "modeltap/core", "harness", "bench")
 
 
 def layout_names() -> set[str]:

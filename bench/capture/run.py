@@ -23,7 +23,6 @@ import gzip
 import json
 import os
 import platform
-import resource
 import shlex
 import shutil
 import signal
@@ -43,25 +42,34 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.common import (  # noqa: E402
+    CLK_TCK,
+    NGINX,
+    WRK,
+    WRK_DONE,
+    WrkResult,
     add_record_flags,
     capture_objects,
+    cpu_model,
+    cpu_seconds,
     csv_body,
+    load_text,
+    machine_busy,
+    own_cpu_seconds,
+    parse_wrk,
     sidecar_args,
     sidecar_env,
+    start_origin,
     stop_proc,
     write_section,
+    wrk_argv,
 )
-from tests.integration.seaweed import SeaweedS3  # noqa: E402
-from tests.support.metrics import scrape  # noqa: E402
-from tests.support.procs import Proc, free_port, wait_http  # noqa: E402
+from harness.metrics import scrape  # noqa: E402
+from harness.procs import Proc, free_port, start_ready  # noqa: E402
+from harness.seaweed import SeaweedS3  # noqa: E402
 
 SECTION = "## bench/capture"
 SIZES = {"1KB": 1024, "100KB": 100 * 1024}
-WRK = shutil.which("wrk") or "/usr/bin/wrk"
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 MB = 1_000_000
-_MARK = "BENCH_RESULT "
 PREFIX = "captures"
 
 # -------------------------------------------------------------------------------------------------
@@ -165,37 +173,6 @@ def parse_args(argv: Sequence[str]) -> Options:
 # processes
 
 
-def cpu_seconds(pid: int | None) -> float:
-    """utime + stime of a process and its live descendants (all threads), from /proc."""
-    if pid is None:
-        return 0.0
-    total = 0.0
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2 :].split()
-        total += (int(fields[11]) + int(fields[12])) / CLK_TCK
-    for child in _children(pid):
-        total += cpu_seconds(child)
-    return total
-
-
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError):
-                out.extend(int(c) for c in (task / "children").read_text().split())
-    return out
-
-
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of the whole machine, from /proc/stat."""
-    parts = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    vals = [int(v) for v in parts[:8]]
-    idle = vals[3] + vals[4]
-    return float(sum(vals) - idle), float(sum(vals))
-
-
 def pin_threads(pid: int, cpu: int) -> None:
     """Put every thread of ``pid`` on ``cpu`` (for processes we cannot start under taskset)."""
     with contextlib.suppress(OSError):
@@ -206,50 +183,6 @@ def pin_threads(pid: int, cpu: int) -> None:
 
 # Distinct request bodies per size, cycled by wrk: consecutive records differ, as in real traffic.
 VARIANTS = {"1KB": 256, "100KB": 16}
-
-
-def origin_conf(prefix: Path, port: int, www: Path) -> str:
-    """nginx answering ``POST /<label>.csv`` with that file (the body is read and discarded).
-
-    nginx's static module answers POST with 405; ``error_page 405 =200 $uri`` turns that into an
-    internal GET of the same file, keeping the connection alive.
-    """
-    user = ""
-    if os.geteuid() == 0:
-        import grp
-        import pwd
-
-        user = f"user {pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name};"
-    temp = prefix / "origin-temp"
-    return f"""
-worker_processes 1;
-daemon off;
-{user}
-pid {prefix}/origin.pid;
-error_log {prefix}/origin-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {temp}/client_body;
-    proxy_temp_path {temp}/proxy;
-    fastcgi_temp_path {temp}/fastcgi;
-    uwsgi_temp_path {temp}/uwsgi;
-    scgi_temp_path {temp}/scgi;
-    keepalive_requests 1000000;
-    keepalive_timeout 75s;
-    client_max_body_size 16m;
-    client_body_buffer_size 1m;
-    types {{ text/csv csv; }}
-    default_type text/csv;
-    sendfile on;
-    server {{
-        listen 127.0.0.1:{port};
-        root {www};
-        error_page 405 =200 $uri;
-        location / {{ }}
-    }}
-}}
-"""
 
 
 _WRK_SCRIPT = """\
@@ -285,36 +218,7 @@ function request()
   return reqs[i]
 end
 
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    '{mark}{{"requests": %d, "duration_us": %d, "bytes": %d, "errors": %d, '
-    .. '"non_2xx": %d, "p50_us": %.1f, "p99_us": %.1f, "max_us": %.1f}}\\n',
-    summary.requests, summary.duration, summary.bytes,
-    e.connect + e.read + e.write + e.timeout, e.status,
-    latency:percentile(50), latency:percentile(99), latency.max))
-end
-"""
-
-
-@dataclass
-class WrkResult:
-    requests: int
-    duration_us: int
-    bytes: int
-    errors: int
-    non_2xx: int
-    p50_us: float
-    p99_us: float
-    max_us: float
-
-    @property
-    def seconds(self) -> float:
-        return self.duration_us / 1e6
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.seconds if self.duration_us else 0.0
+{done}"""
 
 
 @dataclass
@@ -368,22 +272,17 @@ class Bench:
                     count=VARIANTS[label],
                     pattern=json.dumps(str(bodies / f"{label}-%d.csv")),
                     path=json.dumps(f"/{label}.csv"),
-                    mark=_MARK,
+                    done=WRK_DONE,
                 )
             )
             self.scripts[label] = script
-        port = free_port()
-        (self.work / "origin-temp").mkdir(exist_ok=True)
-        conf = self.work / "origin.conf"
-        conf.write_text(origin_conf(self.work, port, self.www))
-        self.origin = Proc(
-            "origin",
-            [*self.taskset(self.load_cpu), NGINX, "-e", "stderr", "-p", str(self.work), "-c",
-             str(conf)],
-            self.logs,
-        )  # fmt: skip
-        self.origin_url = f"http://127.0.0.1:{port}"
-        wait_http(f"{self.origin_url}/1KB.csv", self.origin)
+        self.origin, self.origin_url = start_origin(
+            self.work,
+            self.www,
+            "1KB.csv",
+            log_dir=self.logs,
+            argv_prefix=self.taskset(self.load_cpu),
+        )
         self.start_seaweed()
 
     def start_seaweed(self) -> None:
@@ -419,12 +318,8 @@ class Bench:
             "--store.gzip", "true" if gzip_on else "false",
             "--store.shutdown-grace-seconds", "5",
         ]  # fmt: skip
-        proc = Proc(name, argv, self.logs, env=sidecar_env(self.s3, self.work))
-        try:
-            wait_http(f"http://127.0.0.1:{admin}/readyz", proc)
-        except BaseException:
-            stop_proc(proc)
-            raise
+        ready = f"http://127.0.0.1:{admin}/readyz"
+        proc = start_ready(name, argv, self.logs, ready, env=sidecar_env(self.s3, self.work))
         return Sidecar(
             proc,
             f"http://127.0.0.1:{port}",
@@ -456,12 +351,11 @@ class Bench:
     ) -> Proc:
         """wrk for ``seconds``; with ``limit``, it stops after that many responses."""
         self._seq += 1
+        script_args = [str(limit)] if limit else []
         argv = [
             *self.taskset(self.load_cpu),
-            WRK, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
-            "-s", str(self.scripts[label]), f"{url}/{label}.csv",
-            *(["--", str(limit)] if limit else []),
-        ]  # fmt: skip
+            *wrk_argv(f"{url}/{label}.csv", self.scripts[label], connections, seconds, script_args),
+        ]
         return Proc(f"wrk-{self._seq}", argv, self.logs)
 
     def run_wrk(self, url: str, label: str, seconds: int, connections: int) -> WrkResult:
@@ -480,10 +374,7 @@ def log_errors(proc: Proc) -> dict[str, int]:
 
 
 def wrk_result(proc: Proc) -> WrkResult:
-    for line in proc.log().splitlines():
-        if line.startswith(_MARK):
-            return WrkResult(**json.loads(line[len(_MARK) :]))
-    raise RuntimeError(f"wrk printed no result:\n{proc.log()[-2000:]}")
+    return parse_wrk(proc.log())
 
 
 # -------------------------------------------------------------------------------------------------
@@ -632,9 +523,9 @@ def throughput_cell(bench: Bench, label: str, percent: float, gzip_on: bool) -> 
         before = snapshot(sc.admin_url)
         keys_before = set(list_keys(bench.s3, sc.bucket))
         cpu0 = {
-            "sidecar": cpu_seconds(sc.proc.pid),
-            "weed": cpu_seconds(bench.s3.pid),
-            "origin": cpu_seconds(bench.origin.pid if bench.origin else None),
+            "sidecar": cpu_seconds(sc.proc.pid, descendants=True),
+            "weed": cpu_seconds(bench.s3.pid, descendants=True),
+            "origin": cpu_seconds(bench.origin.pid if bench.origin else None, descendants=True),
         }
         busy0 = machine_busy()
         t0 = time.monotonic()
@@ -644,9 +535,9 @@ def throughput_cell(bench: Bench, label: str, percent: float, gzip_on: bool) -> 
         t_wrk = time.monotonic()
         t_done, after = wait_stored(sc.admin_url)
         cpu1 = {
-            "sidecar": cpu_seconds(sc.proc.pid),
-            "weed": cpu_seconds(bench.s3.pid),
-            "origin": cpu_seconds(bench.origin.pid if bench.origin else None),
+            "sidecar": cpu_seconds(sc.proc.pid, descendants=True),
+            "weed": cpu_seconds(bench.s3.pid, descendants=True),
+            "origin": cpu_seconds(bench.origin.pid if bench.origin else None, descendants=True),
         }
         busy1 = machine_busy()
         d = delta(after, before)
@@ -883,10 +774,10 @@ def latency_cell(bench: Bench, kind: str) -> dict[str, Any]:
             row["during"] = latency_stats(during)
             row["after"] = latency_stats(after_drain)
         else:
-            cpu0 = cpu_seconds(sc.proc.pid)
+            cpu0 = cpu_seconds(sc.proc.pid, descendants=True)
             probe = start_probe(bench, sc.proxy_url, out)
             samples = wait_probe(bench, probe, out)
-            row["sidecar_cpu_s"] = cpu_seconds(sc.proc.pid) - cpu0
+            row["sidecar_cpu_s"] = cpu_seconds(sc.proc.pid, descendants=True) - cpu0
         row["whole"] = latency_stats(samples)
         row["timeline"] = timeline(samples)
         _, after = wait_stored(sc.admin_url)
@@ -1143,15 +1034,6 @@ def timeline_text(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def own_cpu_seconds() -> float:
-    """CPU seconds of this process and of every child it has reaped (all the bench's processes)."""
-    me, kids = (
-        resource.getrusage(resource.RUSAGE_SELF),
-        resource.getrusage(resource.RUSAGE_CHILDREN),
-    )
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-
 def foreign_cpu(busy0: tuple[float, float], own0: float, t0: float) -> str:
     """How much CPU other people's processes took during the run (machine busy minus ours)."""
     busy1, own1 = machine_busy(), own_cpu_seconds()
@@ -1167,16 +1049,10 @@ def foreign_cpu(busy0: tuple[float, float], own0: float, t0: float) -> str:
 
 
 def machine_facts(load_start: tuple[float, ...], waited: float, bench: Bench) -> list[str]:
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    load_end = os.getloadavg()
+    model = cpu_model()
     weed = "?"
     with contextlib.suppress(Exception):
-        from tests.integration.seaweed import weed_binary
+        from harness.seaweed import weed_binary
 
         weed = (
             subprocess.run(
@@ -1194,9 +1070,8 @@ def machine_facts(load_start: tuple[float, ...], waited: float, bench: Bench) ->
     return [
         f"- Machine: nproc {os.cpu_count()}, CPU {model}, Python {platform.python_version()}, "
         f"{weed}",
-        f"- Load average (1/5/15 min) at start: {' '.join(f'{v:.2f}' for v in load_start)}"
-        f" (after waiting {waited:.0f} s for a quiet moment); at end: "
-        f"{' '.join(f'{v:.2f}' for v in load_end)}",
+        f"- Load average (1/5/15 min) at start: {load_text(load_start)}"
+        f" (after waiting {waited:.0f} s for a quiet moment); at end: {load_text()}",
         f"- CPU pinning: {pin}",
     ]
 

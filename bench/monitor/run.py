@@ -8,7 +8,7 @@ reference data from the same generator (another seed). Each configuration runs i
 process that loads the baseline and times ``analyzer.job.run_window`` (parse, profile against the
 baseline, every check and the drift tests); generation is not measured.
 
-Part 2 (``drift``): the drift scenario (tests/analyzer/drift_scenario.py, docs/drift.md §5: reference seed
+Part 2 (``drift``): the drift scenario (harness/drift_scenario.py, docs/drift.md §5: reference seed
 1, current seed 2 with drift in 6 of 25 features) as two Parquet files per size; each tool in its
 own child process, whole-process wall time (reading Parquet included) and peak RSS: modeltap
 (``analyzer.profile`` of both sides from ``DataSource`` + ``analyzer.checks.evaluate``), exact
@@ -322,7 +322,7 @@ def drift_files(rows: int) -> tuple[Path, Path]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from tests.analyzer.drift_scenario import generate
+    from harness.drift_scenario import generate
 
     ref, cur = OUT / f"drift_{rows}_ref.parquet", OUT / f"drift_{rows}_cur.parquet"
     for path, seed, drift in ((ref, 1, False), (cur, 2, True)):
@@ -341,7 +341,7 @@ def drift_files(rows: int) -> tuple[Path, Path]:
 
 
 def bench_drift(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from tests.analyzer.drift_scenario import DRIFTED
+    from harness.drift_scenario import DRIFTED
 
     results = []
     for rows in args.rows:

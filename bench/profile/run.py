@@ -21,7 +21,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +28,11 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 DATA = REPO / "bench" / "out" / "profile"
 PEERS = REPO / "bench" / ".venv-peers" / "bin" / "python"
+
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.common import run_child_output as run_child  # noqa: E402
 
 
 @dataclass
@@ -42,22 +46,6 @@ class Result:
     @property
     def rows_per_s(self) -> float:
         return self.rows / self.wall_s
-
-
-def run_child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
-    """Run a command; return (wall seconds, peak RSS MiB, stdout)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{stderr[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, stdout
 
 
 def dataset(rows: int) -> Path:

@@ -18,8 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadgen import WRK, run_wrk
-from procs import CLK_TCK, Pinning
+from loadgen import run_wrk
+from procs import Pinning
+
+from bench.common import CLK_TCK, WRK
 
 PY_SPY = str(Path(sys.executable).with_name("py-spy"))
 _THREAD = re.compile(r"^thread \((\w+)\): ([^;]*);?")

@@ -6,7 +6,6 @@ import re
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 DIRECT, NGINX = "direct", "nginx"
 SECTION = "## bench/proxy"
@@ -307,18 +306,3 @@ def footnotes(grid: Grid) -> str:
                 "(capture queue full)"
             )
     return "\n".join(notes)
-
-
-def write_section(path: Path, body: str) -> None:
-    """Replace (or append) the ``## bench/proxy`` section; other sections are left as they are.
-
-    The file is read right before it is written, so edits by others made meanwhile survive.
-    """
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    section = f"{SECTION}\n\n{body.strip()}\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}[ \t]*\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        new = pattern.sub(lambda _m: section + "\n", text, count=1).rstrip() + "\n"
-    else:
-        new = text.rstrip() + "\n\n" + section
-    path.write_text(new)

@@ -24,12 +24,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httptools
-import loadgen
-import profiling
-import report
-import servers
 import uvloop
-from procs import Pinning, Proc, choose_pinning, cpu_seconds, load_average, main_thread_cpu_seconds
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import loadgen  # noqa: E402
+import profiling  # noqa: E402
+import report  # noqa: E402
+import servers  # noqa: E402
+from procs import Pinning, choose_pinning  # noqa: E402
+
+from bench.common import (  # noqa: E402
+    NGINX,
+    WRK,
+    cpu_model,
+    cpu_seconds,
+    git,
+    load_text,
+    main_thread_cpu_seconds,
+    usable_cores,
+    write_section,
+)
+from harness.procs import Proc  # noqa: E402
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR.parent / "RESULTS.md"
@@ -293,25 +311,17 @@ def _version(argv: list[str]) -> str:
 
 
 def machine_facts(load_start: tuple[float, float, float], pin: Pinning) -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        "?",
-    )
-    load_end = load_average()
+    cpu = cpu_model()
     return "\n".join(
         [
-            f"- Machine: nproc {len(os.sched_getaffinity(0))} (of {os.cpu_count()} CPUs), "
+            f"- Machine: nproc {usable_cores()} (of {os.cpu_count()} CPUs), "
             f"CPU `{cpu}`, Linux {platform.release()}",
-            f"- Load average at start: {' '.join(f'{v:.2f}' for v in load_start)}; "
-            f"at end: {' '.join(f'{v:.2f}' for v in load_end)} (the run itself keeps both CPUs "
+            f"- Load average at start: {load_text(load_start)}; "
+            f"at end: {load_text()} (the run itself keeps both CPUs "
             "busy, so the value at the end includes it)",
             f"- Software: Python {platform.python_version()}, httptools {httptools.__version__}, "
             f"uvloop {uvloop.__version__}, mypy(c) {importlib.metadata.version('mypy')}, "
-            f"{_version([servers.NGINX, '-v'])}, {_version([loadgen.WRK, '-v'])}",
+            f"{_version([NGINX, '-v'])}, {_version([WRK, '-v'])}",
             f"- Code: {_git_state()}",
             f"- Pinning: {pin.describe()}",
         ]
@@ -319,13 +329,7 @@ def machine_facts(load_start: tuple[float, float, float], pin: Pinning) -> str:
 
 
 def _git_state() -> str:
-    def git(*args: str) -> str:
-        done = subprocess.run(
-            ["git", *args], cwd=BENCH_DIR, capture_output=True, text=True, timeout=30, check=False
-        )
-        return done.stdout.strip()
-
-    dirty = git("status", "--porcelain", "--", "../../sidecar")
+    dirty = git("status", "--porcelain", "--", "sidecar")
     return f"commit {git('rev-parse', '--short', 'HEAD') or '?'}" + (
         ", with uncommitted changes in sidecar/" if dirty else ", sidecar/ as committed"
     )
@@ -370,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if opts.profile_seconds and not Path(profiling.PY_SPY).exists():
         print(f"--profile needs {profiling.PY_SPY} (`make install` puts it there)", file=sys.stderr)
         return 2
-    load_start = load_average()
+    load_start = os.getloadavg()
     print(f"load average at start: {load_start}", file=sys.stderr)
     prefix = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
     try:
@@ -392,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n" + prof)
     if opts.record:
         body = section(opts, facts, table, verdicts, report.footnotes(grid), prof)
-        report.write_section(opts.results, body)
+        write_section(opts.results, report.SECTION, f"{report.SECTION}\n\n{body.strip()}\n")
         print(f"\nrecorded in {opts.results}", file=sys.stderr)
     return 0
 

@@ -7,20 +7,27 @@ the same URI and the request body is read and discarded, with keep-alive intact.
 
 from __future__ import annotations
 
-import grp
-import os
-import pwd
-import shutil
 import sys
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from procs import Pinning, Proc, children, cpu_seconds, free_port, wait_http
+from procs import Pinning
+
+from bench.common import (
+    children,
+    cpu_seconds,
+    nginx_http_common,
+    nginx_main,
+    start_nginx,
+)
+from bench.common import (
+    start_origin as start_origin_nginx,
+)
+from harness.procs import Proc, free_port, start_ready
 
 REPO = Path(__file__).resolve().parents[2]
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 _QUEUE_GAUGE = "modeltap_sidecar_capture_queue_records"
 _SPOOLED = 'modeltap_sidecar_capture_records_total{outcome="spooled"}'
 _DROPPED = 'modeltap_sidecar_capture_records_total{outcome="dropped_queue_full"}'
@@ -37,64 +44,10 @@ class Target:
     admin_url: str | None = None
 
 
-def _user_line() -> str:
-    """As root, nginx would switch its workers to ``nobody``; keep the current user instead."""
-    if os.geteuid() != 0:
-        return ""
-    user = pwd.getpwuid(os.geteuid()).pw_name
-    group = grp.getgrgid(os.getegid()).gr_name
-    return f"user {user} {group};"
-
-
-def _common(prefix: Path, name: str) -> str:
-    return f"""
-worker_processes 1;
-daemon off;
-{_user_line()}
-pid {prefix}/{name}.pid;
-error_log {prefix}/{name}-error.log warn;
-events {{ worker_connections 4096; }}
-"""
-
-
-def _http_common(prefix: Path, name: str) -> str:
-    temp = prefix / f"{name}-temp"
-    return f"""
-    access_log off;
-    client_body_temp_path {temp}/client_body;
-    proxy_temp_path {temp}/proxy;
-    fastcgi_temp_path {temp}/fastcgi;
-    uwsgi_temp_path {temp}/uwsgi;
-    scgi_temp_path {temp}/scgi;
-    keepalive_requests 1000000;
-    keepalive_timeout 75s;
-    client_max_body_size 16m;
-    client_body_buffer_size 1m;
-"""
-
-
-def origin_conf(prefix: Path, port: int, www: Path) -> str:
-    return f"""{_common(prefix, "origin")}
-http {{
-{_http_common(prefix, "origin")}
-    types {{ text/csv csv; }}
-    default_type text/csv;
-    sendfile on;
-    open_file_cache max=64;
-    server {{
-        listen 127.0.0.1:{port};
-        root {www};
-        error_page 405 =200 $uri;
-        location / {{ }}
-    }}
-}}
-"""
-
-
 def proxy_conf(prefix: Path, port: int, upstream_port: int) -> str:
-    return f"""{_common(prefix, "nginx-proxy")}
+    return f"""{nginx_main(prefix, "nginx-proxy")}
 http {{
-{_http_common(prefix, "nginx-proxy")}
+{nginx_http_common(prefix, "nginx-proxy")}
     # Large enough that 100 KB requests and responses never touch a temp file.
     proxy_buffer_size 16k;
     proxy_buffers 16 16k;
@@ -129,14 +82,6 @@ def write_bodies(www: Path, sizes: dict[str, int]) -> None:
         (www / f"{label}.csv").write_bytes(csv_body(size))
 
 
-def _start_nginx(name: str, conf: str, prefix: Path, cpu: int | None, pin: Pinning) -> Proc:
-    (prefix / f"{name}-temp").mkdir(parents=True, exist_ok=True)
-    conf_path = prefix / f"{name}.conf"
-    conf_path.write_text(conf)
-    argv = [*pin.prefix(cpu), NGINX, "-e", "stderr", "-p", str(prefix), "-c", str(conf_path)]
-    return Proc(name, argv, prefix, cwd=prefix)
-
-
 def nginx_worker(master: Proc, timeout: float = 10.0) -> int:
     """The single worker's pid (the process that does the work)."""
     deadline = time.monotonic() + timeout
@@ -145,14 +90,11 @@ def nginx_worker(master: Proc, timeout: float = 10.0) -> int:
         if found:
             return found[0]
         time.sleep(0.05)
-    raise RuntimeError(f"{master.name}: no worker process:\n{master.log_tail()}")
+    raise RuntimeError(f"{master.name}: no worker process:\n{master.log()[-3000:]}")
 
 
 def start_origin(prefix: Path, www: Path, probe: str, pin: Pinning) -> tuple[Proc, Target]:
-    port = free_port()
-    proc = _start_nginx("origin", origin_conf(prefix, port, www), prefix, pin.load_cpu, pin)
-    base = f"http://127.0.0.1:{port}"
-    wait_http(f"{base}/{probe}", proc)
+    proc, base = start_origin_nginx(prefix, www, probe, argv_prefix=pin.prefix(pin.load_cpu))
     return proc, Target("direct", base, nginx_worker(proc))
 
 
@@ -160,10 +102,9 @@ def start_nginx_proxy(prefix: Path, upstream: str, probe: str, pin: Pinning) -> 
     port = free_port()
     upstream_port = int(upstream.rsplit(":", 1)[1])
     conf = proxy_conf(prefix, port, upstream_port)
-    proc = _start_nginx("nginx-proxy", conf, prefix, pin.proxy_cpu, pin)
-    base = f"http://127.0.0.1:{port}"
-    wait_http(f"{base}/{probe}", proc)
-    return proc, Target("nginx", base, nginx_worker(proc))
+    cpu = pin.prefix(pin.proxy_cpu)
+    proc = start_nginx("nginx-proxy", conf, prefix, f"/{probe}", port, argv_prefix=cpu)
+    return proc, Target("nginx", f"http://127.0.0.1:{port}", nginx_worker(proc))
 
 
 def start_floor(prefix: Path, upstream: str, probe: str, pin: Pinning) -> tuple[Proc, Target]:
@@ -172,9 +113,8 @@ def start_floor(prefix: Path, upstream: str, probe: str, pin: Pinning) -> tuple[
     host, upstream_port = upstream.removeprefix("http://").rsplit(":", 1)
     argv = [*pin.prefix(pin.proxy_cpu), sys.executable, str(Path(__file__).with_name("floor.py")),
             host, upstream_port, str(port)]  # fmt: skip
-    proc = Proc("floor", argv, prefix, cwd=REPO)
     base = f"http://127.0.0.1:{port}"
-    wait_http(f"{base}/{probe}", proc)
+    proc = start_ready("floor", argv, prefix, f"{base}/{probe}", cwd=REPO)
     return proc, Target("python floor", base, proc.pid)
 
 
@@ -200,9 +140,8 @@ def start_sidecar(
         *("--spool.dir", str(spool), "--store.destination", f"file://{store}"),
         *("--capture.sample-percent", f"{percent:g}"),
     ]
-    proc = Proc(name, argv, prefix, cwd=tree)
     admin_url = f"http://127.0.0.1:{admin}"
-    wait_http(f"{admin_url}/readyz", proc)
+    proc = start_ready(name, argv, prefix, f"{admin_url}/readyz", cwd=tree)
     title = f"sidecar {percent:g}%{f' ({label})' if label else ''}"
     target = Target(title, f"http://127.0.0.1:{port}", proc.pid, admin_url)
     return proc, target, store

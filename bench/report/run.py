@@ -1,6 +1,6 @@
 """bench/report: modeltap's HTML drift report beside Evidently's, on the same data.
 
-The drift scenario (tests/analyzer/drift_scenario.py, docs/drift.md §5: reference seed 1, current seed 2
+The drift scenario (harness/drift_scenario.py, docs/drift.md §5: reference seed 1, current seed 2
 with drift in 6 of 25 features) is written as two Parquet files to a temporary directory. Each
 tool builds its report in its own child process:
 
@@ -58,7 +58,7 @@ def write_sides(out: Path, rows: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from tests.analyzer.drift_scenario import generate
+    from harness.drift_scenario import generate
 
     for name, seed, drift in (("ref", 1, False), ("cur", 2, True)):
         cols = generate(rows, seed, drift=drift)

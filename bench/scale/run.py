@@ -5,7 +5,7 @@ The window is N captured records (default 10,000,000) in 1,000 objects under
 ``s3://scale/captures/ep/v/2026/03/01/10/``, in SageMaker's capture format with the CSV
 ``endpointInput`` of bench/monitor (the 25 columns of bench/profile/gen_data.py,
 seed 1); the baseline is bench/monitor's (100,000 reference rows, seed 0). SeaweedFS is
-``weed mini`` on 127.0.0.1 (tests/integration/seaweed.py, auth on), started and stopped here.
+``weed mini`` on 127.0.0.1 (harness/seaweed.py, auth on), started and stopped here.
 
 Each configuration runs in its own child process, which times ``analyzer.job.run_window`` over
 the S3 window (list, every object read by whoever profiles it, parse, profile, merge, checks):
@@ -30,7 +30,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,9 +46,11 @@ T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.common import run_child  # noqa: E402
+
 
 def _s3_env(endpoint: str) -> dict[str, str]:
-    from tests.integration.seaweed import ADMIN, REGION
+    from harness.seaweed import ADMIN, REGION
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MODELTAP_"))}
     env.update(
@@ -61,21 +62,6 @@ def _s3_env(endpoint: str) -> dict[str, str]:
     return env
 
 
-def run_child(cmd: list[str], env: dict[str, str]) -> tuple[float, float, dict[str, Any]]:
-    """Run a command; return (wall seconds, its own peak RSS MiB, its last stdout line as JSON)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=REPO)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{stderr[-3000:]}")
-    return wall, usage.ru_maxrss / 1024, json.loads(stdout.strip().splitlines()[-1])
-
-
 # --------------------------------------------------------------------------- child: generate
 
 
@@ -85,7 +71,7 @@ def child_generate(endpoint: str, records: int, objects: int) -> None:
 
     from bench.monitor.run import _capture_lines
     from bench.profile.gen_data import CARDINALITIES, _categories
-    from tests.integration.seaweed import s3_client
+    from harness.seaweed import s3_client
 
     client = s3_client(endpoint, timeout=60.0)
     rng = np.random.default_rng(1)
@@ -131,9 +117,9 @@ def child_run(engine_name: str, workers: int, endpoint: str, baseline_path: str)
     from analyzer.statistics import profile_from_statistics
     from analyzer.targets import Target
     from analyzer.window import Window
+    from harness.seaweed import REGION
     from modeltap.core.store import open_store
     from sidecar.config import StoreConfig
-    from tests.integration.seaweed import REGION
 
     baseline = profile_from_statistics(orjson.loads(Path(baseline_path).read_bytes()))
     target = Target("ep", "v", baseline, suggest_constraints(baseline))
@@ -224,7 +210,7 @@ def main() -> None:
     args = p.parse_args()
 
     from bench.monitor.run import generate_in_child
-    from tests.integration.seaweed import SeaweedS3
+    from harness.seaweed import SeaweedS3
 
     print(f"load average before: {os.getloadavg()}", file=sys.stderr)
     baseline = generate_in_child("baseline", str(args.baseline_rows))
@@ -236,7 +222,7 @@ def main() -> None:
         env = _s3_env(server.endpoint_url)
         _, _, gen = run_child(
             [sys.executable, __file__, "_gen", server.endpoint_url, str(args.records),
-             str(args.objects)], env,
+             str(args.objects)], env, cwd=REPO,
         )  # fmt: skip
         print(f"generated {args.records:,} records, {gen['bytes'] / 1e9:.2f} GB in "
               f"{gen['seconds']:.0f} s", file=sys.stderr)  # fmt: skip
@@ -244,7 +230,7 @@ def main() -> None:
         for engine, workers in CONFIGS:
             cmd = [sys.executable, __file__, "_run", engine, str(workers), server.endpoint_url,
                    baseline]  # fmt: skip
-            wall, _, info = run_child(cmd, env)
+            wall, _, info = run_child(cmd, env, cwd=REPO)
             r = {"engine": engine, "workers": workers, "records": args.records,
                  "objects": args.objects, "bytes": gen["bytes"], "wall_s": wall, **info}  # fmt: skip
             print(f"{engine} x{workers}: {info['run_s']:.1f} s, "

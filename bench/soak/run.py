@@ -2,7 +2,7 @@
 
 A bounded load test (default 10 minutes at 200 req/s, 1 KB CSV bodies, each with a unique
 ``X-Inference-Id``) through a real sidecar into a real S3 (SeaweedFS ``weed mini``). The sidecar's
-store endpoint is tests/support/faulty_proxy.py in front of SeaweedFS. Every ``--flap-seconds``
+store endpoint is harness/faulty_proxy.py in front of SeaweedFS. Every ``--flap-seconds``
 (30) the store switches between healthy and one of four faults, in turn:
 
 - ``kill``: SeaweedFS is SIGKILLed, then restarted at the end of the fault period;
@@ -35,7 +35,6 @@ import platform
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,14 +54,16 @@ from bench.common import (  # noqa: E402
     add_record_flags,
     capture_objects,
     csv_body,
+    git,
+    load_text,
     sidecar_args,
     sidecar_env,
     stop_proc,
     write_section,
 )
-from tests.integration.seaweed import SeaweedS3  # noqa: E402
-from tests.support.metrics import scrape, value  # noqa: E402
-from tests.support.procs import PYTHON, Proc, free_port, wait_http  # noqa: E402
+from harness.metrics import scrape, value  # noqa: E402
+from harness.procs import PYTHON, Proc, free_port, start_ready  # noqa: E402
+from harness.seaweed import SeaweedS3  # noqa: E402
 
 SECTION = "## bench/soak"
 BUCKET = "soak"
@@ -198,17 +199,12 @@ class Soak:
         self.s3.start()
         self.s3.create_bucket(BUCKET)
         fport, uport, port, admin = free_port(), free_port(), free_port(), free_port()
-        faulty = Proc(
-            "faulty-proxy",
-            [PYTHON, "-m", "tests.support.faulty_proxy", str(fport), self.s3.endpoint_url],
-            self.work,
-        )
-        self.procs.append(faulty)
         self.faults_url = f"http://127.0.0.1:{fport}/__fault__"
-        wait_http(self.faults_url, faulty)
-        upstream = Proc("upstream", [PYTHON, "-m", "tests.support.upstream", str(uport)], self.work)
-        self.procs.append(upstream)
-        wait_http(f"http://127.0.0.1:{uport}/ping", upstream)
+        faulty_argv = [PYTHON, "-m", "harness.faulty_proxy", str(fport), self.s3.endpoint_url]
+        self.procs.append(start_ready("faulty-proxy", faulty_argv, self.work, self.faults_url))
+        upstream_argv = [PYTHON, "-m", "harness.upstream", str(uport)]
+        ping = f"http://127.0.0.1:{uport}/ping"
+        self.procs.append(start_ready("upstream", upstream_argv, self.work, ping))
         args = sidecar_args(
             upstream=f"http://127.0.0.1:{uport}",
             port=port,
@@ -223,11 +219,10 @@ class Soak:
         )
         argv = [PYTHON, "-m", "sidecar", *args, "--capture.endpoint-name", "soak"]
         env = sidecar_env(self.s3, self.work)
-        self.sidecar = Proc("sidecar", argv, self.work, env=env)
-        self.procs.append(self.sidecar)
         self.proxy_url = f"http://127.0.0.1:{port}"
         self.admin_url = f"http://127.0.0.1:{admin}"
-        wait_http(f"{self.admin_url}/readyz", self.sidecar)
+        self.sidecar = start_ready("sidecar", argv, self.work, f"{self.admin_url}/readyz", env=env)
+        self.procs.append(self.sidecar)
 
     def stop_all(self) -> None:
         for proc in reversed(self.procs):
@@ -472,9 +467,7 @@ def report(opts: Options, soak: Soak, end: dict[str, float], stored: collections
     def pct(q: float) -> float:
         return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")
 
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()
+    commit = git("rev-parse", "--short", "HEAD")
     cmd = " ".join(["bench/soak/run.py", *argv]).strip()
     lost_none = not missing and dupes == 0
     out = [
@@ -487,7 +480,7 @@ def report(opts: Options, soak: Soak, end: dict[str, float], stored: collections
         f"`spool.max-segment-age-seconds={opts.segment_age:g}`, other options default). "
         f"Machine: {os.cpu_count()} CPUs, Linux {platform.release()}, Python "
         f"{platform.python_version()}; commit {commit}; wall time {wall:.0f} s; load average at "
-        f"end {' '.join(f'{v:.2f}' for v in os.getloadavg())}.",
+        f"end {load_text()}.",
         "",
         "| records | count |",
         "|---|---:|",

@@ -16,7 +16,6 @@ import os
 import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +30,15 @@ import procs  # noqa: E402
 import servers  # noqa: E402
 import uvloop  # noqa: E402
 
-from bench.common import REPO, add_record_flags, write_section  # noqa: E402
+from bench.common import (  # noqa: E402
+    REPO,
+    add_record_flags,
+    cpu_model,
+    usable_cores,
+    write_section,
+)
+from bench.common import precise_cpu_seconds as cpu_seconds  # noqa: E402
+from harness.procs import Proc, free_port, start_ready  # noqa: E402
 
 SECTION = "## bench/stream"
 TARGETS = ("direct", "sidecar 0%", "sidecar 100%")
@@ -54,18 +61,6 @@ class Cell:
     @property
     def cpu_per_chunk_us(self) -> float:
         return self.cpu / self.chunks * 1e6 if self.chunks else 0.0
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time of every thread of ``pid`` in nanoseconds' precision (schedstat), not the 10 ms
-    ticks of /proc/<pid>/stat: a single stream costs the sidecar only milliseconds."""
-    total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            total += int((task / "schedstat").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            continue
-    return total / 1e9
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -146,14 +141,6 @@ def table(grid: dict[tuple[str, int], Cell], conns: list[int]) -> str:
     return "\n".join(rows)
 
 
-def cpu_model() -> str:
-    done = subprocess.run(["lscpu"], capture_output=True, text=True, check=False)
-    for line in done.stdout.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "?"
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--connections", default="1,16,64", help="concurrent streams per cell")
@@ -178,16 +165,15 @@ def main(argv: list[str] | None = None) -> int:
     grid: dict[tuple[str, int], Cell] = {}
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
         work = Path(tmp)
-        port = procs.free_port()
-        origin = procs.Proc(
+        port = free_port()
+        origin = start_ready(
             "origin",
             [sys.executable, str(BENCH_DIR / "origin.py"), str(port), str(args.chunks),
              str(args.chunk_bytes), str(args.gap_ms / 1000)],
-            work, cwd=REPO,
+            work, f"http://127.0.0.1:{port}/ping", cwd=REPO,
         )  # fmt: skip
-        running: list[procs.Proc] = [origin]
+        running: list[Proc] = [origin]
         try:
-            procs.wait_http(f"http://127.0.0.1:{port}/ping", origin)
             upstream = f"http://127.0.0.1:{port}"
             targets: list[tuple[str, str, int | None, str | None]] = [
                 ("direct", upstream, None, None)
@@ -238,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.gap_ms:g} ms apart (text/event-stream, chunked), the connections' first "
             "streams starting spread over half a stream's length; the sidecar "
             f"{'compiled (build/compiled)' if args.compiled else 'pure Python (the checkout)'}; "
-            f"CPU `{cpu_model()}`, {len(os.sched_getaffinity(0))} CPUs shared with "
+            f"CPU `{cpu_model()}`, {usable_cores()} CPUs shared with "
             f"other work, no pinning (load average {load_start[0]:.2f} at the start, "
             f"{os.getloadavg()[0]:.2f} at the end, this run included); "
             f"Python {platform.python_version()}.",

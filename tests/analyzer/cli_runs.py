@@ -9,7 +9,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.support.procs import PYTHON, REPO
+from harness.procs import PYTHON, REPO
 
 NOW = dt.datetime.now(dt.UTC).replace(minute=30, second=0, microsecond=0)
 START, END = NOW - dt.timedelta(minutes=30), NOW + dt.timedelta(minutes=30)

@@ -25,10 +25,10 @@ from analyzer.config import load_config
 from analyzer.job import list_dataset
 from analyzer.targets import BatchDataset
 from analyzer.window import Window
+from harness.drift_scenario import DRIFTED, generate
+from harness.procs import PYTHON, REPO
 from modeltap.core.errors import ConfigError
 from modeltap.core.store.local import LocalStore
-from tests.analyzer.drift_scenario import DRIFTED, generate
-from tests.support.procs import PYTHON, REPO
 
 N = 100_000
 

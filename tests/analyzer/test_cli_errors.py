@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.procs import free_port
 from tests.analyzer.cli_runs import (
     baseline,
     built_baseline,
@@ -17,7 +18,6 @@ from tests.analyzer.cli_runs import (
     monitor_once,
     one_line,
 )
-from tests.support.procs import free_port
 
 # distributed retries a refused connection until this timeout (30 s by default).
 FAST_DASK = {"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"}

@@ -10,7 +10,7 @@ import pytest
 from analyzer.baseline import profile
 from analyzer.checks import Evaluation, evaluate
 from analyzer.profile import Profile
-from tests.analyzer.drift_scenario import DRIFTED, WITH_MISSING, generate
+from harness.drift_scenario import DRIFTED, WITH_MISSING, generate
 
 N = 100_000
 

@@ -20,6 +20,8 @@ import orjson
 
 from analyzer.quality import ProblemType
 from analyzer.quality.label_types import wrong_type
+from harness.metrics import scrape, value
+from harness.procs import PYTHON, free_port, running
 from tests.analyzer.cli_runs import (
     baseline,
     built_baseline,
@@ -28,8 +30,6 @@ from tests.analyzer.cli_runs import (
     write_captures,
     write_labels,
 )
-from tests.support.metrics import scrape, value
-from tests.support.procs import PYTHON, free_port, running
 
 N = 300
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from analyzer.report_html import render_run
-from tests.analyzer.drift_scenario import DRIFTED
+from harness.drift_scenario import DRIFTED
 from tests.analyzer.test_report_html import Page, scenario_view
 
 CHROMIUM = shutil.which("chromium")

@@ -22,7 +22,7 @@ from analyzer.report_html import (
     render_run,
     report_href,
 )
-from tests.analyzer.drift_scenario import DRIFTED, generate
+from harness.drift_scenario import DRIFTED, generate
 
 N = 100_000  # the drift scenario needs this many rows for all six drifts to be decided
 VOID = {"meta", "br", "img", "hr", "input", "link", "col", "area", "base", "wbr", "source"}

@@ -3,7 +3,7 @@
 A connection cut mid-request used to leave aiohttp's request, connection and its copy of the body
 in reference cycles through the exceptions' tracebacks (bench/soak: the sidecar's RSS stepped up
 after every connection-reset fault). The server here is a local aiohttp app that reads the body
-and cuts the connection, as tests/support/faulty_proxy.py does in the soak.
+and cuts the connection, as harness/faulty_proxy.py does in the soak.
 """
 
 from __future__ import annotations

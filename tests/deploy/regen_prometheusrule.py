@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from tests.support.procs import REPO
+from harness.procs import REPO
 
 RULES = REPO / "deploy" / "prometheus" / "rules.yml"
 PROMETHEUS_RULE = REPO / "deploy" / "base" / "prometheusrule.yaml"

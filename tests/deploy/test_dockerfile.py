@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
+from harness.procs import REPO
 from tests.deploy.tools import assert_ok, run, venv_tool
-from tests.support.procs import REPO
 
 DOCKERFILE = REPO / "Dockerfile"
 TARGETS = ("sidecar", "analyzer", "demo")

@@ -15,7 +15,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.support.procs import REPO
+from harness.procs import REPO
 
 PACKAGES = ("sidecar", "analyzer", "modeltap")
 DEMO_ONLY = {REPO / "modeltap" / "demo.py", REPO / "modeltap" / "demo_model.py"}

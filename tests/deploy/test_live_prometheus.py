@@ -19,12 +19,12 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from analyzer.exporter import AnalyzerCollector
 from analyzer.results import WITH_VIOLATIONS
+from harness.procs import Proc, free_port, wait_http
 from tests.analyzer.test_exporter import ingest_counters, result
 from tests.conftest import SidecarProc
 from tests.deploy.test_dashboard import as_promql, dashboard, queries
 from tests.deploy.test_prometheus import RULES, alerts
 from tests.deploy.tools import system_tool
-from tests.support.procs import Proc, free_port, wait_http
 
 pytestmark = pytest.mark.integration
 

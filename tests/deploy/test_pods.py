@@ -25,8 +25,10 @@ import orjson
 import pytest
 from sklearn.datasets import load_iris
 
+from harness.procs import PYTHON, REPO, free_port
+from harness.prometheus import prometheus
+from harness.seaweed import SeaweedS3, running_seaweed
 from tests.deploy.test_rollout_drain import Traffic
-from tests.integration.seaweed import SeaweedS3, running_seaweed
 from tests.support.podman import (
     FIXED_PORTS,
     Played,
@@ -37,8 +39,6 @@ from tests.support.podman import (
     require_images,
     wait_http_ok,
 )
-from tests.support.procs import PYTHON, REPO, free_port
-from tests.support.prometheus import prometheus
 
 pytestmark = pytest.mark.pods
 

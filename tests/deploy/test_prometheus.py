@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from harness.procs import REPO
 from tests.deploy.regen_prometheusrule import PROMETHEUS_RULE, render
 from tests.deploy.tools import (
     DEPLOY,
@@ -22,7 +23,6 @@ from tests.deploy.tools import (
     system_tool,
     unexported_metrics,
 )
-from tests.support.procs import REPO
 
 PROM = DEPLOY / "prometheus"
 RULES = PROM / "rules.yml"

@@ -34,8 +34,8 @@ from typing import Any
 
 import pytest
 
+from harness.procs import PYTHON, REPO, Proc, free_port, wait_http
 from tests.deploy.tools import documents, render
-from tests.support.procs import PYTHON, REPO, Proc, free_port, wait_http
 from tests.support.records import read_records
 
 pytestmark = pytest.mark.integration

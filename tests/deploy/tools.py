@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.procs import REPO
+from harness.procs import REPO
 
 DEPLOY = REPO / "deploy"
 KUSTOMIZATIONS = ("base", "overlays/s3", "overlays/local", "overlays/dask")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.procs import PYTHON, Proc, free_port, wait_http
+from harness.seaweed import SeaweedS3
 from sidecar.config import StoreConfig
-from tests.integration.seaweed import SeaweedS3
-from tests.support.procs import PYTHON, Proc, free_port, wait_http
 
 
 @pytest.fixture(scope="session")
@@ -69,11 +69,11 @@ def s3_store_config(s3_env: SeaweedS3, s3_bucket: str) -> StoreConfig:
 
 @pytest.fixture
 def faulty_s3(s3_env: SeaweedS3, tmp_path: Path) -> Iterator[str]:
-    """The fault injector (tests.support.faulty_proxy) in front of the real SeaweedFS; its URL."""
+    """The fault injector (harness.faulty_proxy) in front of the real SeaweedFS; its URL."""
     port = free_port()
     proc = Proc(
         "faulty-s3",
-        [PYTHON, "-m", "tests.support.faulty_proxy", str(port), s3_env.endpoint_url],
+        [PYTHON, "-m", "harness.faulty_proxy", str(port), s3_env.endpoint_url],
         tmp_path,
     )
     try:

@@ -24,8 +24,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from analyzer.cli.baseline import main
-from tests.integration.seaweed import SeaweedS3
-from tests.support.procs import PYTHON, REPO
+from harness.procs import PYTHON, REPO
+from harness.seaweed import SeaweedS3
 
 pytestmark = pytest.mark.integration
 

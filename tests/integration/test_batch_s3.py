@@ -17,10 +17,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from harness.drift_scenario import DRIFTED, generate
+from harness.procs import PYTHON, REPO
+from harness.seaweed import SeaweedS3
 from tests.analyzer.cli_runs import built_baseline, modeltap
-from tests.analyzer.drift_scenario import DRIFTED, generate
-from tests.integration.seaweed import SeaweedS3
-from tests.support.procs import PYTHON, REPO
 
 pytestmark = pytest.mark.integration
 

@@ -16,10 +16,10 @@ import aiohttp
 import orjson
 import pytest
 
+from harness.metrics import scrape, value
+from harness.procs import PYTHON, Proc, free_port, wait_http
+from harness.seaweed import SeaweedS3
 from tests.conftest import SidecarProc
-from tests.integration.seaweed import SeaweedS3
-from tests.support.metrics import scrape, value
-from tests.support.procs import PYTHON, Proc, free_port, wait_http
 
 pytestmark = pytest.mark.integration
 
@@ -185,7 +185,7 @@ def test_store_errors_are_retried_and_counted(
     port = free_port()
     fault = Proc(
         "faulty-s3",
-        [PYTHON, "-m", "tests.support.faulty_proxy", str(port), s3_env.endpoint_url],
+        [PYTHON, "-m", "harness.faulty_proxy", str(port), s3_env.endpoint_url],
         tmp_path,
     )
     try:

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.metrics import scrape
-from tests.support.procs import REPO, free_port
+from harness.metrics import scrape
+from harness.procs import REPO, free_port
 from tests.support.records import read_records
 
 pytestmark = pytest.mark.integration

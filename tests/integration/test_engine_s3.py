@@ -22,11 +22,11 @@ from analyzer.results import RunResult
 from analyzer.sources import DataSource
 from analyzer.targets import Target
 from analyzer.window import Window
+from harness.seaweed import SeaweedS3
 from modeltap.core.store import open_store
 from sidecar.config import StoreConfig
 from tests.analyzer.test_engine import assert_same_profile, assert_same_run
 from tests.analyzer.test_job import T0, capture_line
-from tests.integration.seaweed import SeaweedS3
 
 pytestmark = pytest.mark.integration
 

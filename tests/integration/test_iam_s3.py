@@ -33,11 +33,11 @@ import pytest
 from botocore.exceptions import ClientError
 from sklearn.datasets import load_iris
 
+from harness.procs import PYTHON, REPO, Proc, free_port, running, wait_http
+from harness.seaweed import Identity, SeaweedS3, s3_client
 from tests.conftest import SidecarProc
-from tests.integration.seaweed import Identity, SeaweedS3, s3_client
 from tests.integration.test_delivery_s3 import s3_flags
 from tests.integration.test_proxy_e2e import call
-from tests.support.procs import PYTHON, REPO, Proc, free_port, running, wait_http
 
 pytestmark = pytest.mark.integration
 

@@ -19,10 +19,10 @@ import openai
 import orjson
 import pytest
 
+from harness.metrics import scrape, value
+from harness.procs import PYTHON, Proc, free_port, wait_http
+from harness.prometheus import prometheus
 from tests.conftest import SidecarProc
-from tests.support.metrics import scrape, value
-from tests.support.procs import PYTHON, Proc, free_port, wait_http
-from tests.support.prometheus import prometheus
 from tests.support.records import read_records
 
 pytestmark = pytest.mark.integration

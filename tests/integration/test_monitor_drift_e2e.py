@@ -14,13 +14,13 @@ import orjson
 import pytest
 from sklearn.datasets import load_iris
 
+from harness.metrics import scrape, value
+from harness.procs import PYTHON, REPO, free_port, running
+from harness.prometheus import prometheus
+from harness.seaweed import SeaweedS3
 from tests.conftest import SidecarProc
-from tests.integration.seaweed import SeaweedS3
 from tests.integration.test_delivery_s3 import s3_flags, wait_until
 from tests.integration.test_proxy_e2e import call
-from tests.support.metrics import scrape, value
-from tests.support.procs import PYTHON, REPO, free_port, running
-from tests.support.prometheus import prometheus
 
 pytestmark = pytest.mark.integration
 

@@ -12,11 +12,11 @@ import orjson
 import pytest
 from sklearn.datasets import load_iris
 
+from harness.procs import PYTHON, REPO, free_port, running
+from harness.prometheus import prometheus
 from modeltap import __version__
 from tests.conftest import SidecarProc
 from tests.integration.test_proxy_e2e import call
-from tests.support.procs import PYTHON, REPO, free_port, running
-from tests.support.prometheus import prometheus
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,8 @@ import orjson
 import pytest
 from sklearn.datasets import load_iris
 
+from harness.procs import free_port
 from tests.analyzer.cli_runs import baseline, monitor_config, monitor_once, write_captures
-from tests.support.procs import free_port
 
 pytestmark = pytest.mark.integration
 

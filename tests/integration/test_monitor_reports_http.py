@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.procs import PYTHON, REPO, free_port, running
 from tests.analyzer.cli_runs import one_line
-from tests.support.procs import PYTHON, REPO, free_port, running
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.procs import PYTHON, REPO, free_port, running
+from harness.procs import PYTHON, REPO, free_port, running
 
 pytestmark = pytest.mark.integration
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from harness.metrics import scrape, value
 from tests.conftest import SidecarProc
 from tests.integration.test_proxy_e2e import call
-from tests.support.metrics import scrape, value
 from tests.support.records import read_records
 
 pytestmark = pytest.mark.integration

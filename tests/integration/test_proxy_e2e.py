@@ -19,11 +19,11 @@ import aiohttp
 import orjson
 import pytest
 
+from harness.metrics import scrape, value
+from harness.upstream import pattern
 from sidecar.sampling import hash_fraction
 from tests.conftest import SidecarProc
-from tests.support.metrics import scrape, value
 from tests.support.records import read_records
-from tests.support.upstream import pattern
 
 pytestmark = pytest.mark.integration
 
@@ -288,7 +288,7 @@ def test_inference_id_sampling_is_consistent_across_retries(
 
 
 def test_upstream_down_and_slow(upstream: str, start_sidecar: Callable[..., SidecarProc]) -> None:
-    from tests.support.procs import free_port
+    from harness.procs import free_port
 
     dead = start_sidecar(f"http://127.0.0.1:{free_port()}", name="dead")
     status, _, _, body = call(

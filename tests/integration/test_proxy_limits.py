@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from harness.metrics import scrape, value
 from tests.conftest import SidecarProc
-from tests.support.metrics import scrape, value
 
 pytestmark = pytest.mark.integration
 

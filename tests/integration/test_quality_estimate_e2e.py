@@ -20,12 +20,12 @@ import numpy as np
 import orjson
 import pytest
 
+from harness.metrics import scrape, value
+from harness.procs import PYTHON, REPO
 from modeltap.demo_model import CREDIT_FEATURES, credit_data
 from tests.conftest import SidecarProc
 from tests.integration.test_delivery_s3 import wait_until
 from tests.integration.test_proxy_e2e import call
-from tests.support.metrics import scrape, value
-from tests.support.procs import PYTHON, REPO
 
 pytestmark = pytest.mark.integration
 

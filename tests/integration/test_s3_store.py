@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
+from harness.seaweed import SeaweedS3, free_port
 from modeltap.core.errors import StoreConfigError, StoreError
 from modeltap.core.store import open_store
 from modeltap.core.store.s3 import MIB, PROBE_KEY, S3Store
 from sidecar.config import StoreConfig
-from tests.integration.seaweed import SeaweedS3, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -10,10 +10,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from harness.prometheus import PROMTOOL, prometheus
 from modeltap import __version__
 from tests.conftest import SidecarProc
 from tests.integration.test_proxy_e2e import call
-from tests.support.prometheus import PROMTOOL, prometheus
 
 pytestmark = pytest.mark.integration
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.faulty_proxy import arm, injected
+from harness.procs import PYTHON, Proc, free_port, wait_http
+from harness.seaweed import SeaweedS3
 from tests.conftest import SidecarProc
-from tests.integration.seaweed import SeaweedS3
-from tests.support.faulty_proxy import arm, injected
-from tests.support.procs import PYTHON, Proc, free_port, wait_http
 
 pytestmark = pytest.mark.integration
 

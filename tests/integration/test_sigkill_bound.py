@@ -15,10 +15,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from harness.metrics import scrape, value
+from harness.procs import PYTHON, Proc
 from tests.conftest import SidecarProc
 from tests.integration.test_delivery_s3 import wait_until
-from tests.support.metrics import scrape, value
-from tests.support.procs import PYTHON, Proc
 from tests.support.records import read_records
 
 pytestmark = pytest.mark.integration

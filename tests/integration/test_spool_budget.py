@@ -10,12 +10,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from harness.faulty_proxy import arm
+from harness.metrics import scrape, value
+from harness.seaweed import SeaweedS3
 from sidecar.segment import BLOCK
 from tests.conftest import SidecarProc
-from tests.integration.seaweed import SeaweedS3
 from tests.integration.test_delivery_s3 import bucket_objects, ids_of, records_of, wait_until
-from tests.support.faulty_proxy import arm
-from tests.support.metrics import scrape, value
 
 pytestmark = pytest.mark.integration
 

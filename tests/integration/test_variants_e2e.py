@@ -13,11 +13,11 @@ import orjson
 import pytest
 from sklearn.datasets import load_iris
 
+from harness.procs import PYTHON, REPO, free_port, running
+from harness.prometheus import prometheus
 from tests.conftest import SidecarProc
 from tests.integration.test_monitor_e2e import FEATURES
 from tests.integration.test_proxy_e2e import call
-from tests.support.procs import PYTHON, REPO, free_port, running
-from tests.support.prometheus import prometheus
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.support.procs import PYTHON, REPO
+from harness.procs import PYTHON, REPO
 
 HEAVY = ("numpy", "pyarrow", "scipy", "dask", "distributed", "pandas", "sklearn", "datasketches")
 

@@ -100,7 +100,7 @@ def test_config_does_not_import_the_redactor() -> None:
     """sidecar.redact imports the config; the config checks redaction paths without it."""
     import ast
 
-    from tests.support.procs import REPO
+    from harness.procs import REPO
 
     tree = ast.parse((REPO / "sidecar" / "config.py").read_text())
     imported = {

@@ -38,8 +38,8 @@ from typing import Any
 import pytest
 import yaml
 
+from harness.procs import REPO
 from tests.deploy.tools import IMAGES, documents, render, render_overlay
-from tests.support.procs import REPO
 
 PODMAN = REPO / "ci" / "podman.sh"
 IMAGE_TAG = os.environ.get("MODELTAP_IMAGE_TAG", "ci")

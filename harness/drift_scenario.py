@@ -22,8 +22,8 @@ CARDINALITIES = (3, 10, 50, 1000, 10000)
 
 
 def _zipf(k: int) -> np.ndarray:
-    p = 1.0 / np.arange(1, k + 1)
-    return p / p.sum()
+    p: np.ndarray = 1.0 / np.arange(1, k + 1)
+    return p / float(p.sum())
 
 
 def _labels(k: int) -> np.ndarray:

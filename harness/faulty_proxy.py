@@ -1,4 +1,4 @@
-"""A fault injector in front of a real server (``python -m tests.support.faulty_proxy PORT TARGET``).
+"""A fault injector in front of a real server (``python -m harness.faulty_proxy PORT TARGET``).
 
 Requests pass through untouched (Host included, so S3 signatures stay valid) until a fault is armed
 with ``POST /__fault__`` ``{"status": 503, "code": "SlowDown", "count": 3, "method": "PUT"}`` or
@@ -84,8 +84,8 @@ def create_app(target: str) -> web.Application:
             data=await request.read(),
             allow_redirects=False,
         ) as up:
-            body = await up.read()
-            return web.Response(status=up.status, headers=end_to_end(up.headers), body=body)
+            answer = await up.read()
+            return web.Response(status=up.status, headers=end_to_end(up.headers), body=answer)
 
     async def session_ctx(app: web.Application) -> Any:
         app[SESSION] = aiohttp.ClientSession(

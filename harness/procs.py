@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 PYTHON = sys.executable
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 _HANDED_OUT: collections.deque[int] = collections.deque(maxlen=512)
@@ -43,7 +43,12 @@ class Proc:
     """A child process whose output goes to a log file; ``stop`` always ends it by pid."""
 
     def __init__(
-        self, name: str, argv: Sequence[str], log_dir: Path, env: Mapping[str, str] | None = None
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_dir: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path = REPO,
     ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
@@ -57,7 +62,7 @@ class Proc:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=full_env,
-            cwd=REPO,
+            cwd=cwd,
             start_new_session=True,
         )
         self.pid = self.popen.pid
@@ -114,6 +119,25 @@ def wait_http(url: str, proc: Proc | None = None, timeout: float = 30.0, status:
     raise TimeoutError(f"{url} not ready after {timeout}s ({last})\n{log}")
 
 
+def start_ready(
+    name: str,
+    argv: Sequence[str],
+    log_dir: Path,
+    ready_url: str,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+    cwd: Path = REPO,
+) -> Proc:
+    """Start a process and wait until ``ready_url`` answers; stopped by pid if it never does."""
+    proc = Proc(name, argv, log_dir, env, cwd)
+    try:
+        wait_http(ready_url, proc, timeout)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc
+
+
 @contextlib.contextmanager
 def running(
     name: str,
@@ -124,9 +148,8 @@ def running(
     timeout: float = 30.0,
 ) -> Iterator[Proc]:
     """Start a process, wait until ``ready_url`` answers, and stop it on exit (also on failure)."""
-    proc = Proc(name, argv, log_dir, env)
+    proc = start_ready(name, argv, log_dir, ready_url, env, timeout)
     try:
-        wait_http(ready_url, proc, timeout)
         yield proc
     finally:
         proc.stop()

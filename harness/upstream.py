@@ -1,4 +1,4 @@
-"""A real HTTP upstream for proxy tests (run as ``python -m tests.support.upstream PORT``).
+"""A real HTTP upstream for proxy tests (run as ``python -m harness.upstream PORT``).
 
 Routes cover what a faithful proxy must carry: echoed bodies and headers, large and streamed
 bodies, any status, slowness, HEAD, a response without Content-Type, a connection cut mid-body,
