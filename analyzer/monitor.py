@@ -60,9 +60,9 @@ from croniter import croniter
 from prometheus_client import CollectorRegistry
 
 from analyzer.attribution.kernel_shap import Background
-from analyzer.attribution_run import AttributionTarget
+from analyzer.attribution.run import AttributionTarget
 from analyzer.baseline_files import check_constraints_file, parse_json, read_profile
-from analyzer.bias_run import BiasTarget
+from analyzer.bias.run import BiasTarget
 from analyzer.config import (
     AttributionConfig,
     BiasConfig,
@@ -78,7 +78,7 @@ from analyzer.groundtruth import IngestConfig, Ingestor, PredictionSpec, add_gro
 from analyzer.hooks import load_hook
 from analyzer.job import Evaluator, evaluate_checks, missing_dataset_dir, run_window
 from analyzer.quality import Calibration, ProblemType
-from analyzer.quality_run import QualityTarget
+from analyzer.quality.run import QualityTarget
 from analyzer.reports import write_reports, write_root_index
 from analyzer.results import FAILED, RunResult
 from analyzer.server import build_app

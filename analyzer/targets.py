@@ -8,10 +8,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from analyzer.attribution_run import AttributionTarget
-from analyzer.bias_run import BiasTarget
+from analyzer.attribution.run import AttributionTarget
+from analyzer.bias.run import BiasTarget
 from analyzer.profile import Profile
-from analyzer.quality_run import QualityTarget
+from analyzer.quality.run import QualityTarget
 from analyzer.readers import Format
 
 

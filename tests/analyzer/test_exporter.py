@@ -32,9 +32,9 @@ def result(status: str, finished: float) -> RunResult:
         {"feature_name": "a", "constraint_check_type": "baseline_drift_check", "description": "x"},
         {"feature_name": "b", "constraint_check_type": "completeness_check", "description": "y"},
     ]
-    # model_quality.json of a binary classifier (analyzer.quality_run): 80 of 100 predictions
+    # model_quality.json of a binary classifier (analyzer.quality.run): 80 of 100 predictions
     # labelled, accuracy 0.8 under its threshold, and the label-free estimate of the current window.
-    r.quality = {
+    r.sections["quality"] = {
         "problem_type": "BinaryClassification",
         "merge": {"records": 100, "predictions": 100, "labelled": 80, "predictions_without_label": 20,
                   "labels": 82, "labels_without_prediction": 2, "duplicate_labels": 1,
@@ -72,10 +72,10 @@ def result(status: str, finished: float) -> RunResult:
         "violations": [{"feature_name": "a", "constraint_check_type": "baseline_drift_check",
                         "description": "z"}],
     }  # fmt: skip
-    # bias/ (analyzer.bias_run): Clarify's report for the facet age > 40, DPPL and DI over every
+    # bias/ (analyzer.bias.run): Clarify's report for the facet age > 40, DPPL and DI over every
     # prediction, AD and RD over the labelled ones, TE undefined (no false positives in d); the
     # whole DPPL interval is past its allowed range.
-    r.bias = {
+    r.sections["bias"] = {
         "rows": 120, "labelled": 80, "unreadable_predictions": {}, "mismatched_records": 0,
         "report": {"version": "1.0", "post_training_bias_metrics": {
             "label": "label", "label_value_or_threshold": "1",
@@ -99,9 +99,9 @@ def result(status: str, finished: float) -> RunResult:
                                        "bootstrap interval [0.2, 0.46]"}],
         "captures_read": {"objects": 2, "bad_lines": 0},
     }  # fmt: skip
-    # attribution/ (analyzer.attribution_run): Kernel SHAP of 50 window rows; debt_ratio fell
+    # attribution/ (analyzer.attribution.run): Kernel SHAP of 50 window rows; debt_ratio fell
     # from first to last place, NDCG 0.83 under the 0.9 threshold.
-    r.attribution = {
+    r.sections["attribution"] = {
         "rows_explained": 50,
         "report": {"version": "1.0", "explanations": {"kernel_shap": {"label0": {
             "global_shap_values": {"income": 0.21, "age": 0.12, "debt_ratio": 0.02},
@@ -211,7 +211,7 @@ def test_model_quality_and_variant_comparison() -> None:
 
 def test_multiclass_per_class_metrics() -> None:
     r = result(WITH_VIOLATIONS, 1000.0)
-    r.quality = {
+    r.sections["quality"] = {
         "problem_type": "MulticlassClassification",
         "statistics": {"multiclass_classification_metrics": {
             "confusion_matrix": {"a": {"a": 2, "b": 0}, "b": {"a": 1, "b": 1}},
@@ -277,8 +277,16 @@ def test_bias_and_attribution() -> None:
 
 def test_bias_and_attribution_without_findings() -> None:
     r = result(WITH_VIOLATIONS, 1000.0)
-    r.bias = {"rows": 0, "labelled": 0, "report": None, "violations": []}  # an empty window
-    r.attribution = {"error": "ModelCallError: connection refused", "violations": []}  # failed
+    r.sections["bias"] = {
+        "rows": 0,
+        "labelled": 0,
+        "report": None,
+        "violations": [],
+    }  # an empty window
+    r.sections["attribution"] = {
+        "error": "ModelCallError: connection refused",
+        "violations": [],
+    }  # failed
     reg = CollectorRegistry()
     AnalyzerCollector(reg).record(r)
     get = reg.get_sample_value

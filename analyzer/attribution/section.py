@@ -1,0 +1,56 @@
+"""Feature-attribution drift as a section: Kernel SHAP of window rows against the model and the
+NDCG of the ranking against the baseline's (``analyzer.attribution.run``), under ``attribution/``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from prometheus_client.core import Metric
+
+from analyzer.attribution.exported import attribution_metrics
+from analyzer.attribution.run import run_attribution
+from analyzer.bias.section import clarify_files
+from analyzer.report_html import doc_section
+from analyzer.section import Ident, Limits, Outcome, SectionInput
+from analyzer.targets import Target
+
+Doc = dict[str, Any]
+
+
+class AttributionSection:
+    name = "attribution"
+    title = "Feature attribution drift"
+
+    def configured(self, target: Target) -> bool:
+        return target.attribution is not None and target.batch is None
+
+    async def run(self, source: SectionInput) -> Doc | None:
+        t = source.target
+        if t.attribution is None or not source.window_has_data:
+            return None
+        return await run_attribution(
+            source.captures, t.endpoint, t.variant, t.target_model, t.attribution, source.window
+        )
+
+    def failed(self, error: str) -> Doc:
+        return {"error": error, "violations": []}
+
+    def outcome(self, result: Doc) -> Outcome:
+        return Outcome(violations=len(result.get("violations") or []))
+
+    def violations(self, result: Doc) -> Sequence[Mapping[str, Any]]:
+        found: list[Mapping[str, Any]] = result.get("violations") or []
+        return found
+
+    def report_files(self, result: Doc) -> list[tuple[str, object]]:
+        return clarify_files(self.name, result)
+
+    def html(self, result: Doc) -> str:
+        return doc_section(result, self.name, self.title)
+
+    def metrics(self, results: Mapping[Ident, Doc], limits: Limits) -> Iterable[Metric]:
+        return attribution_metrics(results, limits.max_features)
+
+
+ATTRIBUTION = AttributionSection()

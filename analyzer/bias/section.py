@@ -1,0 +1,68 @@
+"""Bias drift as a section: Clarify's post-training metrics of the window's predictions across
+a facet (``analyzer.bias.run``), written under ``bias/``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from prometheus_client.core import Metric
+
+from analyzer.bias.exported import bias_metrics
+from analyzer.bias.run import run_bias
+from analyzer.report_html import doc_section
+from analyzer.section import Ident, Limits, Outcome, SectionInput
+from analyzer.targets import Target
+
+Doc = dict[str, Any]
+
+
+def clarify_files(folder: str, doc: Doc) -> list[tuple[str, object]]:
+    """analysis.json (the window's report), constraint_violations.json and the rest as run.json,
+    the files of a Clarify-style section (bias, attribution)."""
+    files: list[tuple[str, object]] = []
+    if doc.get("report") is not None:
+        files.append((f"{folder}/analysis.json", doc["report"]))
+    found = {"version": "1.0", "violations": doc.get("violations", [])}
+    files.append((f"{folder}/constraint_violations.json", found))
+    files.append((f"{folder}/run.json", {k: v for k, v in doc.items() if k != "report"}))
+    return files
+
+
+class BiasSection:
+    name = "bias"
+    title = "Bias drift"
+
+    def configured(self, target: Target) -> bool:
+        return target.bias is not None and target.batch is None
+
+    async def run(self, source: SectionInput) -> Doc | None:
+        t = source.target
+        if t.bias is None or not source.window_has_data:
+            return None
+        return await run_bias(
+            source.captures, source.labels, t.endpoint, t.variant, t.target_model, t.bias,
+            source.window,
+        )  # fmt: skip
+
+    def failed(self, error: str) -> Doc:
+        return {"error": error, "violations": []}
+
+    def outcome(self, result: Doc) -> Outcome:
+        return Outcome(violations=len(result.get("violations") or []))
+
+    def violations(self, result: Doc) -> Sequence[Mapping[str, Any]]:
+        found: list[Mapping[str, Any]] = result.get("violations") or []
+        return found
+
+    def report_files(self, result: Doc) -> list[tuple[str, object]]:
+        return clarify_files(self.name, result)
+
+    def html(self, result: Doc) -> str:
+        return doc_section(result, self.name, self.title)
+
+    def metrics(self, results: Mapping[Ident, Doc], limits: Limits) -> Iterable[Metric]:
+        return bias_metrics(results)
+
+
+BIAS = BiasSection()
