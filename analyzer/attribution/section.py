@@ -9,13 +9,11 @@ from typing import Any
 from prometheus_client.core import Metric
 
 from analyzer.attribution.exported import attribution_metrics
-from analyzer.attribution.run import run_attribution
+from analyzer.attribution.run import AttributionResult, run_attribution
 from analyzer.bias.section import clarify_files
 from analyzer.report_html import doc_section
 from analyzer.section import Ident, Limits, Outcome, SectionInput
 from analyzer.targets import Target
-
-Doc = dict[str, Any]
 
 
 class AttributionSection:
@@ -25,7 +23,7 @@ class AttributionSection:
     def configured(self, target: Target) -> bool:
         return target.attribution is not None and target.batch is None
 
-    async def run(self, source: SectionInput) -> Doc | None:
+    async def run(self, source: SectionInput) -> AttributionResult | None:
         t = source.target
         if t.attribution is None or not source.window_has_data:
             return None
@@ -33,23 +31,24 @@ class AttributionSection:
             source.captures, t.endpoint, t.variant, t.target_model, t.attribution, source.window
         )
 
-    def failed(self, error: str) -> Doc:
-        return {"error": error, "violations": []}
+    def failed(self, error: str) -> AttributionResult:
+        return AttributionResult(error=error)
 
-    def outcome(self, result: Doc) -> Outcome:
-        return Outcome(violations=len(result.get("violations") or []))
+    def outcome(self, result: AttributionResult) -> Outcome:
+        return Outcome(violations=len(result.violations))
 
-    def violations(self, result: Doc) -> Sequence[Mapping[str, Any]]:
-        found: list[Mapping[str, Any]] = result.get("violations") or []
-        return found
+    def violations(self, result: AttributionResult) -> Sequence[Mapping[str, Any]]:
+        return result.violations
 
-    def report_files(self, result: Doc) -> list[tuple[str, object]]:
-        return clarify_files(self.name, result)
+    def report_files(self, result: AttributionResult) -> list[tuple[str, object]]:
+        return clarify_files(self.name, result.document())
 
-    def html(self, result: Doc) -> str:
-        return doc_section(result, self.name, self.title)
+    def html(self, result: AttributionResult) -> str:
+        return doc_section(result.document(), self.name, self.title)
 
-    def metrics(self, results: Mapping[Ident, Doc], limits: Limits) -> Iterable[Metric]:
+    def metrics(
+        self, results: Mapping[Ident, AttributionResult], limits: Limits
+    ) -> Iterable[Metric]:
         return attribution_metrics(results, limits.max_features)
 
 

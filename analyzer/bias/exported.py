@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 
+from analyzer.bias.run import BiasResult
 from analyzer.section import Ident
 
 MAX_FACET_VALUES = 20  # values of a facet exported per target
 
 
-def bias_metrics(docs: Mapping[Ident, dict[str, Any]]) -> Iterator[GaugeMetricFamily]:
+def bias_metrics(results: Mapping[Ident, BiasResult]) -> Iterator[GaugeMetricFamily]:
     """Post-training bias metrics per facet (SageMaker's bias_metric_<NAME>)."""
     labels = ["endpoint", "variant", "model"]
     metric = GaugeMetricFamily("modeltap_analyzer_bias_metric",
@@ -25,15 +25,12 @@ def bias_metrics(docs: Mapping[Ident, dict[str, Any]]) -> Iterator[GaugeMetricFa
     rows = GaugeMetricFamily("modeltap_analyzer_bias_rows",
                              "Predictions the latest bias run covered, and how many had labels.",
                              labels=[*labels, "kind"])  # fmt: skip
-    for ident, doc in sorted(docs.items()):
-        if not doc:
+    for ident, result in sorted(results.items()):
+        if result.error:
             continue
-        for kind in ("rows", "labelled"):
-            if isinstance(doc.get(kind), int):
-                rows.add_metric([*ident, kind], float(doc[kind]))
-        facets = ((doc.get("report") or {}).get("post_training_bias_metrics") or {}).get(
-            "facets", {}
-        )
+        rows.add_metric([*ident, "rows"], float(result.rows))
+        rows.add_metric([*ident, "labelled"], float(result.labelled))
+        facets = ((result.report or {}).get("post_training_bias_metrics") or {}).get("facets", {})
         for facet, entries in sorted(facets.items()):
             for entry in entries[:MAX_FACET_VALUES]:
                 value = str(entry.get("value_or_threshold", ""))
@@ -41,7 +38,7 @@ def bias_metrics(docs: Mapping[Ident, dict[str, Any]]) -> Iterator[GaugeMetricFa
                     v = m.get("value")
                     if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
                         metric.add_metric([*ident, facet, value, str(m.get("name"))], float(v))
-        for v in doc.get("violations") or []:
+        for v in result.violations:
             violations.add_metric(
                 [*ident, str(v.get("facet", "")), str(v.get("facet_value", "")),
                  str(v.get("metric_name", ""))], 1.0,

@@ -9,15 +9,13 @@ from typing import Any
 from prometheus_client.core import Metric
 
 from analyzer.bias.exported import bias_metrics
-from analyzer.bias.run import run_bias
+from analyzer.bias.run import BiasResult, run_bias
 from analyzer.report_html import doc_section
 from analyzer.section import Ident, Limits, Outcome, SectionInput
 from analyzer.targets import Target
 
-Doc = dict[str, Any]
 
-
-def clarify_files(folder: str, doc: Doc) -> list[tuple[str, object]]:
+def clarify_files(folder: str, doc: dict[str, Any]) -> list[tuple[str, object]]:
     """analysis.json (the window's report), constraint_violations.json and the rest as run.json,
     the files of a Clarify-style section (bias, attribution)."""
     files: list[tuple[str, object]] = []
@@ -36,7 +34,7 @@ class BiasSection:
     def configured(self, target: Target) -> bool:
         return target.bias is not None and target.batch is None
 
-    async def run(self, source: SectionInput) -> Doc | None:
+    async def run(self, source: SectionInput) -> BiasResult | None:
         t = source.target
         if t.bias is None or not source.window_has_data:
             return None
@@ -45,23 +43,22 @@ class BiasSection:
             source.window,
         )  # fmt: skip
 
-    def failed(self, error: str) -> Doc:
-        return {"error": error, "violations": []}
+    def failed(self, error: str) -> BiasResult:
+        return BiasResult(error=error)
 
-    def outcome(self, result: Doc) -> Outcome:
-        return Outcome(violations=len(result.get("violations") or []))
+    def outcome(self, result: BiasResult) -> Outcome:
+        return Outcome(violations=len(result.violations))
 
-    def violations(self, result: Doc) -> Sequence[Mapping[str, Any]]:
-        found: list[Mapping[str, Any]] = result.get("violations") or []
-        return found
+    def violations(self, result: BiasResult) -> Sequence[Mapping[str, Any]]:
+        return result.violations
 
-    def report_files(self, result: Doc) -> list[tuple[str, object]]:
-        return clarify_files(self.name, result)
+    def report_files(self, result: BiasResult) -> list[tuple[str, object]]:
+        return clarify_files(self.name, result.document())
 
-    def html(self, result: Doc) -> str:
-        return doc_section(result, self.name, self.title)
+    def html(self, result: BiasResult) -> str:
+        return doc_section(result.document(), self.name, self.title)
 
-    def metrics(self, results: Mapping[Ident, Doc], limits: Limits) -> Iterable[Metric]:
+    def metrics(self, results: Mapping[Ident, BiasResult], limits: Limits) -> Iterable[Metric]:
         return bias_metrics(results)
 
 

@@ -4,6 +4,8 @@ import datetime as dt
 
 from prometheus_client import CollectorRegistry
 
+from analyzer.attribution.run import AttributionResult
+from analyzer.bias.run import BiasResult
 from analyzer.exporter import AnalyzerCollector
 from analyzer.groundtruth import IngestCounters
 from analyzer.results import FAILED, WITH_VIOLATIONS, RunResult
@@ -75,9 +77,9 @@ def result(status: str, finished: float) -> RunResult:
     # bias/ (analyzer.bias.run): Clarify's report for the facet age > 40, DPPL and DI over every
     # prediction, AD and RD over the labelled ones, TE undefined (no false positives in d); the
     # whole DPPL interval is past its allowed range.
-    r.sections["bias"] = {
-        "rows": 120, "labelled": 80, "unreadable_predictions": {}, "mismatched_records": 0,
-        "report": {"version": "1.0", "post_training_bias_metrics": {
+    r.sections["bias"] = BiasResult(
+        rows=120, labelled=80, unreadable_predictions={}, mismatched_records=0,
+        report={"version": "1.0", "post_training_bias_metrics": {
             "label": "label", "label_value_or_threshold": "1",
             "facets": {"age": [{"value_or_threshold": "40", "metrics": [
                 {"name": "DPPL", "description": "Difference in Positive Proportions in Predicted Labels (DPPL)",
@@ -92,25 +94,25 @@ def result(status: str, finished: float) -> RunResult:
                  "error": "facet d has no false positives"},
             ]}]}},
             "modeltap": {"item_count": 120}},
-        "violations": [{"facet": "age", "facet_value": "40", "metric_name": "DPPL",
-                        "constraint_check_type": "bias_drift_check",
-                        "description": "Value 0.33 does not meet the constraint requirement: "
-                                       "allowed range [-0.15, 0.15] (baseline 0.05), "
-                                       "bootstrap interval [0.2, 0.46]"}],
-        "captures_read": {"objects": 2, "bad_lines": 0},
-    }  # fmt: skip
+        violations=[{"facet": "age", "facet_value": "40", "metric_name": "DPPL",
+                     "constraint_check_type": "bias_drift_check",
+                     "description": "Value 0.33 does not meet the constraint requirement: "
+                                    "allowed range [-0.15, 0.15] (baseline 0.05), "
+                                    "bootstrap interval [0.2, 0.46]"}],
+        captures_read={"objects": 2, "bad_lines": 0},
+    )  # fmt: skip
     # attribution/ (analyzer.attribution.run): Kernel SHAP of 50 window rows; debt_ratio fell
     # from first to last place, NDCG 0.83 under the 0.9 threshold.
-    r.sections["attribution"] = {
-        "rows_explained": 50,
-        "report": {"version": "1.0", "explanations": {"kernel_shap": {"label0": {
+    r.sections["attribution"] = AttributionResult(
+        rows_explained=50,
+        report={"version": "1.0", "explanations": {"kernel_shap": {"label0": {
             "global_shap_values": {"income": 0.21, "age": 0.12, "debt_ratio": 0.02},
             "expected_value": 0.42}}}},
-        "ndcg": {"label0": 0.83},
-        "violations": [{"label": "label0", "metric_name": "shap",
-                        "constraint_check_type": "feature_attribution_drift_check",
-                        "description": "Feature attribution drift 0.83 exceeds threshold 0.9"}],
-    }  # fmt: skip
+        ndcg={"label0": 0.83},
+        violations=[{"label": "label0", "metric_name": "shap",
+                     "constraint_check_type": "feature_attribution_drift_check",
+                     "description": "Feature attribution drift 0.83 exceeds threshold 0.9"}],
+    )  # fmt: skip
     return r
 
 
@@ -277,16 +279,8 @@ def test_bias_and_attribution() -> None:
 
 def test_bias_and_attribution_without_findings() -> None:
     r = result(WITH_VIOLATIONS, 1000.0)
-    r.sections["bias"] = {
-        "rows": 0,
-        "labelled": 0,
-        "report": None,
-        "violations": [],
-    }  # an empty window
-    r.sections["attribution"] = {
-        "error": "ModelCallError: connection refused",
-        "violations": [],
-    }  # failed
+    r.sections["bias"] = BiasResult()  # an empty window
+    r.sections["attribution"] = AttributionResult(error="ModelCallError: connection refused")
     reg = CollectorRegistry()
     AnalyzerCollector(reg).record(r)
     get = reg.get_sample_value
