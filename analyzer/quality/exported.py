@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import asdict
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 
+from analyzer.quality.run import QualityResult
 from analyzer.section import Ident
 
 MERGE_COUNTS = (
@@ -24,7 +26,7 @@ def _scalar(entry: Any) -> float | None:
 
 
 def quality_metrics(
-    docs: Mapping[Ident, dict[str, Any]], max_classes: int
+    results: Mapping[Ident, QualityResult], max_classes: int
 ) -> Iterator[GaugeMetricFamily]:
     """Model-quality metrics of each target's latest run (SageMaker's model-metrics names)."""
     labels = ["endpoint", "variant", "model"]
@@ -59,10 +61,8 @@ def quality_metrics(
                                 "Ground-truth labels of the latest join that cannot be labels of the model "
                                 "(wrong type or class); left out of the metrics, and the run fails.",
                                 labels=labels)  # fmt: skip
-    for ident, doc in sorted(docs.items()):
-        if not doc:
-            continue
-        stats = doc.get("statistics") or {}
+    for ident, result in sorted(results.items()):
+        stats = result.statistics or {}
         for key, section in stats.items():
             if not key.endswith("_metrics") or not isinstance(section, dict):
                 continue
@@ -81,27 +81,25 @@ def quality_metrics(
                 for predicted, n in (matrix.get(actual) or {}).items():
                     if predicted in classes:
                         confusion.add_metric([*ident, str(actual), str(predicted)], float(n))
-        for section in (doc.get("estimated") or {}).values():
+        for section in (result.estimated or {}).values():
             if isinstance(section, dict):
                 for name, entry in section.items():
                     value = _scalar(entry)
                     if value is not None:
                         estimated.add_metric([*ident, name], value)
-        if isinstance(doc.get("label_coverage"), int | float):
-            coverage.add_metric(list(ident), float(doc["label_coverage"]))
-        merge = doc.get("merge") or {}
+        if result.raised:  # nothing was read
+            continue
+        if result.label_coverage is not None:
+            coverage.add_metric(list(ident), float(result.label_coverage))
+        merge = asdict(result.merge)
         for kind in MERGE_COUNTS:
-            if isinstance(merge.get(kind), int):
-                merge_g.add_metric([*ident, kind], float(merge[kind]))
-        for reason, n in sorted((merge.get("unparsed_predictions") or {}).items()):
+            merge_g.add_metric([*ident, kind], float(merge[kind]))
+        for reason, n in sorted(result.merge.unparsed_predictions.items()):
             unparsed.add_metric([*ident, reason], float(n))
-        for reason, n in sorted(
-            ((doc.get("labels_read") or {}).get("bad_lines_by_reason") or {}).items()
-        ):
+        for reason, n in sorted(result.labels_read.reasons.items()):
             bad_labels.add_metric([*ident, reason], float(n))
-        for v in doc.get("violations") or []:
+        for v in result.violations:
             violations.add_metric([*ident, str(v.get("metric_name", ""))], 1.0)
-        if isinstance((doc.get("invalid_labels") or {}).get("count"), int):
-            invalid.add_metric(list(ident), float(doc["invalid_labels"]["count"]))
+        invalid.add_metric(list(ident), float(result.invalid_labels.count))
     yield from (metric, per_class, confusion, estimated, coverage, merge_g, unparsed, bad_labels,
                 violations, invalid)  # fmt: skip

@@ -9,27 +9,27 @@ from typing import Any
 from prometheus_client.core import Metric
 
 from analyzer.quality.exported import quality_metrics
-from analyzer.quality.run import run_quality
+from analyzer.quality.run import QualityResult, run_quality
 from analyzer.report_html import doc_section
 from analyzer.section import Ident, Limits, Outcome, SectionInput
 from analyzer.targets import Target
 
-Doc = dict[str, Any]
 
-
-def quality_problem(doc: Mapping[str, Any]) -> str:
-    """What went wrong in a model-quality document ('' when nothing did): ground-truth labels of
-    the wrong type (left out of the metrics), or metrics that could not be computed."""
+def quality_problem(result: QualityResult) -> str:
+    """What went wrong in a model-quality run ('' when nothing did): ground-truth labels of the
+    wrong type (left out of the metrics), or metrics that could not be computed."""
+    if result.raised:
+        return result.error
     problems = []
-    bad = doc.get("invalid_labels") or {}
-    if bad.get("count"):
-        shown = ", ".join(repr(e) for e in bad.get("examples", []))
+    bad = result.invalid_labels
+    if bad.count:
+        shown = ", ".join(repr(e) for e in bad.examples)
         problems.append(
-            f"{bad['count']} of {bad['of']} ground-truth labels are not {bad['expected']} "
+            f"{bad.count} of {bad.of} ground-truth labels are not {bad.expected} "
             f"(e.g. {shown}); they are left out of the metrics"
         )
-    if doc.get("error"):
-        problems.append(f"metrics not computed: {doc['error']}")
+    if result.error:
+        problems.append(f"metrics not computed: {result.error}")
     return "; ".join(problems)
 
 
@@ -40,7 +40,7 @@ class QualitySection:
     def configured(self, target: Target) -> bool:
         return target.quality is not None and target.batch is None
 
-    async def run(self, source: SectionInput) -> Doc | None:
+    async def run(self, source: SectionInput) -> QualityResult | None:
         t = source.target
         if t.quality is None or source.labels is None:
             return None
@@ -49,32 +49,31 @@ class QualitySection:
             source.window,
         )  # fmt: skip
 
-    def failed(self, error: str) -> Doc:
-        return {"error": error, "violations": []}
+    def failed(self, error: str) -> QualityResult:
+        return QualityResult(error=error, raised=True)
 
-    def outcome(self, result: Doc) -> Outcome:
+    def outcome(self, result: QualityResult) -> Outcome:
         return Outcome(
-            violations=len(result.get("violations") or []),
+            violations=len(result.violations),
             problem=quality_problem(result),
-            has_data=result.get("statistics") is not None,
+            has_data=result.statistics is not None,
         )
 
-    def violations(self, result: Doc) -> Sequence[Mapping[str, Any]]:
-        found: list[Mapping[str, Any]] = result.get("violations") or []
-        return found
+    def violations(self, result: QualityResult) -> Sequence[Mapping[str, Any]]:
+        return result.violations
 
-    def report_files(self, result: Doc) -> list[tuple[str, object]]:
-        files: list[tuple[str, object]] = [("model_quality.json", result)]
-        if result.get("statistics") is not None:  # SageMaker's model-quality job outputs
-            files.append(("model-quality/statistics.json", result["statistics"]))
-        found = {"violations": result.get("violations", [])}
+    def report_files(self, result: QualityResult) -> list[tuple[str, object]]:
+        files: list[tuple[str, object]] = [("model_quality.json", result.document())]
+        if result.statistics is not None:  # SageMaker's model-quality job outputs
+            files.append(("model-quality/statistics.json", result.statistics))
+        found = {"violations": result.violations}
         files.append(("model-quality/constraint_violations.json", found))
         return files
 
-    def html(self, result: Doc) -> str:
-        return doc_section(result, self.name, self.title)
+    def html(self, result: QualityResult) -> str:
+        return doc_section(result.document(), self.name, self.title)
 
-    def metrics(self, results: Mapping[Ident, Doc], limits: Limits) -> Iterable[Metric]:
+    def metrics(self, results: Mapping[Ident, QualityResult], limits: Limits) -> Iterable[Metric]:
         return quality_metrics(results, limits.max_classes)
 
 

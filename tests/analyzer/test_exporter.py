@@ -7,7 +7,9 @@ from prometheus_client import CollectorRegistry
 from analyzer.attribution.run import AttributionResult
 from analyzer.bias.run import BiasResult
 from analyzer.exporter import AnalyzerCollector
-from analyzer.groundtruth import IngestCounters
+from analyzer.groundtruth import IngestCounters, LabelStats
+from analyzer.groundtruth.merge import MergeStats
+from analyzer.quality.run import QualityResult
 from analyzer.results import FAILED, WITH_VIOLATIONS, RunResult
 from analyzer.window import Window
 
@@ -36,16 +38,16 @@ def result(status: str, finished: float) -> RunResult:
     ]
     # model_quality.json of a binary classifier (analyzer.quality.run): 80 of 100 predictions
     # labelled, accuracy 0.8 under its threshold, and the label-free estimate of the current window.
-    r.sections["quality"] = {
-        "problem_type": "BinaryClassification",
-        "merge": {"records": 100, "predictions": 100, "labelled": 80, "predictions_without_label": 20,
-                  "labels": 82, "labels_without_prediction": 2, "duplicate_labels": 1,
-                  "duplicate_prediction_ids": 0, "label_row_mismatch": 0,
-                  "unparsed_predictions": {"label_not_found": 3}},
-        "labels_read": {"objects": 2, "lines": 83, "labels": 82, "bad_objects": 0, "bad_lines": 1,
-                        "bad_lines_by_reason": {"missing_event_id": 1}},
-        "label_coverage": 0.8,
-        "statistics": {"version": 0.0, "dataset": {"item_count": 80},
+    r.sections["quality"] = QualityResult(
+        problem_type="BinaryClassification",
+        merge=MergeStats(records=100, predictions=100, labelled=80, predictions_without_label=20,
+                         labels=82, labels_without_prediction=2, duplicate_labels=1,
+                         duplicate_prediction_ids=0, label_row_mismatch=0,
+                         unparsed_predictions={"label_not_found": 3}),
+        labels_read=LabelStats(objects=2, lines=83, labels=82, bad_objects=0, bad_lines=1,
+                               reasons={"missing_event_id": 1}),
+        label_coverage=0.8,
+        statistics={"version": 0.0, "dataset": {"item_count": 80},
                        "binary_classification_metrics": {
                            "confusion_matrix": {"0": {"0": 30, "1": 10}, "1": {"0": 6, "1": 34}},
                            "accuracy": {"value": 0.8, "standard_deviation": "NaN"},
@@ -54,13 +56,13 @@ def result(status: str, finished: float) -> RunResult:
                            "receiver_operating_characteristic_curve": {"false_positive_rates": [0.0, 1.0],
                                                                        "true_positive_rates": [0.0, 1.0]}},
                        "modeltap": {"positive_label": "1"}},
-        "violations": [{"constraint_check_type": "LessThanThreshold", "metric_name": "accuracy",
+        violations=[{"constraint_check_type": "LessThanThreshold", "metric_name": "accuracy",
                         "description": "Metric accuracy with 0.8 was LessThanThreshold '0.85'"}],
-        "estimated": {"version": 0.0, "dataset": {"item_count": 120},
+        estimated={"version": 0.0, "dataset": {"item_count": 120},
                       "estimated_binary_classification_metrics": {
                           "accuracy": {"value": 0.65, "standard_deviation": "NaN"},
                           "auc": {"value": 0.7, "standard_deviation": "NaN"}}},
-    }  # fmt: skip
+    )  # fmt: skip
     # variants.json (analyzer.variants): this variant's window against the reference variant's.
     r.comparison = {
         "endpoint": "ep", "variant": "v1", "reference_variant": "v0", "rows": 120, "reference_rows": 110,
@@ -213,16 +215,15 @@ def test_model_quality_and_variant_comparison() -> None:
 
 def test_multiclass_per_class_metrics() -> None:
     r = result(WITH_VIOLATIONS, 1000.0)
-    r.sections["quality"] = {
-        "problem_type": "MulticlassClassification",
-        "statistics": {"multiclass_classification_metrics": {
+    r.sections["quality"] = QualityResult(
+        problem_type="MulticlassClassification",
+        statistics={"multiclass_classification_metrics": {
             "confusion_matrix": {"a": {"a": 2, "b": 0}, "b": {"a": 1, "b": 1}},
             "weighted_f1": {"value": 0.65, "standard_deviation": "NaN"},
             "per_class": {"a": {"recall": {"value": 1.0, "standard_deviation": "NaN"}},
                           "b": {"recall": {"value": 0.5, "standard_deviation": "NaN"}}},
         }},
-        "violations": [],
-    }  # fmt: skip
+    )  # fmt: skip
     reg = CollectorRegistry()
     AnalyzerCollector(reg, max_classes=1).record(r)
     get = reg.get_sample_value

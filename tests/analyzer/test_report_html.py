@@ -19,6 +19,7 @@ from analyzer.report_html import (
     RunView,
     _cdf,
     _display_edges,
+    doc_section,
     feature_order,
     render_index,
     render_run,
@@ -216,8 +217,8 @@ def test_escapes_everything_from_data() -> None:
 
 
 def quality_fragment(doc: dict[str, Any]) -> Fragment:
-    """Model quality's part of the page, as the job hands it to the page (``analyzer.reports``)."""
-    return Fragment(QUALITY.html(doc), QUALITY.violations(doc))
+    """Model quality's part of the page: model_quality.json's document drawn as its section."""
+    return Fragment(doc_section(doc, QUALITY.name, QUALITY.title), doc.get("violations", []))
 
 
 def test_run_without_data() -> None:
