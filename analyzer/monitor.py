@@ -61,8 +61,10 @@ from prometheus_client import CollectorRegistry
 
 from analyzer.attribution.kernel_shap import Background
 from analyzer.attribution.run import AttributionTarget
+from analyzer.attribution.section import ATTRIBUTION
 from analyzer.baseline_files import check_constraints_file, parse_json, read_profile
 from analyzer.bias.run import BiasTarget
+from analyzer.bias.section import BIAS
 from analyzer.config import (
     AttributionConfig,
     BiasConfig,
@@ -79,6 +81,7 @@ from analyzer.hooks import load_hook
 from analyzer.job import Evaluator, evaluate_checks, missing_dataset_dir, run_window
 from analyzer.quality import Calibration, ProblemType
 from analyzer.quality.run import QualityTarget
+from analyzer.quality.section import QUALITY
 from analyzer.reports import write_reports, write_root_index
 from analyzer.results import FAILED, RunResult
 from analyzer.server import build_app
@@ -178,6 +181,23 @@ async def load_attribution(a: AttributionConfig, store_cfg: StoreConnection) -> 
     )
 
 
+async def load_sections(
+    endpoint: EndpointConfig,
+    columns: tuple[str, ...],
+    ground_truth: GroundTruthConfig,
+    store_cfg: StoreConnection,
+) -> dict[str, Any]:
+    """The settings and baselines of each section the [[endpoints]] table configures."""
+    found: dict[str, Any] = {}
+    if endpoint.quality is not None:
+        found[QUALITY.name] = await load_quality(endpoint.quality, ground_truth, store_cfg)
+    if endpoint.bias is not None:
+        found[BIAS.name] = await load_bias(endpoint.bias, columns, store_cfg)
+    if endpoint.attribution is not None:
+        found[ATTRIBUTION.name] = await load_attribution(endpoint.attribution, store_cfg)
+    return found
+
+
 async def load_target(
     endpoint: EndpointConfig,
     store_cfg: StoreConnection,
@@ -218,13 +238,7 @@ async def load_target(
         if endpoint.dataset
         else None,
         baseline_uri=endpoint.baseline.rstrip("/"),
-        quality=await load_quality(endpoint.quality, ground_truth, store_cfg)
-        if endpoint.quality is not None
-        else None,
-        bias=await load_bias(endpoint.bias, columns, store_cfg) if endpoint.bias else None,
-        attribution=await load_attribution(endpoint.attribution, store_cfg)
-        if endpoint.attribution
-        else None,
+        sections=await load_sections(endpoint, columns, ground_truth, store_cfg),
     )
 
 
@@ -257,11 +271,12 @@ async def run_all(
     try:
         for target in targets:
             if target.batch is None:
+                quality = QUALITY.config(target)
                 labels_uri = (
-                    target.quality.ground_truth
-                    if target.quality is not None
+                    quality.ground_truth
+                    if quality is not None
                     else cfg.ground_truth.destination
-                    if target.bias is not None
+                    if BIAS.config(target) is not None
                     else ""
                 )
                 labels = open_store(labels_uri, cfg.store) if labels_uri else None

@@ -9,7 +9,7 @@ from typing import Any
 from prometheus_client.core import Metric
 
 from analyzer.attribution.exported import attribution_metrics
-from analyzer.attribution.run import AttributionResult, run_attribution
+from analyzer.attribution.run import AttributionResult, AttributionTarget, run_attribution
 from analyzer.bias.section import clarify_files
 from analyzer.report_html import doc_section
 from analyzer.section import Ident, Limits, Outcome, SectionInput
@@ -20,15 +20,21 @@ class AttributionSection:
     name = "attribution"
     title = "Feature attribution drift"
 
+    def config(self, target: Target) -> AttributionTarget | None:
+        """The target's attribution settings and baseline, when it has them."""
+        found = target.sections.get(self.name)
+        return found if isinstance(found, AttributionTarget) else None
+
     def configured(self, target: Target) -> bool:
-        return target.attribution is not None and target.batch is None
+        return self.config(target) is not None and target.batch is None
 
     async def run(self, source: SectionInput) -> AttributionResult | None:
         t = source.target
-        if t.attribution is None or not source.window_has_data:
+        config = self.config(t)
+        if config is None or not source.window_has_data:
             return None
         return await run_attribution(
-            source.captures, t.endpoint, t.variant, t.target_model, t.attribution, source.window
+            source.captures, t.endpoint, t.variant, t.target_model, config, source.window
         )
 
     def failed(self, error: str) -> AttributionResult:

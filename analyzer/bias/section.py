@@ -9,7 +9,7 @@ from typing import Any
 from prometheus_client.core import Metric
 
 from analyzer.bias.exported import bias_metrics
-from analyzer.bias.run import BiasResult, run_bias
+from analyzer.bias.run import BiasResult, BiasTarget, run_bias
 from analyzer.report_html import doc_section
 from analyzer.section import Ident, Limits, Outcome, SectionInput
 from analyzer.targets import Target
@@ -31,15 +31,21 @@ class BiasSection:
     name = "bias"
     title = "Bias drift"
 
+    def config(self, target: Target) -> BiasTarget | None:
+        """The target's bias settings and baseline, when it has them."""
+        found = target.sections.get(self.name)
+        return found if isinstance(found, BiasTarget) else None
+
     def configured(self, target: Target) -> bool:
-        return target.bias is not None and target.batch is None
+        return self.config(target) is not None and target.batch is None
 
     async def run(self, source: SectionInput) -> BiasResult | None:
         t = source.target
-        if t.bias is None or not source.window_has_data:
+        config = self.config(t)
+        if config is None or not source.window_has_data:
             return None
         return await run_bias(
-            source.captures, source.labels, t.endpoint, t.variant, t.target_model, t.bias,
+            source.captures, source.labels, t.endpoint, t.variant, t.target_model, config,
             source.window,
         )  # fmt: skip
 

@@ -9,7 +9,7 @@ from typing import Any
 from prometheus_client.core import Metric
 
 from analyzer.quality.exported import quality_metrics
-from analyzer.quality.run import QualityResult, run_quality
+from analyzer.quality.run import QualityResult, QualityTarget, run_quality
 from analyzer.report_html import doc_section
 from analyzer.section import Ident, Limits, Outcome, SectionInput
 from analyzer.targets import Target
@@ -37,15 +37,21 @@ class QualitySection:
     name = "quality"
     title = "Model quality"
 
+    def config(self, target: Target) -> QualityTarget | None:
+        """The target's quality settings and baseline, when it has them."""
+        found = target.sections.get(self.name)
+        return found if isinstance(found, QualityTarget) else None
+
     def configured(self, target: Target) -> bool:
-        return target.quality is not None and target.batch is None
+        return self.config(target) is not None and target.batch is None
 
     async def run(self, source: SectionInput) -> QualityResult | None:
         t = source.target
-        if t.quality is None or source.labels is None:
+        config = self.config(t)
+        if config is None or source.labels is None:
             return None
         return await run_quality(
-            source.captures, source.labels, t.endpoint, t.variant, t.target_model, t.quality,
+            source.captures, source.labels, t.endpoint, t.variant, t.target_model, config,
             source.window,
         )  # fmt: skip
 
