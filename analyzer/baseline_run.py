@@ -169,7 +169,7 @@ def run_attribution(job: Job) -> int:
     from analyzer.attribution.client import ModelClient, ModelClientConfig
     from analyzer.attribution.kernel_shap import KernelExplainer, explain_async, summarize
     from analyzer.attribution.ndcg import report
-    from analyzer.attribution_run import sample_rows
+    from analyzer.attribution.run import sample_rows
     from analyzer.baseline import dumps, write_documents
 
     table = _table(job)

@@ -7,7 +7,6 @@ at ``max_features``, the six check types, fixed statistic names).
 
 from __future__ import annotations
 
-import math
 import threading
 import typing
 from collections.abc import Iterator
@@ -20,7 +19,9 @@ from prometheus_client.registry import Collector
 from analyzer.checks import CheckType
 from analyzer.groundtruth import IngestCounters
 from analyzer.groundtruth.ingest import REJECT_REASONS
+from analyzer.registry import SECTIONS
 from analyzer.results import COMPLETED, FAILED, NO_DATA, WITH_VIOLATIONS, RunResult
+from analyzer.section import Limits
 
 DRIFT_STATISTICS = (
     "distance", "linf_simple", "linf_robust", "ks_statistic", "ks_pvalue", "psi", "js", "wasserstein",
@@ -28,10 +29,6 @@ DRIFT_STATISTICS = (
 )  # fmt: skip
 MAX_CUSTOM = 50  # names a post-analytics hook may export per target
 MAX_CLASSES = 20  # classes of a multiclass model exported per target (the most frequent)
-MERGE_COUNTS = (
-    "predictions", "labelled", "predictions_without_label", "labels", "labels_without_prediction",
-    "duplicate_labels", "duplicate_prediction_ids", "label_row_mismatch",
-)  # fmt: skip
 NUMERIC_STATISTICS = ("mean", "std_dev", "min", "max", "sum")
 STATUSES = (COMPLETED, WITH_VIOLATIONS, NO_DATA, FAILED)
 CHECKS = typing.get_args(CheckType)
@@ -149,9 +146,14 @@ class AnalyzerCollector(Collector):
                 custom.add_metric([*ident, str(name)], float(number))
         yield from (status_g, duration, last_ok, rows, unparsed, bad, violations, stat_g, completeness,
                     drift_g, detected, variant_drift, variant_detected, custom)  # fmt: skip
-        yield from quality_metrics(latest, self._max_classes)
-        yield from bias_metrics(latest)
-        yield from attribution_metrics(latest, self._max_features)
+        limits = Limits(max_features=self._max_features, max_classes=self._max_classes)
+        for section in SECTIONS:
+            found = {
+                ident: result.sections[section.name]
+                for ident, result in latest.items()
+                if section.name in result.sections
+            }
+            yield from section.metrics(found, limits)
         if self.ingest is not None:
             yield from ingest_metrics(self.ingest)
 
@@ -201,99 +203,6 @@ class AnalyzerCollector(Collector):
                 stat_g.add_metric([*ident, name, "distinct_count"], float(block["distinct_count"]))
 
 
-def _scalar(entry: Any) -> float | None:
-    """The value of a SageMaker ``{"value": x, "standard_deviation": y}`` metric, if a number."""
-    value = entry.get("value") if isinstance(entry, dict) else None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
-def quality_metrics(
-    latest: dict[tuple[str, str, str], RunResult], max_classes: int
-) -> Iterator[GaugeMetricFamily]:
-    """Model-quality metrics of each target's latest run (SageMaker's model-metrics names)."""
-    labels = ["endpoint", "variant", "model"]
-    metric = GaugeMetricFamily("modeltap_analyzer_quality_metric",
-                               "A model-quality metric of the latest run's labelled predictions "
-                               "(accuracy, f1, auc, rmse, ...).", labels=[*labels, "metric"])  # fmt: skip
-    per_class = GaugeMetricFamily("modeltap_analyzer_quality_class_metric",
-                                  "Recall, precision or f1 of one class (multiclass, most frequent classes).",
-                                  labels=[*labels, "class", "metric"])  # fmt: skip
-    confusion = GaugeMetricFamily("modeltap_analyzer_quality_confusion_matrix",
-                                  "Labelled predictions by actual and predicted class.",
-                                  labels=[*labels, "actual", "predicted"])  # fmt: skip
-    estimated = GaugeMetricFamily("modeltap_analyzer_quality_estimated_metric",
-                                  "A metric estimated from calibrated probabilities before labels arrive "
-                                  "(binary classifiers).", labels=[*labels, "metric"])  # fmt: skip
-    coverage = GaugeMetricFamily("modeltap_analyzer_quality_label_coverage_ratio",
-                                 "Share of the realised window's predictions that have a label.",
-                                 labels=labels)  # fmt: skip
-    merge_g = GaugeMetricFamily("modeltap_analyzer_quality_merge_rows",
-                                "Predictions and labels of the latest join, by outcome.",
-                                labels=[*labels, "kind"])  # fmt: skip
-    unparsed = GaugeMetricFamily("modeltap_analyzer_quality_unparsed_predictions",
-                                 "Predictions that could not be read from endpointOutput, by reason.",
-                                 labels=[*labels, "reason"])  # fmt: skip
-    bad_labels = GaugeMetricFamily("modeltap_analyzer_quality_bad_label_lines",
-                                   "Ground-truth lines of the latest run skipped as malformed, by reason.",
-                                   labels=[*labels, "reason"])  # fmt: skip
-    violations = GaugeMetricFamily("modeltap_analyzer_quality_violations",
-                                   "1 for each model-quality metric that crossed its threshold in the latest run.",
-                                   labels=[*labels, "metric"])  # fmt: skip
-    invalid = GaugeMetricFamily("modeltap_analyzer_quality_invalid_labels",
-                                "Ground-truth labels of the latest join that cannot be labels of the model "
-                                "(wrong type or class); left out of the metrics, and the run fails.",
-                                labels=labels)  # fmt: skip
-    for ident, result in sorted(latest.items()):
-        doc = result.quality
-        if not doc:
-            continue
-        stats = doc.get("statistics") or {}
-        for key, section in stats.items():
-            if not key.endswith("_metrics") or not isinstance(section, dict):
-                continue
-            for name, entry in section.items():
-                value = _scalar(entry)
-                if value is not None:
-                    metric.add_metric([*ident, name], value)
-            for cls, entries in list((section.get("per_class") or {}).items())[:max_classes]:
-                for name, entry in (entries or {}).items():
-                    value = _scalar(entry)
-                    if value is not None:
-                        per_class.add_metric([*ident, str(cls), name], value)
-            matrix = section.get("confusion_matrix") or {}
-            classes = list(matrix)[:max_classes]
-            for actual in classes:
-                for predicted, n in (matrix.get(actual) or {}).items():
-                    if predicted in classes:
-                        confusion.add_metric([*ident, str(actual), str(predicted)], float(n))
-        for section in (doc.get("estimated") or {}).values():
-            if isinstance(section, dict):
-                for name, entry in section.items():
-                    value = _scalar(entry)
-                    if value is not None:
-                        estimated.add_metric([*ident, name], value)
-        if isinstance(doc.get("label_coverage"), int | float):
-            coverage.add_metric(list(ident), float(doc["label_coverage"]))
-        merge = doc.get("merge") or {}
-        for kind in MERGE_COUNTS:
-            if isinstance(merge.get(kind), int):
-                merge_g.add_metric([*ident, kind], float(merge[kind]))
-        for reason, n in sorted((merge.get("unparsed_predictions") or {}).items()):
-            unparsed.add_metric([*ident, reason], float(n))
-        for reason, n in sorted(
-            ((doc.get("labels_read") or {}).get("bad_lines_by_reason") or {}).items()
-        ):
-            bad_labels.add_metric([*ident, reason], float(n))
-        for v in doc.get("violations") or []:
-            violations.add_metric([*ident, str(v.get("metric_name", ""))], 1.0)
-        if isinstance((doc.get("invalid_labels") or {}).get("count"), int):
-            invalid.add_metric(list(ident), float(doc["invalid_labels"]["count"]))
-    yield from (metric, per_class, confusion, estimated, coverage, merge_g, unparsed, bad_labels,
-                violations, invalid)  # fmt: skip
-
-
 def ingest_metrics(c: IngestCounters) -> Iterator[CounterMetricFamily]:
     """POST /ground-truth: requests by outcome, records and objects stored."""
     requests = CounterMetricFamily("modeltap_analyzer_ground_truth_requests",
@@ -316,71 +225,3 @@ def ingest_metrics(c: IngestCounters) -> Iterator[CounterMetricFamily]:
                                   "Ground-truth objects written to the store.")  # fmt: skip
     objects.add_metric([], c.objects_written)
     yield objects
-
-
-def bias_metrics(latest: dict[tuple[str, str, str], RunResult]) -> Iterator[GaugeMetricFamily]:
-    """Post-training bias metrics per facet (SageMaker's bias_metric_<NAME>)."""
-    labels = ["endpoint", "variant", "model"]
-    metric = GaugeMetricFamily("modeltap_analyzer_bias_metric",
-                               "A post-training bias metric of the latest window (DPPL, DI, AD, ...) "
-                               "for one facet value.", labels=[*labels, "facet", "facet_value", "metric"])  # fmt: skip
-    violations = GaugeMetricFamily("modeltap_analyzer_bias_violations",
-                                   "1 for each bias metric outside its allowed range in the latest run.",
-                                   labels=[*labels, "facet", "facet_value", "metric"])  # fmt: skip
-    rows = GaugeMetricFamily("modeltap_analyzer_bias_rows",
-                             "Predictions the latest bias run covered, and how many had labels.",
-                             labels=[*labels, "kind"])  # fmt: skip
-    for ident, result in sorted(latest.items()):
-        doc = result.bias
-        if not doc:
-            continue
-        for kind in ("rows", "labelled"):
-            if isinstance(doc.get(kind), int):
-                rows.add_metric([*ident, kind], float(doc[kind]))
-        facets = ((doc.get("report") or {}).get("post_training_bias_metrics") or {}).get(
-            "facets", {}
-        )
-        for facet, entries in sorted(facets.items()):
-            for entry in entries[:MAX_CLASSES]:
-                value = str(entry.get("value_or_threshold", ""))
-                for m in entry.get("metrics", []):
-                    v = m.get("value")
-                    if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
-                        metric.add_metric([*ident, facet, value, str(m.get("name"))], float(v))
-        for v in doc.get("violations") or []:
-            violations.add_metric(
-                [*ident, str(v.get("facet", "")), str(v.get("facet_value", "")),
-                 str(v.get("metric_name", ""))], 1.0,
-            )  # fmt: skip
-    yield from (metric, violations, rows)
-
-
-def attribution_metrics(
-    latest: dict[tuple[str, str, str], RunResult], max_features: int
-) -> Iterator[GaugeMetricFamily]:
-    """Global SHAP attributions per feature and the NDCG of their ranking against the baseline."""
-    labels = ["endpoint", "variant", "model"]
-    ndcg = GaugeMetricFamily("modeltap_analyzer_attribution_ndcg",
-                             "NDCG of the latest window's feature ranking by global attribution "
-                             "against the baseline's (below 0.9: attribution drift).",
-                             labels=[*labels, "label"])  # fmt: skip
-    value = GaugeMetricFamily("modeltap_analyzer_feature_attribution",
-                              "Global (mean absolute) SHAP attribution of a feature in the latest window.",
-                              labels=[*labels, "label", "feature"])  # fmt: skip
-    violations = GaugeMetricFamily("modeltap_analyzer_attribution_violations",
-                                   "1 when the latest run's attribution NDCG fell below the threshold.",
-                                   labels=[*labels, "label"])  # fmt: skip
-    for ident, result in sorted(latest.items()):
-        doc = result.attribution
-        if not doc:
-            continue
-        for label, score in sorted((doc.get("ndcg") or {}).items()):
-            if isinstance(score, int | float) and math.isfinite(score):
-                ndcg.add_metric([*ident, label], float(score))
-        kernel = ((doc.get("report") or {}).get("explanations") or {}).get("kernel_shap", {})
-        for label, entry in sorted(kernel.items()):
-            for feature, v in list(entry.get("global_shap_values", {}).items())[:max_features]:
-                value.add_metric([*ident, label, feature], float(v))
-        for v in doc.get("violations") or []:
-            violations.add_metric([*ident, str(v.get("label", ""))], 1.0)
-    yield from (ndcg, value, violations)

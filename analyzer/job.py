@@ -14,11 +14,9 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from analyzer.attribution_run import run_attribution
-from analyzer.bias_run import run_bias
 from analyzer.capture_payload import INPUT, OUTPUT
 from analyzer.checks import Evaluation, evaluate
 from analyzer.engine import Engine
@@ -27,11 +25,12 @@ from analyzer.hooks import Preprocessor
 from analyzer.object_profile import RowParser, profile_capture_object, profile_dataset_object
 from analyzer.payloads import ParseStats, PayloadParser
 from analyzer.profile import Profile
-from analyzer.quality_run import run_quality
 from analyzer.readers import ReadOptions
+from analyzer.registry import SECTIONS
 from analyzer.reports import write_reports
 from analyzer.results import COMPLETED, FAILED, NO_DATA, WITH_VIOLATIONS, RunResult, run_summary
 from analyzer.scaleout import engine_parts, in_process, object_job
+from analyzer.section import SectionInput
 from analyzer.statistics import profile_to_statistics
 from analyzer.targets import BatchDataset, Target
 from analyzer.window import ReadStats, Window, list_window
@@ -202,28 +201,9 @@ async def run_window(
                 result.violations = [v.to_dict() for v in ev.violations]
                 result.evaluation = ev.to_dict()
             result.status = WITH_VIOLATIONS if result.violations else COMPLETED
-        window_has_data = result.status != NO_DATA
-        if target.quality is not None and labels is not None and target.batch is None:
-            result.quality = await run_quality(
-                captures,
-                labels,
-                target.endpoint,
-                target.variant,
-                target.target_model,
-                target.quality,
-                window,
-            )
-            problem = quality_problem(result.quality)
-            if problem:  # bad ground truth, or metrics that could not be computed: said, failed
-                log.warning("model quality of %s/%s: %s", target.endpoint, target.variant, problem)
-                result.status = FAILED
-                result.error = "; ".join(filter(None, [result.error, f"quality: {problem}"]))
-            elif result.quality["violations"]:
-                result.status = WITH_VIOLATIONS
-            elif result.status == NO_DATA and result.quality["statistics"] is not None:
-                result.status = COMPLETED  # no new traffic, but labelled older predictions
-        if window_has_data and target.batch is None:
-            await _run_sections(captures, labels, target, window, result)
+        if target.batch is None:  # batch datasets run data quality only (for now)
+            source = SectionInput(captures, labels, target, window, result.status != NO_DATA)
+            await run_sections(source, result)
         if target.post_analytics is not None:
             custom = await asyncio.to_thread(target.post_analytics, run_summary(result))
             if isinstance(custom, dict):
@@ -239,22 +219,6 @@ async def run_window(
     return result
 
 
-def quality_problem(doc: Mapping[str, Any]) -> str:
-    """What went wrong in a model-quality document ('' when nothing did): ground-truth labels of
-    the wrong type (left out of the metrics), or metrics that could not be computed."""
-    problems = []
-    bad = doc.get("invalid_labels") or {}
-    if bad.get("count"):
-        shown = ", ".join(repr(e) for e in bad.get("examples", []))
-        problems.append(
-            f"{bad['count']} of {bad['of']} ground-truth labels are not {bad['expected']} "
-            f"(e.g. {shown}); they are left out of the metrics"
-        )
-    if doc.get("error"):
-        problems.append(f"metrics not computed: {doc['error']}")
-    return "; ".join(problems)
-
-
 def _log_failure(exc: Exception, message: str, *args: Any) -> None:
     """One line for a deliberate error (its message names the cause); the traceback of a bug."""
     if isinstance(exc, ModeltapError):
@@ -263,26 +227,31 @@ def _log_failure(exc: Exception, message: str, *args: Any) -> None:
         log.exception(message, *args)
 
 
-async def _run_sections(
-    captures: Store, labels: Store | None, target: Target, window: Window, result: RunResult
-) -> None:
-    """Bias and attribution drift; a section that fails fails the run, naming the section."""
-    sections: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = []
-    who = (target.endpoint, target.variant, target.target_model)
-    if target.bias is not None:
-        bias = target.bias
-        sections.append(("bias", lambda: run_bias(captures, labels, *who, bias, window)))
-    if target.attribution is not None:
-        attr = target.attribution
-        sections.append(("attribution", lambda: run_attribution(captures, *who, attr, window)))
-    for name, run in sections:
+async def run_sections(source: SectionInput, result: RunResult) -> None:
+    """Every registered section configured for the target, in order; one that raises or reports
+    a problem fails the run, naming the section, and the other sections' results stand."""
+    target = source.target
+    for section in SECTIONS:
+        if not section.configured(target):
+            continue
+        problem = ""
         try:
-            doc = await run()
-        except Exception as exc:  # the other sections' results stand
-            _log_failure(exc, "%s for %s/%s failed", name, target.endpoint, target.variant)
-            doc = {"error": f"{type(exc).__name__}: {exc}", "violations": []}
+            found = await section.run(source)
+        except Exception as exc:
+            _log_failure(exc, "%s for %s/%s failed", section.name, target.endpoint, target.variant)
+            problem = f"{type(exc).__name__}: {exc}"
+            found = section.failed(problem)
+        if found is None:
+            continue
+        result.sections[section.name] = found
+        outcome = section.outcome(found)
+        if outcome.problem and not problem:
+            problem = outcome.problem
+            log.warning("%s of %s/%s: %s", section.name, target.endpoint, target.variant, problem)
+        if problem:
             result.status = FAILED
-            result.error = "; ".join(filter(None, [result.error, f"{name}: {doc['error']}"]))
-        setattr(result, name, doc)
-        if doc["violations"] and result.status != FAILED:
+            result.error = "; ".join(filter(None, [result.error, f"{section.name}: {problem}"]))
+        elif outcome.violations and result.status != FAILED:
             result.status = WITH_VIOLATIONS
+        elif result.status == NO_DATA and outcome.has_data:
+            result.status = COMPLETED  # no new traffic, but (e.g.) labelled older predictions

@@ -82,6 +82,14 @@ svg{display:block}svg text{font-size:10px;fill:#59636e}
 
 
 @dataclass(frozen=True)
+class Fragment:
+    """One section's part of a run's page: its HTML and its violations (listed with the rest)."""
+
+    html: str
+    violations: Sequence[Mapping[str, Any]] = ()
+
+
+@dataclass(frozen=True)
 class RunView:
     """Everything one run's page shows, as the run wrote it (see ``analyzer.job``)."""
 
@@ -98,12 +106,8 @@ class RunView:
     """A/B: other variants' window profiles by variant name, drawn beside this one."""
     comparison_evaluations: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Drift between this variant and each other one by variant name, in drift.json's layout."""
-    quality: Mapping[str, Any] | None = None
-    """Model-quality metrics in SageMaker's layout (``{"binary_classification_metrics": ...}``)."""
-    bias: Mapping[str, Any] | None = None
-    """The bias document of the run (report, violations), rendered like ``quality``."""
-    attribution: Mapping[str, Any] | None = None
-    """The attribution document of the run (NDCG, attributions, violations)."""
+    sections: Sequence[Fragment] = ()
+    """Each monitoring section's part of the page (model quality, bias, ...: ``analyzer.section``)."""
 
 
 # -- formatting -------------------------------------------------------------------------------
@@ -540,10 +544,10 @@ def _subject(v: Mapping[str, Any]) -> str:
 
 
 def all_violations(view: RunView) -> list[Mapping[str, Any]]:
-    """Data-quality and drift violations, then model quality's, bias's and attribution's."""
+    """Data-quality and drift violations, then each section's (model quality, bias, ...)."""
     found: list[Mapping[str, Any]] = list(view.violations)
-    for doc in (view.quality, view.bias, view.attribution):
-        found.extend((doc or {}).get("violations") or [])
+    for fragment in view.sections:
+        found.extend(fragment.violations)
     return found
 
 
@@ -606,9 +610,8 @@ def _metric_rows(d: Mapping[str, Any], prefix: str = "", depth: int = 0) -> list
     return rows
 
 
-def _quality_section(
-    quality: Mapping[str, Any], ident: str = "quality", heading: str = "Model quality"
-) -> str:
+def doc_section(quality: Mapping[str, Any], ident: str, heading: str) -> str:
+    """A section's document as tables: its violations, its nested metric tables, its scalars."""
     parts = [f'<section id="{ident}"><h2>{heading}</h2>']
     scalars = {k: v for k, v in quality.items() if not isinstance(v, Mapping | list)}
     for key, value in quality.items():
@@ -659,12 +662,7 @@ def render_run(view: RunView) -> str:
         else None
     )
     parts = [_header(view, n_drifted), _violations_section(view, order)]
-    if view.quality:
-        parts.append(_quality_section(view.quality))
-    if view.bias:
-        parts.append(_quality_section(view.bias, "bias", "Bias drift"))
-    if view.attribution:
-        parts.append(_quality_section(view.attribution, "attribution", "Feature attribution drift"))
+    parts.extend(fragment.html for fragment in view.sections if fragment.html)
     if view.comparison_evaluations:
         rows = []
         for variant, ev in view.comparison_evaluations.items():

@@ -17,7 +17,8 @@ from typing import Any
 import orjson
 
 from analyzer.profile import Profile
-from analyzer.report_html import RunView, render_index, render_root, render_run
+from analyzer.registry import SECTIONS
+from analyzer.report_html import Fragment, RunView, render_index, render_root, render_run
 from analyzer.results import RunResult, run_summary
 from modeltap.core.errors import StoreError
 from modeltap.core.store.base import Store
@@ -49,34 +50,11 @@ async def write_reports(reports: Store, result: RunResult, baseline: Profile | N
         files.append(("drift.json", orjson.dumps(result.evaluation, option=opt), JSON))
     if result.comparison is not None:
         files.append(("variants.json", orjson.dumps(result.comparison, option=opt), JSON))
-    if result.quality is not None:
-        quality = result.quality
-        files.append(("model_quality.json", orjson.dumps(quality, option=opt), JSON))
-        if quality.get("statistics") is not None:  # SageMaker's model-quality job outputs
-            stats = orjson.dumps(quality["statistics"], option=opt)
-            files.append(("model-quality/statistics.json", stats, JSON))
-        found = {"violations": quality.get("violations", [])}
-        files.append(
-            ("model-quality/constraint_violations.json", orjson.dumps(found, option=opt), JSON)
-        )
-    for section, doc in (("bias", result.bias), ("attribution", result.attribution)):
-        if doc is None:
-            continue
-        if doc.get("report") is not None:  # Clarify's analysis.json of the window
-            body = orjson.dumps(doc["report"], option=opt | orjson.OPT_SERIALIZE_NUMPY)
-            files.append((f"{section}/analysis.json", body, JSON))
-        found = {"version": "1.0", "violations": doc.get("violations", [])}
-        files.append(
-            (f"{section}/constraint_violations.json", orjson.dumps(found, option=opt), JSON)
-        )
-        rest = {k: v for k, v in doc.items() if k != "report"}
-        files.append(
-            (
-                f"{section}/run.json",
-                orjson.dumps(rest, option=opt | orjson.OPT_SERIALIZE_NUMPY),
-                JSON,
-            )
-        )
+    for section in SECTIONS:
+        if section.name in result.sections:
+            for path, doc in section.report_files(result.sections[section.name]):
+                body = orjson.dumps(doc, option=opt | orjson.OPT_SERIALIZE_NUMPY)
+                files.append((path, body, JSON))
     if baseline is not None:
         page = await asyncio.to_thread(render_run, _view(result, baseline, summary))
         files.append(("report.html", page.encode(), HTML))
@@ -101,9 +79,11 @@ def _view(result: RunResult, baseline: Profile, summary: dict[str, Any]) -> RunV
         if compared and result.reference_profile is not None
         else {},
         comparison_evaluations={reference: comparison} if compared else {},
-        quality=result.quality,
-        bias=result.bias,
-        attribution=result.attribution,
+        sections=[
+            Fragment(section.html(found), section.violations(found))
+            for section in SECTIONS
+            if (found := result.sections.get(section.name)) is not None
+        ],
     )
 
 

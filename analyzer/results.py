@@ -1,4 +1,4 @@
-"""What a monitoring run found: its status, counts and section documents (``RunResult``), and
+"""What a monitoring run found: its status, counts and section results (``RunResult``), and
 ``run.json`` (:func:`run_summary`). The job fills it; reports, metrics and the variant
 comparison read it."""
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from analyzer.payloads import ParseStats
 from analyzer.profile import Profile
+from analyzer.registry import SECTIONS
 from analyzer.window import ReadStats, Window
 
 COMPLETED, WITH_VIOLATIONS, NO_DATA, FAILED = (
@@ -41,18 +42,15 @@ class RunResult:
     profile: Profile | None = field(default=None, repr=False)  # the window's profile (in memory)
     comparison: dict[str, Any] | None = None  # this variant against the reference (variants.json)
     reference_profile: Profile | None = field(default=None, repr=False)  # the reference's window
-    quality: dict[str, Any] | None = None  # model-quality metrics (model_quality.json)
-    bias: dict[str, Any] | None = None  # bias report and violations (bias/)
-    attribution: dict[str, Any] | None = None  # attributions, NDCG, violations (attribution/)
+    sections: dict[str, Any] = field(default_factory=dict)  # each section's result, by name
 
 
 def run_summary(result: RunResult) -> dict[str, Any]:
     """run.json: what a run found, also the post-analytics hook's argument."""
     by_section = {"data": len(result.violations)}
-    for name in ("quality", "bias", "attribution"):
-        doc = getattr(result, name)
-        if doc is not None:
-            by_section[name] = len(doc.get("violations") or [])
+    for section in SECTIONS:
+        if section.name in result.sections:
+            by_section[section.name] = section.outcome(result.sections[section.name]).violations
     return {
         "endpoint": result.endpoint,
         "variant": result.variant,

@@ -5,13 +5,10 @@ read by the job, the scale-out workers and the variant comparison."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from analyzer.attribution_run import AttributionTarget
-from analyzer.bias_run import BiasTarget
 from analyzer.profile import Profile
-from analyzer.quality_run import QualityTarget
 from analyzer.readers import Format
 
 
@@ -44,6 +41,6 @@ class Target:
     post_analytics: Callable[[dict[str, Any]], Any] | None = None  # postprocess_handler
     batch: BatchDataset | None = None  # read a batch job's dataset instead of captured traffic
     baseline_uri: str = ""  # where the baseline came from (variants sharing one are comparable)
-    quality: QualityTarget | None = None  # model quality against ground truth
-    bias: BiasTarget | None = None  # bias drift of predictions across a sensitive attribute
-    attribution: AttributionTarget | None = None  # feature-attribution drift (Kernel SHAP)
+    # each configured monitoring section's settings and baselines, by section name
+    # (``analyzer.registry``; e.g. "quality": a QualityTarget), read by that section only
+    sections: Mapping[str, Any] = field(default_factory=dict)

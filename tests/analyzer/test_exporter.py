@@ -4,8 +4,12 @@ import datetime as dt
 
 from prometheus_client import CollectorRegistry
 
+from analyzer.attribution.run import AttributionResult
+from analyzer.bias.run import BiasResult
 from analyzer.exporter import AnalyzerCollector
-from analyzer.groundtruth import IngestCounters
+from analyzer.groundtruth import IngestCounters, LabelStats
+from analyzer.groundtruth.merge import MergeStats
+from analyzer.quality.run import QualityResult
 from analyzer.results import FAILED, WITH_VIOLATIONS, RunResult
 from analyzer.window import Window
 
@@ -32,18 +36,18 @@ def result(status: str, finished: float) -> RunResult:
         {"feature_name": "a", "constraint_check_type": "baseline_drift_check", "description": "x"},
         {"feature_name": "b", "constraint_check_type": "completeness_check", "description": "y"},
     ]
-    # model_quality.json of a binary classifier (analyzer.quality_run): 80 of 100 predictions
+    # model_quality.json of a binary classifier (analyzer.quality.run): 80 of 100 predictions
     # labelled, accuracy 0.8 under its threshold, and the label-free estimate of the current window.
-    r.quality = {
-        "problem_type": "BinaryClassification",
-        "merge": {"records": 100, "predictions": 100, "labelled": 80, "predictions_without_label": 20,
-                  "labels": 82, "labels_without_prediction": 2, "duplicate_labels": 1,
-                  "duplicate_prediction_ids": 0, "label_row_mismatch": 0,
-                  "unparsed_predictions": {"label_not_found": 3}},
-        "labels_read": {"objects": 2, "lines": 83, "labels": 82, "bad_objects": 0, "bad_lines": 1,
-                        "bad_lines_by_reason": {"missing_event_id": 1}},
-        "label_coverage": 0.8,
-        "statistics": {"version": 0.0, "dataset": {"item_count": 80},
+    r.sections["quality"] = QualityResult(
+        problem_type="BinaryClassification",
+        merge=MergeStats(records=100, predictions=100, labelled=80, predictions_without_label=20,
+                         labels=82, labels_without_prediction=2, duplicate_labels=1,
+                         duplicate_prediction_ids=0, label_row_mismatch=0,
+                         unparsed_predictions={"label_not_found": 3}),
+        labels_read=LabelStats(objects=2, lines=83, labels=82, bad_objects=0, bad_lines=1,
+                               reasons={"missing_event_id": 1}),
+        label_coverage=0.8,
+        statistics={"version": 0.0, "dataset": {"item_count": 80},
                        "binary_classification_metrics": {
                            "confusion_matrix": {"0": {"0": 30, "1": 10}, "1": {"0": 6, "1": 34}},
                            "accuracy": {"value": 0.8, "standard_deviation": "NaN"},
@@ -52,13 +56,13 @@ def result(status: str, finished: float) -> RunResult:
                            "receiver_operating_characteristic_curve": {"false_positive_rates": [0.0, 1.0],
                                                                        "true_positive_rates": [0.0, 1.0]}},
                        "modeltap": {"positive_label": "1"}},
-        "violations": [{"constraint_check_type": "LessThanThreshold", "metric_name": "accuracy",
+        violations=[{"constraint_check_type": "LessThanThreshold", "metric_name": "accuracy",
                         "description": "Metric accuracy with 0.8 was LessThanThreshold '0.85'"}],
-        "estimated": {"version": 0.0, "dataset": {"item_count": 120},
+        estimated={"version": 0.0, "dataset": {"item_count": 120},
                       "estimated_binary_classification_metrics": {
                           "accuracy": {"value": 0.65, "standard_deviation": "NaN"},
                           "auc": {"value": 0.7, "standard_deviation": "NaN"}}},
-    }  # fmt: skip
+    )  # fmt: skip
     # variants.json (analyzer.variants): this variant's window against the reference variant's.
     r.comparison = {
         "endpoint": "ep", "variant": "v1", "reference_variant": "v0", "rows": 120, "reference_rows": 110,
@@ -72,12 +76,12 @@ def result(status: str, finished: float) -> RunResult:
         "violations": [{"feature_name": "a", "constraint_check_type": "baseline_drift_check",
                         "description": "z"}],
     }  # fmt: skip
-    # bias/ (analyzer.bias_run): Clarify's report for the facet age > 40, DPPL and DI over every
+    # bias/ (analyzer.bias.run): Clarify's report for the facet age > 40, DPPL and DI over every
     # prediction, AD and RD over the labelled ones, TE undefined (no false positives in d); the
     # whole DPPL interval is past its allowed range.
-    r.bias = {
-        "rows": 120, "labelled": 80, "unreadable_predictions": {}, "mismatched_records": 0,
-        "report": {"version": "1.0", "post_training_bias_metrics": {
+    r.sections["bias"] = BiasResult(
+        rows=120, labelled=80, unreadable_predictions={}, mismatched_records=0,
+        report={"version": "1.0", "post_training_bias_metrics": {
             "label": "label", "label_value_or_threshold": "1",
             "facets": {"age": [{"value_or_threshold": "40", "metrics": [
                 {"name": "DPPL", "description": "Difference in Positive Proportions in Predicted Labels (DPPL)",
@@ -92,25 +96,25 @@ def result(status: str, finished: float) -> RunResult:
                  "error": "facet d has no false positives"},
             ]}]}},
             "modeltap": {"item_count": 120}},
-        "violations": [{"facet": "age", "facet_value": "40", "metric_name": "DPPL",
-                        "constraint_check_type": "bias_drift_check",
-                        "description": "Value 0.33 does not meet the constraint requirement: "
-                                       "allowed range [-0.15, 0.15] (baseline 0.05), "
-                                       "bootstrap interval [0.2, 0.46]"}],
-        "captures_read": {"objects": 2, "bad_lines": 0},
-    }  # fmt: skip
-    # attribution/ (analyzer.attribution_run): Kernel SHAP of 50 window rows; debt_ratio fell
+        violations=[{"facet": "age", "facet_value": "40", "metric_name": "DPPL",
+                     "constraint_check_type": "bias_drift_check",
+                     "description": "Value 0.33 does not meet the constraint requirement: "
+                                    "allowed range [-0.15, 0.15] (baseline 0.05), "
+                                    "bootstrap interval [0.2, 0.46]"}],
+        captures_read={"objects": 2, "bad_lines": 0},
+    )  # fmt: skip
+    # attribution/ (analyzer.attribution.run): Kernel SHAP of 50 window rows; debt_ratio fell
     # from first to last place, NDCG 0.83 under the 0.9 threshold.
-    r.attribution = {
-        "rows_explained": 50,
-        "report": {"version": "1.0", "explanations": {"kernel_shap": {"label0": {
+    r.sections["attribution"] = AttributionResult(
+        rows_explained=50,
+        report={"version": "1.0", "explanations": {"kernel_shap": {"label0": {
             "global_shap_values": {"income": 0.21, "age": 0.12, "debt_ratio": 0.02},
             "expected_value": 0.42}}}},
-        "ndcg": {"label0": 0.83},
-        "violations": [{"label": "label0", "metric_name": "shap",
-                        "constraint_check_type": "feature_attribution_drift_check",
-                        "description": "Feature attribution drift 0.83 exceeds threshold 0.9"}],
-    }  # fmt: skip
+        ndcg={"label0": 0.83},
+        violations=[{"label": "label0", "metric_name": "shap",
+                     "constraint_check_type": "feature_attribution_drift_check",
+                     "description": "Feature attribution drift 0.83 exceeds threshold 0.9"}],
+    )  # fmt: skip
     return r
 
 
@@ -211,16 +215,15 @@ def test_model_quality_and_variant_comparison() -> None:
 
 def test_multiclass_per_class_metrics() -> None:
     r = result(WITH_VIOLATIONS, 1000.0)
-    r.quality = {
-        "problem_type": "MulticlassClassification",
-        "statistics": {"multiclass_classification_metrics": {
+    r.sections["quality"] = QualityResult(
+        problem_type="MulticlassClassification",
+        statistics={"multiclass_classification_metrics": {
             "confusion_matrix": {"a": {"a": 2, "b": 0}, "b": {"a": 1, "b": 1}},
             "weighted_f1": {"value": 0.65, "standard_deviation": "NaN"},
             "per_class": {"a": {"recall": {"value": 1.0, "standard_deviation": "NaN"}},
                           "b": {"recall": {"value": 0.5, "standard_deviation": "NaN"}}},
         }},
-        "violations": [],
-    }  # fmt: skip
+    )  # fmt: skip
     reg = CollectorRegistry()
     AnalyzerCollector(reg, max_classes=1).record(r)
     get = reg.get_sample_value
@@ -277,8 +280,8 @@ def test_bias_and_attribution() -> None:
 
 def test_bias_and_attribution_without_findings() -> None:
     r = result(WITH_VIOLATIONS, 1000.0)
-    r.bias = {"rows": 0, "labelled": 0, "report": None, "violations": []}  # an empty window
-    r.attribution = {"error": "ModelCallError: connection refused", "violations": []}  # failed
+    r.sections["bias"] = BiasResult()  # an empty window
+    r.sections["attribution"] = AttributionResult(error="ModelCallError: connection refused")
     reg = CollectorRegistry()
     AnalyzerCollector(reg).record(r)
     get = reg.get_sample_value

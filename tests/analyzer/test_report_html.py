@@ -12,11 +12,14 @@ import pytest
 from analyzer.baseline import profile
 from analyzer.checks import Evaluation, evaluate
 from analyzer.profile import Profile
+from analyzer.quality.section import QUALITY
 from analyzer.report_html import (
     CLIP_SHARE,
+    Fragment,
     RunView,
     _cdf,
     _display_edges,
+    doc_section,
     feature_order,
     render_index,
     render_run,
@@ -199,7 +202,7 @@ def test_escapes_everything_from_data() -> None:
         violations,
         ev.to_dict(),
         comparisons={EVIL: window},
-        quality={EVIL: {EVIL: {"value": 1.0}}},
+        sections=[quality_fragment({EVIL: {EVIL: {"value": 1.0}}})],
     )
     text = render_run(view)
     p = Page(text)
@@ -211,6 +214,11 @@ def test_escapes_everything_from_data() -> None:
     assert odd in p.features()
     index = render_index(EVIL, [summary(variant=odd, status=EVIL)])
     assert EVIL not in index and "<img" not in index and Page(index).errors == []
+
+
+def quality_fragment(doc: dict[str, Any]) -> Fragment:
+    """Model quality's part of the page: model_quality.json's document drawn as its section."""
+    return Fragment(doc_section(doc, QUALITY.name, QUALITY.title), doc.get("violations", []))
 
 
 def test_run_without_data() -> None:
@@ -239,7 +247,9 @@ def test_comparison_and_quality() -> None:
                         "description": "Metric accuracy 0.91 fell below 0.95"}],
     }  # fmt: skip
     view = scenario_view(
-        comparisons={"Canary": other}, comparison_evaluations={"Canary": between}, quality=quality
+        comparisons={"Canary": other},
+        comparison_evaluations={"Canary": between},
+        sections=[quality_fragment(quality)],
     )
     text = render_run(view)
     p = Page(text)

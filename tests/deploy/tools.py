@@ -65,6 +65,7 @@ METRIC_SOURCES = (
     REPO / "sidecar" / "metrics.py",
     REPO / "sidecar" / "genai.py",
     REPO / "analyzer" / "exporter.py",
+    *sorted((REPO / "analyzer").glob("*/exported.py")),  # each section's metrics
 )
 
 

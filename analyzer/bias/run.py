@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,34 @@ class BiasTarget:
     positive_values: tuple[str, ...] = ("1",)
     group: str | None = None
     bootstrap: int = 200
+
+
+@dataclass
+class BiasResult:
+    """One window's bias drift (a failed run holds only ``error``)."""
+
+    rows: int = 0  # predictions read from the window
+    labelled: int = 0  # ... of which have a ground-truth label
+    unreadable_predictions: dict[str, int] = field(default_factory=dict)  # by reason
+    mismatched_records: int = 0  # records whose input and output row counts differ
+    report: dict[str, Any] | None = None  # Clarify's analysis.json of the window
+    violations: list[dict[str, Any]] = field(default_factory=list)
+    captures_read: dict[str, int] = field(default_factory=dict)  # objects, bad_lines
+    error: str = ""  # why the run failed ('' when it did not)
+
+    def document(self) -> dict[str, Any]:
+        """The result as bias/run.json (without the report) and report.html show it."""
+        if self.error:
+            return {"error": self.error, "violations": self.violations}
+        return {
+            "rows": self.rows,
+            "labelled": self.labelled,
+            "unreadable_predictions": self.unreadable_predictions,
+            "mismatched_records": self.mismatched_records,
+            "report": self.report,
+            "violations": self.violations,
+            "captures_read": self.captures_read,
+        }
 
 
 def _matrix(table: pa.Table, names: list[str]) -> np.ndarray[Any, Any] | None:
@@ -74,8 +102,8 @@ async def run_bias(
     target_model: str,
     target: BiasTarget,
     window: Window,
-) -> dict[str, Any]:
-    """The bias document of one run: the report, its violations and what it covered."""
+) -> BiasResult:
+    """The bias of one run: the report, its violations and what it covered."""
     records, read = await window_records(captures, endpoint, variant, window, target_model)
     labels = None
     if labels_store is not None:
@@ -83,26 +111,23 @@ async def run_bias(
             labels_store, endpoint, variant, window, label_delay=dt.timedelta(days=36500),
             now=dt.datetime.now(dt.UTC),
         )  # fmt: skip
-    doc = await asyncio.to_thread(_evaluate, target, records, labels)
-    doc["captures_read"] = {"objects": read.objects, "bad_lines": read.bad_lines}
-    return doc
+    result = await asyncio.to_thread(_evaluate, target, records, labels)
+    result.captures_read = {"objects": read.objects, "bad_lines": read.bad_lines}
+    return result
 
 
 def _evaluate(
     target: BiasTarget, records: list[dict[str, Any]], labels: Labels | None
-) -> dict[str, Any]:
+) -> BiasResult:
     """The parsing, joins and bootstrap of a run (a worker thread: none of it on the loop)."""
     rows = aligned_rows(records, list(target.columns), target.spec)
-    doc: dict[str, Any] = {
-        "rows": len(rows.keys),
-        "labelled": 0,
-        "unreadable_predictions": rows.merge.unparsed_predictions,
-        "mismatched_records": rows.mismatched_records,
-        "report": None,
-        "violations": [],
-    }
+    result = BiasResult(
+        rows=len(rows.keys),
+        unreadable_predictions=rows.merge.unparsed_predictions,
+        mismatched_records=rows.mismatched_records,
+    )
     if not len(rows.keys) or rows.y_pred is None:
-        return doc
+        return result
     facet_names = [f.name for f in target.facets]
     facet_columns = {n: rows.inputs.column(n).to_numpy(zero_copy_only=False) for n in facet_names}
     group = (
@@ -131,7 +156,7 @@ def _evaluate(
         at = at.fill_null(-1).to_numpy()
         labelled = at >= 0
         if labelled.any():
-            doc["labelled"] = int(labelled.sum())
+            result.labelled = int(labelled.sum())
             with_truth = compute(
                 {n: c[labelled] for n, c in facet_columns.items()},
                 target.facets,
@@ -141,6 +166,6 @@ def _evaluate(
                 **common,
             )
             report = merge_reports(report, with_truth)
-    doc["report"] = report
-    doc["violations"] = check(report, target.constraints)
-    return doc
+    result.report = report
+    result.violations = check(report, target.constraints)
+    return result

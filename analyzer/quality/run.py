@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from analyzer.groundtruth import Labels, LabelStats, PredictionSpec, load_labels, merge
-from analyzer.groundtruth.merge import read_predictions
+from analyzer.groundtruth.merge import MergeStats, read_predictions
 from analyzer.quality import Calibration, ProblemType, QualityError, check, compute, estimate
 from analyzer.quality.label_types import examples, wrong_type
 from analyzer.window import ReadStats, Window, list_window, parse_records, parse_time
@@ -50,6 +50,76 @@ class QualityWindows:
     @classmethod
     def of(cls, window: Window, delay: dt.timedelta) -> QualityWindows:
         return cls(Window(window.start - delay, window.end - delay), window)
+
+
+@dataclass
+class InvalidLabels:
+    """Ground-truth labels that cannot be labels of the model (wrong type or class)."""
+
+    count: int = 0
+    of: int = 0
+    expected: str = ""
+    examples: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class QualityResult:
+    """One run's model quality (a run that raised holds only ``error``). ``statistics`` and
+    ``estimated`` are SageMaker's model-quality statistics.json layout, a file format."""
+
+    problem_type: str = ""
+    realised_window: Window | None = None  # the label-delayed window whose labels are joined
+    estimated_window: Window | None = None  # the current window, estimated without labels
+    merge: MergeStats = field(default_factory=MergeStats)
+    labels_read: LabelStats = field(default_factory=LabelStats)
+    captures_read: ReadStats = field(default_factory=ReadStats)
+    label_coverage: float | None = None  # labelled / predictions
+    invalid_labels: InvalidLabels = field(default_factory=InvalidLabels)
+    statistics: dict[str, Any] | None = None
+    violations: list[dict[str, Any]] = field(default_factory=list)
+    estimated: dict[str, Any] | None = None
+    error: str = ""  # metrics not computed (or the run raised)
+    estimate_error: str = ""
+    raised: bool = False  # the run raised: only ``error`` stands
+
+    def document(self) -> dict[str, Any]:
+        """model_quality.json (and the section of report.html)."""
+        if self.raised:
+            return {"error": self.error, "violations": self.violations}
+        doc: dict[str, Any] = {
+            "problem_type": self.problem_type,
+            "realised_window": _span(self.realised_window),
+            "estimated_window": _span(self.estimated_window),
+            "merge": asdict(self.merge),
+            "labels_read": {
+                "objects": self.labels_read.objects,
+                "lines": self.labels_read.lines,
+                "labels": self.labels_read.labels,
+                "bad_objects": self.labels_read.bad_objects,
+                "bad_lines": self.labels_read.bad_lines,
+                "bad_lines_by_reason": dict(self.labels_read.reasons),
+            },
+            "captures_read": {
+                "objects": self.captures_read.objects,
+                "bad_lines": self.captures_read.bad_lines,
+            },
+            "label_coverage": self.label_coverage,
+            "invalid_labels": asdict(self.invalid_labels),
+            "statistics": self.statistics,
+            "violations": self.violations,
+            "estimated": self.estimated,
+        }
+        if self.error:
+            doc["error"] = self.error
+        if self.estimate_error:
+            doc["estimate_error"] = self.estimate_error
+        return doc
+
+
+def _span(window: Window | None) -> dict[str, str] | None:
+    if window is None:
+        return None
+    return {"start_time": window.start.isoformat(), "end_time": window.end.isoformat()}
 
 
 def _slim(record: dict[str, Any]) -> dict[str, Any]:
@@ -92,8 +162,8 @@ async def run_quality(
     target: QualityTarget,
     window: Window,
     now: dt.datetime | None = None,
-) -> dict[str, Any]:
-    """The ``model_quality`` document of one run (statistics, violations, merge counts, estimate)."""
+) -> QualityResult:
+    """The model quality of one run (statistics, violations, merge counts, estimate)."""
     windows = QualityWindows.of(window, target.label_delay)
     span = Window(windows.realised.start, windows.estimated.end)
     realised: list[dict[str, Any]] = []
@@ -126,7 +196,7 @@ def _evaluate(
     labels: Labels,
     label_stats: LabelStats,
     read: ReadStats,
-) -> dict[str, Any]:
+) -> QualityResult:
     merged = merge(realised, labels, target.spec)
     m = merged.stats
     bad, expected = wrong_type(
@@ -137,37 +207,18 @@ def _evaluate(
         keep = ~bad
         y_true, y_pred = y_true[keep], y_pred[keep]
         y_score = y_score[keep] if y_score is not None else None
-    doc: dict[str, Any] = {
-        "problem_type": target.problem_type.value,
-        "realised_window": {
-            "start_time": windows.realised.start.isoformat(),
-            "end_time": windows.realised.end.isoformat(),
-        },
-        "estimated_window": {
-            "start_time": windows.estimated.start.isoformat(),
-            "end_time": windows.estimated.end.isoformat(),
-        },
-        "merge": asdict(m),
-        "labels_read": {
-            "objects": label_stats.objects,
-            "lines": label_stats.lines,
-            "labels": label_stats.labels,
-            "bad_objects": label_stats.bad_objects,
-            "bad_lines": label_stats.bad_lines,
-            "bad_lines_by_reason": dict(label_stats.reasons),
-        },
-        "captures_read": {"objects": read.objects, "bad_lines": read.bad_lines},
-        "label_coverage": m.labelled / m.predictions if m.predictions else None,
-        "invalid_labels": {
-            "count": int(bad.sum()),
-            "of": len(bad),
-            "expected": expected,
-            "examples": examples(merged.y_true, bad),
-        },
-        "statistics": None,
-        "violations": [],
-        "estimated": None,
-    }
+    result = QualityResult(
+        problem_type=target.problem_type.value,
+        realised_window=windows.realised,
+        estimated_window=windows.estimated,
+        merge=m,
+        labels_read=label_stats,
+        captures_read=read,
+        label_coverage=m.labelled / m.predictions if m.predictions else None,
+        invalid_labels=InvalidLabels(
+            int(bad.sum()), len(bad), expected, examples(merged.y_true, bad)
+        ),
+    )
     if len(y_true):
         try:
             stats = compute(
@@ -178,16 +229,16 @@ def _evaluate(
                 positive_label=target.positive_label,
             )
         except QualityError as exc:  # e.g. labels of a kind the predictions never have
-            doc["error"] = str(exc)
+            result.error = str(exc)
         else:
-            doc["statistics"] = stats
-            doc["violations"] = check(stats, target.constraints)
+            result.statistics = stats
+            result.violations = check(stats, target.constraints)
     if target.problem_type is ProblemType.BINARY and current:
         y_pred, y_score, _ = read_predictions(current, target.spec)
         if y_score is not None and len(y_score):
             scores = np.asarray(y_score, dtype=np.float64)
             try:
-                doc["estimated"] = estimate(
+                result.estimated = estimate(
                     scores,
                     calibration=target.calibration,
                     threshold=target.spec.probability_threshold,
@@ -195,5 +246,5 @@ def _evaluate(
                     positive_label=target.positive_label,
                 )
             except QualityError as exc:
-                doc["estimate_error"] = str(exc)
-    return doc
+                result.estimate_error = str(exc)
+    return result

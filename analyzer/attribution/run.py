@@ -9,7 +9,7 @@ an NDCG below the threshold is a ``feature_attribution_drift_check`` violation.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,28 @@ class AttributionTarget:
     rows: int = 50  # window rows explained per run
     nsamples: int | None = None  # coalitions per row (None: all when 2^m is small)
     threshold: float = DEFAULT_THRESHOLD
+
+
+@dataclass
+class AttributionResult:
+    """One window's attribution drift (a failed run holds only ``error``)."""
+
+    rows_explained: int = 0
+    report: dict[str, Any] | None = None  # Clarify's analysis.json of the window (explanations)
+    ndcg: dict[str, float] = field(default_factory=dict)  # per explained output label
+    violations: list[dict[str, Any]] = field(default_factory=list)
+    error: str = ""  # why the run failed ('' when it did not)
+
+    def document(self) -> dict[str, Any]:
+        """The result as attribution/run.json (without the report) and report.html show it."""
+        if self.error:
+            return {"error": self.error, "violations": self.violations}
+        return {
+            "rows_explained": self.rows_explained,
+            "report": self.report,
+            "ndcg": self.ndcg,
+            "violations": self.violations,
+        }
 
 
 def sample_rows(x: np.ndarray[Any, Any], n: int, seed: int) -> np.ndarray[Any, Any]:
@@ -67,17 +89,15 @@ async def run_attribution(
     target_model: str,
     target: AttributionTarget,
     window: Window,
-) -> dict[str, Any]:
-    """The attribution document of one run: the window's report, NDCG per label, violations."""
+) -> AttributionResult:
+    """The attribution of one run: the window's report, NDCG per label, violations."""
     records, _ = await window_records(captures, endpoint, variant, window, target_model)
-    doc: dict[str, Any] = {"rows_explained": 0, "report": None, "ndcg": {}, "violations": []}
     x = await asyncio.to_thread(_rows_to_explain, records, target, int(window.start.timestamp()))
     if not len(x):
-        return doc
+        return AttributionResult()
     explainer = KernelExplainer(target.background, nsamples=target.nsamples, seed=0)
     async with ModelClient(target.client) as client:
         explanation = await explain_async(explainer, x, client.predict)
     current = report(explanation, list(target.features))
     scores, violations = compare(target.baseline, current, threshold=target.threshold)
-    doc.update(rows_explained=len(x), report=current, ndcg=scores, violations=violations)
-    return doc
+    return AttributionResult(len(x), current, scores, violations)
