@@ -74,7 +74,7 @@ COMPILED_TESTS := tests/sidecar tests/core/test_record.py tests/fuzz/test_http_s
 
 compiled: $(STAMP)
 	rm -rf $(COMPILED_TREE) && mkdir -p $(COMPILED_TREE)
-	cp -R sidecar analyzer modeltap tests pyproject.toml setup.py README.md $(COMPILED_TREE)/
+	cp -R sidecar analyzer modeltap harness tests pyproject.toml setup.py README.md $(COMPILED_TREE)/
 	ln -s $(CURDIR)/.venv-mlserver $(COMPILED_TREE)/.venv-mlserver
 	cd $(COMPILED_TREE) && MODELTAP_COMPILE=1 $(abspath $(BIN))/python setup.py build_ext --inplace \
 	  > build.log 2>&1 || { tail -40 build.log; exit 1; }
