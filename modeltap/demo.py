@@ -65,6 +65,35 @@ def _name(p: subprocess.Popen[bytes]) -> str:
     return " ".join(a for a in args[2:4] if not a.startswith("-"))
 
 
+def _busy_port(args: argparse.Namespace, names: Sequence[str]) -> bool:
+    """True (and one line saying which flag to change) when a port ``--<name>-port`` is taken."""
+    for name in names:
+        port = getattr(args, f"{name}_port")
+        if not _port_free(args.host, port):
+            print(
+                f"modeltap demo: port {port} on {args.host} is in use; "
+                f"choose another with --{name}-port",
+                file=sys.stderr,
+            )
+            return True
+    return False
+
+
+def _supervise(
+    procs: list[subprocess.Popen[bytes]], stop: threading.Event, duration: float
+) -> bool:
+    """Wait for ``stop`` or ``duration`` (0: forever); False as soon as a component exits."""
+    deadline = time.monotonic() + duration if duration > 0 else None
+    while not stop.is_set():
+        if any(p.poll() is not None for p in procs):
+            print("modeltap demo: a component exited; stopping", file=sys.stderr)
+            return False
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        stop.wait(0.5)
+    return True
+
+
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
     """SIGTERM every child, give them one shared grace period, then SIGKILL whoever is left.
 
@@ -254,14 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.llm:
         return _main_llm(args)
 
-    for name, port in (("--proxy-port", args.proxy_port), ("--admin-port", args.admin_port),
-                       ("--model-port", args.model_port), ("--analyzer-port", args.analyzer_port)):  # fmt: skip
-        if not _port_free(args.host, port):
-            print(
-                f"modeltap demo: port {port} on {args.host} is in use; choose another with {name}",
-                file=sys.stderr,
-            )
-            return 2
+    if _busy_port(args, ("proxy", "admin", "model", "analyzer")):
+        return 2
     work = args.dir.resolve()
     spool, captures, reports = work / "spool", work / "captures", work / "reports"
     captures.mkdir(parents=True, exist_ok=True)
@@ -336,14 +359,8 @@ Press Ctrl-C to stop.
                 args=(f"{proxy}/invocations", args.traffic_interval, drift_at, stop),
                 daemon=True,
             ).start()
-        deadline = time.monotonic() + args.duration if args.duration > 0 else None
-        while not stop.is_set():
-            if any(p.poll() is not None for p in procs):
-                print("modeltap demo: a component exited; stopping", file=sys.stderr)
-                return 1
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            stop.wait(0.5)
+        if not _supervise(procs, stop, args.duration):
+            return 1
     except KeyboardInterrupt:
         pass
     finally:
@@ -355,14 +372,8 @@ Press Ctrl-C to stop.
 
 def _main_llm(args: argparse.Namespace) -> int:
     """``modeltap demo --llm``: demo-llm, the sidecar in front of it, streamed chat traffic."""
-    for name, port in (("--proxy-port", args.proxy_port), ("--admin-port", args.admin_port),
-                       ("--model-port", args.model_port)):  # fmt: skip
-        if not _port_free(args.host, port):
-            print(
-                f"modeltap demo: port {port} on {args.host} is in use; choose another with {name}",
-                file=sys.stderr,
-            )
-            return 2
+    if _busy_port(args, ("proxy", "admin", "model")):
+        return 2
     work = args.dir.resolve()
     spool, captures = work / "spool", work / "captures"
     captures.mkdir(parents=True, exist_ok=True)
@@ -431,14 +442,8 @@ Press Ctrl-C to stop.
                 args=(proxy, args.traffic_interval, drift_at, stop),
                 daemon=True,
             ).start()
-        deadline = time.monotonic() + args.duration if args.duration > 0 else None
-        while not stop.is_set():
-            if any(p.poll() is not None for p in procs):
-                print("modeltap demo: a component exited; stopping", file=sys.stderr)
-                return 1
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            stop.wait(0.5)
+        if not _supervise(procs, stop, args.duration):
+            return 1
     except KeyboardInterrupt:
         pass
     finally:
