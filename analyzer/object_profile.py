@@ -34,7 +34,47 @@ def profile_capture_object(
     target_model: str = "",
     outputs: PayloadParser | None = None,
 ) -> tuple[Profile | None, ReadStats, ParseStats, list[str]]:
-    """Parse and profile one capture object (runs on a worker thread)."""
+    """Parse and profile one capture object (runs on a worker thread).
+
+    The built-in payload parser reads the object in columns, a chunk at a time
+    (:mod:`analyzer.capture_columns`); a preprocessor hook is handed decoded records.
+    """
+    if isinstance(parser, PayloadParser):
+        from analyzer.capture_columns import profile_capture_columns
+
+        return profile_capture_columns(key, data, window, parser, baseline, target_model, outputs)
+    return profile_capture_records(key, data, window, parser, baseline, target_model, outputs)
+
+
+def profile_capture_records(
+    key: str,
+    data: bytes,
+    window: Window,
+    parser: RowParser,
+    baseline: Profile,
+    target_model: str = "",
+    outputs: PayloadParser | None = None,
+) -> tuple[Profile | None, ReadStats, ParseStats, list[str]]:
+    """One object, record by record (every record decoded into a dict): the path of
+    preprocessor hooks, and the reference the columnar reader is tested against."""
+    table, read, stats = records_table(key, data, window, parser, target_model, outputs)
+    if table is None:
+        return None, read, stats, []
+    prof = Profile.empty(baseline=baseline)
+    prof.update(table)
+    return prof, read, stats, table.column_names
+
+
+def records_table(
+    key: str,
+    data: bytes,
+    window: Window | None,
+    parser: RowParser,
+    target_model: str = "",
+    outputs: PayloadParser | None = None,
+) -> tuple[pa.Table | None, ReadStats, ParseStats]:
+    """The rows of one object (or one chunk of lines of it) parsed record by record; None
+    when no row is left."""
     records, read = parse_records(key, data, window)
     if target_model:  # the sidecar records the target model header under modeltap.targetModel
         records = [
@@ -42,15 +82,13 @@ def profile_capture_object(
         ]
     stats = ParseStats()
     if not records:
-        return None, read, stats, []
+        return None, read, stats
     table = parser.parse(records, stats)
     if outputs is not None:
         table = _with_outputs(table, records, parser, outputs, stats)
     if table.num_rows == 0:
-        return None, read, stats, []
-    prof = Profile.empty(baseline=baseline)
-    prof.update(table)
-    return prof, read, stats, table.column_names
+        return None, read, stats
+    return table, read, stats
 
 
 def _with_outputs(

@@ -118,11 +118,15 @@ class PayloadParser:
         return concat_tables(tables)
 
     def _read_csv(self, data: bytes) -> pa.Table:
-        first = data.split(b"\n", 1)[0]
+        return self.read_joined_csv(data, data.split(b"\n", 1)[0])
+
+    def read_joined_csv(self, data: bytes | pa.Buffer, first: bytes) -> pa.Table:
+        """CSV payloads joined by newlines, every column as text; the width is the first
+        line's (:mod:`analyzer.capture_columns` passes an Arrow buffer, not a copy)."""
         width = first.count(b",") + 1
         names = [self._name(i) for i in range(width)]
         return pacsv.read_csv(
-            io.BytesIO(data),
+            pa.BufferReader(data) if isinstance(data, pa.Buffer) else io.BytesIO(data),
             read_options=pacsv.ReadOptions(column_names=names),
             convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
                                                  strings_can_be_null=True),

@@ -1,0 +1,287 @@
+"""A capture object read in columns: Arrow's JSON reader for the records, one Arrow CSV parse of
+all CSV payloads, a vectorised ``inferenceTime`` check, no Python dict per record.
+
+The record-by-record reader (:func:`analyzer.object_profile.records_table`) decoded every line
+into Python dicts: 15-20 us a record, and memory that followed the object's size. Here an object
+is read a chunk of lines at a time (:data:`CHUNK_BYTES`), each chunk's records become Arrow
+columns (only the fields the analyzer reads: each side's ``data``, ``encoding`` and
+``observedContentType``, ``inferenceTime``, ``modeltap.targetModel``), and the payloads go to
+the same :class:`~analyzer.payloads.PayloadParser` table builders as before.
+
+The results are those of the record-by-record reader, counts and reasons included. Whatever
+the columnar path does not read exactly the same way falls back to that reader for the chunk:
+a line Arrow cannot read (not JSON, not an object, a field of an unexpected type), a side that
+is not a plain ``CSV``/``JSON`` payload (base64, TEXT, missing encoding: those rows go through
+:func:`~analyzer.capture_payload.read_side`), an ``inferenceTime`` not in the sidecar's
+``YYYY-MM-DDTHH:MM:SSZ`` form (parsed one by one as before), and outputs whose row count
+disagrees with the inputs'. An object larger than one chunk is profiled chunk by chunk, so its
+float sums may differ from a single update in the last bits (as any merge does).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
+
+from analyzer.capture_payload import INPUT, OUTPUT, PayloadError, rows_from_json
+from analyzer.object_profile import records_table
+from analyzer.payloads import ParseStats, PayloadParser, concat_tables
+from analyzer.profile import Profile
+from analyzer.window import ReadStats, Window, decode_object, parse_time
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 16 << 20
+"""Lines of an object read and profiled together: bounds memory whatever the object's size."""
+
+_BLOCK_BYTES = 1 << 20  # Arrow JSON reader block: larger blocks were slower in bench/monitor
+
+_SIDE = pa.struct(
+    [("data", pa.string()), ("encoding", pa.string()), ("observedContentType", pa.string())]
+)
+_SCHEMA = pa.schema(
+    [
+        ("captureData", pa.struct([(INPUT, _SIDE), (OUTPUT, _SIDE)])),
+        ("eventMetadata", pa.struct([("inferenceTime", pa.string())])),
+        ("modeltap", pa.struct([("targetModel", pa.string())])),
+    ]
+)
+NO_TIME = np.iinfo(np.int64).min
+_TIME_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-5][0-9]:[0-5][0-9]Z$"
+
+
+class _Fallback(Exception):
+    """This chunk needs the record-by-record reader."""
+
+
+def profile_capture_columns(
+    key: str,
+    data: bytes,
+    window: Window,
+    parser: PayloadParser,
+    baseline: Profile,
+    target_model: str = "",
+    outputs: PayloadParser | None = None,
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> tuple[Profile | None, ReadStats, ParseStats, list[str]]:
+    """Parse and profile one capture object, chunk by chunk (runs on a worker thread)."""
+    read, stats = ReadStats(objects=1), ParseStats()
+    try:
+        text = decode_object(key, data)
+    except ValueError as exc:
+        log.warning("skipping capture object %s: %s", key, exc)
+        read.bad_objects, read.bad_keys = 1, [key]
+        return None, read, stats, []
+    prof: Profile | None = None
+    columns: dict[str, None] = {}
+    for chunk in _chunks(text, chunk_bytes):
+        try:
+            table, c_read, c_stats = _chunk_table(chunk, window, parser, target_model, outputs)
+        except _Fallback:
+            table, c_read, c_stats = records_table(
+                key, bytes(chunk), window, parser, target_model, outputs
+            )
+        read.records += c_read.records
+        read.outside_window += c_read.outside_window
+        read.bad_lines += c_read.bad_lines
+        stats.records += c_stats.records
+        stats.rows += c_stats.rows
+        stats.failed += c_stats.failed
+        for reason, n in c_stats.reasons.items():
+            stats.reasons[reason] = stats.reasons.get(reason, 0) + n
+        if table is not None:
+            if prof is None:
+                prof = Profile.empty(baseline=baseline)
+            prof.update(table)
+            columns.update(dict.fromkeys(table.column_names))
+    if read.bad_lines:
+        log.warning("skipped %d malformed lines of %s", read.bad_lines, key)
+        read.bad_keys.append(key)
+    if prof is None:
+        return None, read, stats, []
+    return prof, read, stats, list(columns)
+
+
+def _chunks(text: bytes, size: int) -> list[memoryview]:
+    """``text`` cut at line ends into pieces of about ``size`` bytes (views, not copies)."""
+    view = memoryview(text)
+    out, start = [], 0
+    while start < len(text):
+        cut = text.find(b"\n", start + size) if start + size < len(text) else -1
+        end = len(text) if cut < 0 else cut + 1
+        out.append(view[start:end])
+        start = end
+    return out
+
+
+def _chunk_table(
+    chunk: memoryview,
+    window: Window,
+    parser: PayloadParser,
+    target_model: str,
+    outputs: PayloadParser | None,
+) -> tuple[pa.Table | None, ReadStats, ParseStats]:
+    read, stats = ReadStats(), ParseStats()
+    if not _lines_are_objects(chunk):
+        raise _Fallback
+    try:
+        envelope = pajson.read_json(
+            pa.BufferReader(pa.py_buffer(chunk)),
+            read_options=pajson.ReadOptions(use_threads=False, block_size=_BLOCK_BYTES),
+            parse_options=pajson.ParseOptions(
+                explicit_schema=_SCHEMA, unexpected_field_behavior="ignore"
+            ),
+        ).combine_chunks()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise _Fallback from exc
+    if envelope.num_rows == 0:
+        return None, read, stats
+    capture = envelope.column("captureData").chunk(0)
+    is_record = _np_bool(capture.is_valid())
+    when = _inference_us(envelope.column("eventMetadata").chunk(0).field("inferenceTime"))
+    has_time = when != NO_TIME
+    start, end = _us(window.start), _us(window.end)
+    inside = (when >= start) & (when < end)
+    read.bad_lines = int((~is_record).sum() + (is_record & ~has_time).sum())
+    read.outside_window = int((is_record & has_time & ~inside).sum())
+    keep = is_record & has_time & inside
+    read.records = int(keep.sum())
+    if target_model:
+        model = envelope.column("modeltap").chunk(0).field("targetModel")
+        keep &= _np_bool(pc.equal(model, target_model))
+    if not keep.any():
+        return None, read, stats
+    kept = capture if keep.all() else capture.filter(pa.array(keep))
+    table = parse_side(parser, kept.field(INPUT), stats)
+    if outputs is not None:
+        out = parse_side(outputs, kept.field(OUTPUT), ParseStats())
+        if out.num_rows != table.num_rows:
+            raise _Fallback  # records are matched one by one there
+        for name in out.column_names:
+            if name not in table.column_names:
+                table = table.append_column(name, out.column(name))
+    if table.num_rows == 0:
+        return None, read, stats
+    return table, read, stats
+
+
+def _lines_are_objects(chunk: memoryview) -> bool:
+    """Whether every line starts with ``{`` or is empty. Arrow's JSON reader is only handed
+    such chunks: it rejects other lines, but a line such as ``null`` crashes it (pyarrow 26)."""
+    buf = np.frombuffer(chunk, dtype=np.uint8)
+    starts = np.flatnonzero(buf[:-1] == 0x0A) + 1
+    firsts = buf[starts]
+    ok = (firsts == 0x7B) | (firsts == 0x0A)
+    return bool(ok.all()) and (len(buf) == 0 or buf[0] == 0x7B)
+
+
+def parse_side(parser: PayloadParser, side: pa.StructArray, stats: ParseStats) -> pa.Table:
+    """One side of the kept records as the parser's table (``PayloadParser.parse``'s result)."""
+    data, encoding = side.field("data"), side.field("encoding")
+    is_csv = _np_bool(pc.equal(encoding, "CSV"))
+    is_json = _np_bool(pc.equal(encoding, "JSON"))
+    plain = _np_bool(side.is_valid()) & _np_bool(data.is_valid()) & (is_csv | is_json)
+    if not plain.all():  # base64, TEXT, content-type-only, missing sides: as before
+        records = [{"captureData": {parser.side: p}} for p in _side_dicts(side)]
+        return parser.parse(records, stats)
+    stats.records += len(side)
+    tables = []
+    if is_csv.any():
+        texts = pc.utf8_trim(_where(data, is_csv), "\r\n")
+        empty = _np_bool(pc.equal(pc.binary_length(texts), 0))
+        for _ in range(int(empty.sum())):
+            stats.fail("empty")
+        if not empty.all():
+            texts = texts.filter(pa.array(~empty)) if empty.any() else texts
+            tables.append(_csv_table(parser, texts, stats))
+    if is_json.any():
+        rows: list[Any] = []
+        output = parser.side == OUTPUT
+        key = "predictions" if output else "instances"
+        for raw in _where(data, is_json).to_pylist():
+            try:
+                doc = orjson.loads(raw)
+                inner = doc.get(key) if type(doc) is dict else None
+                if type(inner) is list and inner and type(inner[0]) is list:
+                    rows.extend(inner)  # what rows_from_json returns here, without its checks
+                else:
+                    rows.extend(rows_from_json(doc, output))
+            except (orjson.JSONDecodeError, PayloadError, ValueError) as exc:
+                log.debug("unparseable JSON payload: %s", exc)
+                stats.fail("bad_json")
+        if rows:
+            tables.append(parser._json(rows))
+    tables = [t for t in tables if t.num_rows]
+    if not tables:
+        return pa.table({n: pa.array([], pa.string()) for n in parser.names})
+    table = concat_tables(tables)
+    stats.rows += table.num_rows
+    return table
+
+
+def _csv_table(parser: PayloadParser, texts: pa.Array, stats: ParseStats) -> pa.Table:
+    """All CSV payloads in one Arrow parse of their newline-joined bytes (no Python copy)."""
+    joined = pc.binary_join_element_wise(texts, pa.scalar(""), "\n")
+    offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)
+    lo, hi = int(offsets[joined.offset]), int(offsets[joined.offset + len(joined)])
+    values = joined.buffers()[2]
+    assert values is not None
+    first = texts[0].as_py().encode()
+    try:
+        return parser.read_joined_csv(values.slice(lo, hi - lo), first.split(b"\n", 1)[0])
+    except pa.ArrowInvalid:
+        return parser._csv([t.encode() for t in texts.to_pylist()], stats)
+
+
+def _where(arr: pa.Array, mask: npt.NDArray[np.bool_]) -> pa.Array:
+    return arr if mask.all() else arr.filter(pa.array(mask))
+
+
+def _side_dicts(side: pa.StructArray) -> list[dict[str, Any] | None]:
+    """A side's payloads as dicts (fields that were absent or null as None, which
+    :func:`~analyzer.capture_payload.read_side` treats alike)."""
+    found: list[dict[str, Any] | None] = side.to_pylist()
+    return found
+
+
+def _inference_us(times: pa.Array) -> npt.NDArray[np.int64]:
+    """Each record's ``inferenceTime`` in microseconds since the epoch; NO_TIME when missing or
+    malformed (:func:`analyzer.window.parse_time`'s rules)."""
+    strict = _np_bool(pc.match_substring_regex(times, _TIME_RE))
+    out = np.full(len(times), NO_TIME, dtype=np.int64)
+    if strict.any():
+        parsed = pc.strptime(
+            times.filter(pa.array(strict)), format="%Y-%m-%dT%H:%M:%SZ", unit="us",
+            error_is_null=True,
+        )  # fmt: skip
+        values = np.asarray(
+            pc.fill_null(parsed.cast(pa.int64()), NO_TIME).to_numpy(), dtype=np.int64
+        )
+        out[strict] = values
+    others = np.flatnonzero(~strict & _np_bool(times.is_valid()))
+    if len(others):
+        for i, text in zip(others, times.take(pa.array(others)).to_pylist(), strict=True):
+            when = parse_time(text)
+            if when is not None:
+                out[i] = _us(when)
+    return out
+
+
+def _us(when: dt.datetime) -> int:
+    return (when - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _np_bool(arr: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.bool_]:
+    return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
