@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from analyzer.capture_payload import INPUT, OUTPUT, PayloadError, rows_from_json
-from analyzer.object_profile import records_table
+from analyzer.capture_records import records_table
 from analyzer.payloads import ParseStats, PayloadParser, concat_tables
 from analyzer.profile import Profile
 from analyzer.window import ReadStats, Window, decode_object, parse_time

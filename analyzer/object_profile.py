@@ -6,23 +6,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Protocol
 
-import pyarrow as pa
-
+from analyzer.capture_columns import profile_capture_columns
+from analyzer.capture_records import RowParser as RowParser
+from analyzer.capture_records import records_table
 from analyzer.errors import DataError
-from analyzer.payloads import ParseStats, PayloadParser, concat_tables
+from analyzer.payloads import ParseStats, PayloadParser
 from analyzer.profile import Profile
 from analyzer.readers import ReadOptions, read_chunks
-from analyzer.window import ReadStats, Window, parse_records
+from analyzer.window import ReadStats, Window
 
 log = logging.getLogger(__name__)
-
-
-class RowParser(Protocol):
-    def parse(
-        self, records: Sequence[dict[str, Any]], stats: ParseStats | None = None
-    ) -> pa.Table: ...
 
 
 def profile_capture_object(
@@ -40,8 +34,6 @@ def profile_capture_object(
     (:mod:`analyzer.capture_columns`); a preprocessor hook is handed decoded records.
     """
     if isinstance(parser, PayloadParser):
-        from analyzer.capture_columns import profile_capture_columns
-
         return profile_capture_columns(key, data, window, parser, baseline, target_model, outputs)
     return profile_capture_records(key, data, window, parser, baseline, target_model, outputs)
 
@@ -63,67 +55,6 @@ def profile_capture_records(
     prof = Profile.empty(baseline=baseline)
     prof.update(table)
     return prof, read, stats, table.column_names
-
-
-def records_table(
-    key: str,
-    data: bytes,
-    window: Window | None,
-    parser: RowParser,
-    target_model: str = "",
-    outputs: PayloadParser | None = None,
-) -> tuple[pa.Table | None, ReadStats, ParseStats]:
-    """The rows of one object (or one chunk of lines of it) parsed record by record; None
-    when no row is left."""
-    records, read = parse_records(key, data, window)
-    if target_model:  # the sidecar records the target model header under modeltap.targetModel
-        records = [
-            r for r in records if (r.get("modeltap") or {}).get("targetModel") == target_model
-        ]
-    stats = ParseStats()
-    if not records:
-        return None, read, stats
-    table = parser.parse(records, stats)
-    if outputs is not None:
-        table = _with_outputs(table, records, parser, outputs, stats)
-    if table.num_rows == 0:
-        return None, read, stats
-    return table, read, stats
-
-
-def _with_outputs(
-    inputs: pa.Table,
-    records: Sequence[dict[str, Any]],
-    parser: RowParser,
-    outputs: PayloadParser,
-    stats: ParseStats,
-) -> pa.Table:
-    """Add the endpointOutput columns beside the inputs, row for row.
-
-    The common case parses all outputs at once; when the row counts disagree (a record whose
-    output has more or fewer rows than its input), records are matched one by one and a record
-    whose sides disagree keeps its inputs with empty outputs (counted as ``output_rows_mismatch``).
-    """
-    out = outputs.parse(records)
-    if out.num_rows != inputs.num_rows:
-        ins, outs = [], []
-        for rec in records:
-            i, o = parser.parse([rec]), outputs.parse([rec])
-            if i.num_rows == 0:
-                continue
-            if o.num_rows != i.num_rows:
-                stats.fail("output_rows_mismatch")
-                o = pa.table({n: pa.nulls(i.num_rows, pa.string()) for n in outputs.names})
-            ins.append(i)
-            outs.append(o)
-        if not ins:
-            return inputs
-        inputs = concat_tables(ins)
-        out = concat_tables(outs)
-    for name in out.column_names:
-        if name not in inputs.column_names:
-            inputs = inputs.append_column(name, out.column(name))
-    return inputs
 
 
 def profile_dataset_object(
