@@ -25,6 +25,7 @@ from analyzer.bias import Facet
 from analyzer.errors import AnalyzerError
 from analyzer.groundtruth import PredictionSpec
 from analyzer.quality import ProblemType
+from analyzer.report_history import DEFAULT_KEEP
 from modeltap.core.errors import ConfigError
 from modeltap.core.settings import REQUIRED, load, setting
 from modeltap.core.store import split_destination
@@ -271,10 +272,26 @@ class MonitorSettings:
         "Local processes or LocalCluster workers (0: the usable cores, capped by the memory limit).",
         min=0,
     )
+    keep_reports: int = setting(
+        DEFAULT_KEEP,
+        "Runs whose reports are kept per endpoint; older runs' files are deleted.",
+        min=1,
+    )
+    profile_cache: bool = setting(
+        True, "Profile each capture object once and reuse its partial profile in later windows."
+    )
+    cache: str = setting(
+        "", "Where partial profiles are kept (s3:// or file://; empty: {reports}/_cache/)."
+    )
+    cache_max_entries: int = setting(
+        20000, "Most cached partial profiles per endpoint/variant; the oldest go first.", min=1
+    )
 
     def validate(self) -> None:
         split_destination(self.captures)
         split_destination(self.reports)
+        if self.cache:
+            split_destination(self.cache)
         if self.schedule and not croniter.is_valid(self.schedule):
             raise ConfigError(f"monitor.schedule={self.schedule!r}: not a valid cron expression")
         if self.scheduler and self.engine != "dask":

@@ -4,7 +4,7 @@ Each object is parsed and profiled on a worker thread and merged into the window
 memory stays that of one object plus the (constant-size) profile however long the window is. A
 window without data is a run with status ``NoData``, not an error.
 
-Reports go to ``{reports}/{endpoint}/{variant}/{yyyy/mm/dd/hh}/`` of the window's end:
+Reports go to ``{reports}/{endpoint}/{variant}/{yyyy/mm/dd/hh}/{run}/`` of the window's end:
 ``statistics.json`` (SageMaker's format, the window's profile) and ``constraint_violations.json``.
 """
 

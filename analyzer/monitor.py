@@ -152,7 +152,7 @@ async def run_all(
         await write_root_index(reports, [t.endpoint for t in targets])
         for target, result in runs:
             try:
-                await write_reports(reports, result, target.baseline)
+                await write_reports(reports, result, target.baseline, keep=cfg.monitor.keep_reports)
             except Exception as exc:  # the run's numbers stand; its status says the write failed
                 log.exception("writing reports of %s/%s failed", result.endpoint, result.variant)
                 result.status, result.error = FAILED, f"reports: {type(exc).__name__}: {exc}"

@@ -1,8 +1,9 @@
 """Writing a run's reports: the JSON files SageMaker's tools read, the HTML page people read, and
 the per-endpoint index of runs.
 
-Everything goes to ``{reports}/{endpoint}/{variant}[/{model}]/yyyy/mm/dd/hh/`` of the window's
-end; the index is ``{reports}/{endpoint}/index.html`` and the store's root ``index.html`` lists
+Everything goes to ``{reports}/{endpoint}/{variant}[/{model}]/yyyy/mm/dd/hh/{run}/`` of the
+window's end (one directory per run, :mod:`analyzer.report_history`, which also keeps the newest
+under ``latest/`` and bounds how many runs are kept); the index is ``{reports}/{endpoint}/index.html`` and the store's root ``index.html`` lists
 the endpoints. Indexes are rebuilt from the ``run.json`` files in the store, so runs written by
 other processes (CronJob runs, other replicas) appear too.
 """
@@ -18,6 +19,7 @@ import orjson
 
 from analyzer.profile import Profile
 from analyzer.registry import SECTIONS
+from analyzer.report_history import DEFAULT_KEEP, bound, prune, run_dir, write_latest
 from analyzer.report_html import Fragment, RunView, render_index, render_root, render_run
 from analyzer.results import RunResult, run_summary
 from modeltap.core.errors import StoreError
@@ -25,18 +27,20 @@ from modeltap.core.store.base import Store
 
 log = logging.getLogger(__name__)
 
-MAX_INDEXED_RUNS = 500  # the newest runs an endpoint's index lists (the store keeps them all)
 JSON = "application/json"
 HTML = "text/html; charset=utf-8"
 
 
 def report_prefix(endpoint: str, variant: str, end: dt.datetime, model: str = "") -> str:
     where = f"{endpoint}/{variant}/{model}" if model else f"{endpoint}/{variant}"
-    return f"{where}/{end.astimezone(dt.UTC):%Y/%m/%d/%H}"
+    return f"{where}/{run_dir(end)}"
 
 
-async def write_reports(reports: Store, result: RunResult, baseline: Profile | None) -> None:
-    """Write the run's files, then refresh its endpoint's index."""
+async def write_reports(
+    reports: Store, result: RunResult, baseline: Profile | None, *, keep: int = DEFAULT_KEEP
+) -> None:
+    """Write the run's files and the ``latest/`` copy, then refresh its endpoint's index
+    (which keeps the newest ``keep`` runs)."""
     prefix = report_prefix(result.endpoint, result.variant, result.window.end, result.model)
     result.report_prefix = prefix
     summary = run_summary(result)
@@ -61,8 +65,9 @@ async def write_reports(reports: Store, result: RunResult, baseline: Profile | N
     files.append(("run.json", orjson.dumps(summary, option=opt), JSON))  # last: the run is done
     for name, body, ctype in files:
         await reports.put(f"{prefix}/{name}", body, content_type=ctype)
+    await write_latest(reports, prefix, files, result.window.end)
     href = prefix[len(result.endpoint) + 1 :] + "/report.html"
-    await write_index(reports, result.endpoint, {**summary, "href": href})
+    await write_index(reports, result.endpoint, {**summary, "href": href}, keep=keep)
 
 
 def _view(result: RunResult, baseline: Profile, summary: dict[str, Any]) -> RunView:
@@ -87,11 +92,14 @@ def _view(result: RunResult, baseline: Profile, summary: dict[str, Any]) -> RunV
     )
 
 
-async def write_index(reports: Store, endpoint: str, summary: dict[str, Any]) -> None:
-    """Add the run to ``{endpoint}/index.json`` (newest first, bounded) and render index.html.
+async def write_index(
+    reports: Store, endpoint: str, summary: dict[str, Any], *, keep: int = DEFAULT_KEEP
+) -> None:
+    """Add the run to ``{endpoint}/index.json`` (newest first, the newest ``keep``) and render
+    index.html; the files of runs beyond ``keep`` are deleted.
 
     The index is updated in place rather than rebuilt from a listing, so a run costs two small
-    objects however many runs the store holds; a run of the same hour replaces its entry.
+    objects however many runs the store holds; a re-run of the same window replaces its entry.
     """
     key = f"{endpoint}/index.json"
     try:
@@ -106,11 +114,12 @@ async def write_index(reports: Store, endpoint: str, summary: dict[str, Any]) ->
         log.warning("%s is unreadable (%s); starting it afresh", key, exc)
         entries = []
     entries = [e for e in entries if isinstance(e, dict) and e.get("href") != summary["href"]]
-    entries = sorted([summary, *entries], key=_end_time, reverse=True)[:MAX_INDEXED_RUNS]
+    entries, dropped = bound(sorted([summary, *entries], key=_end_time, reverse=True), keep)
     await reports.put(key, orjson.dumps(entries), content_type=JSON)
     await reports.put(
         f"{endpoint}/index.html", render_index(endpoint, entries).encode(), content_type=HTML
     )
+    await prune(reports, endpoint, dropped)
 
 
 def _end_time(entry: dict[str, Any]) -> str:

@@ -56,12 +56,16 @@ async def test_window_profile_reports_and_statuses(tmp_path: Path) -> None:
     assert result.rows == 300
     assert (result.read.objects, result.read.bad_objects, result.read.bad_lines) == (3, 1, 1)
     stats = orjson.loads(
-        (tmp_path / "reports" / "ep/v1/2026/03/01/11/statistics.json").read_bytes()
+        (
+            tmp_path / "reports" / "ep/v1/2026/03/01/11/2026-03-01T11-00-00Z/statistics.json"
+        ).read_bytes()
     )
     assert stats["dataset"]["item_count"] == 300
     a = next(f for f in stats["features"] if f["name"] == "a")
     assert abs(a["numerical_statistics"]["mean"] - rows[:, 0].mean()) < 1e-9
-    run = orjson.loads((tmp_path / "reports" / "ep/v1/2026/03/01/11/run.json").read_bytes())
+    run = orjson.loads(
+        (tmp_path / "reports" / "ep/v1/2026/03/01/11/2026-03-01T11-00-00Z/run.json").read_bytes()
+    )
     assert run["status"] == COMPLETED and run["bad_objects"] == 1
 
     # The real checks: "a" was captured as N(0, 1) like its baseline, "b" as N(0, 1) against N(5, 2).
@@ -73,7 +77,9 @@ async def test_window_profile_reports_and_statuses(tmp_path: Path) -> None:
     assert checked.evaluation is not None
     assert checked.evaluation["features"]["b"]["decision"]["drift"] is True
     assert checked.evaluation["features"]["a"]["decision"]["drift"] is False
-    drift = orjson.loads((tmp_path / "reports" / "ep/v1/2026/03/01/11/drift.json").read_bytes())
+    drift = orjson.loads(
+        (tmp_path / "reports" / "ep/v1/2026/03/01/11/2026-03-01T11-00-00Z/drift.json").read_bytes()
+    )
     assert drift["features"]["b"]["measures"]["ks_statistic"] > 0.5
 
     empty = await run_window(captures, reports, target, Window(T0 - dt.timedelta(hours=2), T0))
@@ -101,7 +107,10 @@ async def test_one_model_of_a_multi_model_server(tmp_path: Path) -> None:
     )
     assert result.rows == 10 and result.model == "model-a.tar.gz"
     stats = orjson.loads(
-        (tmp_path / "reports/ep/v1/model-a.tar.gz/2026/03/01/11/statistics.json").read_bytes()
+        (
+            tmp_path
+            / "reports/ep/v1/model-a.tar.gz/2026/03/01/11/2026-03-01T11-00-00Z/statistics.json"
+        ).read_bytes()
     )
     assert stats["dataset"]["item_count"] == 10
 

@@ -45,7 +45,7 @@ async def test_a_toy_section_shows_up_everywhere(tmp_path: Path) -> None:
     )
 
     assert result.status == WITH_VIOLATIONS, result.error
-    prefix = tmp_path / "reports" / "ep/v1/2026/03/01/11"
+    prefix = tmp_path / "reports" / "ep/v1/2026/03/01/11/2026-03-01T11-00-00Z"
     run = orjson.loads((prefix / "run.json").read_bytes())
     assert run["violations_by_section"] == {"data": 0, "toy": 1}
     assert orjson.loads((prefix / "toy" / "result.json").read_bytes())["objects"] == 3

@@ -240,7 +240,7 @@ def report_rows(s3: SeaweedS3, bucket: str) -> list[int]:
     return [
         orjson.loads(body)["dataset"]["item_count"]
         for key, body in found.items()
-        if key.endswith("/statistics.json")
+        if key.endswith("/statistics.json") and "/latest/" not in key
     ]
 
 

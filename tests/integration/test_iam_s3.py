@@ -315,7 +315,7 @@ def test_analyzer_with_the_analyzer_policy_writes_reports(
     )  # fmt: skip
     assert run.returncode == 0, run.stderr.decode()[-4000:]
     reports = keys_under(narrow_s3, "reports/")
-    (stats_key,) = [k for k in reports if k.endswith("/statistics.json")]
+    (stats_key,) = [k for k in reports if k.endswith("/statistics.json") and "/latest/" not in k]
     assert stats_key.startswith("reports/iris/AllTraffic/")
     assert orjson.loads(read(narrow_s3, stats_key))["dataset"]["item_count"] == 30
     summary = orjson.loads(read(narrow_s3, stats_key.replace("statistics.json", "run.json")))
