@@ -93,6 +93,7 @@ def profile_capture_columns(
         read.records += c_read.records
         read.outside_window += c_read.outside_window
         read.bad_lines += c_read.bad_lines
+        read.saw_times(c_read.first_time, c_read.last_time)
         stats.records += c_stats.records
         stats.rows += c_stats.rows
         stats.failed += c_stats.failed
@@ -151,6 +152,9 @@ def _chunk_table(
     has_time = when != NO_TIME
     start, end = _us(window.start), _us(window.end)
     inside = (when >= start) & (when < end)
+    timed = when[is_record & has_time]
+    if len(timed):
+        read.saw_times(int(timed.min()) / 1e6, int(timed.max()) / 1e6)
     read.bad_lines = int((~is_record).sum() + (is_record & ~has_time).sum())
     read.outside_window = int((is_record & has_time & ~inside).sum())
     keep = is_record & has_time & inside

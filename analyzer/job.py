@@ -25,11 +25,12 @@ from analyzer.hooks import Preprocessor
 from analyzer.object_profile import RowParser, profile_capture_object, profile_dataset_object
 from analyzer.payloads import ParseStats, PayloadParser
 from analyzer.profile import Profile
+from analyzer.profile_cache import Part, ProfileCache, cache_context, cache_scope
 from analyzer.readers import ReadOptions
 from analyzer.registry import SECTIONS
 from analyzer.reports import write_reports
 from analyzer.results import COMPLETED, FAILED, NO_DATA, WITH_VIOLATIONS, RunResult, run_summary
-from analyzer.scaleout import engine_parts, in_process, object_job
+from analyzer.scaleout import engine_parts, in_process, keyed_engine_parts, object_job
 from analyzer.section import SectionInput
 from analyzer.statistics import profile_to_statistics
 from analyzer.targets import BatchDataset, Target
@@ -117,6 +118,7 @@ async def run_window(
     labels: Store | None = None,
     engine: Engine | None = None,
     store_config: S3Settings | None = None,
+    cache: ProfileCache | None = None,
 ) -> RunResult:
     """Analyse one window of one target and write its reports (when ``reports`` is given).
 
@@ -124,6 +126,7 @@ async def run_window(
     ``labels`` the ground-truth store of a target with model quality. With an ``engine``
     (``analyzer.engine``) the objects are profiled on its workers, which read them from
     ``captures.uri`` with ``store_config`` (``analyzer.scaleout``), unless the window is small.
+    With a ``cache`` (``analyzer.profile_cache``) only objects not profiled before are read.
     """
     started = time.monotonic()
     result = RunResult(target.endpoint, target.variant, window, model=target.target_model)
@@ -174,6 +177,19 @@ async def run_window(
             and not in_process(engine, len(objects), sum(o.size for o in objects))
             else _parts_in_process(captures, objects, profile_object)
         )
+        if cache is not None and target.batch is None:  # each object profiled once
+            job = object_job(target, window, captures.uri, store_config)
+
+            async def fresh(todo: Sequence[ObjectInfo]) -> AsyncIterator[tuple[ObjectInfo, Part]]:
+                if engine is not None and not in_process(engine, len(todo), _size(todo)):
+                    async for pair in keyed_engine_parts(engine, job, todo):
+                        yield pair
+                    return
+                for info in todo:
+                    data = await captures.get(info.key)
+                    yield info, await asyncio.to_thread(profile_object, info.key, data)
+
+            parts = cache.parts(cache_scope(target), cache_context(target), window, objects, fresh)
         async for prof, read, stats, columns in parts:
             result.read.merge(read)
             observed.update(columns)
@@ -217,6 +233,10 @@ async def run_window(
     result.duration_seconds = time.monotonic() - started
     result.finished_at = time.time()
     return result
+
+
+def _size(objects: Sequence[ObjectInfo]) -> int:
+    return sum(o.size for o in objects)
 
 
 def _log_failure(exc: Exception, message: str, *args: Any) -> None:

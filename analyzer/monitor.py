@@ -66,6 +66,7 @@ from analyzer.engine import Engine
 from analyzer.exporter import AnalyzerCollector
 from analyzer.groundtruth import IngestConfig, Ingestor, add_ground_truth_route
 from analyzer.job import Evaluator, evaluate_checks, run_window
+from analyzer.profile_cache import ProfileCache
 from analyzer.quality.section import QUALITY
 from analyzer.reports import write_reports, write_root_index
 from analyzer.results import FAILED, RunResult
@@ -106,6 +107,7 @@ async def run_all(
     profiles the objects of large windows (``analyzer.engine``)."""
     captures = open_store(cfg.monitor.captures, cfg.store)
     reports = open_store(cfg.monitor.reports, cfg.store)
+    cache = open_cache(cfg)
     runs: list[tuple[Target, RunResult]] = []
     try:
         for target in targets:
@@ -129,6 +131,7 @@ async def run_all(
                         labels=labels,
                         engine=engine,
                         store_config=cfg.store,
+                        cache=cache,
                     )
                 finally:
                     if labels is not None:
@@ -167,7 +170,17 @@ async def run_all(
     finally:
         await captures.close()
         await reports.close()
+        if cache is not None:
+            await cache.store.close()
     return [result for _, result in runs]
+
+
+def open_cache(cfg: MonitorConfig) -> ProfileCache | None:
+    """The profile cache of ``monitor.cache`` (default: ``{reports}/_cache``), unless it is off."""
+    if not cfg.monitor.profile_cache:
+        return None
+    uri = cfg.monitor.cache or cfg.monitor.reports.rstrip("/") + "/_cache"
+    return ProfileCache(open_store(uri, cfg.store), cfg.monitor.cache_max_entries)
 
 
 async def serve(

@@ -43,6 +43,7 @@ from analyzer.sources import InputFile
 from analyzer.window import ReadStats, Window
 from modeltap.core.errors import StoreError
 from modeltap.core.store import S3Settings, Store, open_store
+from modeltap.core.store.base import ObjectInfo
 
 if TYPE_CHECKING:
     from analyzer.targets import Target
@@ -201,6 +202,28 @@ def merge_parts(a: Part, b: Part) -> Part:
     return prof, read, parse, columns
 
 
+async def keyed_engine_parts(
+    engine: Engine, job: ObjectJob, objects: Sequence[ObjectInfo]
+) -> AsyncIterator[tuple[ObjectInfo, Part]]:
+    """Each object's own part, profiled on the engine (for :mod:`analyzer.profile_cache`,
+    which keeps parts per object); yielded in key order."""
+    found = await asyncio.to_thread(
+        engine.map_reduce, keyed_object_part, [o.key for o in objects], merge_keyed, job
+    )
+    for info in objects:
+        part = (found or {}).get(info.key)
+        if part is not None:
+            yield info, part
+
+
+def keyed_object_part(job: ObjectJob, key: str) -> dict[str, Part]:
+    return {key: profile_object_part(job, key)}
+
+
+def merge_keyed(a: dict[str, Part], b: dict[str, Part]) -> dict[str, Part]:
+    return {**a, **b}
+
+
 # --- baseline ---------------------------------------------------------------------------------
 
 
@@ -301,6 +324,9 @@ __all__ = [
     "fetch",
     "first_pass_file",
     "in_process",
+    "keyed_engine_parts",
+    "keyed_object_part",
+    "merge_keyed",
     "merge_parts",
     "merge_profiles",
     "object_job",

@@ -62,6 +62,11 @@ class ReadStats:
     bad_objects: int = 0
     bad_lines: int = 0
     bad_keys: list[str] = field(default_factory=list)
+    # The inferenceTime range (epoch seconds) of the records with a valid time, inside the
+    # window or not: what tells the profile cache (analyzer.profile_cache) which windows an
+    # object's partial profile is good for.
+    first_time: float | None = None
+    last_time: float | None = None
 
     def merge(self, other: ReadStats) -> None:
         self.objects += other.objects
@@ -70,6 +75,13 @@ class ReadStats:
         self.bad_objects += other.bad_objects
         self.bad_lines += other.bad_lines
         self.bad_keys.extend(other.bad_keys)
+        self.saw_times(other.first_time, other.last_time)
+
+    def saw_times(self, first: float | None, last: float | None) -> None:
+        if first is not None:
+            self.first_time = first if self.first_time is None else min(self.first_time, first)
+        if last is not None:
+            self.last_time = last if self.last_time is None else max(self.last_time, last)
 
 
 def hour_prefix(endpoint: str, variant: str, hour: dt.datetime) -> str:
@@ -146,6 +158,8 @@ def parse_records(
                     "skipping line %d of %s: missing or malformed inferenceTime", number, key
                 )
                 continue
+            stamp = when.timestamp()
+            stats.saw_times(stamp, stamp)
             if not window.start <= when < window.end:
                 stats.outside_window += 1
                 continue

@@ -1,0 +1,139 @@
+"""Each object profiled once: for random objects arriving over time and random windows moving
+forward, an incremental run (cached partial profiles) gives the statistics.json, violations,
+drift decisions and counts of a full re-read of the same window."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analyzer import profile
+from analyzer.checks import suggest_constraints
+from analyzer.job import run_window
+from analyzer.profile_cache import ProfileCache
+from analyzer.results import RunResult
+from analyzer.statistics import profile_to_statistics
+from analyzer.targets import Target
+from analyzer.window import Window
+from modeltap.core.store.local import LocalStore
+
+T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
+
+
+def target() -> Target:
+    rng = np.random.default_rng(0)
+    base = profile(
+        {"a": rng.integers(0, 8, 400) / 4, "b": rng.choice(["x", "y", "z"], 400).tolist()}
+    )
+    return Target("ep", "v1", base, suggest_constraints(base))
+
+
+TARGET = target()
+
+
+def line(seconds: int, a: float, b: str) -> bytes:
+    when = T0 + dt.timedelta(seconds=seconds)
+    rec = {"captureData": {"endpointInput": {"data": f"{a},{b}", "encoding": "CSV",
+                                             "observedContentType": "text/csv"}},
+           "eventMetadata": {"inferenceTime": f"{when:%Y-%m-%dT%H:%M:%SZ}"}}  # fmt: skip
+    return orjson.dumps(rec)
+
+
+# An object: records over a few minutes from its start (seconds after T0), some lines bad.
+OBJECT = st.tuples(
+    st.integers(0, 150 * 60),
+    st.lists(
+        st.tuples(st.integers(0, 300), st.integers(0, 12), st.sampled_from("xyzw")),
+        min_size=1,
+        max_size=12,
+    ),
+    st.booleans(),
+)
+
+
+def summary(r: RunResult) -> dict[str, Any]:
+    feats = (r.evaluation or {}).get("features", {})
+    return {
+        "status": r.status,
+        "statistics": r.statistics,
+        "violations": r.violations,
+        "drift": {n: (f.get("decision") or {}).get("drift") for n, f in feats.items()},
+        "read": (
+            r.read.objects,
+            r.read.records,
+            r.read.outside_window,
+            r.read.bad_objects,
+            r.read.bad_lines,
+            sorted(r.read.bad_keys),
+        ),
+        "parse": (r.parse.records, r.parse.rows, r.parse.failed, r.parse.reasons),
+    }
+
+
+async def scenario(root: Path, objects: list[Any], length: int, steps: list[int]) -> int:
+    captures = LocalStore(root / "captures")
+    cache = ProfileCache(LocalStore(root / "cache"), max_entries=1000)
+    end = T0 + dt.timedelta(minutes=length)
+    written: set[int] = set()
+    reused = 0
+    for step in steps:
+        end += dt.timedelta(minutes=step)
+        for i, (start, recs, bad) in enumerate(objects):  # the sidecar uploads what is done
+            last = start + max(s for s, _, _ in recs)
+            if i in written or T0 + dt.timedelta(seconds=last) >= end:
+                continue
+            when = T0 + dt.timedelta(seconds=start)
+            body = b"\n".join(line(start + s, a / 4, b) for s, a, b in recs)
+            if bad:
+                body += b"\n{torn"
+            key = f"ep/v1/{when:%Y/%m/%d/%H}/{when:%M-%S}-{i:03d}.jsonl"
+            await captures.put(key, body + b"\n", content_type="x")
+            written.add(i)
+        window = Window(end - dt.timedelta(minutes=length), end)
+        incremental = await run_window(captures, None, TARGET, window, cache=cache)
+        full = await run_window(captures, None, TARGET, window)
+        assert summary(incremental) == summary(full)
+        reused += cache.last.reused_objects + cache.last.skipped_outside
+    return reused
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(OBJECT, min_size=1, max_size=8),
+    st.sampled_from([20, 60]),
+    st.lists(st.sampled_from([5, 5, 10, 30]), min_size=1, max_size=5),
+)
+def test_incremental_equals_full_reread(objects: list[Any], length: int, steps: list[int]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(scenario(Path(tmp), objects, length, steps))
+
+
+def test_steady_state_reads_only_new_objects(tmp_path: Path) -> None:
+    objects = [(m * 60, [(s, s % 9, "xyz"[s % 3]) for s in range(0, 60, 6)], False)
+               for m in range(120)]  # fmt: skip
+    reused = asyncio.run(scenario(tmp_path, objects, 60, [5] * 6))
+    assert reused > 0
+    index = orjson.loads(next((tmp_path / "cache").rglob("index.json")).read_bytes())
+    assert index["groups"]  # partials kept, and bounded: only groups a later window can use
+    start = T0 + dt.timedelta(minutes=60 + 30 - 60)
+    for g in index["groups"]:
+        firsts = [o["first"] for o in index["objects"] if o["group"] == g["id"]]
+        assert min(firsts) >= start.timestamp()
+
+
+def test_baseline_change_misses(tmp_path: Path) -> None:
+    other = target()
+    assert profile_to_statistics(other.baseline) == profile_to_statistics(TARGET.baseline)
+    from analyzer.profile_cache import cache_context
+
+    assert cache_context(other) == cache_context(TARGET)
+    changed = Target("ep", "v1", profile({"a": [1.0, 2.0]}), {})
+    assert cache_context(changed) != cache_context(TARGET)
