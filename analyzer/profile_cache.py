@@ -205,6 +205,26 @@ class ProfileCache:
                 fresh.append((_Known.of(info, part[1]), part))
                 yield part
         await self._update(where, index, window, fresh)
+        await self._drop_other_contexts(scope, context, window)
+
+    async def _drop_other_contexts(self, scope: str, context: str, window: Window) -> None:
+        """Delete the partials of other contexts (an older baseline or parser configuration)
+        not updated for two window lengths: no run uses them any more."""
+        stale = time.time() - 2 * (window.end - window.start).total_seconds()
+        listed = [o async for o in self.store.list(f"{scope}/")]
+        dead = {
+            o.key.rsplit("/", 1)[0]
+            for o in listed
+            if o.key.endswith("/index.json")
+            and o.key != f"{scope}/{context}/index.json"
+            and o.key.count("/") == scope.count("/") + 2
+            and o.last_modified < stale
+        }
+        for o in listed:
+            if o.key.rsplit("/index.json", 1)[0] in dead or any(
+                o.key.startswith(d + "/groups/") for d in dead
+            ):
+                await _delete(self.store, o.key)
 
     async def _update(
         self, where: str, index: _Index, window: Window, fresh: list[tuple[_Known, Part]]

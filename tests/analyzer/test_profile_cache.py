@@ -137,3 +137,22 @@ def test_baseline_change_misses(tmp_path: Path) -> None:
     assert cache_context(other) == cache_context(TARGET)
     changed = Target("ep", "v1", profile({"a": [1.0, 2.0]}), {})
     assert cache_context(changed) != cache_context(TARGET)
+
+
+def test_partials_of_an_old_baseline_are_deleted(tmp_path: Path) -> None:
+    import os
+
+    objects = [(m * 60, [(s, s % 9, "xyz"[s % 3]) for s in range(0, 60, 6)], False)
+               for m in range(30)]  # fmt: skip
+    asyncio.run(scenario(tmp_path, objects, 20, [5]))
+    (old,) = list((tmp_path / "cache").rglob("index.json"))
+    for f in old.parent.rglob("*.json"):
+        os.utime(f, (0, 0))  # long unused
+    global TARGET
+    kept, TARGET = TARGET, Target("ep", "v1", profile({"a": [0.5, 1.0, 2.0]}), {})
+    try:
+        asyncio.run(scenario(tmp_path, objects, 20, [5]))
+    finally:
+        TARGET = kept
+    assert [p.parent for p in (tmp_path / "cache").rglob("index.json")] != [old.parent]
+    assert not list(old.parent.rglob("*.json"))
