@@ -61,6 +61,9 @@ FORMAT = 1
 Part = tuple[Profile | None, ReadStats, ParseStats, list[str]]
 ProfileNew = Callable[[Sequence[ObjectInfo]], AsyncIterator[tuple[ObjectInfo, Part]]]
 
+GROUPS_PER_WINDOW = 12
+"""New objects are grouped by when their records start, in slices of a twelfth of the window:
+a slice leaves the window whole as it slides, so a group is rarely broken by the window's start."""
 _MEMORY_GROUPS = 64  # group profiles kept in memory across runs, per process
 _FINGERPRINTS: dict[int, tuple[Profile, str]] = {}
 _MEMORY: OrderedDict[str, Profile] = OrderedDict()
@@ -131,10 +134,11 @@ class _Group:
     parse: ParseStats
     columns: list[str]
     last: float
+    has_profile: bool = True
 
     def to_doc(self) -> dict[str, Any]:
         return {"id": self.id, "members": self.members, "columns": self.columns,
-                "last": self.last, "parse": {"records": self.parse.records,
+                "last": self.last, "has_profile": self.has_profile, "parse": {"records": self.parse.records,
                 "rows": self.parse.rows, "failed": self.parse.failed,
                 "reasons": self.parse.reasons}}  # fmt: skip
 
@@ -176,8 +180,8 @@ class ProfileCache:
                 continue
             if not all(m is not None and m.inside(window) for m in members):
                 continue
-            prof = await self._group_profile(where, group.id)
-            if prof is None:
+            prof = await self._group_profile(where, group.id) if group.has_profile else None
+            if prof is None and group.has_profile:
                 del index.groups[group.id]
                 continue
             stats.groups_read += 1
@@ -230,26 +234,30 @@ class ProfileCache:
         self, where: str, index: _Index, window: Window, fresh: list[tuple[_Known, Part]]
     ) -> None:
         """Store the new group and the objects' counts; drop what no later window can use."""
-        members = [(k, p) for k, p in fresh if k.inside(window)]
         for k, _ in fresh:
             index.objects[k.key] = k
-        if members:
+        span = max(60.0, (window.end - window.start).total_seconds() / GROUPS_PER_WINDOW)
+        buckets: dict[int, list[tuple[_Known, Part]]] = {}
+        for k, p in fresh:
+            if k.inside(window):
+                buckets.setdefault(int((k.first or 0.0) // span), []).append((k, p))
+        for _, members in sorted(buckets.items()):
             group = _merge_group(members)
             prof = group[1]
+            gid = uuid.uuid4().hex[:16]
             if prof is not None:
-                gid = uuid.uuid4().hex[:16]
                 doc = await asyncio.to_thread(profile_to_statistics, prof)
                 await self.store.put(
                     f"{where}/groups/{gid}.json", orjson.dumps(doc), content_type="application/json"
                 )
                 self._remember(f"{self.store.uri}/{where}/{gid}", prof)
-                for k, _ in members:
-                    k.group = gid
-                index.groups[gid] = _Group(
-                    gid, [k.key for k, _ in members], group[2], group[3],
-                    max((k.last or 0.0) for k, _ in members),
-                )  # fmt: skip
-                self.last.groups_written += 1
+            for k, _ in members:
+                k.group = gid
+            index.groups[gid] = _Group(
+                gid, [k.key for k, _ in members], group[2], group[3],
+                max((k.last or 0.0) for k, _ in members), prof is not None,
+            )  # fmt: skip
+            self.last.groups_written += 1
         start = window.start.timestamp()
         dead = [g for g in index.groups.values() if _starts_before(index, g, start)]
         for g in dead:
@@ -282,7 +290,7 @@ class ProfileCache:
                 index.groups[g["id"]] = _Group(
                     g["id"], list(g["members"]),
                     ParseStats(p["records"], p["rows"], p["failed"], dict(p["reasons"])),
-                    list(g["columns"]), float(g["last"]),
+                    list(g["columns"]), float(g["last"]), bool(g.get("has_profile", True)),
                 )  # fmt: skip
             return index
         except StoreError as exc:

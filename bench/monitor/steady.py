@@ -1,0 +1,254 @@
+"""bench/monitor steady state: consecutive runs of a sliding window, incremental beside full re-read.
+
+Traffic at ``--rate`` records/s (default 1,000: 3.6 M records per 60-minute window) is written as
+the sidecar writes it: a segment is sealed at 16 MiB or when its first record is 60 s old
+(``spool.max_segment_bytes``, ``spool.max_segment_age_seconds``), under
+``ep/v/yyyy/mm/dd/hh/MM-SS-000-<n>.jsonl`` of its first record. Records are bench/monitor's:
+SageMaker capture format, CSV (or JSON ``instances``) ``endpointInput`` of the 25 columns of
+bench/profile/gen_data.py (seed 1). Generation is not timed and runs in its own process.
+
+One child process then runs ``--runs`` windows of ``--window`` minutes, ``--interval`` minutes
+apart (the first ends ``--window`` minutes after the traffic starts). Before each run the
+segments sealed by the window's end appear in the capture store (hard links), as uploads
+would. Each run is timed twice in the same process: **incremental**
+(``run_window(..., cache=ProfileCache(...))``, a local cache store that persists across the runs,
+as the monitor's daemon keeps it) and **full re-read** (``cache=None``, what every run did
+before). Per run: CPU seconds (``time.process_time``), wall seconds, and peak RSS of that run
+(``VmHWM`` after resetting it through ``/proc/self/clear_refs``). Both must agree on rows,
+violations and drift decisions; the bench stops if they do not.
+
+    .venv/bin/python bench/monitor/steady.py                          # 12 runs, 60-min window
+    .venv/bin/python bench/monitor/steady.py --rate 100 --runs 4      # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+OUT = REPO / "bench" / "out" / "monitor"
+T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
+SEGMENT_BYTES = 16 * 1024 * 1024
+SEGMENT_AGE_S = 60
+
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.common import cpu_model, git, load_text, run_child_output  # noqa: E402
+
+
+def generate(fmt: str, rate: int, minutes: int) -> Path:
+    """Write the traffic's segments and a manifest (cached under bench/out/monitor)."""
+    import numpy as np
+    import orjson
+
+    from bench.monitor.run import _capture_lines
+    from bench.profile.gen_data import CARDINALITIES, _categories
+
+    root = OUT / f"steady_{fmt}_{rate}_{minutes}"
+    if (root / "manifest.json").exists():
+        return root
+    if root.exists():
+        shutil.rmtree(root)
+    (root / "segments").mkdir(parents=True)
+    total = rate * minutes * 60
+    print(f"generating {total:,} {fmt} records over {minutes} min -> {root}", file=sys.stderr)
+    rng = np.random.default_rng(1)
+    cats = [_categories(c) for c in CARDINALITIES]
+    manifest: list[dict[str, Any]] = []
+    seg: list[bytes] = []
+    seg_bytes, seg_first, seg_last = 0, 0, 0
+
+    def seal() -> None:
+        first = T0 + dt.timedelta(seconds=seg_first)
+        name = f"{len(manifest):06d}.jsonl"
+        (root / "segments" / name).write_bytes(b"".join(seg))
+        key = f"ep/v/{first:%Y/%m/%d/%H}/{first:%M-%S}-000-{len(manifest):06d}.jsonl"
+        manifest.append({"name": name, "key": key, "sealed": seg_last})
+
+    made = 0
+    while made < total:
+        n = min(250_000, total - made)
+        # bench/monitor's records; times re-stamped at ``rate`` records a second
+        lines = _capture_lines(fmt, rng, n, cats, made, total)
+        for i, ln in enumerate(lines):
+            second = (made + i) // rate
+            stamp = (T0 + dt.timedelta(seconds=second)).strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+            ln = ln[: ln.rindex(b'"inferenceTime":"') + 17] + stamp + b'"},"eventVersion":"0"}'
+            if seg and (seg_bytes + len(ln) > SEGMENT_BYTES or second - seg_first >= SEGMENT_AGE_S):
+                seal()
+                seg, seg_bytes = [], 0
+            if not seg:
+                seg_first = second
+            seg.append(ln + b"\n")
+            seg_bytes += len(ln) + 1
+            seg_last = second
+        made += n
+    if seg:
+        seal()
+    (root / "manifest.json").write_bytes(orjson.dumps(manifest))
+    return root
+
+
+def _peak_reset() -> None:
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def _peak_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def child(source: str, baseline_path: str, runs: int, window_min: int, interval_min: int,
+          full_every: int) -> None:  # fmt: skip
+    import orjson
+
+    from analyzer import suggest_constraints
+    from analyzer.job import run_window
+    from analyzer.profile_cache import ProfileCache
+    from analyzer.statistics import profile_from_statistics
+    from analyzer.targets import Target
+    from analyzer.window import Window
+    from modeltap.core.store.local import LocalStore
+
+    src = Path(source)
+    manifest = orjson.loads((src / "manifest.json").read_bytes())
+    work = src / "run"
+    if work.exists():
+        shutil.rmtree(work)
+    store_dir, cache_dir = work / "captures", work / "cache"
+    baseline = profile_from_statistics(orjson.loads(Path(baseline_path).read_bytes()))
+    target = Target("ep", "v", baseline, suggest_constraints(baseline))
+    captures = LocalStore(store_dir)
+    cache = ProfileCache(LocalStore(cache_dir))
+    linked = 0
+
+    def timed(**kw: Any) -> tuple[Any, float, float, float]:
+        _peak_reset()
+        c0, w0 = time.process_time(), time.perf_counter()
+        result = asyncio.run(run_window(captures, None, target, window, **kw))
+        return result, time.process_time() - c0, time.perf_counter() - w0, _peak_mib()
+
+    def outcome(r: Any) -> tuple[Any, ...]:
+        feats = (r.evaluation or {}).get("features", {})
+        return (r.status, r.rows, sorted(v["feature_name"] + ":" + v["constraint_check_type"]
+                for v in r.violations),
+                sorted(n for n, f in feats.items() if (f.get("decision") or {}).get("drift")))  # fmt: skip
+
+    for i in range(runs):
+        end = T0 + dt.timedelta(minutes=window_min + i * interval_min)
+        window = Window(end - dt.timedelta(minutes=window_min), end)
+        end_s = (end - T0).total_seconds()
+        while linked < len(manifest) and manifest[linked]["sealed"] < end_s:
+            m = manifest[linked]
+            dest = store_dir / m["key"]
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.link(src / "segments" / m["name"], dest)
+            linked += 1
+        inc, inc_cpu, inc_wall, inc_rss = timed(cache=cache)
+        used = cache.last
+        row: dict[str, Any] = {
+            "run": i + 1, "end": end.isoformat(), "objects": inc.read.objects, "rows": inc.rows,
+            "inc_cpu_s": inc_cpu, "inc_wall_s": inc_wall, "inc_rss_mib": inc_rss,
+            "profiled": used.profiled, "reused": used.reused_objects,
+            "skipped_outside": used.skipped_outside, "groups_read": used.groups_read,
+            "outcome": outcome(inc),
+        }  # fmt: skip
+        if full_every and (i % full_every == 0 or i == runs - 1):
+            full, cpu, wall, rss = timed()
+            if outcome(full) != outcome(inc):
+                raise SystemExit(f"run {i + 1}: incremental {outcome(inc)} != full {outcome(full)}")
+            row.update(full_cpu_s=cpu, full_wall_s=wall, full_rss_mib=rss)
+        print(json.dumps(row), flush=True)
+    shutil.rmtree(work)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| run | objects | rows | profiled / reused / outside | incremental CPU s | wall s "
+        "| peak RSS MiB | full re-read CPU s | wall s | peak RSS MiB | CPU ratio |",
+        "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        full = "full_cpu_s" in r
+        lines.append(
+            f"| {r['run']} | {r['objects']:,} | {r['rows']:,} "
+            f"| {r['profiled']} / {r['reused']} / {r['skipped_outside']} "
+            f"| {r['inc_cpu_s']:.2f} | {r['inc_wall_s']:.2f} | {r['inc_rss_mib']:,.0f} "
+            + (
+                f"| {r['full_cpu_s']:.2f} | {r['full_wall_s']:.2f} | {r['full_rss_mib']:,.0f} "
+                f"| 1/{r['full_cpu_s'] / r['inc_cpu_s']:.1f} |"
+                if full
+                else "| - | - | - | - |"
+            )
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_gen":
+        print(generate(sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "_child":
+        a = sys.argv[2:]
+        child(a[0], a[1], int(a[2]), int(a[3]), int(a[4]), int(a[5]))
+        return
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--format", choices=["csv", "json"], default="csv")
+    p.add_argument("--rate", type=int, default=1000, help="records a second")
+    p.add_argument("--window", type=int, default=60, help="minutes")
+    p.add_argument("--interval", type=int, default=5, help="minutes between runs")
+    p.add_argument("--runs", type=int, default=12)
+    p.add_argument("--full-every", type=int, default=1, help="full re-read every N runs (0: none)")
+    p.add_argument("--baseline-rows", type=int, default=100_000)
+    args = p.parse_args()
+    import subprocess
+
+    minutes = args.window + (args.runs - 1) * args.interval
+    source = subprocess.run(
+        [sys.executable, __file__, "_gen", args.format, str(args.rate), str(minutes)],
+        check=True, stdout=subprocess.PIPE, text=True,
+    ).stdout.strip().splitlines()[-1]  # fmt: skip
+    baseline = subprocess.run(
+        [sys.executable, str(HERE / "run.py"), "_gen", "baseline", str(args.baseline_rows)],
+        check=True, stdout=subprocess.PIPE, text=True,
+    ).stdout.strip().splitlines()[-1]  # fmt: skip
+    before = os.getloadavg()
+    cmd = [sys.executable, __file__, "_child", source, baseline, str(args.runs), str(args.window),
+           str(args.interval), str(args.full_every)]  # fmt: skip
+    t0 = time.perf_counter()
+    wall, rss, out = run_child_output(cmd)
+    rows = [json.loads(x) for x in out.strip().splitlines() if x.startswith("{")]
+    steady = [r for r in rows[1:] if "full_cpu_s" in r]
+    print(f"CPU: {cpu_model()}; commit {git('rev-parse', '--short', 'HEAD')}; "
+          f"load {load_text(before)} -> {load_text()}; child wall {wall:.1f} s, "
+          f"peak RSS {rss:,.0f} MiB; total {time.perf_counter() - t0:.1f} s")  # fmt: skip
+    print(
+        f"incremental CPU total {sum(r['inc_cpu_s'] for r in rows):.2f} s; "
+        f"full re-read CPU total {sum(r.get('full_cpu_s', 0) for r in rows):.2f} s"
+    )
+    if steady:
+        ratio = statistics.median(r["full_cpu_s"] / r["inc_cpu_s"] for r in steady)
+        print(f"steady state (runs 2..{len(rows)}): median incremental CPU "
+              f"{statistics.median(r['inc_cpu_s'] for r in steady):.2f} s, full re-read "
+              f"{statistics.median(r['full_cpu_s'] for r in steady):.2f} s: 1/{ratio:.1f}")  # fmt: skip
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
