@@ -174,3 +174,27 @@ def test_partials_of_an_old_baseline_are_deleted(tmp_path: Path) -> None:
         TARGET = kept
     assert [p.parent for p in (tmp_path / "cache").rglob("index.json")] != [old.parent]
     assert not list(old.parent.rglob("*.json"))
+
+
+def test_objects_profiled_on_a_process_pool_are_cached(tmp_path: Path) -> None:
+    from analyzer.engine import ProcessEngine
+    from tests.analyzer.test_engine import assert_same_run
+
+    captures = LocalStore(tmp_path / "captures")
+    for m in range(0, 40, 2):
+        body = b"\n".join(line(m * 60 + s, (s % 7) / 4, "xyz"[s % 3]) for s in range(0, 120, 5))
+        when = T0 + dt.timedelta(minutes=m)
+        asyncio.run(captures.put(f"ep/v1/{when:%Y/%m/%d/%H}/{m:02d}.jsonl", body + b"\n",
+                                 content_type="x"))  # fmt: skip
+    cache = ProfileCache(LocalStore(tmp_path / "cache"))
+    engine = ProcessEngine(2, min_job_bytes=0)
+    try:
+        for end in (30, 35):
+            window = Window(T0 + dt.timedelta(minutes=end - 30), T0 + dt.timedelta(minutes=end))
+            pooled = asyncio.run(run_window(captures, None, TARGET, window, engine=engine,
+                                            cache=cache))  # fmt: skip
+            assert cache.last.profiled > 0 if end == 30 else cache.last.reused_objects > 0
+            alone = asyncio.run(run_window(captures, None, TARGET, window))
+            assert_same_run(pooled, alone)
+    finally:
+        engine.close()
