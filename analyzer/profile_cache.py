@@ -64,7 +64,7 @@ ProfileNew = Callable[[Sequence[ObjectInfo]], AsyncIterator[tuple[ObjectInfo, Pa
 GROUPS_PER_WINDOW = 12
 """New objects are grouped by when their records start, in slices of a twelfth of the window:
 a slice leaves the window whole as it slides, so a group is rarely broken by the window's start."""
-_MEMORY_GROUPS = 64  # group profiles kept in memory across runs, per process
+_MEMORY_GROUPS = 16  # group profiles kept in memory across runs, per process (a window's)
 _FINGERPRINTS: dict[int, tuple[Profile, str]] = {}
 _MEMORY: OrderedDict[str, Profile] = OrderedDict()
 
@@ -202,13 +202,19 @@ class ProfileCache:
                 yield None, k.read_outside(), ParseStats(), []
             else:
                 todo.append(info)
-        fresh: list[tuple[_Known, Part]] = []
+        fresh: list[_Known] = []
+        buckets: dict[int, _Bucket] = {}  # merged as parts arrive: memory of one group each
+        span = max(60.0, (window.end - window.start).total_seconds() / GROUPS_PER_WINDOW)
         if todo:
             async for info, part in profile_new(todo):
                 stats.profiled += 1
-                fresh.append((_Known.of(info, part[1]), part))
+                k = _Known.of(info, part[1])
+                fresh.append(k)
+                if k.inside(window):
+                    bucket = buckets.setdefault(int((k.first or 0.0) // span), _Bucket())
+                    await asyncio.to_thread(bucket.add, k, part)
                 yield part
-        await self._update(where, index, window, fresh)
+        await self._update(where, index, window, fresh, buckets)
         await self._drop_other_contexts(scope, context, window)
 
     async def _drop_other_contexts(self, scope: str, context: str, window: Window) -> None:
@@ -231,19 +237,18 @@ class ProfileCache:
                 await _delete(self.store, o.key)
 
     async def _update(
-        self, where: str, index: _Index, window: Window, fresh: list[tuple[_Known, Part]]
+        self,
+        where: str,
+        index: _Index,
+        window: Window,
+        fresh: list[_Known],
+        buckets: dict[int, _Bucket],
     ) -> None:
-        """Store the new group and the objects' counts; drop what no later window can use."""
-        for k, _ in fresh:
+        """Store the new groups and the objects' counts; drop what no later window can use."""
+        for k in fresh:
             index.objects[k.key] = k
-        span = max(60.0, (window.end - window.start).total_seconds() / GROUPS_PER_WINDOW)
-        buckets: dict[int, list[tuple[_Known, Part]]] = {}
-        for k, p in fresh:
-            if k.inside(window):
-                buckets.setdefault(int((k.first or 0.0) // span), []).append((k, p))
-        for _, members in sorted(buckets.items()):
-            group = _merge_group(members)
-            prof = group[1]
+        for _, bucket in sorted(buckets.items()):
+            members, prof = bucket.members, bucket.profile
             gid = uuid.uuid4().hex[:16]
             if prof is not None:
                 doc = await asyncio.to_thread(profile_to_statistics, prof)
@@ -251,11 +256,11 @@ class ProfileCache:
                     f"{where}/groups/{gid}.json", orjson.dumps(doc), content_type="application/json"
                 )
                 self._remember(f"{self.store.uri}/{where}/{gid}", prof)
-            for k, _ in members:
+            for k in members:
                 k.group = gid
             index.groups[gid] = _Group(
-                gid, [k.key for k, _ in members], group[2], group[3],
-                max((k.last or 0.0) for k, _ in members), prof is not None,
+                gid, [k.key for k in members], bucket.parse, list(bucket.columns),
+                max((k.last or 0.0) for k in members), prof is not None,
             )  # fmt: skip
             self.last.groups_written += 1
         start = window.start.timestamp()
@@ -343,22 +348,26 @@ def _starts_before(index: _Index, group: _Group, start: float) -> bool:
     return False
 
 
-def _merge_group(
-    members: list[tuple[_Known, Part]],
-) -> tuple[None, Profile | None, ParseStats, list[str]]:
-    prof: Profile | None = None
-    parse = ParseStats()
-    columns: dict[str, None] = {}
-    for _, (p, _read, stats, cols) in members:
+@dataclass
+class _Bucket:
+    """The new objects of one slice of the window, merged as they arrive."""
+
+    members: list[_Known] = field(default_factory=list)
+    profile: Profile | None = None
+    parse: ParseStats = field(default_factory=ParseStats)
+    columns: dict[str, None] = field(default_factory=dict)
+
+    def add(self, k: _Known, part: Part) -> None:
+        p, _read, stats, cols = part
+        self.members.append(k)
         if p is not None:
-            prof = p if prof is None else prof.merge(p)
-        parse.records += stats.records
-        parse.rows += stats.rows
-        parse.failed += stats.failed
+            self.profile = p if self.profile is None else self.profile.merge(p)
+        self.parse.records += stats.records
+        self.parse.rows += stats.rows
+        self.parse.failed += stats.failed
         for reason, n in stats.reasons.items():
-            parse.reasons[reason] = parse.reasons.get(reason, 0) + n
-        columns.update(dict.fromkeys(cols))
-    return None, prof, parse, list(columns)
+            self.parse.reasons[reason] = self.parse.reasons.get(reason, 0) + n
+        self.columns.update(dict.fromkeys(cols))
 
 
 async def _delete(store: Store, key: str) -> None:

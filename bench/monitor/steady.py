@@ -7,15 +7,16 @@ the sidecar writes it: a segment is sealed at 16 MiB or when its first record is
 SageMaker capture format, CSV (or JSON ``instances``) ``endpointInput`` of the 25 columns of
 bench/profile/gen_data.py (seed 1). Generation is not timed and runs in its own process.
 
-One child process then runs ``--runs`` windows of ``--window`` minutes, ``--interval`` minutes
-apart (the first ends ``--window`` minutes after the traffic starts). Before each run the
-segments sealed by the window's end appear in the capture store (hard links), as uploads
-would. Each run is timed twice in the same process: **incremental**
-(``run_window(..., cache=ProfileCache(...))``, a local cache store that persists across the runs,
-as the monitor's daemon keeps it) and **full re-read** (``cache=None``, what every run did
-before). Per run: CPU seconds (``time.process_time``), wall seconds, and peak RSS of that run
-(``VmHWM`` after resetting it through ``/proc/self/clear_refs``). Both must agree on rows,
-violations and drift decisions; the bench stops if they do not.
+Then ``--runs`` windows of ``--window`` minutes, ``--interval`` minutes apart (the first ends
+``--window`` minutes after the traffic starts). Before each run the segments sealed by the
+window's end appear in the capture store (hard links), as uploads would. Each window is run
+twice: **incremental** (``run_window(..., cache=ProfileCache(...))``) in one long-lived process
+that keeps the cache across runs, as the monitor's daemon does, and **full re-read**
+(``cache=None``, what every run did before) in a process of its own. Per run: CPU seconds
+(``time.process_time`` around ``run_window``), wall seconds and peak RSS (the daemon's ``VmHWM``
+after a reset through ``/proc/self/clear_refs``, which cannot go below what the process already
+holds; the full re-read's ``ru_maxrss``). Both must agree on rows, violations and drift
+decisions; the bench stops if they do not.
 
     .venv/bin/python bench/monitor/steady.py                          # 12 runs, 60-min window
     .venv/bin/python bench/monitor/steady.py --rate 100 --runs 4      # smoke
@@ -46,7 +47,7 @@ SEGMENT_AGE_S = 60
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.common import cpu_model, git, load_text, run_child_output  # noqa: E402
+from bench.common import cpu_model, git, load_text, run_child  # noqa: E402
 
 
 def generate(fmt: str, rate: int, minutes: int) -> Path:
@@ -114,68 +115,110 @@ def _peak_mib() -> float:
     return float("nan")
 
 
-def child(source: str, baseline_path: str, runs: int, window_min: int, interval_min: int,
-          full_every: int) -> None:  # fmt: skip
+def _target(baseline_path: str) -> Any:
     import orjson
 
     from analyzer import suggest_constraints
-    from analyzer.job import run_window
-    from analyzer.profile_cache import ProfileCache
     from analyzer.statistics import profile_from_statistics
     from analyzer.targets import Target
+
+    baseline = profile_from_statistics(orjson.loads(Path(baseline_path).read_bytes()))
+    return Target("ep", "v", baseline, suggest_constraints(baseline))
+
+
+def _window(i: int, window_min: int, interval_min: int) -> Any:
     from analyzer.window import Window
+
+    end = T0 + dt.timedelta(minutes=window_min + i * interval_min)
+    return Window(end - dt.timedelta(minutes=window_min), end)
+
+
+def _outcome(r: Any) -> list[Any]:
+    feats = (r.evaluation or {}).get("features", {})
+    return [r.status, r.rows, sorted(v["feature_name"] + ":" + v["constraint_check_type"]
+            for v in r.violations),
+            sorted(n for n, f in feats.items() if (f.get("decision") or {}).get("drift"))]  # fmt: skip
+
+
+def child_incremental(work: str, baseline_path: str, window_min: int, interval_min: int) -> None:
+    """The monitor's daemon: one process, the cache kept across runs; a run per stdin line."""
+    from analyzer.job import run_window
+    from analyzer.profile_cache import ProfileCache
     from modeltap.core.store.local import LocalStore
 
-    src = Path(source)
-    manifest = orjson.loads((src / "manifest.json").read_bytes())
-    work = src / "run"
-    if work.exists():
-        shutil.rmtree(work)
-    store_dir, cache_dir = work / "captures", work / "cache"
-    baseline = profile_from_statistics(orjson.loads(Path(baseline_path).read_bytes()))
-    target = Target("ep", "v", baseline, suggest_constraints(baseline))
-    captures = LocalStore(store_dir)
-    cache = ProfileCache(LocalStore(cache_dir))
-    linked = 0
-
-    def timed(**kw: Any) -> tuple[Any, float, float, float]:
+    target = _target(baseline_path)
+    captures = LocalStore(Path(work) / "captures")
+    cache = ProfileCache(LocalStore(Path(work) / "cache"))
+    for i, _ in enumerate(sys.stdin):
+        window = _window(i, window_min, interval_min)
         _peak_reset()
         c0, w0 = time.process_time(), time.perf_counter()
-        result = asyncio.run(run_window(captures, None, target, window, **kw))
-        return result, time.process_time() - c0, time.perf_counter() - w0, _peak_mib()
-
-    def outcome(r: Any) -> tuple[Any, ...]:
-        feats = (r.evaluation or {}).get("features", {})
-        return (r.status, r.rows, sorted(v["feature_name"] + ":" + v["constraint_check_type"]
-                for v in r.violations),
-                sorted(n for n, f in feats.items() if (f.get("decision") or {}).get("drift")))  # fmt: skip
-
-    for i in range(runs):
-        end = T0 + dt.timedelta(minutes=window_min + i * interval_min)
-        window = Window(end - dt.timedelta(minutes=window_min), end)
-        end_s = (end - T0).total_seconds()
-        while linked < len(manifest) and manifest[linked]["sealed"] < end_s:
-            m = manifest[linked]
-            dest = store_dir / m["key"]
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.link(src / "segments" / m["name"], dest)
-            linked += 1
-        inc, inc_cpu, inc_wall, inc_rss = timed(cache=cache)
+        r = asyncio.run(run_window(captures, None, target, window, cache=cache))
+        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
         used = cache.last
-        row: dict[str, Any] = {
-            "run": i + 1, "end": end.isoformat(), "objects": inc.read.objects, "rows": inc.rows,
-            "inc_cpu_s": inc_cpu, "inc_wall_s": inc_wall, "inc_rss_mib": inc_rss,
-            "profiled": used.profiled, "reused": used.reused_objects,
-            "skipped_outside": used.skipped_outside, "groups_read": used.groups_read,
-            "outcome": outcome(inc),
-        }  # fmt: skip
-        if full_every and (i % full_every == 0 or i == runs - 1):
-            full, cpu, wall, rss = timed()
-            if outcome(full) != outcome(inc):
-                raise SystemExit(f"run {i + 1}: incremental {outcome(inc)} != full {outcome(full)}")
-            row.update(full_cpu_s=cpu, full_wall_s=wall, full_rss_mib=rss)
-        print(json.dumps(row), flush=True)
-    shutil.rmtree(work)
+        print(json.dumps({"run": i + 1, "objects": r.read.objects, "rows": r.rows,
+                          "inc_cpu_s": cpu, "inc_wall_s": wall, "inc_rss_mib": _peak_mib(),
+                          "profiled": used.profiled, "reused": used.reused_objects,
+                          "skipped_outside": used.skipped_outside,
+                          "groups_read": used.groups_read, "outcome": _outcome(r)}),
+              flush=True)  # fmt: skip
+
+
+def child_full(work: str, baseline_path: str, i: int, window_min: int, interval_min: int) -> None:
+    """What every run did before: the whole window read, in a process of its own."""
+    from analyzer.job import run_window
+    from modeltap.core.store.local import LocalStore
+
+    target = _target(baseline_path)
+    window = _window(i, window_min, interval_min)
+    c0, w0 = time.process_time(), time.perf_counter()
+    r = asyncio.run(run_window(LocalStore(Path(work) / "captures"), None, target, window))
+    cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+    print(json.dumps({"full_cpu_s": cpu, "full_wall_s": wall, "outcome": _outcome(r)}))
+
+
+def scenario(source: Path, baseline: str, args: argparse.Namespace) -> tuple[list[Any], float]:
+    """Run the windows: segments appear, the daemon runs, a full re-read runs beside it."""
+    import subprocess
+
+    import orjson
+
+    manifest = orjson.loads((source / "manifest.json").read_bytes())
+    work = source / "run"
+    if work.exists():
+        shutil.rmtree(work)
+    store_dir = work / "captures"
+    daemon = subprocess.Popen(
+        [sys.executable, __file__, "_inc", str(work), baseline, str(args.window),
+         str(args.interval)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert daemon.stdin is not None and daemon.stdout is not None
+    rows, linked = [], 0
+    try:
+        for i in range(args.runs):
+            end_s = (args.window + i * args.interval) * 60
+            while linked < len(manifest) and manifest[linked]["sealed"] < end_s:
+                m = manifest[linked]
+                dest = store_dir / m["key"]
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.link(source / "segments" / m["name"], dest)
+                linked += 1
+            daemon.stdin.write("run\n")
+            daemon.stdin.flush()
+            row = json.loads(daemon.stdout.readline())
+            if args.full_every and (i % args.full_every == 0 or i == args.runs - 1):
+                _, rss, full = run_child([sys.executable, __file__, "_full", str(work), baseline,
+                                          str(i), str(args.window), str(args.interval)])  # fmt: skip
+                if full["outcome"] != row["outcome"]:
+                    raise SystemExit(f"run {i + 1}: {row['outcome']} != full {full['outcome']}")
+                row.update(full, full_rss_mib=rss)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+            rows.append(row)
+    finally:
+        daemon.stdin.close()
+        _, _, usage = os.wait4(daemon.pid, 0)
+        shutil.rmtree(work, ignore_errors=True)
+    return rows, usage.ru_maxrss / 1024
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -204,9 +247,13 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_gen":
         print(generate(sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
         return
-    if len(sys.argv) > 1 and sys.argv[1] == "_child":
+    if len(sys.argv) > 1 and sys.argv[1] == "_inc":
         a = sys.argv[2:]
-        child(a[0], a[1], int(a[2]), int(a[3]), int(a[4]), int(a[5]))
+        child_incremental(a[0], a[1], int(a[2]), int(a[3]))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "_full":
+        a = sys.argv[2:]
+        child_full(a[0], a[1], int(a[2]), int(a[3]), int(a[4]))
         return
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--format", choices=["csv", "json"], default="csv")
@@ -229,15 +276,12 @@ def main() -> None:
         check=True, stdout=subprocess.PIPE, text=True,
     ).stdout.strip().splitlines()[-1]  # fmt: skip
     before = os.getloadavg()
-    cmd = [sys.executable, __file__, "_child", source, baseline, str(args.runs), str(args.window),
-           str(args.interval), str(args.full_every)]  # fmt: skip
     t0 = time.perf_counter()
-    wall, rss, out = run_child_output(cmd)
-    rows = [json.loads(x) for x in out.strip().splitlines() if x.startswith("{")]
+    rows, rss = scenario(Path(source), baseline, args)
     steady = [r for r in rows[1:] if "full_cpu_s" in r]
     print(f"CPU: {cpu_model()}; commit {git('rev-parse', '--short', 'HEAD')}; "
-          f"load {load_text(before)} -> {load_text()}; child wall {wall:.1f} s, "
-          f"peak RSS {rss:,.0f} MiB; total {time.perf_counter() - t0:.1f} s")  # fmt: skip
+          f"load {load_text(before)} -> {load_text()}; daemon peak RSS {rss:,.0f} MiB; "
+          f"total {time.perf_counter() - t0:.1f} s")  # fmt: skip
     print(
         f"incremental CPU total {sum(r['inc_cpu_s'] for r in rows):.2f} s; "
         f"full re-read CPU total {sum(r.get('full_cpu_s', 0) for r in rows):.2f} s"
