@@ -214,8 +214,11 @@ class ProfileCache:
                     bucket = buckets.setdefault(int((k.first or 0.0) // span), _Bucket())
                     await asyncio.to_thread(bucket.add, k, part)
                 yield part
-        await self._update(where, index, window, fresh, buckets)
-        await self._drop_other_contexts(scope, context, window)
+        try:
+            await self._update(where, index, window, fresh, buckets)
+            await self._drop_other_contexts(scope, context, window)
+        except StoreError as exc:  # the run's result stands; the next run profiles more
+            log.warning("profile cache %s not updated: %s", where, exc)
 
     async def _drop_other_contexts(self, scope: str, context: str, window: Window) -> None:
         """Delete the partials of other contexts (an older baseline or parser configuration)
@@ -298,9 +301,9 @@ class ProfileCache:
                     list(g["columns"]), float(g["last"]), bool(g.get("has_profile", True)),
                 )  # fmt: skip
             return index
-        except StoreError as exc:
+        except StoreError as exc:  # the cache is advisory: a run goes on without it
             if exc.reason != "not_found":
-                raise
+                log.warning("profile cache %s unreadable (%s); profiling every object", where, exc)
             return _Index()
         except (ValueError, KeyError, TypeError) as exc:  # damaged: start afresh, not fatal
             log.warning("profile cache index %s/index.json unreadable (%s); rebuilding", where, exc)
@@ -316,7 +319,7 @@ class ProfileCache:
             prof = await asyncio.to_thread(lambda: profile_from_statistics(orjson.loads(body)))
         except StoreError as exc:
             if exc.reason != "not_found":
-                raise
+                log.warning("profile cache group %s/%s unreadable (%s)", where, gid, exc)
             return None
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("profile cache group %s/%s unreadable (%s); re-reading", where, gid, exc)
