@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -76,14 +77,39 @@ def profile_capture_columns(
 ) -> tuple[Profile | None, ReadStats, ParseStats, list[str]]:
     """Parse and profile one capture object, chunk by chunk (runs on a worker thread)."""
     read, stats = ReadStats(objects=1), ParseStats()
+    prof: Profile | None = None
+    columns: dict[str, None] = {}
+    tables = capture_tables(key, data, window, parser, target_model, outputs, read, stats,
+                            chunk_bytes=chunk_bytes)  # fmt: skip
+    for table in tables:
+        if prof is None:
+            prof = Profile.empty(baseline=baseline)
+        prof.update(table)
+        columns.update(dict.fromkeys(table.column_names))
+    if prof is None:
+        return None, read, stats, []
+    return prof, read, stats, list(columns)
+
+
+def capture_tables(
+    key: str,
+    data: bytes,
+    window: Window,
+    parser: PayloadParser,
+    target_model: str,
+    outputs: PayloadParser | None,
+    read: ReadStats,
+    stats: ParseStats,
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> Iterator[pa.Table]:
+    """The rows of one capture object, a table per chunk; counts go to ``read`` and ``stats``."""
     try:
         text = decode_object(key, data)
     except ValueError as exc:
         log.warning("skipping capture object %s: %s", key, exc)
         read.bad_objects, read.bad_keys = 1, [key]
-        return None, read, stats, []
-    prof: Profile | None = None
-    columns: dict[str, None] = {}
+        return
     for chunk in _chunks(text, chunk_bytes):
         try:
             table, c_read, c_stats = _chunk_table(chunk, window, parser, target_model, outputs)
@@ -101,16 +127,10 @@ def profile_capture_columns(
         for reason, n in c_stats.reasons.items():
             stats.reasons[reason] = stats.reasons.get(reason, 0) + n
         if table is not None:
-            if prof is None:
-                prof = Profile.empty(baseline=baseline)
-            prof.update(table)
-            columns.update(dict.fromkeys(table.column_names))
+            yield table
     if read.bad_lines:
         log.warning("skipped %d malformed lines of %s", read.bad_lines, key)
         read.bad_keys.append(key)
-    if prof is None:
-        return None, read, stats, []
-    return prof, read, stats, list(columns)
 
 
 def _chunks(text: bytes, size: int) -> list[memoryview]:

@@ -22,10 +22,11 @@ from analyzer.checks import Evaluation, evaluate
 from analyzer.engine import Engine
 from analyzer.errors import DataError
 from analyzer.hooks import Preprocessor
+from analyzer.object_batches import capture_batches
 from analyzer.object_profile import RowParser, profile_capture_object, profile_dataset_object
 from analyzer.payloads import ParseStats, PayloadParser
 from analyzer.profile import Profile
-from analyzer.profile_cache import Part, ProfileCache, cache_context, cache_scope
+from analyzer.profile_cache import Batch, BatchOf, ProfileCache, cache_context, cache_scope
 from analyzer.readers import ReadOptions
 from analyzer.registry import SECTIONS
 from analyzer.reports import write_reports
@@ -160,6 +161,13 @@ async def run_window(
                 key, data, window, parser, target.baseline, target.target_model, outputs
             )
 
+    batches: Callable[[Sequence[ObjectInfo], BatchOf | None], AsyncIterator[Batch]] | None = None
+    if target.batch is None and isinstance(parser, PayloadParser):  # small objects together
+
+        def batches(todo: Sequence[ObjectInfo], batch_of: BatchOf | None) -> AsyncIterator[Batch]:
+            return capture_batches(captures, todo, window, parser, target.baseline,
+                                   target.target_model, outputs, batch_of=batch_of)  # fmt: skip
+
     window_profile: Profile | None = None
     observed: set[str] = set()
     try:
@@ -176,18 +184,24 @@ async def run_window(
             if engine is not None
             and not in_process(engine, len(objects), sum(o.size for o in objects))
             else _parts_in_process(captures, objects, profile_object)
+            if batches is None
+            else (part async for _, part in batches(objects, None))
         )
         if cache is not None and target.batch is None:  # each object profiled once
             job = object_job(target, window, captures.uri, store_config)
 
-            async def fresh(todo: Sequence[ObjectInfo]) -> AsyncIterator[tuple[ObjectInfo, Part]]:
+            async def fresh(todo: Sequence[ObjectInfo], batch_of: BatchOf) -> AsyncIterator[Batch]:
                 if engine is not None and not in_process(engine, len(todo), _size(todo)):
-                    async for pair in keyed_engine_parts(engine, job, todo):
-                        yield pair
-                    return
-                for info in todo:
-                    data = await captures.get(info.key)
-                    yield info, await asyncio.to_thread(profile_object, info.key, data)
+                    async for info, part in keyed_engine_parts(engine, job, todo):
+                        yield [(info, part[1])], part
+                elif batches is not None:
+                    async for batch in batches(todo, batch_of):
+                        yield batch
+                else:
+                    for info in todo:
+                        data = await captures.get(info.key)
+                        part = await asyncio.to_thread(profile_object, info.key, data)
+                        yield [(info, part[1])], part
 
             parts = cache.parts(cache_scope(target), cache_context(target), window, objects, fresh)
         async for prof, read, stats, columns in parts:

@@ -37,7 +37,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +59,10 @@ FORMAT = 1
 """Bumped whenever parsing or profiling changes what a partial holds: old partials then miss."""
 
 Part = tuple[Profile | None, ReadStats, ParseStats, list[str]]
-ProfileNew = Callable[[Sequence[ObjectInfo]], AsyncIterator[tuple[ObjectInfo, Part]]]
+Batch = tuple[list[tuple[ObjectInfo, ReadStats]], Part]  # objects, each one's counts, their part
+BatchOf = Callable[[ReadStats], Hashable]
+ProfileNew = Callable[[Sequence[ObjectInfo], BatchOf], AsyncIterator[Batch]]
+"""Profiles objects, alone or in batches of objects that ``BatchOf`` puts together."""
 
 GROUPS_PER_WINDOW = 12
 """New objects are grouped by when their records start, in slices of a twelfth of the window:
@@ -205,14 +208,20 @@ class ProfileCache:
         fresh: list[_Known] = []
         buckets: dict[int, _Bucket] = {}  # merged as parts arrive: memory of one group each
         span = max(60.0, (window.end - window.start).total_seconds() / GROUPS_PER_WINDOW)
+
+        def batch_of(read: ReadStats) -> Hashable:
+            """Objects of one slice batch together; one across the window's edge goes alone."""
+            k = _Known("", 0, 0.0, read.first_time, read.last_time, 0, 0, False)
+            return int((k.first or 0.0) // span) if k.inside(window) else object()
+
         if todo:
-            async for info, part in profile_new(todo):
-                stats.profiled += 1
-                k = _Known.of(info, part[1])
-                fresh.append(k)
-                if k.inside(window):
-                    bucket = buckets.setdefault(int((k.first or 0.0) // span), _Bucket())
-                    await asyncio.to_thread(bucket.add, k, part)
+            async for batch, part in profile_new(todo, batch_of):
+                stats.profiled += len(batch)
+                new = [_Known.of(info, read) for info, read in batch]
+                fresh.extend(new)
+                if all(k.inside(window) for k in new):  # one slice (batch_of)
+                    bucket = buckets.setdefault(int((new[0].first or 0.0) // span), _Bucket())
+                    await asyncio.to_thread(bucket.add, new, part)
                 yield part
         try:
             await self._update(where, index, window, fresh, buckets)
@@ -360,9 +369,9 @@ class _Bucket:
     parse: ParseStats = field(default_factory=ParseStats)
     columns: dict[str, None] = field(default_factory=dict)
 
-    def add(self, k: _Known, part: Part) -> None:
+    def add(self, known: list[_Known], part: Part) -> None:
         p, _read, stats, cols = part
-        self.members.append(k)
+        self.members.extend(known)
         if p is not None:
             self.profile = p if self.profile is None else self.profile.merge(p)
         self.parse.records += stats.records

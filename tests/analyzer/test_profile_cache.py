@@ -81,13 +81,15 @@ def summary(r: RunResult) -> dict[str, Any]:
 
 def assert_same(a: Any, b: Any, path: str = "") -> None:
     """Equal, floats up to rounding: partials merge in another order than a full read's objects
-    (the moments' merge is exact in real numbers, not in floating point)."""
+    (the moments' merge is exact in real numbers, not in floating point), and the distinct-count
+    sketch's serialised state aside (its estimate, ``distinct_count``, is compared)."""
     if isinstance(a, float) and isinstance(b, float):
         assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12), (path, a, b)
     elif isinstance(a, dict) and isinstance(b, dict):
         assert sorted(a) == sorted(b), path
         for k in a:
-            assert_same(a[k], b[k], f"{path}/{k}")
+            if k != "cpc":  # the sketch's bytes depend on the merge order; its count does not
+                assert_same(a[k], b[k], f"{path}/{k}")
     elif isinstance(a, list | tuple) and isinstance(b, list | tuple):
         assert len(a) == len(b), path
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
