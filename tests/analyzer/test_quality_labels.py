@@ -79,7 +79,7 @@ def test_binary_labels_of_the_wrong_type_fail_the_run_and_are_counted(tmp_path: 
         log = proc.log()
     assert value(samples, "modeltap_analyzer_quality_invalid_labels", **ident) == 100
     assert value(samples, "modeltap_analyzer_run_status", **ident, status="Failed") == 1
-    run_json = tmp_path / "reports" / "ep" / "AllTraffic" / at.strftime("%Y/%m/%d/%H")
+    run_json = tmp_path / "reports" / "ep" / "AllTraffic" / "latest"  # the newest run
     summary = orjson.loads((run_json / "run.json").read_bytes())
     assert summary["status"] == "Failed"
     doc = orjson.loads((run_json / "model_quality.json").read_bytes())
@@ -105,7 +105,7 @@ def test_regression_labels_that_are_not_numbers_fail_the_run(tmp_path: Path) -> 
     done = monitor_once(config)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
-    (run_json,) = (tmp_path / "reports").rglob("ep/AllTraffic/*/*/*/*/run.json")
+    (run_json,) = (tmp_path / "reports").rglob("ep/AllTraffic/*/*/*/*/*/run.json")
     summary = orjson.loads(run_json.read_bytes())
     assert summary["status"] == "Failed"
     doc = orjson.loads((run_json.parent / "model_quality.json").read_bytes())

@@ -76,7 +76,7 @@ def monitor_once(
         cwd=REPO, capture_output=True, timeout=180,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr.decode()
-    (run_json,) = reports.rglob("credit/AllTraffic/*/*/*/*/run.json")
+    (run_json,) = reports.rglob("credit/AllTraffic/*/*/*/*/*/run.json")
     prefix = run_json.parent
     return {
         "bias": orjson.loads((prefix / "bias" / "constraint_violations.json").read_bytes()),

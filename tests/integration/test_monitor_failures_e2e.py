@@ -46,6 +46,6 @@ def test_attribution_model_down_is_one_log_line(
     errors = [line for line in done.stderr.splitlines() if " ERROR " in line]
     assert len(errors) == 1, done.stderr
     assert "attribution for iris/AllTraffic failed" in errors[0] and down in errors[0]
-    (run_json,) = (tmp_path / "reports").rglob("iris/AllTraffic/*/*/*/*/run.json")
+    (run_json,) = (tmp_path / "reports").rglob("iris/AllTraffic/*/*/*/*/*/run.json")
     summary = orjson.loads(run_json.read_bytes())
     assert summary["status"] == "Failed" and summary["rows"] == 40

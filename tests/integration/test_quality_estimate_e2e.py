@@ -94,7 +94,7 @@ def monitor_once(
         cwd=REPO, capture_output=True, timeout=120,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr.decode()
-    (path,) = reports.rglob("model_quality.json")
+    (path,) = [p for p in reports.rglob("model_quality.json") if "latest" not in p.parts]
     doc: dict[str, Any] = orjson.loads(path.read_bytes())
     return doc
 
