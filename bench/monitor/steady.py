@@ -140,8 +140,13 @@ def _outcome(r: Any) -> list[Any]:
             sorted(n for n, f in feats.items() if (f.get("decision") or {}).get("drift"))]  # fmt: skip
 
 
-def child_incremental(work: str, baseline_path: str, window_min: int, interval_min: int) -> None:
-    """The monitor's daemon: one process, the cache kept across runs; a run per stdin line."""
+def child_incremental(
+    work: str, baseline_path: str, window_min: int, interval_min: int, restart: bool = False
+) -> None:
+    """The monitor's daemon: one process, the cache kept across runs; a run per stdin line.
+    ``restart``: forget the cache's in-memory groups before each run, as a CronJob's new process
+    would (they are read from the cache store instead)."""
+    from analyzer import profile_cache
     from analyzer.job import run_window
     from analyzer.profile_cache import ProfileCache
     from modeltap.core.store.local import LocalStore
@@ -151,6 +156,8 @@ def child_incremental(work: str, baseline_path: str, window_min: int, interval_m
     cache = ProfileCache(LocalStore(Path(work) / "cache"))
     for i, _ in enumerate(sys.stdin):
         window = _window(i, window_min, interval_min)
+        if restart:
+            profile_cache._MEMORY.clear()
         _peak_reset()
         c0, w0 = time.process_time(), time.perf_counter()
         r = asyncio.run(run_window(captures, None, target, window, cache=cache))
@@ -190,7 +197,8 @@ def scenario(source: Path, baseline: str, args: argparse.Namespace) -> tuple[lis
     store_dir = work / "captures"
     daemon = subprocess.Popen(
         [sys.executable, __file__, "_inc", str(work), baseline, str(args.window),
-         str(args.interval)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+         str(args.interval), "restart" if args.restart else ""], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert daemon.stdin is not None and daemon.stdout is not None
     rows, linked = [], 0
@@ -249,7 +257,7 @@ def main() -> None:
         return
     if len(sys.argv) > 1 and sys.argv[1] == "_inc":
         a = sys.argv[2:]
-        child_incremental(a[0], a[1], int(a[2]), int(a[3]))
+        child_incremental(a[0], a[1], int(a[2]), int(a[3]), a[4:5] == ["restart"])
         return
     if len(sys.argv) > 1 and sys.argv[1] == "_full":
         a = sys.argv[2:]
@@ -263,6 +271,11 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=12)
     p.add_argument("--full-every", type=int, default=1, help="full re-read every N runs (0: none)")
     p.add_argument("--baseline-rows", type=int, default=100_000)
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="no in-memory cache between runs (a CronJob: a new process per run)",
+    )
     args = p.parse_args()
     import subprocess
 
