@@ -225,13 +225,14 @@ class ProfileCache:
                 yield part
         try:
             await self._update(where, index, window, fresh, buckets)
-            await self._drop_other_contexts(scope, context, window)
+            await self._sweep(scope, context, window, index)
         except StoreError as exc:  # the run's result stands; the next run profiles more
             log.warning("profile cache %s not updated: %s", where, exc)
 
-    async def _drop_other_contexts(self, scope: str, context: str, window: Window) -> None:
-        """Delete the partials of other contexts (an older baseline or parser configuration)
-        not updated for two window lengths: no run uses them any more."""
+    async def _sweep(self, scope: str, context: str, window: Window, index: _Index) -> None:
+        """Delete what no run uses any more, once untouched for two window lengths: the
+        partials of other contexts (an older baseline or parser configuration), and groups the
+        index does not name (written by a replica whose index update another one overwrote)."""
         stale = time.time() - 2 * (window.end - window.start).total_seconds()
         listed = [o async for o in self.store.list(f"{scope}/")]
         dead = {
@@ -242,9 +243,17 @@ class ProfileCache:
             and o.key.count("/") == scope.count("/") + 2
             and o.last_modified < stale
         }
+        mine = f"{scope}/{context}/groups/"
         for o in listed:
-            if o.key.rsplit("/index.json", 1)[0] in dead or any(
-                o.key.startswith(d + "/groups/") for d in dead
+            orphan = (
+                o.key.startswith(mine)
+                and o.key[len(mine) :].removesuffix(".json") not in index.groups
+                and o.last_modified < stale
+            )
+            if (
+                orphan
+                or o.key.rsplit("/index.json", 1)[0] in dead
+                or any(o.key.startswith(d + "/groups/") for d in dead)
             ):
                 await _delete(self.store, o.key)
 

@@ -200,3 +200,19 @@ def test_objects_profiled_on_a_process_pool_are_cached(tmp_path: Path) -> None:
             assert_same_run(pooled, alone)
     finally:
         engine.close()
+
+
+def test_orphan_groups_are_deleted(tmp_path: Path) -> None:
+    import os
+
+    objects = [(m * 60, [(s, s % 9, "xyz"[s % 3]) for s in range(0, 60, 6)], False)
+               for m in range(30)]  # fmt: skip
+    asyncio.run(scenario(tmp_path, objects, 20, [5]))
+    (index,) = list((tmp_path / "cache").rglob("index.json"))
+    orphan = index.parent / "groups" / "0123456789abcdef.json"  # a lost replica's write
+    orphan.write_bytes(b"{}")
+    os.utime(orphan, (0, 0))
+    kept = [p for p in (index.parent / "groups").iterdir() if p != orphan]
+    asyncio.run(scenario(tmp_path, objects, 20, [5]))
+    assert not orphan.exists()
+    assert any(p.exists() for p in kept)
