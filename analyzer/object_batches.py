@@ -26,6 +26,7 @@ from analyzer.window import ReadStats, Window
 from modeltap.core.store.base import ObjectInfo, Store
 
 BATCH_ROWS = 50_000
+GZIP_RATIO = 10  # a gzipped object counts as this many times its size when deciding "small"
 
 Part = tuple[Profile | None, ReadStats, ParseStats, list[str]]
 Batch = tuple[list[tuple[ObjectInfo, ReadStats]], Part]
@@ -66,7 +67,8 @@ async def capture_batches(
     pending = _Pending()
     for info in objects:
         data = await captures.get(info.key)
-        if len(data) > CHUNK_BYTES:  # a large object alone, streamed chunk by chunk
+        gzipped = info.key.endswith(".gz") or data[:2] == b"\x1f\x8b"  # ~10x larger unpacked
+        if len(data) * (GZIP_RATIO if gzipped else 1) > CHUNK_BYTES:  # alone, chunk by chunk
             if pending.objects:
                 yield await asyncio.to_thread(_profile, pending, baseline)
                 pending = _Pending()
