@@ -115,7 +115,7 @@ def capture_tables(
             table, c_read, c_stats = _chunk_table(chunk, window, parser, target_model, outputs)
         except _Fallback:
             table, c_read, c_stats = records_table(
-                key, bytes(chunk), window, parser, target_model, outputs
+                key, bytes(chunk), window, parser, target_model, outputs, decoded=True
             )
         read.records += c_read.records
         read.outside_window += c_read.outside_window

@@ -27,10 +27,12 @@ def records_table(
     parser: RowParser,
     target_model: str = "",
     outputs: PayloadParser | None = None,
+    *,
+    decoded: bool = False,
 ) -> tuple[pa.Table | None, ReadStats, ParseStats]:
     """The rows of one object (or one chunk of lines of it) parsed record by record; None
     when no row is left."""
-    records, read = parse_records(key, data, window)
+    records, read = parse_records(key, data, window, decoded=decoded)
     if target_model:  # the sidecar records the target model header under modeltap.targetModel
         records = [
             r for r in records if (r.get("modeltap") or {}).get("targetModel") == target_model

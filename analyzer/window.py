@@ -122,12 +122,13 @@ def decode_object(key: str, data: bytes) -> bytes:
 
 
 def parse_records(
-    key: str, data: bytes, window: Window | None = None
+    key: str, data: bytes, window: Window | None = None, *, decoded: bool = False
 ) -> tuple[list[dict[str, Any]], ReadStats]:
-    """Parse one capture object into records within ``window``; bad lines are counted, not raised."""
+    """Parse one capture object into records within ``window``; bad lines are counted, not raised.
+    ``decoded``: ``data`` is already the object's text (a chunk of a gunzipped object)."""
     stats = ReadStats(objects=1)
     try:
-        text = decode_object(key, data)
+        text = data if decoded else decode_object(key, data)
     except ValueError as exc:
         log.warning("skipping capture object %s: %s", key, exc)
         stats.bad_objects = 1

@@ -1,0 +1,68 @@
+"""Small objects profiled in batches give the window a per-object, record-by-record read gives:
+CSV and JSON objects mixed (different schemas are never concatenated), bad lines, a damaged
+object, records outside the window."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import gzip
+from pathlib import Path
+
+import orjson
+
+from analyzer.job import run_window
+from analyzer.object_profile import profile_capture_records
+from analyzer.payloads import PayloadParser
+from analyzer.profile import Profile
+from analyzer.window import ReadStats, Window
+from modeltap.core.store.local import LocalStore
+from tests.analyzer.test_engine import assert_same_profile
+from tests.analyzer.test_job import T0, baseline
+
+
+def record(i: int, json_payload: bool) -> bytes:
+    when = T0 + dt.timedelta(seconds=7 * i)
+    a, b = (i % 13) / 4, (i % 5) - 2
+    payload = (
+        {"data": orjson.dumps({"instances": [[a, b]]}).decode(), "encoding": "JSON"}
+        if json_payload
+        else {"data": f"{a},{b}", "encoding": "CSV"}
+    )
+    rec = {"captureData": {"endpointInput": payload},
+           "eventMetadata": {"inferenceTime": f"{when:%Y-%m-%dT%H:%M:%SZ}"}}  # fmt: skip
+    return orjson.dumps(rec)
+
+
+def test_batched_window_equals_record_by_record(tmp_path: Path) -> None:
+    captures = LocalStore(tmp_path / "captures")
+    objects: dict[str, bytes] = {}
+    for n in range(40):
+        lines = [record(n * 20 + i, json_payload=n % 3 == 0) for i in range(20)]
+        if n % 7 == 0:
+            lines.append(b"{torn")
+        body = b"\n".join(lines) + b"\n"
+        key = f"ep/v1/2026/03/01/{10 + n // 25}/{n:03d}.jsonl" + (".gz" if n % 5 == 0 else "")
+        objects[key] = gzip.compress(body) if key.endswith(".gz") else body
+    objects["ep/v1/2026/03/01/10/999.jsonl.gz"] = b"\x1f\x8bdamaged"
+    for key, body in objects.items():
+        asyncio.run(captures.put(key, body, content_type="x"))
+    target = baseline()
+    window = Window(T0 + dt.timedelta(minutes=10), T0 + dt.timedelta(minutes=80))
+    batched = asyncio.run(run_window(captures, None, target, window, evaluate=None))
+
+    parser = PayloadParser(list(target.baseline.columns))
+    expected: Profile | None = None
+    read = ReadStats()
+    for key in sorted(objects):
+        prof, r, _, _ = profile_capture_records(key, objects[key], window, parser, target.baseline)
+        read.merge(r)
+        if prof is not None:
+            expected = prof if expected is None else expected.merge(prof)
+    assert expected is not None and batched.profile is not None
+    assert_same_profile(batched.profile, expected)
+    assert (batched.read.objects, batched.read.records, batched.read.outside_window) == (
+        read.objects, read.records, read.outside_window,
+    )  # fmt: skip
+    assert (batched.read.bad_lines, batched.read.bad_objects) == (read.bad_lines, read.bad_objects)
+    assert sorted(batched.read.bad_keys) == sorted(read.bad_keys)
