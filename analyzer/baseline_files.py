@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from analyzer.checks import MonitoringConfig
+from analyzer.monitoring_config import MonitoringConfig
 from analyzer.errors import BaselineFormatError
 from analyzer.profile import Profile
 from analyzer.schema import CONSTRAINTS_SCHEMA, validate
