@@ -37,6 +37,7 @@ class BiasTarget:
     positive_values: tuple[str, ...] = ("1",)
     group: str | None = None
     bootstrap: int = 200
+    ground_truth: str = ""  # the labels' prefix ([ground_truth] destination; '' for none)
 
 
 @dataclass

@@ -8,10 +8,11 @@ from typing import Any
 
 from prometheus_client.core import Metric
 
+from analyzer.bias.config import BiasConfig, load_bias
 from analyzer.bias.exported import bias_metrics
 from analyzer.bias.run import BiasResult, BiasTarget, run_bias
-from analyzer.report_html import doc_section
-from analyzer.section import Ident, Limits, Outcome, SectionInput
+from analyzer.report_html import Fragment, doc_section
+from analyzer.section import Ident, Limits, LoadInput, Outcome, PageContext, SectionInput
 from analyzer.targets import Target
 
 
@@ -30,6 +31,14 @@ def clarify_files(folder: str, doc: dict[str, Any]) -> list[tuple[str, object]]:
 class BiasSection:
     name = "bias"
     title = "Bias drift"
+    config_type = BiasConfig
+
+    async def load(self, config: BiasConfig, source: LoadInput) -> BiasTarget:
+        return await load_bias(config, source)
+
+    def labels(self, target: Target) -> str:
+        config = self.config(target)
+        return config.ground_truth if config is not None else ""
 
     def config(self, target: Target) -> BiasTarget | None:
         """The target's bias settings and baseline, when it has them."""
@@ -61,8 +70,8 @@ class BiasSection:
     def report_files(self, result: BiasResult) -> list[tuple[str, object]]:
         return clarify_files(self.name, result.document())
 
-    def html(self, result: BiasResult) -> str:
-        return doc_section(result.document(), self.name, self.title)
+    def html(self, result: BiasResult, page: PageContext) -> Fragment:
+        return Fragment(doc_section(result.document(), self.name, self.title))
 
     def metrics(self, results: Mapping[Ident, BiasResult], limits: Limits) -> Iterable[Metric]:
         return bias_metrics(results)

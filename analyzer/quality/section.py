@@ -8,10 +8,11 @@ from typing import Any
 
 from prometheus_client.core import Metric
 
+from analyzer.quality.config import QualityConfig, load_quality
 from analyzer.quality.exported import quality_metrics
 from analyzer.quality.run import QualityResult, QualityTarget, run_quality
-from analyzer.report_html import doc_section
-from analyzer.section import Ident, Limits, Outcome, SectionInput
+from analyzer.report_html import Fragment, doc_section
+from analyzer.section import Ident, Limits, LoadInput, Outcome, PageContext, SectionInput
 from analyzer.targets import Target
 
 
@@ -36,6 +37,14 @@ def quality_problem(result: QualityResult) -> str:
 class QualitySection:
     name = "quality"
     title = "Model quality"
+    config_type = QualityConfig
+
+    async def load(self, config: QualityConfig, source: LoadInput) -> QualityTarget:
+        return await load_quality(config, source)
+
+    def labels(self, target: Target) -> str:
+        config = self.config(target)
+        return config.ground_truth if config is not None else ""
 
     def config(self, target: Target) -> QualityTarget | None:
         """The target's quality settings and baseline, when it has them."""
@@ -76,8 +85,8 @@ class QualitySection:
         files.append(("model-quality/constraint_violations.json", found))
         return files
 
-    def html(self, result: QualityResult) -> str:
-        return doc_section(result.document(), self.name, self.title)
+    def html(self, result: QualityResult, page: PageContext) -> Fragment:
+        return Fragment(doc_section(result.document(), self.name, self.title))
 
     def metrics(self, results: Mapping[Ident, QualityResult], limits: Limits) -> Iterable[Metric]:
         return quality_metrics(results, limits.max_classes)

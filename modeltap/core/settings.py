@@ -78,6 +78,26 @@ def setting(
     return dataclasses.field(default=default, metadata=meta, repr=not secret)
 
 
+def subtables(tables: Callable[[], Mapping[str, type[Any]]], doc: str) -> Any:
+    """Declare a field that holds the table's named sub-tables whose types are not known to the
+    table itself: ``tables()`` gives ``{name: dataclass}`` when the configuration is read (e.g.
+    each registered monitoring section's ``[endpoints.<name>]``). The file writes each as a
+    sub-table of the table (``[endpoints.quality]``); the field holds those given, by name.
+    """
+    return dataclasses.field(
+        default_factory=dict, metadata={"doc": doc, "subtables": tables}, compare=False
+    )
+
+
+def _subtables(cls: type[Any]) -> tuple[str | None, Mapping[str, type[Any]]]:
+    """(the name of ``cls``'s subtables field, or None; its tables by name)."""
+    for f in dataclasses.fields(cls):
+        tables = f.metadata.get("subtables")
+        if tables is not None:
+            return f.name, tables()
+    return None, {}
+
+
 @dataclasses.dataclass(frozen=True)
 class FieldInfo:
     """One leaf of a configuration tree, as the loader and the docs see it."""
@@ -133,7 +153,12 @@ def _table_type(tp: Any) -> tuple[type[Any] | None, bool]:
 
 def _leaves(cls: type[Any], section: str, overridable: bool) -> Iterator[FieldInfo]:
     hints = typing.get_type_hints(cls)
+    holder, tables = _subtables(cls)
     for f in dataclasses.fields(cls):
+        if f.name == holder:
+            for name, sub_cls in tables.items():
+                yield from _leaves(sub_cls, f"{section}.{name}", False)
+            continue
         tp = hints[f.name]
         sub, array = _table_type(tp)
         if sub is not None:
@@ -367,12 +392,24 @@ def _build(
     """
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(typing.cast(Any, cls))}
+    holder, tables = _subtables(cls)
+    if holder is not None:
+        del fields[holder]  # not a key of the file: its tables are
     for name in table:
-        if name not in fields:
+        if name not in fields and name not in tables:
             key = f"{section}.{name}"
-            known = [f"{section}.{n}" for n in fields]
+            known = [f"{section}.{n}" for n in [*fields, *tables]]
             raise ConfigError(f"{label}unknown key {key}{suggest(key, known)}")
     values: dict[str, Any] = {}
+    if holder is not None:
+        found: dict[str, Any] = {}
+        for name, sub_cls in tables.items():
+            if name in table:
+                key, raw = f"{section}.{name}", table[name]
+                if not isinstance(raw, dict):
+                    raise ConfigError(f"{label}{key} must be a table, not {raw!r}")
+                found[name] = _build(sub_cls, raw, key, label, {}, nested=True)
+        values[holder] = found
     for name, f in fields.items():
         key, tp = f"{section}.{name}", hints[name]
         sub, array = _table_type(tp)
