@@ -20,6 +20,7 @@ from typing import Any, Protocol, TypeVar
 
 from prometheus_client.core import Metric
 
+from analyzer.baseline_builder import BaselineBuilder
 from analyzer.checks import Evaluator
 from analyzer.evaluation import Evaluation
 from analyzer.profile import Profile
@@ -101,6 +102,11 @@ class Section(Protocol[R]):
     @property
     def config_type(self) -> type[Any] | None:
         """Its [endpoints.<name>] table (a ``modeltap.core.settings`` dataclass), or None."""
+        ...
+
+    @property
+    def baseline(self) -> BaselineBuilder | None:
+        """How ``modeltap baseline`` builds its baseline (``analyzer.baseline_builder``), or None."""
         ...
 
     async def load(self, config: Any, source: LoadInput) -> object:

@@ -8,6 +8,7 @@ from typing import Any
 
 from prometheus_client.core import Metric
 
+from analyzer.attribution.baseline_builder import ATTRIBUTION_BASELINE
 from analyzer.attribution.config import AttributionConfig, load_attribution
 from analyzer.attribution.exported import attribution_metrics
 from analyzer.attribution.run import AttributionResult, AttributionTarget, run_attribution
@@ -21,6 +22,7 @@ class AttributionSection:
     name = "attribution"
     title = "Feature attribution drift"
     config_type = AttributionConfig
+    baseline = ATTRIBUTION_BASELINE
 
     async def load(self, config: AttributionConfig, source: LoadInput) -> AttributionTarget:
         return await load_attribution(config, source)

@@ -8,6 +8,7 @@ from typing import Any
 
 from prometheus_client.core import Metric
 
+from analyzer.bias.baseline_builder import BIAS_BASELINE
 from analyzer.bias.config import BiasConfig, load_bias
 from analyzer.bias.exported import bias_metrics
 from analyzer.bias.run import BiasResult, BiasTarget, run_bias
@@ -32,6 +33,7 @@ class BiasSection:
     name = "bias"
     title = "Bias drift"
     config_type = BiasConfig
+    baseline = BIAS_BASELINE
 
     async def load(self, config: BiasConfig, source: LoadInput) -> BiasTarget:
         return await load_bias(config, source)

@@ -27,7 +27,7 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from analyzer.baseline_config import ENV_PREFIX, BaselineConfig, load_baseline_config
-from analyzer.baseline_run import Job, run
+from analyzer.baseline_run import run
 from modeltap.core.errors import ConfigError, ModeltapError
 from modeltap.core.settings import OneLineParser, add_arguments, markdown_table
 
@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return exc.code if isinstance(exc.code, int) else 2
     try:
         config = load_baseline_config(args, os.environ if environ is None else environ)
-        job = Job(tuple(args.inputs), args.output, config, args.progress, args.quiet)
+        job = config.job(tuple(args.inputs), args.output, args.progress, args.quiet)
         return run(job)
     except ConfigError as exc:
         print(f"modeltap baseline: configuration error: {exc}", file=sys.stderr)

@@ -16,6 +16,7 @@ from typing import Any
 
 from prometheus_client.core import Metric
 
+from analyzer.data_quality.baseline import DATA_BASELINE
 from analyzer.data_quality.exported import data_metrics
 from analyzer.data_quality.features import data_fragment
 from analyzer.data_quality.result import DataResult
@@ -29,6 +30,7 @@ class DataSection:
     name = "data"
     title = "Data quality"
     config_type = None  # its settings are the [[endpoints]] table's own (baseline, columns)
+    baseline = DATA_BASELINE
 
     async def load(self, config: Any, source: LoadInput) -> object:
         return None

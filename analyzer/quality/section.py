@@ -8,6 +8,7 @@ from typing import Any
 
 from prometheus_client.core import Metric
 
+from analyzer.quality.baseline_builder import QUALITY_BASELINE
 from analyzer.quality.config import QualityConfig, load_quality
 from analyzer.quality.exported import quality_metrics
 from analyzer.quality.run import QualityResult, QualityTarget, run_quality
@@ -38,6 +39,7 @@ class QualitySection:
     name = "quality"
     title = "Model quality"
     config_type = QualityConfig
+    baseline = QUALITY_BASELINE
 
     async def load(self, config: QualityConfig, source: LoadInput) -> QualityTarget:
         return await load_quality(config, source)

@@ -6,7 +6,8 @@ metadata, so one definition gives the defaults, the validation, the environment 
 names, the ``--help-config`` table and the README's.
 
 The root's fields are tables: a section (a dataclass: ``[server]``) or an array of tables (a tuple
-of dataclasses: ``[[endpoints]]``). A table's field may itself be a table (``[endpoints.quality]``,
+of dataclasses: ``[[endpoints]]``); a ``subtables`` field holds tables whose types are known only
+when the configuration is read (each registered monitoring section's), at the root or in a table. A table's field may itself be a table (``[endpoints.quality]``,
 optional when typed ``X | None``). Leaves of the root's sections can also be set by
 ``{PREFIX}{SECTION}_{FIELD}`` environment variables and ``--section.field`` flags (or the
 command's own flags, given as ``overrides``); leaves inside arrays and sub-tables only in the file.
@@ -189,7 +190,12 @@ def _leaves(cls: type[Any], section: str, overridable: bool) -> Iterator[FieldIn
 def fields_of(root: type[Any]) -> Iterator[FieldInfo]:
     """Yield every leaf field of a root config class, table by table."""
     hints = typing.get_type_hints(root)
+    holder, tables = _subtables(root)
     for sec in dataclasses.fields(root):
+        if sec.name == holder:
+            for name, sub_cls in tables.items():
+                yield from _leaves(sub_cls, name, True)
+            continue
         cls, array = _table_type(hints[sec.name])
         if cls is None:
             raise TypeError(f"{root.__name__}.{sec.name}: a root field must be a table")
@@ -469,16 +475,24 @@ def load(
     label = f"{file}: " if file is not None else ""
     hints = typing.get_type_hints(root)
     tables = {f.name: f for f in dataclasses.fields(typing.cast(Any, root))}
+    holder, held = _subtables(root)
+    if holder is not None:
+        del tables[holder]  # not a table of the file: its tables are
     for name, value in doc.items():
-        if name not in tables:
-            raise ConfigError(f"{label}unknown table [{name}]{suggest(name, sorted(tables))}")
-        _, array = _table_type(hints[name])
+        if name not in tables and name not in held:
+            known = sorted([*tables, *held])
+            raise ConfigError(f"{label}unknown table [{name}]{suggest(name, known)}")
+        array = name in tables and _table_type(hints[name])[1]
         if not array and not isinstance(value, dict):
             raise ConfigError(f"{label}[{name}] must be a table")
     given = env_overrides(root, env_prefix, environ)
     given.update(parse_flags(argv, list(fields_of(root))))
     given.update(overrides or {})
     values: dict[str, Any] = {}
+    if holder is not None:
+        values[holder] = {
+            name: _build(cls, doc.get(name, {}), name, label, given) for name, cls in held.items()
+        }
     for name in tables:
         cls, array = _table_type(hints[name])
         assert cls is not None  # fields_of checked it
@@ -550,6 +564,7 @@ def add_arguments(parser: argparse.ArgumentParser, root: type[Any]) -> None:
     (its class docstring as the description). Values stay raw strings (None when not given);
     ``flag_overrides`` hands them to :func:`load`, which converts and checks them."""
     hints = typing.get_type_hints(root)
+    hints.update(_subtables(root)[1])
     groups: dict[str, Any] = {}
     for info in fields_of(root):
         if info.cli is None:

@@ -38,6 +38,7 @@ class ToySection:
     name = "toy"
     title = "Toy objects"
     config_type = ToyConfig
+    baseline = None  # it compares with no baseline
 
     async def load(self, config: ToyConfig, source: LoadInput) -> ToyConfig:
         return config
