@@ -58,7 +58,7 @@ def read_profile(doc: Any, where: str) -> Profile:
 
 
 def _monitoring_keys() -> frozenset[str]:
-    # Every MonitoringConfig field is read flat or under distribution_constraints (checks.py).
+    # Every MonitoringConfig field is read flat or under distribution_constraints (monitoring_config.py).
     return frozenset(f.name for f in dataclasses.fields(MonitoringConfig))
 
 
