@@ -1,5 +1,8 @@
 """Join a window's predictions with their ground-truth labels (SageMaker's merge job).
 
+(Over 400 lines for now: its prediction reading moves to the one payload parser of the payload
+rework, which takes it under 400; split by then rather than twice.)
+
 **Reading predictions** from ``endpointOutput`` (see :class:`PredictionSpec`): CSV output is read
 by column index, all records of a window in one Arrow parse; JSON output by a small path
 (:func:`compile_path`), evaluated on each record's whole output document by
