@@ -270,7 +270,9 @@ def evaluate(
         res.type_match = type_match(wcol, t) if t is not InferredType.UNKNOWN else math.nan
 
         if bcol is not None:
-            res.measures = measure(bcol, wcol, t, cfg, psi_bins=psi_bins, psi_epsilon=psi_epsilon)
+            res.measures = measure(
+                bcol, wcol, t, cfg.comparison_method, psi_bins=psi_bins, psi_epsilon=psi_epsilon
+            )
             if res.measures is not None:
                 pvalues[name] = res.measures.pvalue  # NaN when untestable: tested=False
         if not check:

@@ -10,7 +10,6 @@ from typing import Literal
 from analyzer.drift import chi_squared, jensen_shannon, ks, linf, psi, wasserstein
 from analyzer.drift.inputs import binned, categories
 from analyzer.inference import InferredType
-from analyzer.monitoring_config import MonitoringConfig
 from analyzer.profile import ColumnProfile
 
 
@@ -53,7 +52,7 @@ def measure(
     baseline: ColumnProfile,
     window: ColumnProfile,
     t: InferredType,
-    config: MonitoringConfig,
+    comparison_method: linf.Method,
     *,
     psi_bins: int = psi.DEFAULT_BINS,
     psi_epsilon: float = psi.DEFAULT_EPSILON,
@@ -71,7 +70,7 @@ def measure(
                 m,
                 simple,
                 rob,
-                simple if config.comparison_method == "Simple" else rob,
+                simple if comparison_method == "Simple" else rob,
                 math.nan,
                 math.nan,
                 None,
@@ -90,7 +89,7 @@ def measure(
             k.m,
             k.statistic,
             rob,
-            k.statistic if config.comparison_method == "Simple" else rob,
+            k.statistic if comparison_method == "Simple" else rob,
             psi.psi_numeric(c, psi_bins, psi_epsilon),
             jensen_shannon.js_numeric(c),
             "ks",
@@ -115,7 +114,7 @@ def measure(
             cc.m,
             simple,
             rob,
-            simple if config.comparison_method == "Simple" else rob,
+            simple if comparison_method == "Simple" else rob,
             psi.psi_categorical(cc, psi_epsilon),
             jensen_shannon.js_categorical(cc),
             "chi2_homogeneity",
