@@ -11,6 +11,7 @@ is the endpoint's own (``modeltap baseline`` without a section flag), read by ``
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -24,6 +25,8 @@ from analyzer.report_html import Fragment
 from analyzer.section import Ident, Limits, LoadInput, Outcome, PageContext, SectionInput
 from analyzer.statistics import profile_to_statistics
 from analyzer.targets import Target
+
+log = logging.getLogger(__name__)
 
 
 class DataSection:
@@ -49,9 +52,13 @@ class DataSection:
         if source.checks is None:
             return DataResult(window, statistics)
         t = source.target
-        evaluation = await asyncio.to_thread(
-            source.checks, t.baseline, t.constraints, window, source.observed
-        )
+        try:
+            evaluation = await asyncio.to_thread(
+                source.checks, t.baseline, t.constraints, window, source.observed
+            )
+        except Exception as exc:  # the run fails; statistics.json is still written
+            log.exception("data-quality checks of %s/%s failed", t.endpoint, t.variant)
+            return DataResult(window, statistics, error=f"{type(exc).__name__}: {exc}")
         return DataResult(window, statistics, evaluation)
 
     def failed(self, error: str) -> DataResult:

@@ -84,8 +84,13 @@ async def test_window_profile_reports_and_statuses(tmp_path: Path) -> None:
     def boom(*_: object) -> Evaluation:
         raise RuntimeError("evaluator broke")
 
-    failed = await run_window(captures, None, target, window, evaluate=boom)
-    assert failed.status == FAILED and "evaluator broke" in failed.error
+    failed = await run_window(captures, LocalStore(tmp_path / "f"), target, window, evaluate=boom)
+    assert failed.status == FAILED and failed.error == "data: RuntimeError: evaluator broke"
+    written = tmp_path / "f" / "ep/v1/2026/03/01/11"
+    run = orjson.loads((written / "run.json").read_bytes())
+    assert run["status"] == FAILED and run["violations_by_section"] == {"data": 0}
+    assert (written / "statistics.json").exists()  # the window's profile stands
+    assert orjson.loads((written / "constraint_violations.json").read_bytes()) == {"violations": []}
 
 
 async def test_one_model_of_a_multi_model_server(tmp_path: Path) -> None:
