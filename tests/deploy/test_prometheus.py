@@ -70,6 +70,7 @@ def test_amtool_check_config() -> None:
     ("labels", "receiver"),
     [
         (["alertname=ModeltapFeatureDrift", "category=data"], "model-owners"),
+        (["alertname=ModeltapFeatureDriftDetected", "category=data"], "model-owners"),
         (["alertname=ModeltapDataQualityViolation", "category=data"], "model-owners"),
         (["alertname=ModeltapModelQualityViolation", "category=data"], "model-owners"),
         (["alertname=ModeltapEstimatedQualityDrop", "category=data"], "model-owners"),
@@ -108,6 +109,7 @@ FINDINGS = {
     "modeltap_analyzer_quality_violations",
     "modeltap_analyzer_quality_estimated_metric",
     "modeltap_analyzer_variant_drift_detected",
+    "modeltap_analyzer_feature_drift_detected",
     "modeltap_analyzer_bias_violations",
     "modeltap_analyzer_attribution_violations",
 }
