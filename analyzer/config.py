@@ -21,6 +21,7 @@ from typing import Any, Literal
 from croniter import croniter
 
 from analyzer.attribution.client import ModelClientConfig
+from analyzer.attribution.outputs import client_config
 from analyzer.bias import Facet
 from analyzer.errors import AnalyzerError
 from analyzer.groundtruth import PredictionSpec
@@ -151,6 +152,13 @@ class AttributionConfig:
     )
     score_index: int | None = setting(0, "CSV responses: the score's column.")
     score_path: str | None = setting(None, "JSON responses: the path of each row's score.")
+    outputs: tuple[int, ...] = setting(
+        (), "Several outputs: these CSV columns / positions in each row's scores list."
+    )
+    all_outputs: bool = setting(False, "... or every output of each row, each explained.")
+    output_labels: tuple[str, ...] = setting(
+        (), "Names of the explained outputs (default: the baseline's, label0, label1, ...)."
+    )
     rows: int = setting(50, "Window rows explained per run.", min=1)
     nsamples: int | None = setting(None, "Coalitions per row (default: the baseline's).")
     threshold: float = setting(
@@ -163,11 +171,13 @@ class AttributionConfig:
     )
 
     def client(self) -> ModelClientConfig:
-        return ModelClientConfig(
+        return client_config(
             self.model_url,
             content_type=self.content_type,
-            score_index=None if self.score_path else self.score_index,
+            score_index=self.score_index,
             score_path=self.score_path,
+            outputs=self.outputs,
+            all_outputs=self.all_outputs,
             rows_per_request=self.rows_per_request,
             max_concurrency=self.max_concurrency,
             requests_per_second=self.requests_per_second,

@@ -117,8 +117,9 @@ async def load_attribution(a: AttributionConfig, store_cfg: StoreConnection) -> 
             f"(features, rows, weights): {type(exc).__name__}: {exc}"
         ) from None
     return AttributionTarget(
-        analysis, features, rows, a.client(), rows=a.rows, nsamples=nsamples, threshold=a.threshold
-    )
+        analysis, features, rows, a.client(), rows=a.rows, nsamples=nsamples,
+        threshold=a.threshold, labels=a.output_labels,
+    )  # fmt: skip
 
 
 async def load_sections(

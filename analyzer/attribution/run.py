@@ -3,7 +3,8 @@
 A seeded sample of the window's input rows is explained against the baseline's background rows
 by scoring synthetic rows on the model server (batched, with bounded concurrency and rate, so
 production traffic is not hurt); the global attributions are ranked against the baseline's and
-an NDCG below the threshold is a ``feature_attribution_drift_check`` violation.
+an NDCG below the threshold is a ``feature_attribution_drift_check`` violation. A model with
+several outputs (``analyzer.attribution.outputs``) gets one explanation and one NDCG per output.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from analyzer.attribution.client import ModelClient, ModelClientConfig
 from analyzer.attribution.kernel_shap import Background, KernelExplainer, explain_async
 from analyzer.attribution.ndcg import DEFAULT_THRESHOLD, compare, report
+from analyzer.attribution.outputs import baseline_labels, check_same_outputs, output_names
 from analyzer.window import Window, window_records
 from analyzer.window_rows import aligned_rows
 from modeltap.core.store.base import Store
@@ -33,6 +35,7 @@ class AttributionTarget:
     rows: int = 50  # window rows explained per run
     nsamples: int | None = None  # coalitions per row (None: all when 2^m is small)
     threshold: float = DEFAULT_THRESHOLD
+    labels: tuple[str, ...] = ()  # names of the explained outputs (default: the baseline's)
 
 
 @dataclass
@@ -98,6 +101,9 @@ async def run_attribution(
     explainer = KernelExplainer(target.background, nsamples=target.nsamples, seed=0)
     async with ModelClient(target.client) as client:
         explanation = await explain_async(explainer, x, client.predict)
-    current = report(explanation, list(target.features))
+    known = baseline_labels(target.baseline)
+    names = output_names(explanation.shap_values.shape[2], target.labels, known)
+    check_same_outputs(known, names)
+    current = report(explanation, list(target.features), labels=names)
     scores, violations = compare(target.baseline, current, threshold=target.threshold)
     return AttributionResult(len(x), current, scores, violations)

@@ -55,7 +55,7 @@ class AttributionSection:
     def metrics(
         self, results: Mapping[Ident, AttributionResult], limits: Limits
     ) -> Iterable[Metric]:
-        return attribution_metrics(results, limits.max_features)
+        return attribution_metrics(results, limits.max_features, limits.max_classes)
 
 
 ATTRIBUTION = AttributionSection()
