@@ -219,6 +219,14 @@ class EndpointConfig:
     partitioned: bool = setting(
         False, "Dataset objects under yyyy/mm/dd/hh/ (else chosen by last-modified time)."
     )
+    label_column: str = setting("", "Dataset: the ground-truth column (quality, bias).")
+    prediction_column: str = setting("", "Dataset: the predicted-label column (quality, bias).")
+    probability_column: str = setting(
+        "", "Dataset: the probability column (binary; the label when no prediction_column)."
+    )
+    id_column: str = setting(
+        "", "Dataset: the row id joined with ground truth (when no label_column)."
+    )
     quality: QualityConfig | None = None
     bias: BiasConfig | None = None
     attribution: AttributionConfig | None = None
@@ -227,20 +235,24 @@ class EndpointConfig:
         split_destination(self.baseline)
         if self.dataset:
             split_destination(self.dataset)
-            if (
-                self.output_columns
-                or self.preprocessor
-                or self.target_model
-                or self.quality
-                or self.bias
-                or self.attribution
+            if self.output_columns or self.preprocessor or self.target_model:
+                raise ConfigError(
+                    "output_columns, preprocessor and target_model read captured records; "
+                    "a dataset's rows hold every column by name"
+                )
+            if (self.quality or self.bias) and not (
+                self.prediction_column or self.probability_column
             ):
                 raise ConfigError(
-                    "output_columns, preprocessor, target_model, quality, bias and attribution "
-                    "read captured records; a dataset's rows hold every column by name"
+                    "quality and bias of a dataset need prediction_column or probability_column"
                 )
-        elif self.dataset_format or self.partitioned:
-            raise ConfigError("dataset_format and partitioned need dataset")
+        elif self.dataset_format or self.partitioned or self.dataset_columns():
+            raise ConfigError("dataset_format, partitioned and the *_column settings need dataset")
+
+    def dataset_columns(self) -> list[str]:
+        """The role columns set for a dataset (label, prediction, probability, id)."""
+        return [c for c in (self.label_column, self.prediction_column,
+                            self.probability_column, self.id_column) if c]  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -341,10 +353,11 @@ class MonitorConfig:
             raise ConfigError(f"endpoint(s) listed twice: {', '.join(dupes)}")
         for i, e in enumerate(self.endpoints):
             if e.quality is not None and not (
-                e.quality.ground_truth or self.ground_truth.destination
+                e.quality.ground_truth or self.ground_truth.destination or e.label_column
             ):
                 raise ConfigError(
                     f"endpoints[{i + 1}].quality needs ground_truth, or ground_truth.destination"
+                    + (", or label_column" if e.dataset else "")
                 )
 
 

@@ -201,9 +201,8 @@ async def run_window(
                 result.violations = [v.to_dict() for v in ev.violations]
                 result.evaluation = ev.to_dict()
             result.status = WITH_VIOLATIONS if result.violations else COMPLETED
-        if target.batch is None:  # batch datasets run data quality only (for now)
-            source = SectionInput(captures, labels, target, window, result.status != NO_DATA)
-            await run_sections(source, result)
+        source = SectionInput(captures, labels, target, window, result.status != NO_DATA)
+        await run_sections(source, result)
         if target.post_analytics is not None:
             custom = await asyncio.to_thread(target.post_analytics, run_summary(result))
             if isinstance(custom, dict):

@@ -175,6 +175,10 @@ async def load_target(
             format=endpoint.dataset_format or None,
             header=endpoint.dataset_header,
             partitioned=endpoint.partitioned,
+            label_column=endpoint.label_column,
+            prediction_column=endpoint.prediction_column,
+            probability_column=endpoint.probability_column,
+            id_column=endpoint.id_column,
         )
         if endpoint.dataset
         else None,
