@@ -63,7 +63,7 @@ def _read_object(
         log.warning("skipping dataset object %s: %s", key, exc)
         read.bad_objects, read.bad_keys = 1, [key]
         return None, read
-    table = pa.concat_tables(parts, promote_options="permissive") if parts else None
+    table = _concat(parts) if parts else None
     read.records = table.num_rows if table is not None else 0
     return table, read
 
@@ -85,8 +85,28 @@ async def read_rows(
         if table is not None:
             parts.append(table)
     if parts:
-        out.table = pa.concat_tables(parts, promote_options="permissive")
+        out.table = _concat(parts)
     return out
+
+
+def _concat(parts: list[pa.Table]) -> pa.Table:
+    """One table; a column typed differently by two files (CSV text, Parquet numbers) as text."""
+    try:
+        return pa.concat_tables(parts, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    mixed = []
+    for n in parts[0].column_names:
+        types = {p.schema.field(n).type for p in parts} - {pa.null()}
+        if len(types) > 1:
+            mixed.append(n)
+    as_text = []
+    for part in parts:
+        for n in mixed:
+            i = part.column_names.index(n)
+            part = part.set_column(i, n, pc.cast(part.column(n), pa.string()))
+        as_text.append(part)
+    return pa.concat_tables(as_text, promote_options="permissive")
 
 
 def column(table: pa.Table, name: str) -> Array:
