@@ -4,7 +4,7 @@ attribution), as ``analyzer.window_rows`` gives them a window's captured rows.
 A batch job's table holds every column by name: its inputs, and the columns the
 ``[[endpoints]]`` table names for the predicted label, its probability and the ground truth (or
 a row id to join ground truth with, as captured predictions are joined). Objects are those the
-data-quality run reads (``analyzer.job.list_dataset``); one that cannot be read is skipped and
+data-quality run reads (``analyzer.dataset_objects``); one that cannot be read is skipped and
 counted, as there. Columns are read as the reader gives them: CSV as text, as captured CSV
 payloads are, so a CSV dataset and the captures of the same rows give the same values.
 
@@ -26,6 +26,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.dataset_objects import list_dataset
 from analyzer.errors import DataError
 from analyzer.groundtruth import Labels, MergeStats
 from analyzer.groundtruth.merge import typed
@@ -72,8 +73,6 @@ async def read_rows(
     store: Store, dataset: BatchDataset, window: Window, columns: Sequence[str]
 ) -> DatasetRows:
     """The ``columns`` of every row of the window's dataset objects, in key order."""
-    from analyzer.job import list_dataset  # the job imports the sections, which import this
-
     options = ReadOptions(format=dataset.format, header=dataset.header)
     wanted = list(dict.fromkeys(columns))
     out = DatasetRows(pa.table({c: pa.array([], pa.null()) for c in wanted}))

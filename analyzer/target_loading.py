@@ -21,10 +21,10 @@ from analyzer.config import (
     GroundTruthConfig,
     QualityConfig,
 )
+from analyzer.dataset_objects import missing_dataset_dir
 from analyzer.errors import BaselineFormatError
 from analyzer.groundtruth import PredictionSpec
 from analyzer.hooks import load_hook
-from analyzer.job import missing_dataset_dir
 from analyzer.quality import Calibration, ProblemType
 from analyzer.quality.run import QualityTarget
 from analyzer.quality.section import QUALITY
