@@ -245,6 +245,17 @@ class AttributionOptions:
     score_path: str | None = setting(
         None, "JSON responses: the path of each row's score.", flag="--score-path"
     )
+    outputs: tuple[int, ...] = setting(
+        (), "Several outputs: these CSV columns / positions in each row's scores list.",
+        flag="--outputs", metavar="I,J,...",
+    )  # fmt: skip
+    all_outputs: bool = setting(
+        False, "... or every output of each row, each explained.", flag="--all-outputs"
+    )
+    output_labels: tuple[str, ...] = setting(
+        (), "Names of the explained outputs (default label0, label1, ...).",
+        flag="--output-labels", metavar="A,B,...",
+    )  # fmt: skip
     features: tuple[str, ...] = setting(
         (), "The model's input columns, in order.", flag="--features", metavar="A,B,..."
     )
@@ -254,19 +265,27 @@ class AttributionOptions:
         None, "Coalitions per row (default: all when few).", min=1, flag="--nsamples"
     )
 
+    def client(self, **limits: Any) -> Any:
+        """The model client of these options (an ``analyzer.attribution`` ModelClientConfig)."""
+        from analyzer.attribution.outputs import client_config
+
+        return client_config(
+            self.model_url,
+            content_type=self.model_content_type,
+            score_index=self.score_index,
+            score_path=self.score_path,
+            outputs=self.outputs,
+            all_outputs=self.all_outputs,
+            **limits,
+        )
+
     def validate(self) -> None:
         if not (self.enabled and self.model_url):
             return
-        from analyzer.attribution.client import ModelClientConfig
         from analyzer.errors import AnalyzerError
 
         try:
-            ModelClientConfig(
-                self.model_url,
-                content_type=self.model_content_type,
-                score_index=None if self.score_path else self.score_index,
-                score_path=self.score_path,
-            )
+            self.client()
         except (AnalyzerError, ValueError) as exc:
             raise ConfigError(f"--model-url: {exc}") from None
 

@@ -166,9 +166,10 @@ def run_attribution(job: Job) -> int:
 
     import numpy as np
 
-    from analyzer.attribution.client import ModelClient, ModelClientConfig
+    from analyzer.attribution.client import ModelClient
     from analyzer.attribution.kernel_shap import KernelExplainer, explain_async, summarize
     from analyzer.attribution.ndcg import report
+    from analyzer.attribution.outputs import output_names
     from analyzer.attribution.run import sample_rows
     from analyzer.baseline import dumps, write_documents
 
@@ -183,20 +184,15 @@ def run_attribution(job: Job) -> int:
     background = summarize(x[np.isfinite(x).all(axis=1)], cfg.attribution.background_k, seed=0)
     explained = sample_rows(x, cfg.attribution.explain_rows, seed=0)
     explainer = KernelExplainer(background, nsamples=cfg.attribution.nsamples, seed=0)
-    client = ModelClientConfig(
-        cfg.attribution.model_url,
-        content_type=cfg.attribution.model_content_type,
-        score_index=None if cfg.attribution.score_path else cfg.attribution.score_index,
-        score_path=cfg.attribution.score_path,
-        rows_per_request=500,
-        requests_per_second=50.0,
-    )
+    client = cfg.attribution.client(rows_per_request=500, requests_per_second=50.0)
 
     async def explain() -> Any:
         async with ModelClient(client) as c:
             return await explain_async(explainer, explained, c.predict)
 
-    doc = report(asyncio.run(explain()), names)
+    explanation = asyncio.run(explain())
+    labels = output_names(explanation.shap_values.shape[2], cfg.attribution.output_labels)
+    doc = report(explanation, names, labels=labels)
     back = {
         "features": names,
         "rows": background.rows.tolist(),

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from croniter import croniter
 
 from analyzer.attribution.client import ModelClientConfig
+from analyzer.attribution.outputs import client_config
 from analyzer.bias import Facet
 from analyzer.errors import AnalyzerError
 from analyzer.groundtruth import PredictionSpec
@@ -151,6 +152,13 @@ class AttributionConfig:
     )
     score_index: int | None = setting(0, "CSV responses: the score's column.")
     score_path: str | None = setting(None, "JSON responses: the path of each row's score.")
+    outputs: tuple[int, ...] = setting(
+        (), "Several outputs: these CSV columns / positions in each row's scores list."
+    )
+    all_outputs: bool = setting(False, "... or every output of each row, each explained.")
+    output_labels: tuple[str, ...] = setting(
+        (), "Names of the explained outputs (default: the baseline's, label0, label1, ...)."
+    )
     rows: int = setting(50, "Window rows explained per run.", min=1)
     nsamples: int | None = setting(None, "Coalitions per row (default: the baseline's).")
     threshold: float = setting(
@@ -163,11 +171,13 @@ class AttributionConfig:
     )
 
     def client(self) -> ModelClientConfig:
-        return ModelClientConfig(
+        return client_config(
             self.model_url,
             content_type=self.content_type,
-            score_index=None if self.score_path else self.score_index,
+            score_index=self.score_index,
             score_path=self.score_path,
+            outputs=self.outputs,
+            all_outputs=self.all_outputs,
             rows_per_request=self.rows_per_request,
             max_concurrency=self.max_concurrency,
             requests_per_second=self.requests_per_second,
@@ -209,6 +219,14 @@ class EndpointConfig:
     partitioned: bool = setting(
         False, "Dataset objects under yyyy/mm/dd/hh/ (else chosen by last-modified time)."
     )
+    label_column: str = setting("", "Dataset: the ground-truth column (quality, bias).")
+    prediction_column: str = setting("", "Dataset: the predicted-label column (quality, bias).")
+    probability_column: str = setting(
+        "", "Dataset: the probability column (binary; the label when no prediction_column)."
+    )
+    id_column: str = setting(
+        "", "Dataset: the row id joined with ground truth (when no label_column)."
+    )
     quality: QualityConfig | None = None
     bias: BiasConfig | None = None
     attribution: AttributionConfig | None = None
@@ -217,20 +235,24 @@ class EndpointConfig:
         split_destination(self.baseline)
         if self.dataset:
             split_destination(self.dataset)
-            if (
-                self.output_columns
-                or self.preprocessor
-                or self.target_model
-                or self.quality
-                or self.bias
-                or self.attribution
+            if self.output_columns or self.preprocessor or self.target_model:
+                raise ConfigError(
+                    "output_columns, preprocessor and target_model read captured records; "
+                    "a dataset's rows hold every column by name"
+                )
+            if (self.quality or self.bias) and not (
+                self.prediction_column or self.probability_column
             ):
                 raise ConfigError(
-                    "output_columns, preprocessor, target_model, quality, bias and attribution "
-                    "read captured records; a dataset's rows hold every column by name"
+                    "quality and bias of a dataset need prediction_column or probability_column"
                 )
-        elif self.dataset_format or self.partitioned:
-            raise ConfigError("dataset_format and partitioned need dataset")
+        elif self.dataset_format or self.partitioned or self.dataset_columns():
+            raise ConfigError("dataset_format, partitioned and the *_column settings need dataset")
+
+    def dataset_columns(self) -> list[str]:
+        """The role columns set for a dataset (label, prediction, probability, id)."""
+        return [c for c in (self.label_column, self.prediction_column,
+                            self.probability_column, self.id_column) if c]  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -331,10 +353,11 @@ class MonitorConfig:
             raise ConfigError(f"endpoint(s) listed twice: {', '.join(dupes)}")
         for i, e in enumerate(self.endpoints):
             if e.quality is not None and not (
-                e.quality.ground_truth or self.ground_truth.destination
+                e.quality.ground_truth or self.ground_truth.destination or e.label_column
             ):
                 raise ConfigError(
                     f"endpoints[{i + 1}].quality needs ground_truth, or ground_truth.destination"
+                    + (", or label_column" if e.dataset else "")
                 )
 
 

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from analyzer.capture_payload import INPUT, OUTPUT
 from analyzer.checks import Evaluation, evaluate
+from analyzer.dataset_objects import list_dataset
 from analyzer.engine import Engine
-from analyzer.errors import DataError
 from analyzer.hooks import Preprocessor
 from analyzer.object_profile import RowParser, profile_capture_object, profile_dataset_object
 from analyzer.payloads import ParseStats, PayloadParser
@@ -32,11 +31,11 @@ from analyzer.results import COMPLETED, FAILED, NO_DATA, WITH_VIOLATIONS, RunRes
 from analyzer.scaleout import engine_parts, in_process, object_job
 from analyzer.section import SectionInput
 from analyzer.statistics import profile_to_statistics
-from analyzer.targets import BatchDataset, Target
+from analyzer.targets import Target
 from analyzer.window import ReadStats, Window, list_window
 from modeltap.core.errors import ModeltapError
 from modeltap.core.store import S3Settings
-from modeltap.core.store.base import ObjectInfo, Store, split_destination
+from modeltap.core.store.base import ObjectInfo, Store
 
 log = logging.getLogger(__name__)
 
@@ -49,51 +48,6 @@ def evaluate_checks(
 ) -> Evaluation:
     """The constraints of constraints.json and the statistical drift decision (analyzer.checks)."""
     return evaluate(baseline, constraints, window, observed_columns=observed)
-
-
-def missing_dataset_dir(uri: str) -> str | None:
-    """The directory of a ``file://`` dataset when it does not exist (a misconfiguration); None
-    for one that exists or an object-store prefix (which may hold no objects yet)."""
-    scheme, root, _ = split_destination(uri)
-    return root if scheme == "file" and not os.path.isdir(root) else None
-
-
-async def list_dataset(store: Store, dataset: BatchDataset, window: Window) -> list[ObjectInfo]:
-    """The dataset objects of the window: by hour prefix, or by last-modified time.
-
-    A local dataset directory that does not exist is a DataError; a prefix without any object
-    at all is logged as a warning (the run is NoData), since a path with a typo looks like that.
-    """
-    missing = missing_dataset_dir(dataset.uri)
-    if missing is not None:
-        raise DataError(f"dataset {dataset.uri}: no such directory {missing}")
-    found = await _list_dataset(store, dataset, window)
-    if not found and not await _holds_objects(store):
-        log.warning("dataset %s holds no objects at all: is the path right?", dataset.uri)
-    return found
-
-
-async def _holds_objects(store: Store) -> bool:
-    """Whether anything is stored under the store's prefix (one listing page at most)."""
-    listing = store.list("")
-    try:
-        async for _ in listing:
-            return True
-        return False
-    finally:
-        aclose = getattr(listing, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-
-async def _list_dataset(store: Store, dataset: BatchDataset, window: Window) -> list[ObjectInfo]:
-    if dataset.partitioned:
-        found: list[ObjectInfo] = []
-        for hour in window.hours():
-            found.extend([o async for o in store.list(f"{hour:%Y/%m/%d/%H}/")])
-        return found
-    start, end = window.start.timestamp(), window.end.timestamp()
-    return [o async for o in store.list("") if start <= o.last_modified < end]
 
 
 async def _parts_in_process(
@@ -201,9 +155,8 @@ async def run_window(
                 result.violations = [v.to_dict() for v in ev.violations]
                 result.evaluation = ev.to_dict()
             result.status = WITH_VIOLATIONS if result.violations else COMPLETED
-        if target.batch is None:  # batch datasets run data quality only (for now)
-            source = SectionInput(captures, labels, target, window, result.status != NO_DATA)
-            await run_sections(source, result)
+        source = SectionInput(captures, labels, target, window, result.status != NO_DATA)
+        await run_sections(source, result)
         if target.post_analytics is not None:
             custom = await asyncio.to_thread(target.post_analytics, run_summary(result))
             if isinstance(custom, dict):

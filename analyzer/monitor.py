@@ -109,16 +109,16 @@ async def run_all(
     runs: list[tuple[Target, RunResult]] = []
     try:
         for target in targets:
+            quality = QUALITY.config(target)
+            labels_uri = (
+                quality.ground_truth
+                if quality is not None
+                else cfg.ground_truth.destination
+                if BIAS.config(target) is not None
+                else ""
+            )
+            labels = open_store(labels_uri, cfg.store) if labels_uri else None
             if target.batch is None:
-                quality = QUALITY.config(target)
-                labels_uri = (
-                    quality.ground_truth
-                    if quality is not None
-                    else cfg.ground_truth.destination
-                    if BIAS.config(target) is not None
-                    else ""
-                )
-                labels = open_store(labels_uri, cfg.store) if labels_uri else None
                 try:
                     result = await run_window(
                         captures,
@@ -142,11 +142,14 @@ async def run_all(
                         target,
                         window,
                         evaluate,
+                        labels=labels,
                         engine=engine,
                         store_config=cfg.store,
                     )
                 finally:
                     await dataset.close()
+                    if labels is not None:
+                        await labels.close()
             runs.append((target, result))
         await compare_variants(runs)
         await write_root_index(reports, [t.endpoint for t in targets])

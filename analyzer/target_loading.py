@@ -21,10 +21,10 @@ from analyzer.config import (
     GroundTruthConfig,
     QualityConfig,
 )
+from analyzer.dataset_objects import missing_dataset_dir
 from analyzer.errors import BaselineFormatError
 from analyzer.groundtruth import PredictionSpec
 from analyzer.hooks import load_hook
-from analyzer.job import missing_dataset_dir
 from analyzer.quality import Calibration, ProblemType
 from analyzer.quality.run import QualityTarget
 from analyzer.quality.section import QUALITY
@@ -117,8 +117,9 @@ async def load_attribution(a: AttributionConfig, store_cfg: StoreConnection) -> 
             f"(features, rows, weights): {type(exc).__name__}: {exc}"
         ) from None
     return AttributionTarget(
-        analysis, features, rows, a.client(), rows=a.rows, nsamples=nsamples, threshold=a.threshold
-    )
+        analysis, features, rows, a.client(), rows=a.rows, nsamples=nsamples,
+        threshold=a.threshold, labels=a.output_labels,
+    )  # fmt: skip
 
 
 async def load_sections(
@@ -174,6 +175,10 @@ async def load_target(
             format=endpoint.dataset_format or None,
             header=endpoint.dataset_header,
             partitioned=endpoint.partitioned,
+            label_column=endpoint.label_column,
+            prediction_column=endpoint.prediction_column,
+            probability_column=endpoint.probability_column,
+            id_column=endpoint.id_column,
         )
         if endpoint.dataset
         else None,
