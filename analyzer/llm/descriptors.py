@@ -34,9 +34,10 @@ from modeltap.core.pii import BUILTIN_PATTERNS, compile_patterns
 # Refusals as guarded models word them (RE2 syntax, matched case-insensitively in the answer's
 # first REFUSAL_SPAN characters).
 DEFAULT_REFUSAL_PATTERNS = (
-    r"\bI(?:'m| am|’m) sorry,? but\b",
-    r"\bI (?:can(?:'|’)?t|cannot|won(?:'|’)?t|will not) (?:help|assist|comply|provide|do that|answer)",
-    r"\bI(?:'m| am|’m) (?:not able|unable) to (?:help|assist|comply|provide)",
+    r"\bI(?:'|\x{2019})?m sorry,? but\b|\bI am sorry,? but\b",
+    r"\bI (?:can(?:'|\x{2019})?t|cannot|won(?:'|\x{2019})?t|will not) "
+    r"(?:help|assist|comply|provide|do that|answer)",
+    r"\bI(?:(?:'|\x{2019})m| am) (?:not able|unable) to (?:help|assist|comply|provide)",
     r"\bas an AI\b",
     r"\bI must decline\b",
 )
@@ -65,7 +66,6 @@ COLUMNS: dict[str, InferredType] = {
     "completion_ngram": STRING,
 }
 NGRAM_COLUMNS = ("prompt_ngram", "completion_ngram")
-RATE_COLUMNS = ("refusal", "json_valid")  # 0/1 per exchange: the mean is a share
 
 # Letters by script: (first code point, last code point, script); gaps are not letters.
 _SCRIPT_RANGES = (
@@ -102,7 +102,9 @@ class DescriptorSettings:
             raise ValueError(f"ngram_buckets must be within 2..4096, got {self.ngram_buckets}")
         unknown = [p for p in self.pii_patterns if p not in BUILTIN_PATTERNS]
         if unknown:
-            raise ValueError(f"unknown PII pattern(s) {unknown} (known: {', '.join(BUILTIN_PATTERNS)})")
+            raise ValueError(
+                f"unknown PII pattern(s) {unknown} (known: {', '.join(BUILTIN_PATTERNS)})"
+            )
         for p in self.refusal_patterns:
             try:  # RE2, as Arrow runs it: one clear line for a pattern it cannot compile
                 pc.match_substring_regex(pa.array(["x"]), pattern=p, ignore_case=True)
@@ -157,8 +159,8 @@ def scripts(texts: pa.Array) -> pa.Array:
     names = np.array(SCRIPTS, dtype=object)[top]
     names[share < DOMINANT_SHARE] = "Mixed"
     names[total == 0] = "none"
-    valid = texts.is_valid().to_numpy(zero_copy_only=False)
-    return pa.array(np.where(valid, names, None).tolist(), pa.string())
+    names[~texts.is_valid().to_numpy(zero_copy_only=False)] = None
+    return pa.array(list(names), pa.string())
 
 
 def _bucket(text: str, n: int, buckets: int) -> str | None:

@@ -83,9 +83,12 @@ def request_exchange(doc: Any) -> Exchange:
         count = 1
     else:
         raise Unreadable("no_messages_or_prompt")
-    options = doc.get("options") if isinstance(doc.get("options"), dict) else {}
+    raw_options = doc.get("options")  # Ollama
+    options: dict[str, Any] = raw_options if isinstance(raw_options, dict) else {}
     fmt = doc.get("response_format")
-    asked = (isinstance(fmt, dict) and fmt.get("type") in JSON_FORMATS) or doc.get("format") == "json"
+    asked = (isinstance(fmt, dict) and fmt.get("type") in JSON_FORMATS) or doc.get(
+        "format"
+    ) == "json"
     model = doc.get("model")
     return Exchange(
         prompt=prompt,
@@ -190,9 +193,7 @@ def from_genai(ex: Exchange, genai: Mapping[str, Any]) -> bool:
         return False
     first = messages[0]
     parts = first.get("parts")
-    ex.completion = "".join(
-        str(p.get("content", "")) for p in parts or [] if isinstance(p, dict)
-    )
+    ex.completion = "".join(str(p.get("content", "")) for p in parts or [] if isinstance(p, dict))
     reason = first.get("finish_reason")
     ex.finish_reason = reason if isinstance(reason, str) else None
     ex.input_tokens = _int(genai.get("gen_ai.usage.input_tokens"))
