@@ -30,7 +30,7 @@ from analyzer.statistics import profile_to_statistics
 from modeltap.core.store import S3Settings, open_store
 
 FORMAT_VERSION = 1
-NGRAM_PVALUE = 0.001  # the n-gram columns: a chi-squared p-value below this is drift
+NGRAM_PVALUE = 0.01  # the n-gram columns: a chi-squared p-value below this is drift
 
 
 @dataclass
