@@ -82,7 +82,7 @@ def test_json_validity_only_when_json_was_asked_for() -> None:
 
 
 def test_unicode_script_of_prompts() -> None:
-    prompts = ["Hello world", "Привет, как дела?", "你好，世界", "Hello Привет мир там",
+    prompts = ["Hello world", "Привет, как дела?", "你好 世界", "Hello Привет мир там",
                "12345 !!!"]  # fmt: skip
     exchanges = [from_line(chat(p, "ok")) for p in prompts]
     assert column(exchanges, "prompt_script") == ["Latin", "Cyrillic", "CJK", "Mixed", "none"]
@@ -124,7 +124,7 @@ def record(request: dict[str, Any], output: bytes, ctype: str, genai: dict[str, 
                 "data": output.decode(),
                 "encoding": "TEXT" if streamed else "JSON",
             },
-        },  # fmt: skip
+        },
         "eventMetadata": {"eventId": "e", "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%S.000Z")},
         "eventVersion": "0",
         "modeltap": {"status": 200, "path": "/v1/chat/completions"},
@@ -281,4 +281,3 @@ async def test_a_drifted_window_violates_and_a_clean_one_does_not(tmp_path: Path
     assert (f'modeltap_analyzer_llm_violations{{check="baseline_drift_check",descriptor="refusal",'
             f"{labels}}} 1.0") in text  # fmt: skip
     assert f'modeltap_analyzer_llm_drift_detected{{descriptor="prompt_chars",{labels}}} 1.0' in text
-
