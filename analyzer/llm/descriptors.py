@@ -167,9 +167,9 @@ def _bucket(text: str, n: int, buckets: int) -> str | None:
     words = _WORD.findall(text.lower())
     if not words:
         return None
-    grams = [" ".join(words[i : i + n]) for i in range(max(1, len(words) - n + 1))]
     seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
-    gram = grams[seed % len(grams)]
+    at = seed % max(1, len(words) - n + 1)  # one of the text's n-grams (all its words if fewer)
+    gram = " ".join(words[at : at + n])
     h = int.from_bytes(hashlib.blake2b(gram.encode(), digest_size=8).digest(), "big")
     return f"h{h % buckets:04d}"
 
