@@ -291,6 +291,60 @@ class AttributionOptions:
 
 
 @dataclass(frozen=True)
+class LLMOptions:
+    """LLM prompts and answers
+
+    With --llm the inputs are JSON Lines of past OpenAI-compatible exchanges
+    ({"request": ..., "response": ...}) or capture records: the output is the LLM baseline
+    (statistics.json and constraints.json of the exchanges' descriptors, llm.json of the settings)
+    that `modeltap monitor`'s [endpoints.llm] points at."""
+
+    enabled: bool = setting(False, "Build the LLM baseline.", flag="--llm")
+    refusal_patterns: tuple[str, ...] = setting(
+        (),
+        "A refusal in an answer's first 400 characters (RE2 syntax, case-insensitive; "
+        "repeatable; default: common English refusals).",
+        flag="--llm-refusal-pattern",
+        metavar="REGEX",
+        repeat=True,
+    )
+    pii_patterns: tuple[str, ...] = setting(
+        ("card", "phone", "email"),
+        "Personal-data patterns counted in prompts and answers (card, phone, email).",
+        flag="--llm-pii-patterns",
+        metavar="A,B",
+    )
+    ngram: int = setting(
+        2, "Words per n-gram of the content-drift signal.", min=1, max=5, flag="--llm-ngram"
+    )
+    ngram_buckets: int = setting(
+        64,
+        "Hash buckets of the content-drift n-grams.",
+        min=2,
+        max=4096,
+        flag="--llm-ngram-buckets",
+    )
+
+    def descriptor_settings(self) -> Any:
+        """The ``analyzer.llm.descriptors.DescriptorSettings`` of these options."""
+        from analyzer.llm.descriptors import DEFAULT_REFUSAL_PATTERNS, DescriptorSettings
+
+        try:
+            return DescriptorSettings(
+                refusal_patterns=self.refusal_patterns or DEFAULT_REFUSAL_PATTERNS,
+                pii_patterns=self.pii_patterns,
+                ngram=self.ngram,
+                ngram_buckets=self.ngram_buckets,
+            )
+        except ValueError as exc:
+            raise ConfigError(f"--llm: {exc}") from None
+
+    def validate(self) -> None:
+        if self.enabled:
+            self.descriptor_settings()
+
+
+@dataclass(frozen=True)
 class ConstraintsOptions:
     """suggested constraints"""
 
@@ -397,6 +451,7 @@ class BaselineConfig:
     quality: QualityOptions = QualityOptions()
     bias: BiasOptions = BiasOptions()
     attribution: AttributionOptions = AttributionOptions()
+    llm: LLMOptions = LLMOptions()
     constraints: ConstraintsOptions = ConstraintsOptions()
     profile: ProfileOptions = ProfileOptions()
     store: BaselineStore = BaselineStore()
@@ -411,6 +466,12 @@ class BaselineConfig:
             raise ConfigError("--bias-facet needs --label and --prediction (or --probability)")
         if self.attribution.enabled and not self.attribution.model_url:
             raise ConfigError("--attribution needs --model-url")
+        modes = [m for m, on in (("--problem-type", bool(self.quality.problem_type)),
+                                 ("--bias-facet", bool(self.bias.facet)),
+                                 ("--attribution", self.attribution.enabled),
+                                 ("--llm", self.llm.enabled)) if on]  # fmt: skip
+        if "--llm" in modes and len(modes) > 1:
+            raise ConfigError(f"{' and '.join(modes)}: one kind of baseline at a time")
 
 
 def load_baseline_config(args: argparse.Namespace, environ: Mapping[str, str]) -> BaselineConfig:

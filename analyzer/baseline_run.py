@@ -206,9 +206,42 @@ def run_attribution(job: Job) -> int:
     return 0
 
 
+def run_llm(job: Job) -> int:
+    """The LLM baseline of past exchanges (JSON Lines of request/response pairs or records)."""
+    cfg = job.config
+    from analyzer.baseline import dumps, write_documents
+    from analyzer.constraints import ConstraintOptions
+    from analyzer.llm.baseline import build_llm_baseline, read_inputs
+
+    read = read_inputs(job.inputs, cfg.store)
+    options = ConstraintOptions(
+        completeness_tolerance=cfg.constraints.completeness_tolerance,
+        domain_max_values=cfg.constraints.domain_max_values,
+        comparison_threshold=cfg.constraints.comparison_threshold,
+        comparison_method=cfg.constraints.comparison_method,
+        categorical_comparison_threshold=cfg.constraints.comparison_threshold,
+        categorical_drift_method=cfg.constraints.categorical_drift_method,
+    )
+    docs = build_llm_baseline(read, cfg.llm.descriptor_settings(), options)
+    names = write_documents(
+        job.output, {k: dumps(v) for k, v in docs.items()}, store_config=cfg.store
+    )
+    if not job.quiet:
+        skipped = ", ".join(f"{n} {r}" for r, n in sorted(read.unreadable.items()))
+        print(
+            f"{len(read.exchanges):,} exchanges, {len(docs['llm.json']['descriptors'])} "
+            f"descriptors" + (f" (skipped: {skipped})" if skipped else ""),
+            file=sys.stderr,
+        )
+        print("\n".join(f"wrote {n}" for n in names), file=sys.stderr)
+    return 0
+
+
 def run(job: Job) -> int:
     """The baseline the options ask for, written to ``job.output``; exit status 0."""
     cfg = job.config
+    if cfg.llm.enabled:
+        return run_llm(job)
     if cfg.quality.problem_type:
         return run_quality(job)
     if cfg.bias.facet:

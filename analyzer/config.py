@@ -189,12 +189,27 @@ class AttributionConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class LLMConfig:
+    """``[endpoints.llm]``: descriptors of OpenAI-compatible exchanges (prompts and answers)."""
+
+    baseline: str = setting(
+        REQUIRED,
+        "`modeltap baseline --llm` output (statistics.json, constraints.json and llm.json).",
+    )
+
+    def validate(self) -> None:
+        split_destination(self.baseline)
+
+
+@dataclass(frozen=True, kw_only=True)
 class EndpointConfig:
     """``[[endpoints]]``: one endpoint/variant (or one batch dataset) and its baseline."""
 
     name: str = setting(REQUIRED, "The endpoint's name (capture.endpoint_name of its sidecar).")
     baseline: str = setting(
-        REQUIRED, "Prefix holding its statistics.json and constraints.json (s3:// or file://)."
+        "",
+        "Prefix holding its statistics.json and constraints.json (s3:// or file://); "
+        "required unless [endpoints.llm] is set ('': no tabular checks).",
     )
     variant: str = setting(
         "AllTraffic", "The variant (capture.variant_name); the first one is what others compare to."
@@ -230,14 +245,20 @@ class EndpointConfig:
     quality: QualityConfig | None = None
     bias: BiasConfig | None = None
     attribution: AttributionConfig | None = None
+    llm: LLMConfig | None = None
 
     def validate(self) -> None:
-        split_destination(self.baseline)
+        if not self.baseline and (self.llm is None or self.dataset):
+            raise ConfigError(
+                "baseline is required (only an endpoint with [endpoints.llm] may omit it)"
+            )
+        if self.baseline:
+            split_destination(self.baseline)
         if self.dataset:
             split_destination(self.dataset)
-            if self.output_columns or self.preprocessor or self.target_model:
+            if self.output_columns or self.preprocessor or self.target_model or self.llm:
                 raise ConfigError(
-                    "output_columns, preprocessor and target_model read captured records; "
+                    "output_columns, preprocessor, target_model and llm read captured records; "
                     "a dataset's rows hold every column by name"
                 )
             if (self.quality or self.bias) and not (

@@ -116,6 +116,8 @@ async def run_window(
     try:
         if target.batch is not None:
             objects = await list_dataset(captures, target.batch, window)
+        elif not target.baseline.columns:  # no tabular baseline: its sections read the window
+            objects = []
         else:
             objects = await list_window(captures, target.endpoint, target.variant, window)
         parts = (

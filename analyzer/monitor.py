@@ -68,7 +68,7 @@ from analyzer.groundtruth import IngestConfig, Ingestor, add_ground_truth_route
 from analyzer.job import Evaluator, evaluate_checks, run_window
 from analyzer.quality.section import QUALITY
 from analyzer.reports import write_reports, write_root_index
-from analyzer.results import FAILED, RunResult
+from analyzer.results import FAILED, RunResult, run_summary
 from analyzer.server import build_app
 from analyzer.target_loading import load_target
 from analyzer.targets import Target
@@ -162,7 +162,7 @@ async def run_all(
             log.info(
                 "%s/%s %s..%s: %s, %d rows, %d violation(s)%s",
                 target.endpoint, target.variant, window.start.isoformat(), window.end.isoformat(),
-                result.status, result.rows, len(result.violations),
+                result.status, result.rows, run_summary(result)["violations"],
                 f" ({result.error})" if result.error else "",
             )  # fmt: skip
             if collector is not None:

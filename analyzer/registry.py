@@ -9,10 +9,11 @@ from typing import Any
 
 from analyzer.attribution.section import ATTRIBUTION
 from analyzer.bias.section import BIAS
+from analyzer.llm.section import LLM
 from analyzer.quality.section import QUALITY
 from analyzer.section import Section
 
-SECTIONS: list[Section[Any]] = [QUALITY, BIAS, ATTRIBUTION]
+SECTIONS: list[Section[Any]] = [QUALITY, BIAS, ATTRIBUTION, LLM]
 
 
 def register(section: Section[Any]) -> None:

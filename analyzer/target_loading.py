@@ -19,12 +19,17 @@ from analyzer.config import (
     BiasConfig,
     EndpointConfig,
     GroundTruthConfig,
+    LLMConfig,
     QualityConfig,
 )
 from analyzer.dataset_objects import missing_dataset_dir
 from analyzer.errors import BaselineFormatError
 from analyzer.groundtruth import PredictionSpec
 from analyzer.hooks import load_hook
+from analyzer.llm.descriptors import DescriptorSettings
+from analyzer.llm.run import LLMTarget
+from analyzer.llm.section import LLM
+from analyzer.profile import Profile
 from analyzer.quality import Calibration, ProblemType
 from analyzer.quality.run import QualityTarget
 from analyzer.quality.section import QUALITY
@@ -122,6 +127,23 @@ async def load_attribution(a: AttributionConfig, store_cfg: StoreConnection) -> 
     )  # fmt: skip
 
 
+async def load_llm(c: LLMConfig, store_cfg: StoreConnection) -> LLMTarget:
+    stats, constraints, llm = await _read_json(
+        c.baseline, ("statistics.json", "constraints.json", "llm.json"), store_cfg
+    )
+    base = c.baseline.rstrip("/")
+    profile = read_profile(stats, f"{base}/statistics.json")
+    for warning in check_constraints_file(constraints, f"{base}/constraints.json", strict=False):
+        log.warning("%s", warning)
+    try:
+        settings = DescriptorSettings.from_json(
+            llm.get("settings") if isinstance(llm, dict) else None
+        )
+    except (ValueError, TypeError) as exc:
+        raise BaselineFormatError(f"{base}/llm.json: settings: {exc}") from None
+    return LLMTarget(profile, constraints, settings, base)
+
+
 async def load_sections(
     endpoint: EndpointConfig,
     columns: tuple[str, ...],
@@ -136,6 +158,8 @@ async def load_sections(
         found[BIAS.name] = await load_bias(endpoint.bias, columns, store_cfg)
     if endpoint.attribution is not None:
         found[ATTRIBUTION.name] = await load_attribution(endpoint.attribution, store_cfg)
+    if endpoint.llm is not None:
+        found[LLM.name] = await load_llm(endpoint.llm, store_cfg)
     return found
 
 
@@ -153,13 +177,16 @@ async def load_target(
             f"[[endpoints]] {endpoint.name}/{endpoint.variant}: dataset {endpoint.dataset}: "
             f"no such directory {missing}"
         )
-    stats, constraints = await _read_baseline(endpoint.baseline, store_cfg)
-    base = endpoint.baseline.rstrip("/")
-    profile = read_profile(stats, f"{base}/statistics.json")
-    for warning in check_constraints_file(
-        constraints, f"{base}/constraints.json", strict=strict_constraints
-    ):
-        log.warning("%s", warning)
+    if endpoint.baseline:
+        stats, constraints = await _read_baseline(endpoint.baseline, store_cfg)
+        base = endpoint.baseline.rstrip("/")
+        profile = read_profile(stats, f"{base}/statistics.json")
+        for warning in check_constraints_file(
+            constraints, f"{base}/constraints.json", strict=strict_constraints
+        ):
+            log.warning("%s", warning)
+    else:  # an LLM endpoint without tabular checks (EndpointConfig.validate)
+        profile, constraints = Profile(), {}
     columns = tuple(c for c in profile.columns if c not in endpoint.output_columns)
     return Target(
         endpoint.name,

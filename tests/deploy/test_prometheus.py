@@ -102,7 +102,7 @@ def test_alertmanager_routes(labels: list[str], receiver: str) -> None:
 
 
 # The metrics of findings about the model's data (drift, data and model quality, A/B, bias,
-# attribution); alerts on anything else are about the pipeline (capture, labels, analyzer) and go
+# attribution, LLM prompts and answers); alerts on anything else are about the pipeline (capture, labels, analyzer) and go
 # to the platform.
 FINDINGS = {
     "modeltap_analyzer_violations",
@@ -112,6 +112,7 @@ FINDINGS = {
     "modeltap_analyzer_feature_drift_detected",
     "modeltap_analyzer_bias_violations",
     "modeltap_analyzer_attribution_violations",
+    "modeltap_analyzer_llm_violations",
 }
 
 
