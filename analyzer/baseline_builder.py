@@ -1,6 +1,6 @@
 """The interface of a section's baseline builder (``Section.baseline``): its option tables of
 ``modeltap baseline`` (each field a flag and a ``MODELTAP_BASELINE_<TABLE>_<FIELD>`` variable),
-whether the options ask for its baseline, the checks it needs of the shared options, and the
+whether the options ask for its baseline (and whether it may be asked for with another), the checks it needs of the shared options, and the
 build. ``modeltap baseline`` (``analyzer.baseline_run``) builds the first one in registry order
 that is wanted, else data quality's.
 """
@@ -17,6 +17,12 @@ class BaselineBuilder(Protocol):
     @property
     def tables(self) -> Mapping[str, type[Any]]:
         """Its option tables, by table name (settings dataclasses whose fields carry flags)."""
+        ...
+
+    @property
+    def alone(self) -> bool:
+        """Whether its baseline is built only alone (its inputs are no table the others read):
+        asked for together with another one, ``modeltap baseline`` refuses."""
         ...
 
     def wanted(self, tables: Mapping[str, Any]) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 
 from analyzer.baseline_job import BaselineStore, ColumnsConfig, Job, ReadConfig
 from analyzer.registry import SECTIONS
+from modeltap.core.errors import ConfigError
 from modeltap.core.settings import env_overrides, flag_overrides, load, subtables
 
 ENV_PREFIX = "MODELTAP_BASELINE_"
@@ -43,6 +44,12 @@ class BaselineConfig:
         for section in SECTIONS:
             if section.baseline is not None:
                 section.baseline.validate(self.columns, self.tables)
+        wanted = [s for s in SECTIONS if s.baseline is not None and s.baseline.wanted(self.tables)]
+        if len(wanted) > 1 and any(s.baseline is not None and s.baseline.alone for s in wanted):
+            raise ConfigError(
+                f"the {' and '.join(s.name for s in wanted)} baselines: one kind of baseline "
+                "at a time"
+            )
 
     def job(self, inputs: tuple[str, ...], output: str, progress: str, quiet: bool) -> Job:
         return Job(

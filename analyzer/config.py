@@ -22,7 +22,12 @@ from typing import Any, Literal
 from croniter import croniter
 
 from analyzer.registry import SECTIONS
-from analyzer.section_config import needs_ground_truth
+from analyzer.section_config import (
+    PredictionFields,
+    needs_ground_truth,
+    reads_captures,
+    stands_alone,
+)
 from modeltap.core.errors import ConfigError
 from modeltap.core.settings import REQUIRED, load, setting, subtables
 from modeltap.core.store import split_destination
@@ -38,13 +43,30 @@ def section_tables() -> dict[str, type[Any]]:
     return {s.name: s.config_type for s in SECTIONS if s.config_type is not None}
 
 
+def stands_alone_tables() -> list[str]:
+    """The sections whose table lets an endpoint go without a data baseline."""
+    return [n for n, t in section_tables().items() if stands_alone(t)]
+
+
+def captured_tables() -> list[str]:
+    """The sections that read captured records only (none of them on a batch dataset)."""
+    return [n for n, t in section_tables().items() if reads_captures(t)]
+
+
+def predicted_tables() -> list[str]:
+    """The sections that read the model's prediction (a dataset's prediction/probability)."""
+    return [n for n, t in section_tables().items() if issubclass(t, PredictionFields)]
+
+
 @dataclass(frozen=True, kw_only=True)
 class EndpointConfig:
     """``[[endpoints]]``: one endpoint/variant (or one batch dataset) and its baseline."""
 
     name: str = setting(REQUIRED, "The endpoint's name (capture.endpoint_name of its sidecar).")
     baseline: str = setting(
-        REQUIRED, "Prefix holding its statistics.json and constraints.json (s3:// or file://)."
+        "",
+        "Prefix holding its statistics.json and constraints.json (s3:// or file://); "
+        "required unless [endpoints.llm] is set ('': no data-quality checks).",
     )
     variant: str = setting(
         "AllTraffic", "The variant (capture.variant_name); the first one is what others compare to."
@@ -69,22 +91,49 @@ class EndpointConfig:
     partitioned: bool = setting(
         False, "Dataset objects under yyyy/mm/dd/hh/ (else chosen by last-modified time)."
     )
+    label_column: str = setting("", "Dataset: the ground-truth column (quality, bias).")
+    prediction_column: str = setting("", "Dataset: the predicted-label column (quality, bias).")
+    probability_column: str = setting(
+        "", "Dataset: the probability column (binary; the label when no prediction_column)."
+    )
+    id_column: str = setting(
+        "", "Dataset: the row id joined with ground truth (when no label_column)."
+    )
     sections: Mapping[str, Any] = subtables(
         section_tables, "Each section's [endpoints.<section>] table given, by section name."
     )
 
     def validate(self) -> None:
-        split_destination(self.baseline)
+        alone = [name for name, table in self.sections.items() if stands_alone(table)]
+        if not self.baseline and (not alone or self.dataset):
+            raise ConfigError(
+                "baseline is required (only an endpoint with "
+                f"{' or '.join(f'[endpoints.{n}]' for n in stands_alone_tables())} may omit it)"
+            )
+        if self.baseline:
+            split_destination(self.baseline)
         if self.dataset:
             split_destination(self.dataset)
-            if self.output_columns or self.preprocessor or self.target_model or self.sections:
+            captured = [name for name, table in self.sections.items() if reads_captures(table)]
+            if self.output_columns or self.preprocessor or self.target_model or captured:
                 raise ConfigError(
-                    f"output_columns, preprocessor, target_model and "
-                    f"{', '.join(section_tables())} read captured records; a dataset's rows hold "
-                    "every column by name"
+                    "output_columns, preprocessor, target_model and "
+                    f"{' and '.join(captured_tables())} read captured records; "
+                    "a dataset's rows hold every column by name"
                 )
-        elif self.dataset_format or self.partitioned:
-            raise ConfigError("dataset_format and partitioned need dataset")
+            predicted = [n for n, t in self.sections.items() if isinstance(t, PredictionFields)]
+            if predicted and not (self.prediction_column or self.probability_column):
+                raise ConfigError(
+                    f"{' and '.join(predicted_tables())} of a dataset need prediction_column "
+                    "or probability_column"
+                )
+        elif self.dataset_format or self.partitioned or self.dataset_columns():
+            raise ConfigError("dataset_format, partitioned and the *_column settings need dataset")
+
+    def dataset_columns(self) -> list[str]:
+        """The role columns set for a dataset (label, prediction, probability, id)."""
+        return [c for c in (self.label_column, self.prediction_column,
+                            self.probability_column, self.id_column) if c]  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -185,9 +234,14 @@ class MonitorConfig:
             raise ConfigError(f"endpoint(s) listed twice: {', '.join(dupes)}")
         for i, e in enumerate(self.endpoints):
             for name, table in e.sections.items():
-                if needs_ground_truth(table) and not self.ground_truth.destination:
+                if (
+                    needs_ground_truth(table)
+                    and not self.ground_truth.destination
+                    and not e.label_column
+                ):
                     raise ConfigError(
                         f"endpoints[{i + 1}].{name} needs ground_truth, or ground_truth.destination"
+                        + (", or label_column" if e.dataset else "")
                     )
 
 

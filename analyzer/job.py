@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,8 +20,8 @@ from typing import Any
 from analyzer.capture_payload import INPUT, OUTPUT
 from analyzer.checks import Evaluator, evaluate_checks
 from analyzer.data_quality.section import DATA
+from analyzer.dataset_objects import list_dataset
 from analyzer.engine import Engine
-from analyzer.errors import DataError
 from analyzer.hooks import Preprocessor
 from analyzer.object_profile import RowParser, profile_capture_object, profile_dataset_object
 from analyzer.payloads import ParseStats, PayloadParser
@@ -33,58 +32,13 @@ from analyzer.reports import write_reports
 from analyzer.results import COMPLETED, FAILED, NO_DATA, WITH_VIOLATIONS, RunResult, run_summary
 from analyzer.scaleout import engine_parts, in_process, object_job
 from analyzer.section import SectionInput
-from analyzer.targets import BatchDataset, Target
+from analyzer.targets import Target
 from analyzer.window import ReadStats, Window, list_window
 from modeltap.core.errors import ModeltapError
 from modeltap.core.store import S3Settings
-from modeltap.core.store.base import ObjectInfo, Store, split_destination
+from modeltap.core.store.base import ObjectInfo, Store
 
 log = logging.getLogger(__name__)
-
-
-def missing_dataset_dir(uri: str) -> str | None:
-    """The directory of a ``file://`` dataset when it does not exist (a misconfiguration); None
-    for one that exists or an object-store prefix (which may hold no objects yet)."""
-    scheme, root, _ = split_destination(uri)
-    return root if scheme == "file" and not os.path.isdir(root) else None
-
-
-async def list_dataset(store: Store, dataset: BatchDataset, window: Window) -> list[ObjectInfo]:
-    """The dataset objects of the window: by hour prefix, or by last-modified time.
-
-    A local dataset directory that does not exist is a DataError; a prefix without any object
-    at all is logged as a warning (the run is NoData), since a path with a typo looks like that.
-    """
-    missing = missing_dataset_dir(dataset.uri)
-    if missing is not None:
-        raise DataError(f"dataset {dataset.uri}: no such directory {missing}")
-    found = await _list_dataset(store, dataset, window)
-    if not found and not await _holds_objects(store):
-        log.warning("dataset %s holds no objects at all: is the path right?", dataset.uri)
-    return found
-
-
-async def _holds_objects(store: Store) -> bool:
-    """Whether anything is stored under the store's prefix (one listing page at most)."""
-    listing = store.list("")
-    try:
-        async for _ in listing:
-            return True
-        return False
-    finally:
-        aclose = getattr(listing, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-
-async def _list_dataset(store: Store, dataset: BatchDataset, window: Window) -> list[ObjectInfo]:
-    if dataset.partitioned:
-        found: list[ObjectInfo] = []
-        for hour in window.hours():
-            found.extend([o async for o in store.list(f"{hour:%Y/%m/%d/%H}/")])
-        return found
-    start, end = window.start.timestamp(), window.end.timestamp()
-    return [o async for o in store.list("") if start <= o.last_modified < end]
 
 
 ObjectPart = tuple[Profile | None, ReadStats, ParseStats, list[str]]  # one object's profile, counts
@@ -164,6 +118,8 @@ async def profile_window(
     profile, so memory stays that of one object plus the (constant-size) profile."""
     if target.batch is not None:
         objects = await list_dataset(captures, target.batch, window)
+    elif not DATA.configured(target):  # no data baseline: its sections read the window
+        objects = []
     else:
         objects = await list_window(captures, target.endpoint, target.variant, window)
     parts = (
@@ -233,7 +189,7 @@ async def run_window(
         result.status = FAILED
         result.error = f"{type(exc).__name__}: {exc}"
         # the window could not be read: data quality still reports (no statistics, no violations)
-        if DATA.name not in result.sections:
+        if DATA.name not in result.sections and DATA.configured(target):
             result.sections[DATA.name] = DATA.failed("")
             result.violations_by_section = {DATA.name: 0, **result.violations_by_section}
     result.duration_seconds = time.monotonic() - started

@@ -106,12 +106,11 @@ async def run_all(
     runs: list[tuple[Target, RunResult]] = []
     try:
         for target in targets:
+            labels_uri = next(
+                (uri for s in SECTIONS if s.configured(target) and (uri := s.labels(target))), ""
+            )
+            labels = open_store(labels_uri, cfg.store) if labels_uri else None
             if target.batch is None:
-                labels_uri = next(
-                    (uri for s in SECTIONS if s.configured(target) and (uri := s.labels(target))),
-                    "",
-                )
-                labels = open_store(labels_uri, cfg.store) if labels_uri else None
                 try:
                     result = await run_window(
                         captures,
@@ -135,11 +134,14 @@ async def run_all(
                         target,
                         window,
                         evaluate,
+                        labels=labels,
                         engine=engine,
                         store_config=cfg.store,
                     )
                 finally:
                     await dataset.close()
+                    if labels is not None:
+                        await labels.close()
             runs.append((target, result))
         for stage in COMPARISONS:
             for (_, result), found in zip(runs, await stage.compare(runs), strict=True):

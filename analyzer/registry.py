@@ -13,11 +13,12 @@ from analyzer.attribution.section import ATTRIBUTION
 from analyzer.bias.section import BIAS
 from analyzer.comparison import Comparison
 from analyzer.data_quality.section import DATA
+from analyzer.llm.section import LLM
 from analyzer.quality.section import QUALITY
 from analyzer.section import Section
 from analyzer.variants.stage import VARIANTS
 
-SECTIONS: list[Section[Any]] = [DATA, QUALITY, BIAS, ATTRIBUTION]
+SECTIONS: list[Section[Any]] = [DATA, QUALITY, BIAS, ATTRIBUTION, LLM]
 COMPARISONS: list[Comparison[Any]] = [VARIANTS]
 
 

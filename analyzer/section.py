@@ -38,7 +38,7 @@ R = TypeVar("R")
 class SectionInput:
     """What a section may read of one run: the stores, the target and the window."""
 
-    captures: Store  # the capture store, or a batch target's dataset store
+    captures: Store  # the capture store, or a batch target's dataset store (target.batch)
     labels: Store | None  # the ground-truth store, when the target has one
     target: Target
     window: Window

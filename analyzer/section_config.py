@@ -1,5 +1,7 @@
 """What the sections' ``[endpoints.<section>]`` tables share: where the model's prediction is in
-endpointOutput (declared once, for model quality and bias), and a validation helper."""
+endpointOutput (declared once, for model quality and bias; on a batch dataset the endpoint's
+prediction_column/probability_column), what a table says of itself (it needs ground truth,
+reads captured records only, or stands without a data baseline), and a validation helper."""
 
 from __future__ import annotations
 
@@ -27,6 +29,18 @@ def needs_ground_truth(table: object) -> bool:
     ``needs_ground_truth()`` method (model quality without its own ``ground_truth``)."""
     needs = getattr(table, "needs_ground_truth", None)
     return bool(needs()) if callable(needs) else False
+
+
+def reads_captures(table: object) -> bool:
+    """Whether a section reads captured records only, never a batch dataset's rows: its table
+    says so by a class attribute ``reads_captures = True`` (the LLM section's exchanges)."""
+    return bool(getattr(table, "reads_captures", False))
+
+
+def stands_alone(table: object) -> bool:
+    """Whether an endpoint with this table may go without a data baseline (data quality is then
+    not configured): the table says so by a class attribute ``stands_alone = True``."""
+    return bool(getattr(table, "stands_alone", False))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,8 +9,9 @@ from typing import Any
 
 from analyzer.baseline_files import check_constraints_file, read_json_files, read_profile
 from analyzer.config import EndpointConfig, GroundTruthConfig
+from analyzer.dataset_objects import missing_dataset_dir
 from analyzer.hooks import load_hook
-from analyzer.job import missing_dataset_dir
+from analyzer.profile import Profile
 from analyzer.registry import SECTIONS
 from analyzer.section import LoadInput
 from analyzer.targets import BatchDataset, Target
@@ -55,15 +56,18 @@ async def load_target(
             f"[[endpoints]] {endpoint.name}/{endpoint.variant}: dataset {endpoint.dataset}: "
             f"no such directory {missing}"
         )
-    stats, constraints = await read_json_files(
-        endpoint.baseline, ("statistics.json", "constraints.json"), store_cfg
-    )
-    base = endpoint.baseline.rstrip("/")
-    profile = read_profile(stats, f"{base}/statistics.json")
-    for warning in check_constraints_file(
-        constraints, f"{base}/constraints.json", strict=strict_constraints
-    ):
-        log.warning("%s", warning)
+    if endpoint.baseline:
+        stats, constraints = await read_json_files(
+            endpoint.baseline, ("statistics.json", "constraints.json"), store_cfg
+        )
+        base = endpoint.baseline.rstrip("/")
+        profile = read_profile(stats, f"{base}/statistics.json")
+        for warning in check_constraints_file(
+            constraints, f"{base}/constraints.json", strict=strict_constraints
+        ):
+            log.warning("%s", warning)
+    else:  # no data baseline (a section that stands alone, EndpointConfig.validate): no data
+        profile, constraints = Profile(), {}  # quality (DATA.configured is false)
     columns = tuple(c for c in profile.columns if c not in endpoint.output_columns)
     return Target(
         endpoint.name,
@@ -79,6 +83,10 @@ async def load_target(
             format=endpoint.dataset_format or None,
             header=endpoint.dataset_header,
             partitioned=endpoint.partitioned,
+            label_column=endpoint.label_column,
+            prediction_column=endpoint.prediction_column,
+            probability_column=endpoint.probability_column,
+            id_column=endpoint.id_column,
         )
         if endpoint.dataset
         else None,

@@ -15,6 +15,7 @@ import numpy as np
 from analyzer.attribution.client import ModelClient, ModelClientConfig
 from analyzer.attribution.kernel_shap import KernelExplainer, explain_async, summarize
 from analyzer.attribution.ndcg import report
+from analyzer.attribution.outputs import client_config, output_names
 from analyzer.attribution.run import sample_rows
 from analyzer.baseline import dumps, write_documents
 from analyzer.baseline_job import ColumnsConfig, Job, column, dataset_table, option_table
@@ -43,6 +44,17 @@ class AttributionOptions:
     score_path: str | None = setting(
         None, "JSON responses: the path of each row's score.", flag="--score-path"
     )
+    outputs: tuple[int, ...] = setting(
+        (), "Several outputs: these CSV columns / positions in each row's scores list.",
+        flag="--outputs", metavar="I,J,...",
+    )  # fmt: skip
+    all_outputs: bool = setting(
+        False, "... or every output of each row, each explained.", flag="--all-outputs"
+    )
+    output_labels: tuple[str, ...] = setting(
+        (), "Names of the explained outputs (default label0, label1, ...).",
+        flag="--output-labels", metavar="A,B,...",
+    )  # fmt: skip
     features: tuple[str, ...] = setting(
         (), "The model's input columns, in order.", flag="--features", metavar="A,B,..."
     )
@@ -52,16 +64,23 @@ class AttributionOptions:
         None, "Coalitions per row (default: all when few).", min=1, flag="--nsamples"
     )
 
+    def client(self, **limits: Any) -> ModelClientConfig:
+        """The model client of these options (one output, or several: ``outputs``)."""
+        return client_config(
+            self.model_url,
+            content_type=self.model_content_type,
+            score_index=self.score_index,
+            score_path=self.score_path,
+            outputs=self.outputs,
+            all_outputs=self.all_outputs,
+            **limits,
+        )
+
     def validate(self) -> None:
         if not (self.enabled and self.model_url):
             return
         try:
-            ModelClientConfig(
-                self.model_url,
-                content_type=self.model_content_type,
-                score_index=None if self.score_path else self.score_index,
-                score_path=self.score_path,
-            )
+            self.client()
         except (AnalyzerError, ValueError) as exc:
             raise ConfigError(f"--model-url: {exc}") from None
 
@@ -72,6 +91,7 @@ def attribution_options(tables: Mapping[str, Any]) -> AttributionOptions:
 
 class AttributionBaseline:
     tables: Mapping[str, type[Any]] = {"attribution": AttributionOptions}
+    alone = False
 
     def wanted(self, tables: Mapping[str, Any]) -> bool:
         return attribution_options(tables).enabled
@@ -94,20 +114,15 @@ def run_attribution(job: Job) -> int:
     background = summarize(x[np.isfinite(x).all(axis=1)], a.background_k, seed=0)
     explained = sample_rows(x, a.explain_rows, seed=0)
     explainer = KernelExplainer(background, nsamples=a.nsamples, seed=0)
-    client = ModelClientConfig(
-        a.model_url,
-        content_type=a.model_content_type,
-        score_index=None if a.score_path else a.score_index,
-        score_path=a.score_path,
-        rows_per_request=500,
-        requests_per_second=50.0,
-    )
+    client = a.client(rows_per_request=500, requests_per_second=50.0)
 
     async def explain() -> Any:
         async with ModelClient(client) as c:
             return await explain_async(explainer, explained, c.predict)
 
-    doc = report(asyncio.run(explain()), names)
+    explanation = asyncio.run(explain())
+    labels = output_names(explanation.shap_values.shape[2], a.output_labels)
+    doc = report(explanation, names, labels=labels)
     back = {
         "features": names,
         "rows": background.rows.tolist(),

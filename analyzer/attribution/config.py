@@ -8,6 +8,7 @@ from typing import Literal
 
 from analyzer.attribution.client import ModelClientConfig
 from analyzer.attribution.kernel_shap import Background
+from analyzer.attribution.outputs import client_config
 from analyzer.attribution.run import AttributionTarget
 from analyzer.baseline_files import read_json_files
 from analyzer.errors import BaselineFormatError
@@ -32,6 +33,13 @@ class AttributionConfig:
     )
     score_index: int | None = setting(0, "CSV responses: the score's column.")
     score_path: str | None = setting(None, "JSON responses: the path of each row's score.")
+    outputs: tuple[int, ...] = setting(
+        (), "Several outputs: these CSV columns / positions in each row's scores list."
+    )
+    all_outputs: bool = setting(False, "... or every output of each row, each explained.")
+    output_labels: tuple[str, ...] = setting(
+        (), "Names of the explained outputs (default: the baseline's, label0, label1, ...)."
+    )
     rows: int = setting(50, "Window rows explained per run.", min=1)
     nsamples: int | None = setting(None, "Coalitions per row (default: the baseline's).")
     threshold: float = setting(
@@ -44,11 +52,13 @@ class AttributionConfig:
     )
 
     def client(self) -> ModelClientConfig:
-        return ModelClientConfig(
+        return client_config(
             self.model_url,
             content_type=self.content_type,
-            score_index=None if self.score_path else self.score_index,
+            score_index=self.score_index,
             score_path=self.score_path,
+            outputs=self.outputs,
+            all_outputs=self.all_outputs,
             rows_per_request=self.rows_per_request,
             max_concurrency=self.max_concurrency,
             requests_per_second=self.requests_per_second,
@@ -73,5 +83,6 @@ async def load_attribution(a: AttributionConfig, source: LoadInput) -> Attributi
             f"(features, rows, weights): {type(exc).__name__}: {exc}"
         ) from None
     return AttributionTarget(
-        analysis, features, rows, a.client(), rows=a.rows, nsamples=nsamples, threshold=a.threshold
-    )
+        analysis, features, rows, a.client(), rows=a.rows, nsamples=nsamples,
+        threshold=a.threshold, labels=a.output_labels,
+    )  # fmt: skip

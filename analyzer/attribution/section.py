@@ -36,7 +36,7 @@ class AttributionSection:
         return found if isinstance(found, AttributionTarget) else None
 
     def configured(self, target: Target) -> bool:
-        return self.config(target) is not None and target.batch is None
+        return self.config(target) is not None
 
     async def run(self, source: SectionInput) -> AttributionResult | None:
         t = source.target
@@ -44,7 +44,7 @@ class AttributionSection:
         if config is None or not source.window_has_data:
             return None
         return await run_attribution(
-            source.captures, t.endpoint, t.variant, t.target_model, config, source.window
+            source.captures, t.endpoint, t.variant, t.target_model, config, source.window, t.batch
         )
 
     def failed(self, error: str) -> AttributionResult:
@@ -65,7 +65,7 @@ class AttributionSection:
     def metrics(
         self, results: Mapping[Ident, AttributionResult], limits: Limits
     ) -> Iterable[Metric]:
-        return attribution_metrics(results, limits.max_features)
+        return attribution_metrics(results, limits.max_features, limits.max_classes)
 
 
 ATTRIBUTION = AttributionSection()

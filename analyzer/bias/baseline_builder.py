@@ -62,6 +62,7 @@ def bias_options(tables: Mapping[str, Any]) -> BiasOptions:
 
 class BiasBaseline:
     tables: Mapping[str, type[Any]] = {"bias": BiasOptions}
+    alone = False
 
     def wanted(self, tables: Mapping[str, Any]) -> bool:
         return bool(bias_options(tables).facet)

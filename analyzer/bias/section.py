@@ -11,7 +11,7 @@ from prometheus_client.core import Metric
 from analyzer.bias.baseline_builder import BIAS_BASELINE
 from analyzer.bias.config import BiasConfig, load_bias
 from analyzer.bias.exported import bias_metrics
-from analyzer.bias.run import BiasResult, BiasTarget, run_bias
+from analyzer.bias.run import BiasResult, BiasTarget, run_bias, run_bias_dataset
 from analyzer.report_html import Fragment, doc_section
 from analyzer.section import Ident, Limits, LoadInput, Outcome, PageContext, SectionInput
 from analyzer.targets import Target
@@ -48,13 +48,18 @@ class BiasSection:
         return found if isinstance(found, BiasTarget) else None
 
     def configured(self, target: Target) -> bool:
-        return self.config(target) is not None and target.batch is None
+        return self.config(target) is not None
 
     async def run(self, source: SectionInput) -> BiasResult | None:
         t = source.target
         config = self.config(t)
         if config is None or not source.window_has_data:
             return None
+        if t.batch is not None:
+            return await run_bias_dataset(
+                source.captures, source.labels, t.endpoint, t.variant, t.batch, config,
+                source.window,
+            )  # fmt: skip
         return await run_bias(
             source.captures, source.labels, t.endpoint, t.variant, t.target_model, config,
             source.window,

@@ -12,6 +12,7 @@ options or variables, store settings, an engine that cannot be reached), always 
     modeltap baseline s3://bucket/train/ -o s3://bucket/baseline/ \\
         --store-endpoint-url http://seaweedfs:8333 --store-path-style
     modeltap baseline s3://bucket/train/ -o out/ --engine dask --scheduler tcp://dask-scheduler:8786
+    modeltap baseline --llm past-exchanges.jsonl -o s3://bucket/baselines/chat/
 
 Every option but INPUT, -o, --progress and -q is also an environment variable
 ``MODELTAP_BASELINE_<SECTION>_<FIELD>`` (``--help-config`` lists them); a flag wins. The store's

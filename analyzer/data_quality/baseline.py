@@ -52,6 +52,18 @@ class ConstraintsOptions:
     )
 
 
+def constraint_options(cons: ConstraintsOptions) -> ConstraintOptions:
+    """What the constraint suggestion reads of the options (the LLM baseline's too)."""
+    return ConstraintOptions(
+        completeness_tolerance=cons.completeness_tolerance,
+        domain_max_values=cons.domain_max_values,
+        comparison_threshold=cons.comparison_threshold,
+        comparison_method=cons.comparison_method,
+        categorical_comparison_threshold=cons.comparison_threshold,
+        categorical_drift_method=cons.categorical_drift_method,
+    )
+
+
 @dataclass(frozen=True)
 class ProfileOptions:
     """summary sizes"""
@@ -103,6 +115,8 @@ class DataBaseline:
         "scaleout": ScaleOutOptions,
     }
 
+    alone = False
+
     def wanted(self, tables: Mapping[str, Any]) -> bool:
         return False  # chosen by ``analyzer.baseline_run`` when no other builder is
 
@@ -130,14 +144,7 @@ def build_data_baseline(job: Job) -> int:
         label=job.columns.label,
         prediction=job.columns.prediction,
     )
-    constraints = ConstraintOptions(
-        completeness_tolerance=cons.completeness_tolerance,
-        domain_max_values=cons.domain_max_values,
-        comparison_threshold=cons.comparison_threshold,
-        comparison_method=cons.comparison_method,
-        categorical_comparison_threshold=cons.comparison_threshold,
-        categorical_drift_method=cons.categorical_drift_method,
-    )
+    constraints = constraint_options(cons)
     source = DataSource(job.inputs, options, store)
     enabled = {"auto": None, "always": True, "never": False}[job.progress]
     progress = Progress(source.total_bytes, enabled=False if job.quiet else enabled)

@@ -4,8 +4,9 @@ against the target's baseline and constraints.json (``analyzer.checks``).
 Its files are SageMaker's: statistics.json (the window's profile) and constraint_violations.json,
 plus drift.json (every feature's measures and decision); its part of report.html is the
 per-feature charts (``features``); its metrics the violation, feature-statistic and drift
-families (``exported``). It is configured for every target, batch datasets too, and its baseline
-is the endpoint's own (``modeltap baseline`` without a section flag), read by ``target_loading``.
+families (``exported``). It is configured for every target that has a data baseline, batch
+datasets too (an endpoint with only ``[endpoints.llm]`` has none); its baseline is the endpoint's
+own (``modeltap baseline`` without a section flag), read by ``target_loading``.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ class DataSection:
         return ""
 
     def configured(self, target: Target) -> bool:
-        return True
+        # every target with a data baseline, batch datasets too; an endpoint of a section that
+        # stands alone (``[endpoints.llm]``) may have none: no tabular profile, no checks
+        return bool(target.baseline.columns)
 
     async def run(self, source: SectionInput) -> DataResult:
         window = source.profile

@@ -354,6 +354,14 @@ def _typed(
     return text(true), text(pred)
 
 
+def typed(
+    true: np.ndarray[Any, Any], pred: np.ndarray[Any, Any]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Labels and predictions of rows read otherwise (a batch dataset's columns) typed as the
+    merge types them: both float64 when all are numbers, else canonical text."""
+    return _typed(true, pred)
+
+
 def _objects(values: Sequence[Any]) -> np.ndarray[Any, Any]:
     """A 1-D object array (``np.asarray`` would nest lists and is 2-D for ``[[]]``)."""
     out = np.empty(len(values), dtype=object)

@@ -59,6 +59,7 @@ def quality_options(tables: Mapping[str, Any]) -> QualityOptions:
 
 class QualityBaseline:
     tables: Mapping[str, type[Any]] = {"quality": QualityOptions}
+    alone = False
 
     def wanted(self, tables: Mapping[str, Any]) -> bool:
         return bool(quality_options(tables).problem_type)

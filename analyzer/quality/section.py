@@ -11,7 +11,7 @@ from prometheus_client.core import Metric
 from analyzer.quality.baseline_builder import QUALITY_BASELINE
 from analyzer.quality.config import QualityConfig, load_quality
 from analyzer.quality.exported import quality_metrics
-from analyzer.quality.run import QualityResult, QualityTarget, run_quality
+from analyzer.quality.run import QualityResult, QualityTarget, run_quality, run_quality_dataset
 from analyzer.report_html import Fragment, doc_section
 from analyzer.section import Ident, Limits, LoadInput, Outcome, PageContext, SectionInput
 from analyzer.targets import Target
@@ -54,12 +54,21 @@ class QualitySection:
         return found if isinstance(found, QualityTarget) else None
 
     def configured(self, target: Target) -> bool:
-        return self.config(target) is not None and target.batch is None
+        return self.config(target) is not None
 
     async def run(self, source: SectionInput) -> QualityResult | None:
         t = source.target
         config = self.config(t)
-        if config is None or source.labels is None:
+        if config is None:
+            return None
+        if t.batch is not None:  # the dataset's rows: label column, or ground truth by id
+            if not t.batch.label_column and source.labels is None:
+                return None
+            return await run_quality_dataset(
+                source.captures, source.labels, t.endpoint, t.variant, t.batch, config,
+                source.window,
+            )  # fmt: skip
+        if source.labels is None:
             return None
         return await run_quality(
             source.captures, source.labels, t.endpoint, t.variant, t.target_model, config,

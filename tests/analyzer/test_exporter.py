@@ -16,6 +16,7 @@ from analyzer.evaluation import Evaluation, FeatureResult, Violation
 from analyzer.exporter import AnalyzerCollector
 from analyzer.groundtruth import IngestCounters, LabelStats
 from analyzer.groundtruth.merge import MergeStats
+from analyzer.llm.run import LLMResult
 from analyzer.monitoring_config import MonitoringConfig
 from analyzer.quality.run import QualityResult
 from analyzer.results import FAILED, WITH_VIOLATIONS, RunResult
@@ -143,6 +144,17 @@ def result(status: str, finished: float) -> RunResult:
         violations=[{"label": "label0", "metric_name": "shap",
                      "constraint_check_type": "feature_attribution_drift_check",
                      "description": "Feature attribution drift 0.83 exceeds threshold 0.9"}],
+    )  # fmt: skip
+    # llm/ (analyzer.llm.run): 60 exchanges whose refusal share rose from 5% to 40%.
+    r.sections["llm"] = LLMResult(
+        exchanges=60, unreadable={"no_messages_or_prompt": 1},
+        means={"prompt_chars": 612.5, "refusal": 0.4}, baseline_means={"refusal": 0.05},
+        shares={"finish_reason": {"stop": 0.75, "length": 0.25}},
+        evaluation={"features": {"refusal": {
+            "measures": {"distance": 0.21},
+            "decision": {"pvalue": 1e-6, "p_adjusted": 2e-5, "drift": True, "tested": True}}}},
+        violations=[{"feature_name": "refusal", "constraint_check_type": "baseline_drift_check",
+                     "description": "Numerical distance: 0.21 exceeds numerical threshold: 0.1"}],
     )  # fmt: skip
     return r
 
