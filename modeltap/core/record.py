@@ -193,17 +193,26 @@ _VERSION_4 = bytes.maketrans(bytes(range(256)), bytes((b & 0x0F) | 0x40 for b in
 _VARIANT = bytes.maketrans(bytes(range(256)), bytes((b & 0x3F) | 0x80 for b in range(256)))
 
 
+# Where a UUID's 32 hex digits go in its 36 characters (the rest are the dashes of 8-4-4-4-12).
+_HEX_AT = tuple(j for j in range(36) if j not in (8, 13, 18, 23))
+
+
 def new_event_ids(n: int) -> list[str]:
     """``n`` random (version 4) UUIDs as text, as ``str(uuid.uuid4())`` gives them, from one
-    ``os.urandom`` call (the writer names a whole batch at once)."""
+    ``os.urandom`` call (the writer names a whole batch at once).
+
+    The dashes are put in for the whole batch at once, 32 strided copies whatever ``n``:
+    formatting each id from five slices cost 0.4 us per id, a tenth of a 1 KB record's
+    writer time; this costs about half of that."""
     raw = bytearray(os.urandom(16 * n))
     raw[6::16] = raw[6::16].translate(_VERSION_4)
     raw[8::16] = raw[8::16].translate(_VARIANT)
-    h = raw.hex()
-    return [
-        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-{h[i + 12 : i + 16]}-{h[i + 16 : i + 20]}-{h[i + 20 : i + 32]}"
-        for i in range(0, 32 * n, 32)
-    ]
+    digits = raw.hex().encode("ascii")
+    text = bytearray(b"-" * (36 * n))
+    for k, j in enumerate(_HEX_AT):
+        text[j::36] = digits[k::32]
+    ids = text.decode("ascii")
+    return [ids[i : i + 36] for i in range(0, 36 * n, 36)]
 
 
 def new_event_id() -> str:
