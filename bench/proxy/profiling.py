@@ -271,14 +271,18 @@ def perf_threads(
     try:
         time.sleep(1.0)
         rec = [PERF, "record", "-F", "999", "-p", str(pid), "-o", str(out), "--", "sleep"]
-        subprocess.run(
+        done = subprocess.run(
             [*pin.prefix(pin.load_cpu), *rec, str(seconds)],
-            check=True,
+            check=False,
             capture_output=True,
+            text=True,
             timeout=seconds + 60,
         )
     finally:
         wrk.wait(seconds + 60)
+    if done.returncode != 0 or not out.exists():  # e.g. kernel.perf_event_paranoid forbids it
+        why = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"(perf record failed, exit {done.returncode}: {why})"
     argv = [PERF, "report", "-i", str(out), "--no-children", "--sort", "pid,dso,sym"]
     report = subprocess.run(
         [*argv, "--stdio", "-g", "none"],
