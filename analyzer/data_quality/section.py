@@ -18,6 +18,7 @@ from typing import Any
 
 from prometheus_client.core import Metric
 
+from analyzer.batch_rows import role_columns
 from analyzer.data_quality.baseline import DATA_BASELINE
 from analyzer.data_quality.exported import data_metrics
 from analyzer.data_quality.features import data_fragment
@@ -55,9 +56,12 @@ class DataSection:
         if source.checks is None:
             return DataResult(window, statistics)
         t = source.target
+        observed = source.observed
+        if t.batch is not None:  # its label, prediction, ... columns are not extra inputs
+            observed = observed - (set(role_columns(t.batch)) - set(t.baseline.columns))
         try:
             evaluation = await asyncio.to_thread(
-                source.checks, t.baseline, t.constraints, window, source.observed
+                source.checks, t.baseline, t.constraints, window, observed
             )
         except Exception as exc:  # the run fails; statistics.json is still written
             log.exception("data-quality checks of %s/%s failed", t.endpoint, t.variant)
