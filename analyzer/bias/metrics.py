@@ -19,7 +19,8 @@ Groups: ``d`` (the disfavoured facet) is the rows whose facet column holds one o
 ``values``, or is above its ``threshold`` (Clarify's interval ``(threshold, max]``); ``a`` is
 every other row. Rows whose facet is missing (None, NaN) are in neither. Without ``values`` and
 ``threshold`` each distinct value is its own ``d`` (one vs rest), at most ``MAX_FACET_VALUES``
-of the most frequent. ``value_or_threshold`` is the configured value as text (``"F"``,
+of the most frequent, named by number when the column holds numbers (``"41"`` whether a file
+held the text "41" or the number 41.0, ``"41.5"``). ``value_or_threshold`` is the configured value as text (``"F"``,
 ``"40"``), the key violations name, so it stays the same from one window to the next (Clarify
 writes the interval ``(40, 90]``, whose upper end moves with the data).
 
@@ -161,6 +162,24 @@ def is_in(column: npt.NDArray[Any], values: Sequence[Any]) -> Bools:
     except (TypeError, ValueError):
         return np.isin(column.astype(str), [str(v) for v in values])
     return np.isin(col, vals)
+
+
+def _distinct(present: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], Ints]:
+    """The distinct values of a facet column, named, and their counts. A column of numbers
+    (numbers, or text that reads as numbers, as ``is_in`` matches them) is named by number:
+    ``41`` for 41.0 and "41", so CSV text, JSON or Parquet numbers and captured payloads of
+    the same rows give the same names; any other column by its text."""
+    if present.dtype.kind in "iufOUS":
+        try:
+            numbers = present.astype(np.float64)
+        except (TypeError, ValueError):
+            pass
+        else:
+            uniq, counts = np.unique(numbers, return_counts=True)
+            names = np.array([_render(float(v)) for v in uniq], dtype=object)
+            return names, counts
+    text, counts = np.unique(present.astype(str), return_counts=True)
+    return text.astype(object), counts
 
 
 def facet_groups(column: Any, facet: Facet, value: Any = None) -> tuple[Bools, Bools]:
@@ -546,10 +565,9 @@ def compute(
             raise BiasError(f"no column for facet {facet.name!r}; columns: {sorted(columns)}")
         col = columns[facet.name]
         if facet.values is None and facet.threshold is None:
-            present = col[~_missing(col)]
-            uniq, counts = np.unique(present.astype(str), return_counts=True)
+            uniq, counts = _distinct(col[~_missing(col)])
             order = np.argsort(-counts, kind="stable")[:MAX_FACET_VALUES]
-            subsets = [(Facet(facet.name, values=(str(v),)), None) for v in uniq[order]]
+            subsets = [(Facet(facet.name, values=(v,)), None) for v in uniq[order]]
         else:
             subsets = [(facet, None)]
         entries = report.setdefault(facet.name, [])
