@@ -63,6 +63,12 @@ class ReadStats:
     bad_lines: int = 0
     bad_keys: list[str] = field(default_factory=list)
 
+    def counts(self) -> dict[str, int]:
+        """What a section's report says it read (``captures_read``): one shape whether the
+        objects were capture files (bad lines) or a batch dataset's tables (bad objects)."""
+        return {"objects": self.objects, "bad_objects": self.bad_objects,
+                "bad_lines": self.bad_lines}  # fmt: skip
+
     def merge(self, other: ReadStats) -> None:
         self.objects += other.objects
         self.records += other.records

@@ -53,7 +53,7 @@ class BiasResult:
     mismatched_records: int = 0  # records whose input and output row counts differ
     report: dict[str, Any] | None = None  # Clarify's analysis.json of the window
     violations: list[dict[str, Any]] = field(default_factory=list)
-    captures_read: dict[str, int] = field(default_factory=dict)  # objects, bad_lines
+    captures_read: dict[str, int] = field(default_factory=dict)  # ReadStats.counts()
     error: str = ""  # why the run failed ('' when it did not)
 
     def document(self) -> dict[str, Any]:
@@ -116,7 +116,7 @@ async def run_bias(
             now=dt.datetime.now(dt.UTC),
         )  # fmt: skip
     result = await asyncio.to_thread(_evaluate, target, records, labels)
-    result.captures_read = {"objects": read.objects, "bad_lines": read.bad_lines}
+    result.captures_read = read.counts()
     return result
 
 
@@ -177,7 +177,7 @@ async def run_bias_dataset(
         return result
 
     result = await asyncio.to_thread(evaluate)
-    result.captures_read = {"objects": read.read.objects, "bad_objects": read.read.bad_objects}
+    result.captures_read = read.read.counts()
     return result
 
 

@@ -131,5 +131,5 @@ async def run_llm(
     """The LLM section of one run (parsing and checks on a worker thread, off the loop)."""
     records, read = await window_records(captures, endpoint, variant, window, target_model)
     result = await asyncio.to_thread(_evaluate, target, records)
-    result.captures_read = {"objects": read.objects, "bad_lines": read.bad_lines}
+    result.captures_read = read.counts()
     return result

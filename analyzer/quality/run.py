@@ -101,10 +101,7 @@ class QualityResult:
                 "bad_lines": self.labels_read.bad_lines,
                 "bad_lines_by_reason": dict(self.labels_read.reasons),
             },
-            "captures_read": {
-                "objects": self.captures_read.objects,
-                "bad_lines": self.captures_read.bad_lines,
-            },
+            "captures_read": self.captures_read.counts(),
             "label_coverage": self.label_coverage,
             "invalid_labels": asdict(self.invalid_labels),
             "statistics": self.statistics,

@@ -98,3 +98,29 @@ def test_a_baseline_of_one_format_checks_a_window_of_another(tmp_path: Path) -> 
     seen = {fmt: {v["facet_value"] for v in r.violations} for fmt, r in found.items()}
     assert seen["csv"] and seen["csv"] <= {"41", "35", "50", "41.5"}
     assert seen == {fmt: seen["csv"] for fmt in found}
+
+
+def test_run_json_counts_what_was_read_in_one_shape(tmp_path: Path) -> None:
+    """bias/run.json's captures_read: objects, bad_objects and bad_lines, batch or captured."""
+    hour = f"{START:%Y/%m/%d/%H}"
+    (tmp_path / "csv" / hour).mkdir(parents=True)
+    (tmp_path / "csv" / hour / "a.csv").write_text("age,income,prediction\n41,20,1\n35,21,0\n")
+    (tmp_path / "csv" / hour / "b.parquet").write_bytes(b"PAR1 not parquet")
+    write_captures(tmp_path / "captures", "credit", [["41", "20"], ["35", "21"]], [[1], [0]],
+                   START)  # fmt: skip
+    (captured,) = (tmp_path / "captures").rglob("*.jsonl")
+    captured.write_bytes(captured.read_bytes() + b"{not json\n")
+    ds = BatchDataset(f"file://{tmp_path / 'csv'}", partitioned=True,
+                      prediction_column="prediction")  # fmt: skip
+
+    async def run() -> tuple[BiasResult, BiasResult]:
+        batch = await run_bias_dataset(LocalStore(str(tmp_path / "csv")), None, "credit",
+                                       "AllTraffic", ds, target(), WINDOW)  # fmt: skip
+        live = await run_bias(LocalStore(str(tmp_path / "captures")), None, "credit",
+                              "AllTraffic", "", target(), WINDOW)  # fmt: skip
+        return batch, live
+
+    batch, live = asyncio.run(run())
+    assert (batch.rows, live.rows) == (2, 2)
+    assert batch.document()["captures_read"] == {"objects": 2, "bad_objects": 1, "bad_lines": 0}
+    assert live.document()["captures_read"] == {"objects": 1, "bad_objects": 0, "bad_lines": 1}
