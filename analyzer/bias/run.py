@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,8 @@ from analyzer.batch_rows import predictions, read_rows, role_columns
 from analyzer.bias import Facet, check, compute
 from analyzer.bias.metrics import METRIC_NAMES, NEEDS_LABELS
 from analyzer.groundtruth import Labels, PredictionSpec, load_labels, merge
+from analyzer.quality.label_types import InvalidLabels, wrong_type
+from analyzer.quality.labels import ProblemType
 from analyzer.targets import BatchDataset
 from analyzer.window import Window, window_records
 from analyzer.window_rows import aligned_rows
@@ -51,6 +53,7 @@ class BiasResult:
     labelled: int = 0  # ... of which have a ground-truth label
     unreadable_predictions: dict[str, int] = field(default_factory=dict)  # by reason
     mismatched_records: int = 0  # records whose input and output row counts differ
+    invalid_labels: InvalidLabels = field(default_factory=InvalidLabels)  # left out; run fails
     report: dict[str, Any] | None = None  # Clarify's analysis.json of the window
     violations: list[dict[str, Any]] = field(default_factory=list)
     captures_read: dict[str, int] = field(default_factory=dict)  # ReadStats.counts()
@@ -65,6 +68,7 @@ class BiasResult:
             "labelled": self.labelled,
             "unreadable_predictions": self.unreadable_predictions,
             "mismatched_records": self.mismatched_records,
+            "invalid_labels": asdict(self.invalid_labels),
             "report": self.report,
             "violations": self.violations,
             "captures_read": self.captures_read,
@@ -212,6 +216,8 @@ def _report(
         **common,
     )
     if labelled is not None and y_true is not None and labelled.any():
+        labelled, y_true = _valid_labels(target, result, labelled, y_true, y_pred)
+    if labelled is not None and y_true is not None and labelled.any():
         result.labelled = int(labelled.sum())
         with_truth = compute(
             {n: c[labelled] for n, c in facet_columns.items()},
@@ -224,3 +230,23 @@ def _report(
         report = merge_reports(report, with_truth)
     result.report = report
     result.violations = check(report, target.constraints)
+
+
+def _valid_labels(
+    target: BiasTarget,
+    result: BiasResult,
+    labelled: np.ndarray[Any, Any],
+    y_true: np.ndarray[Any, Any],
+    y_pred: np.ndarray[Any, Any],
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """``labelled`` and ``y_true`` without the labels that cannot be the model's (a text label
+    beside numeric predictions, a third class of a binary model: model quality's rule), which
+    would otherwise count as negatives; counted in ``result.invalid_labels``."""
+    positive = target.positive_values[0] if len(target.positive_values) == 1 else None
+    bad, expected = wrong_type(ProblemType.BINARY, y_true, y_pred[labelled], {}, positive)
+    result.invalid_labels = InvalidLabels.found(y_true, bad, expected)
+    if not bad.any():
+        return labelled, y_true
+    kept = labelled.copy()
+    kept[np.flatnonzero(labelled)[bad]] = False
+    return kept, y_true[~bad]

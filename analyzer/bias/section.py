@@ -69,7 +69,8 @@ class BiasSection:
         return BiasResult(error=error)
 
     def outcome(self, result: BiasResult) -> Outcome:
-        return Outcome(violations=len(result.violations))
+        problem = result.error or result.invalid_labels.problem()
+        return Outcome(violations=len(result.violations), problem=problem)
 
     def violations(self, result: BiasResult) -> Sequence[Mapping[str, Any]]:
         return result.violations

@@ -22,7 +22,7 @@ from analyzer.batch_rows import predictions, read_rows, role_columns
 from analyzer.groundtruth import Labels, LabelStats, MergeResult, PredictionSpec, load_labels, merge
 from analyzer.groundtruth.merge import MergeStats, read_predictions
 from analyzer.quality import Calibration, ProblemType, QualityError, check, compute, estimate
-from analyzer.quality.label_types import examples, wrong_type
+from analyzer.quality.label_types import InvalidLabels, wrong_type
 from analyzer.targets import BatchDataset
 from analyzer.window import ReadStats, Window, list_window, parse_records, parse_time
 from modeltap.core.store.base import Store
@@ -52,16 +52,6 @@ class QualityWindows:
     @classmethod
     def of(cls, window: Window, delay: dt.timedelta) -> QualityWindows:
         return cls(Window(window.start - delay, window.end - delay), window)
-
-
-@dataclass
-class InvalidLabels:
-    """Ground-truth labels that cannot be labels of the model (wrong type or class)."""
-
-    count: int = 0
-    of: int = 0
-    expected: str = ""
-    examples: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -277,9 +267,7 @@ def _metrics(
         labels_read=label_stats,
         captures_read=read,
         label_coverage=m.labelled / m.predictions if m.predictions else None,
-        invalid_labels=InvalidLabels(
-            int(bad.sum()), len(bad), expected, examples(merged.y_true, bad)
-        ),
+        invalid_labels=InvalidLabels.found(merged.y_true, bad, expected),
     )
     if len(y_true):
         try:

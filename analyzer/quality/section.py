@@ -22,14 +22,7 @@ def quality_problem(result: QualityResult) -> str:
     wrong type (left out of the metrics), or metrics that could not be computed."""
     if result.raised:
         return result.error
-    problems = []
-    bad = result.invalid_labels
-    if bad.count:
-        shown = ", ".join(repr(e) for e in bad.examples)
-        problems.append(
-            f"{bad.count} of {bad.of} ground-truth labels are not {bad.expected} "
-            f"(e.g. {shown}); they are left out of the metrics"
-        )
+    problems = [p] if (p := result.invalid_labels.problem()) else []
     if result.error:
         problems.append(f"metrics not computed: {result.error}")
     return "; ".join(problems)
