@@ -21,11 +21,13 @@ from typing import Any
 
 import orjson
 
-from analyzer.checks import MonitoringConfig
 from analyzer.errors import BaselineFormatError
+from analyzer.monitoring_config import MonitoringConfig
 from analyzer.profile import Profile
 from analyzer.schema import CONSTRAINTS_SCHEMA, validate
 from analyzer.statistics import profile_from_statistics
+from modeltap.core.store import open_store
+from modeltap.core.store_config import StoreConnection
 
 _OWN = "modeltap"  # the project's extension key, open anywhere
 
@@ -56,7 +58,7 @@ def read_profile(doc: Any, where: str) -> Profile:
 
 
 def _monitoring_keys() -> frozenset[str]:
-    # Every MonitoringConfig field is read flat or under distribution_constraints (checks.py).
+    # Every MonitoringConfig field is read flat or under distribution_constraints (monitoring_config.py).
     return frozenset(f.name for f in dataclasses.fields(MonitoringConfig))
 
 
@@ -151,3 +153,15 @@ def check_constraints_file(doc: Any, where: str, *, strict: bool = False) -> lis
 
 
 __all__ = ["check_constraints_file", "parse_json", "read_profile", "unknown_constraint_keys"]
+
+
+async def read_json_files(
+    uri: str, names: tuple[str, ...], store_cfg: StoreConnection
+) -> list[Any]:
+    """The baseline files ``names`` under ``uri``; one that is not JSON is a BaselineFormatError."""
+    store = open_store(uri, store_cfg)
+    try:
+        base = uri.rstrip("/")
+        return [parse_json(await store.get(name), f"{base}/{name}") for name in names]
+    finally:
+        await store.close()

@@ -74,213 +74,24 @@ Empty window (no rows): nothing can be measured, so only missing/extra column ch
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
 
 from scipy.stats import norm
 
 from analyzer.constraints import suggest_constraints
-from analyzer.drift import chi_squared, jensen_shannon, ks, linf, psi, wasserstein
-from analyzer.drift.decide import DEFAULT_ALPHA, Correction, Decision, decide
-from analyzer.drift.inputs import binned, categories
-from analyzer.errors import AnalyzerError
+from analyzer.drift import psi
+from analyzer.drift.decide import DEFAULT_ALPHA, Correction, decide
+from analyzer.drift.measures import DriftMeasures, measure
+from analyzer.evaluation import CheckType, Evaluation, FeatureResult, Violation
 from analyzer.inference import FRACTIONAL, INTEGRAL, InferredType, infer_type
+from analyzer.monitoring_config import MonitoringConfig
 from analyzer.profile import ColumnProfile, Profile
-
-CheckType = Literal[
-    "data_type_check",
-    "completeness_check",
-    "baseline_drift_check",
-    "missing_column_check",
-    "extra_column_check",
-    "categorical_values_check",
-]
 
 COMPLETENESS_SLACK = 1e-6
 """Absorbs constraints.json's rounding of completeness to 6 decimals."""
 COMPLETENESS_TOLERANCE = 0.01
 """The rise in the missing share (absolute) a suggested completeness tolerates before its test."""
-
-
-def _enabled(value: Any, key: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if value in ("Enabled", "enabled"):
-        return True
-    if value in ("Disabled", "disabled"):
-        return False
-    raise AnalyzerError(f"{key} must be Enabled or Disabled, got {value!r}")
-
-
-@dataclass(frozen=True)
-class MonitoringConfig:
-    """constraints.json ``monitoring_config``, flattened; defaults are SageMaker's."""
-
-    evaluate_constraints: bool = True
-    emit_metrics: bool = True
-    datatype_check_threshold: float = 0.1
-    domain_content_threshold: float = 0.1
-    perform_comparison: bool = True
-    comparison_threshold: float = 0.1
-    comparison_method: linf.Method = "Robust"
-    categorical_comparison_threshold: float | None = None
-    """None: the same as ``comparison_threshold``."""
-    categorical_drift_method: Literal["LInfinity", "ChiSquared"] = "LInfinity"
-
-    def __post_init__(self) -> None:
-        if self.comparison_method not in ("Simple", "Robust"):
-            raise AnalyzerError(
-                f"comparison_method must be Simple or Robust, got {self.comparison_method!r}"
-            )
-        if self.categorical_drift_method not in ("LInfinity", "ChiSquared"):
-            raise AnalyzerError(
-                "categorical_drift_method must be LInfinity or ChiSquared, "
-                f"got {self.categorical_drift_method!r}"
-            )
-
-    @property
-    def categorical_threshold(self) -> float:
-        if self.categorical_comparison_threshold is None:
-            return self.comparison_threshold
-        return self.categorical_comparison_threshold
-
-    def updated(self, doc: Mapping[str, Any]) -> MonitoringConfig:
-        """A copy with the keys of a monitoring_config (or an override) applied."""
-        flat = dict(doc)
-        nested = flat.pop("distribution_constraints", None) or {}
-        flat.update(nested)
-        kw: dict[str, Any] = {}
-        for key, value in flat.items():
-            if key in ("evaluate_constraints", "emit_metrics", "perform_comparison"):
-                kw[key] = _enabled(value, key)
-            elif key in (
-                "datatype_check_threshold",
-                "domain_content_threshold",
-                "comparison_threshold",
-                "categorical_comparison_threshold",
-            ):
-                kw[key] = float(value)
-            elif key in ("comparison_method", "categorical_drift_method"):
-                kw[key] = str(value)
-        current = asdict(self)
-        current.update(kw)
-        return MonitoringConfig(**current)
-
-    @classmethod
-    def from_constraints(cls, constraints: Mapping[str, Any]) -> MonitoringConfig:
-        return cls().updated(constraints.get("monitoring_config") or {})
-
-
-@dataclass(frozen=True)
-class Violation:
-    feature_name: str
-    constraint_check_type: CheckType
-    description: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {
-            "feature_name": self.feature_name,
-            "constraint_check_type": self.constraint_check_type,
-            "description": self.description,
-        }
-
-
-@dataclass
-class DriftMeasures:
-    """Every drift measure of one feature; None where a measure does not apply to its kind."""
-
-    kind: Literal["numeric", "categorical"]
-    n: int
-    """Present values in the baseline."""
-    m: int
-    """Present values in the window."""
-    linf_simple: float
-    linf_robust: float
-    distance: float
-    """The L-infinity distance under the configured comparison_method (SageMaker's metric)."""
-    psi: float
-    js: float
-    test: Literal["ks", "chi2_homogeneity"] | None
-    pvalue: float
-    ks_statistic: float | None = None
-    ks_pvalue: float | None = None
-    ks_error_bound: float | None = None
-    wasserstein: float | None = None
-    wasserstein_normed: float | None = None
-    wasserstein_error_bound: float | None = None
-    chi2_statistic: float | None = None
-    chi2_pvalue: float | None = None
-    chi2_dof: int | None = None
-    chi2_gof_statistic: float | None = None
-    chi2_gof_pvalue: float | None = None
-    new_share: float | None = None
-    vanished_share: float | None = None
-    exact: bool = True
-    """False when the inputs were approximate: category cap exceeded, no bins (KLL only), or bins
-    rebuilt from a SageMaker baseline's sketch."""
-
-
-@dataclass
-class FeatureResult:
-    name: str
-    baseline_type: str
-    window_type: str | None
-    """The type the window's own values would be inferred as (None when absent)."""
-    rows: int
-    present: int
-    completeness: float
-    expected_completeness: float | None
-    type_match: float
-    expected_type_match: float | None
-    completeness_pvalue: float | None = None
-    """The one-sided test's p-value when the completeness is the baseline's own share (else None)."""
-    completeness_decision: Decision | None = None
-    measures: DriftMeasures | None = None
-    decision: Decision | None = None
-    violations: list[Violation] = field(default_factory=list)
-
-    @property
-    def drift(self) -> bool:
-        return self.decision is not None and self.decision.drift
-
-
-@dataclass
-class Evaluation:
-    config: MonitoringConfig
-    alpha: float
-    correction: Correction
-    window_rows: int
-    features: dict[str, FeatureResult]
-    violations: list[Violation]
-
-    def violations_json(self) -> dict[str, Any]:
-        """constraint_violations.json."""
-        return {"violations": [v.to_dict() for v in self.violations]}
-
-    def to_dict(self) -> dict[str, Any]:
-        """Everything as JSON-ready data (NaN becomes None)."""
-        out: dict[str, Any] = _clean(
-            {
-                "alpha": self.alpha,
-                "correction": self.correction,
-                "window_rows": self.window_rows,
-                "monitoring_config": asdict(self.config),
-                "features": {k: asdict(v) for k, v in self.features.items()},
-                "violations": [v.to_dict() for v in self.violations],
-            }
-        )
-        return out
-
-
-def _clean(x: Any) -> Any:
-    if isinstance(x, float):
-        return None if math.isnan(x) else x
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    return x
 
 
 def _pct(x: float) -> str:
@@ -326,89 +137,6 @@ def _suggested_completeness(expected: float, bcol: ColumnProfile | None, base_ro
 
 def _present(col: ColumnProfile, t: InferredType) -> int:
     return col.numeric.count if t.is_numeric else col.num_present
-
-
-def measure(
-    baseline: ColumnProfile,
-    window: ColumnProfile,
-    t: InferredType,
-    config: MonitoringConfig,
-    *,
-    psi_bins: int = psi.DEFAULT_BINS,
-    psi_epsilon: float = psi.DEFAULT_EPSILON,
-) -> DriftMeasures | None:
-    """All drift measures of one feature of type ``t`` (None for Unknown)."""
-    if t.is_numeric:
-        a, b = baseline.numeric, window.numeric
-        n, m = a.count, b.count
-        if a.bins is None or b.bins is None:
-            simple = linf.linf_numeric(a, b, "Simple")
-            rob = linf.robust(simple, n, m)
-            return DriftMeasures(
-                "numeric",
-                n,
-                m,
-                simple,
-                rob,
-                simple if config.comparison_method == "Simple" else rob,
-                math.nan,
-                math.nan,
-                None,
-                math.nan,
-                exact=False,
-            )
-        c = binned(a, b)
-        integral = t is InferredType.INTEGRAL
-        rank_error = a.bins_rank_error + b.bins_rank_error
-        k = ks.ks_test(c, integral=integral, rank_error=rank_error)
-        w = wasserstein.wasserstein(a, b, integral=integral)
-        rob = linf.robust(k.statistic, k.n, k.m)
-        return DriftMeasures(
-            "numeric",
-            k.n,
-            k.m,
-            k.statistic,
-            rob,
-            k.statistic if config.comparison_method == "Simple" else rob,
-            psi.psi_numeric(c, psi_bins, psi_epsilon),
-            jensen_shannon.js_numeric(c),
-            "ks",
-            k.pvalue,
-            ks_statistic=k.statistic,
-            ks_pvalue=k.pvalue,
-            ks_error_bound=k.error_bound,
-            wasserstein=w.distance,
-            wasserstein_normed=w.normed,
-            wasserstein_error_bound=w.error_bound,
-            exact=a.bins_exact and b.bins_exact,
-        )
-    if t is InferredType.STRING:
-        cc = categories(baseline.strings, window.strings)
-        simple = linf.linf_categorical(cc, "Simple")
-        rob = linf.robust(simple, cc.n, cc.m)
-        hom = chi_squared.homogeneity(cc)
-        gof = chi_squared.goodness_of_fit(cc)
-        return DriftMeasures(
-            "categorical",
-            cc.n,
-            cc.m,
-            simple,
-            rob,
-            simple if config.comparison_method == "Simple" else rob,
-            psi.psi_categorical(cc, psi_epsilon),
-            jensen_shannon.js_categorical(cc),
-            "chi2_homogeneity",
-            hom.pvalue,
-            chi2_statistic=hom.statistic,
-            chi2_pvalue=hom.pvalue,
-            chi2_dof=hom.dof,
-            chi2_gof_statistic=gof.statistic,
-            chi2_gof_pvalue=gof.pvalue,
-            new_share=hom.new_share,
-            vanished_share=hom.vanished_share,
-            exact=cc.exact,
-        )
-    return None
 
 
 def _completeness_violation(res: FeatureResult) -> Violation:
@@ -542,7 +270,9 @@ def evaluate(
         res.type_match = type_match(wcol, t) if t is not InferredType.UNKNOWN else math.nan
 
         if bcol is not None:
-            res.measures = measure(bcol, wcol, t, cfg, psi_bins=psi_bins, psi_epsilon=psi_epsilon)
+            res.measures = measure(
+                bcol, wcol, t, cfg.comparison_method, psi_bins=psi_bins, psi_epsilon=psi_epsilon
+            )
             if res.measures is not None:
                 pvalues[name] = res.measures.pvalue  # NaN when untestable: tested=False
         if not check:
@@ -629,14 +359,30 @@ def evaluate_violations(
     return [v.to_dict() for v in evaluate(baseline, constraints, window).violations]
 
 
+Evaluator = Callable[[Profile, Mapping[str, Any], Profile, Collection[str]], Evaluation]
+"""(baseline, constraints.json, window profile, columns the window showed) -> every check's result:
+what a monitoring run's data-quality section runs (tests pass None to skip the checks)."""
+
+
+def evaluate_checks(
+    baseline: Profile, constraints: Mapping[str, Any], window: Profile, observed: Collection[str]
+) -> Evaluation:
+    """The constraints of constraints.json and the statistical drift decision: the ``Evaluator``
+    of a monitoring run."""
+    return evaluate(baseline, constraints, window, observed_columns=observed)
+
+
 __all__ = [
+    "CheckType",
     "DriftMeasures",
     "Evaluation",
+    "Evaluator",
     "FeatureResult",
     "MonitoringConfig",
     "Violation",
     "completeness_pvalue",
     "evaluate",
+    "evaluate_checks",
     "evaluate_violations",
     "measure",
     "type_match",

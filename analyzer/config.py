@@ -6,13 +6,14 @@ holds. The keys of ``[monitor]``, ``[store]`` and ``[ground_truth]`` can also be
 ``MODELTAP_MONITOR_<TABLE>_<KEY>`` environment variables (e.g.
 ``MODELTAP_MONITOR_STORE_ENDPOINT_URL``), which beat the file; the monitor's flags
 (``--engine``, ``--scheduler``, ``--workers``, ``--strict-constraints``) beat both.
-``[[endpoints]]`` and their sub-tables are only in the file.
+``[[endpoints]]`` and their sub-tables are only in the file; each registered section that declares
+a table (``Section.config_type``, e.g. ``analyzer.quality.config.QualityConfig``) has its
+``[endpoints.<section>]``.
 """
 
 from __future__ import annotations
 
 import os
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,14 +21,16 @@ from typing import Any, Literal
 
 from croniter import croniter
 
-from analyzer.attribution.client import ModelClientConfig
-from analyzer.bias import Facet
-from analyzer.errors import AnalyzerError
-from analyzer.groundtruth import PredictionSpec
-from analyzer.quality import ProblemType
+from analyzer.registry import SECTIONS
 from analyzer.report_history import DEFAULT_KEEP
+from analyzer.section_config import (
+    PredictionFields,
+    needs_ground_truth,
+    reads_captures,
+    stands_alone,
+)
 from modeltap.core.errors import ConfigError
-from modeltap.core.settings import REQUIRED, load, setting
+from modeltap.core.settings import REQUIRED, load, setting, subtables
 from modeltap.core.store import split_destination
 from modeltap.core.store_config import StoreConnection
 
@@ -36,147 +39,24 @@ ENV_PREFIX = "MODELTAP_MONITOR_"
 DatasetFormat = Literal["", "csv", "jsonl", "parquet"]
 
 
-def _checked(what: str, check: typing.Callable[[], object]) -> None:
-    """Run a constructor that validates its arguments; its complaint is a ConfigError."""
-    try:
-        check()
-    except ConfigError:
-        raise
-    except (AnalyzerError, ValueError, TypeError) as exc:
-        raise ConfigError(f"{what}: {exc}") from None
+def section_tables() -> dict[str, type[Any]]:
+    """``[endpoints.<name>]``: the table of each registered section that declares one."""
+    return {s.name: s.config_type for s in SECTIONS if s.config_type is not None}
 
 
-@dataclass(frozen=True, kw_only=True)
-class QualityConfig:
-    """``[endpoints.quality]``: model-quality monitoring of one endpoint/variant."""
-
-    problem_type: str = setting(
-        REQUIRED, "Regression, BinaryClassification or MulticlassClassification."
-    )
-    baseline: str = setting(
-        REQUIRED,
-        "`modeltap baseline --problem-type` output (statistics.json + constraints.json).",
-    )
-    ground_truth: str = setting(
-        "", "The labels' prefix (s3:// or file://); default: [ground_truth] destination."
-    )
-    inference_index: int | None = setting(None, "CSV output: the label's column.")
-    probability_index: int | None = setting(None, "CSV output: the probability's column.")
-    inference_attribute: str | None = setting(
-        None, "JSON output: path of the label, e.g. predictions[*]."
-    )
-    probability_attribute: str | None = setting(None, "JSON output: path of the probability.")
-    probability_threshold: float = setting(
-        0.5, "Binary: probability at or above which the label is positive."
-    )
-    positive_label: str | None = setting(
-        None, "Binary: the positive label (default: the baseline's)."
-    )
-    label_delay_hours: float = setting(
-        0.0, "Realised metrics cover the window shifted back this much.", min=0
-    )
-
-    def spec(self) -> PredictionSpec:
-        return PredictionSpec(
-            inference_index=self.inference_index,
-            probability_index=self.probability_index,
-            inference_attribute=self.inference_attribute,
-            probability_attribute=self.probability_attribute,
-            probability_threshold=self.probability_threshold,
-        )
-
-    def validate(self) -> None:
-        _checked("problem_type", lambda: ProblemType.parse(self.problem_type))
-        _checked("prediction", self.spec)
-        split_destination(self.baseline)
-        if self.ground_truth:
-            split_destination(self.ground_truth)
+def stands_alone_tables() -> list[str]:
+    """The sections whose table lets an endpoint go without a data baseline."""
+    return [n for n, t in section_tables().items() if stands_alone(t)]
 
 
-@dataclass(frozen=True, kw_only=True)
-class BiasConfig:
-    """``[endpoints.bias]``: bias drift across a sensitive attribute (an input column)."""
-
-    baseline: str = setting(
-        REQUIRED, "`modeltap baseline --bias-facet ...` output (analysis.json + constraints.json)."
-    )
-    facet: str = setting(REQUIRED, "The input column of the sensitive attribute.")
-    facet_threshold: float | None = setting(
-        None, "The disadvantaged group: the rows whose facet is above this ..."
-    )
-    facet_values: tuple[str | int | float, ...] = setting(
-        (), "... or holding these categories (neither: each value in turn)."
-    )
-    group: str = setting("", "An input column for CDDPL (conditional demographic disparity).")
-    positive_label: str = setting("1", "The positive label.")
-    inference_index: int | None = setting(None, "As [endpoints.quality] inference_index.")
-    probability_index: int | None = setting(None, "As [endpoints.quality] probability_index.")
-    inference_attribute: str | None = setting(None, "As [endpoints.quality] inference_attribute.")
-    probability_attribute: str | None = setting(
-        None, "As [endpoints.quality] probability_attribute."
-    )
-    probability_threshold: float = setting(0.5, "As [endpoints.quality] probability_threshold.")
-    bootstrap: int = setting(200, "Resamples for the window's confidence interval.", min=0)
-
-    def spec(self) -> PredictionSpec:
-        return PredictionSpec(
-            inference_index=self.inference_index,
-            probability_index=self.probability_index,
-            inference_attribute=self.inference_attribute,
-            probability_attribute=self.probability_attribute,
-            probability_threshold=self.probability_threshold,
-        )
-
-    def facet_spec(self) -> Facet:
-        values = tuple(str(v) for v in self.facet_values) or None
-        return Facet(self.facet, values=values, threshold=self.facet_threshold)
-
-    def validate(self) -> None:
-        _checked("prediction", self.spec)
-        _checked("facet", self.facet_spec)
-        split_destination(self.baseline)
+def captured_tables() -> list[str]:
+    """The sections that read captured records only (none of them on a batch dataset)."""
+    return [n for n, t in section_tables().items() if reads_captures(t)]
 
 
-@dataclass(frozen=True, kw_only=True)
-class AttributionConfig:
-    """``[endpoints.attribution]``: feature-attribution drift by Kernel SHAP against the model."""
-
-    baseline: str = setting(
-        REQUIRED, "`modeltap baseline --attribution ...` output (analysis.json + background.json)."
-    )
-    model_url: str = setting(
-        REQUIRED, "Where to score synthetic rows: a shadow model, never the live sidecar."
-    )
-    content_type: Literal["text/csv", "application/json"] = setting(
-        "text/csv", 'Request body: CSV rows, or JSON {"instances": [...]}.'
-    )
-    score_index: int | None = setting(0, "CSV responses: the score's column.")
-    score_path: str | None = setting(None, "JSON responses: the path of each row's score.")
-    rows: int = setting(50, "Window rows explained per run.", min=1)
-    nsamples: int | None = setting(None, "Coalitions per row (default: the baseline's).")
-    threshold: float = setting(
-        0.9, "NDCG below this is a violation.", min=0, min_exclusive=True, max=1
-    )
-    rows_per_request: int = setting(500, "Rows scored per request to the model.", min=1)
-    max_concurrency: int = setting(2, "Requests to the model at once.", min=1)
-    requests_per_second: float = setting(
-        10.0, "Requests to the model per second at most.", min=0, min_exclusive=True
-    )
-
-    def client(self) -> ModelClientConfig:
-        return ModelClientConfig(
-            self.model_url,
-            content_type=self.content_type,
-            score_index=None if self.score_path else self.score_index,
-            score_path=self.score_path,
-            rows_per_request=self.rows_per_request,
-            max_concurrency=self.max_concurrency,
-            requests_per_second=self.requests_per_second,
-        )
-
-    def validate(self) -> None:
-        _checked("model client", self.client)
-        split_destination(self.baseline)
+def predicted_tables() -> list[str]:
+    """The sections that read the model's prediction (a dataset's prediction/probability)."""
+    return [n for n, t in section_tables().items() if issubclass(t, PredictionFields)]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -185,7 +65,9 @@ class EndpointConfig:
 
     name: str = setting(REQUIRED, "The endpoint's name (capture.endpoint_name of its sidecar).")
     baseline: str = setting(
-        REQUIRED, "Prefix holding its statistics.json and constraints.json (s3:// or file://)."
+        "",
+        "Prefix holding its statistics.json and constraints.json (s3:// or file://); "
+        "required unless [endpoints.llm] is set ('': no data-quality checks).",
     )
     variant: str = setting(
         "AllTraffic", "The variant (capture.variant_name); the first one is what others compare to."
@@ -210,28 +92,49 @@ class EndpointConfig:
     partitioned: bool = setting(
         False, "Dataset objects under yyyy/mm/dd/hh/ (else chosen by last-modified time)."
     )
-    quality: QualityConfig | None = None
-    bias: BiasConfig | None = None
-    attribution: AttributionConfig | None = None
+    label_column: str = setting("", "Dataset: the ground-truth column (quality, bias).")
+    prediction_column: str = setting("", "Dataset: the predicted-label column (quality, bias).")
+    probability_column: str = setting(
+        "", "Dataset: the probability column (binary; the label when no prediction_column)."
+    )
+    id_column: str = setting(
+        "", "Dataset: the row id joined with ground truth (when no label_column)."
+    )
+    sections: Mapping[str, Any] = subtables(
+        section_tables, "Each section's [endpoints.<section>] table given, by section name."
+    )
 
     def validate(self) -> None:
-        split_destination(self.baseline)
+        alone = [name for name, table in self.sections.items() if stands_alone(table)]
+        if not self.baseline and (not alone or self.dataset):
+            raise ConfigError(
+                "baseline is required (only an endpoint with "
+                f"{' or '.join(f'[endpoints.{n}]' for n in stands_alone_tables())} may omit it)"
+            )
+        if self.baseline:
+            split_destination(self.baseline)
         if self.dataset:
             split_destination(self.dataset)
-            if (
-                self.output_columns
-                or self.preprocessor
-                or self.target_model
-                or self.quality
-                or self.bias
-                or self.attribution
-            ):
+            captured = [name for name, table in self.sections.items() if reads_captures(table)]
+            if self.output_columns or self.preprocessor or self.target_model or captured:
                 raise ConfigError(
-                    "output_columns, preprocessor, target_model, quality, bias and attribution "
-                    "read captured records; a dataset's rows hold every column by name"
+                    "output_columns, preprocessor, target_model and "
+                    f"{' and '.join(captured_tables())} read captured records; "
+                    "a dataset's rows hold every column by name"
                 )
-        elif self.dataset_format or self.partitioned:
-            raise ConfigError("dataset_format and partitioned need dataset")
+            predicted = [n for n, t in self.sections.items() if isinstance(t, PredictionFields)]
+            if predicted and not (self.prediction_column or self.probability_column):
+                raise ConfigError(
+                    f"{' and '.join(predicted_tables())} of a dataset need prediction_column "
+                    "or probability_column"
+                )
+        elif self.dataset_format or self.partitioned or self.dataset_columns():
+            raise ConfigError("dataset_format, partitioned and the *_column settings need dataset")
+
+    def dataset_columns(self) -> list[str]:
+        """The role columns set for a dataset (label, prediction, probability, id)."""
+        return [c for c in (self.label_column, self.prediction_column,
+                            self.probability_column, self.id_column) if c]  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -347,12 +250,16 @@ class MonitorConfig:
         if dupes:
             raise ConfigError(f"endpoint(s) listed twice: {', '.join(dupes)}")
         for i, e in enumerate(self.endpoints):
-            if e.quality is not None and not (
-                e.quality.ground_truth or self.ground_truth.destination
-            ):
-                raise ConfigError(
-                    f"endpoints[{i + 1}].quality needs ground_truth, or ground_truth.destination"
-                )
+            for name, table in e.sections.items():
+                if (
+                    needs_ground_truth(table)
+                    and not self.ground_truth.destination
+                    and not e.label_column
+                ):
+                    raise ConfigError(
+                        f"endpoints[{i + 1}].{name} needs ground_truth, or ground_truth.destination"
+                        + (", or label_column" if e.dataset else "")
+                    )
 
 
 def load_config(

@@ -1,26 +1,29 @@
-"""One monitoring run: a window's capture objects -> a profile against the baseline -> reports.
+"""One monitoring run: read -> profile -> sections -> publish.
 
-Each object is parsed and profiled on a worker thread and merged into the window's profile, so
-memory stays that of one object plus the (constant-size) profile however long the window is. A
-window without data is a run with status ``NoData``, not an error.
-
-Reports go to ``{reports}/{endpoint}/{variant}/{yyyy/mm/dd/hh}/{run}/`` of the window's end:
-``statistics.json`` (SageMaker's format, the window's profile) and ``constraint_violations.json``.
+The profile stage (:func:`profile_window`) parses and profiles each of the window's objects on a
+worker thread (small objects in batches, :mod:`analyzer.object_batches`) and merges it into the
+window's profile, so memory stays that of one object plus the (constant-size) profile however long
+the window is; with a profile cache (:mod:`analyzer.profile_cache`) only the objects not profiled
+before are read. Every registered section configured for the target then runs on it
+(:func:`run_sections`; data quality and drift first), and the reports are written
+(``analyzer.reports``) under ``{reports}/{endpoint}/{variant}/{yyyy/mm/dd/hh}/{run}/`` of the
+window's end. A window without data is a run with status ``NoData``, not an error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from analyzer.capture_payload import INPUT, OUTPUT
-from analyzer.checks import Evaluation, evaluate
+from analyzer.checks import Evaluator, evaluate_checks
+from analyzer.data_quality.section import DATA
+from analyzer.dataset_objects import list_dataset
 from analyzer.engine import Engine
-from analyzer.errors import DataError
 from analyzer.hooks import Preprocessor
 from analyzer.object_batches import capture_batches
 from analyzer.object_profile import RowParser, profile_capture_object, profile_dataset_object
@@ -33,80 +36,170 @@ from analyzer.reports import write_reports
 from analyzer.results import COMPLETED, FAILED, NO_DATA, WITH_VIOLATIONS, RunResult, run_summary
 from analyzer.scaleout import engine_parts, in_process, keyed_engine_parts, object_job
 from analyzer.section import SectionInput
-from analyzer.statistics import profile_to_statistics
-from analyzer.targets import BatchDataset, Target
+from analyzer.targets import Target
 from analyzer.window import ReadStats, Window, list_window
 from modeltap.core.errors import ModeltapError
 from modeltap.core.store import S3Settings
-from modeltap.core.store.base import ObjectInfo, Store, split_destination
+from modeltap.core.store.base import ObjectInfo, Store
 
 log = logging.getLogger(__name__)
 
-# (baseline, constraints.json, window profile, columns the window showed) -> every check's result
-Evaluator = Callable[[Profile, Mapping[str, Any], Profile, Collection[str]], Evaluation]
 
-
-def evaluate_checks(
-    baseline: Profile, constraints: Mapping[str, Any], window: Profile, observed: Collection[str]
-) -> Evaluation:
-    """The constraints of constraints.json and the statistical drift decision (analyzer.checks)."""
-    return evaluate(baseline, constraints, window, observed_columns=observed)
-
-
-def missing_dataset_dir(uri: str) -> str | None:
-    """The directory of a ``file://`` dataset when it does not exist (a misconfiguration); None
-    for one that exists or an object-store prefix (which may hold no objects yet)."""
-    scheme, root, _ = split_destination(uri)
-    return root if scheme == "file" and not os.path.isdir(root) else None
-
-
-async def list_dataset(store: Store, dataset: BatchDataset, window: Window) -> list[ObjectInfo]:
-    """The dataset objects of the window: by hour prefix, or by last-modified time.
-
-    A local dataset directory that does not exist is a DataError; a prefix without any object
-    at all is logged as a warning (the run is NoData), since a path with a typo looks like that.
-    """
-    missing = missing_dataset_dir(dataset.uri)
-    if missing is not None:
-        raise DataError(f"dataset {dataset.uri}: no such directory {missing}")
-    found = await _list_dataset(store, dataset, window)
-    if not found and not await _holds_objects(store):
-        log.warning("dataset %s holds no objects at all: is the path right?", dataset.uri)
-    return found
-
-
-async def _holds_objects(store: Store) -> bool:
-    """Whether anything is stored under the store's prefix (one listing page at most)."""
-    listing = store.list("")
-    try:
-        async for _ in listing:
-            return True
-        return False
-    finally:
-        aclose = getattr(listing, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-
-async def _list_dataset(store: Store, dataset: BatchDataset, window: Window) -> list[ObjectInfo]:
-    if dataset.partitioned:
-        found: list[ObjectInfo] = []
-        for hour in window.hours():
-            found.extend([o async for o in store.list(f"{hour:%Y/%m/%d/%H}/")])
-        return found
-    start, end = window.start.timestamp(), window.end.timestamp()
-    return [o async for o in store.list("") if start <= o.last_modified < end]
+ObjectPart = tuple[Profile | None, ReadStats, ParseStats, list[str]]  # one object's profile, counts
+ObjectProfiler = Callable[[str, bytes], ObjectPart]
 
 
 async def _parts_in_process(
-    store: Store,
-    objects: Sequence[ObjectInfo],
-    profile_object: Callable[[str, bytes], tuple[Profile | None, ReadStats, ParseStats, list[str]]],
-) -> AsyncIterator[tuple[Profile | None, ReadStats, ParseStats, list[str]]]:
+    store: Store, objects: Sequence[ObjectInfo], profile_object: ObjectProfiler
+) -> AsyncIterator[ObjectPart]:
     """Each object read here and profiled on a worker thread, in key order."""
     for info in objects:
         data = await store.get(info.key)
         yield await asyncio.to_thread(profile_object, info.key, data)
+
+
+@dataclass
+class WindowProfile:
+    """What the profile stage read of a window: its profile (None: no rows), the columns its
+    records showed, and the read and parse counts."""
+
+    profile: Profile | None = None
+    observed: set[str] = field(default_factory=set)
+    read: ReadStats = field(default_factory=ReadStats)
+    parse: ParseStats = field(default_factory=ParseStats)
+
+    def add(
+        self, prof: Profile | None, read: ReadStats, stats: ParseStats, columns: list[str]
+    ) -> None:
+        """One object's part (its profile is merged by the caller, off the event loop)."""
+        self.read.merge(read)
+        self.observed.update(columns)
+        self.parse.records += stats.records
+        self.parse.rows += stats.rows
+        self.parse.failed += stats.failed
+        for reason, n in stats.reasons.items():
+            self.parse.reasons[reason] = self.parse.reasons.get(reason, 0) + n
+
+
+def object_profiler(target: Target, window: Window) -> ObjectProfiler:
+    """How one object of the target's window is parsed and profiled against its baseline."""
+    if target.batch is not None:
+        options = ReadOptions(format=target.batch.format, header=target.batch.header)
+        names = list(target.baseline.columns)
+
+        def profile_dataset(key: str, data: bytes) -> ObjectPart:
+            return profile_dataset_object(key, data, options, target.baseline, names)
+
+        return profile_dataset
+    parser, outputs = _capture_parsers(target)
+
+    def profile_capture(key: str, data: bytes) -> ObjectPart:
+        return profile_capture_object(
+            key, data, window, parser, target.baseline, target.target_model, outputs
+        )
+
+    return profile_capture
+
+
+def _capture_parsers(target: Target) -> tuple[RowParser, PayloadParser | None]:
+    """The parser of a capture target's input payloads (its preprocessor, if it has one) and of
+    its output payloads (None: the baseline has no output columns)."""
+    names = [c for c in target.baseline.columns if c not in target.output_columns]
+    outputs = (
+        PayloadParser(list(target.output_columns), side=OUTPUT) if target.output_columns else None
+    )
+    parser: RowParser = (
+        Preprocessor(target.preprocessor, names)
+        if target.preprocessor is not None
+        else PayloadParser(names, side=INPUT)
+    )
+    return parser, outputs
+
+
+BatchProfiler = Callable[[Sequence[ObjectInfo], BatchOf | None], AsyncIterator[Batch]]
+
+
+def batch_profiler(captures: Store, target: Target, window: Window) -> BatchProfiler | None:
+    """How a capture target's small objects are profiled together (``analyzer.object_batches``);
+    None for a batch dataset or a preprocessor (which parses record by record)."""
+    if target.batch is not None:
+        return None
+    parser, outputs = _capture_parsers(target)
+    if not isinstance(parser, PayloadParser):
+        return None
+    payloads = parser
+
+    def batches(todo: Sequence[ObjectInfo], batch_of: BatchOf | None) -> AsyncIterator[Batch]:
+        return capture_batches(captures, todo, window, payloads, target.baseline,
+                               target.target_model, outputs, batch_of=batch_of)  # fmt: skip
+
+    return batches
+
+
+async def profile_window(
+    captures: Store,
+    target: Target,
+    window: Window,
+    *,
+    engine: Engine | None = None,
+    store_config: S3Settings | None = None,
+    cache: ProfileCache | None = None,
+) -> WindowProfile:
+    """The profile stage: the window's objects listed, read, parsed and profiled (here, on a
+    worker thread each or in batches of small objects, or on the engine's workers for a large
+    window) and merged into one profile, so memory stays that of one object plus the
+    (constant-size) profile. With a ``cache`` (capture targets) each object is profiled once:
+    the partial profiles of objects seen by earlier windows are merged instead."""
+    if target.batch is not None:
+        objects = await list_dataset(captures, target.batch, window)
+    elif not DATA.configured(target):  # no data baseline: its sections read the window
+        objects = []
+    else:
+        objects = await list_window(captures, target.endpoint, target.variant, window)
+    profile_object = object_profiler(target, window)
+    batches = batch_profiler(captures, target, window)
+    job = object_job(target, window, captures.uri, store_config) if engine is not None else None
+    parts: AsyncIterator[ObjectPart]
+    if (
+        job is not None
+        and engine is not None
+        and not in_process(engine, len(objects), _size(objects))
+    ):
+        parts = engine_parts(engine, job, [o.key for o in objects])
+    elif batches is not None:
+        parts = (part async for _, part in batches(objects, None))
+    else:
+        parts = _parts_in_process(captures, objects, profile_object)
+    if cache is not None and target.batch is None and DATA.configured(target):  # once each
+
+        async def fresh(todo: Sequence[ObjectInfo], batch_of: BatchOf) -> AsyncIterator[Batch]:
+            if (
+                job is not None
+                and engine is not None
+                and not in_process(engine, len(todo), _size(todo))
+            ):
+                async for info, part in keyed_engine_parts(engine, job, todo):
+                    yield [(info, part[1])], part
+            elif batches is not None:
+                async for batch in batches(todo, batch_of):
+                    yield batch
+            else:
+                for info in todo:
+                    data = await captures.get(info.key)
+                    part = await asyncio.to_thread(profile_object, info.key, data)
+                    yield [(info, part[1])], part
+
+        parts = cache.parts(cache_scope(target), cache_context(target), window, objects, fresh)
+    found = WindowProfile()
+    async for prof, read, stats, columns in parts:
+        found.add(prof, read, stats, columns)
+        if prof is not None:
+            found.profile = (
+                prof
+                if found.profile is None
+                else await asyncio.to_thread(found.profile.merge, prof)
+            )
+    return found
 
 
 async def run_window(
@@ -121,119 +214,33 @@ async def run_window(
     store_config: S3Settings | None = None,
     cache: ProfileCache | None = None,
 ) -> RunResult:
-    """Analyse one window of one target and write its reports (when ``reports`` is given).
+    """Analyse one window of one target and write its reports (when ``reports`` is given):
+    read -> profile (:func:`profile_window`) -> sections (data quality first) -> publish.
 
     ``captures`` is the capture store, or for a batch target the store of its dataset;
-    ``labels`` the ground-truth store of a target with model quality. With an ``engine``
-    (``analyzer.engine``) the objects are profiled on its workers, which read them from
-    ``captures.uri`` with ``store_config`` (``analyzer.scaleout``), unless the window is small.
-    With a ``cache`` (``analyzer.profile_cache``) only objects not profiled before are read.
+    ``labels`` the ground-truth store of a target with model quality; ``evaluate`` the data
+    checks (None: statistics only). With an ``engine`` (``analyzer.engine``) the objects are
+    profiled on its workers, which read them from ``captures.uri`` with ``store_config``
+    (``analyzer.scaleout``), unless the window is small. With a ``cache``
+    (``analyzer.profile_cache``) only objects not profiled before are read.
     """
     started = time.monotonic()
     result = RunResult(target.endpoint, target.variant, window, model=target.target_model)
-    profile_object: Callable[[str, bytes], tuple[Profile | None, ReadStats, ParseStats, list[str]]]
-    if target.batch is not None:
-        options = ReadOptions(format=target.batch.format, header=target.batch.header)
-        names = list(target.baseline.columns)
-
-        def profile_object(
-            key: str, data: bytes
-        ) -> tuple[Profile | None, ReadStats, ParseStats, list[str]]:
-            return profile_dataset_object(key, data, options, target.baseline, names)
-
-    else:
-        names = [c for c in target.baseline.columns if c not in target.output_columns]
-        outputs = (
-            PayloadParser(list(target.output_columns), side=OUTPUT)
-            if target.output_columns
-            else None
-        )
-        parser: RowParser = (
-            Preprocessor(target.preprocessor, names)
-            if target.preprocessor is not None
-            else PayloadParser(names, side=INPUT)
-        )
-
-        def profile_object(
-            key: str, data: bytes
-        ) -> tuple[Profile | None, ReadStats, ParseStats, list[str]]:
-            return profile_capture_object(
-                key, data, window, parser, target.baseline, target.target_model, outputs
-            )
-
-    batches: Callable[[Sequence[ObjectInfo], BatchOf | None], AsyncIterator[Batch]] | None = None
-    if target.batch is None and isinstance(parser, PayloadParser):  # small objects together
-
-        def batches(todo: Sequence[ObjectInfo], batch_of: BatchOf | None) -> AsyncIterator[Batch]:
-            return capture_batches(captures, todo, window, parser, target.baseline,
-                                   target.target_model, outputs, batch_of=batch_of)  # fmt: skip
-
-    window_profile: Profile | None = None
-    observed: set[str] = set()
     try:
-        if target.batch is not None:
-            objects = await list_dataset(captures, target.batch, window)
-        else:
-            objects = await list_window(captures, target.endpoint, target.variant, window)
-        parts = (
-            engine_parts(
-                engine,
-                object_job(target, window, captures.uri, store_config),
-                [o.key for o in objects],
-            )
-            if engine is not None
-            and not in_process(engine, len(objects), sum(o.size for o in objects))
-            else _parts_in_process(captures, objects, profile_object)
-            if batches is None
-            else (part async for _, part in batches(objects, None))
+        found = await profile_window(
+            captures, target, window, engine=engine, store_config=store_config, cache=cache
         )
-        if cache is not None and target.batch is None:  # each object profiled once
-            job = object_job(target, window, captures.uri, store_config)
-
-            async def fresh(todo: Sequence[ObjectInfo], batch_of: BatchOf) -> AsyncIterator[Batch]:
-                if engine is not None and not in_process(engine, len(todo), _size(todo)):
-                    async for info, part in keyed_engine_parts(engine, job, todo):
-                        yield [(info, part[1])], part
-                elif batches is not None:
-                    async for batch in batches(todo, batch_of):
-                        yield batch
-                else:
-                    for info in todo:
-                        data = await captures.get(info.key)
-                        part = await asyncio.to_thread(profile_object, info.key, data)
-                        yield [(info, part[1])], part
-
-            parts = cache.parts(cache_scope(target), cache_context(target), window, objects, fresh)
-        async for prof, read, stats, columns in parts:
-            result.read.merge(read)
-            observed.update(columns)
-            result.parse.records += stats.records
-            result.parse.rows += stats.rows
-            result.parse.failed += stats.failed
-            for reason, n in stats.reasons.items():
-                result.parse.reasons[reason] = result.parse.reasons.get(reason, 0) + n
-            if prof is not None:
-                window_profile = (
-                    prof
-                    if window_profile is None
-                    else await asyncio.to_thread(window_profile.merge, prof)
-                )
-        if window_profile is None or window_profile.item_count == 0:
-            result.status = NO_DATA
-        else:
-            result.profile = window_profile
-            result.rows = window_profile.item_count
-            result.statistics = await asyncio.to_thread(profile_to_statistics, window_profile)
-            if evaluate is not None:
-                ev = await asyncio.to_thread(
-                    evaluate, target.baseline, target.constraints, window_profile, observed
-                )
-                result.violations = [v.to_dict() for v in ev.violations]
-                result.evaluation = ev.to_dict()
-            result.status = WITH_VIOLATIONS if result.violations else COMPLETED
-        if target.batch is None:  # batch datasets run data quality only (for now)
-            source = SectionInput(captures, labels, target, window, result.status != NO_DATA)
-            await run_sections(source, result)
+        result.read, result.parse = found.read, found.parse
+        has_data = found.profile is not None and found.profile.item_count > 0
+        result.rows = found.profile.item_count if found.profile is not None else 0
+        result.status = COMPLETED if has_data else NO_DATA
+        source = SectionInput(
+            captures, labels, target, window, has_data,
+            profile=found.profile if has_data else None,
+            observed=frozenset(found.observed),
+            checks=evaluate,
+        )  # fmt: skip
+        await run_sections(source, result)
         if target.post_analytics is not None:
             custom = await asyncio.to_thread(target.post_analytics, run_summary(result))
             if isinstance(custom, dict):
@@ -244,6 +251,10 @@ async def run_window(
         _log_failure(exc, "monitoring run for %s/%s failed", target.endpoint, target.variant)
         result.status = FAILED
         result.error = f"{type(exc).__name__}: {exc}"
+        # the window could not be read: data quality still reports (no statistics, no violations)
+        if DATA.name not in result.sections and DATA.configured(target):
+            result.sections[DATA.name] = DATA.failed("")
+            result.violations_by_section = {DATA.name: 0, **result.violations_by_section}
     result.duration_seconds = time.monotonic() - started
     result.finished_at = time.time()
     return result
@@ -279,6 +290,7 @@ async def run_sections(source: SectionInput, result: RunResult) -> None:
             continue
         result.sections[section.name] = found
         outcome = section.outcome(found)
+        result.violations_by_section[section.name] = outcome.violations
         if outcome.problem and not problem:
             problem = outcome.problem
             log.warning("%s of %s/%s: %s", section.name, target.endpoint, target.variant, problem)

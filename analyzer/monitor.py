@@ -58,22 +58,19 @@ from aiohttp import web
 from croniter import croniter
 from prometheus_client import CollectorRegistry
 
-from analyzer.bias.section import BIAS
-from analyzer.config import (
-    MonitorConfig,
-)
+from analyzer.checks import Evaluator, evaluate_checks
+from analyzer.config import MonitorConfig
 from analyzer.engine import Engine
 from analyzer.exporter import AnalyzerCollector
 from analyzer.groundtruth import IngestConfig, Ingestor, add_ground_truth_route
-from analyzer.job import Evaluator, evaluate_checks, run_window
+from analyzer.job import run_window
 from analyzer.profile_cache import ProfileCache
-from analyzer.quality.section import QUALITY
+from analyzer.registry import COMPARISONS, SECTIONS
 from analyzer.reports import write_reports, write_root_index
 from analyzer.results import FAILED, RunResult
 from analyzer.server import build_app
 from analyzer.target_loading import load_target
 from analyzer.targets import Target
-from analyzer.variants import compare_variants
 from analyzer.window import Window
 from modeltap.build import register_process_metrics
 from modeltap.core.errors import ConfigError
@@ -111,16 +108,11 @@ async def run_all(
     runs: list[tuple[Target, RunResult]] = []
     try:
         for target in targets:
+            labels_uri = next(
+                (uri for s in SECTIONS if s.configured(target) and (uri := s.labels(target))), ""
+            )
+            labels = open_store(labels_uri, cfg.store) if labels_uri else None
             if target.batch is None:
-                quality = QUALITY.config(target)
-                labels_uri = (
-                    quality.ground_truth
-                    if quality is not None
-                    else cfg.ground_truth.destination
-                    if BIAS.config(target) is not None
-                    else ""
-                )
-                labels = open_store(labels_uri, cfg.store) if labels_uri else None
                 try:
                     result = await run_window(
                         captures,
@@ -145,13 +137,19 @@ async def run_all(
                         target,
                         window,
                         evaluate,
+                        labels=labels,
                         engine=engine,
                         store_config=cfg.store,
                     )
                 finally:
                     await dataset.close()
+                    if labels is not None:
+                        await labels.close()
             runs.append((target, result))
-        await compare_variants(runs)
+        for stage in COMPARISONS:
+            for (_, result), found in zip(runs, await stage.compare(runs), strict=True):
+                if found is not None:
+                    result.comparisons[stage.name] = found
         await write_root_index(reports, [t.endpoint for t in targets])
         for target, result in runs:
             try:
@@ -162,7 +160,7 @@ async def run_all(
             log.info(
                 "%s/%s %s..%s: %s, %d rows, %d violation(s)%s",
                 target.endpoint, target.variant, window.start.isoformat(), window.end.isoformat(),
-                result.status, result.rows, len(result.violations),
+                result.status, result.rows, sum(result.violations_by_section.values()),
                 f" ({result.error})" if result.error else "",
             )  # fmt: skip
             if collector is not None:

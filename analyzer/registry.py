@@ -1,6 +1,8 @@
-"""The monitoring sections a run knows, in the order they run and are reported.
+"""The monitoring sections a run knows, in the order they run and are reported, and the
+comparison stages that run after every target of a window ran.
 
-Adding a kind: a package with a ``Section`` (``analyzer.section``) and one line here.
+Adding a kind: a package with a ``Section`` (``analyzer.section``) and one line here; a comparison
+across runs: a ``Comparison`` (``analyzer.comparison``) and one line in ``COMPARISONS``.
 """
 
 from __future__ import annotations
@@ -9,10 +11,15 @@ from typing import Any
 
 from analyzer.attribution.section import ATTRIBUTION
 from analyzer.bias.section import BIAS
+from analyzer.comparison import Comparison
+from analyzer.data_quality.section import DATA
+from analyzer.llm.section import LLM
 from analyzer.quality.section import QUALITY
 from analyzer.section import Section
+from analyzer.variants.stage import VARIANTS
 
-SECTIONS: list[Section[Any]] = [QUALITY, BIAS, ATTRIBUTION]
+SECTIONS: list[Section[Any]] = [DATA, QUALITY, BIAS, ATTRIBUTION, LLM]
+COMPARISONS: list[Comparison[Any]] = [VARIANTS]
 
 
 def register(section: Section[Any]) -> None:
@@ -28,3 +35,10 @@ def unregister(name: str) -> None:
 
 def section_named(name: str) -> Section[Any] | None:
     return next((s for s in SECTIONS if s.name == name), None)
+
+
+def register_comparison(stage: Comparison[Any]) -> None:
+    """Add a comparison stage after the built-in ones."""
+    if any(c.name == stage.name for c in COMPARISONS):
+        raise ValueError(f"a comparison named {stage.name!r} is already registered")
+    COMPARISONS.append(stage)

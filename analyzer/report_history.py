@@ -85,15 +85,15 @@ async def prune(reports: Store, endpoint: str, dropped: Iterable[dict[str, Any]]
         directory = f"{endpoint}/{href.rsplit('/', 1)[0]}"
         if "/" not in href or not _RUN_DIR.search(directory):
             continue
+        # every file of the run, its sections' subdirectories too (model-quality/, llm/, bias/)
         keys = [o.key async for o in reports.list(directory + "/")]
         for key in keys:
-            if "/" not in key[len(directory) + 1 :]:
-                try:
-                    await reports.delete(key)
-                except StoreError as exc:  # e.g. no s3:DeleteObject: the run's reports stand
-                    log.warning("cannot delete old report %s (%s); keeping it", key, exc)
-                    return deleted
-                deleted += 1
+            try:
+                await reports.delete(key)
+            except StoreError as exc:  # e.g. no s3:DeleteObject: the run's reports stand
+                log.warning("cannot delete old report %s (%s); keeping it", key, exc)
+                return deleted
+            deleted += 1
     if deleted:
         log.info("deleted %d report file(s) of %s beyond monitor.keep_reports", deleted, endpoint)
     return deleted

@@ -13,15 +13,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from dataclasses import replace
 from typing import Any
 
 import orjson
 
 from analyzer.profile import Profile
-from analyzer.registry import SECTIONS
+from analyzer.registry import COMPARISONS, SECTIONS
 from analyzer.report_history import DEFAULT_KEEP, bound, prune, run_dir, write_latest
-from analyzer.report_html import Fragment, RunView, render_index, render_root, render_run
+from analyzer.report_html import Fragment, render_index, render_root, render_run
 from analyzer.results import RunResult, run_summary
+from analyzer.section import Beside, PageContext
 from modeltap.core.errors import StoreError
 from modeltap.core.store.base import Store
 
@@ -39,28 +41,23 @@ def report_prefix(endpoint: str, variant: str, end: dt.datetime, model: str = ""
 async def write_reports(
     reports: Store, result: RunResult, baseline: Profile | None, *, keep: int = DEFAULT_KEEP
 ) -> None:
-    """Write the run's files and the ``latest/`` copy, then refresh its endpoint's index
-    (which keeps the newest ``keep`` runs)."""
+    """Write the run's files (each section's, then each comparison stage's, the page, run.json
+    last) and the ``latest/`` copy, then refresh its endpoint's index (which keeps the newest
+    ``keep`` runs)."""
     prefix = report_prefix(result.endpoint, result.variant, result.window.end, result.model)
     result.report_prefix = prefix
     summary = run_summary(result)
-    opt = orjson.OPT_INDENT_2
-    files: list[tuple[str, bytes, str]] = []
-    if result.statistics is not None:
-        files.append(("statistics.json", orjson.dumps(result.statistics, option=opt), JSON))
-    violations = {"violations": result.violations}
-    files.append(("constraint_violations.json", orjson.dumps(violations, option=opt), JSON))
-    if result.evaluation is not None:
-        files.append(("drift.json", orjson.dumps(result.evaluation, option=opt), JSON))
-    if result.comparison is not None:
-        files.append(("variants.json", orjson.dumps(result.comparison, option=opt), JSON))
+    opt = orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY
+    documents: list[tuple[str, object]] = []
     for section in SECTIONS:
         if section.name in result.sections:
-            for path, doc in section.report_files(result.sections[section.name]):
-                body = orjson.dumps(doc, option=opt | orjson.OPT_SERIALIZE_NUMPY)
-                files.append((path, body, JSON))
+            documents.extend(section.report_files(result.sections[section.name]))
+    for stage in COMPARISONS:
+        if stage.name in result.comparisons:
+            documents.extend(stage.report_files(result.comparisons[stage.name]))
+    files = [(path, orjson.dumps(doc, option=opt), JSON) for path, doc in documents]
     if baseline is not None:
-        page = await asyncio.to_thread(render_run, _view(result, baseline, summary))
+        page = await asyncio.to_thread(render_run, summary, _fragments(result, baseline, summary))
         files.append(("report.html", page.encode(), HTML))
     files.append(("run.json", orjson.dumps(summary, option=opt), JSON))  # last: the run is done
     for name, body, ctype in files:
@@ -70,26 +67,21 @@ async def write_reports(
     await write_index(reports, result.endpoint, {**summary, "href": href}, keep=keep)
 
 
-def _view(result: RunResult, baseline: Profile, summary: dict[str, Any]) -> RunView:
-    comparison = result.comparison or {}
-    reference = str(comparison.get("reference_variant", ""))
-    compared = "features" in comparison and result.reference_profile is not None
-    return RunView(
-        baseline=baseline,
-        window=result.profile,
-        summary=summary,
-        violations=result.violations,
-        evaluation=result.evaluation,
-        comparisons={reference: result.reference_profile}
-        if compared and result.reference_profile is not None
-        else {},
-        comparison_evaluations={reference: comparison} if compared else {},
-        sections=[
-            Fragment(section.html(found), section.violations(found))
-            for section in SECTIONS
-            if (found := result.sections.get(section.name)) is not None
-        ],
-    )
+def _fragments(result: RunResult, baseline: Profile, summary: dict[str, Any]) -> list[Fragment]:
+    """Each section's part of the page (given what the comparison stages draw beside it), then
+    each comparison stage's."""
+    beside: dict[str, Beside] = {}
+    stages = [(s, result.comparisons[s.name]) for s in COMPARISONS if s.name in result.comparisons]
+    for stage, found in stages:
+        beside.update(stage.beside(found))
+    page = PageContext(summary, baseline, beside)
+    fragments = [
+        replace(section.html(found, page), violations=section.violations(found))
+        for section in SECTIONS
+        if (found := result.sections.get(section.name)) is not None
+    ]
+    fragments.extend(f for stage, found in stages if (f := stage.html(found)) is not None)
+    return fragments
 
 
 async def write_index(

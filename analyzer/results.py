@@ -1,6 +1,6 @@
-"""What a monitoring run found: its status, counts and section results (``RunResult``), and
-``run.json`` (:func:`run_summary`). The job fills it; reports, metrics and the variant
-comparison read it."""
+"""What a monitoring run found: its run-level facts (status, counts, timing), each section's and
+comparison stage's result (``RunResult``), and ``run.json`` (:func:`run_summary`). The job fills
+it; reports, metrics and the comparison stages read it."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analyzer.payloads import ParseStats
-from analyzer.profile import Profile
-from analyzer.registry import SECTIONS
 from analyzer.window import ReadStats, Window
 
 COMPLETED, WITH_VIOLATIONS, NO_DATA, FAILED = (
@@ -31,26 +29,19 @@ class RunResult:
     rows: int = 0
     read: ReadStats = field(default_factory=ReadStats)
     parse: ParseStats = field(default_factory=ParseStats)
-    violations: list[dict[str, str]] = field(default_factory=list)
-    statistics: dict[str, Any] | None = None
     report_prefix: str = ""
     duration_seconds: float = 0.0
     finished_at: float = 0.0
     error: str = ""
-    evaluation: dict[str, Any] | None = None  # every feature's measures and decision (drift.json)
     custom: dict[str, Any] = field(default_factory=dict)  # numbers a post-analytics hook added
-    profile: Profile | None = field(default=None, repr=False)  # the window's profile (in memory)
-    comparison: dict[str, Any] | None = None  # this variant against the reference (variants.json)
-    reference_profile: Profile | None = field(default=None, repr=False)  # the reference's window
     sections: dict[str, Any] = field(default_factory=dict)  # each section's result, by name
+    violations_by_section: dict[str, int] = field(default_factory=dict)  # in the order they ran
+    comparisons: dict[str, Any] = field(default_factory=dict)  # each comparison stage's, by name
 
 
 def run_summary(result: RunResult) -> dict[str, Any]:
     """run.json: what a run found, also the post-analytics hook's argument."""
-    by_section = {"data": len(result.violations)}
-    for section in SECTIONS:
-        if section.name in result.sections:
-            by_section[section.name] = section.outcome(result.sections[section.name]).violations
+    by_section = dict(result.violations_by_section)
     return {
         "endpoint": result.endpoint,
         "variant": result.variant,

@@ -4,121 +4,22 @@ that is unusable is one line (``analyzer.baseline_files``); a bad table a Config
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Any
 
-from analyzer.attribution.kernel_shap import Background
-from analyzer.attribution.run import AttributionTarget
-from analyzer.attribution.section import ATTRIBUTION
-from analyzer.baseline_files import check_constraints_file, parse_json, read_profile
-from analyzer.bias.run import BiasTarget
-from analyzer.bias.section import BIAS
-from analyzer.config import (
-    AttributionConfig,
-    BiasConfig,
-    EndpointConfig,
-    GroundTruthConfig,
-    QualityConfig,
-)
-from analyzer.errors import BaselineFormatError
-from analyzer.groundtruth import PredictionSpec
+from analyzer.baseline_files import check_constraints_file, read_json_files, read_profile
+from analyzer.config import EndpointConfig, GroundTruthConfig
+from analyzer.dataset_objects import missing_dataset_dir
 from analyzer.hooks import load_hook
-from analyzer.job import missing_dataset_dir
-from analyzer.quality import Calibration, ProblemType
-from analyzer.quality.run import QualityTarget
-from analyzer.quality.section import QUALITY
+from analyzer.profile import Profile
+from analyzer.registry import SECTIONS
+from analyzer.section import LoadInput
 from analyzer.targets import BatchDataset, Target
 from modeltap.core.errors import ConfigError
-from modeltap.core.store import open_store
 from modeltap.core.store_config import StoreConnection
 
 log = logging.getLogger("analyzer.monitor")
 NO_GROUND_TRUTH = GroundTruthConfig()
-
-
-async def _read_baseline(uri: str, store_cfg: StoreConnection) -> tuple[Any, Any]:
-    stats, constraints = await _read_json(uri, ("statistics.json", "constraints.json"), store_cfg)
-    return stats, constraints
-
-
-async def load_quality(
-    q: QualityConfig, ground_truth: GroundTruthConfig, store_cfg: StoreConnection
-) -> QualityTarget:
-    stats, constraints = await _read_baseline(q.baseline, store_cfg)
-    calibration = None
-    if (stats.get("modeltap") or {}).get("calibration") is not None:
-        calibration = Calibration.from_statistics(stats)
-    return QualityTarget(
-        ProblemType.parse(q.problem_type),
-        stats,
-        constraints,
-        PredictionSpec(
-            inference_index=q.inference_index,
-            probability_index=q.probability_index,
-            inference_attribute=q.inference_attribute,
-            probability_attribute=q.probability_attribute,
-            probability_threshold=q.probability_threshold,
-        ),
-        ground_truth=q.ground_truth or ground_truth.destination,
-        label_delay=dt.timedelta(hours=q.label_delay_hours),
-        positive_label=q.positive_label
-        if q.positive_label is not None
-        else (stats.get("modeltap") or {}).get("positive_label"),
-        calibration=calibration,
-    )
-
-
-async def _read_json(uri: str, names: tuple[str, ...], store_cfg: StoreConnection) -> list[Any]:
-    """The baseline files ``names`` under ``uri``; one that is not JSON is a BaselineFormatError."""
-    store = open_store(uri, store_cfg)
-    try:
-        base = uri.rstrip("/")
-        return [parse_json(await store.get(name), f"{base}/{name}") for name in names]
-    finally:
-        await store.close()
-
-
-async def load_bias(
-    b: BiasConfig, columns: tuple[str, ...], store_cfg: StoreConnection
-) -> BiasTarget:
-    analysis, constraints = await _read_json(
-        b.baseline, ("analysis.json", "constraints.json"), store_cfg
-    )
-    missing = [c for c in (b.facet, b.group) if c and c not in columns]
-    if missing:
-        raise ConfigError(
-            f"[endpoints.bias] column(s) {', '.join(missing)} are not among the endpoint's "
-            f"input columns ({', '.join(columns)})"
-        )
-    return BiasTarget(
-        (b.facet_spec(),),
-        analysis,
-        constraints,
-        b.spec(),
-        columns,
-        positive_values=(b.positive_label,),
-        group=b.group or None,
-        bootstrap=b.bootstrap,
-    )
-
-
-async def load_attribution(a: AttributionConfig, store_cfg: StoreConnection) -> AttributionTarget:
-    analysis, background = await _read_json(
-        a.baseline, ("analysis.json", "background.json"), store_cfg
-    )
-    try:
-        features = tuple(str(f) for f in background["features"])
-        rows = Background.of(background["rows"], background["weights"])
-        nsamples = a.nsamples if a.nsamples is not None else background.get("nsamples")
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise BaselineFormatError(
-            f"{a.baseline.rstrip('/')}/background.json does not follow the format "
-            f"(features, rows, weights): {type(exc).__name__}: {exc}"
-        ) from None
-    return AttributionTarget(
-        analysis, features, rows, a.client(), rows=a.rows, nsamples=nsamples, threshold=a.threshold
-    )
 
 
 async def load_sections(
@@ -127,14 +28,17 @@ async def load_sections(
     ground_truth: GroundTruthConfig,
     store_cfg: StoreConnection,
 ) -> dict[str, Any]:
-    """The settings and baselines of each section the [[endpoints]] table configures."""
+    """What each section whose [endpoints.<section>] table is given reads (its ``load``)."""
+    source = LoadInput(
+        f"[[endpoints]] {endpoint.name}/{endpoint.variant}",
+        columns,
+        ground_truth.destination,
+        store_cfg,
+    )
     found: dict[str, Any] = {}
-    if endpoint.quality is not None:
-        found[QUALITY.name] = await load_quality(endpoint.quality, ground_truth, store_cfg)
-    if endpoint.bias is not None:
-        found[BIAS.name] = await load_bias(endpoint.bias, columns, store_cfg)
-    if endpoint.attribution is not None:
-        found[ATTRIBUTION.name] = await load_attribution(endpoint.attribution, store_cfg)
+    for section in SECTIONS:
+        if section.name in endpoint.sections:
+            found[section.name] = await section.load(endpoint.sections[section.name], source)
     return found
 
 
@@ -152,13 +56,18 @@ async def load_target(
             f"[[endpoints]] {endpoint.name}/{endpoint.variant}: dataset {endpoint.dataset}: "
             f"no such directory {missing}"
         )
-    stats, constraints = await _read_baseline(endpoint.baseline, store_cfg)
-    base = endpoint.baseline.rstrip("/")
-    profile = read_profile(stats, f"{base}/statistics.json")
-    for warning in check_constraints_file(
-        constraints, f"{base}/constraints.json", strict=strict_constraints
-    ):
-        log.warning("%s", warning)
+    if endpoint.baseline:
+        stats, constraints = await read_json_files(
+            endpoint.baseline, ("statistics.json", "constraints.json"), store_cfg
+        )
+        base = endpoint.baseline.rstrip("/")
+        profile = read_profile(stats, f"{base}/statistics.json")
+        for warning in check_constraints_file(
+            constraints, f"{base}/constraints.json", strict=strict_constraints
+        ):
+            log.warning("%s", warning)
+    else:  # no data baseline (a section that stands alone, EndpointConfig.validate): no data
+        profile, constraints = Profile(), {}  # quality (DATA.configured is false)
     columns = tuple(c for c in profile.columns if c not in endpoint.output_columns)
     return Target(
         endpoint.name,
@@ -174,6 +83,10 @@ async def load_target(
             format=endpoint.dataset_format or None,
             header=endpoint.dataset_header,
             partitioned=endpoint.partitioned,
+            label_column=endpoint.label_column,
+            prediction_column=endpoint.prediction_column,
+            probability_column=endpoint.probability_column,
+            id_column=endpoint.id_column,
         )
         if endpoint.dataset
         else None,

@@ -17,7 +17,7 @@ class BatchDataset:
     """Tables a batch job wrote under a prefix (SageMaker's batch transform monitoring).
 
     Each row holds the job's inputs, and its outputs when the job joined them (columns by name,
-    as in the baseline). A run reads the objects of its window: those under the window's
+    as in the baseline); model quality and bias read the columns named below. A run reads the objects of its window: those under the window's
     ``yyyy/mm/dd/hh/`` prefixes when ``partitioned``, else those last modified within it.
     """
 
@@ -25,6 +25,13 @@ class BatchDataset:
     format: Format | None = None  # None: by file name (.csv, .jsonl/.json, .parquet, + .gz)
     header: bool = True  # CSV: the first line holds the column names
     partitioned: bool = False
+    # The columns model quality and bias read from each row (analyzer.batch_rows): the ground
+    # truth, the model's predicted label and its probability, and the row id by which ground
+    # truth is joined from the labels store when no label column is given.
+    label_column: str = ""
+    prediction_column: str = ""
+    probability_column: str = ""
+    id_column: str = ""
 
 
 @dataclass(frozen=True)

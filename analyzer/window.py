@@ -68,6 +68,12 @@ class ReadStats:
     first_time: float | None = None
     last_time: float | None = None
 
+    def counts(self) -> dict[str, int]:
+        """What a section's report says it read (``captures_read``): one shape whether the
+        objects were capture files (bad lines) or a batch dataset's tables (bad objects)."""
+        return {"objects": self.objects, "bad_objects": self.bad_objects,
+                "bad_lines": self.bad_lines}  # fmt: skip
+
     def merge(self, other: ReadStats) -> None:
         self.objects += other.objects
         self.records += other.records

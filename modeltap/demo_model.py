@@ -11,6 +11,9 @@ Two models, trained at start-up without any download:
 
 ``--permute-feature NAME`` trains on data whose NAME column is shuffled, so the served model no
 longer relies on it (how the attribution-drift test swaps in a changed model).
+``--probabilities`` adds every class's probability to each answer (a model with several
+outputs, as multi-output attribution explains): JSON ``"probabilities": [...]`` per prediction,
+CSV columns after ``label,probability``, in class order.
 
 Both speak the SageMaker serving convention:
 
@@ -147,7 +150,7 @@ def parse_json(body: bytes, features: Sequence[str] = FEATURES) -> np.ndarray:
     return rows
 
 
-def create_app(model: DemoModel) -> web.Application:
+def create_app(model: DemoModel, probabilities: bool = False) -> web.Application:
     async def ping(_request: web.Request) -> web.Response:
         return web.Response(text="ok\n")
 
@@ -170,23 +173,33 @@ def create_app(model: DemoModel) -> web.Application:
         except (BadInput, UnicodeDecodeError) as exc:
             return web.Response(status=400, text=f"bad input: {exc}\n")
         idx, prob = model.predict(rows)
+        every = model.model.predict_proba(rows) if probabilities else None
         accept = request.headers.get("Accept", "")
         want_json = "application/json" in accept or (
             ctype != "text/csv" and "text/csv" not in accept
         )
         if want_json:
             labels = [model.classes[i] for i in idx.tolist()]
-            preds = [
+            preds: list[dict[str, Any]] = [
                 {"label": lab, "probability": p}
                 for lab, p in zip(labels, prob.tolist(), strict=True)
             ]
+            if every is not None:
+                for pred, row in zip(preds, every.tolist(), strict=True):
+                    pred["probabilities"] = row
             return web.Response(
                 body=orjson.dumps({"predictions": preds}), content_type="application/json"
             )
         names = np.asarray(model.classes)[idx]
         out = io.StringIO()
         np.savetxt(
-            out, np.column_stack([names, np.char.mod("%.6f", prob)]), fmt="%s", delimiter=","
+            out,
+            np.column_stack(
+                [names, np.char.mod("%.6f", prob)]
+                + ([np.char.mod("%.6f", every)] if every is not None else [])
+            ),
+            fmt="%s",
+            delimiter=",",
         )
         return web.Response(text=out.getvalue(), content_type="text/csv")
 
@@ -204,6 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--permute-feature", metavar="NAME", help="train with this feature's column shuffled"
     )
+    parser.add_argument(
+        "--probabilities", action="store_true", help="answer every class's probability too"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -218,7 +234,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"on http://{args.host}:{args.port}",
         flush=True,
     )
-    web.run_app(create_app(model), host=args.host, port=args.port, access_log=None, print=None)
+    web.run_app(
+        create_app(model, args.probabilities),
+        host=args.host,
+        port=args.port,
+        access_log=None,
+        print=None,
+    )
     return 0
 
 

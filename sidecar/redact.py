@@ -46,10 +46,21 @@ from typing import Any
 import orjson
 
 from modeltap.core.errors import ConfigError, RedactionError
+from modeltap.core.pii import BUILTIN_PATTERNS, TextPattern, compile_patterns, luhn_ok
 from sidecar.config import RedactConfig
 from sidecar.redact_paths import Step, compile_path
 
-__all__ = ["Redactor", "Replacement", "SideRules", "build_redactor", "compile_path"]
+__all__ = [
+    "BUILTIN_PATTERNS",
+    "Redactor",
+    "Replacement",
+    "SideRules",
+    "TextPattern",
+    "build_redactor",
+    "compile_path",
+    "compile_patterns",
+    "luhn_ok",
+]
 
 
 def _replace_at(node: Any, steps: tuple[Step, ...], replace: Callable[[Any], str]) -> None:
@@ -75,53 +86,6 @@ def _replace_at(node: Any, steps: tuple[Step, ...], replace: Callable[[Any], str
             _replace_at(node[key], rest, replace)
         else:
             node[key] = replace(node[key])
-
-
-# Card numbers: 13-19 digits, single spaces or dashes between them; a match must pass Luhn.
-_CARD = r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d])"
-_PHONE = (
-    r"(?<![\w+])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){2,3}"
-    r"|\(\d{2,4}\)[ .-]?\d{3,4}[ .-]?\d{3,4}"
-    r"|\d{3}[ .-]\d{3}[ .-]\d{4})(?![\w])"
-)
-_EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
-BUILTIN_PATTERNS = {"card": _CARD, "phone": _PHONE, "email": _EMAIL}
-
-
-def luhn_ok(digits: str) -> bool:
-    """The Luhn check of a card number's digits (what makes a digit run a plausible card)."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-@dataclass(frozen=True)
-class TextPattern:
-    """One pattern replaced in free text; ``card`` matches must also pass the Luhn check."""
-
-    name: str
-    regex: re.Pattern[str]
-
-    def sub(self, text: str, replace: Callable[[str], str]) -> str:
-        if self.name == "card":
-
-            def card(m: re.Match[str]) -> str:
-                digits = re.sub(r"[ -]", "", m.group())
-                return replace(m.group()) if luhn_ok(digits) else m.group()
-
-            return self.regex.sub(card, text)
-        return self.regex.sub(lambda m: replace(m.group()), text)
-
-
-def compile_patterns(names: tuple[str, ...], regexes: tuple[str, ...]) -> tuple[TextPattern, ...]:
-    """The configured patterns, built-ins first (cards before phones: a card is a digit run)."""
-    out = [TextPattern(n, re.compile(BUILTIN_PATTERNS[n])) for n in BUILTIN_PATTERNS if n in names]
-    out += [TextPattern(f"regex:{r}", re.compile(r)) for r in regexes]
-    return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ Scores are read from the response as the ground-truth merge reads predictions: C
 (``modeltap.core.jsonpath.compile_path``, e.g. ``predictions[*].score``,
 ``outputs[0].data``); without a path, ``predictions``, ``outputs[0].data`` or the whole
 document. A row's value may be a list (one score per output), giving an (n, k) result.
+``outputs`` picks some of a row's outputs, in its order (CSV columns, or positions in each
+row's list): a multiclass model's probabilities, a multi-target regression's targets.
 
 One ``aiohttp.ClientSession`` per client (aiohttp's advice), opened by ``async with``.
 """
@@ -56,6 +58,9 @@ class ModelClientConfig:
     """JSON responses: the path of the per-row scores."""
     score_index: int | None = 0
     """CSV responses: the column of the score; None for every column."""
+    outputs: tuple[int, ...] | None = None
+    """The outputs of each row to keep, in this order (CSV columns, or positions in each row's
+    list of scores); wins over ``score_index``. None: ``score_index`` (CSV), or all (JSON)."""
     rows_per_request: int = 100
     max_concurrency: int = 2
     requests_per_second: float = 10.0
@@ -86,6 +91,11 @@ class ModelClientConfig:
             raise AttributionError("retries and backoff_seconds must be >= 0")
         if self.score_index is not None and self.score_index < 0:
             raise AttributionError(f"score_index must be >= 0, got {self.score_index}")
+        if self.outputs is not None:
+            if not self.outputs or any(i < 0 for i in self.outputs):
+                raise AttributionError(f"outputs must be indices >= 0, got {list(self.outputs)}")
+            if len(set(self.outputs)) != len(self.outputs):
+                raise AttributionError(f"outputs lists an index twice: {list(self.outputs)}")
         if self.score_path is not None:
             try:
                 compile_path(self.score_path)
@@ -240,14 +250,14 @@ class ModelClient:
                 b"{",
                 b"[",
             ):
-                scores = self._json_scores(orjson.loads(data))
+                scores = self._select(self._json_scores(orjson.loads(data)))
             else:
                 i = self.config.score_index
                 scores = np.loadtxt(
                     io.StringIO(data.decode()),
                     delimiter=",",
                     ndmin=2,
-                    usecols=None if i is None else (i,),
+                    usecols=self.config.outputs or (None if i is None else (i,)),
                 )
         except (ValueError, IndexError, TypeError, orjson.JSONDecodeError) as e:
             raise ModelResponseError(
@@ -263,6 +273,16 @@ class ModelClient:
                 url=self.config.url,
             )
         return scores
+
+    def _select(self, scores: Floats) -> Floats:
+        """The configured ``outputs`` of each row of JSON scores (n, k)."""
+        wanted = self.config.outputs
+        if wanted is None:
+            return scores
+        width = scores.shape[1] if scores.ndim == 2 else 1
+        if scores.ndim != 2 or max(wanted) >= width:
+            raise ValueError(f"outputs {list(wanted)} asked of rows with {width} score(s) each")
+        return scores[:, list(wanted)]
 
     def _json_scores(self, doc: Any) -> Floats:
         found = None

@@ -25,11 +25,16 @@ def bias_metrics(results: Mapping[Ident, BiasResult]) -> Iterator[GaugeMetricFam
     rows = GaugeMetricFamily("modeltap_analyzer_bias_rows",
                              "Predictions the latest bias run covered, and how many had labels.",
                              labels=[*labels, "kind"])  # fmt: skip
+    invalid = GaugeMetricFamily("modeltap_analyzer_bias_invalid_labels",
+                                "Ground-truth labels of the latest bias run that cannot be labels of "
+                                "the model (wrong type or class); left out of the metrics, and the run "
+                                "fails.", labels=labels)  # fmt: skip
     for ident, result in sorted(results.items()):
         if result.error:
             continue
         rows.add_metric([*ident, "rows"], float(result.rows))
         rows.add_metric([*ident, "labelled"], float(result.labelled))
+        invalid.add_metric(list(ident), float(result.invalid_labels.count))
         facets = ((result.report or {}).get("post_training_bias_metrics") or {}).get("facets", {})
         for facet, entries in sorted(facets.items()):
             for entry in entries[:MAX_FACET_VALUES]:
@@ -43,4 +48,4 @@ def bias_metrics(results: Mapping[Ident, BiasResult]) -> Iterator[GaugeMetricFam
                 [*ident, str(v.get("facet", "")), str(v.get("facet_value", "")),
                  str(v.get("metric_name", ""))], 1.0,
             )  # fmt: skip
-    yield from (metric, violations, rows)
+    yield from (metric, violations, rows, invalid)

@@ -1,5 +1,9 @@
 """Post-training bias metrics, as SageMaker Clarify defines them, in Clarify's report layout.
 
+(Over 400 lines on purpose: the metrics share one set of per-facet confusion counts and read as
+one table of formulas, below; they are split by kind only once the GE metric of another branch
+has landed here.)
+
 ``compute(facet_columns, facets, y_pred=..., y_true=...)`` returns an ``analysis.json``-like
 document (docs/formats.md §7)::
 
@@ -15,7 +19,8 @@ Groups: ``d`` (the disfavoured facet) is the rows whose facet column holds one o
 ``values``, or is above its ``threshold`` (Clarify's interval ``(threshold, max]``); ``a`` is
 every other row. Rows whose facet is missing (None, NaN) are in neither. Without ``values`` and
 ``threshold`` each distinct value is its own ``d`` (one vs rest), at most ``MAX_FACET_VALUES``
-of the most frequent. ``value_or_threshold`` is the configured value as text (``"F"``,
+of the most frequent, named by number when the column holds numbers (``"41"`` whether a file
+held the text "41" or the number 41.0, ``"41.5"``). ``value_or_threshold`` is the configured value as text (``"F"``,
 ``"40"``), the key violations name, so it stays the same from one window to the next (Clarify
 writes the interval ``(40, 90]``, whose upper end moves with the data).
 
@@ -29,9 +34,16 @@ facet's confusion matrix)::
     AD   = ACCa - ACCd                       TE   = FNd/FPd - FNa/FPa
     CDDPL = sum_i n_i DDPL_i / n,  DDPL_i = n'd,i(0)/n'_i(0) - n'd,i(1)/n'_i(1)  (per group i)
     FT   = (F+ - F-) / nd                    (k-NN flip test, see ``flip_test``)
+    GE   = sum_i ((b_i/mean b)^alpha - 1) / (n alpha (alpha - 1)),  b_i = y'_i - y_i + 1
+
+GE (generalized entropy, Clarify's default alpha = 2) is the inequality of the "benefit" b over
+all rows: 0 for a false negative, 1 for a correct prediction, 2 for a false positive. It does not
+depend on the facet (Clarify lists it under every facet value with the same value), only on the
+rows that have a facet value; 0 is no inequality, undefined when every prediction is a false
+negative (mean benefit 0). alpha = 1 is Theil's index, mean((b/mean b) ln(b/mean b)).
 
 Positive values mean the facet ``a`` is favoured (DI: below 1). All but DPPL, DI, CDDPL and FT
-need true labels; CDDPL needs ``group``, FT needs ``features``. Metrics that cannot be computed
+need true labels (GE too); CDDPL needs ``group``, FT needs ``features``. Metrics that cannot be computed
 are reported as Clarify reports a failed metric: ``"value": null`` and an ``"error"`` text.
 
 Division, as Clarify's ``divide``: ``x/0`` is ``+inf`` for ``x > 0``, and a difference of two
@@ -74,6 +86,7 @@ SECTION = "post_training_bias_metrics"
 VERSION = "1.0"
 MAX_FACET_VALUES = 50
 DEFAULT_FT_MAX_ROWS = 5000
+DEFAULT_GE_ALPHA = 2.0  # Clarify's
 FT_NEIGHBOURS = 5
 FT_MIN_NEIGHBOURS = 1
 FT_SAMPLES_THRESHOLD = 9  # Clarify: 5 neighbours when facet a has more than 9 rows, else 1
@@ -89,12 +102,14 @@ DESCRIPTIONS = {
     "DPPL": "Difference in Positive Proportions in Predicted Labels (DPPL)",
     "DRR": "Difference in Rejection Rates (DRR)",
     "FT": "Flip Test (FT)",
+    "GE": "Generalized Entropy (GE)",
     "RD": "Recall Difference (RD)",
     "SD": "Specificity Difference (SD)",
     "TE": "Treatment Equality (TE)",
 }
 METRIC_NAMES = tuple(sorted(DESCRIPTIONS))  # Clarify's order: by name
-NEEDS_LABELS = frozenset({"AD", "DAR", "DCA", "DCR", "DRR", "RD", "SD", "TE"})
+NEEDS_LABELS = frozenset({"AD", "DAR", "DCA", "DCR", "DRR", "GE", "RD", "SD", "TE"})
+FACET_FREE = frozenset({"GE"})  # the same whatever the facet: defined with an empty facet too
 
 
 @dataclass(frozen=True)
@@ -147,6 +162,24 @@ def is_in(column: npt.NDArray[Any], values: Sequence[Any]) -> Bools:
     except (TypeError, ValueError):
         return np.isin(column.astype(str), [str(v) for v in values])
     return np.isin(col, vals)
+
+
+def _distinct(present: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], Ints]:
+    """The distinct values of a facet column, named, and their counts. A column of numbers
+    (numbers, or text that reads as numbers, as ``is_in`` matches them) is named by number:
+    ``41`` for 41.0 and "41", so CSV text, JSON or Parquet numbers and captured payloads of
+    the same rows give the same names; any other column by its text."""
+    if present.dtype.kind in "iufOUS":
+        try:
+            numbers = present.astype(np.float64)
+        except (TypeError, ValueError):
+            pass
+        else:
+            uniq, counts = np.unique(numbers, return_counts=True)
+            names = np.array([_render(float(v)) for v in uniq], dtype=object)
+            return names, counts
+    text, counts = np.unique(present.astype(str), return_counts=True)
+    return text.astype(object), counts
 
 
 def facet_groups(column: Any, facet: Facet, value: Any = None) -> tuple[Bools, Bools]:
@@ -223,7 +256,29 @@ def cell_counts(
     return counts.reshape(groups, 2, 2, 2)
 
 
-def from_counts(cells: Any, has_labels: bool) -> dict[str, Floats]:
+def generalized_entropy(fn: Any, correct: Any, fp: Any, alpha: float = DEFAULT_GE_ALPHA) -> Floats:
+    """GE of rows counted by benefit: ``fn`` with b = 0, ``correct`` with 1, ``fp`` with 2.
+
+    ``sum_i ((b_i/mu)^alpha - 1) / (n alpha (alpha - 1))`` grouped by the three benefit values
+    (``0^alpha = 0`` for alpha > 0); alpha = 1 is the limit, Theil's index. NaN when mu = 0.
+    """
+    fn, correct, fp = (np.asarray(v, np.float64) for v in (fn, correct, fp))
+    n = fn + correct + fp
+    mu = _divide(correct + 2.0 * fp, n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r1, r2 = 1.0 / mu, 2.0 / mu  # b/mu of a correct row and of a false positive
+        if alpha == 1.0:
+            total = correct * r1 * np.log(r1) + fp * r2 * np.log(r2)
+            out = total / n
+        else:
+            total = correct * r1**alpha + fp * r2**alpha
+            out = (total / n - 1.0) / (alpha * (alpha - 1.0))
+    return np.asarray(np.where((mu > 0) & (n > 0), out, np.nan), dtype=np.float64)
+
+
+def from_counts(
+    cells: Any, has_labels: bool, ge_alpha: float = DEFAULT_GE_ALPHA
+) -> dict[str, Floats]:
     """Every count-based metric of cell tables ``[..., group, d, pred, true]`` (one per leading index)."""
     c = np.asarray(cells, np.float64)
     k = c.sum(axis=-4)  # over groups: [..., d, pred, true]
@@ -244,6 +299,8 @@ def from_counts(cells: Any, has_labels: bool) -> dict[str, Floats]:
         out["DRR"] = _divide(tn_d, tn_d + fn_d) - _divide(tn_a, tn_a + fn_a)
         out["AD"] = _divide(tp_a + tn_a, n_a) - _divide(tp_d + tn_d, n_d)
         out["TE"] = _diff(_divide(fn_d, fp_d), _divide(fn_a, fp_a))
+        correct = tp_a + tn_a + tp_d + tn_d
+        out["GE"] = generalized_entropy(fn_a + fn_d, correct, fp_a + fp_d, ge_alpha)
     # CDDPL over groups: predicted [..., group, d, pred]; empty group denominators add 0.
     p = c.sum(axis=-1)
     rejected, accepted = p[..., 0].sum(axis=-1), p[..., 1].sum(axis=-1)
@@ -253,7 +310,9 @@ def from_counts(cells: Any, has_labels: bool) -> dict[str, Floats]:
     none = (rejected.sum(axis=-1) == 0) | (accepted.sum(axis=-1) == 0)
     out["CDDPL"] = np.where(none, np.nan, cddpl)
     empty = (n_a == 0) | (n_d == 0)
-    return {name: np.where(empty, np.nan, v) for name, v in out.items()}
+    return {
+        name: v if name in FACET_FREE else np.where(empty, np.nan, v) for name, v in out.items()
+    }
 
 
 def _share(num: Floats, den: Floats) -> Floats:
@@ -340,6 +399,7 @@ class _Inputs:
     groups: int
     features: Floats | None
     ft_error: str | None = None
+    ge_alpha: float = DEFAULT_GE_ALPHA
 
 
 def _features(features: Any, n: int) -> tuple[Floats | None, str | None]:
@@ -366,6 +426,8 @@ def _reason(name: str, value: float, cells: Ints, inputs: _Inputs) -> str | None
         return inputs.ft_error or "FT needs the feature columns"
     if not math.isnan(value):
         return None
+    if name == "GE" and cells.sum():
+        return "GE is undefined when every prediction is a false negative (mean benefit 0)"
     k = cells.sum(axis=0)
     if k[1].sum() == 0:
         return "Facet set is empty"
@@ -402,7 +464,9 @@ def _facet_report(
     seed: int,
 ) -> list[dict[str, Any]]:
     cells = cell_counts(d, valid, inputs.pred, inputs.true, inputs.group, inputs.groups)
-    point = {k: float(v) for k, v in from_counts(cells, inputs.true is not None).items()}
+    point = {
+        k: float(v) for k, v in from_counts(cells, inputs.true is not None, inputs.ge_alpha).items()
+    }
     ft_sd = math.nan
     if "FT" in names and inputs.features is not None:
         keep = np.flatnonzero(valid)
@@ -416,7 +480,7 @@ def _facet_report(
     n = int(cells.sum())
     if bootstrap and n:
         draws = rng.multinomial(n, cells.ravel() / n, size=bootstrap).reshape(-1, *cells.shape)
-        reps = from_counts(draws, inputs.true is not None)
+        reps = from_counts(draws, inputs.true is not None, inputs.ge_alpha)
     out = []
     for name in names:
         value = point.get(name, math.nan)
@@ -454,13 +518,15 @@ def compute(
     confidence: float = 0.95,
     seed: int = 0,
     ft_max_rows: int = DEFAULT_FT_MAX_ROWS,
+    ge_alpha: float = DEFAULT_GE_ALPHA,
 ) -> dict[str, Any]:
     """The post-training bias report of one dataset (baseline or window), Clarify's layout.
 
     ``facet_columns`` maps each facet's name to its column. ``positive_values`` are the
     positive label values (Clarify's ``label_values_or_threshold``), matched in ``y_true`` and
     ``y_pred`` as numbers when both sides are numbers (``"1"`` matches ``1``). ``features``
-    (n x m numbers, without facet and label) enables FT; ``group`` enables CDDPL.
+    (n x m numbers, without facet and label) enables FT; ``group`` enables CDDPL; ``ge_alpha``
+    is GE's alpha (> 0; Clarify's 2).
     """
     names = list(METRIC_NAMES if metrics is None else metrics)
     unknown = sorted(set(names) - set(DESCRIPTIONS))
@@ -472,6 +538,8 @@ def compute(
         )
     if not positive_values:
         raise BiasError("positive_values must name at least one positive label")
+    if not (math.isfinite(ge_alpha) and ge_alpha > 0):
+        raise BiasError(f"ge_alpha must be a number > 0, got {ge_alpha}")
     columns = {name: np.asarray(col) for name, col in facet_columns.items()}
     lengths = {len(c) for c in columns.values()}
     if len(lengths) != 1 or 0 in lengths:
@@ -488,7 +556,7 @@ def compute(
     x, ft_error = None, None
     if features is not None and "FT" in names:
         x, ft_error = _features(features, n)
-    inputs = _Inputs(pred, true, group_codes, groups, x, ft_error)
+    inputs = _Inputs(pred, true, group_codes, groups, x, ft_error, ge_alpha)
     z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
     rng = np.random.default_rng(seed)
     report: dict[str, list[dict[str, Any]]] = {}
@@ -497,10 +565,9 @@ def compute(
             raise BiasError(f"no column for facet {facet.name!r}; columns: {sorted(columns)}")
         col = columns[facet.name]
         if facet.values is None and facet.threshold is None:
-            present = col[~_missing(col)]
-            uniq, counts = np.unique(present.astype(str), return_counts=True)
+            uniq, counts = _distinct(col[~_missing(col)])
             order = np.argsort(-counts, kind="stable")[:MAX_FACET_VALUES]
-            subsets = [(Facet(facet.name, values=(str(v),)), None) for v in uniq[order]]
+            subsets = [(Facet(facet.name, values=(v,)), None) for v in uniq[order]]
         else:
             subsets = [(facet, None)]
         entries = report.setdefault(facet.name, [])

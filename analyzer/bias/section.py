@@ -8,10 +8,12 @@ from typing import Any
 
 from prometheus_client.core import Metric
 
+from analyzer.bias.baseline_builder import BIAS_BASELINE
+from analyzer.bias.config import BiasConfig, load_bias
 from analyzer.bias.exported import bias_metrics
-from analyzer.bias.run import BiasResult, BiasTarget, run_bias
-from analyzer.report_html import doc_section
-from analyzer.section import Ident, Limits, Outcome, SectionInput
+from analyzer.bias.run import BiasResult, BiasTarget, run_bias, run_bias_dataset
+from analyzer.report_html import Fragment, doc_section
+from analyzer.section import Ident, Limits, LoadInput, Outcome, PageContext, SectionInput
 from analyzer.targets import Target
 
 
@@ -30,6 +32,15 @@ def clarify_files(folder: str, doc: dict[str, Any]) -> list[tuple[str, object]]:
 class BiasSection:
     name = "bias"
     title = "Bias drift"
+    config_type = BiasConfig
+    baseline = BIAS_BASELINE
+
+    async def load(self, config: BiasConfig, source: LoadInput) -> BiasTarget:
+        return await load_bias(config, source)
+
+    def labels(self, target: Target) -> str:
+        config = self.config(target)
+        return config.ground_truth if config is not None else ""
 
     def config(self, target: Target) -> BiasTarget | None:
         """The target's bias settings and baseline, when it has them."""
@@ -37,13 +48,18 @@ class BiasSection:
         return found if isinstance(found, BiasTarget) else None
 
     def configured(self, target: Target) -> bool:
-        return self.config(target) is not None and target.batch is None
+        return self.config(target) is not None
 
     async def run(self, source: SectionInput) -> BiasResult | None:
         t = source.target
         config = self.config(t)
         if config is None or not source.window_has_data:
             return None
+        if t.batch is not None:
+            return await run_bias_dataset(
+                source.captures, source.labels, t.endpoint, t.variant, t.batch, config,
+                source.window,
+            )  # fmt: skip
         return await run_bias(
             source.captures, source.labels, t.endpoint, t.variant, t.target_model, config,
             source.window,
@@ -53,7 +69,8 @@ class BiasSection:
         return BiasResult(error=error)
 
     def outcome(self, result: BiasResult) -> Outcome:
-        return Outcome(violations=len(result.violations))
+        problem = result.error or result.invalid_labels.problem()
+        return Outcome(violations=len(result.violations), problem=problem)
 
     def violations(self, result: BiasResult) -> Sequence[Mapping[str, Any]]:
         return result.violations
@@ -61,8 +78,8 @@ class BiasSection:
     def report_files(self, result: BiasResult) -> list[tuple[str, object]]:
         return clarify_files(self.name, result.document())
 
-    def html(self, result: BiasResult) -> str:
-        return doc_section(result.document(), self.name, self.title)
+    def html(self, result: BiasResult, page: PageContext) -> Fragment:
+        return Fragment(doc_section(result.document(), self.name, self.title))
 
     def metrics(self, results: Mapping[Ident, BiasResult], limits: Limits) -> Iterable[Metric]:
         return bias_metrics(results)

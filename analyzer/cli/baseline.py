@@ -12,6 +12,7 @@ options or variables, store settings, an engine that cannot be reached), always 
     modeltap baseline s3://bucket/train/ -o s3://bucket/baseline/ \\
         --store-endpoint-url http://seaweedfs:8333 --store-path-style
     modeltap baseline s3://bucket/train/ -o out/ --engine dask --scheduler tcp://dask-scheduler:8786
+    modeltap baseline --llm past-exchanges.jsonl -o s3://bucket/baselines/chat/
 
 Every option but INPUT, -o, --progress and -q is also an environment variable
 ``MODELTAP_BASELINE_<SECTION>_<FIELD>`` (``--help-config`` lists them); a flag wins. The store's
@@ -27,7 +28,7 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from analyzer.baseline_config import ENV_PREFIX, BaselineConfig, load_baseline_config
-from analyzer.baseline_run import Job, run
+from analyzer.baseline_run import run
 from modeltap.core.errors import ConfigError, ModeltapError
 from modeltap.core.settings import OneLineParser, add_arguments, markdown_table
 
@@ -72,7 +73,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return exc.code if isinstance(exc.code, int) else 2
     try:
         config = load_baseline_config(args, os.environ if environ is None else environ)
-        job = Job(tuple(args.inputs), args.output, config, args.progress, args.quiet)
+        job = config.job(tuple(args.inputs), args.output, args.progress, args.quiet)
         return run(job)
     except ConfigError as exc:
         print(f"modeltap baseline: configuration error: {exc}", file=sys.stderr)

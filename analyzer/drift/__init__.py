@@ -8,6 +8,7 @@ One statistic per module, each a pure function of the two profiles' summaries (n
 * ``wasserstein``    Wasserstein-1 distance from the binned CDFs, with a stated error bound.
 * ``chi_squared``    chi-square tests of category counts (goodness of fit and homogeneity).
 * ``linf``           SageMaker's baseline_drift_check distance (linf_simple / linf_robust).
+* ``measures``       every measure of one feature that applies to its type (``measure``).
 * ``decide``         per-feature p-values to drift decisions with a multiple-testing correction.
 
 Every measure is computed on *present* values only; missingness is a separate signal (the

@@ -1,5 +1,8 @@
 """Join a window's predictions with their ground-truth labels (SageMaker's merge job).
 
+(Over 400 lines for now: its prediction reading moves to the one payload parser of the payload
+rework, which takes it under 400; split by then rather than twice.)
+
 **Reading predictions** from ``endpointOutput`` (see :class:`PredictionSpec`): CSV output is read
 by column index, all records of a window in one Arrow parse; JSON output by a small path
 (:func:`compile_path`), evaluated on each record's whole output document by
@@ -349,6 +352,14 @@ def _typed(
         return out
 
     return text(true), text(pred)
+
+
+def typed(
+    true: np.ndarray[Any, Any], pred: np.ndarray[Any, Any]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Labels and predictions of rows read otherwise (a batch dataset's columns) typed as the
+    merge types them: both float64 when all are numbers, else canonical text."""
+    return _typed(true, pred)
 
 
 def _objects(values: Sequence[Any]) -> np.ndarray[Any, Any]:

@@ -16,6 +16,7 @@ the baseline never saw may still be a real one.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -83,4 +84,29 @@ def examples(y_true: npt.NDArray[Any], bad: Bools, n: int = 5) -> list[str]:
     return [str(v) for v in values[:n]]
 
 
-__all__ = ["examples", "wrong_type"]
+@dataclass
+class InvalidLabels:
+    """Ground-truth labels that cannot be labels of the model (wrong type or class), as a
+    report shows them (model_quality.json, bias/run.json: ``invalid_labels``)."""
+
+    count: int = 0
+    of: int = 0
+    expected: str = ""
+    examples: list[Any] = field(default_factory=list)
+
+    @classmethod
+    def found(cls, y_true: npt.NDArray[Any], bad: Bools, expected: str) -> InvalidLabels:
+        return cls(int(bad.sum()), len(bad), expected, examples(y_true, bad))
+
+    def problem(self) -> str:
+        """The one line that fails the run ('' when every label is valid)."""
+        if not self.count:
+            return ""
+        shown = ", ".join(repr(e) for e in self.examples)
+        return (
+            f"{self.count} of {self.of} ground-truth labels are not {self.expected} "
+            f"(e.g. {shown}); they are left out of the metrics"
+        )
+
+
+__all__ = ["InvalidLabels", "examples", "wrong_type"]

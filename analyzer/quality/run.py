@@ -18,10 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from analyzer.groundtruth import Labels, LabelStats, PredictionSpec, load_labels, merge
+from analyzer.batch_rows import predictions, read_rows, role_columns
+from analyzer.groundtruth import Labels, LabelStats, MergeResult, PredictionSpec, load_labels, merge
 from analyzer.groundtruth.merge import MergeStats, read_predictions
 from analyzer.quality import Calibration, ProblemType, QualityError, check, compute, estimate
-from analyzer.quality.label_types import examples, wrong_type
+from analyzer.quality.label_types import InvalidLabels, wrong_type
+from analyzer.targets import BatchDataset
 from analyzer.window import ReadStats, Window, list_window, parse_records, parse_time
 from modeltap.core.store.base import Store
 
@@ -50,16 +52,6 @@ class QualityWindows:
     @classmethod
     def of(cls, window: Window, delay: dt.timedelta) -> QualityWindows:
         return cls(Window(window.start - delay, window.end - delay), window)
-
-
-@dataclass
-class InvalidLabels:
-    """Ground-truth labels that cannot be labels of the model (wrong type or class)."""
-
-    count: int = 0
-    of: int = 0
-    expected: str = ""
-    examples: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -99,10 +91,7 @@ class QualityResult:
                 "bad_lines": self.labels_read.bad_lines,
                 "bad_lines_by_reason": dict(self.labels_read.reasons),
             },
-            "captures_read": {
-                "objects": self.captures_read.objects,
-                "bad_lines": self.captures_read.bad_lines,
-            },
+            "captures_read": self.captures_read.counts(),
             "label_coverage": self.label_coverage,
             "invalid_labels": asdict(self.invalid_labels),
             "statistics": self.statistics,
@@ -198,6 +187,69 @@ def _evaluate(
     read: ReadStats,
 ) -> QualityResult:
     merged = merge(realised, labels, target.spec)
+    estimate_from = None
+    if target.problem_type is ProblemType.BINARY and current:
+        y_pred, y_score, _ = read_predictions(current, target.spec)
+        estimate_from = (y_pred, y_score)
+    return _metrics(target, windows, merged, estimate_from, label_stats, read)
+
+
+async def run_quality_dataset(
+    dataset_store: Store,
+    labels_store: Store | None,
+    endpoint: str,
+    variant: str,
+    batch: BatchDataset,
+    target: QualityTarget,
+    window: Window,
+    now: dt.datetime | None = None,
+) -> QualityResult:
+    """The model quality of one run over a batch dataset: its rows' prediction columns with
+    their label column, or with ground truth joined by ``id_column`` as captured predictions."""
+    windows = QualityWindows.of(window, target.label_delay)
+    columns = role_columns(batch)
+    realised = await read_rows(dataset_store, batch, windows.realised, columns)
+    current = (
+        realised
+        if windows.realised == windows.estimated
+        else await read_rows(dataset_store, batch, windows.estimated, columns)
+    )
+    labels, label_stats = None, LabelStats()
+    if not batch.label_column and labels_store is not None:
+        labels, label_stats = await load_labels(
+            labels_store, endpoint, variant, windows.realised,
+            label_delay=dt.timedelta(days=36500), now=now or dt.datetime.now(dt.UTC),
+        )  # fmt: skip
+
+    def evaluate() -> QualityResult:
+        threshold = target.spec.probability_threshold
+        rows = predictions(realised.table, batch, threshold, labels)
+        merged = MergeResult(
+            y_true=rows.y_true,
+            y_pred=rows.y_pred_labelled,
+            y_score=rows.y_score[rows.labelled] if rows.y_score is not None else None,
+            ids=np.zeros(0, dtype=object),
+            stats=rows.stats,
+        )
+        estimate_from = None
+        if target.problem_type is ProblemType.BINARY and current.table.num_rows:
+            now_rows = predictions(current.table, batch, threshold, None)
+            estimate_from = (now_rows.y_pred, now_rows.y_score)
+        read = realised.read
+        return _metrics(target, windows, merged, estimate_from, label_stats, read)
+
+    return await asyncio.to_thread(evaluate)
+
+
+def _metrics(
+    target: QualityTarget,
+    windows: QualityWindows,
+    merged: MergeResult,
+    estimate_from: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None] | None,
+    label_stats: LabelStats,
+    read: ReadStats,
+) -> QualityResult:
+    """The metrics of labelled predictions, and the estimate over the current window's."""
     m = merged.stats
     bad, expected = wrong_type(
         target.problem_type, merged.y_true, merged.y_pred, target.statistics, target.positive_label
@@ -215,9 +267,7 @@ def _evaluate(
         labels_read=label_stats,
         captures_read=read,
         label_coverage=m.labelled / m.predictions if m.predictions else None,
-        invalid_labels=InvalidLabels(
-            int(bad.sum()), len(bad), expected, examples(merged.y_true, bad)
-        ),
+        invalid_labels=InvalidLabels.found(merged.y_true, bad, expected),
     )
     if len(y_true):
         try:
@@ -233,8 +283,8 @@ def _evaluate(
         else:
             result.statistics = stats
             result.violations = check(stats, target.constraints)
-    if target.problem_type is ProblemType.BINARY and current:
-        y_pred, y_score, _ = read_predictions(current, target.spec)
+    if estimate_from is not None:
+        y_pred, y_score = estimate_from
         if y_score is not None and len(y_score):
             scores = np.asarray(y_score, dtype=np.float64)
             try:

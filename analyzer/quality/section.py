@@ -8,10 +8,12 @@ from typing import Any
 
 from prometheus_client.core import Metric
 
+from analyzer.quality.baseline_builder import QUALITY_BASELINE
+from analyzer.quality.config import QualityConfig, load_quality
 from analyzer.quality.exported import quality_metrics
-from analyzer.quality.run import QualityResult, QualityTarget, run_quality
-from analyzer.report_html import doc_section
-from analyzer.section import Ident, Limits, Outcome, SectionInput
+from analyzer.quality.run import QualityResult, QualityTarget, run_quality, run_quality_dataset
+from analyzer.report_html import Fragment, doc_section
+from analyzer.section import Ident, Limits, LoadInput, Outcome, PageContext, SectionInput
 from analyzer.targets import Target
 
 
@@ -20,14 +22,7 @@ def quality_problem(result: QualityResult) -> str:
     wrong type (left out of the metrics), or metrics that could not be computed."""
     if result.raised:
         return result.error
-    problems = []
-    bad = result.invalid_labels
-    if bad.count:
-        shown = ", ".join(repr(e) for e in bad.examples)
-        problems.append(
-            f"{bad.count} of {bad.of} ground-truth labels are not {bad.expected} "
-            f"(e.g. {shown}); they are left out of the metrics"
-        )
+    problems = [p] if (p := result.invalid_labels.problem()) else []
     if result.error:
         problems.append(f"metrics not computed: {result.error}")
     return "; ".join(problems)
@@ -36,6 +31,15 @@ def quality_problem(result: QualityResult) -> str:
 class QualitySection:
     name = "quality"
     title = "Model quality"
+    config_type = QualityConfig
+    baseline = QUALITY_BASELINE
+
+    async def load(self, config: QualityConfig, source: LoadInput) -> QualityTarget:
+        return await load_quality(config, source)
+
+    def labels(self, target: Target) -> str:
+        config = self.config(target)
+        return config.ground_truth if config is not None else ""
 
     def config(self, target: Target) -> QualityTarget | None:
         """The target's quality settings and baseline, when it has them."""
@@ -43,12 +47,21 @@ class QualitySection:
         return found if isinstance(found, QualityTarget) else None
 
     def configured(self, target: Target) -> bool:
-        return self.config(target) is not None and target.batch is None
+        return self.config(target) is not None
 
     async def run(self, source: SectionInput) -> QualityResult | None:
         t = source.target
         config = self.config(t)
-        if config is None or source.labels is None:
+        if config is None:
+            return None
+        if t.batch is not None:  # the dataset's rows: label column, or ground truth by id
+            if not t.batch.label_column and source.labels is None:
+                return None
+            return await run_quality_dataset(
+                source.captures, source.labels, t.endpoint, t.variant, t.batch, config,
+                source.window,
+            )  # fmt: skip
+        if source.labels is None:
             return None
         return await run_quality(
             source.captures, source.labels, t.endpoint, t.variant, t.target_model, config,
@@ -76,8 +89,8 @@ class QualitySection:
         files.append(("model-quality/constraint_violations.json", found))
         return files
 
-    def html(self, result: QualityResult) -> str:
-        return doc_section(result.document(), self.name, self.title)
+    def html(self, result: QualityResult, page: PageContext) -> Fragment:
+        return Fragment(doc_section(result.document(), self.name, self.title))
 
     def metrics(self, results: Mapping[Ident, QualityResult], limits: Limits) -> Iterable[Metric]:
         return quality_metrics(results, limits.max_classes)

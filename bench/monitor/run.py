@@ -79,8 +79,9 @@ def child_monitor(store_dir: str, baseline_path: str, records: int) -> None:
     t0 = time.perf_counter()
     result = asyncio.run(run_window(LocalStore(store_dir), None, target, window))
     run_s = time.perf_counter() - t0
-    feats = (result.evaluation or {}).get("features", {})
-    drifted = sorted(n for n, f in feats.items() if (f.get("decision") or {}).get("drift"))
+    data = result.sections["data"]  # analyzer.data_quality.result.DataResult
+    feats = data.evaluation.features if data.evaluation is not None else {}
+    drifted = sorted(n for n, f in feats.items() if f.drift)
     print(
         json.dumps(
             {
@@ -90,7 +91,7 @@ def child_monitor(store_dir: str, baseline_path: str, records: int) -> None:
                 "objects": result.read.objects,
                 "unparsed": result.parse.failed,
                 "violations": sorted(
-                    f"{v['feature_name']}:{v['constraint_check_type']}" for v in result.violations
+                    f"{v.feature_name}:{v.constraint_check_type}" for v in data.violations
                 ),
                 "drifted": drifted,
                 "error": result.error,

@@ -134,10 +134,12 @@ def _window(i: int, window_min: int, interval_min: int) -> Any:
 
 
 def _outcome(r: Any) -> list[Any]:
-    feats = (r.evaluation or {}).get("features", {})
-    return [r.status, r.rows, sorted(v["feature_name"] + ":" + v["constraint_check_type"]
-            for v in r.violations),
-            sorted(n for n, f in feats.items() if (f.get("decision") or {}).get("drift"))]  # fmt: skip
+    data = r.sections.get("data")
+    violations = data.violations if data is not None else []
+    feats = data.evaluation.features if data is not None and data.evaluation is not None else {}
+    return [r.status, r.rows, sorted(v.feature_name + ":" + v.constraint_check_type
+            for v in violations),
+            sorted(n for n, f in feats.items() if f.drift)]  # fmt: skip
 
 
 def child_incremental(

@@ -10,6 +10,7 @@ py-spy attached) covers what runs with the GIL released (syscalls: writes, fsync
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ from procs import Pinning
 from bench.common import CLK_TCK, WRK
 
 PY_SPY = str(Path(sys.executable).with_name("py-spy"))
+PERF = shutil.which("perf")
 _THREAD = re.compile(r"^thread \((\w+)\): ([^;]*);?")
 _DUMP_THREAD = re.compile(r'^Thread (\d+) \([^)]*\): "(.*)"', re.M)
 _FILE = re.compile(r"\(([^():]+)(?::\d+)?\)$")
@@ -202,3 +204,121 @@ def render(profile: Profile, top: int = 15) -> str:
             *_share(profile.inclusive, total, top),
         ]
     )
+
+
+# -- perf: native self time per thread (the compiled sidecar) --------------------------------
+_PERF_ROW = re.compile(r"^\s+([\d.]+)%\s+(\d+):\S*\s+(\S+)\s+\[(.)\]\s+(.*)$")
+# (category, test on (dso, symbol)), first match wins; kernel symbols by what they serve.
+_CATEGORIES: tuple[tuple[str, Callable[[str, str], bool]], ...] = (
+    ("orjson (JSON escaping)", lambda d, _s: "orjson" in d),
+    ("UTF-8 decode", lambda _d, s: s.startswith(("ascii_decode", "unicode_decode_utf8"))),
+    ("compiled modeltap code (mypyc)", lambda d, _s: "mypyc" in d),
+    ("uvloop", lambda d, _s: d.startswith("loop.") or "uvloop" in d),
+    ("httptools", lambda d, _s: d.startswith("parser.") or "httptools" in d),
+    ("CPython runtime", lambda d, _s: "libpython" in d),
+    ("memcpy", lambda d, s: d.startswith("libc") and "mem" in s),
+    ("libc other (malloc)", lambda d, _s: d.startswith("libc")),
+    (
+        "kernel: page faults, page pinning",
+        lambda d, s: (
+            "kernel" in d
+            and re.search(r"fault|page|folio|memcg|pte|rmap|lru|zap|madvise|gup|vma|mas_", s)
+            is not None
+        ),
+    ),
+    (
+        "kernel: block I/O (direct writes)",
+        lambda d, s: (
+            "kernel" in d and re.search(r"blk|bio|virt|iowrite|ext4|iomap|vp_|dio", s) is not None
+        ),
+    ),
+    (
+        "kernel: scheduling (GIL hand-offs, sleeps, I/O waits)",
+        lambda d, s: (
+            "kernel" in d and re.search(r"futex|sched|switch|nanosleep|hrtimer|wake", s) is not None
+        ),
+    ),
+    ("kernel: TCP, sockets, other", lambda d, _s: "kernel" in d),
+)
+
+
+def _category(dso: str, symbol: str) -> str:
+    return next((name for name, test in _CATEGORIES if test(dso, symbol)), f"other ({dso})")
+
+
+def perf_threads(
+    pid: int,
+    url: str,
+    script: Path,
+    connections: int,
+    seconds: int,
+    out: Path,
+    pin: Pinning,
+) -> str:
+    """``perf record`` of the process (native frames: the compiled sidecar, orjson, the
+    kernel) under wrk, summarised per thread: its share of the samples, self time by category
+    and the top symbols. perf runs on the load CPU."""
+    assert PERF is not None
+    names = thread_names(pid)
+    wrk = subprocess.Popen(
+        [
+            *pin.prefix(pin.load_cpu),
+            *(WRK, "-t1", f"-c{connections}", f"-d{seconds + 3}s", "-s", str(script), url),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(1.0)
+        rec = [PERF, "record", "-F", "999", "-p", str(pid), "-o", str(out), "--", "sleep"]
+        done = subprocess.run(
+            [*pin.prefix(pin.load_cpu), *rec, str(seconds)],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+        )
+    finally:
+        wrk.wait(seconds + 60)
+    if done.returncode != 0 or not out.exists():  # e.g. kernel.perf_event_paranoid forbids it
+        why = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"(perf record failed, exit {done.returncode}: {why})"
+    argv = [PERF, "report", "-i", str(out), "--no-children", "--sort", "pid,dso,sym"]
+    report = subprocess.run(
+        [*argv, "--stdio", "-g", "none"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    return render_perf(report, names)
+
+
+def render_perf(report: str, names: dict[int, str], top: int = 8) -> str:
+    """Markdown from ``perf report --sort pid,dso,sym``: one entry per thread."""
+    rows: dict[int, list[tuple[float, str, str]]] = {}
+    for line in report.splitlines():
+        m = _PERF_ROW.match(line)
+        if m:
+            rows.setdefault(int(m[2]), []).append((float(m[1]), m[3], m[5].strip()))
+    grand = sum(p for found in rows.values() for p, _d, _s in found) or 1.0
+    lines = []
+    for tid, found in sorted(rows.items(), key=lambda kv: -sum(p for p, _d, _s in kv[1])):
+        total = sum(p for p, _d, _s in found)
+        if total / grand < 0.01:
+            continue
+        cats: Counter[str] = Counter()
+        for pct, dso, sym in found:
+            cats[_category(dso, sym)] += pct
+        tops = sorted(found, reverse=True)[:top]
+        lines += [
+            f"- **{_role(names.get(tid, f'tid {tid}'))}**: {total / grand:.0%} of the samples. "
+            "By category: "
+            + "; ".join(
+                f"{name} {n / total:.0%}" for name, n in cats.most_common(8) if n / total >= 0.01
+            )
+            + ". Top symbols: "
+            + "; ".join(f"`{sym.split('@')[0][:50]}` {pct / total:.1%}" for pct, _d, sym in tops)
+            + "."
+        ]
+    return "\n".join(lines)

@@ -275,6 +275,23 @@ def run_profile(bench: Bench, opts: Options) -> str:
         )
         servers.delete_stored(store)
         parts += [f"**CPU by thread, {label} bodies** (no profiler attached): {split}"]
+        if profiling.PERF is not None:
+            summary = profiling.perf_threads(
+                pid,
+                f"{target.base_url}/{label}.csv",
+                bench.scripts[label],
+                conns,
+                opts.profile_seconds,
+                bench.prefix / f"perf-{label}.data",
+                bench.pin,
+            )
+            servers.settle(admin, pid)
+            servers.delete_stored(store)
+            parts += [
+                f"**perf record at 999 Hz, {label} bodies, the compiled sidecar** (native self "
+                "time per thread: the compiled request path, orjson, CPython, the kernel; "
+                "percentages of that thread's samples):\n\n" + summary
+            ]
     # py-spy sees Python frames only: the pure-Python sidecar shows where the time goes by function
     pure = next(t for t in bench.targets if t.name == PURE)
     assert pure.cpu_pid is not None and pure.admin_url is not None
@@ -396,7 +413,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n" + prof)
     if opts.record:
         body = section(opts, facts, table, verdicts, report.footnotes(grid), prof)
-        write_section(opts.results, report.SECTION, f"{report.SECTION}\n\n{body.strip()}\n")
+        heading = report.section_heading(cpu_model())
+        write_section(opts.results, heading, f"{heading}\n\n{body.strip()}\n")
         print(f"\nrecorded in {opts.results}", file=sys.stderr)
     return 0
 

@@ -5,7 +5,7 @@ with drift in 6 of 25 features) is written as two Parquet files to a temporary d
 tool builds its report in its own child process:
 
 - modeltap: ``analyzer.profile`` of both sides, ``analyzer.checks.evaluate(base,
-  suggest_constraints(base), window)`` and ``analyzer.report_html.render_run`` of the RunView a
+  suggest_constraints(base), window)`` and ``analyzer.report_html.render_run`` of the data-quality fragment a
   monitoring run writes (``analyzer.reports.write_reports``), saved as report.html.
 - Evidently (bench/.venv-peers): ``Report([DataDriftPreset()])`` with a ``DataDefinition`` of the
   numeric and categorical columns, saved with ``Snapshot.save_html`` (self-contained page).
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import gzip
 import json
 import os
@@ -74,7 +75,10 @@ def child_modeltap(ref: str, cur: str, out: str) -> None:
 
     from analyzer import profile, suggest_constraints
     from analyzer.checks import evaluate
-    from analyzer.report_html import RunView, render_run
+    from analyzer.data_quality.result import DataResult
+    from analyzer.data_quality.section import DATA
+    from analyzer.report_html import render_run
+    from analyzer.section import PageContext
 
     t0 = time.perf_counter()
     a, b = pq.read_table(ref), pq.read_table(cur)
@@ -101,14 +105,10 @@ def child_modeltap(ref: str, cur: str, out: str) -> None:
         "violations_by_section": {"data": len(violations)},
         "custom": {},
     }
-    view = RunView(
-        baseline=base,
-        window=window,
-        summary=summary,
-        violations=violations,
-        evaluation=ev.to_dict(),
-    )
-    Path(out).write_bytes(render_run(view).encode())
+    data = DataResult(window, None, ev)  # data quality's part, as analyzer.reports draws it
+    fragment = DATA.html(data, PageContext(summary, base))
+    fragment = dataclasses.replace(fragment, violations=DATA.violations(data))
+    Path(out).write_bytes(render_run(summary, [fragment]).encode())
     t3 = time.perf_counter()
     print(
         json.dumps(

@@ -93,7 +93,12 @@ class StreamTiming:
 
 @dataclass(slots=True)
 class CaptureItem:
-    """What the request path hands to the spool writer: references, no serialization."""
+    """What the request path hands to the spool writer: references, no serialization.
+
+    ``__init__`` is written out: the one ``dataclass`` generates is interpreted even where this
+    module is compiled (mypyc keeps generated methods), and building an item with it was about
+    a twentieth of the event loop's time per captured 1 KB request. Written here, it compiles.
+    """
 
     inference_time: float
     method: str
@@ -106,17 +111,59 @@ class CaptureItem:
     input_content_type: str | None
     output_body: bytes | None
     output_content_type: str | None
-    request_headers: dict[str, str] | None = None
-    response_headers: dict[str, str] | None = None
-    stream: StreamTiming | None = None
+    request_headers: dict[str, str] | None
+    response_headers: dict[str, str] | None
+    stream: StreamTiming | None
     # An OpenAI-compatible exchange (genai.paths): the writer reads it for metrics and, when
     # ``record`` (it was sampled), for the record's ``genai`` section. Unsampled ones are only
     # read, never written.
-    genai: bool = False
-    record: bool = True
-    input_recorded: bool = True  # False: the body is there for genai only (capture.modes)
-    output_recorded: bool = True
-    genai_fields: dict[str, object] | None = None
+    genai: bool
+    record: bool
+    input_recorded: bool  # False: the body is there for genai only (capture.modes)
+    output_recorded: bool
+    genai_fields: dict[str, object] | None
+
+    def __init__(
+        self,
+        inference_time: float,
+        method: str,
+        path: str,
+        status: int,
+        model_latency_s: float,
+        inference_id: str | None,
+        target_model: str | None,
+        input_body: bytes | None,
+        input_content_type: str | None,
+        output_body: bytes | None,
+        output_content_type: str | None,
+        request_headers: dict[str, str] | None = None,
+        response_headers: dict[str, str] | None = None,
+        stream: StreamTiming | None = None,
+        genai: bool = False,
+        record: bool = True,
+        input_recorded: bool = True,
+        output_recorded: bool = True,
+        genai_fields: dict[str, object] | None = None,
+    ) -> None:
+        self.inference_time = inference_time
+        self.method = method
+        self.path = path
+        self.status = status
+        self.model_latency_s = model_latency_s
+        self.inference_id = inference_id
+        self.target_model = target_model
+        self.input_body = input_body
+        self.input_content_type = input_content_type
+        self.output_body = output_body
+        self.output_content_type = output_content_type
+        self.request_headers = request_headers
+        self.response_headers = response_headers
+        self.stream = stream
+        self.genai = genai
+        self.record = record
+        self.input_recorded = input_recorded
+        self.output_recorded = output_recorded
+        self.genai_fields = genai_fields
 
 
 class PayloadEncoder:
@@ -193,17 +240,26 @@ _VERSION_4 = bytes.maketrans(bytes(range(256)), bytes((b & 0x0F) | 0x40 for b in
 _VARIANT = bytes.maketrans(bytes(range(256)), bytes((b & 0x3F) | 0x80 for b in range(256)))
 
 
+# Where a UUID's 32 hex digits go in its 36 characters (the rest are the dashes of 8-4-4-4-12).
+_HEX_AT = tuple(j for j in range(36) if j not in (8, 13, 18, 23))
+
+
 def new_event_ids(n: int) -> list[str]:
     """``n`` random (version 4) UUIDs as text, as ``str(uuid.uuid4())`` gives them, from one
-    ``os.urandom`` call (the writer names a whole batch at once)."""
+    ``os.urandom`` call (the writer names a whole batch at once).
+
+    The dashes are put in for the whole batch at once, 32 strided copies whatever ``n``:
+    formatting each id from five slices cost 0.4 us per id, a tenth of a 1 KB record's
+    writer time; this costs about half of that."""
     raw = bytearray(os.urandom(16 * n))
     raw[6::16] = raw[6::16].translate(_VERSION_4)
     raw[8::16] = raw[8::16].translate(_VARIANT)
-    h = raw.hex()
-    return [
-        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-{h[i + 12 : i + 16]}-{h[i + 16 : i + 20]}-{h[i + 20 : i + 32]}"
-        for i in range(0, 32 * n, 32)
-    ]
+    digits = raw.hex().encode("ascii")
+    text = bytearray(b"-" * (36 * n))
+    for k, j in enumerate(_HEX_AT):
+        text[j::36] = digits[k::32]
+    ids = text.decode("ascii")
+    return [ids[i : i + 36] for i in range(0, 36 * n, 36)]
 
 
 def new_event_id() -> str:

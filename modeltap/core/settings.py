@@ -6,7 +6,8 @@ metadata, so one definition gives the defaults, the validation, the environment 
 names, the ``--help-config`` table and the README's.
 
 The root's fields are tables: a section (a dataclass: ``[server]``) or an array of tables (a tuple
-of dataclasses: ``[[endpoints]]``). A table's field may itself be a table (``[endpoints.quality]``,
+of dataclasses: ``[[endpoints]]``); a ``subtables`` field holds tables whose types are known only
+when the configuration is read (each registered monitoring section's), at the root or in a table. A table's field may itself be a table (``[endpoints.quality]``,
 optional when typed ``X | None``). Leaves of the root's sections can also be set by
 ``{PREFIX}{SECTION}_{FIELD}`` environment variables and ``--section.field`` flags (or the
 command's own flags, given as ``overrides``); leaves inside arrays and sub-tables only in the file.
@@ -78,6 +79,26 @@ def setting(
     return dataclasses.field(default=default, metadata=meta, repr=not secret)
 
 
+def subtables(tables: Callable[[], Mapping[str, type[Any]]], doc: str) -> Any:
+    """Declare a field that holds the table's named sub-tables whose types are not known to the
+    table itself: ``tables()`` gives ``{name: dataclass}`` when the configuration is read (e.g.
+    each registered monitoring section's ``[endpoints.<name>]``). The file writes each as a
+    sub-table of the table (``[endpoints.quality]``); the field holds those given, by name.
+    """
+    return dataclasses.field(
+        default_factory=dict, metadata={"doc": doc, "subtables": tables}, compare=False
+    )
+
+
+def _subtables(cls: type[Any]) -> tuple[str | None, Mapping[str, type[Any]]]:
+    """(the name of ``cls``'s subtables field, or None; its tables by name)."""
+    for f in dataclasses.fields(cls):
+        tables = f.metadata.get("subtables")
+        if tables is not None:
+            return f.name, tables()
+    return None, {}
+
+
 @dataclasses.dataclass(frozen=True)
 class FieldInfo:
     """One leaf of a configuration tree, as the loader and the docs see it."""
@@ -133,7 +154,12 @@ def _table_type(tp: Any) -> tuple[type[Any] | None, bool]:
 
 def _leaves(cls: type[Any], section: str, overridable: bool) -> Iterator[FieldInfo]:
     hints = typing.get_type_hints(cls)
+    holder, tables = _subtables(cls)
     for f in dataclasses.fields(cls):
+        if f.name == holder:
+            for name, sub_cls in tables.items():
+                yield from _leaves(sub_cls, f"{section}.{name}", False)
+            continue
         tp = hints[f.name]
         sub, array = _table_type(tp)
         if sub is not None:
@@ -164,7 +190,12 @@ def _leaves(cls: type[Any], section: str, overridable: bool) -> Iterator[FieldIn
 def fields_of(root: type[Any]) -> Iterator[FieldInfo]:
     """Yield every leaf field of a root config class, table by table."""
     hints = typing.get_type_hints(root)
+    holder, tables = _subtables(root)
     for sec in dataclasses.fields(root):
+        if sec.name == holder:
+            for name, sub_cls in tables.items():
+                yield from _leaves(sub_cls, name, True)
+            continue
         cls, array = _table_type(hints[sec.name])
         if cls is None:
             raise TypeError(f"{root.__name__}.{sec.name}: a root field must be a table")
@@ -367,12 +398,24 @@ def _build(
     """
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(typing.cast(Any, cls))}
+    holder, tables = _subtables(cls)
+    if holder is not None:
+        del fields[holder]  # not a key of the file: its tables are
     for name in table:
-        if name not in fields:
+        if name not in fields and name not in tables:
             key = f"{section}.{name}"
-            known = [f"{section}.{n}" for n in fields]
+            known = [f"{section}.{n}" for n in [*fields, *tables]]
             raise ConfigError(f"{label}unknown key {key}{suggest(key, known)}")
     values: dict[str, Any] = {}
+    if holder is not None:
+        found: dict[str, Any] = {}
+        for name, sub_cls in tables.items():
+            if name in table:
+                key, raw = f"{section}.{name}", table[name]
+                if not isinstance(raw, dict):
+                    raise ConfigError(f"{label}{key} must be a table, not {raw!r}")
+                found[name] = _build(sub_cls, raw, key, label, {}, nested=True)
+        values[holder] = found
     for name, f in fields.items():
         key, tp = f"{section}.{name}", hints[name]
         sub, array = _table_type(tp)
@@ -432,16 +475,24 @@ def load(
     label = f"{file}: " if file is not None else ""
     hints = typing.get_type_hints(root)
     tables = {f.name: f for f in dataclasses.fields(typing.cast(Any, root))}
+    holder, held = _subtables(root)
+    if holder is not None:
+        del tables[holder]  # not a table of the file: its tables are
     for name, value in doc.items():
-        if name not in tables:
-            raise ConfigError(f"{label}unknown table [{name}]{suggest(name, sorted(tables))}")
-        _, array = _table_type(hints[name])
+        if name not in tables and name not in held:
+            known = sorted([*tables, *held])
+            raise ConfigError(f"{label}unknown table [{name}]{suggest(name, known)}")
+        array = name in tables and _table_type(hints[name])[1]
         if not array and not isinstance(value, dict):
             raise ConfigError(f"{label}[{name}] must be a table")
     given = env_overrides(root, env_prefix, environ)
     given.update(parse_flags(argv, list(fields_of(root))))
     given.update(overrides or {})
     values: dict[str, Any] = {}
+    if holder is not None:
+        values[holder] = {
+            name: _build(cls, doc.get(name, {}), name, label, given) for name, cls in held.items()
+        }
     for name in tables:
         cls, array = _table_type(hints[name])
         assert cls is not None  # fields_of checked it
@@ -513,6 +564,7 @@ def add_arguments(parser: argparse.ArgumentParser, root: type[Any]) -> None:
     (its class docstring as the description). Values stay raw strings (None when not given);
     ``flag_overrides`` hands them to :func:`load`, which converts and checks them."""
     hints = typing.get_type_hints(root)
+    hints.update(_subtables(root)[1])
     groups: dict[str, Any] = {}
     for info in fields_of(root):
         if info.cli is None:

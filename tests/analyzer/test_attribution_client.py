@@ -59,6 +59,9 @@ class Model:
                 return web.json_response({"predictions": np.stack([score, -score], 1).tolist()})
             if mode == "objects":
                 return web.json_response({"predictions": [{"score": s} for s in score.tolist()]})
+            if mode == "csvmulti":  # score, a text label, minus the score
+                lines = (f"{float(s)!r},label,{float(-s)!r}" for s in score)
+                return web.Response(text="\n".join(lines), content_type="text/csv")
             if mode == "short":
                 return web.Response(text="1.0\n")
             if request.content_type == "application/json":
@@ -162,7 +165,31 @@ async def test_errors(server: Server) -> None:
             await c.predict(np.eye(3))
 
 
+async def test_outputs_pick_some_of_each_rows_scores(server: Server) -> None:
+    """Several outputs per row (multiclass probabilities, multi-target regression): ``outputs``
+    keeps the wanted ones in the order given, from CSV columns or each row's JSON list."""
+    x = np.random.default_rng(2).normal(size=(9, 3))
+    both = np.stack([x @ W, -(x @ W)], 1)
+    multi = config(server.url + "?mode=multi", content_type="application/json", outputs=(1, 0))
+    async with ModelClient(multi) as c:
+        np.testing.assert_allclose(await c.predict(x), both[:, [1, 0]])
+    csv = config(server.url + "?mode=csvmulti", outputs=(0, 2))  # column 1 is text: not read
+    async with ModelClient(csv) as c:
+        np.testing.assert_allclose(await c.predict(x), both)
+    one = config(server.url + "?mode=multi", content_type="application/json", outputs=(1,))
+    async with ModelClient(one) as c:
+        np.testing.assert_allclose(await c.predict(x), -(x @ W))
+    beyond = config(server.url + "?mode=multi", content_type="application/json", outputs=(2,))
+    async with ModelClient(beyond) as c:
+        with pytest.raises(ModelResponseError, match=r"outputs \[2\] asked of rows with 2"):
+            await c.predict(x)
+
+
 def test_config_validation() -> None:
+    with pytest.raises(AttributionError, match="outputs lists an index twice"):
+        ModelClientConfig(url="http://x", outputs=(1, 1))
+    with pytest.raises(AttributionError, match="outputs must be indices"):
+        ModelClientConfig(url="http://x", outputs=())
     with pytest.raises(AttributionError, match="http"):
         ModelClientConfig(url="ftp://x")
     with pytest.raises(AttributionError, match="max_concurrency"):

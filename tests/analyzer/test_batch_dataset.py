@@ -116,7 +116,16 @@ def test_partitioned_dataset_reads_only_the_window_hours(tmp_path: Path) -> None
     [
         ('dataset_format = "xlsx"', "endpoints[1].dataset_format='xlsx': must be one of '', 'csv'"),
         ('output_columns = ["y"]', "a dataset's rows hold every column by name"),
+        (
+            '[endpoints.llm]\nbaseline = "file:///lb"',
+            "output_columns, preprocessor, target_model and llm read captured records",
+        ),
         ('partitioned = true\ndataset = ""', "need dataset"),
+        ('label_column = "y"\ndataset = ""', "the *_column settings need dataset"),
+        (
+            '[endpoints.bias]\nbaseline = "file:///bb"\nfacet = "age"',
+            "quality and bias of a dataset need prediction_column or probability_column",
+        ),
     ],
 )
 def test_batch_config_errors_are_clear(tmp_path: Path, extra: str, message: str) -> None:

@@ -133,3 +133,29 @@ def test_biased_slice_violates_and_fair_traffic_does_not() -> None:
     found = names(violations)
     assert {"DPPL", "DI", "CDDPL", "FT"} <= set(found)
     assert all(v["facet"] == "sex" and v["facet_value"] == "F" for v in violations)
+
+
+def test_ge_constraint_from_the_baseline_and_its_violation() -> None:
+    """GE in the baseline gets an allowed range around 0; a window whose errors pile up into
+    false negatives and false positives (unequal benefits) violates it, a like window does not."""
+    rng = np.random.default_rng(7)
+    n = 4000
+
+    def window(error_rate: float, seed: int) -> dict[str, Any]:
+        r = np.random.default_rng(seed)
+        sex = r.choice(["F", "M"], n)
+        y_true = r.integers(0, 2, n)
+        flip = r.uniform(size=n) < error_rate
+        y_pred = np.where(flip, 1 - y_true, y_true)
+        return compute({"sex": sex}, [Facet("sex", values=("F",))], y_pred=y_pred,
+                       y_true=y_true, bootstrap=200, seed=seed)  # fmt: skip
+
+    base = window(0.05, int(rng.integers(1 << 30)))
+    constraints = suggest_constraints(base)
+    (ge,) = [m for m in constraints["post_training_bias_metrics"]["facets"]["sex"][0]["metrics"]
+             if m["name"] == "GE"]  # fmt: skip
+    assert ge["value"] > 0 and "standard_deviation" in ge
+    lo, hi = ge["allowed_range"]
+    assert lo < 0 < ge["value"] < hi
+    assert "GE" not in names(check(window(0.05, 11), constraints))
+    assert "GE" in names(check(window(0.30, 12), constraints))

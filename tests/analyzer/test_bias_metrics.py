@@ -81,6 +81,41 @@ def test_every_labelled_metric_by_hand() -> None:
     assert m["TE"] == pytest.approx(1.5)
 
 
+def test_ge_by_hand() -> None:
+    """Generalized entropy as the Clarify documentation defines it: benefit b = y' - y + 1, mean
+    benefit mu, GE = sum((b/mu)^2 - 1) / (n * 2 * 1) with alpha = 2."""
+    m = values(run(data()))
+    # FN = 1 + 2 (b = 0), FP = 2 + 1 (b = 2), correct = 9 + 5 (b = 1); n = 20, mu = 20/20 = 1
+    by_hand = (3 * (0.0 - 1) + 14 * (1.0 - 1) + 3 * (4.0 - 1)) / (20 * 2 * 1)
+    assert by_hand == 0.15
+    assert m["GE"]["value"] == pytest.approx(by_hand, abs=1e-12)
+    assert m["GE"]["description"] == "Generalized Entropy (GE)"
+    # the same value under every facet value: GE does not depend on the facet
+    cols = data()
+    report = compute({"sex": cols["sex"]}, [Facet("sex")], y_pred=cols["y_pred"],
+                     y_true=cols["y_true"])  # fmt: skip
+    assert [values(report, index=i)["GE"]["value"] for i in range(2)] == pytest.approx([0.15] * 2)
+    # a row-by-row computation on another mix, and alpha = 3 and Theil's alpha = 1
+    cols = data(a={"tp": 7, "fp": 5, "fn": 1, "tn": 2}, d={"tp": 2, "fp": 0, "fn": 4, "tn": 3})
+    b = cols["y_pred"] - cols["y_true"] + 1.0
+    r = b / b.mean()
+    assert values(run(cols))["GE"]["value"] == pytest.approx(np.mean(r**2 - 1) / 2)
+    got = values(run(cols, ge_alpha=3.0))["GE"]["value"]
+    assert got == pytest.approx(np.mean(r**3 - 1) / 6)
+    theil = np.mean(np.where(r > 0, r * np.log(np.where(r > 0, r, 1.0)), 0.0))
+    assert values(run(cols, ge_alpha=1.0))["GE"]["value"] == pytest.approx(theil)
+    # no inequality: every prediction right, or every one a false positive
+    assert values(run(data(a={"tp": 3, "tn": 2}, d={"tp": 1, "tn": 1})))["GE"]["value"] == 0.0
+    assert values(run(data(a={"fp": 3}, d={"fp": 2})))["GE"]["value"] == 0.0
+    # undefined when every prediction is a false negative (mean benefit 0)
+    ge = values(run(data(a={"fn": 3}, d={"fn": 2})))["GE"]
+    assert ge["value"] is None and "false negative" in ge["error"]
+    # without labels it cannot be computed
+    cols = data()
+    no_truth = compute({"sex": cols["sex"]}, [Facet("sex", values=("F",))], y_pred=cols["y_pred"])
+    assert values(no_truth)["GE"]["error"] == "GE needs the true labels (y_true)"
+
+
 def test_layout_and_order() -> None:
     report = run(data())
     section = report["post_training_bias_metrics"]
@@ -220,9 +255,11 @@ def test_empty_facet() -> None:
         y_pred=cols["y_pred"],
         y_true=cols["y_true"],
     )
-    for m in values(report).values():
-        assert m["value"] is None
+    for name, m in values(report).items():
+        assert m["value"] is None or name == "GE"
     assert values(report)["DPPL"]["error"] == "Facet set is empty"
+    # GE does not depend on the facet: all 20 rows have a facet value (see test_ge_by_hand)
+    assert values(report)["GE"]["value"] == pytest.approx(0.15)
 
 
 def test_threshold_facet_scores_and_missing() -> None:

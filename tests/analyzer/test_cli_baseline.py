@@ -151,7 +151,8 @@ def test_every_option_has_a_variable(tmp_path: Path) -> None:
     args = build_parser().parse_args(["d.csv", "-o", "out", "--kll-k", "512"])
     env = {"MODELTAP_BASELINE_PROFILE_KLL_K": "1024", "MODELTAP_BASELINE_PROFILE_BINS": "50"}
     cfg = load_baseline_config(args, env)
-    assert (cfg.profile.kll_k, cfg.profile.bins) == (512, 50)  # the flag beats the variable
+    profile = cfg.tables["profile"]
+    assert (profile.kll_k, profile.bins) == (512, 50)  # the flag beats the variable
 
 
 @pytest.mark.parametrize(

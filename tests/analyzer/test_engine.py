@@ -76,11 +76,12 @@ def assert_same_profile(a: Profile, b: Profile, *, same_edges: bool = True) -> N
 def assert_same_run(a: RunResult, b: RunResult) -> None:
     """Same status, counts and statistics.json (within the tolerances above)."""
     assert (a.status, a.rows, a.read, a.parse) == (b.status, b.rows, b.read, b.parse)
-    assert a.statistics is not None and b.statistics is not None
+    da, db = a.sections["data"], b.sections["data"]
+    assert da.statistics is not None and db.statistics is not None
     assert_same_profile(
-        profile_from_statistics(a.statistics), profile_from_statistics(b.statistics)
+        profile_from_statistics(da.statistics), profile_from_statistics(db.statistics)
     )
-    assert [v["feature_name"] for v in a.violations] == [v["feature_name"] for v in b.violations]
+    assert [v.feature_name for v in da.violations] == [v.feature_name for v in db.violations]
 
 
 def test_tree_reduce_keeps_order_and_is_balanced() -> None:

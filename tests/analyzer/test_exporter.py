@@ -1,19 +1,67 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
+import numpy as np
 from prometheus_client import CollectorRegistry
 
 from analyzer.attribution.run import AttributionResult
+from analyzer.baseline import profile
 from analyzer.bias.run import BiasResult
+from analyzer.data_quality.result import DataResult
+from analyzer.drift.decide import Decision
+from analyzer.drift.measures import DriftMeasures
+from analyzer.evaluation import Evaluation, FeatureResult, Violation
 from analyzer.exporter import AnalyzerCollector
 from analyzer.groundtruth import IngestCounters, LabelStats
 from analyzer.groundtruth.merge import MergeStats
+from analyzer.llm.run import LLMResult
+from analyzer.monitoring_config import MonitoringConfig
 from analyzer.quality.run import QualityResult
 from analyzer.results import FAILED, WITH_VIOLATIONS, RunResult
+from analyzer.statistics import profile_to_statistics
+from analyzer.variants.compare import VariantComparison
 from analyzer.window import Window
 
 T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+
+def measures(distance: float, pvalue: float, kind: str = "numeric") -> DriftMeasures:
+    """One feature's drift measures: the distance, its test's p-value, the rest not computed."""
+    nan = math.nan
+    if kind == "numeric":
+        return DriftMeasures("numeric", 100, 90, distance, distance, distance, nan, nan, "ks",
+                             pvalue, ks_statistic=distance, ks_pvalue=pvalue)  # fmt: skip
+    return DriftMeasures("categorical", 100, 100, distance, distance, distance, nan, nan,
+                         "chi2_homogeneity", pvalue, chi2_pvalue=pvalue)  # fmt: skip
+
+
+def feature(name: str, found: DriftMeasures | None, decision: Decision) -> FeatureResult:
+    return FeatureResult(name, "Fractional", "Fractional", 100, 90, 0.9, None, 1.0, None,
+                         measures=found, decision=decision)  # fmt: skip
+
+
+def evaluation(*features: FeatureResult, violations: tuple[Violation, ...] = ()) -> Evaluation:
+    return Evaluation(MonitoringConfig(), 0.05, "bonferroni", 100,
+                      {f.name: f for f in features}, list(violations))  # fmt: skip
+
+
+def data_result() -> DataResult:
+    """The window: "a" numeric, 90 of 100 present, mean 1.5; "c" 7 categories; "a" drifted."""
+    present = np.repeat([0.0, 1.5, 3.0], 30)
+    window = profile({
+        "a": np.concatenate([present, np.full(10, np.nan)]),
+        "c": np.array([f"k{i % 7}" for i in range(100)], dtype=object),
+    })  # fmt: skip
+    nan = math.nan
+    found = evaluation(
+        feature("a", measures(0.2, 1e-9), Decision(1e-9, 2e-9, True, True)),
+        feature("b", None, Decision(nan, nan, False, False)),
+        violations=(Violation("a", "baseline_drift_check", "x"),
+                    Violation("b", "completeness_check", "y")),
+    )  # fmt: skip
+    return DataResult(window, profile_to_statistics(window), found)
 
 
 def result(status: str, finished: float) -> RunResult:
@@ -22,20 +70,7 @@ def result(status: str, finished: float) -> RunResult:
     r.parse.reasons = {"bad_json": 2}
     r.read.bad_lines = 3
     r.custom = {"rows_doubled": 240, "note": "text is not a metric"}
-    r.evaluation = {"features": {
-        "a": {"measures": {"distance": 0.2, "ks_statistic": 0.2, "ks_pvalue": 1e-9, "psi": None},
-              "decision": {"pvalue": 1e-9, "p_adjusted": 2e-9, "drift": True, "tested": True}},
-        "b": {"measures": None, "decision": {"pvalue": None, "p_adjusted": None, "drift": False, "tested": False}},
-    }}  # fmt: skip
-    r.statistics = {"features": [
-        {"name": "a", "numerical_statistics": {"common": {"num_present": 90, "num_missing": 10}, "mean": 1.5,
-                                               "std_dev": 0.5, "min": 0.0, "max": 3.0, "sum": 135.0}},
-        {"name": "c", "string_statistics": {"common": {"num_present": 100, "num_missing": 0}, "distinct_count": 7}},
-    ]}  # fmt: skip
-    r.violations = [
-        {"feature_name": "a", "constraint_check_type": "baseline_drift_check", "description": "x"},
-        {"feature_name": "b", "constraint_check_type": "completeness_check", "description": "y"},
-    ]
+    r.sections["data"] = data_result()
     # model_quality.json of a binary classifier (analyzer.quality.run): 80 of 100 predictions
     # labelled, accuracy 0.8 under its threshold, and the label-free estimate of the current window.
     r.sections["quality"] = QualityResult(
@@ -64,18 +99,13 @@ def result(status: str, finished: float) -> RunResult:
                           "auc": {"value": 0.7, "standard_deviation": "NaN"}}},
     )  # fmt: skip
     # variants.json (analyzer.variants): this variant's window against the reference variant's.
-    r.comparison = {
-        "endpoint": "ep", "variant": "v1", "reference_variant": "v0", "rows": 120, "reference_rows": 110,
-        "features": {
-            "a": {"measures": {"distance": 0.3, "ks_statistic": 0.3, "ks_pvalue": 1e-6},
-                  "decision": {"pvalue": 1e-6, "p_adjusted": 2e-6, "drift": True, "tested": True}},
-            "c": {"measures": {"distance": 0.01, "chi2_pvalue": 0.9},
-                  "decision": {"pvalue": 0.9, "p_adjusted": 1.0, "drift": False, "tested": True}},
-        },
-        "drifted": ["a"],
-        "violations": [{"feature_name": "a", "constraint_check_type": "baseline_drift_check",
-                        "description": "z"}],
-    }  # fmt: skip
+    r.comparisons["variants"] = VariantComparison(
+        "ep", "v1", "v0", 120, 110,
+        evaluation=evaluation(
+            feature("a", measures(0.3, 1e-6), Decision(1e-6, 2e-6, True, True)),
+            feature("c", measures(0.01, 0.9, kind="categorical"), Decision(0.9, 1.0, False, True)),
+        ),
+    )  # fmt: skip
     # bias/ (analyzer.bias.run): Clarify's report for the facet age > 40, DPPL and DI over every
     # prediction, AD and RD over the labelled ones, TE undefined (no false positives in d); the
     # whole DPPL interval is past its allowed range.
@@ -114,6 +144,17 @@ def result(status: str, finished: float) -> RunResult:
         violations=[{"label": "label0", "metric_name": "shap",
                      "constraint_check_type": "feature_attribution_drift_check",
                      "description": "Feature attribution drift 0.83 exceeds threshold 0.9"}],
+    )  # fmt: skip
+    # llm/ (analyzer.llm.run): 60 exchanges whose refusal share rose from 5% to 40%.
+    r.sections["llm"] = LLMResult(
+        exchanges=60, unreadable={"no_messages_or_prompt": 1},
+        means={"prompt_chars": 612.5, "refusal": 0.4}, baseline_means={"refusal": 0.05},
+        shares={"finish_reason": {"stop": 0.75, "length": 0.25}},
+        evaluation={"features": {"refusal": {
+            "measures": {"distance": 0.21},
+            "decision": {"pvalue": 1e-6, "p_adjusted": 2e-5, "drift": True, "tested": True}}}},
+        violations=[{"feature_name": "refusal", "constraint_check_type": "baseline_drift_check",
+                     "description": "Numerical distance: 0.21 exceeds numerical threshold: 0.1"}],
     )  # fmt: skip
     return r
 

@@ -86,5 +86,6 @@ async def test_job_uses_hooks(tmp_path: Path) -> None:
     result = await run_window(captures, None, target, Window(t0, t0 + dt.timedelta(hours=1)))
     assert result.rows == 10
     assert result.custom == {"rows_doubled": 20}
-    x2 = next(f for f in result.statistics["features"] if f["name"] == "x2")  # type: ignore[index]
+    statistics = result.sections["data"].statistics
+    x2 = next(f for f in statistics["features"] if f["name"] == "x2")
     assert x2["numerical_statistics"]["sum"] == sum(2.0 * i for i in range(10))

@@ -9,6 +9,7 @@ import pytest
 
 from analyzer import profile
 from analyzer.checks import Evaluation, suggest_constraints
+from analyzer.data_quality.result import DataResult
 from analyzer.job import run_window
 from analyzer.results import COMPLETED, FAILED, NO_DATA, WITH_VIOLATIONS
 from analyzer.targets import Target
@@ -71,12 +72,13 @@ async def test_window_profile_reports_and_statuses(tmp_path: Path) -> None:
     # The real checks: "a" was captured as N(0, 1) like its baseline, "b" as N(0, 1) against N(5, 2).
     checked = await run_window(captures, reports, target, window)  # the checks are the default
     assert checked.status == WITH_VIOLATIONS
-    assert {(v["feature_name"], v["constraint_check_type"]) for v in checked.violations} == {
+    data = checked.sections["data"]
+    assert isinstance(data, DataResult) and data.evaluation is not None
+    assert {(v.feature_name, v.constraint_check_type) for v in data.violations} == {
         ("b", "baseline_drift_check")
     }
-    assert checked.evaluation is not None
-    assert checked.evaluation["features"]["b"]["decision"]["drift"] is True
-    assert checked.evaluation["features"]["a"]["decision"]["drift"] is False
+    assert data.evaluation.features["b"].drift is True
+    assert data.evaluation.features["a"].drift is False
     drift = orjson.loads(
         (tmp_path / "reports" / "ep/v1/2026/03/01/11/2026-03-01T11-00-00Z/drift.json").read_bytes()
     )
@@ -88,8 +90,13 @@ async def test_window_profile_reports_and_statuses(tmp_path: Path) -> None:
     def boom(*_: object) -> Evaluation:
         raise RuntimeError("evaluator broke")
 
-    failed = await run_window(captures, None, target, window, evaluate=boom)
-    assert failed.status == FAILED and "evaluator broke" in failed.error
+    failed = await run_window(captures, LocalStore(tmp_path / "f"), target, window, evaluate=boom)
+    assert failed.status == FAILED and failed.error == "data: RuntimeError: evaluator broke"
+    written = tmp_path / "f" / "ep/v1/2026/03/01/11"
+    run = orjson.loads((written / "run.json").read_bytes())
+    assert run["status"] == FAILED and run["violations_by_section"] == {"data": 0}
+    assert (written / "statistics.json").exists()  # the window's profile stands
+    assert orjson.loads((written / "constraint_violations.json").read_bytes()) == {"violations": []}
 
 
 async def test_one_model_of_a_multi_model_server(tmp_path: Path) -> None:
@@ -159,7 +166,7 @@ async def test_output_columns_join_the_inputs_row_for_row(tmp_path: Path) -> Non
     )
     assert result.rows == 5
     assert result.parse.reasons == {"output_rows_mismatch": 1}
-    feats = {f["name"]: f for f in result.statistics["features"]}  # type: ignore[index]
+    feats = {f["name"]: f for f in result.sections["data"].statistics["features"]}
     label = feats["label"]["string_statistics"]
     assert label["common"]["num_present"] == 3 and label["common"]["num_missing"] == 2
     assert feats["probability"]["numerical_statistics"]["sum"] == pytest.approx(0.9 + 0.8 + 0.7)

@@ -38,7 +38,7 @@ def test_cron_and_interval_schedules(tmp_path: Path) -> None:
         ("window_minutes = 0", "", "monitor.window_minutes=0.0: must be > 0"),
         ('captures2 = "x"', "", "unknown key monitor.captures2 (did you mean monitor.captures?)"),
         ("", '[store]\nendpoint = "x"\n', "unknown key store.endpoint (did you mean store.endpoint_url?)"),
-        ("", '[[endpoints]]\nname = "only-name"\n', "endpoints[2] needs baseline"),
+        ("", '[[endpoints]]\nname = "only-name"\n', "endpoints[2]: baseline is required"),
         ("port = \"x\"", "", "monitor.port='x': expected an integer"),
         ('engine = "spark"', "", "monitor.engine='spark': must be one of 'local', 'dask'"),
         ('scheduler = "tcp://s:1"', "", "monitor.scheduler='tcp://s:1' needs monitor.engine='dask'"),

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from analyzer import profile
 from analyzer.checks import suggest_constraints
+from analyzer.data_quality.result import DataResult
 from analyzer.job import run_window
 from analyzer.profile_cache import ProfileCache
 from analyzer.results import RunResult
@@ -61,12 +62,14 @@ OBJECT = st.tuples(
 
 
 def summary(r: RunResult) -> dict[str, Any]:
-    feats = (r.evaluation or {}).get("features", {})
+    data = r.sections.get("data")
+    assert data is None or isinstance(data, DataResult)
+    evaluation = data.evaluation if data is not None else None
     return {
         "status": r.status,
-        "statistics": r.statistics,
-        "violations": r.violations,
-        "drift": {n: (f.get("decision") or {}).get("drift") for n, f in feats.items()},
+        "statistics": data.statistics if data is not None else None,
+        "violations": [v.to_dict() for v in data.violations] if data is not None else [],
+        "drift": {n: f.drift for n, f in (evaluation.features if evaluation else {}).items()},
         "read": (
             r.read.objects,
             r.read.records,

@@ -79,7 +79,12 @@ def test_binary_labels_of_the_wrong_type_fail_the_run_and_are_counted(tmp_path: 
         log = proc.log()
     assert value(samples, "modeltap_analyzer_quality_invalid_labels", **ident) == 100
     assert value(samples, "modeltap_analyzer_run_status", **ident, status="Failed") == 1
-    run_json = tmp_path / "reports" / "ep" / "AllTraffic" / "latest"  # the newest run
+    # the run's own report prefix, from the endpoint's index (not the capture time's hour: a run
+    # just after an hour boundary writes under the next hour)
+    (entry,) = orjson.loads((tmp_path / "reports" / "ep" / "index.json").read_bytes())
+    run_json = (tmp_path / "reports" / "ep" / entry["href"]).parent
+    latest = tmp_path / "reports" / "ep" / "AllTraffic" / "latest"  # the stable copy of the newest
+    assert (latest / "run.json").read_bytes() == (run_json / "run.json").read_bytes()
     summary = orjson.loads((run_json / "run.json").read_bytes())
     assert summary["status"] == "Failed"
     doc = orjson.loads((run_json / "model_quality.json").read_bytes())

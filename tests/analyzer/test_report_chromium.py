@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.report_html import render_run
 from harness.drift_scenario import DRIFTED
-from tests.analyzer.test_report_html import Page, scenario_view
+from tests.analyzer.test_report_html import Page, render, scenario_view
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(
@@ -77,7 +76,7 @@ def _png(data: bytes) -> tuple[int, int, bytes]:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("report") / "report.html"
-    path.write_text(render_run(scenario_view()), encoding="utf-8")
+    path.write_text(render(scenario_view()), encoding="utf-8")
     return path
 
 

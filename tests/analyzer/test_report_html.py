@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
 from typing import Any
 
@@ -11,20 +12,17 @@ import pytest
 
 from analyzer.baseline import profile
 from analyzer.checks import Evaluation, evaluate
+from analyzer.data_quality.charts import CLIP_SHARE, cdf, display_edges
+from analyzer.data_quality.features import feature_order
+from analyzer.data_quality.result import DataResult
+from analyzer.data_quality.section import DATA
+from analyzer.evaluation import Violation
 from analyzer.profile import Profile
 from analyzer.quality.section import QUALITY
-from analyzer.report_html import (
-    CLIP_SHARE,
-    Fragment,
-    RunView,
-    _cdf,
-    _display_edges,
-    doc_section,
-    feature_order,
-    render_index,
-    render_run,
-    report_href,
-)
+from analyzer.report_html import Fragment, doc_section, render_index, render_run, report_href
+from analyzer.section import PageContext
+from analyzer.variants.compare import VariantComparison
+from analyzer.variants.stage import VARIANTS
 from harness.drift_scenario import DRIFTED, generate
 
 N = 100_000  # the drift scenario needs this many rows for all six drifts to be decided
@@ -109,23 +107,47 @@ def summary(**kw: Any) -> dict[str, Any]:
     return out
 
 
-def scenario_view(**kw: Any) -> RunView:
+@dataclass
+class View:
+    """One run's page as the reports write it: data quality's result, the other sections'
+    fragments and the other variants compared (``analyzer.reports``)."""
+
+    baseline: Profile
+    data: DataResult
+    summary: dict[str, Any]
+    sections: list[Fragment] = field(default_factory=list)
+    compared: list[VariantComparison] = field(default_factory=list)
+
+
+def render(view: View) -> str:
+    beside = {k: v for c in view.compared for k, v in VARIANTS.beside(c).items()}
+    page = PageContext(view.summary, view.baseline, beside)
+    data = replace(DATA.html(view.data, page), violations=DATA.violations(view.data))
+    stages = [f for c in view.compared if (f := VARIANTS.html(c)) is not None]
+    return render_run(view.summary, [data, *view.sections, *stages])
+
+
+def compared(variant: str, drawn: Profile, this: Profile) -> VariantComparison:
+    """``drawn``, the window of ``variant``, beside this run's (as variants.json compares them)."""
+    between = evaluate(this, None, drawn)
+    return VariantComparison("fraud-scorer", "AllTraffic", variant, N, N, evaluation=between,
+                             reference_window=drawn)  # fmt: skip
+
+
+def scenario_view(**kw: Any) -> View:
     base, window, ev = scenario()
-    violations = [v.to_dict() for v in ev.violations]
     args: dict[str, Any] = {
         "baseline": base,
-        "window": window,
-        "summary": summary(violations=len(violations)),
-        "violations": violations,
-        "evaluation": ev.to_dict(),
+        "data": DataResult(window, None, ev),
+        "summary": summary(violations=len(ev.violations)),
     }
     args.update(kw)
-    return RunView(**args)
+    return View(**args)
 
 
 @pytest.fixture(scope="module")
 def page() -> tuple[str, Page]:
-    text = render_run(scenario_view())
+    text = render(scenario_view())
     return text, Page(text)
 
 
@@ -147,7 +169,7 @@ def test_drifted_features_first_then_by_distance(page: tuple[str, Page]) -> None
     _, p = page
     _, _, ev = scenario()
     names = p.features()
-    assert len(names) == 25 and names == feature_order(scenario_view())
+    assert len(names) == 25 and names == feature_order(scenario()[0], ev, ev.violations)
     assert set(names[:6]) == DRIFTED
     drifted = [ev.features[n] for n in names[:6]]
     linf = [f.measures.linf_simple for f in drifted if f.measures is not None]
@@ -193,18 +215,15 @@ def test_escapes_everything_from_data() -> None:
     base = profile(data)
     window = profile(data, baseline=base)
     ev = evaluate(base, None, window)
-    violations = [{"feature_name": odd, "constraint_check_type": "data_type_check",
-                   "description": f"<b>{EVIL}</b>"}]  # fmt: skip
-    view = RunView(
+    ev = replace(ev, violations=[Violation(odd, "data_type_check", f"<b>{EVIL}</b>")])
+    view = View(
         base,
-        window,
+        DataResult(window, None, ev),
         summary(endpoint=EVIL, variant=odd, status=EVIL, error=EVIL),
-        violations,
-        ev.to_dict(),
-        comparisons={EVIL: window},
         sections=[quality_fragment({EVIL: {EVIL: {"value": 1.0}}})],
+        compared=[compared(EVIL, window, window)],
     )
-    text = render_run(view)
+    text = render(view)
     p = Page(text)
     assert p.errors == []
     tags = {t for t, _ in p.tags}
@@ -223,8 +242,8 @@ def quality_fragment(doc: dict[str, Any]) -> Fragment:
 
 def test_run_without_data() -> None:
     base, _, _ = scenario()
-    view = RunView(base, None, summary(status="NoData", rows=0))
-    p = Page(render_run(view))
+    view = View(base, DataResult(), summary(status="NoData", rows=0))
+    p = Page(render(view))
     assert p.errors == []
     assert "No constraint violations." in p.text["violations"]
     assert len(p.features()) == 25 and all(p.svgs[f"feature:{n}"] == 1 for n in p.features())
@@ -233,7 +252,6 @@ def test_run_without_data() -> None:
 def test_comparison_and_quality() -> None:
     base, window, _ = scenario()
     other = profile(generate(20_000, 3, drift=False), baseline=base)
-    between = evaluate(window, None, other).to_dict()
     quality = {
         "version": 0.0,
         "binary_classification_metrics": {
@@ -247,11 +265,9 @@ def test_comparison_and_quality() -> None:
                         "description": "Metric accuracy 0.91 fell below 0.95"}],
     }  # fmt: skip
     view = scenario_view(
-        comparisons={"Canary": other},
-        comparison_evaluations={"Canary": between},
-        sections=[quality_fragment(quality)],
+        compared=[compared("Canary", other, window)], sections=[quality_fragment(quality)]
     )
-    text = render_run(view)
+    text = render(view)
     p = Page(text)
     assert p.errors == []
     order = p.sections()
@@ -268,19 +284,19 @@ def test_histogram_reproduces_integer_counts_exactly() -> None:
     values = np.array([0] * 5 + [1] * 3 + [2] * 7 + [7] * 1, dtype=np.int64)
     base = profile({"k": values})
     s = base.columns["k"].numeric
-    cdf = _cdf(s, integral=True)
-    assert cdf is not None
-    edges = _display_edges([cdf], integral=True)
+    found = cdf(s, integral=True)
+    assert found is not None
+    edges = display_edges([found], integral=True)
     assert edges[0] == 0 and np.all(np.diff(edges) == 1)
-    counts = np.diff(cdf.at(edges))
+    counts = np.diff(found.at(edges))
     assert counts[[0, 1, 2, 7]].tolist() == [5, 3, 7, 1] and counts.sum() == 16
 
 
 def test_histogram_shares_sum_to_one_within_the_clip() -> None:
     base, window, _ = scenario()
     for name in ("normal_0", "lognormal_4", "uniform_3"):
-        cdfs = [c for p in (base, window) if (c := _cdf(p.columns[name].numeric, False))]
-        edges = _display_edges(cdfs, integral=False)
+        cdfs = [c for p in (base, window) if (c := cdf(p.columns[name].numeric, False))]
+        edges = display_edges(cdfs, integral=False)
         assert len(edges) == 31
         for c in cdfs:
             inside = float(np.diff(c.at(edges)).sum()) / c.total

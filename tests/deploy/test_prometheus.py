@@ -70,6 +70,7 @@ def test_amtool_check_config() -> None:
     ("labels", "receiver"),
     [
         (["alertname=ModeltapFeatureDrift", "category=data"], "model-owners"),
+        (["alertname=ModeltapFeatureDriftDetected", "category=data"], "model-owners"),
         (["alertname=ModeltapDataQualityViolation", "category=data"], "model-owners"),
         (["alertname=ModeltapModelQualityViolation", "category=data"], "model-owners"),
         (["alertname=ModeltapEstimatedQualityDrop", "category=data"], "model-owners"),
@@ -101,15 +102,17 @@ def test_alertmanager_routes(labels: list[str], receiver: str) -> None:
 
 
 # The metrics of findings about the model's data (drift, data and model quality, A/B, bias,
-# attribution); alerts on anything else are about the pipeline (capture, labels, analyzer) and go
+# attribution, LLM prompts and answers); alerts on anything else are about the pipeline (capture, labels, analyzer) and go
 # to the platform.
 FINDINGS = {
     "modeltap_analyzer_violations",
     "modeltap_analyzer_quality_violations",
     "modeltap_analyzer_quality_estimated_metric",
     "modeltap_analyzer_variant_drift_detected",
+    "modeltap_analyzer_feature_drift_detected",
     "modeltap_analyzer_bias_violations",
     "modeltap_analyzer_attribution_violations",
+    "modeltap_analyzer_llm_violations",
 }
 
 

@@ -66,6 +66,7 @@ METRIC_SOURCES = (
     REPO / "sidecar" / "genai.py",
     REPO / "analyzer" / "exporter.py",
     *sorted((REPO / "analyzer").glob("*/exported.py")),  # each section's metrics
+    *sorted((REPO / "analyzer").glob("*/stage.py")),  # each comparison stage's (variants/)
 )
 
 

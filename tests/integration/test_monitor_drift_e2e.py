@@ -115,7 +115,9 @@ def test_drift_and_data_quality_end_to_end(
             (key,) = [
                 k
                 for k in keys
-                if k.startswith(f"reports/{name}/") and k.endswith("constraint_violations.json")
+                if k.startswith(f"reports/{name}/")
+                and k.endswith("constraint_violations.json")
+                and "/latest/" not in k  # the run's own directory, not its latest/ copy
             ]
             doc = orjson.loads(client.get_object(Bucket=s3_bucket, Key=key)["Body"].read())
             got = {(v["feature_name"], v["constraint_check_type"]) for v in doc["violations"]}

@@ -12,3 +12,23 @@ def test_the_request_path_is_compiled_only_where_it_was_built() -> None:
     # the checkout a stray extension module would shadow the source being tested.
     expected = list(MODULES) if os.environ.get("MODELTAP_EXPECT_COMPILED") == "1" else []
     assert compiled_modules() == expected
+
+
+def test_capture_items_are_built_by_compiled_code_where_compiled() -> None:
+    # Every captured request builds a CaptureItem on the event loop. The __init__ that
+    # dataclasses generates is Python bytecode even in a compiled module (mypyc keeps generated
+    # methods as they are); a written-out one is compiled with the rest of the module.
+    import types
+
+    from modeltap.core.record import CaptureItem
+
+    init = CaptureItem.__init__
+    if os.environ.get("MODELTAP_EXPECT_COMPILED") == "1":
+        assert not isinstance(init, types.FunctionType), "CaptureItem.__init__ is interpreted"
+    item = CaptureItem(1.0, "POST", "/p", 200, 0.001, None, None, b"in", "text/csv", None, None)
+    assert (item.record, item.input_recorded, item.stream, item.genai_fields) == (
+        True,
+        True,
+        None,
+        None,
+    )
