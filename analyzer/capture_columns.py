@@ -34,6 +34,7 @@ import pyarrow.json as pajson
 
 from analyzer.capture_payload import INPUT, OUTPUT, PayloadError, rows_from_json
 from analyzer.capture_records import records_table
+from analyzer.errors import DataError
 from analyzer.payloads import ParseStats, PayloadParser, concat_tables
 from analyzer.profile import Profile
 from analyzer.window import ReadStats, Window, decode_object, parse_time
@@ -75,17 +76,29 @@ def profile_capture_columns(
     *,
     chunk_bytes: int = CHUNK_BYTES,
 ) -> tuple[Profile | None, ReadStats, ParseStats, list[str]]:
-    """Parse and profile one capture object, chunk by chunk (runs on a worker thread)."""
+    """Parse and profile one capture object, chunk by chunk (runs on a worker thread).
+
+    A chunk that cannot be profiled (a nested value alone in its column: in the whole object it
+    reads as text beside that column's other values) sends the whole object to the record reader,
+    so the outcome does not depend on where the chunks were cut."""
     read, stats = ReadStats(objects=1), ParseStats()
     prof: Profile | None = None
     columns: dict[str, None] = {}
     tables = capture_tables(key, data, window, parser, target_model, outputs, read, stats,
                             chunk_bytes=chunk_bytes)  # fmt: skip
-    for table in tables:
-        if prof is None:
-            prof = Profile.empty(baseline=baseline)
-        prof.update(table)
-        columns.update(dict.fromkeys(table.column_names))
+    try:
+        for table in tables:
+            if prof is None:
+                prof = Profile.empty(baseline=baseline)
+            prof.update(table)
+            columns.update(dict.fromkeys(table.column_names))
+    except DataError:
+        whole, read, stats = records_table(key, data, window, parser, target_model, outputs)
+        if whole is None:
+            return None, read, stats, []
+        prof = Profile.empty(baseline=baseline)
+        prof.update(whole)  # raises as the record reader does if the object cannot be profiled
+        return prof, read, stats, whole.column_names
     if prof is None:
         return None, read, stats, []
     return prof, read, stats, list(columns)

@@ -126,3 +126,11 @@ def test_damaged_gzip() -> None:
 def test_any_object_reads_alike(recs: list[Any], gz: bool) -> None:
     data = lines(recs)
     same(gzip.compress(data) if gz else data)
+
+
+def test_a_nested_value_alone_in_its_chunk_reads_as_in_the_whole_object() -> None:
+    """``[null, []]`` beside a CSV row: in the whole object column b is text; a chunk holding
+    only the JSON record must not fail on the nested value (it raised DataError)."""
+    data = lines([record(0, "0,0.0,c0"), record(1, "[null,[]]", "JSON")])
+    assert isinstance(outcome(profile_capture_records, data), tuple)
+    same(data)

@@ -92,7 +92,7 @@ async def test_window_profile_reports_and_statuses(tmp_path: Path) -> None:
 
     failed = await run_window(captures, LocalStore(tmp_path / "f"), target, window, evaluate=boom)
     assert failed.status == FAILED and failed.error == "data: RuntimeError: evaluator broke"
-    written = tmp_path / "f" / "ep/v1/2026/03/01/11"
+    written = tmp_path / "f" / "ep/v1/2026/03/01/11/2026-03-01T11-00-00Z"
     run = orjson.loads((written / "run.json").read_bytes())
     assert run["status"] == FAILED and run["violations_by_section"] == {"data": 0}
     assert (written / "statistics.json").exists()  # the window's profile stands

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import orjson
 
+from analyzer.data_quality.result import DataResult
 from analyzer.job import run_window
 from analyzer.object_profile import profile_capture_records
 from analyzer.payloads import PayloadParser
@@ -59,8 +60,10 @@ def test_batched_window_equals_record_by_record(tmp_path: Path) -> None:
         read.merge(r)
         if prof is not None:
             expected = prof if expected is None else expected.merge(prof)
-    assert expected is not None and batched.profile is not None
-    assert_same_profile(batched.profile, expected)
+    data = batched.sections["data"]
+    assert isinstance(data, DataResult)
+    assert expected is not None and data.window is not None
+    assert_same_profile(data.window, expected)
     assert (batched.read.objects, batched.read.records, batched.read.outside_window) == (
         read.objects, read.records, read.outside_window,
     )  # fmt: skip

@@ -10,6 +10,7 @@ import numpy as np
 import orjson
 
 from analyzer.job import run_window
+from analyzer.report_history import prune
 from analyzer.reports import write_reports
 from analyzer.window import Window
 from modeltap.core.store.local import LocalStore
@@ -58,3 +59,21 @@ async def test_an_older_window_does_not_replace_latest(tmp_path: Path) -> None:
         await write_reports(reports, result, target.baseline)
     latest = orjson.loads((tmp_path / "reports/ep/v1/latest/run.json").read_bytes())
     assert latest["end_time"].startswith("2026-03-01T10:30:00")
+
+
+async def test_a_pruned_run_loses_its_sections_subdirectories(tmp_path: Path) -> None:
+    """A run that falls off the index loses every file, model-quality/, bias/, llm/... too."""
+    reports = LocalStore(tmp_path / "reports")
+    hrefs = []
+    for minute in (5, 10):
+        run = f"v1/2026/03/01/10/2026-03-01T10-{minute:02d}-00Z"
+        for name in ("run.json", "model-quality/statistics.json", "bias/analysis.json"):
+            await reports.put(f"ep/{run}/{name}", b"{}", content_type="application/json")
+        hrefs.append(f"{run}/report.html")
+    dropped = [{"href": hrefs[0]}]
+    assert await prune(reports, "ep", dropped) == 3
+    assert not [p for p in (tmp_path / "reports/ep" / hrefs[0]).parent.rglob("*") if p.is_file()]
+    kept = (tmp_path / "reports/ep" / hrefs[1]).parent
+    assert sorted(str(p.relative_to(kept)) for p in kept.rglob("*.json")) == [
+        "bias/analysis.json", "model-quality/statistics.json", "run.json"
+    ]  # fmt: skip
