@@ -77,10 +77,10 @@ def test_variants_are_compared_with_each_other(
             )
         ks = f'modeltap_analyzer_variant_drift{{{labels},feature="petal_length",statistic="ks_statistic"}}'
         assert prom.wait_value(f"{ks} > 0.5", 1, as_bool=True) > 0.5
-    (doc_path,) = {
-        p.parent for p in reports.glob("iris/B/**/variants.json") if "latest" not in p.parts
-    }
-    doc = orjson.loads((doc_path / "variants.json").read_bytes())
+    # a run every 2 s, each in its own directory: the newest is also under latest/
+    runs = [p for p in reports.glob("iris/B/**/variants.json") if "latest" not in p.parts]
+    assert runs and all(p.parent.name.endswith("Z") for p in runs)
+    doc = orjson.loads((reports / "iris/B/latest/variants.json").read_bytes())
     assert doc["reference_variant"] == "A" and doc["rows"] == 150 and doc["reference_rows"] == 150
     assert doc["drifted"] == ["petal_length"]
     assert not list(reports.glob("iris/A/**/variants.json"))  # the reference has none
