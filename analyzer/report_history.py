@@ -45,13 +45,24 @@ def latest_prefix(prefix: str) -> str:
 async def write_latest(
     reports: Store, prefix: str, files: Iterable[tuple[str, bytes, str]], end: dt.datetime
 ) -> None:
-    """Copy the run's files to the stable ``latest/`` prefix, unless a newer run is there."""
+    """Copy the run's files to the stable ``latest/`` prefix, unless a newer run is there; files
+    an older run left there that this run did not write (a section's that did not run this time,
+    drift.json of a window without data) are deleted, so ``latest/`` is one run."""
     where = latest_prefix(prefix)
     newest = await _latest_end(reports, where)
     if newest is not None and newest > end:
         return  # a later window (another replica, a re-run) already holds latest/
+    written = set()
     for name, body, ctype in files:
         await reports.put(f"{where}/{name}", body, content_type=ctype)
+        written.add(f"{where}/{name}")
+    stale = [o.key async for o in reports.list(where + "/") if o.key not in written]
+    for key in stale:
+        try:
+            await reports.delete(key)
+        except StoreError as exc:  # e.g. no s3:DeleteObject: run.json still names the run
+            log.warning("cannot delete %s of an older run from latest/ (%s)", key, exc)
+            return
 
 
 async def _latest_end(reports: Store, where: str) -> dt.datetime | None:

@@ -77,3 +77,20 @@ async def test_a_pruned_run_loses_its_sections_subdirectories(tmp_path: Path) ->
     assert sorted(str(p.relative_to(kept)) for p in kept.rglob("*.json")) == [
         "bias/analysis.json", "model-quality/statistics.json", "run.json"
     ]  # fmt: skip
+
+
+async def test_latest_holds_only_the_newest_runs_files(tmp_path: Path) -> None:
+    """A window without data after one with data: latest/ has no statistics.json of the older."""
+    captures, reports = LocalStore(tmp_path / "captures"), LocalStore(tmp_path / "reports")
+    line = capture_line([0.5, 1.5], T0 + dt.timedelta(minutes=1))
+    await captures.put("ep/v1/2026/03/01/10/00-00-000-a.jsonl", line, content_type="x")
+    target = baseline()
+    for start in (T0, T0 + dt.timedelta(minutes=30)):  # the second window holds no record
+        window = Window(start, start + dt.timedelta(minutes=20))
+        result = await run_window(captures, None, target, window)
+        await write_reports(reports, result, target.baseline)
+    latest = tmp_path / "reports/ep/v1/latest"
+    assert orjson.loads((latest / "run.json").read_bytes())["status"] == "NoData"
+    assert not (latest / "statistics.json").exists()
+    older = tmp_path / "reports/ep/v1/2026/03/01/10/2026-03-01T10-20-00Z"
+    assert (older / "statistics.json").exists()  # the run's own directory keeps it
