@@ -9,7 +9,7 @@ counted, as there. Columns are read as the reader gives them: CSV as text, as ca
 payloads are, so a CSV dataset and the captures of the same rows give the same values.
 
 Predictions and labels become the arrays the merge of captured predictions gives
-(``analyzer.groundtruth.merge``): both float64 when every value is a number, else canonical text;
+(``analyzer.groundtruth.predictions``): both float64 when every value is a number, else canonical text;
 a prediction derived from a probability is ``1.0`` at or above the threshold, else ``0.0``.
 """
 
@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from analyzer.dataset_objects import list_dataset
 from analyzer.errors import DataError
 from analyzer.groundtruth import Labels, MergeStats
-from analyzer.groundtruth.merge import typed
+from analyzer.groundtruth.predictions import typed
 from analyzer.readers import ReadOptions, read_chunks
 from analyzer.targets import BatchDataset
 from analyzer.window import ReadStats, Window

@@ -2,7 +2,7 @@
 protocols modeltap knows, and the values at a JSON path.
 
 The window reader (:mod:`analyzer.payloads`, payloads -> feature columns) and the ground-truth
-merge (:mod:`analyzer.groundtruth.merge`, outputs -> predictions) both start here, so a new
+merge (:mod:`analyzer.groundtruth.predictions`, outputs -> predictions) both start here, so a new
 encoding, content type or serving protocol is taught to both in one place.
 
 Formats: a payload is CSV or JSON by its ``encoding`` (SageMaker writes ``CSV``/``JSON`` for

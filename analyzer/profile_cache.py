@@ -1,6 +1,9 @@
 """Each capture object profiled once: partial profiles kept between runs and merged into later
 windows.
 
+(Over 400 lines on purpose: the index, its groups and their clean-up are one on-store format
+read and written by one class; split, each part would have to know the others' invariants.)
+
 A 60-minute window run every 5 minutes used to parse each object 12 times. The profile is a
 monoid (``merge(profile(a), profile(b)) == profile(a + b)``), so a run now profiles only the
 objects it has not seen, keeps their merged profile as one *group*, and merges the groups of

@@ -1,5 +1,9 @@
 """Streaming readers: CSV, JSON Lines and Parquet files as Arrow record batches of bounded size.
 
+(Over 400 lines on purpose: the three formats share the chunk type, the options and the error
+messages that name file, line and column; most of the length is locating a bad line, which
+Arrow does not report.)
+
 Each reader takes one file (a local path or the bytes of a store object) and yields ``Chunk``s,
 so memory depends on the chunk size, not on the file's length (a store object is downloaded whole
 first; see ``analyzer.sources``). Nothing is coerced: CSV fields are read as text and classified

@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from analyzer.capture_payload import INPUT
-from analyzer.groundtruth.merge import MergeStats, PredictionSpec, predictions
+from analyzer.groundtruth.predictions import MergeStats, PredictionSpec, predictions
 from analyzer.payloads import ParseStats, PayloadParser, concat_tables
 
 

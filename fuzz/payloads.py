@@ -15,7 +15,8 @@ import atheris
 
 with atheris.instrument_imports():
     from analyzer.capture_payload import INPUT, OUTPUT
-    from analyzer.groundtruth.merge import PredictionSpec, merge, read_predictions
+    from analyzer.groundtruth.merge import merge
+    from analyzer.groundtruth.predictions import PredictionSpec, read_predictions
     from analyzer.groundtruth.records import Labels
     from analyzer.payloads import PayloadParser
 

@@ -1,8 +1,8 @@
 """Post-training bias metrics, as SageMaker Clarify defines them, in Clarify's report layout.
 
-(Over 400 lines on purpose: the metrics share one set of per-facet confusion counts and read as
-one table of formulas, below; they are split by kind only once the GE metric of another branch
-has landed here.)
+(Over 400 lines on purpose: the fourteen metrics, GE included, share one set of per-facet
+confusion counts and read as one table of formulas, below; split by kind, each part would need
+the counts and the report layout of the others.)
 
 ``compute(facet_columns, facets, y_pred=..., y_true=...)`` returns an ``analysis.json``-like
 document (docs/formats.md §7)::

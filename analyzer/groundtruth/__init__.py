@@ -3,7 +3,8 @@
 - :mod:`.records`: parse SageMaker ground-truth JSON Lines into id/label columns.
 - :mod:`.layout`: where labels live (by collection hour) and which a run reads.
 - :mod:`.ingest`: ``POST /ground-truth``, writing each accepted request durably to the store.
-- :mod:`.merge`: read predictions from captures and join them with labels by id.
+- :mod:`.predictions`: read each row's prediction from capture records.
+- :mod:`.merge`: join the predictions with labels by id.
 """
 
 from analyzer.groundtruth.ingest import (
@@ -21,12 +22,8 @@ from analyzer.groundtruth.layout import (
     list_labels,
     load_labels,
 )
-from analyzer.groundtruth.merge import (
-    MergeResult,
-    MergeStats,
-    PredictionSpec,
-    merge,
-)
+from analyzer.groundtruth.merge import MergeResult, merge
+from analyzer.groundtruth.predictions import MergeStats, PredictionSpec
 from analyzer.groundtruth.records import (
     REASONS,
     Labels,

@@ -20,7 +20,7 @@ import numpy as np
 
 from analyzer.batch_rows import predictions, read_rows, role_columns
 from analyzer.groundtruth import Labels, LabelStats, MergeResult, PredictionSpec, load_labels, merge
-from analyzer.groundtruth.merge import MergeStats, read_predictions
+from analyzer.groundtruth.predictions import MergeStats, read_predictions
 from analyzer.quality import Calibration, ProblemType, QualityError, check, compute, estimate
 from analyzer.quality.label_types import InvalidLabels, wrong_type
 from analyzer.targets import BatchDataset

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from analyzer.capture_payload import OUTPUT, PayloadError, read_side, rows_from_json
-from analyzer.groundtruth.merge import PredictionSpec, read_predictions
+from analyzer.groundtruth.predictions import PredictionSpec, read_predictions
 from analyzer.payloads import ParseStats, PayloadParser
 
 

@@ -15,7 +15,7 @@ from analyzer.drift.measures import DriftMeasures
 from analyzer.evaluation import Evaluation, FeatureResult, Violation
 from analyzer.exporter import AnalyzerCollector
 from analyzer.groundtruth import IngestCounters, LabelStats
-from analyzer.groundtruth.merge import MergeStats
+from analyzer.groundtruth.predictions import MergeStats
 from analyzer.llm.run import LLMResult
 from analyzer.monitoring_config import MonitoringConfig
 from analyzer.quality.run import QualityResult

@@ -8,7 +8,8 @@ import orjson
 import pytest
 
 from analyzer.capture_payload import resolve, rows_at
-from analyzer.groundtruth.merge import PredictionSpec, merge
+from analyzer.groundtruth.merge import merge
+from analyzer.groundtruth.predictions import PredictionSpec
 from analyzer.groundtruth.records import Labels
 from modeltap.core.jsonpath import compile_path
 

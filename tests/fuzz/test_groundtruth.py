@@ -8,12 +8,9 @@ import orjson
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from analyzer.groundtruth.merge import (
-    PredictionSpec,
-    merge,
-    read_predictions,
-    rows_at,
-)
+from analyzer.capture_payload import rows_at
+from analyzer.groundtruth.merge import merge
+from analyzer.groundtruth.predictions import PredictionSpec, read_predictions
 from analyzer.groundtruth.records import REASONS, Labels, parse_labels
 from modeltap.core.jsonpath import compile_path
 from tests.fuzz.strategies import FUZZ, JSON, PROTOCOL_JSON, TEXT, records, roundtrip
