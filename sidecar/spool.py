@@ -50,8 +50,12 @@ _MAX_BATCH = 2048
 # full 256 MiB queue took all of it as one batch while the request path refilled the queue: the
 # process held twice the budget (RSS 586 MB in bench/proxy at 100 KB, 100% capture).
 _BATCH_BYTES = 4 << 20
-_COALESCE_BELOW = 64
-_COALESCE_SECONDS = 0.005
+# The writer waits this long for a write group (_WRITE_BYTES) to queue up before it takes what
+# there is: each batch costs a wake-up, GIL hand-offs, a disk check and a direct write of the
+# partial last block, whatever its size. At 1 KB and about 20k requests/s, 5 ms made batches of
+# about 100 records; 20 ms makes them about 400. Never more than a quarter of
+# capture.queue_max_age_seconds, which bounds how long a record waits to be written.
+_COALESCE_SECONDS = 0.02
 _WRITE_BYTES = 1 << 20  # encoded bytes per append (see _write_hour)
 # The writer holds the GIL while it encodes (orjson, and compiled code never offers it up), and a
 # request that arrives meanwhile waits for it: up to a whole 1 MiB group (0.2-1 ms of 100 KB
@@ -201,6 +205,7 @@ class SpoolWriter:
         # number. Records not yet written are the queue plus the batch being written, at most
         # queue_size + _MAX_BATCH, so a ring of that size never overwrites one still needed.
         self._max_age = capture.queue_max_age_seconds
+        self._coalesce = min(_COALESCE_SECONDS, self._max_age / 4)
         self._ring = capture.queue_size + _MAX_BATCH + 1
         self._queued_at: list[float] = [0.0] * self._ring
         self._offered = 0  # records ever queued (request path)
@@ -339,9 +344,9 @@ class SpoolWriter:
             self._idle = False
             if not items:
                 return []
-        if len(items) < _COALESCE_BELOW and not self._stop.is_set():
-            # A moment's wait turns many wake-ups of one record into one of many (less GIL churn).
-            time.sleep(_COALESCE_SECONDS)
+        if self._added - self._removed < _WRITE_BYTES and not self._stop.is_set():
+            # A moment's wait turns many wake-ups of a few records into one of many.
+            time.sleep(self._coalesce)
         batch = [items.popleft()]
         size = _payload_bytes(batch[0])
         while items and len(batch) < _MAX_BATCH and size < _BATCH_BYTES:
