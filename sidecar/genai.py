@@ -113,6 +113,14 @@ class GenAIMetrics:
             registry=registry,
         )
 
+        self.dropped = Counter(
+            "modeltap_sidecar_genai_dropped_exchanges",
+            "Exchanges on genai.paths left out of these metrics because the capture queue was "
+            "full (serving comes first). Sampled ones also count as a dropped capture "
+            "(capture_records, outcome dropped_queue_full); unsampled ones only here.",
+            registry=registry,
+        )
+
     def model_label(self, name: str | None) -> str:
         if not name:
             return UNKNOWN_MODEL
@@ -337,6 +345,10 @@ class GenAIReader:
         self._metrics = metrics
         self._redactor = redactor
         self._warned = False
+
+    def count_dropped(self) -> None:
+        """An exchange the capture queue had no room for: counted, never read."""
+        self._metrics.dropped.inc()
 
     def read_safely(self, item: CaptureItem) -> dict[str, object] | None:
         """:meth:`read`, where an answer that breaks the reader costs its genai fields only

@@ -4,7 +4,7 @@ Forwarding is faithful: method, raw path and query, end-to-end headers and body 
 reason, end-to-end headers and body come back byte for byte (names as the model server spelled
 them). Bodies that are not captured are streamed unless they are small; captured bodies (at most
 ``capture.max_payload_bytes``) are held once, as the bytes that are forwarded anyway. Capture
-costs the request one ``put_nowait``.
+costs the request one append to the spool writer's queue.
 
 Event streams (``capture.stream_content_types``: Server-Sent Events, NDJSON) are forwarded chunk
 by chunk as they arrive; the copy kept for the record is the same bytes objects (no copy), up to

@@ -1,8 +1,8 @@
 """The spool writer: a thread that turns queued capture items into segment files on local disk.
 
-The request path calls :meth:`SpoolWriter.offer`, a non-blocking ``put_nowait``; everything else
-(serialization, disk-usage checks, writes, sealing) happens on the writer's own thread, so the event
-loop never waits on a disk.
+The request path calls :meth:`SpoolWriter.offer`, a non-blocking append to a deque; everything
+else (serialization, disk-usage checks, writes, sealing) happens on the writer's own thread, so the
+event loop never waits on a disk.
 
 Layout: ``{spool}/{endpoint}/{variant}/yyyy/mm/dd/hh/{MM-SS-mmm}-{uuid}.jsonl.part`` while a segment
 is open; sealing fsyncs it and renames it to ``.jsonl``, which is the signal for the uploader. The
@@ -19,14 +19,15 @@ and the padding of a direct write's last block, are cut off at the next start (:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import mmap
 import os
-import queue
 import sys
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +50,12 @@ _MAX_BATCH = 2048
 # full 256 MiB queue took all of it as one batch while the request path refilled the queue: the
 # process held twice the budget (RSS 586 MB in bench/proxy at 100 KB, 100% capture).
 _BATCH_BYTES = 4 << 20
-_COALESCE_BELOW = 64
-_COALESCE_SECONDS = 0.005
+# The writer waits this long for a write group (_WRITE_BYTES) to queue up before it takes what
+# there is: each batch costs a wake-up, GIL hand-offs, a disk check and a direct write of the
+# partial last block, whatever its size. At 1 KB and about 20k requests/s, 5 ms made batches of
+# about 100 records; 20 ms makes them about 400. Never more than a quarter of
+# capture.queue_max_age_seconds, which bounds how long a record waits to be written.
+_COALESCE_SECONDS = 0.02
 _WRITE_BYTES = 1 << 20  # encoded bytes per append (see _write_hour)
 # The writer holds the GIL while it encodes (orjson, and compiled code never offers it up), and a
 # request that arrives meanwhile waits for it: up to a whole 1 MiB group (0.2-1 ms of 100 KB
@@ -184,8 +189,14 @@ class SpoolWriter:
         self._usage = usage
         self._on_sealed = on_sealed
         self._disk_usage = disk_usage
-        # SimpleQueue: a C put/get ~20x cheaper than queue.Queue; the bound is enforced by offer().
-        self._queue: queue.SimpleQueue[CaptureItem] = queue.SimpleQueue()
+        # The queue is a plain deque (append and popleft are atomic under the GIL; the bound is
+        # enforced by offer()). The writer polls it while records keep coming and sleeps on _wake
+        # only when it found it empty (_idle): the request path wakes it once per idle spell, not
+        # once per record, so the two threads hand the GIL to each other less often.
+        self._items: deque[CaptureItem] = deque()
+        self._idle = False
+        self._wake = threading.Lock()
+        self._wake.acquire()  # held while nothing is queued; released to wake the writer
         self._max_queue = capture.queue_size
         self._max_bytes = capture.queue_max_bytes
         self._added = 0  # payload bytes ever queued (request path)
@@ -194,6 +205,7 @@ class SpoolWriter:
         # number. Records not yet written are the queue plus the batch being written, at most
         # queue_size + _MAX_BATCH, so a ring of that size never overwrites one still needed.
         self._max_age = capture.queue_max_age_seconds
+        self._coalesce = min(_COALESCE_SECONDS, self._max_age / 4)
         self._ring = capture.queue_size + _MAX_BATCH + 1
         self._queued_at: list[float] = [0.0] * self._ring
         self._offered = 0  # records ever queued (request path)
@@ -212,8 +224,9 @@ class SpoolWriter:
         self._ratio = 0.0  # the spool disk's used fraction at the last check
         self.paused = False
         metrics.spool_max_bytes.set(spool.max_bytes)
-        metrics.queue_depth.set_function(self._queue.qsize)
+        metrics.queue_depth.set_function(self._items.__len__)
         metrics.queue_oldest_age.set_function(self.oldest_age)
+        self._dropped_full = metrics.capture_records.labels("dropped_queue_full")
         self._outcome = {
             o: metrics.capture_records.labels(o)
             for o in (
@@ -238,16 +251,27 @@ class SpoolWriter:
         # Each counter has one writer (this thread adds, the writer thread removes): no lock needed.
         done = self._done  # read once: the slot of record `done` stays valid while it is unwritten
         if (
-            self._queue.qsize() >= self._max_queue
+            len(self._items) >= self._max_queue
             or self._added - self._removed + size > self._max_bytes
             or (done != self._offered and now - self._queued_at[done % self._ring] > self._max_age)
         ):
-            self._outcome["dropped_queue_full"].inc()
+            # An exchange queued for the gen_ai metrics only is no capture: it has its own count.
+            if item.record:
+                self._dropped_full.inc()
+            if item.genai and self._genai is not None:
+                self._genai.count_dropped()
         else:
             self._added += size
             self._queued_at[self._offered % self._ring] = now
             self._offered += 1
-            self._queue.put_nowait(item)
+            self._items.append(item)
+            if self._idle:
+                self._idle = False
+                self._wake_writer()
+
+    def _wake_writer(self) -> None:
+        with contextlib.suppress(RuntimeError):  # already released: the writer will not wait
+            self._wake.release()
 
     def oldest_age(self) -> float:
         """Seconds since the oldest record not yet written was queued (0 when none)."""
@@ -266,6 +290,7 @@ class SpoolWriter:
     def stop(self, timeout: float | None = None) -> None:
         """Write what is queued, seal the open segment and stop the thread (blocking)."""
         self._stop.set()
+        self._wake_writer()
         if self._worker is not None:
             self._worker.join(timeout)
 
@@ -279,12 +304,12 @@ class SpoolWriter:
                 if self._check_disk():
                     self._write(batch)
                 else:
-                    self._outcome["skipped_disk"].inc(sum(1 for it in batch if it.record))
+                    self._skip(batch, "skipped_disk")
                 self._done += len(batch)
             elif self.paused:
                 self._check_disk()
             self._seal_if_old()
-            if self._stop.is_set() and self._queue.empty():
+            if self._stop.is_set() and not self._items:
                 break
         self._seal()
         if self._stage is not None:
@@ -311,24 +336,37 @@ class SpoolWriter:
             log.warning("cannot lower the spool writer's priority (spool.writer_nice): %s", exc)
 
     def _take(self, timeout: float) -> list[CaptureItem]:
-        try:
-            first = self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return []
-        if self._queue.qsize() < _COALESCE_BELOW and not self._stop.is_set():
-            # A moment's wait turns many wake-ups of one record into one of many (less GIL churn).
-            time.sleep(_COALESCE_SECONDS)
-        batch = [first]
-        size = _payload_bytes(first)
-        try:
-            while len(batch) < _MAX_BATCH and size < _BATCH_BYTES:
-                item = self._queue.get_nowait()
-                batch.append(item)
-                size += _payload_bytes(item)
-        except queue.Empty:
-            pass
+        items = self._items
+        if not items:
+            self._idle = True  # published before the second look: an offer after it wakes us
+            if not items and not self._stop.is_set():
+                self._wake.acquire(timeout=timeout)
+            self._idle = False
+            if not items:
+                return []
+        if self._added - self._removed < _WRITE_BYTES and not self._stop.is_set():
+            # A moment's wait turns many wake-ups of a few records into one of many.
+            time.sleep(self._coalesce)
+        batch = [items.popleft()]
+        size = _payload_bytes(batch[0])
+        while items and len(batch) < _MAX_BATCH and size < _BATCH_BYTES:
+            item = items.popleft()
+            batch.append(item)
+            size += _payload_bytes(item)
         self._removed += size
         return batch
+
+    def _skip(self, items: list[CaptureItem], outcome: str) -> None:
+        """Items not written (``outcome`` says why): their gen_ai metrics are still read, which
+        needs no disk; only records count under ``outcome``."""
+        records = 0
+        for it in items:
+            if it.genai and self._genai is not None:
+                self._genai.read_safely(it)
+            if it.record:
+                records += 1
+        if records:
+            self._outcome[outcome].inc(records)
 
     def _check_disk(self) -> bool:
         """Refresh the pause flag from the spool disk's usage and the spool's byte budget; True
@@ -385,7 +423,7 @@ class SpoolWriter:
             while end < len(batch) and int(batch[end].inference_time // 3600) == hour:
                 end += 1
             if not self._write_hour(batch[start:end], hour):  # the byte budget is reached
-                self._outcome["skipped_disk"].inc(len(batch) - end)
+                self._skip(batch[end:], "skipped_disk")
                 return
             start = end
 
@@ -419,7 +457,8 @@ class SpoolWriter:
             if self._budget_reached(size + len(line)):
                 if lines:
                     self._write_lines(times, lines, hour)
-                self._outcome["skipped_disk"].inc(len(items) - i)
+                self._outcome["skipped_disk"].inc()  # this one (its gen_ai fields are read)
+                self._skip(items[i + 1 :], "skipped_disk")
                 return False
             unyielded += len(line)
             if unyielded >= _YIELD_BYTES:
@@ -430,7 +469,7 @@ class SpoolWriter:
             size += len(line)
             if size >= _WRITE_BYTES:
                 if not self._write_lines(times, lines, hour):
-                    self._outcome["write_error"].inc(len(items) - i - 1)  # not even encoded
+                    self._skip(items[i + 1 :], "write_error")  # not even encoded
                     return True
                 times, lines, size = [], [], 0
         if lines:

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from modeltap.core.record import CaptureItem
 from sidecar import spool as spool_module
 from sidecar.config import CaptureConfig, SpoolConfig
+from sidecar.genai import GenAIMetrics, GenAIReader
 from sidecar.metrics import SidecarMetrics
 from sidecar.segment import SegmentFile
 from sidecar.spool import OPEN_SUFFIX, SEALED_SUFFIX, SpoolUsage, SpoolWriter, recover
@@ -310,3 +311,52 @@ def test_byte_budget_is_never_exceeded_and_skips_are_counted(tmp_path: Path) -> 
     assert budget - 400 < written <= budget  # filled up to the budget, never past it
     assert writer.paused
     assert metrics.registry.get_sample_value("modeltap_sidecar_capture_paused") == 1
+
+
+def genai_item(record: bool) -> CaptureItem:
+    """An OpenAI-style exchange on genai.paths; ``record=False``: unsampled, for the metrics only."""
+    choice = {"index": 0, "message": {"content": "hi"}, "finish_reason": "stop"}
+    answer = orjson.dumps({"model": "m", "choices": [choice]})
+    return CaptureItem(
+        HOUR, "POST", "/v1/chat/completions", 200, 0.001, None, None, b'{"model": "m"}',
+        "application/json", answer, "application/json", genai=True, record=record,
+    )  # fmt: skip
+
+
+def genai_writer(
+    tmp_path: Path, disk: Disk, queue_size: int
+) -> tuple[SpoolWriter, SidecarMetrics, CollectorRegistry]:
+    metrics, registry = SidecarMetrics(CollectorRegistry()), CollectorRegistry()
+    writer = SpoolWriter(
+        SpoolConfig(dir=tmp_path / "spool", flush_interval_seconds=0.01),
+        CaptureConfig(queue_size=queue_size), metrics, SpoolUsage(lambda _v: None),
+        disk_usage=disk, genai=GenAIReader(GenAIMetrics(registry, 5)),
+    )  # fmt: skip
+    return writer, metrics, registry
+
+
+def test_a_full_queue_counts_unsampled_genai_exchanges_apart_from_dropped_captures(
+    tmp_path: Path,
+) -> None:
+    writer, metrics, registry = genai_writer(tmp_path, Disk(0.1), queue_size=1)
+    writer.offer(item(HOUR))  # the writer thread is not running: the queue stays full
+    for _ in range(3):
+        writer.offer(genai_item(record=False))
+    writer.offer(genai_item(record=True))
+    assert outcome(metrics, "dropped_queue_full") == 1  # the sampled one only
+    assert registry.get_sample_value("modeltap_sidecar_genai_dropped_exchanges_total") == 4
+
+
+def test_genai_metrics_go_on_while_capture_is_paused(tmp_path: Path) -> None:
+    writer, metrics, registry = genai_writer(tmp_path, Disk(0.80), queue_size=100)
+    writer.start()
+    try:
+        assert writer.paused
+        for _ in range(3):
+            writer.offer(genai_item(record=False))  # what the request path offers while paused
+    finally:
+        writer.stop(10)
+    responses = {"end": "complete", "model": "m"}
+    assert registry.get_sample_value("modeltap_sidecar_genai_responses_total", responses) == 3
+    assert outcome(metrics, "skipped_disk") == 0  # no capture was skipped: none was sampled
+    assert not list((tmp_path / "spool").rglob("*.jsonl"))
