@@ -10,7 +10,9 @@ import gzip
 from pathlib import Path
 
 import orjson
+import pytest
 
+from analyzer import object_batches
 from analyzer.data_quality.result import DataResult
 from analyzer.job import run_window
 from analyzer.object_profile import profile_capture_records
@@ -69,3 +71,44 @@ def test_batched_window_equals_record_by_record(tmp_path: Path) -> None:
     )  # fmt: skip
     assert (batched.read.bad_lines, batched.read.bad_objects) == (read.bad_lines, read.bad_objects)
     assert sorted(batched.read.bad_keys) == sorted(read.bad_keys)
+
+
+class _StreamOnly(LocalStore):
+    """A store whose whole-object ``get`` refuses uncompressed objects: they must be streamed."""
+
+    async def get(self, key: str) -> bytes:
+        assert key.endswith(".gz"), f"{key} read whole"
+        return await super().get(key)
+
+
+def test_large_objects_are_streamed_with_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(object_batches, "CHUNK_BYTES", 2_000)  # every object here is "large"
+    captures = _StreamOnly(tmp_path / "captures")
+    objects: dict[str, bytes] = {}
+    for n in range(4):
+        body = b"\n".join(record(n * 300 + i, json_payload=n == 1) for i in range(300)) + b"\n"
+        key = f"ep/v1/2026/03/01/10/{n:03d}.jsonl" + (".gz" if n == 3 else "")
+        objects[key] = gzip.compress(body) if n == 3 else body
+    for key, body in objects.items():
+        asyncio.run(captures.put(key, body, content_type="x"))
+    target = baseline()
+    window = Window(T0 + dt.timedelta(minutes=10), T0 + dt.timedelta(minutes=80))
+    streamed = asyncio.run(run_window(captures, None, target, window, evaluate=None))
+
+    parser = PayloadParser(list(target.baseline.columns))
+    expected: Profile | None = None
+    read = ReadStats()
+    for key in sorted(objects):
+        prof, r, _, _ = profile_capture_records(key, objects[key], window, parser, target.baseline)
+        read.merge(r)
+        if prof is not None:
+            expected = prof if expected is None else expected.merge(prof)
+    data = streamed.sections["data"]
+    assert isinstance(data, DataResult)
+    assert expected is not None and data.window is not None
+    assert_same_profile(data.window, expected)
+    assert (streamed.read.objects, streamed.read.records, streamed.read.outside_window) == (
+        read.objects, read.records, read.outside_window,
+    )  # fmt: skip
