@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import gzip
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
@@ -18,6 +19,7 @@ from analyzer.job import run_window
 from analyzer.object_profile import profile_capture_records
 from analyzer.payloads import PayloadParser
 from analyzer.profile import Profile
+from analyzer.results import RunResult
 from analyzer.window import ReadStats, Window
 from modeltap.core.store.local import LocalStore
 from tests.analyzer.test_engine import assert_same_profile
@@ -95,7 +97,16 @@ def test_large_objects_are_streamed_with_the_same_result(
         asyncio.run(captures.put(key, body, content_type="x"))
     target = baseline()
     window = Window(T0 + dt.timedelta(minutes=10), T0 + dt.timedelta(minutes=80))
-    streamed = asyncio.run(run_window(captures, None, target, window, evaluate=None))
+
+    async def run() -> RunResult:
+        # One thread for every to_thread: the reader waits there for pieces, which the store
+        # must therefore read elsewhere (it hung when LocalStore read them with to_thread).
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(1))
+        return await asyncio.wait_for(
+            run_window(captures, None, target, window, evaluate=None), 120
+        )
+
+    streamed = asyncio.run(run())
 
     parser = PayloadParser(list(target.baseline.columns))
     expected: Profile | None = None

@@ -6,6 +6,7 @@ A destination is one URI, ``s3://bucket/prefix`` or ``file:///dir``; keys are re
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, Protocol
 from urllib.parse import unquote, urlsplit
@@ -14,6 +15,12 @@ from modeltap.core.errors import ConfigError
 
 PIECE_BYTES = 1 << 20
 """What ``Store.get_stream`` yields at a time by default."""
+
+
+STREAM_IO = ThreadPoolExecutor(max_workers=4, thread_name_prefix="store-stream")
+"""Where ``get_stream`` reads files and hashes pieces: not the event loop's default executor,
+whose threads may all be waiting for those very pieces (a reader pulls pieces from a worker
+thread, :mod:`analyzer.object_stream`); these threads wait on nothing but the disk."""
 
 
 @dataclass(frozen=True, slots=True)

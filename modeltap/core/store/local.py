@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
 
 from modeltap.core.errors import StoreConfigError, StoreError
-from modeltap.core.store.base import PIECE_BYTES, ObjectInfo
+from modeltap.core.store.base import PIECE_BYTES, STREAM_IO, ObjectInfo
 
 _TMP = ".tmp-"
 
@@ -118,9 +118,9 @@ class LocalStore:
     async def get_stream(
         self, key: str, piece_bytes: int = PIECE_BYTES
     ) -> AsyncGenerator[bytes, None]:
-        path = self._path(key)
+        path, loop = self._path(key), asyncio.get_running_loop()
         try:
-            fh = await asyncio.to_thread(open, path, "rb")
+            fh = await loop.run_in_executor(STREAM_IO, open, path, "rb")
         except FileNotFoundError as exc:
             raise StoreError(
                 f"no object {key} in {self.uri}", reason="not_found", retryable=False
@@ -130,7 +130,7 @@ class LocalStore:
         try:
             while True:
                 try:
-                    piece = await asyncio.to_thread(fh.read, piece_bytes)
+                    piece = await loop.run_in_executor(STREAM_IO, fh.read, piece_bytes)
                 except OSError as exc:
                     raise StoreError(f"reading {key} from {self.uri} failed: {exc}") from exc
                 if not piece:

@@ -56,7 +56,7 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from modeltap.core.errors import StoreConfigError, StoreError
-from modeltap.core.store.base import PIECE_BYTES, ObjectInfo, S3Settings, join_key
+from modeltap.core.store.base import PIECE_BYTES, STREAM_IO, ObjectInfo, S3Settings, join_key
 
 if TYPE_CHECKING:
     from modeltap.core.store.base import Store
@@ -603,7 +603,7 @@ class S3Store:
     async def get_stream(
         self, key: str, piece_bytes: int = PIECE_BYTES
     ) -> AsyncGenerator[bytes, None]:
-        full = self._key(key)
+        full, loop = self._key(key), asyncio.get_running_loop()
         size, digest = 0, hashlib.md5(usedforsecurity=False)
         try:
             client = await self._get_client()
@@ -625,7 +625,7 @@ class S3Store:
                     break
                 size += len(piece)
                 if len(piece) >= _HASH_IN_THREAD_BYTES:
-                    await asyncio.to_thread(digest.update, piece)
+                    await loop.run_in_executor(STREAM_IO, digest.update, piece)
                 else:
                     digest.update(piece)
                 yield piece
