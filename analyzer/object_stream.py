@@ -36,8 +36,11 @@ def thread_pieces(store: Store, key: str, loop: asyncio.AbstractEventLoop) -> Pi
                 piece := asyncio.run_coroutine_threadsafe(_next(stream), loop).result()
             ) is not None:
                 yield piece
-        finally:
-            asyncio.run_coroutine_threadsafe(stream.aclose(), loop).result()
+        finally:  # also when the reader stops early (a fallback re-opens the object)
+            if not loop.is_closed():
+                closing = asyncio.run_coroutine_threadsafe(stream.aclose(), loop)
+                if not _on(loop):  # a collected generator may be closed on the loop itself
+                    closing.result()
 
     return pieces
 
@@ -47,3 +50,10 @@ async def _next(stream: AsyncIterator[bytes]) -> bytes | None:
         return await anext(stream)
     except StopAsyncIteration:
         return None
+
+
+def _on(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
