@@ -15,11 +15,13 @@ import pytest
 
 from analyzer import object_batches
 from analyzer.data_quality.result import DataResult
+from analyzer.errors import DataError
 from analyzer.job import run_window
 from analyzer.object_profile import profile_capture_records
 from analyzer.payloads import PayloadParser
 from analyzer.profile import Profile
 from analyzer.results import RunResult
+from analyzer.scaleout import object_job, profile_object_part
 from analyzer.window import ReadStats, Window
 from modeltap.core.store.local import LocalStore
 from tests.analyzer.test_engine import assert_same_profile
@@ -123,3 +125,28 @@ def test_large_objects_are_streamed_with_the_same_result(
     assert (streamed.read.objects, streamed.read.records, streamed.read.outside_window) == (
         read.objects, read.records, read.outside_window,
     )  # fmt: skip
+
+
+def test_an_engine_worker_streams_capture_objects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``profile_object_part`` (a pool or Dask worker) reads an uncompressed capture object in
+    pieces, with the record reader's result; a missing object is still a DataError."""
+    monkeypatch.setattr(LocalStore, "get", _StreamOnly.get)  # the worker opens its own store
+    captures = LocalStore(tmp_path / "captures")
+    body = b"\n".join(record(i, json_payload=i % 2 == 0) for i in range(300)) + b"\n"
+    asyncio.run(captures.put("ep/v1/2026/03/01/10/000.jsonl", body, content_type="x"))
+    target = baseline()
+    window = Window(T0 + dt.timedelta(minutes=10), T0 + dt.timedelta(minutes=80))
+    job = object_job(target, window, captures.uri, None)
+    # (the worker's loop and store stay open for this thread, as in a worker, until exit)
+    prof, read, stats, _ = profile_object_part(job, "ep/v1/2026/03/01/10/000.jsonl")
+    with pytest.raises(DataError, match="cannot read the object"):
+        profile_object_part(job, "ep/v1/2026/03/01/10/missing.jsonl")
+    parser = PayloadParser(list(target.baseline.columns))
+    exp, r, s, _ = profile_capture_records(
+        "ep/v1/2026/03/01/10/000.jsonl", body, window, parser, target.baseline
+    )
+    assert prof is not None and exp is not None
+    assert_same_profile(prof, exp)
+    assert (read.records, read.outside_window, stats.rows) == (r.records, r.outside_window, s.rows)
