@@ -15,7 +15,8 @@ is not a plain ``CSV``/``JSON`` payload (base64, TEXT, missing encoding: those r
 :func:`~analyzer.capture_payload.read_side`), an ``inferenceTime`` not in the sidecar's
 ``YYYY-MM-DDTHH:MM:SSZ`` form (parsed one by one as before), and outputs whose row count
 disagrees with the inputs'. An object larger than one chunk is profiled chunk by chunk, so its
-float sums may differ from a single update in the last bits (as any merge does).
+float sums may differ from a single update in the last bits (as any merge does). An object may
+come as pieces (``Store.get_stream``): they are cut into exactly the chunks of the whole object.
 """
 
 from __future__ import annotations
