@@ -15,12 +15,14 @@ is not a plain ``CSV``/``JSON`` payload (base64, TEXT, missing encoding: those r
 :func:`~analyzer.capture_payload.read_side`), an ``inferenceTime`` not in the sidecar's
 ``YYYY-MM-DDTHH:MM:SSZ`` form (parsed one by one as before), and outputs whose row count
 disagrees with the inputs'. An object larger than one chunk is profiled chunk by chunk, so its
-float sums may differ from a single update in the last bits (as any merge does).
+float sums may differ from a single update in the last bits (as any merge does). An object may
+come as pieces (``Store.get_stream``): they are cut into exactly the chunks of the whole object.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -35,6 +37,7 @@ import pyarrow.json as pajson
 from analyzer.capture_payload import INPUT, OUTPUT, PayloadError, rows_from_json
 from analyzer.capture_records import records_table
 from analyzer.errors import DataError
+from analyzer.object_stream import ObjectData, whole
 from analyzer.payloads import ParseStats, PayloadParser, concat_tables
 from analyzer.profile import Profile
 from analyzer.window import ReadStats, Window, decode_object, parse_time
@@ -67,7 +70,7 @@ class _Fallback(Exception):
 
 def profile_capture_columns(
     key: str,
-    data: bytes,
+    data: ObjectData,
     window: Window,
     parser: PayloadParser,
     baseline: Profile,
@@ -80,7 +83,9 @@ def profile_capture_columns(
 
     A chunk that cannot be profiled (a nested value alone in its column: in the whole object it
     reads as text beside that column's other values) sends the whole object to the record reader,
-    so the outcome does not depend on where the chunks were cut."""
+    so the outcome does not depend on where the chunks were cut. ``data`` may be the object's
+    pieces (:mod:`analyzer.object_stream`): then only a piece and a chunk are held at once,
+    except for a gzipped object (unpacked whole, as before) and that whole-object fallback."""
     read, stats = ReadStats(objects=1), ParseStats()
     prof: Profile | None = None
     columns: dict[str, None] = {}
@@ -93,12 +98,12 @@ def profile_capture_columns(
             prof.update(table)
             columns.update(dict.fromkeys(table.column_names))
     except DataError:
-        whole, read, stats = records_table(key, data, window, parser, target_model, outputs)
-        if whole is None:
+        table, read, stats = records_table(key, whole(data), window, parser, target_model, outputs)
+        if table is None:
             return None, read, stats, []
         prof = Profile.empty(baseline=baseline)
-        prof.update(whole)  # raises as the record reader does if the object cannot be profiled
-        return prof, read, stats, whole.column_names
+        prof.update(table)  # raises as the record reader does if the object cannot be profiled
+        return prof, read, stats, table.column_names
     if prof is None:
         return None, read, stats, []
     return prof, read, stats, list(columns)
@@ -106,7 +111,7 @@ def profile_capture_columns(
 
 def capture_tables(
     key: str,
-    data: bytes,
+    data: ObjectData,
     window: Window,
     parser: PayloadParser,
     target_model: str,
@@ -118,12 +123,12 @@ def capture_tables(
 ) -> Iterator[pa.Table]:
     """The rows of one capture object, a table per chunk; counts go to ``read`` and ``stats``."""
     try:
-        text = decode_object(key, data)
+        chunks = _object_chunks(key, data, chunk_bytes)
     except ValueError as exc:
         log.warning("skipping capture object %s: %s", key, exc)
         read.bad_objects, read.bad_keys = 1, [key]
         return
-    for chunk in _chunks(text, chunk_bytes):
+    for chunk in chunks:
         try:
             table, c_read, c_stats = _chunk_table(chunk, window, parser, target_model, outputs)
         except _Fallback:
@@ -146,6 +151,38 @@ def capture_tables(
         read.bad_keys.append(key)
 
 
+def _object_chunks(key: str, data: ObjectData, size: int) -> Iterator[memoryview | bytes]:
+    """The object's text in chunks of lines (:func:`_chunks`' cuts, whether ``data`` is whole or
+    in pieces). Raises ValueError, before any chunk, for damaged gzip data."""
+    if isinstance(data, bytes):
+        return iter(_chunks(decode_object(key, data), size))
+    pieces = data()
+    head = b""
+    for piece in pieces:  # enough bytes to see the gzip magic
+        head += piece
+        if len(head) >= 2:
+            break
+    if key.endswith(".gz") or head[:2] == b"\x1f\x8b":  # unpacked whole, as ``decode_object``
+        return iter(_chunks(decode_object(key, head + b"".join(pieces)), size))
+    return _piece_chunks(head, pieces, size)
+
+
+def _piece_chunks(head: bytes, pieces: Iterator[bytes], size: int) -> Iterator[bytes]:
+    """:func:`_chunks` of the concatenated pieces, holding about one chunk at a time: a chunk
+    ends at the first line end at or after ``size`` bytes, or at the end of the text."""
+    buf = bytearray(head)
+    for piece in itertools.chain([b""], pieces):
+        buf += piece
+        while len(buf) > size:
+            cut = buf.find(b"\n", size)
+            if cut < 0:
+                break
+            yield bytes(buf[: cut + 1])
+            del buf[: cut + 1]
+    if buf:
+        yield bytes(buf)
+
+
 def _chunks(text: bytes, size: int) -> list[memoryview]:
     """``text`` cut at line ends into pieces of about ``size`` bytes (views, not copies)."""
     view = memoryview(text)
@@ -159,7 +196,7 @@ def _chunks(text: bytes, size: int) -> list[memoryview]:
 
 
 def _chunk_table(
-    chunk: memoryview,
+    chunk: memoryview | bytes,
     window: Window,
     parser: PayloadParser,
     target_model: str,
@@ -212,7 +249,7 @@ def _chunk_table(
     return table, read, stats
 
 
-def _lines_are_objects(chunk: memoryview) -> bool:
+def _lines_are_objects(chunk: memoryview | bytes) -> bool:
     """Whether every line starts with ``{`` or is empty. Arrow's JSON reader is only handed
     such chunks: it rejects other lines, but a line such as ``null`` crashes it (pyarrow 26)."""
     buf = np.frombuffer(chunk, dtype=np.uint8)

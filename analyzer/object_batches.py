@@ -6,7 +6,8 @@ classification, a category ``group_by`` each, sketches), which made a window of 
 objects 2-3x slower per record than one of 100,000-record objects. Here the rows of consecutive
 small objects (each within one read chunk, :data:`~analyzer.capture_columns.CHUNK_BYTES`) are
 concatenated, up to :data:`BATCH_ROWS`, and profiled at once; a large object is profiled alone,
-chunk by chunk. Read counts stay per object (the profile cache keeps them per object). Tables
+chunk by chunk, read in pieces (``Store.get_stream``, :mod:`analyzer.object_stream`) unless it is
+gzipped. Read counts stay per object (the profile cache keeps them per object). Tables
 are concatenated only when their schemas are equal, so every value is classified as it would be
 alone.
 """
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from analyzer.capture_columns import CHUNK_BYTES, capture_tables, profile_capture_columns
+from analyzer.object_stream import ObjectData, thread_pieces, whole
 from analyzer.payloads import ParseStats, PayloadParser
 from analyzer.profile import Profile
 from analyzer.window import ReadStats, Window
@@ -65,10 +67,13 @@ async def capture_batches(
         return found, read, stats
 
     pending = _Pending()
+    loop = asyncio.get_running_loop()
     for info in objects:
-        data = await captures.get(info.key)
-        gzipped = info.key.endswith(".gz") or data[:2] == b"\x1f\x8b"  # ~10x larger unpacked
-        if len(data) * (GZIP_RATIO if gzipped else 1) > CHUNK_BYTES:  # alone, chunk by chunk
+        streamed = info.size > CHUNK_BYTES and not info.key.endswith(".gz")
+        data: ObjectData = (
+            thread_pieces(captures, info.key, loop) if streamed else await captures.get(info.key)
+        )
+        if streamed or _large(info.key, whole(data)):  # alone, chunk by chunk
             if pending.objects:
                 yield await asyncio.to_thread(_profile, pending, baseline)
                 pending = _Pending()
@@ -78,6 +83,7 @@ async def capture_batches(
             )  # fmt: skip
             yield [(info, part[1])], part
             continue
+        assert isinstance(data, bytes)
         found, read, stats = await asyncio.to_thread(tables, info, data)
         del data
         key = batch_of(read) if batch_of is not None else None
@@ -98,6 +104,11 @@ async def capture_batches(
         _add(pending.stats, stats)
     if pending.objects:
         yield await asyncio.to_thread(_profile, pending, baseline)
+
+
+def _large(key: str, data: bytes) -> bool:
+    gzipped = key.endswith(".gz") or data[:2] == b"\x1f\x8b"  # ~10x larger unpacked
+    return len(data) * (GZIP_RATIO if gzipped else 1) > CHUNK_BYTES
 
 
 def _profile(pending: _Pending, baseline: Profile) -> Batch:

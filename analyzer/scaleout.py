@@ -32,10 +32,12 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from analyzer.capture_columns import profile_capture_columns
 from analyzer.capture_payload import INPUT, OUTPUT
 from analyzer.engine import Engine
 from analyzer.errors import DataError
 from analyzer.object_profile import profile_capture_object, profile_dataset_object
+from analyzer.object_stream import Pieces
 from analyzer.payloads import ParseStats, PayloadParser
 from analyzer.profile import ColumnProfile, Profile, ProfileConfig
 from analyzer.readers import ReadOptions, read_chunks
@@ -72,6 +74,34 @@ _opened_lock = threading.Lock()
 
 def fetch(uri: str, config: S3Settings | None, key: str) -> bytes:
     """One object's bytes, through a store kept open for this thread (closed at process exit)."""
+    loop, store = _thread_store(uri, config)
+    return loop.run_until_complete(store.get(key))
+
+
+def fetch_pieces(uri: str, config: S3Settings | None, key: str) -> Pieces:
+    """One object's pieces (``Store.get_stream``), each fetched on this thread's own loop: a
+    worker's memory follows the piece and the parser's chunk, not the object."""
+
+    def pieces() -> Iterator[bytes]:
+        loop, store = _thread_store(uri, config)
+        stream = store.get_stream(key)
+        try:
+            while (piece := loop.run_until_complete(_next_piece(stream))) is not None:
+                yield piece
+        finally:
+            loop.run_until_complete(stream.aclose())
+
+    return pieces
+
+
+async def _next_piece(stream: AsyncIterator[bytes]) -> bytes | None:
+    try:
+        return await anext(stream)
+    except StopAsyncIteration:
+        return None
+
+
+def _thread_store(uri: str, config: S3Settings | None) -> tuple[asyncio.AbstractEventLoop, Store]:
     if _cache.loop is None:
         _cache.loop = asyncio.new_event_loop()
         with _opened_lock:
@@ -84,7 +114,7 @@ def fetch(uri: str, config: S3Settings | None, key: str) -> bytes:
     store = _cache.stores.get((uri, config))
     if store is None:
         store = _cache.stores[(uri, config)] = open_store(uri, config)
-    return _cache.loop.run_until_complete(store.get(key))
+    return _cache.loop, store
 
 
 def close_stores() -> None:
@@ -155,11 +185,11 @@ async def engine_parts(engine: Engine, job: ObjectJob, keys: Sequence[str]) -> A
 
 def profile_object_part(job: ObjectJob, key: str) -> Part:
     """Read one object from the store and profile it as the job does in-process."""
-    try:
-        data = fetch(job.store_uri, job.store_config, key)
-    except StoreError as exc:
-        raise DataError(f"cannot read the object: {exc}", file=key) from exc
     if job.dataset_options is not None:
+        try:
+            data = fetch(job.store_uri, job.store_config, key)
+        except StoreError as exc:
+            raise DataError(f"cannot read the object: {exc}", file=key) from exc
         return profile_dataset_object(key, data, job.dataset_options, job.baseline, job.names)
     if "input" not in job._parsers:
         from analyzer.hooks import Preprocessor
@@ -172,14 +202,17 @@ def profile_object_part(job: ObjectJob, key: str) -> Part:
         job._parsers["output"] = (
             PayloadParser(list(job.output_columns), side=OUTPUT) if job.output_columns else None
         )
+    parser = job._parsers["input"]
+    try:
+        if isinstance(parser, PayloadParser) and not key.endswith(".gz"):  # read in pieces
+            pieces = fetch_pieces(job.store_uri, job.store_config, key)
+            return profile_capture_columns(key, pieces, job.window, parser, job.baseline,
+                                           job.target_model, job._parsers["output"])  # fmt: skip
+        data = fetch(job.store_uri, job.store_config, key)
+    except StoreError as exc:
+        raise DataError(f"cannot read the object: {exc}", file=key) from exc
     return profile_capture_object(
-        key,
-        data,
-        job.window,
-        job._parsers["input"],
-        job.baseline,
-        job.target_model,
-        job._parsers["output"],
+        key, data, job.window, parser, job.baseline, job.target_model, job._parsers["output"]
     )
 
 

@@ -13,8 +13,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from analyzer.capture_columns import profile_capture_columns
+from analyzer.capture_columns import _chunks, _object_chunks, profile_capture_columns
 from analyzer.object_profile import profile_capture_records
+from analyzer.object_stream import ObjectData, Pieces
 from analyzer.payloads import PayloadParser
 from analyzer.profile import Profile
 from analyzer.statistics import profile_to_statistics
@@ -27,7 +28,7 @@ NAMES = ["a", "b", "c"]
 BASELINE = Profile.empty()
 
 
-def outcome(fn: Any, data: bytes, key: str = "ep/v/k.jsonl", **kw: Any) -> Any:
+def outcome(fn: Any, data: ObjectData, key: str = "ep/v/k.jsonl", **kw: Any) -> Any:
     try:
         prof, read, stats, columns = fn(key, data, WINDOW, PayloadParser(NAMES),
                                         BASELINE, **kw)  # fmt: skip
@@ -51,6 +52,14 @@ def same_as(data: bytes, **kw: Any) -> None:
     if isinstance(old, tuple):  # per chunk: the same counts, the same rows
         assert isinstance(chunked, tuple)
         assert chunked[1:] == old[1:]
+    for size in (1, 7, 100, 1 << 20):  # read in pieces: the same chunks, the same outcome
+        assert outcome(profile_capture_columns, pieces(data, size), **kw) == new
+        assert outcome(profile_capture_columns, pieces(data, size), chunk_bytes=64, **kw) == chunked
+
+
+def pieces(data: bytes, size: int) -> Pieces:
+    """``data`` as an object read in pieces of ``size`` bytes (``Store.get_stream``)."""
+    return lambda: (data[i : i + size] for i in range(0, len(data), size))
 
 
 def record(i: int, data: str, encoding: str = "CSV", when: str = "2024-01-01T00:10:00Z",
@@ -134,3 +143,14 @@ def test_a_nested_value_alone_in_its_chunk_reads_as_in_the_whole_object() -> Non
     data = lines([record(0, "0,0.0,c0"), record(1, "[null,[]]", "JSON")])
     assert isinstance(outcome(profile_capture_records, data), tuple)
     same(data)
+
+
+@FUZZ
+@given(st.binary(max_size=300) | st.lists(st.sampled_from([b"\n", b"ab", b"{}\n"])).map(b"".join),
+       st.integers(1, 40), st.integers(1, 50))  # fmt: skip
+def test_pieces_are_cut_into_the_chunks_of_the_whole_object(data: bytes, piece: int,
+                                                            size: int) -> None:  # fmt: skip
+    whole = [bytes(c) for c in _chunks(data, size)]
+    streamed = list(_object_chunks("k.jsonl", pieces(data, piece), size))
+    if data[:2] != b"\x1f\x8b":
+        assert streamed == whole

@@ -175,3 +175,15 @@ def test_an_s3_destination_needs_its_settings() -> None:
         ConfigError, match=r"'s3://bucket/p': an s3:// destination needs S3 settings"
     ):
         open_store("s3://bucket/p")
+
+
+async def test_get_stream_yields_the_object_in_pieces(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    data = os.urandom(10_000)
+    await store.put("ep/a.jsonl", data, content_type="application/jsonlines")
+    got = [piece async for piece in store.get_stream("ep/a.jsonl", 4096)]
+    assert [len(p) for p in got] == [4096, 4096, 1808]
+    assert b"".join(got) == data
+    with pytest.raises(StoreError) as info:
+        _ = [piece async for piece in store.get_stream("ep/missing.jsonl")]
+    assert info.value.reason == "not_found"

@@ -408,3 +408,31 @@ async def test_probe_key_hidden_from_list(
     store = make_store()
     await store.put("real", b"1", content_type="text/plain")
     assert await _collect(store) == [("real", 1)]
+
+
+async def test_get_stream_reads_the_object_in_checked_pieces(
+    make_store: StoreFactory, s3_store_config: StoreConfig
+) -> None:
+    store = make_store(_with(s3_store_config, multipart_threshold_bytes=5 * MIB))
+    small, big = os.urandom(300_000), os.urandom(11 * MIB)  # one PUT; three parts (ETag "-3")
+    await store.put("small.jsonl", small, content_type="application/jsonlines")
+    await store.put("big.jsonl", big, content_type="application/jsonlines")
+    for key, data in (("small.jsonl", small), ("big.jsonl", big)):
+        got = [piece async for piece in store.get_stream(key, MIB)]
+        assert b"".join(got) == data
+        assert max(len(p) for p in got) <= MIB
+    with pytest.raises(StoreError) as missing:
+        _ = [piece async for piece in store.get_stream("nothing.jsonl")]
+    assert missing.value.reason == "not_found"
+
+    def wrong_etag(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["ETag"] = '"' + "0" * 32 + '"'  # as if the bytes had changed on the way
+
+    await store.open()
+    store.client.meta.events.register("after-call.s3.GetObject", wrong_etag)
+    got = []
+    with pytest.raises(StoreError) as bad:
+        async for piece in store.get_stream("small.jsonl", 100_000):
+            got.append(piece)
+    assert bad.value.reason == "checksum"
+    assert b"".join(got) == small  # raised after the last piece, before the reader commits

@@ -5,12 +5,22 @@ A destination is one URI, ``s3://bucket/prefix`` or ``file:///dir``; keys are re
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, Protocol
 from urllib.parse import unquote, urlsplit
 
 from modeltap.core.errors import ConfigError
+
+PIECE_BYTES = 1 << 20
+"""What ``Store.get_stream`` yields at a time by default."""
+
+
+STREAM_IO = ThreadPoolExecutor(max_workers=4, thread_name_prefix="store-stream")
+"""Where ``get_stream`` reads files and hashes pieces: not the event loop's default executor,
+whose threads may all be waiting for those very pieces (a reader pulls pieces from a worker
+thread, :mod:`analyzer.object_stream`); these threads wait on nothing but the disk."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +72,11 @@ class Store(Protocol):
 
     async def get(self, key: str) -> bytes:
         """Return the object's bytes; StoreError (KeyError-like) if it does not exist."""
+
+    def get_stream(self, key: str, piece_bytes: int = PIECE_BYTES) -> AsyncGenerator[bytes, None]:
+        """Yield the object's bytes in pieces of at most ``piece_bytes``, so a reader's memory
+        follows the piece, not the object. Same errors as ``get``; a size or checksum mismatch
+        is raised after the last piece (the reader must not commit what it read before then)."""
 
     def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
         """Yield the objects whose key starts with ``prefix``, in key order."""

@@ -11,11 +11,11 @@ import errno
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
 
 from modeltap.core.errors import StoreConfigError, StoreError
-from modeltap.core.store.base import ObjectInfo
+from modeltap.core.store.base import PIECE_BYTES, STREAM_IO, ObjectInfo
 
 _TMP = ".tmp-"
 
@@ -114,6 +114,30 @@ class LocalStore:
             ) from exc
         except OSError as exc:
             raise StoreError(f"reading {key} from {self.uri} failed: {exc}") from exc
+
+    async def get_stream(
+        self, key: str, piece_bytes: int = PIECE_BYTES
+    ) -> AsyncGenerator[bytes, None]:
+        path, loop = self._path(key), asyncio.get_running_loop()
+        try:
+            fh = await loop.run_in_executor(STREAM_IO, open, path, "rb")
+        except FileNotFoundError as exc:
+            raise StoreError(
+                f"no object {key} in {self.uri}", reason="not_found", retryable=False
+            ) from exc
+        except OSError as exc:
+            raise StoreError(f"reading {key} from {self.uri} failed: {exc}") from exc
+        try:
+            while True:
+                try:
+                    piece = await loop.run_in_executor(STREAM_IO, fh.read, piece_bytes)
+                except OSError as exc:
+                    raise StoreError(f"reading {key} from {self.uri} failed: {exc}") from exc
+                if not piece:
+                    return
+                yield piece
+        finally:
+            fh.close()
 
     async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
         def scan() -> list[ObjectInfo]:

@@ -32,7 +32,7 @@ import base64
 import hashlib
 import logging
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -56,7 +56,7 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from modeltap.core.errors import StoreConfigError, StoreError
-from modeltap.core.store.base import ObjectInfo, S3Settings, join_key
+from modeltap.core.store.base import PIECE_BYTES, STREAM_IO, ObjectInfo, S3Settings, join_key
 
 if TYPE_CHECKING:
     from modeltap.core.store.base import Store
@@ -599,6 +599,48 @@ class S3Store:
                     reason="checksum",
                 )
         return data
+
+    async def get_stream(
+        self, key: str, piece_bytes: int = PIECE_BYTES
+    ) -> AsyncGenerator[bytes, None]:
+        full, loop = self._key(key), asyncio.get_running_loop()
+        size, digest = 0, hashlib.md5(usedforsecurity=False)
+        try:
+            client = await self._get_client()
+            response = await client.get_object(Bucket=self.bucket, Key=full)
+        except Exception as exc:
+            err = self._error(exc, "get", full)
+            if err.reason == "not_found":
+                raise StoreError(
+                    f"get {self._where(full)}: no such object", reason="not_found", retryable=False
+                ) from exc
+            raise err from exc
+        async with response["Body"] as stream:
+            while True:
+                try:
+                    piece: bytes = await stream.read(piece_bytes)
+                except Exception as exc:
+                    raise self._error(exc, "get", full) from exc
+                if not piece:
+                    break
+                size += len(piece)
+                if len(piece) >= _HASH_IN_THREAD_BYTES:
+                    await loop.run_in_executor(STREAM_IO, digest.update, piece)
+                else:
+                    digest.update(piece)
+                yield piece
+        length = response.get("ContentLength")
+        if length is not None and int(length) != size:
+            raise StoreError(
+                f"get {self._where(full)}: read {size} bytes, the object has {length}",
+                reason="checksum",
+            )
+        etag = _etag(response)
+        if len(etag) == 32 and self._etag_is_md5(response) and digest.hexdigest() != etag:
+            raise StoreError(
+                f"get {self._where(full)}: the bytes read do not match the ETag {etag!r}",
+                reason="checksum",
+            )
 
     def _list_prefix(self, prefix: str) -> str:
         return f"{self.prefix}/{prefix}" if self.prefix else prefix
