@@ -118,6 +118,9 @@ ENTRYPOINT ["modeltap"]
 
 FROM runtime AS analyzer
 COPY --from=analyzer-venv /opt/modeltap /opt/modeltap
+# Arrow's jemalloc pool hands freed memory back to the system; with the default pool a run's
+# peak RSS stayed ~50 MiB higher (bench/RESULTS.md, monitoring memory). Override to change it.
+ENV ARROW_DEFAULT_MEMORY_POOL=jemalloc
 CMD ["monitor", "--config", "/etc/modeltap/monitor.toml"]
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="modeltap-analyzer" \

@@ -73,6 +73,10 @@ def test_analyzer_image_runs_the_analyzer_and_dask() -> None:
     assert {"numpy", "pyarrow", "scipy", "dask", "distributed", "datasketches"} <= dists
     assert not dists & BUILD_TOOLS, sorted(dists & BUILD_TOOLS)
     assert "scikit-learn" not in dists
+    # The analyzer's Arrow pool is the one its memory figures were measured with.
+    pool = python_in("analyzer", "import json, pyarrow; "
+                     "print(json.dumps({'pool': pyarrow.default_memory_pool().backend_name}))")  # fmt: skip
+    assert pool == {"pool": "jemalloc"}
     # The Dask component runs `dask scheduler` and `dask worker` on this image.
     podman("run", "--rm", "--network", "host", "--entrypoint", "dask",
            built_image("analyzer"), "scheduler", "--help")  # fmt: skip
