@@ -108,12 +108,8 @@ class LocalStore:
         path = self._path(key)
         try:
             return await asyncio.to_thread(path.read_bytes)
-        except FileNotFoundError as exc:
-            raise StoreError(
-                f"no object {key} in {self.uri}", reason="not_found", retryable=False
-            ) from exc
         except OSError as exc:
-            raise StoreError(f"reading {key} from {self.uri} failed: {exc}") from exc
+            raise self._read_error(key, exc) from exc
 
     async def get_stream(
         self, key: str, piece_bytes: int = PIECE_BYTES
@@ -121,23 +117,25 @@ class LocalStore:
         path, loop = self._path(key), asyncio.get_running_loop()
         try:
             fh = await loop.run_in_executor(STREAM_IO, open, path, "rb")
-        except FileNotFoundError as exc:
-            raise StoreError(
-                f"no object {key} in {self.uri}", reason="not_found", retryable=False
-            ) from exc
         except OSError as exc:
-            raise StoreError(f"reading {key} from {self.uri} failed: {exc}") from exc
+            raise self._read_error(key, exc) from exc
         try:
             while True:
                 try:
                     piece = await loop.run_in_executor(STREAM_IO, fh.read, piece_bytes)
                 except OSError as exc:
-                    raise StoreError(f"reading {key} from {self.uri} failed: {exc}") from exc
+                    raise self._read_error(key, exc) from exc
                 if not piece:
                     return
                 yield piece
         finally:
             fh.close()
+
+    def _read_error(self, key: str, exc: OSError) -> StoreError:
+        """A failed read as a StoreError; a missing object is not retried."""
+        if isinstance(exc, FileNotFoundError):
+            return StoreError(f"no object {key} in {self.uri}", reason="not_found", retryable=False)
+        return StoreError(f"reading {key} from {self.uri} failed: {exc}")
 
     async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
         def scan() -> list[ObjectInfo]:

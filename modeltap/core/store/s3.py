@@ -572,32 +572,16 @@ class S3Store:
 
     async def get(self, key: str) -> bytes:
         full = self._key(key)
+        response = await self._get_object(full)
         try:
-            client = await self._get_client()
-            response = await client.get_object(Bucket=self.bucket, Key=full)
             async with response["Body"] as stream:
                 data: bytes = await stream.read()
         except Exception as exc:
-            err = self._error(exc, "get", full)
-            if err.reason == "not_found":
-                raise StoreError(
-                    f"get {self._where(full)}: no such object", reason="not_found", retryable=False
-                ) from exc
-            raise err from exc
-        length = response.get("ContentLength")
-        if length is not None and int(length) != len(data):
-            raise StoreError(
-                f"get {self._where(full)}: read {len(data)} bytes, the object has {length}",
-                reason="checksum",
-            )
-        etag = _etag(response)
-        if len(etag) == 32 and self._etag_is_md5(response):
-            digest = await _md5_off_loop(data)
-            if digest.hex() != etag:
-                raise StoreError(
-                    f"get {self._where(full)}: the bytes read do not match the ETag {etag!r}",
-                    reason="checksum",
-                )
+            raise self._get_error(exc, full) from exc
+        self._check_length(full, response, len(data))
+        etag = self._md5_etag(response)
+        if etag is not None:
+            self._check_md5(full, etag, (await _md5_off_loop(data)).hex())
         return data
 
     async def get_stream(
@@ -605,22 +589,13 @@ class S3Store:
     ) -> AsyncGenerator[bytes, None]:
         full, loop = self._key(key), asyncio.get_running_loop()
         size, digest = 0, hashlib.md5(usedforsecurity=False)
-        try:
-            client = await self._get_client()
-            response = await client.get_object(Bucket=self.bucket, Key=full)
-        except Exception as exc:
-            err = self._error(exc, "get", full)
-            if err.reason == "not_found":
-                raise StoreError(
-                    f"get {self._where(full)}: no such object", reason="not_found", retryable=False
-                ) from exc
-            raise err from exc
+        response = await self._get_object(full)
         async with response["Body"] as stream:
             while True:
                 try:
                     piece: bytes = await stream.read(piece_bytes)
                 except Exception as exc:
-                    raise self._error(exc, "get", full) from exc
+                    raise self._get_error(exc, full) from exc
                 if not piece:
                     break
                 size += len(piece)
@@ -629,14 +604,44 @@ class S3Store:
                 else:
                     digest.update(piece)
                 yield piece
+        self._check_length(full, response, size)
+        etag = self._md5_etag(response)
+        if etag is not None:
+            self._check_md5(full, etag, digest.hexdigest())
+
+    async def _get_object(self, full: str) -> dict[str, Any]:
+        """The GetObject answer (its body not read yet), or the failure as a StoreError."""
+        try:
+            client = await self._get_client()
+            response: dict[str, Any] = await client.get_object(Bucket=self.bucket, Key=full)
+        except Exception as exc:
+            raise self._get_error(exc, full) from exc
+        return response
+
+    def _get_error(self, exc: Exception, full: str) -> StoreError:
+        """A failed get as a StoreError; a missing object is not retried."""
+        err = self._error(exc, "get", full)
+        if err.reason == "not_found":
+            return StoreError(
+                f"get {self._where(full)}: no such object", reason="not_found", retryable=False
+            )
+        return err
+
+    def _check_length(self, full: str, response: dict[str, Any], size: int) -> None:
         length = response.get("ContentLength")
         if length is not None and int(length) != size:
             raise StoreError(
                 f"get {self._where(full)}: read {size} bytes, the object has {length}",
                 reason="checksum",
             )
+
+    def _md5_etag(self, response: dict[str, Any]) -> str | None:
+        """The object's ETag when it is the MD5 of its bytes (else None: nothing to compare)."""
         etag = _etag(response)
-        if len(etag) == 32 and self._etag_is_md5(response) and digest.hexdigest() != etag:
+        return etag if len(etag) == 32 and self._etag_is_md5(response) else None
+
+    def _check_md5(self, full: str, etag: str, md5_hex: str) -> None:
+        if md5_hex != etag:
             raise StoreError(
                 f"get {self._where(full)}: the bytes read do not match the ETag {etag!r}",
                 reason="checksum",
