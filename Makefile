@@ -64,7 +64,7 @@ pod-test: images $(STAMP) system-deps
 # a copy of the tree: the checkout itself stays pure Python, so an edit is never shadowed by a
 # stale build. The tests of everything compiled run again there, against the compiled modules.
 COMPILED_TREE := build/compiled
-COMPILED_TESTS := tests/sidecar tests/core/test_record.py tests/fuzz/test_http_server.py \
+COMPILED_TESTS := tests/sidecar tests/core/test_record.py tests/core/test_record_into.py tests/fuzz/test_http_server.py \
 	tests/integration/test_proxy_e2e.py tests/integration/test_proxy_limits.py \
 	tests/integration/test_disk_cutoff.py tests/integration/test_sidecar_prometheus.py \
 	tests/integration/test_mlserver.py tests/integration/test_privacy_e2e.py \

@@ -1,6 +1,7 @@
 """Build hook: the metadata is in pyproject.toml; this only adds the compiled request path.
 
-With ``MODELTAP_COMPILE=1`` the modules listed in ``sidecar/compiled.py`` are compiled with mypyc
+With ``MODELTAP_COMPILE=1`` the modules listed in ``sidecar/compiled.py`` are compiled with mypyc,
+and the spool's JSON escaper (``modeltap/core/_jsonesc.c``) is built beside them
 (the container image is built this way). It needs the runtime dependencies installed for mypy to
 type-check against, so it builds with ``--no-build-isolation``::
 
@@ -34,7 +35,12 @@ def _ext_modules() -> list[object]:
     here = Path(__file__).resolve().parent
     modules = runpy.run_path(str(here / "sidecar" / "compiled.py"))["MODULES"]
     paths = [name.replace(".", "/") + ".py" for name in modules]
-    return list(mypycify(paths, opt_level="3", group_name="modeltap_sidecar"))
+    from setuptools import Extension
+
+    escaper = Extension(
+        "modeltap.core._jsonesc", ["modeltap/core/_jsonesc.c"], extra_compile_args=["-O3"]
+    )
+    return [*mypycify(paths, opt_level="3", group_name="modeltap_sidecar"), escaper]
 
 
 setup(ext_modules=_ext_modules())

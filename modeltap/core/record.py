@@ -46,6 +46,7 @@ from typing import Any, Protocol
 import orjson
 
 from modeltap.core.errors import RecordError
+from modeltap.core.jsonesc import INVALID, NO_ROOM, escape_into
 
 
 class Redactor(Protocol):
@@ -267,28 +268,20 @@ def new_event_id() -> str:
     return new_event_ids(1)[0]
 
 
-def encode_record(
-    item: CaptureItem,
-    encoder: PayloadEncoder,
-    event_id: str | None = None,
-    redactor: Redactor | None = None,
-) -> bytes:
-    """Serialize one item as a JSON Lines record (with the trailing newline).
-
-    Raises RedactionError when ``redactor`` cannot read a payload it has rules for.
-    """
-    capture: dict[str, dict[str, str]] = {}
+def _sides(item: CaptureItem) -> list[tuple[str, str, bytes, str | None]]:
+    """The payloads a record holds, in record order: (key, mode, body, content type)."""
+    sides: list[tuple[str, str, bytes, str | None]] = []
     if item.input_body is not None and item.input_recorded:
-        capture["endpointInput"] = encoder.payload(
-            item.input_body, item.input_content_type, "INPUT", redactor
-        )
+        sides.append(("endpointInput", "INPUT", item.input_body, item.input_content_type))
     if item.output_body is not None and item.output_recorded:
         out = item.output_body
         if item.stream is not None and item.stream.truncated:
             out = out[: out.rfind(b"\n") + 1]  # whole lines: each kept event stays readable
-        capture["endpointOutput"] = encoder.payload(
-            out, item.output_content_type, "OUTPUT", redactor
-        )
+        sides.append(("endpointOutput", "OUTPUT", out, item.output_content_type))
+    return sides
+
+
+def _record(item: CaptureItem, capture: dict[str, dict[str, str]], event_id: str | None) -> bytes:
     meta = {
         "eventId": event_id or new_event_id(),
         "inferenceTime": format_time(item.inference_time),
@@ -318,6 +311,93 @@ def encode_record(
         "modeltap": extra,
     }
     return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def encode_record(
+    item: CaptureItem,
+    encoder: PayloadEncoder,
+    event_id: str | None = None,
+    redactor: Redactor | None = None,
+) -> bytes:
+    """Serialize one item as a JSON Lines record (with the trailing newline).
+
+    Raises RedactionError when ``redactor`` cannot read a payload it has rules for.
+    """
+    capture = {
+        key: encoder.payload(body, content_type, mode, redactor)
+        for key, mode, body, content_type in _sides(item)
+    }
+    return _record(item, capture, event_id)
+
+
+# Where a payload's data goes in a record built with empty data: after `"data":"`. Inside a JSON
+# string every quote is backslashed, so this only matches the key itself; captureData comes first
+# in a record, so the first matches are its payloads', in order.
+_EMPTY_DATA = b'"data":""'
+
+
+def encode_record_into(
+    item: CaptureItem,
+    encoder: PayloadEncoder,
+    event_id: str,
+    dst: memoryview,
+    pos: int,
+    redactor: Redactor | None = None,
+) -> int:
+    """Write the record :func:`encode_record` gives into ``dst`` from ``pos``, byte for byte;
+    returns the offset after it, or -1 when it does not fit (``dst`` after ``pos`` is then
+    undefined).
+
+    Why: with large payloads, building the record as bytes and copying it into the spool's
+    staging buffer passed each payload through memory five times (decode, escape, orjson's
+    output, the copy, the write). Here the rest of the record is built by orjson with empty
+    data, and each payload is escaped (:func:`~modeltap.core.jsonesc.escape_into`) or base64
+    encoded straight into its place.
+    """
+    start = pos
+    sides = _sides(item)
+    capture: dict[str, dict[str, str]] = {}
+    encodings: list[str] = []
+    for key, mode, body, content_type in sides:
+        if redactor is not None and body and redactor.rules(mode):
+            return _put(dst, pos, encode_record(item, encoder, event_id, redactor))
+        encoding = encoder.encoding_for(content_type)
+        encodings.append(encoding)
+        capture[key] = {
+            "observedContentType": content_type or "",
+            "mode": mode,
+            "data": "",
+            "encoding": encoding,
+        }
+    frame = _record(item, capture, event_id)
+    at = 0
+    for i in range(len(sides)):
+        cut = frame.index(_EMPTY_DATA, at) + len(_EMPTY_DATA) - 1  # before the closing quote
+        pos = _put(dst, pos, frame[at:cut])
+        if pos < 0:
+            return -1
+        body = sides[i][2]
+        if encodings[i] != BASE64:
+            end = escape_into(body, dst, pos)
+            if end == INVALID:  # not UTF-8 text after all: the record says BASE64
+                return _put(dst, start, encode_record(item, encoder, event_id, redactor))
+            if end == NO_ROOM:
+                return -1
+            pos = end
+        else:
+            pos = _put(dst, pos, binascii.b2a_base64(body, newline=False))
+            if pos < 0:
+                return -1
+        at = cut
+    return _put(dst, pos, frame[at:])
+
+
+def _put(dst: memoryview, pos: int, data: bytes) -> int:
+    end = pos + len(data)
+    if pos < 0 or end > len(dst):
+        return -1
+    dst[pos:end] = data
+    return end
 
 
 def decode_payload(payload: dict[str, object]) -> bytes:

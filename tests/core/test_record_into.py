@@ -1,0 +1,167 @@
+"""Records written straight into a buffer are byte for byte the records orjson builds.
+
+The spool writes every record with ``encode_record_into`` (payloads escaped by
+``modeltap.core.jsonesc``, in C where built); the reference is ``orjson.dumps`` of the decoded
+payload and ``encode_record`` (one orjson call over the whole record, the format as it was).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from modeltap.core import jsonesc
+from modeltap.core.record import (
+    CaptureItem,
+    PayloadEncoder,
+    StreamTiming,
+    encode_record,
+    encode_record_into,
+)
+
+IMPLEMENTATIONS = [jsonesc.python_escape_into]
+if jsonesc.compiled:
+    IMPLEMENTATIONS.append(jsonesc.escape_into)
+ENC = PayloadEncoder(("text/csv",), ("application/json",), ("text/event-stream",))
+
+# Bytes that need care, and the ways UTF-8 goes wrong (overlong, surrogate, above U+10FFFF, cut).
+SPECIAL = [bytes([b]) for b in range(0x20)] + [b'"', b"\\", b"/", b"\x7f", b"\xc3\xa9"]
+SPECIAL += [b"\xe2\x80\xa8", b"\xf0\x9f\x98\x80", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80"]
+SPECIAL += [
+    b"\xe2\x82",
+    b"\x80",
+    b"\xff",
+    b"\xf5\x80\x80\x80",
+    b"\xe0\x80\xaf",
+    b"\xf0\x80\x80\x80",
+]
+SPECIAL += [b"\xee\x80\x80", b"\xef\xbf\xbf", b"\xf4\x8f\xbf\xbf", b"\xdf\xbf", b"\xc2\x80"]
+PIECE = st.one_of(
+    st.sampled_from(SPECIAL),
+    st.text(max_size=40).map(lambda t: t.encode("utf-8", "surrogatepass")),
+    st.binary(max_size=40),
+    st.sampled_from([b"5.1,3.5,1.4\n" * 50, b"a" * 37, b'{"x": [1, 2]}' * 9]),
+)
+BODY = st.lists(PIECE, max_size=30).map(b"".join)
+TEXT = st.text(max_size=60).map(str.encode)
+# Valid text around one piece that needs care: a refused byte stands alone in it.
+ONE_SPECIAL = st.tuples(TEXT, st.sampled_from(SPECIAL), TEXT).map(b"".join)
+
+
+def reference(body: bytes) -> bytes | None:
+    """orjson's escaping of the decoded body (None: not UTF-8 text)."""
+    try:
+        return orjson.dumps(body.decode("utf-8"))[1:-1]
+    except UnicodeDecodeError:
+        return None
+
+
+@pytest.mark.parametrize("escape_into", IMPLEMENTATIONS)
+@settings(max_examples=400)
+@given(body=st.one_of(BODY, ONE_SPECIAL), pos=st.integers(0, 40))
+def test_escaping_is_orjsons(escape_into, body: bytes, pos: int) -> None:  # type: ignore[no-untyped-def]
+    want = reference(body)
+    buf = bytearray(b"#" * (pos + 6 * len(body) + 30))
+    end = escape_into(body, memoryview(buf), pos)
+    if want is None:
+        assert end == jsonesc.INVALID
+        return
+    assert bytes(buf[pos:end]) == want
+    assert buf[:pos] == b"#" * pos  # nothing written before pos
+    # Exactly the room it needs is enough, a byte less is refused, and nothing is written past
+    # the end of the buffer it is given (the bytes after the view stay as they were).
+    room = pos + len(want)
+    exact = bytearray(b"#" * (room + 64))
+    assert escape_into(body, memoryview(exact)[:room], pos) == room
+    assert bytes(exact[pos:room]) == want and exact[room:] == b"#" * 64
+    if want:
+        short = bytearray(b"#" * (room + 64))
+        assert escape_into(body, memoryview(short)[: room - 1], pos) == jsonesc.NO_ROOM
+        assert short[room - 1 :] == b"#" * 65
+
+
+@pytest.mark.parametrize("escape_into", IMPLEMENTATIONS)
+def test_escaping_of_large_bodies_and_every_byte(escape_into) -> None:  # type: ignore[no-untyped-def]
+    every = bytes(range(0x80)) * 3
+    rnd = os.urandom(1 << 20)
+    text = "".join(chr(c) for c in range(0x20, 0x3000)).encode() * 8
+    for body in (every, b"", b"x" * (1 << 20) + b'"', b"5.1,3.5\n" * 40_000, text, rnd):
+        want = reference(body)
+        buf = memoryview(bytearray(6 * len(body) + 8))
+        end = escape_into(body, buf, 3)
+        assert (bytes(buf[3:end]) if end >= 0 else None) == want
+
+
+@pytest.mark.parametrize("escape_into", IMPLEMENTATIONS)
+def test_no_byte_is_written_past_the_buffer(escape_into) -> None:  # type: ignore[no-untyped-def]
+    # Escapes at every offset of the last 16-byte block, with a byte too little room.
+    for k in range(48):
+        for special in (b"\x01", b"\n", b"\xf0\x9f\x98\x80"):
+            body = b"a" * k + special
+            room = len(reference(body) or b"")
+            buf = bytearray(b"#" * (room + 32))
+            assert escape_into(body, memoryview(buf)[: room - 1], 0) == jsonesc.NO_ROOM
+            assert buf[room - 1 :] == b"#" * 33
+
+
+def test_the_compiled_build_escapes_in_c() -> None:
+    if os.environ.get("MODELTAP_EXPECT_COMPILED") == "1":
+        assert jsonesc.compiled, "modeltap.core._jsonesc was not built"
+
+
+CONTENT_TYPE = st.sampled_from(
+    [None, "text/csv", "application/json", "text/event-stream", "application/x-npy", "TEXT/CSV; q"]
+)
+
+
+@st.composite
+def items(draw: st.DrawFn) -> CaptureItem:
+    stream = None
+    if draw(st.booleans()):
+        stream = StreamTiming(0.01, 0.2, 3, 100, "complete", truncated=draw(st.booleans()))
+    return CaptureItem(
+        inference_time=draw(st.floats(1.6e9, 1.9e9)),
+        method="POST",
+        path=draw(st.sampled_from(["/invocations", '/a"b\\c\n', "/é"])),
+        status=draw(st.sampled_from([200, 500])),
+        model_latency_s=draw(st.floats(0, 10)),
+        inference_id=draw(st.one_of(st.none(), st.text(max_size=8))),
+        target_model=draw(st.one_of(st.none(), st.just("m.tar.gz"))),
+        input_body=draw(st.one_of(st.none(), BODY)),
+        input_content_type=draw(CONTENT_TYPE),
+        output_body=draw(st.one_of(st.none(), BODY)),
+        output_content_type=draw(CONTENT_TYPE),
+        request_headers=draw(st.one_of(st.none(), st.just({"x-t": '"data":""'}))),
+        stream=stream,
+        input_recorded=draw(st.booleans()),
+        genai_fields=draw(st.one_of(st.none(), st.just({"data": ""}))),
+    )
+
+
+@settings(max_examples=300)
+@given(item=items(), pos=st.integers(0, 20))
+def test_records_written_into_a_buffer_are_encode_records(item: CaptureItem, pos: int) -> None:
+    want = encode_record(item, ENC, "e-1")
+    buf = bytearray(b"#" * (pos + 7 * len(want) + 100))
+    end = encode_record_into(item, ENC, "e-1", memoryview(buf), pos)
+    assert bytes(buf[pos:end]) == want
+    exact = bytearray(pos + len(want))
+    assert encode_record_into(item, ENC, "e-1", memoryview(exact), pos) == len(exact)
+    assert bytes(exact[pos:]) == want
+    short = memoryview(bytearray(pos + len(want) - 1))
+    assert encode_record_into(item, ENC, "e-1", short, pos) == -1
+
+
+def test_a_body_that_is_not_utf8_is_base64_in_the_record() -> None:
+    it = CaptureItem(1.7e9, "POST", "/p", 200, 0.001, None, None, b"ok\xff", "text/csv", None, None)
+    buf = bytearray(4096)
+    end = encode_record_into(it, ENC, "e-1", memoryview(buf), 10)
+    rec = orjson.loads(bytes(buf[10:end]))
+    assert rec["captureData"]["endpointInput"]["encoding"] == "BASE64"
+    assert base64.b64decode(rec["captureData"]["endpointInput"]["data"]) == b"ok\xff"
+    assert bytes(buf[10:end]) == encode_record(it, ENC, "e-1")
