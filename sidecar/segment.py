@@ -1,7 +1,7 @@
 """One open spool segment file, appended a batch of whole lines at a time.
 
-Direct I/O (``O_DIRECT``) where the filesystem takes it: a batch is copied into a page-aligned
-staging buffer and written from there in whole 4 KiB blocks, so the kernel moves it to the device
+Direct I/O (``O_DIRECT``) where the filesystem takes it: a batch is staged in a page-aligned
+buffer and written from there in whole 4 KiB blocks, so the kernel moves it to the device
 without copying it into the page cache first. Measured on the bench/proxy rig, 100 KB bodies at
 100% capture and one connection (every record written): 300-334 us of sidecar CPU per request
 direct, 431-454 buffered. For 1 KB records it makes no difference. The spool's bytes also stay
@@ -14,8 +14,14 @@ was still queued. A segment left open holds its last lines and then padding. Rec
 a raw NUL byte (JSON escapes it), and :func:`sidecar.spool.recover` cuts the padding off. Closing
 truncates the file to its exact size.
 
-Where the filesystem refuses direct I/O, or ``spool.direct_io`` is off, lines go out with buffered
-``writev`` calls, as before.
+Where the filesystem refuses direct I/O, or ``spool.direct_io`` is off, the staged lines go out
+with buffered writes.
+
+Records are written into the staging buffer in place (:attr:`SegmentFile.stage`,
+:meth:`SegmentFile.stage_to`) and a batch of them goes out with :meth:`SegmentFile.commit`: a
+record is built once, where it is written from (buffered segments stage the same way and write
+from the buffer with ``write``). :meth:`SegmentFile.append` takes lines as bytes, for records
+larger than the buffer.
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ from pathlib import Path
 
 # Alignment of direct I/O offsets, lengths and buffers (any logical block size divides it).
 BLOCK = 4096
-STAGE_BYTES = 1 << 20
+# The spool writer commits a write group at 1 MiB (sidecar.spool._WRITE_BYTES); the other half
+# leaves room for one more record of up to 1 MiB to be built in place before that.
+STAGE_BYTES = 2 << 20
 _IOV_MAX = 1024
 _ZEROS = bytes(BLOCK)
 
@@ -70,7 +78,7 @@ def _enable_direct(fd: int) -> bool:
 
 
 def new_stage() -> mmap.mmap:
-    """A staging buffer for direct I/O: anonymous maps are page-aligned.
+    """A staging buffer (anonymous maps are page-aligned, as direct I/O needs).
 
     A writer keeps one for all its segments (``SegmentFile(..., stage=)``): a fresh one per
     16 MiB segment cost 256 page faults each time, about 3 per 211 KB record.
@@ -81,8 +89,8 @@ def new_stage() -> mmap.mmap:
 class SegmentFile:
     """An exclusive new file that grows by whole batches of lines; :attr:`size` is what it holds.
 
-    With direct I/O, lines are staged in ``stage`` (from :func:`new_stage`; one of its own when
-    None). A shared stage must serve one open segment at a time; it is left open at close.
+    Lines are staged in ``stage`` (from :func:`new_stage`; one of its own when None). A shared
+    stage must serve one open segment at a time; it is left open at close.
     """
 
     def __init__(self, path: Path, direct: bool, stage: mmap.mmap | None = None) -> None:
@@ -90,33 +98,99 @@ class SegmentFile:
         self.size = 0  # bytes of whole lines written
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         self._own_stage: mmap.mmap | None = None
-        self._view: memoryview | None = None
-        self._fill = 0  # staged bytes not yet in whole blocks on disk
-        self._flushed = 0  # file offset of the first staged byte (a multiple of BLOCK)
+        self._direct = False
+        # stage[:_base] is on disk already (direct: the partial last block), stage[_base:_fill]
+        # holds lines staged since the last commit.
+        self._base = 0
+        self._fill = 0
+        self._flushed = 0  # file offset of the first staged byte (direct: a multiple of BLOCK)
         try:
-            if direct and _enable_direct(self._fd):
-                if stage is None:
-                    stage = self._own_stage = new_stage()
-                if len(stage) != STAGE_BYTES:
-                    raise ValueError(f"a staging buffer holds {STAGE_BYTES} bytes")
-                self._view = memoryview(stage)
+            self._direct = direct and _enable_direct(self._fd)
+            if stage is None:
+                stage = self._own_stage = new_stage()
+            if len(stage) != STAGE_BYTES:
+                raise ValueError(f"a staging buffer holds {STAGE_BYTES} bytes")
+            self._view = memoryview(stage)
         except BaseException:
             os.close(self._fd)
             raise
 
     @property
     def direct(self) -> bool:
-        """Whether lines go out with direct I/O (they do while the staging buffer exists)."""
-        return self._view is not None
+        """Whether lines go out with direct I/O."""
+        return self._direct
+
+    @property
+    def stage(self) -> memoryview:
+        """The staging buffer: the next line goes at :attr:`staged`."""
+        return self._view
+
+    @property
+    def staged(self) -> int:
+        """Where in :attr:`stage` the next line goes."""
+        return self._fill
+
+    @property
+    def pending(self) -> int:
+        """Bytes of lines staged and not yet written."""
+        return self._fill - self._base
+
+    def stage_to(self, end: int) -> None:
+        """Take ``stage[staged:end]``, whole lines written there by the caller, as staged."""
+        if not self._fill <= end <= STAGE_BYTES:
+            raise ValueError(f"staged lines end at {end}, outside {self._fill}..{STAGE_BYTES}")
+        self._fill = end
+
+    def discard(self) -> None:
+        """Forget the lines staged since the last commit."""
+        self._fill = self._base
+
+    def commit(self) -> int:
+        """Write the staged lines; returns the bytes added.
+
+        On an error (a full disk) nothing of them stays: the file is cut back to :attr:`size`,
+        the staged lines are dropped and the segment can take the next ones.
+        """
+        n = self._fill - self._base
+        if not n:
+            return 0
+        view = self._view
+        if not self._direct:
+            try:
+                data = view[: self._fill]
+                while data:
+                    data = data[os.write(self._fd, data) :]
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self.size)
+                    os.lseek(self._fd, self.size, os.SEEK_SET)
+                raise
+            finally:
+                self._fill = 0
+        else:
+            base, flushed = self._base, self._flushed
+            tail = bytes(view[:base])  # the partial block already on disk, to put back
+            try:
+                self._write_partial(view)
+            except OSError:
+                view[:base] = tail
+                self._fill, self._flushed = base, flushed
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self.size)
+                raise
+        self._base = self._fill
+        self.size += n
+        return n
 
     def append(self, lines: list[bytes]) -> int:
-        """Write whole lines after the ones already there; returns the bytes added.
+        """Commit what is staged, then write whole lines after it; returns the bytes added.
 
         On an error (a full disk) nothing of this batch stays: the file is cut back to
         :attr:`size` and the segment can take the next batch.
         """
+        added = self.commit()
         n = sum(map(len, lines))
-        if self._view is None:
+        if not self._direct:
             try:
                 _writev_all(self._fd, lines)
             except OSError:
@@ -126,8 +200,9 @@ class SegmentFile:
                 raise
         else:
             self._append_direct(self._view, lines)
+            self._base = self._fill
         self.size += n
-        return n
+        return added + n
 
     def _append_direct(self, view: memoryview, lines: list[bytes]) -> None:
         fill, flushed = self._fill, self._flushed
@@ -186,15 +261,13 @@ class SegmentFile:
     def close(self, fsync: bool) -> None:
         """Cut the padding off, optionally fsync, and close (always, also when a step fails)."""
         try:
-            if self.direct and self.size % BLOCK:
+            if self._direct and self.size % BLOCK:
                 os.ftruncate(self._fd, self.size)
             if fsync:
                 os.fsync(self._fd)
         finally:
             os.close(self._fd)
-            if self._view is not None:
-                self._view.release()
-                self._view = None
+            self._view.release()
             if self._own_stage is not None:
                 self._own_stage.close()
                 self._own_stage = None

@@ -33,7 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modeltap.core.errors import ConfigError, RedactionError
-from modeltap.core.record import CaptureItem, PayloadEncoder, encode_record, new_event_ids
+from modeltap.core.record import (
+    CaptureItem,
+    PayloadEncoder,
+    encode_record,
+    encode_record_into,
+    new_event_ids,
+)
 from sidecar.config import CaptureConfig, SpoolConfig
 from sidecar.genai import GenAIReader
 from sidecar.metrics import SidecarMetrics
@@ -63,6 +69,8 @@ _WRITE_BYTES = 1 << 20  # encoded bytes per append (see _write_hour)
 # one large record. Event ids are made in small runs for the same reason: 2,048 took 0.6 ms.
 _YIELD_BYTES = 64 << 10
 _IDS_AT_ONCE = 64
+_NO_ROOM = -1  # a record that does not fit in the staging buffer's room
+_DROPPED = -2  # a record that could not be redacted
 
 
 def _yield_gil() -> None:
@@ -123,7 +131,8 @@ class _Segment:
     file: SegmentFile
     hour: int  # epoch hour of every record in it
     opened: float  # monotonic time of the first record
-    records: int = 0
+    records: int = 0  # written
+    staged: int = 0  # in the staging buffer, not yet written
 
 
 def _payload_bytes(item: CaptureItem) -> int:
@@ -436,93 +445,133 @@ class SpoolWriter:
         return True
 
     def _write_hour(self, items: list[CaptureItem], hour: int) -> bool:
-        """Write the items of one hour; False when the byte budget stopped it (the rest counted)."""
+        """Write the items of one hour; False when the byte budget stopped it (the rest counted).
+
+        Each record is built in place in the open segment's staging buffer
+        (:func:`~modeltap.core.record.encode_record_into`: no record bytes are made and copied)
+        and the staged records go out in groups of about _WRITE_BYTES: larger groups cost the
+        writer more CPU per byte (cold caches).
+        """
         seg = self._segment
         if seg is not None and seg.hour != hour:
             self._seal()
-        # Encode and write in groups of about _WRITE_BYTES: a whole batch of 100 KB records
-        # encoded first and written with one writev held many MB at once, and cost the writer
-        # several times the CPU per byte (fresh pages for every buffer, cold caches).
-        times: list[float] = []
-        lines: list[bytes] = []
-        size = 0
         unyielded = 0
         event_ids: list[str] = []
         for i, it in enumerate(items):
             if not event_ids:
                 event_ids = new_event_ids(min(len(items) - i, _IDS_AT_ONCE))
-            line = self._encode(it, event_ids.pop())
-            if line is None:
+            event_id = event_ids.pop()
+            if it.genai and self._genai is not None:
+                it.genai_fields = self._genai.read_safely(it)
+            if not it.record:
                 continue
-            if self._budget_reached(size + len(line)):
-                if lines:
-                    self._write_lines(times, lines, hour)
+            seg = self._segment_for(it.inference_time, hour)
+            end = _NO_ROOM
+            if seg is not None:
+                end = self._encode_into(it, event_id, seg.file.stage, seg.file.staged)
+                if end == _NO_ROOM and seg.file.pending:
+                    # The group so far goes out and the record is built again after it.
+                    self._commit(seg)
+                    seg = self._segment_for(it.inference_time, hour)
+                    if seg is not None:
+                        end = self._encode_into(it, event_id, seg.file.stage, seg.file.staged)
+            if seg is None:  # no segment could be opened (logged)
+                self._outcome["write_error"].inc()
+                self._skip(items[i + 1 :], "write_error")
+                return True
+            file = seg.file
+            start = file.staged
+            if end == _DROPPED:
+                continue
+            line: bytes | None = None
+            if end == _NO_ROOM:  # larger than the staging buffer: built as bytes
+                line = self._encode(it, event_id)
+                if line is None:
+                    continue
+            size = len(line) if line is not None else end - start
+            if self._budget_reached(file.pending + size):
+                self._commit(seg)  # what is staged before this record
                 self._outcome["skipped_disk"].inc()  # this one (its gen_ai fields are read)
                 self._skip(items[i + 1 :], "skipped_disk")
                 return False
-            unyielded += len(line)
+            if line is not None:
+                self._commit(seg)
+                self._append(seg, [line])
+            else:
+                file.stage_to(end)
+                seg.staged += 1
+                if file.pending >= _WRITE_BYTES:
+                    self._commit(seg)
+            unyielded += size
             if unyielded >= _YIELD_BYTES:
                 unyielded = 0
                 _yield_gil()
-            times.append(it.inference_time)
-            lines.append(line)
-            size += len(line)
-            if size >= _WRITE_BYTES:
-                if not self._write_lines(times, lines, hour):
-                    self._skip(items[i + 1 :], "write_error")  # not even encoded
-                    return True
-                times, lines, size = [], [], 0
-        if lines:
-            self._write_lines(times, lines, hour)
+        seg = self._segment
+        if seg is not None:
+            self._commit(seg)
         return True
 
+    def _segment_for(self, first_time: float, hour: int) -> _Segment | None:
+        """The open segment, a new one when there is none or the open one is full; None when
+        none could be opened (logged)."""
+        seg = self._segment
+        if seg is not None and seg.file.size + seg.file.pending >= self._cfg.max_segment_bytes:
+            self._commit(seg)
+            self._seal()
+            seg = None
+        if seg is None:
+            try:
+                seg = self._open(first_time, hour)
+            except OSError as exc:
+                log.error("cannot open a spool segment in %s: %s", self._cfg.dir, exc)
+                return None
+        return seg
+
+    def _encode_into(self, it: CaptureItem, event_id: str, dst: memoryview, pos: int) -> int:
+        """Build one record in ``dst`` from ``pos``; the offset after it, _NO_ROOM when it does
+        not fit, _DROPPED when redaction failed (the record is dropped, never written)."""
+        try:
+            end = encode_record_into(it, self._encoder, event_id, dst, pos, self._redactor)
+        except RedactionError as exc:
+            self._redaction_failed(it, exc)
+            return _DROPPED
+        return _NO_ROOM if end < 0 else end
+
     def _encode(self, it: CaptureItem, event_id: str) -> bytes | None:
-        """One record; None when redaction fails (the record is dropped, never written) or the
-        item was handed over for the gen_ai metrics only."""
-        if it.genai and self._genai is not None:
-            it.genai_fields = self._genai.read_safely(it)
-        if not it.record:
-            return None
-        if self._redactor is None:
-            return encode_record(it, self._encoder, event_id)
+        """One record as bytes; None when redaction fails (the record is dropped)."""
         try:
             return encode_record(it, self._encoder, event_id, self._redactor)
         except RedactionError as exc:
-            self._outcome["dropped_redaction_failed"].inc()
-            if not self._redaction_warned:  # once: a misconfigured rule would flood the log
-                self._redaction_warned = True
-                log.warning(
-                    "dropped a record of %s %s that could not be redacted (%s); "
-                    "further drops are only counted",
-                    it.method,
-                    it.path,
-                    exc,
-                )
+            self._redaction_failed(it, exc)
             return None
 
-    def _write_lines(self, times: list[float], lines: list[bytes], hour: int) -> bool:
-        """Append lines to segments of this hour; False when no segment could be opened."""
-        start = 0
-        while start < len(lines):
-            seg = self._segment
-            if seg is None:
-                try:
-                    seg = self._open(times[start], hour)
-                except OSError as exc:
-                    log.error("cannot open a spool segment in %s: %s", self._cfg.dir, exc)
-                    self._outcome["write_error"].inc(len(lines) - start)
-                    return False
-            # Take lines until the segment is full (at least one), so segments stay near the limit.
-            room = self._cfg.max_segment_bytes - seg.file.size
-            end, size = start, 0
-            while end < len(lines) and (size < room or end == start):
-                size += len(lines[end])
-                end += 1
-            self._append(seg, lines[start:end])
-            if seg.file.size >= self._cfg.max_segment_bytes:
-                self._seal()
-            start = end
-        return True
+    def _redaction_failed(self, it: CaptureItem, exc: RedactionError) -> None:
+        self._outcome["dropped_redaction_failed"].inc()
+        if not self._redaction_warned:  # once: a misconfigured rule would flood the log
+            self._redaction_warned = True
+            log.warning(
+                "dropped a record of %s %s that could not be redacted (%s); "
+                "further drops are only counted",
+                it.method,
+                it.path,
+                exc,
+            )
+
+    def _commit(self, seg: _Segment) -> None:
+        """Write the records staged in the segment (a failure drops them, counted)."""
+        records, seg.staged = seg.staged, 0
+        try:
+            size = seg.file.commit()  # on failure it leaves no torn line behind
+        except OSError as exc:
+            log.error("spool write to %s failed: %s", seg.file.path, exc)
+            self._outcome["write_error"].inc(records)
+            return
+        if records:
+            seg.records += records
+            self._usage.add(size)
+            self._outcome["spooled"].inc(records)
+        if seg.file.size >= self._cfg.max_segment_bytes:
+            self._seal()
 
     def _append(self, seg: _Segment, lines: list[bytes]) -> None:
         try:
@@ -534,6 +583,8 @@ class SpoolWriter:
         seg.records += len(lines)
         self._usage.add(size)
         self._outcome["spooled"].inc(len(lines))
+        if seg.file.size >= self._cfg.max_segment_bytes:
+            self._seal()
 
     def _open(self, first_time: float, hour: int) -> _Segment:
         t = time.gmtime(first_time)
@@ -542,7 +593,7 @@ class SpoolWriter:
         directory.mkdir(parents=True, exist_ok=True)
         name = f"{t.tm_min:02d}-{t.tm_sec:02d}-{millis:03d}-{uuid.uuid4()}{OPEN_SUFFIX}"
         path = directory / name
-        if self._cfg.direct_io and self._stage is None:
+        if self._stage is None:
             self._stage = new_stage()
         file = SegmentFile(path, direct=self._cfg.direct_io, stage=self._stage)
         self._segment = _Segment(file=file, hour=hour, opened=time.monotonic())

@@ -162,14 +162,14 @@ def test_payload_held_beyond_the_queue_budget_is_one_bounded_batch(
     # payload bytes held in memory stay within queue_max_bytes plus one bounded batch.
     monkeypatch.setattr(spool_module, "_BATCH_BYTES", 300_000)
     release, writing = threading.Event(), threading.Event()
-    real_append = SegmentFile.append
+    real_commit = SegmentFile.commit
 
-    def blocked_append(self: SegmentFile, lines: list[bytes]) -> int:
+    def blocked_commit(self: SegmentFile) -> int:
         writing.set()
         release.wait(10)
-        return real_append(self, lines)
+        return real_commit(self)
 
-    monkeypatch.setattr(SegmentFile, "append", blocked_append)
+    monkeypatch.setattr(SegmentFile, "commit", blocked_commit)
     budget, body = 2_000_000, b"x" * 99_997  # 100,000 payload bytes with the output's b"0.5"
     metrics = SidecarMetrics(CollectorRegistry())
     writer = SpoolWriter(
