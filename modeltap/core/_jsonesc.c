@@ -43,6 +43,20 @@ static inline Py_ssize_t put_escape(unsigned char c, unsigned char *d)
     }
 }
 
+/* The same escapes as a table (filled at import), written 8 bytes at a time in the block loop:
+   no branch on which escape it is. */
+static unsigned char ESC_TEXT[128][8];
+static unsigned char ESC_LEN[128];
+
+static void fill_escapes(void)
+{
+    for (int c = 0; c < 128; c++) {
+        if (c < 0x20 || c == '"' || c == '\\') {
+            ESC_LEN[c] = (unsigned char)put_escape((unsigned char)c, ESC_TEXT[c]);
+        }
+    }
+}
+
 static inline int escape_len(unsigned char c)
 {
     switch (c) {
@@ -76,43 +90,77 @@ static inline int utf8_seq(const unsigned char *s, Py_ssize_t left)
 #define INVALID (-1)
 #define NO_ROOM (-2)
 
-/* Escape s[0:n] into d[0:cap]; returns the bytes written, INVALID or NO_ROOM. */
-static Py_ssize_t escape(const unsigned char *s, Py_ssize_t n, unsigned char *d, Py_ssize_t cap)
+#if defined(__SSE2__)
+static inline unsigned needs_care(__m128i v)
+{
+    /* A signed compare below ' ' also catches every byte >= 0x80 (UTF-8 to check). */
+    __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                          _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                             _mm_cmplt_epi8(v, _mm_set1_epi8(' ')));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+
+/* 16 bytes of input at a time: stored as they are, then each byte in them that needs care is
+   handled in turn and the rest of the block stored again after it. A block costs one pass
+   whatever it holds, so dense escapes (a CSV line's end every few dozen bytes) do not restart
+   the scan at each one. The room check at a block's start covers its worst case (6 bytes out
+   per byte in) plus one more 16-byte store. Leaves where it stopped in *pi and *po; returns 0
+   or INVALID. */
+static Py_ssize_t escape_blocks(const unsigned char *s, Py_ssize_t n, unsigned char *d,
+                                Py_ssize_t cap, Py_ssize_t *pi, Py_ssize_t *po)
 {
     Py_ssize_t i = 0, o = 0;
-#if defined(__SSE2__)
-    /* 16 bytes at a time: stored as they are, then the first one that needs care (a signed
-       compare below ' ' also catches every byte >= 0x80) is handled and the scan resumes after
-       it. The room check covers the 16-byte store and the longest escape after it. */
-    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-    const __m128i space = _mm_set1_epi8(' ');
-    while (i + 16 <= n && o + 22 <= cap) {
+    while (i + 16 <= n && o + 7 * 16 + 8 <= cap) {
+        Py_ssize_t block = i, block_end = i + 16;
         __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
-        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-                                 _mm_cmplt_epi8(v, space));
-        unsigned mask = (unsigned)_mm_movemask_epi8(m);
+        unsigned mask = needs_care(v);
         _mm_storeu_si128((__m128i *)(d + o), v);
         if (mask == 0) {
             i += 16;
             o += 16;
             continue;
         }
-        int k = __builtin_ctz(mask);
-        i += k;
-        o += k;
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            o += put_escape(c, d + o);
-            i += 1;
-        } else {
-            int len = utf8_seq(s + i, n - i);
-            if (!len) return INVALID;
-            memcpy(d + o, s + i, (size_t)len); /* o + 4 <= cap: checked above */
-            i += len;
-            o += len;
+        while (mask) {
+            Py_ssize_t at = block + __builtin_ctz(mask);
+            o += at - i;
+            i = at;
+            unsigned char c = s[i];
+            if (c < 0x80) {
+                memcpy(d + o, ESC_TEXT[c], 8);
+                o += ESC_LEN[c];
+                i += 1;
+            } else {
+                int len = utf8_seq(s + i, n - i);
+                if (!len) return INVALID;
+                memcpy(d + o, s + i, (size_t)len);
+                i += len;
+                o += len;
+            }
+            Py_ssize_t done = i - block; /* the mask's bits below it are handled */
+            mask = done >= 16 ? 0 : mask & ~((1u << done) - 1u);
+            if (i < block_end) {
+                if (i + 16 <= n) {
+                    _mm_storeu_si128((__m128i *)(d + o), _mm_loadu_si128((const __m128i *)(s + i)));
+                } else {
+                    memcpy(d + o, s + i, (size_t)(block_end - i));
+                }
+            }
+        }
+        if (i < block_end) { /* else a UTF-8 sequence ended past it */
+            o += block_end - i;
+            i = block_end;
         }
     }
+    *pi = i;
+    *po = o;
+    return 0;
+}
 #endif
+
+/* What the blocks leave (all of it without SSE2), with exact room checks. */
+static Py_ssize_t escape_tail(const unsigned char *s, Py_ssize_t n, unsigned char *d,
+                              Py_ssize_t cap, Py_ssize_t i, Py_ssize_t o)
+{
     while (i < n) {
         unsigned char c = s[i];
         if (c >= 0x80) {
@@ -133,6 +181,16 @@ static Py_ssize_t escape(const unsigned char *s, Py_ssize_t n, unsigned char *d,
         }
     }
     return o;
+}
+
+/* Escape s[0:n] into d[0:cap]; returns the bytes written, INVALID or NO_ROOM. */
+static Py_ssize_t escape(const unsigned char *s, Py_ssize_t n, unsigned char *d, Py_ssize_t cap)
+{
+    Py_ssize_t i = 0, o = 0;
+#if defined(__SSE2__)
+    if (escape_blocks(s, n, d, cap, &i, &o) == INVALID) return INVALID;
+#endif
+    return escape_tail(s, n, d, cap, i, o);
 }
 
 PyDoc_STRVAR(escape_into_doc,
@@ -190,4 +248,8 @@ static struct PyModuleDef module = {
     .m_methods = methods,
 };
 
-PyMODINIT_FUNC PyInit__jsonesc(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__jsonesc(void)
+{
+    fill_escapes();
+    return PyModule_Create(&module);
+}
