@@ -56,17 +56,24 @@ _MAX_BATCH = 2048
 # full 256 MiB queue took all of it as one batch while the request path refilled the queue: the
 # process held twice the budget (RSS 586 MB in bench/proxy at 100 KB, 100% capture).
 _BATCH_BYTES = 4 << 20
-# The writer waits this long for a write group (_WRITE_BYTES) to queue up before it takes what
+# The writer waits this long for _COALESCE_BYTES of payload to queue up before it takes what
 # there is: each batch costs a wake-up, GIL hand-offs, a disk check and a direct write of the
 # partial last block, whatever its size. At 1 KB and about 20k requests/s, 5 ms made batches of
 # about 100 records; 20 ms makes them about 400. Never more than a quarter of
 # capture.queue_max_age_seconds, which bounds how long a record waits to be written.
 _COALESCE_SECONDS = 0.02
-_WRITE_BYTES = 1 << 20  # encoded bytes per append (see _write_hour)
-# The writer holds the GIL while it encodes (orjson, and compiled code never offers it up), and a
-# request that arrives meanwhile waits for it: up to a whole 1 MiB group (0.2-1 ms of 100 KB
-# records, about 3 ms of 1 KB ones). Offering it every 64 KiB of records bounds the wait to about
-# one large record. Event ids are made in small runs for the same reason: 2,048 took 0.6 ms.
+_COALESCE_BYTES = 1 << 20
+# Staged record bytes written at once (a batch's records are staged and written at its end or
+# when this much is staged): each write costs a direct write's fixed kernel and device work (a
+# VM exit, a wait for completion) and rewrites the partial last block. Records built in place
+# (no bytes objects per record), 4 MiB groups cost the writer 72-81 us per 211 KB record against
+# 80-94 us for 1 MiB groups (writer_alone.py); sidecar.segment's staging buffer has room for it.
+_WRITE_BYTES = 4 << 20
+# The writer holds the GIL while it builds records (compiled code never offers it up; only the
+# escaping of payloads of 16 KiB and more runs without it, modeltap.core.jsonesc), and a request
+# that arrives meanwhile waits for it: up to a whole write group (about 3 ms of 1 KB records).
+# Offering it every 64 KiB of records bounds the wait to about one large record. Event ids are
+# made in small runs for the same reason: 2,048 took 0.6 ms.
 _YIELD_BYTES = 64 << 10
 _IDS_AT_ONCE = 64
 _NO_ROOM = -1  # a record that does not fit in the staging buffer's room
@@ -353,7 +360,7 @@ class SpoolWriter:
             self._idle = False
             if not items:
                 return []
-        if self._added - self._removed < _WRITE_BYTES and not self._stop.is_set():
+        if self._added - self._removed < _COALESCE_BYTES and not self._stop.is_set():
             # A moment's wait turns many wake-ups of a few records into one of many.
             time.sleep(self._coalesce)
         batch = [items.popleft()]
@@ -449,8 +456,7 @@ class SpoolWriter:
 
         Each record is built in place in the open segment's staging buffer
         (:func:`~modeltap.core.record.encode_record_into`: no record bytes are made and copied)
-        and the staged records go out in groups of about _WRITE_BYTES: larger groups cost the
-        writer more CPU per byte (cold caches).
+        and the staged records go out at the batch's end or every _WRITE_BYTES.
         """
         seg = self._segment
         if seg is not None and seg.hour != hour:

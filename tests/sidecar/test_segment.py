@@ -26,9 +26,59 @@ def open_segment(path: Path, direct: bool, stage: mmap.mmap | None = None) -> Se
     return f
 
 
+_ALPHABET = bytes(b"abcdef,0123"[i % 11] for i in range(256))
+
+
 def lines_of(sizes: list[int], seed: int = 0) -> list[bytes]:
     rng = random.Random(seed)
-    return [bytes(rng.choice(b"abcdef,0123") for _ in range(n - 1)) + b"\n" for n in sizes]
+    return [rng.randbytes(n - 1).translate(_ALPHABET) + b"\n" for n in sizes]
+
+
+def stage_lines(f: SegmentFile, lines: list[bytes]) -> None:
+    """Write lines into the segment's staging buffer in place, as the spool writer does."""
+    for line in lines:
+        start = f.staged
+        f.stage[start : start + len(line)] = line
+        f.stage_to(start + len(line))
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_lines_staged_in_place_land_and_a_failed_commit_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, direct: bool
+) -> None:
+    f = open_segment(tmp_path / "s", direct)
+    first = lines_of([700, BLOCK + 5, 3 * BLOCK], seed=6)
+    stage_lines(f, first)
+    assert f.pending == sum(map(len, first)) and f.size == 0
+    assert f.commit() == sum(map(len, first))
+    assert f.pending == 0 and f.size == sum(map(len, first))
+    # Lines staged and then discarded (the byte budget) never reach the file.
+    stage_lines(f, lines_of([50], seed=7))
+    f.discard()
+    assert f.commit() == 0
+    name = "pwrite" if direct else "write"
+    real = getattr(os, name)
+    calls = {"n": 0}
+
+    def failing(*args: object) -> int:
+        calls["n"] += 1
+        if calls["n"] == (2 if direct else 1):  # direct: after the whole blocks landed
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(os, name, failing)
+    stage_lines(f, lines_of([2 * BLOCK + 10, 30], seed=8))
+    with pytest.raises(OSError):
+        f.commit()
+    assert f.pending == 0 and f.size == sum(map(len, first))
+    assert f.path.read_bytes()[: f.size] == b"".join(first)
+    assert set(f.path.read_bytes()[f.size :]) <= {0}
+    monkeypatch.setattr(os, name, real)
+    last = lines_of([BLOCK - 1, 20], seed=9)
+    stage_lines(f, last[:1])
+    f.append(last[1:])  # commits what is staged first
+    f.close(fsync=False)
+    assert f.path.read_bytes() == b"".join(first) + b"".join(last)
 
 
 @pytest.mark.parametrize("direct", [True, False])

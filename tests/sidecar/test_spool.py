@@ -10,7 +10,8 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from modeltap.core.record import CaptureItem
+from modeltap.core.record import CaptureItem, PayloadEncoder, encode_record
+from sidecar import segment as segment_module
 from sidecar import spool as spool_module
 from sidecar.config import CaptureConfig, SpoolConfig
 from sidecar.genai import GenAIMetrics, GenAIReader
@@ -360,3 +361,31 @@ def test_genai_metrics_go_on_while_capture_is_paused(tmp_path: Path) -> None:
     assert registry.get_sample_value("modeltap_sidecar_genai_responses_total", responses) == 3
     assert outcome(metrics, "skipped_disk") == 0  # no capture was skipped: none was sampled
     assert not list((tmp_path / "spool").rglob("*.jsonl"))
+
+
+@pytest.mark.parametrize("direct_io", [True, False])
+def test_records_in_the_spool_are_encode_records_whatever_their_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, direct_io: bool
+) -> None:
+    # Records are built in place in the staging buffer; here a 64 KiB one, so that some do not
+    # fit after others (the staged ones are written first) and some not at all (built as bytes).
+    monkeypatch.setattr(segment_module, "STAGE_BYTES", 64 << 10)
+    row = b'5.1,3.5,"a\\b",\xc3\xa9\t\n'
+    bodies = [(b"x", "text/csv"), (row * 1500, "text/csv"), (row * 4000, "text/csv")]
+    bodies += [(b"\xff\xfe" * 9000, "text/csv"), (b'{"a": [1, 2]}' * 2000, "application/json")]
+    bodies += [(os.urandom(30_000), "application/octet-stream"), (b"", "text/csv")]
+    items = [
+        CaptureItem(HOUR + i, "POST", "/p", 200, 0.002, f"id-{i}", None, body, ctype, body[::-1], ctype)
+        for i, (body, ctype) in enumerate(bodies * 3)
+    ]  # fmt: skip
+    writer, metrics, sealed = make(tmp_path, direct_io=direct_io)
+    for it in items:
+        writer.offer(it)
+    writer.start()
+    writer.stop(20)
+    lines = [x for p in sealed for x in p.read_bytes().splitlines(keepends=True)]
+    assert len(lines) == len(items) and outcome(metrics, "spooled") == len(items)
+    encoder = PayloadEncoder(("text/csv",), ("application/json",))
+    for line, it in zip(lines, items, strict=True):
+        event_id = orjson.loads(line)["eventMetadata"]["eventId"]
+        assert line == encode_record(it, encoder, event_id)
