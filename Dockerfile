@@ -64,6 +64,7 @@ RUN /opt/modeltap/bin/pip install --no-deps /wheels/modeltap-*.whl \
     && /opt/modeltap/bin/pip check \
     && find /opt/modeltap -name '*.so' ! -path '*.libs/*' -exec strip --strip-debug {} + \
     && /opt/modeltap/bin/python -P -c "from sidecar.compiled import MODULES, compiled_modules; assert compiled_modules() == list(MODULES)" \
+    && /opt/modeltap/bin/python -P -c "from modeltap.core import jsonesc; assert jsonesc.compiled, 'no C escaper'" \
     && /opt/modeltap/bin/python -m compileall -q /opt/modeltap/bin "$(/opt/modeltap/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
     && /opt/modeltap/bin/pip uninstall -y setuptools \
     && /opt/modeltap/bin/pip uninstall -y pip

@@ -211,6 +211,7 @@ _PERF_ROW = re.compile(r"^\s+([\d.]+)%\s+(\d+):\S*\s+(\S+)\s+\[(.)\]\s+(.*)$")
 # (category, test on (dso, symbol)), first match wins; kernel symbols by what they serve.
 _CATEGORIES: tuple[tuple[str, Callable[[str, str], bool]], ...] = (
     ("orjson (JSON escaping)", lambda d, _s: "orjson" in d),
+    ("payload escaping (modeltap _jsonesc, C)", lambda d, _s: "_jsonesc" in d),
     ("UTF-8 decode", lambda _d, s: s.startswith(("ascii_decode", "unicode_decode_utf8"))),
     ("compiled modeltap code (mypyc)", lambda d, _s: "mypyc" in d),
     ("uvloop", lambda d, _s: d.startswith("loop.") or "uvloop" in d),
