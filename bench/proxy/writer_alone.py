@@ -71,8 +71,10 @@ def main() -> int:
             )
             writer.offer(item)
         before = resource.getrusage(resource.RUSAGE_SELF)
+        started = time.monotonic()
         writer.start()
         writer.stop()
+        wall = time.monotonic() - started
         after = resource.getrusage(resource.RUSAGE_SELF)
         written = sum(f.stat().st_size for f in (work / "spool").rglob("*.jsonl"))
     finally:
@@ -84,7 +86,8 @@ def main() -> int:
     print(
         f"{built} ({tree}): {n} records of {written / n:,.0f} bytes; CPU per record "
         f"{user:.1f} us user + {system:.1f} us sys = {user + system:.1f} us; "
-        f"{(after.ru_minflt - before.ru_minflt) / n:.1f} page faults per record"
+        f"{(after.ru_minflt - before.ru_minflt) / n:.1f} page faults per record; "
+        f"{wall:.2f} s wall, {written / wall / 1e6:,.0f} MB/s written"
     )
     return 0
 
