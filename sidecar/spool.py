@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modeltap.core.errors import ConfigError, RedactionError
+from modeltap.core.jsonesc import NOGIL_BYTES
 from modeltap.core.record import (
     CaptureItem,
     PayloadEncoder,
@@ -140,6 +141,19 @@ class _Segment:
     opened: float  # monotonic time of the first record
     records: int = 0  # written
     staged: int = 0  # in the staging buffer, not yet written
+
+
+def _held_bytes(item: CaptureItem, size: int) -> int:
+    """About the bytes of a record built holding the GIL: payloads of jsonesc.NOGIL_BYTES and
+    more were escaped without it, which offered it to the event loop already (what escaping
+    added to them still counts). Offering it again after
+    every 64 KiB of 100 KB records cost the writer about a fifth more CPU per record under
+    load (GIL hand-offs), for no shorter wait of the loop."""
+    if NOGIL_BYTES:
+        for body in (item.input_body, item.output_body):
+            if body is not None and len(body) >= NOGIL_BYTES:
+                size -= len(body)
+    return max(size, 0)
 
 
 def _payload_bytes(item: CaptureItem) -> int:
@@ -508,7 +522,7 @@ class SpoolWriter:
                 seg.staged += 1
                 if file.pending >= _WRITE_BYTES:
                     self._commit(seg)
-            unyielded += size
+            unyielded += _held_bytes(it, size)
             if unyielded >= _YIELD_BYTES:
                 unyielded = 0
                 _yield_gil()

@@ -19,7 +19,8 @@ staging buffer once, without the GIL for large bodies. */
 #include <emmintrin.h>
 #endif
 
-/* Bodies from this size are escaped without the GIL: the event loop runs meanwhile. */
+/* Bodies from this size are escaped without the GIL: the event loop runs meanwhile (the module
+   exports it: the spool writer need not offer the GIL again after such a record). */
 #define NOGIL_BYTES 16384
 
 static const char HEX[] = "0123456789abcdef";
@@ -251,5 +252,10 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__jsonesc(void)
 {
     fill_escapes();
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddIntConstant(m, "NOGIL_BYTES", NOGIL_BYTES) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

@@ -1,1 +1,3 @@
+NOGIL_BYTES: int
+
 def escape_into(body: bytes, dst: memoryview, pos: int, /) -> int: ...

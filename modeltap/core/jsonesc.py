@@ -30,8 +30,11 @@ def _escape_into(body: bytes, dst: memoryview, pos: int) -> int:
 
 
 python_escape_into = _escape_into
+# Bodies of this many bytes or more are escaped without the GIL (0: never, in pure Python).
+NOGIL_BYTES = 0
 
 try:
+    from modeltap.core._jsonesc import NOGIL_BYTES as NOGIL_BYTES
     from modeltap.core._jsonesc import escape_into as escape_into
 except ImportError:  # not built: the pure-Python checkout
     escape_into = _escape_into

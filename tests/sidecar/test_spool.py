@@ -10,6 +10,7 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
+from modeltap.core import jsonesc
 from modeltap.core.record import CaptureItem, PayloadEncoder, encode_record
 from sidecar import segment as segment_module
 from sidecar import spool as spool_module
@@ -208,7 +209,7 @@ def test_writer_offers_the_gil_while_it_encodes_a_large_batch(
         real_sleep(seconds)
 
     writer, metrics, sealed = make(tmp_path)
-    body = b"1.5,2.25\n" * 2_000  # 18,000 bytes; a record of about 19 KB
+    body = b"1.5,2.25\n" * 1_500  # 13,500 bytes, below jsonesc.NOGIL_BYTES: escaped holding it
     for i in range(150):
         writer.offer(item(HOUR + i * 0.001, body=body))
     monkeypatch.setattr(time, "sleep", sleep)
@@ -219,10 +220,36 @@ def test_writer_offers_the_gil_while_it_encodes_a_large_batch(
     assert outcome(metrics, "spooled") == 150
     lines = b"".join(p.read_bytes() for p in sealed).splitlines(keepends=True)
     assert len({len(line) for line in lines}) == 1  # equal records: an offer every few
-    per_offer = -(-spool_module._YIELD_BYTES // len(lines[0]))  # records that reach 64 KiB: 4
+    per_offer = -(-spool_module._YIELD_BYTES // len(lines[0]))  # records that reach 64 KiB: 5
     assert len(offers) == 150 // per_offer
     ids = {orjson.loads(line)["eventMetadata"]["eventId"] for line in lines}
     assert len(ids) == 150  # ids made in runs of _IDS_AT_ONCE are still one per record
+
+
+def test_large_payloads_escaped_without_the_gil_need_no_further_offers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Compiled, a payload of jsonesc.NOGIL_BYTES or more is escaped without the GIL: that gave
+    # the event loop its turn, so only the rest of the record counts towards _YIELD_BYTES. In
+    # pure Python (orjson holds the GIL) every byte counts.
+    offers: list[float] = []
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        if seconds == 0:
+            offers.append(seconds)
+        real_sleep(seconds)
+
+    writer, metrics, _ = make(tmp_path)
+    body = b"1.5,2.25;" * 4_000  # 36,000 bytes (nothing to escape); a record of about 37 KB
+    for i in range(40):
+        writer.offer(item(HOUR + i * 0.001, body=body))
+    monkeypatch.setattr(time, "sleep", sleep)
+    writer.start()
+    writer.stop(10)
+    monkeypatch.undo()
+    assert outcome(metrics, "spooled") == 40
+    assert len(offers) == (0 if jsonesc.compiled else 40 // 2)
 
 
 def thread_nice(native_id: int) -> int:
