@@ -149,7 +149,7 @@ def _held_bytes(item: CaptureItem, size: int) -> int:
     added to them still counts). Offering it again after
     every 64 KiB of 100 KB records cost the writer about a fifth more CPU per record under
     load (GIL hand-offs), for no shorter wait of the loop."""
-    if NOGIL_BYTES:
+    if NOGIL_BYTES and size >= NOGIL_BYTES:
         for body in (item.input_body, item.output_body):
             if body is not None and len(body) >= NOGIL_BYTES:
                 size -= len(body)

@@ -334,6 +334,10 @@ def encode_record(
 # string every quote is backslashed, so this only matches the key itself; captureData comes first
 # in a record, so the first matches are its payloads', in order.
 _EMPTY_DATA = b'"data":""'
+# Below this many payload bytes a record is built as bytes (one orjson call) and copied: for 1 KB
+# records that costs about 1 us less than the frame, its search and the pieces; from about 8 KB
+# building in place is cheaper (at 64 KB, 25 against 38 us; compiled).
+IN_PLACE_FROM = 8192
 
 
 def encode_record_into(
@@ -343,6 +347,7 @@ def encode_record_into(
     dst: memoryview,
     pos: int,
     redactor: Redactor | None = None,
+    in_place_from: int = IN_PLACE_FROM,
 ) -> int:
     """Write the record :func:`encode_record` gives into ``dst`` from ``pos``, byte for byte;
     returns the offset after it, or -1 when it does not fit (``dst`` after ``pos`` is then
@@ -354,6 +359,13 @@ def encode_record_into(
     data, and each payload is escaped (:func:`~modeltap.core.jsonesc.escape_into`) or base64
     encoded straight into its place.
     """
+    size = 0
+    if item.input_body is not None:
+        size += len(item.input_body)
+    if item.output_body is not None:
+        size += len(item.output_body)
+    if size < in_place_from:
+        return _put(dst, pos, encode_record(item, encoder, event_id, redactor))
     start = pos
     sides = _sides(item)
     capture: dict[str, dict[str, str]] = {}

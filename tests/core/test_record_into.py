@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from modeltap.core import jsonesc
 from modeltap.core.record import (
+    IN_PLACE_FROM,
     CaptureItem,
     PayloadEncoder,
     StreamTiming,
@@ -144,23 +145,27 @@ def items(draw: st.DrawFn) -> CaptureItem:
 
 
 @settings(max_examples=300)
-@given(item=items(), pos=st.integers(0, 20))
-def test_records_written_into_a_buffer_are_encode_records(item: CaptureItem, pos: int) -> None:
+@given(item=items(), pos=st.integers(0, 20), in_place_from=st.sampled_from([0, IN_PLACE_FROM]))
+def test_records_written_into_a_buffer_are_encode_records(
+    item: CaptureItem, pos: int, in_place_from: int
+) -> None:
+    # in_place_from=0: every record built in place (else small ones are built as bytes).
     want = encode_record(item, ENC, "e-1")
     buf = bytearray(b"#" * (pos + 7 * len(want) + 100))
-    end = encode_record_into(item, ENC, "e-1", memoryview(buf), pos)
+    end = encode_record_into(item, ENC, "e-1", memoryview(buf), pos, None, in_place_from)
     assert bytes(buf[pos:end]) == want
     exact = bytearray(pos + len(want))
-    assert encode_record_into(item, ENC, "e-1", memoryview(exact), pos) == len(exact)
+    got = encode_record_into(item, ENC, "e-1", memoryview(exact), pos, None, in_place_from)
+    assert got == len(exact)
     assert bytes(exact[pos:]) == want
     short = memoryview(bytearray(pos + len(want) - 1))
-    assert encode_record_into(item, ENC, "e-1", short, pos) == -1
+    assert encode_record_into(item, ENC, "e-1", short, pos, None, in_place_from) == -1
 
 
 def test_a_body_that_is_not_utf8_is_base64_in_the_record() -> None:
     it = CaptureItem(1.7e9, "POST", "/p", 200, 0.001, None, None, b"ok\xff", "text/csv", None, None)
     buf = bytearray(4096)
-    end = encode_record_into(it, ENC, "e-1", memoryview(buf), 10)
+    end = encode_record_into(it, ENC, "e-1", memoryview(buf), 10, None, 0)
     rec = orjson.loads(bytes(buf[10:end]))
     assert rec["captureData"]["endpointInput"]["encoding"] == "BASE64"
     assert base64.b64decode(rec["captureData"]["endpointInput"]["data"]) == b"ok\xff"
