@@ -14,8 +14,9 @@ a line Arrow cannot read (not JSON, not an object, a field of an unexpected type
 is not a plain ``CSV``/``JSON`` payload (base64, TEXT, missing encoding: those rows go through
 :func:`~analyzer.capture_payload.read_side`), an ``inferenceTime`` not in the sidecar's
 ``YYYY-MM-DDTHH:MM:SSZ`` form (parsed one by one as before), and outputs whose row count
-disagrees with the inputs'. An object larger than one chunk is profiled chunk by chunk, so its
-float sums may differ from a single update in the last bits (as any merge does). An object may
+disagrees with the inputs'. An object larger than one chunk is profiled in batches of chunks
+(:data:`BATCH_ROWS`), so its float sums may differ from a single update in the last bits (as any
+merge does). An object may
 come as pieces (``Store.get_stream``): they are cut into exactly the chunks of the whole object.
 """
 
@@ -48,6 +49,9 @@ CHUNK_BYTES = 4 << 20
 """Lines of an object read and profiled together (about 9,000 of bench/monitor's records):
 bounds memory whatever the object's size."""
 
+BATCH_ROWS = 50_000
+"""Rows of consecutive chunks profiled in one update (about 15 MB of text columns here)."""
+
 _BLOCK_BYTES = 1 << 20  # Arrow JSON reader block (larger blocks were slower)
 
 _SIDE = pa.struct(
@@ -78,12 +82,15 @@ def profile_capture_columns(
     outputs: PayloadParser | None = None,
     *,
     chunk_bytes: int = CHUNK_BYTES,
+    batch_rows: int = BATCH_ROWS,
 ) -> tuple[Profile | None, ReadStats, ParseStats, list[str]]:
     """Parse and profile one capture object, chunk by chunk (runs on a worker thread).
 
     A chunk that cannot be profiled (a nested value alone in its column: in the whole object it
     reads as text beside that column's other values) sends the whole object to the record reader,
-    so the outcome does not depend on where the chunks were cut. ``data`` may be the object's
+    so the outcome does not depend on where the chunks were cut. Consecutive chunks' tables of
+    one schema are profiled together, up to ``batch_rows`` rows (a profile update costs a few
+    milliseconds whatever its size). ``data`` may be the object's
     pieces (:mod:`analyzer.object_stream`): then only a piece and a chunk are held at once,
     except for a gzipped object (unpacked whole, as before) and that whole-object fallback."""
     read, stats = ReadStats(objects=1), ParseStats()
@@ -91,12 +98,21 @@ def profile_capture_columns(
     columns: dict[str, None] = {}
     tables = capture_tables(key, data, window, parser, target_model, outputs, read, stats,
                             chunk_bytes=chunk_bytes)  # fmt: skip
+    pending: list[pa.Table] = []
     try:
-        for table in tables:
-            if prof is None:
-                prof = Profile.empty(baseline=baseline)
-            prof.update(table)
-            columns.update(dict.fromkeys(table.column_names))
+        for table in itertools.chain(tables, [None]):
+            if pending and (
+                table is None
+                or table.schema != pending[0].schema
+                or sum(t.num_rows for t in pending) >= batch_rows
+            ):
+                if prof is None:
+                    prof = Profile.empty(baseline=baseline)
+                prof.update(pending[0] if len(pending) == 1 else pa.concat_tables(pending))
+                pending = []
+            if table is not None:
+                pending.append(table)
+                columns.update(dict.fromkeys(table.column_names))
     except DataError:
         table, read, stats = records_table(key, whole(data), window, parser, target_model, outputs)
         if table is None:
