@@ -295,20 +295,12 @@ def parse_side(parser: PayloadParser, side: pa.StructArray, stats: ParseStats) -
             texts = texts.filter(pa.array(~empty)) if empty.any() else texts
             tables.append(_csv_table(parser, texts, stats))
     if is_json.any():
-        rows: list[Any] = []
         output = parser.side == OUTPUT
         key = "predictions" if output else "instances"
-        for raw in _where(data, is_json).to_pylist():
-            try:
-                doc = orjson.loads(raw)
-                inner = doc.get(key) if type(doc) is dict else None
-                if type(inner) is list and inner and type(inner[0]) is list:
-                    rows.extend(inner)  # what rows_from_json returns here, without its checks
-                else:
-                    rows.extend(rows_from_json(doc, output))
-            except (orjson.JSONDecodeError, PayloadError, ValueError) as exc:
-                log.debug("unparseable JSON payload: %s", exc)
-                stats.fail("bad_json")
+        texts = _where(data, is_json)
+        rows = _one_row_payloads(texts, key)
+        if rows is None:
+            rows = _payload_rows(texts, key, output, stats)
         if rows:
             tables.append(parser._json(rows))
     tables = [t for t in tables if t.num_rows]
@@ -317,6 +309,55 @@ def parse_side(parser: PayloadParser, side: pa.StructArray, stats: ParseStats) -
     table = concat_tables(tables)
     stats.rows += table.num_rows
     return table
+
+
+def _payload_rows(texts: pa.Array, key: str, output: bool, stats: ParseStats) -> list[Any]:
+    """The rows of JSON payloads parsed one by one (failures counted in ``stats``)."""
+    rows: list[Any] = []
+    for raw in texts.to_pylist():
+        try:
+            doc = orjson.loads(raw)
+            inner = doc.get(key) if type(doc) is dict else None
+            if type(inner) is list and inner and type(inner[0]) is list:
+                rows.extend(inner)  # what rows_from_json returns here, without its checks
+            else:
+                rows.extend(rows_from_json(doc, output))
+        except (orjson.JSONDecodeError, PayloadError, ValueError) as exc:
+            log.debug("unparseable JSON payload: %s", exc)
+            stats.fail("bad_json")
+    return rows
+
+
+def _one_row_payloads(texts: pa.Array, key: str) -> list[Any] | None:
+    """The rows of JSON payloads that are all ``{"<key>":[[...]]}`` with no other bracket, from
+    one ``orjson.loads`` of ``[[m1],[m2],...]`` (the middles joined) instead of one a payload;
+    None for anything else (then each payload is parsed alone). The rows are those of the
+    payloads parsed alone: without brackets in the middles, a middle that is not a valid list of
+    values either fails the joined parse or (a string running over a separator) leaves fewer
+    rows than payloads."""
+    head, tail = f'{{"{key}":[[', "]]}"
+    if not (
+        _np_bool(pc.starts_with(texts, head)).all() and _np_bool(pc.ends_with(texts, tail)).all()
+    ):
+        return None
+    middles = pc.utf8_slice_codeunits(texts, len(head), -len(tail))
+    joined = pc.binary_join(
+        pa.ListArray.from_arrays(pa.array([0, len(middles)], pa.int32()), middles), "],["
+    )
+    body = joined.buffers()[2]
+    raw = b"" if body is None else body.to_pybytes()
+    buf = np.frombuffer(raw, dtype=np.uint8)
+    n = len(texts)
+    if np.count_nonzero(buf == 0x5B) != n - 1 or np.count_nonzero(buf == 0x5D) != n - 1:
+        return None  # a bracket inside a payload
+    try:
+        rows = orjson.loads(b"[[" + raw + b"]]")
+    except orjson.JSONDecodeError:
+        return None
+    if len(rows) != n:
+        return None
+    found: list[Any] = rows
+    return found
 
 
 def _csv_table(parser: PayloadParser, texts: pa.Array, stats: ParseStats) -> pa.Table:
