@@ -37,6 +37,7 @@ import pyarrow.json as pajson
 
 from analyzer.capture_payload import INPUT, OUTPUT, PayloadError, rows_from_json
 from analyzer.capture_records import records_table
+from analyzer.capture_template import canonical_chunk
 from analyzer.errors import DataError
 from analyzer.object_stream import ObjectData, whole
 from analyzer.payloads import ParseStats, PayloadParser, concat_tables
@@ -219,6 +220,16 @@ def _chunk_table(
     outputs: PayloadParser | None,
 ) -> tuple[pa.Table | None, ReadStats, ParseStats]:
     read, stats = ReadStats(), ParseStats()
+    found = None if target_model or outputs is not None else canonical_chunk(chunk, parser)
+    if found is not None:  # one layout throughout: one CSV parse, no JSON tokeniser
+        times, rows = found
+        keep = _in_window(np.ones(len(times), dtype=bool), _inference_us(times), window, read)
+        if not keep.any():
+            return None, read, stats
+        table = rows if keep.all() else rows.filter(pa.array(keep))
+        stats.records += table.num_rows
+        stats.rows += table.num_rows
+        return table, read, stats
     if not _lines_are_objects(chunk):
         raise _Fallback
     try:
@@ -236,16 +247,7 @@ def _chunk_table(
     capture = envelope.column("captureData").chunk(0)
     is_record = _np_bool(capture.is_valid())
     when = _inference_us(envelope.column("eventMetadata").chunk(0).field("inferenceTime"))
-    has_time = when != NO_TIME
-    start, end = _us(window.start), _us(window.end)
-    inside = (when >= start) & (when < end)
-    timed = when[is_record & has_time]
-    if len(timed):
-        read.saw_times(int(timed.min()) / 1e6, int(timed.max()) / 1e6)
-    read.bad_lines = int((~is_record).sum() + (is_record & ~has_time).sum())
-    read.outside_window = int((is_record & has_time & ~inside).sum())
-    keep = is_record & has_time & inside
-    read.records = int(keep.sum())
+    keep = _in_window(is_record, when, window, read)
     if target_model:
         model = envelope.column("modeltap").chunk(0).field("targetModel")
         keep &= _np_bool(pc.equal(model, target_model))
@@ -263,6 +265,23 @@ def _chunk_table(
     if table.num_rows == 0:
         return None, read, stats
     return table, read, stats
+
+
+def _in_window(
+    is_record: npt.NDArray[np.bool_], when: npt.NDArray[np.int64], window: Window, read: ReadStats
+) -> npt.NDArray[np.bool_]:
+    """Which lines are records timed within the window; the read counts go to ``read``."""
+    has_time = when != NO_TIME
+    start, end = _us(window.start), _us(window.end)
+    inside = (when >= start) & (when < end)
+    timed = when[is_record & has_time]
+    if len(timed):
+        read.saw_times(int(timed.min()) / 1e6, int(timed.max()) / 1e6)
+    read.bad_lines = int((~is_record).sum() + (is_record & ~has_time).sum())
+    read.outside_window = int((is_record & has_time & ~inside).sum())
+    keep: npt.NDArray[np.bool_] = is_record & has_time & inside
+    read.records = int(keep.sum())
+    return keep
 
 
 def _lines_are_objects(chunk: memoryview | bytes) -> bool:
