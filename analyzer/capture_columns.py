@@ -37,7 +37,7 @@ import pyarrow.json as pajson
 
 from analyzer.capture_payload import INPUT, OUTPUT, PayloadError, rows_from_json
 from analyzer.capture_records import records_table
-from analyzer.capture_template import canonical_chunk
+from analyzer.capture_template import canonical_chunk, valid_utf8
 from analyzer.errors import DataError
 from analyzer.object_stream import ObjectData, whole
 from analyzer.payloads import ParseStats, PayloadParser, concat_tables
@@ -230,8 +230,8 @@ def _chunk_table(
         stats.records += table.num_rows
         stats.rows += table.num_rows
         return table, read, stats
-    if not _lines_are_objects(chunk):
-        raise _Fallback
+    if not _lines_are_objects(chunk) or not valid_utf8(pa.py_buffer(chunk)):
+        raise _Fallback  # Arrow's JSON reader does not check the fields it skips are UTF-8
     try:
         envelope = pajson.read_json(
             pa.BufferReader(pa.py_buffer(chunk)),

@@ -87,11 +87,8 @@ def canonical_chunk(
     if layout is None:
         return None
     text = pa.py_buffer(chunk)
-    try:
-        pa.Array.from_buffers(pa.string(), 1, [None, pa.py_buffer(
-            np.array([0, len(buf)], np.int32).tobytes()), text]).validate(full=True)  # fmt: skip
-    except pa.ArrowInvalid:
-        return None  # not UTF-8
+    if not valid_utf8(text):
+        return None
     names = [f"f{i}" for i in range(layout.width)]
     try:
         table = pacsv.read_csv(
@@ -140,6 +137,18 @@ def canonical_chunk(
         return None  # a '"' in a payload or time: each line has at least the first's elsewhere
     rows = pa.table(payload, names=[parser._name(j) for j in range(len(payload))])
     return times, rows
+
+
+def valid_utf8(text: pa.Buffer) -> bool:
+    """Whether the bytes are UTF-8 (one vectorised check of the whole chunk)."""
+    if text.size >= 1 << 31:
+        return False
+    offsets = pa.py_buffer(np.array([0, text.size], np.int32).tobytes())
+    try:
+        pa.Array.from_buffers(pa.string(), 1, [None, offsets, text]).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _first_line(chunk: memoryview | bytes) -> bytes:
