@@ -96,47 +96,52 @@ def _bytes_line(rec: dict[str, Any]) -> bytes:
     return orjson.dumps(rec)
 
 
+def like(data: str, **kw: Any) -> dict[str, Any]:
+    """A record of CANONICAL's layout (what is changed in it is all that differs)."""
+    return sidecar(90, data, model="m", **kw)
+
+
 OTHERS: list[Any] = [
-    sidecar(90, "1,2,3", when="2024-01-01T03:00:00Z"),  # outside the window
-    sidecar(90, "1,2,3", when="2024-01-01T00:10:00.5Z"),  # fractional seconds
-    sidecar(90, "1,2,3", when="yesterday"),  # a bad time
-    sidecar(90, "1,2"),  # narrower: another width
-    sidecar(90, ""),  # an empty payload
-    sidecar(90, "1,2\n"),  # an escape
-    sidecar(90, '1,"2",3'),  # quotes in the payload (escaped)
-    sidecar(90, "1,2,3", latency=2),  # an integer where a float was: still a number
-    sidecar(90, "1,2,3", status=-1),
+    like("1,2,3", when="2024-01-01T03:00:00Z"),  # outside the window
+    like("1,2,3", when="2024-01-01T00:10:00.5Z"),  # fractional seconds
+    like("1,2,3", when="yesterday"),  # a bad time
+    like("1,2"),  # narrower: another width
+    like(""),  # an empty payload
+    like("1,2\n"),  # an escape
+    like('1,"2",3'),  # quotes in the payload (escaped)
+    like("1,2,3", latency=2),  # an integer where a float was: still a number
+    like("1,2,3", status=-1),
     record(90, "1,2,3"),  # another layout
     record(90, orjson.dumps({"instances": [[1, 2, "c"]]}).decode(), "JSON"),
     {
-        **sidecar(90, "1,2,3"),
+        **like("1,2,3"),
         "eventMetadata": {"eventId": 5, "inferenceTime": "2024-01-01T00:10:00Z"},
     },
     {
-        **sidecar(90, "1,2,3"),
+        **like("1,2,3"),
         "eventMetadata": {"eventId": "a,b", "inferenceTime": "2024-01-01T00:10:00Z"},
     },
     {
-        **sidecar(90, "1,2,3"),
+        **like("1,2,3"),
         "eventMetadata": {"eventId": 'a"b', "inferenceTime": "2024-01-01T00:10:00Z"},
     },
-    _bytes_line(sidecar(90, "1,2,3")).replace(b'"endpointInput"', b'"endpointInpuX"'),
-    _bytes_line(sidecar(90, "1,2,3")).replace(b'"encoding":"CSV"', b'"encoding":"JSN"', 1),
-    _bytes_line(sidecar(90, "1,2,3")).replace(b'"encoding":"CSV"', b'"encoding":"TXT"', 1),
-    _bytes_line(sidecar(90, "1,2,3")).replace(b'"data":"1,2,3"', b'"data":"1","x":"2,3"'),
-    _bytes_line(sidecar(90, "1,2,3")).replace(b'"data":"1,2,3"', b'"data":"1,2","3"'),
-    _bytes_line(sidecar(90, "1,2,3")).replace(b'"data":"1,2,3"', b'"data":"1,2,3" '),
-    _bytes_line(sidecar(90, "1,2,3")).replace(b'"eventVersion":"0"', b'"eventVersion":0'),
-    _bytes_line(sidecar(90, "1,2,3")).replace(b'"status":200', b'"status":"200"'),
-    _bytes_line(sidecar(90, "1,2,3")).replace(b'"status":200', b'"status":2e'),
-    _bytes_line(sidecar(90, "1,2,3")).replace(b'"status":200', b'"status":true'),
-    _bytes_line(sidecar(90, "1,2,3")).replace(b'"status":200', b'"status":nul'),
-    _bytes_line(sidecar(90, "1,2,3")).replace(b'"e-00005a"', b'"e-\xff"'),  # not UTF-8
-    _bytes_line(sidecar(90, "1,2,3")).replace(b'"e-00005a"', b'"e-\x01"'),  # a control character
-    _bytes_line(sidecar(90, "1,2,3")).replace(b'"e-00005a"', b'"e-\\u0041"'),
-    _bytes_line(sidecar(90, "1,2,3"))[:-1],  # cut short
-    _bytes_line(sidecar(90, "1,2,3")) + b"}",
-    _bytes_line(sidecar(90, "1,2,3")).replace(b"{", b"[", 1),
+    _bytes_line(like("1,2,3")).replace(b'"endpointInput"', b'"endpointInpuX"'),
+    _bytes_line(like("1,2,3")).replace(b'"encoding":"CSV"', b'"encoding":"JSN"', 1),
+    _bytes_line(like("1,2,3")).replace(b'"encoding":"CSV"', b'"encoding":"TXT"', 1),
+    _bytes_line(like("1,2,3")).replace(b'"data":"1,2,3"', b'"data":"1","x":"2,3"'),
+    _bytes_line(like("1,2,3")).replace(b'"data":"1,2,3"', b'"data":"1,2","3"'),
+    _bytes_line(like("1,2,3")).replace(b'"data":"1,2,3"', b'"data":"1,2,3" '),
+    _bytes_line(like("1,2,3")).replace(b'"eventVersion":"0"', b'"eventVersion":0'),
+    _bytes_line(like("1,2,3")).replace(b'"status":200', b'"status":"200"'),
+    _bytes_line(like("1,2,3")).replace(b'"status":200', b'"status":2e'),
+    _bytes_line(like("1,2,3")).replace(b'"status":200', b'"status":true'),
+    _bytes_line(like("1,2,3")).replace(b'"status":200', b'"status":nul'),
+    _bytes_line(like("1,2,3")).replace(b'"e-00005a"', b'"e-\xff"'),  # not UTF-8
+    _bytes_line(like("1,2,3")).replace(b'"e-00005a"', b'"e-\x01"'),  # a control character
+    _bytes_line(like("1,2,3")).replace(b'"e-00005a"', b'"e-\\u0041"'),
+    _bytes_line(like("1,2,3"))[:-1],  # cut short
+    _bytes_line(like("1,2,3")) + b"}",
+    _bytes_line(like("1,2,3")).replace(b"{", b"[", 1),
     b"",  # an empty line
     b"null",
 ]
