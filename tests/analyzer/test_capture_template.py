@@ -223,7 +223,7 @@ def _json(i: int, data: str) -> dict[str, Any]:
     [
         ['{"instances":[[1,2.5,"a"]]}'] * 5,
         ['{"instances":[[1,2.5,"a"]]}', '{"instances":[[1],[2]]}'],  # two rows
-        ['{"instances":[["a"]]}', '{"instances":[[b"]]}'],  # a string across the separator
+        ['{"instances":[["a]]}', '{"instances":[[b"]]}'],  # a string across the separator
         ['{"instances":[["a]"]]}', '{"instances":[[1,2,3]]}'],  # a bracket in a string
         ['{"instances":[[1]],"x":[[2]]}', '{"instances":[[3]]}'],
         ['{"instances":[[1]],"instances":[[2]]}'],  # a duplicate key
