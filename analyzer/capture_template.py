@@ -105,7 +105,7 @@ def canonical_chunk(
         return None  # a line of another width
     if table.num_rows != lines:
         return None  # an empty line (skipped by the CSV reader)
-    columns = [table.column(i).combine_chunks() for i in range(layout.width)]
+    columns = [_one_chunk(table.column(i)) for i in range(layout.width)]
     for i, field, pattern in layout.fields:
         col = columns[i]
         if _all(pc.equal(col, field)):
@@ -299,3 +299,7 @@ def _pattern(line: bytes, lo: int, hi: int, free: list[tuple[int, int, str]]) ->
 
 def _escape(text: bytes) -> str:
     return "".join("\\" + ch if ch in _META else ch for ch in text.decode())
+
+
+def _one_chunk(col: pa.ChunkedArray) -> pa.Array:
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
