@@ -20,18 +20,14 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from analyzer.capture_columns import (
-    BATCH_ROWS,
-    CHUNK_BYTES,
-    capture_tables,
-    profile_capture_columns,
-)
+from analyzer.capture_columns import CHUNK_BYTES, capture_tables, profile_capture_columns
 from analyzer.object_stream import ObjectData, thread_pieces, whole
 from analyzer.payloads import ParseStats, PayloadParser
 from analyzer.profile import Profile
 from analyzer.window import ReadStats, Window
 from modeltap.core.store.base import ObjectInfo, Store
 
+BATCH_ROWS = 50_000
 GZIP_RATIO = 10  # a gzipped object counts as this many times its size when deciding "small"
 
 Part = tuple[Profile | None, ReadStats, ParseStats, list[str]]
