@@ -79,13 +79,13 @@ def canonical_chunk(
     buf = np.frombuffer(chunk, dtype=np.uint8)
     if len(buf) == 0 or len(buf) >= 1 << 31:
         return None
+    layout = _layout(_first_line(chunk))
+    if layout is None:
+        return None
     ends = int(np.count_nonzero(buf == 0x0A))
     lines = ends + (buf[-1] != 0x0A)
     if np.count_nonzero(buf < 0x20) != ends or np.count_nonzero(buf == 0x5C):
         return None  # a control character or an escape
-    layout = _layout(_first_line(chunk))
-    if layout is None:
-        return None
     text = pa.py_buffer(chunk)
     if not valid_utf8(text):
         return None
@@ -180,6 +180,8 @@ def _all(mask: pa.BooleanArray) -> bool:
 
 def _layout(line: bytes) -> _Layout | None:
     """The layout of a chunk's first line, or None if it is not one this reader takes."""
+    if b"\\" in line:
+        return None
     try:
         doc = orjson.loads(line)
     except orjson.JSONDecodeError:
