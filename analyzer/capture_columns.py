@@ -111,7 +111,8 @@ def profile_capture_columns(
             ):
                 if prof is None:
                     prof = Profile.empty(baseline=baseline)
-                prof.update(pending[0] if len(pending) == 1 else pa.concat_tables(pending))
+                batch = pending[0] if len(pending) == 1 else pa.concat_tables(pending)
+                prof.update(batch, utf8_checked=True)  # checked by the readers
                 pending = []
             if table is not None:
                 pending.append(table)

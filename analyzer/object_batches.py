@@ -119,7 +119,7 @@ def _profile(pending: _Pending, baseline: Profile) -> Batch:
         return pending.objects, (None, read, pending.stats, [])
     table = pending.tables[0] if len(pending.tables) == 1 else pa.concat_tables(pending.tables)
     prof = Profile.empty(baseline=baseline)
-    prof.update(table)
+    prof.update(table, utf8_checked=True)  # capture_tables' text is checked by its readers
     return pending.objects, (prof, read, pending.stats, list(table.column_names))
 
 

@@ -137,6 +137,7 @@ OTHERS: list[Any] = [
     _bytes_line(like("1,2,3")).replace(b'"status":200', b'"status":true'),
     _bytes_line(like("1,2,3")).replace(b'"status":200', b'"status":nul'),
     _bytes_line(like("1,2,3")).replace(b'"e-00005a"', b'"e-\xff"'),  # not UTF-8
+    _bytes_line(like("1,2,3")).replace(b'"1,2,3"', b'"1,\xff,3"'),  # a payload not UTF-8
     _bytes_line(like("1,2,3")).replace(b'"e-00005a"', b'"e-\x01"'),  # a control character
     _bytes_line(like("1,2,3")).replace(b'"e-00005a"', b'"e-\\u0041"'),
     _bytes_line(like("1,2,3"))[:-1],  # cut short
