@@ -46,14 +46,15 @@ from analyzer.window import ReadStats, Window, decode_object, parse_time
 
 log = logging.getLogger(__name__)
 
-CHUNK_BYTES = 4 << 20
-"""Lines of an object read and profiled together (about 9,000 of bench/monitor's records):
-bounds memory whatever the object's size."""
+CHUNK_BYTES = 2 << 20
+"""Lines of an object read and parsed together (about 3,300 of bench/monitor's records): bounds
+memory whatever the object's size (4 MiB peaked 10-30 MiB higher in bench/monitor, for no
+CPU saved now that chunks are profiled in batches)."""
 
 CHUNK_BATCH_ROWS = 25_000
-"""Rows of an object's consecutive chunks profiled in one update (about 4 chunks here): most of
-what a larger update saves (25 columns cost ~5 ms an update whatever its size), for ~8 MB of
-text held; 50,000 took 20-25 MiB more peak RSS for ~2 % less CPU."""
+"""Rows of an object's consecutive chunks profiled in one update: most of what a larger update
+saves (25 columns cost ~5 ms an update whatever its size) for ~8 MB of text held; 50,000 rows
+peaked 20-25 MiB higher for ~2 % less CPU."""
 
 _BLOCK_BYTES = 1 << 20  # Arrow JSON reader block (larger blocks were slower)
 
