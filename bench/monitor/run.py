@@ -396,6 +396,8 @@ def drift_table(results: list[dict[str, Any]]) -> str:
 def _median(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
     mid = dict(sorted(runs, key=lambda r: r[key])[len(runs) // 2])
     mid[key] = statistics.median(r[key] for r in runs)
+    if all("cpu_s" in r for r in runs):
+        mid["cpu_s"] = statistics.median(r["cpu_s"] for r in runs)
     mid["rss_mib"] = max(r["rss_mib"] for r in runs)
     mid["repeats"] = len(runs)
     return mid
