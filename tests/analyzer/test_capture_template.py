@@ -6,6 +6,7 @@
   bad UTF-8, an empty line) must give the record reader's result all the same.
 * JSON payloads of one row each parsed together (``_one_row_payloads``).
 * An object's chunks profiled in batches: the counts of chunk-by-chunk profiling.
+* ``inferenceTime`` read from its bytes: the values of the regex, strptime and parse_time.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import numpy as np
 import orjson
+import pyarrow as pa
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from analyzer import capture_columns
 from analyzer.capture_columns import profile_capture_columns
 from analyzer.capture_template import canonical_chunk
 from analyzer.payloads import PayloadParser
@@ -269,3 +273,28 @@ def test_chunks_profiled_in_batches_count_every_row_once() -> None:
                                         chunk_bytes=300, batch_rows=rows)  # fmt: skip
         assert found[1:] == whole[1:]
         assert _counts(found[0]) == _counts(whole[0])
+
+
+# --- inferenceTime read from its bytes ---------------------------------------------------------
+
+TIMES = [
+    "2024-02-29T00:00:00Z", "2023-02-29T00:00:00Z", "2024-13-01T00:00:00Z", "2024-00-10T00:00:00Z",
+    "2024-01-00T00:00:00Z", "2024-04-31T00:00:00Z", "2024-01-01T24:00:00Z", "2024-01-01T23:60:00Z",
+    "2024-01-01 23:00:00Z", "1969-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "2100-02-29T00:00:00Z",
+    "2000-02-29T00:00:00Z", "9999-12-31T23:59:59Z", "0000-01-01T00:00:00Z", "2024-01-01T00:00:00.5Z",
+    "", "x" * 20, "2024-0a-01T00:00:00Z", "2024-01-01T00:00:00+", "\uff12024-01-01T00:00:00Z",
+]  # fmt: skip
+
+
+@FUZZ
+@given(st.lists(st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2200, 1, 1))
+                .map(lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ")) | st.sampled_from(TIMES) | st.none(),
+                max_size=30), st.integers(0, 3))  # fmt: skip
+def test_times_read_from_bytes_as_by_the_general_rules(times: list[str | None], skip: int) -> None:
+    arr = pa.array(["?"] * skip + times, pa.string()).slice(skip)  # an offset into the buffers
+    fast = capture_columns._inference_us(arr)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(capture_columns, "_plain_us", lambda t: (
+            np.full(len(t), capture_columns.NO_TIME, dtype=np.int64), np.zeros(len(t), bool)))  # fmt: skip
+        general = capture_columns._inference_us(arr)
+    assert fast.tolist() == general.tolist()
