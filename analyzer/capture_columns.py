@@ -14,8 +14,9 @@ a line Arrow cannot read (not JSON, not an object, a field of an unexpected type
 is not a plain ``CSV``/``JSON`` payload (base64, TEXT, missing encoding: those rows go through
 :func:`~analyzer.capture_payload.read_side`), an ``inferenceTime`` not in the sidecar's
 ``YYYY-MM-DDTHH:MM:SSZ`` form (parsed one by one as before), and outputs whose row count
-disagrees with the inputs'. An object larger than one chunk is profiled chunk by chunk, so its
-float sums may differ from a single update in the last bits (as any merge does). An object may
+disagrees with the inputs'. An object larger than one chunk is profiled in batches of chunks
+(:data:`CHUNK_BATCH_ROWS`), so its float sums may differ from a single update in the last bits (as any
+merge does). An object may
 come as pieces (``Store.get_stream``): they are cut into exactly the chunks of the whole object.
 """
 
@@ -36,6 +37,7 @@ import pyarrow.json as pajson
 
 from analyzer.capture_payload import INPUT, OUTPUT, PayloadError, rows_from_json
 from analyzer.capture_records import records_table
+from analyzer.capture_template import canonical_chunk, valid_utf8
 from analyzer.errors import DataError
 from analyzer.object_stream import ObjectData, whole
 from analyzer.payloads import ParseStats, PayloadParser, concat_tables
@@ -44,9 +46,16 @@ from analyzer.window import ReadStats, Window, decode_object, parse_time
 
 log = logging.getLogger(__name__)
 
-CHUNK_BYTES = 4 << 20
-"""Lines of an object read and profiled together (about 9,000 of bench/monitor's records):
-bounds memory whatever the object's size."""
+CHUNK_BYTES = 2 << 20
+"""Lines of an object read and parsed together (about 3,300 of bench/monitor's records): bounds
+memory whatever the object's size (4 MiB peaked 10-30 MiB higher in bench/monitor, for no
+CPU saved now that chunks are profiled in batches)."""
+
+CHUNK_BATCH_ROWS = 12_000
+"""Rows of an object's consecutive chunks profiled in one update: most of what a larger update
+saves (25 columns cost ~5 ms an update whatever its size). Peak RSS grows with it: in
+bench/monitor (100,000-record objects, jemalloc) 1 chunk a time peaked at 244-260 MiB and
+5.6 s of CPU, 12,000 rows at 258-283 MiB and 3.8-4.1 s, 25,000 rows at 305-317 MiB and 3.4-3.6 s."""
 
 _BLOCK_BYTES = 1 << 20  # Arrow JSON reader block (larger blocks were slower)
 
@@ -78,12 +87,15 @@ def profile_capture_columns(
     outputs: PayloadParser | None = None,
     *,
     chunk_bytes: int = CHUNK_BYTES,
+    batch_rows: int = CHUNK_BATCH_ROWS,
 ) -> tuple[Profile | None, ReadStats, ParseStats, list[str]]:
     """Parse and profile one capture object, chunk by chunk (runs on a worker thread).
 
     A chunk that cannot be profiled (a nested value alone in its column: in the whole object it
     reads as text beside that column's other values) sends the whole object to the record reader,
-    so the outcome does not depend on where the chunks were cut. ``data`` may be the object's
+    so the outcome does not depend on where the chunks were cut. Consecutive chunks' tables of
+    one schema are profiled together, up to ``batch_rows`` rows (a profile update costs a few
+    milliseconds whatever its size). ``data`` may be the object's
     pieces (:mod:`analyzer.object_stream`): then only a piece and a chunk are held at once,
     except for a gzipped object (unpacked whole, as before) and that whole-object fallback."""
     read, stats = ReadStats(objects=1), ParseStats()
@@ -91,12 +103,22 @@ def profile_capture_columns(
     columns: dict[str, None] = {}
     tables = capture_tables(key, data, window, parser, target_model, outputs, read, stats,
                             chunk_bytes=chunk_bytes)  # fmt: skip
+    pending: list[pa.Table] = []
     try:
-        for table in tables:
-            if prof is None:
-                prof = Profile.empty(baseline=baseline)
-            prof.update(table)
-            columns.update(dict.fromkeys(table.column_names))
+        for table in itertools.chain(tables, [None]):
+            if pending and (
+                table is None
+                or table.schema != pending[0].schema
+                or sum(t.num_rows for t in pending) >= batch_rows
+            ):
+                if prof is None:
+                    prof = Profile.empty(baseline=baseline)
+                batch = pending[0] if len(pending) == 1 else pa.concat_tables(pending)
+                prof.update(batch, utf8_checked=True)  # checked by the readers
+                pending = []
+            if table is not None:
+                pending.append(table)
+                columns.update(dict.fromkeys(table.column_names))
     except DataError:
         table, read, stats = records_table(key, whole(data), window, parser, target_model, outputs)
         if table is None:
@@ -203,8 +225,18 @@ def _chunk_table(
     outputs: PayloadParser | None,
 ) -> tuple[pa.Table | None, ReadStats, ParseStats]:
     read, stats = ReadStats(), ParseStats()
-    if not _lines_are_objects(chunk):
-        raise _Fallback
+    found = None if target_model or outputs is not None else canonical_chunk(chunk, parser)
+    if found is not None:  # one layout throughout: one CSV parse, no JSON tokeniser
+        times, rows = found
+        keep = _in_window(np.ones(len(times), dtype=bool), _inference_us(times), window, read)
+        if not keep.any():
+            return None, read, stats
+        table = rows if keep.all() else rows.filter(pa.array(keep))
+        stats.records += table.num_rows
+        stats.rows += table.num_rows
+        return table, read, stats
+    if not _lines_are_objects(chunk) or not valid_utf8(pa.py_buffer(chunk)):
+        raise _Fallback  # Arrow's JSON reader does not check the fields it skips are UTF-8
     try:
         envelope = pajson.read_json(
             pa.BufferReader(pa.py_buffer(chunk)),
@@ -220,16 +252,7 @@ def _chunk_table(
     capture = envelope.column("captureData").chunk(0)
     is_record = _np_bool(capture.is_valid())
     when = _inference_us(envelope.column("eventMetadata").chunk(0).field("inferenceTime"))
-    has_time = when != NO_TIME
-    start, end = _us(window.start), _us(window.end)
-    inside = (when >= start) & (when < end)
-    timed = when[is_record & has_time]
-    if len(timed):
-        read.saw_times(int(timed.min()) / 1e6, int(timed.max()) / 1e6)
-    read.bad_lines = int((~is_record).sum() + (is_record & ~has_time).sum())
-    read.outside_window = int((is_record & has_time & ~inside).sum())
-    keep = is_record & has_time & inside
-    read.records = int(keep.sum())
+    keep = _in_window(is_record, when, window, read)
     if target_model:
         model = envelope.column("modeltap").chunk(0).field("targetModel")
         keep &= _np_bool(pc.equal(model, target_model))
@@ -247,6 +270,23 @@ def _chunk_table(
     if table.num_rows == 0:
         return None, read, stats
     return table, read, stats
+
+
+def _in_window(
+    is_record: npt.NDArray[np.bool_], when: npt.NDArray[np.int64], window: Window, read: ReadStats
+) -> npt.NDArray[np.bool_]:
+    """Which lines are records timed within the window; the read counts go to ``read``."""
+    has_time = when != NO_TIME
+    start, end = _us(window.start), _us(window.end)
+    inside = (when >= start) & (when < end)
+    timed = when[is_record & has_time]
+    if len(timed):
+        read.saw_times(int(timed.min()) / 1e6, int(timed.max()) / 1e6)
+    read.bad_lines = int((~is_record).sum() + (is_record & ~has_time).sum())
+    read.outside_window = int((is_record & has_time & ~inside).sum())
+    keep: npt.NDArray[np.bool_] = is_record & has_time & inside
+    read.records = int(keep.sum())
+    return keep
 
 
 def _lines_are_objects(chunk: memoryview | bytes) -> bool:
@@ -279,20 +319,12 @@ def parse_side(parser: PayloadParser, side: pa.StructArray, stats: ParseStats) -
             texts = texts.filter(pa.array(~empty)) if empty.any() else texts
             tables.append(_csv_table(parser, texts, stats))
     if is_json.any():
-        rows: list[Any] = []
         output = parser.side == OUTPUT
         key = "predictions" if output else "instances"
-        for raw in _where(data, is_json).to_pylist():
-            try:
-                doc = orjson.loads(raw)
-                inner = doc.get(key) if type(doc) is dict else None
-                if type(inner) is list and inner and type(inner[0]) is list:
-                    rows.extend(inner)  # what rows_from_json returns here, without its checks
-                else:
-                    rows.extend(rows_from_json(doc, output))
-            except (orjson.JSONDecodeError, PayloadError, ValueError) as exc:
-                log.debug("unparseable JSON payload: %s", exc)
-                stats.fail("bad_json")
+        texts = _where(data, is_json)
+        rows = _one_row_payloads(texts, key)
+        if rows is None:
+            rows = _payload_rows(texts, key, output, stats)
         if rows:
             tables.append(parser._json(rows))
     tables = [t for t in tables if t.num_rows]
@@ -301,6 +333,55 @@ def parse_side(parser: PayloadParser, side: pa.StructArray, stats: ParseStats) -
     table = concat_tables(tables)
     stats.rows += table.num_rows
     return table
+
+
+def _payload_rows(texts: pa.Array, key: str, output: bool, stats: ParseStats) -> list[Any]:
+    """The rows of JSON payloads parsed one by one (failures counted in ``stats``)."""
+    rows: list[Any] = []
+    for raw in texts.to_pylist():
+        try:
+            doc = orjson.loads(raw)
+            inner = doc.get(key) if type(doc) is dict else None
+            if type(inner) is list and inner and type(inner[0]) is list:
+                rows.extend(inner)  # what rows_from_json returns here, without its checks
+            else:
+                rows.extend(rows_from_json(doc, output))
+        except (orjson.JSONDecodeError, PayloadError, ValueError) as exc:
+            log.debug("unparseable JSON payload: %s", exc)
+            stats.fail("bad_json")
+    return rows
+
+
+def _one_row_payloads(texts: pa.Array, key: str) -> list[Any] | None:
+    """The rows of JSON payloads that are all ``{"<key>":[[...]]}`` with no other bracket, from
+    one ``orjson.loads`` of ``[[m1],[m2],...]`` (the middles joined) instead of one a payload;
+    None for anything else (then each payload is parsed alone). The rows are those of the
+    payloads parsed alone: without brackets in the middles, a middle that is not a valid list of
+    values either fails the joined parse or (a string running over a separator) leaves fewer
+    rows than payloads."""
+    head, tail = f'{{"{key}":[[', "]]}"
+    if not (
+        _np_bool(pc.starts_with(texts, head)).all() and _np_bool(pc.ends_with(texts, tail)).all()
+    ):
+        return None
+    middles = pc.utf8_slice_codeunits(texts, len(head), -len(tail))
+    joined = pc.binary_join(
+        pa.ListArray.from_arrays(pa.array([0, len(middles)], pa.int32()), middles), "],["
+    )
+    body = joined.buffers()[2]
+    raw = b"" if body is None else body.to_pybytes()
+    buf = np.frombuffer(raw, dtype=np.uint8)
+    n = len(texts)
+    if np.count_nonzero(buf == 0x5B) != n - 1 or np.count_nonzero(buf == 0x5D) != n - 1:
+        return None  # a bracket inside a payload
+    try:
+        rows = orjson.loads(b"[[" + raw + b"]]")
+    except orjson.JSONDecodeError:
+        return None
+    if len(rows) != n:
+        return None
+    found: list[Any] = rows
+    return found
 
 
 def _csv_table(parser: PayloadParser, texts: pa.Array, stats: ParseStats) -> pa.Table:
@@ -331,8 +412,10 @@ def _side_dicts(side: pa.StructArray) -> list[dict[str, Any] | None]:
 def _inference_us(times: pa.Array) -> npt.NDArray[np.int64]:
     """Each record's ``inferenceTime`` in microseconds since the epoch; NO_TIME when missing or
     malformed (:func:`analyzer.window.parse_time`'s rules)."""
-    strict = _np_bool(pc.match_substring_regex(times, _TIME_RE))
-    out = np.full(len(times), NO_TIME, dtype=np.int64)
+    out, done = _plain_us(times)
+    if done.all():
+        return out
+    strict = _np_bool(pc.match_substring_regex(times, _TIME_RE)) & ~done
     if strict.any():
         parsed = pc.strptime(
             times.filter(pa.array(strict)), format="%Y-%m-%dT%H:%M:%SZ", unit="us",
@@ -342,13 +425,67 @@ def _inference_us(times: pa.Array) -> npt.NDArray[np.int64]:
             pc.fill_null(parsed.cast(pa.int64()), NO_TIME).to_numpy(), dtype=np.int64
         )
         out[strict] = values
-    others = np.flatnonzero(~strict & _np_bool(times.is_valid()))
+    others = np.flatnonzero(~strict & ~done & _np_bool(times.is_valid()))
     if len(others):
         for i, text in zip(others, times.take(pa.array(others)).to_pylist(), strict=True):
             when = parse_time(text)
             if when is not None:
                 out[i] = _us(when)
     return out
+
+
+_DIGITS = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18])
+_SEPARATORS = np.array([4, 7, 10, 13, 16, 19])
+_SEPARATOR_BYTES = np.frombuffer(b"--T::Z", dtype=np.uint8)
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _plain_us(times: pa.Array) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """The times of the sidecar's form (``YYYY-MM-DDTHH:MM:SSZ``, a real date from 1970 on)
+    read from their bytes with numpy, and which rows those were; the others are left to
+    :func:`_inference_us`' general rules (which give these rows the same value)."""
+    n = len(times)
+    out = np.full(n, NO_TIME, dtype=np.int64)
+    _, offsets_buf, data_buf = times.buffers()
+    if n == 0 or offsets_buf is None or data_buf is None:
+        return out, np.zeros(n, dtype=bool)
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[times.offset : times.offset + n + 1]
+    done = (np.diff(offsets) == 20) & _np_bool(times.is_valid())
+    rows = np.flatnonzero(done)
+    if len(rows) == 0:
+        return out, done
+    text = np.frombuffer(data_buf, dtype=np.uint8)[offsets[rows][:, None] + np.arange(20)]
+    d = (text[:, _DIGITS] - 48).astype(np.int64)  # uint8: bytes below '0' wrap to > 9
+    year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
+    month, day = d[:, 4] * 10 + d[:, 5], d[:, 6] * 10 + d[:, 7]
+    hour, minute, second = (
+        d[:, 8] * 10 + d[:, 9],
+        d[:, 10] * 10 + d[:, 11],
+        d[:, 12] * 10 + d[:, 13],
+    )
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    ok = (
+        (d <= 9).all(axis=1)
+        & (text[:, _SEPARATORS] == _SEPARATOR_BYTES).all(axis=1)
+        & (year >= 1970)
+        & (month >= 1)
+        & (month <= 12)
+        & (day >= 1)
+        & (day <= _MONTH_DAYS[np.clip(month, 0, 12)] + (leap & (month == 2)))
+        & (hour <= 23)
+        & (minute <= 59)
+        & (second <= 59)
+    )
+    # days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil)
+    y = year - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    seconds = ((days * 24 + hour) * 60 + minute) * 60 + second
+    out[rows[ok]] = seconds[ok] * 1_000_000
+    done[rows[~ok]] = False
+    return out, done
 
 
 def _us(when: dt.datetime) -> int:

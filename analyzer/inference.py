@@ -83,9 +83,14 @@ def _float_values(arr: pa.Array) -> npt.NDArray[np.float64]:
 
 
 def classify(
-    arr: pa.Array | pa.ChunkedArray, *, name: str = "?", want_text: bool = True
+    arr: pa.Array | pa.ChunkedArray,
+    *,
+    name: str = "?",
+    want_text: bool = True,
+    utf8_checked: bool = False,
 ) -> Classified:
-    """Classify one chunk of one column; ``want_text`` keeps the raw strings for String stats."""
+    """Classify one chunk of one column; ``want_text`` keeps the raw strings for String stats;
+    ``utf8_checked``: text known to be UTF-8 (Arrow's CSV reader checks it) is not checked again."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     t = arr.type
@@ -104,7 +109,8 @@ def classify(
         return Classified(_counts(missing, 0, n - missing, 0), values, None)
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         try:
-            arr.validate(full=True)  # Parquet/JSON readers do not all check UTF-8
+            if not utf8_checked:
+                arr.validate(full=True)  # Parquet/JSON readers do not all check UTF-8
         except pa.ArrowInvalid as exc:
             raise DataError(
                 "not valid UTF-8 text; re-encode the data as UTF-8", column=name

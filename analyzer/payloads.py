@@ -29,7 +29,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -133,17 +132,18 @@ class PayloadParser:
         )  # fmt: skip
 
     def _json(self, rows: list[Any]) -> pa.Table:
-        # Fast paths in C: all objects (Arrow builds the columns) or all equal-length lists (numpy).
+        # Fast paths in C: all objects (Arrow builds the columns) or all equal-length lists (zip).
         if all(isinstance(r, dict) for r in rows):
             try:
                 return pa.Table.from_pylist(rows)
             except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
                 pass
         elif all(isinstance(r, list) for r in rows) and len({len(r) for r in rows}) == 1:
-            grid = np.empty((len(rows), len(rows[0])), dtype=object)
-            grid[:] = rows
             return pa.table(
-                {self._name(j): _to_arrow(grid[:, j].tolist()) for j in range(grid.shape[1])}
+                {
+                    self._name(j): _to_arrow(list(column))
+                    for j, column in enumerate(zip(*rows, strict=True))
+                }
             )
         return self._json_mixed(rows)
 

@@ -127,11 +127,13 @@ class ColumnProfile:
     def add_missing(self, n: int) -> None:
         self.type_counts[NULL] += n
 
-    def update(self, arr: pa.Array | pa.ChunkedArray, config: ProfileConfig) -> None:
+    def update(
+        self, arr: pa.Array | pa.ChunkedArray, config: ProfileConfig, *, utf8_checked: bool = False
+    ) -> None:
         """Fold one chunk of this column in."""
         fixed = self.fixed_type
         want_text = fixed is None or fixed is InferredType.STRING
-        cls = classify(arr, name=self.name, want_text=want_text)
+        cls = classify(arr, name=self.name, want_text=want_text, utf8_checked=utf8_checked)
         present_before = self.num_present
         self.type_counts += cls.counts
         if fixed is not InferredType.STRING:
@@ -252,8 +254,9 @@ class Profile:
         self.columns[name] = col
         return col
 
-    def update(self, data: ChunkLike) -> None:
-        """Fold one chunk in (vectorised per column)."""
+    def update(self, data: ChunkLike, *, utf8_checked: bool = False) -> None:
+        """Fold one chunk in (vectorised per column). ``utf8_checked``: its text columns are known
+        to be UTF-8 (the capture readers' tables), so they are not checked again."""
         batch = to_record_batch(data)
         names = batch.schema.names
         if len(set(names)) != len(names):
@@ -261,7 +264,7 @@ class Profile:
             raise DataError("the column name appears more than once", column=dup)
         for name, arr in zip(names, batch.columns, strict=True):
             col = self.columns.get(name) or self._new_column(name)
-            col.update(arr, self.config)
+            col.update(arr, self.config, utf8_checked=utf8_checked)
         present = set(names)
         for name, col in self.columns.items():
             if name not in present:

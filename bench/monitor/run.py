@@ -76,9 +76,9 @@ def child_monitor(store_dir: str, baseline_path: str, records: int) -> None:
     baseline = profile_from_statistics(orjson.loads(Path(baseline_path).read_bytes()))
     target = Target("ep", "v", baseline, suggest_constraints(baseline))
     window = Window(T0, T0 + dt.timedelta(hours=1))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     result = asyncio.run(run_window(LocalStore(store_dir), None, target, window))
-    run_s = time.perf_counter() - t0
+    run_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
     data = result.sections["data"]  # analyzer.data_quality.result.DataResult
     feats = data.evaluation.features if data.evaluation is not None else {}
     drifted = sorted(n for n, f in feats.items() if f.drift)
@@ -86,6 +86,7 @@ def child_monitor(store_dir: str, baseline_path: str, records: int) -> None:
         json.dumps(
             {
                 "run_s": run_s,
+                "cpu_s": cpu_s,
                 "status": result.status,
                 "rows": result.rows,
                 "objects": result.read.objects,
@@ -292,6 +293,7 @@ def bench_monitor(args: argparse.Namespace) -> list[dict[str, Any]]:
                 print(
                     f"monitor {fmt:4s} {objects:5d} objects {args.records:>10,} records  "
                     f"run_window {info['run_s']:7.2f} s ({args.records / info['run_s']:>9,.0f}/s)  "
+                    f"CPU {info['cpu_s']:7.2f} s ({args.records / info['cpu_s']:>9,.0f}/s)  "
                     f"process {wall:7.2f} s  {rss:7,.0f} MiB  {info['status']} "
                     f"drift={info['drifted']} violations={len(info['violations'])}",
                     file=sys.stderr,
@@ -303,14 +305,15 @@ def bench_monitor(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def monitor_table(results: list[dict[str, Any]]) -> str:
     lines = [
-        "| format | objects | records | run_window s | records/s | process wall s | peak RSS MiB "
-        "| status | violations / drift decisions |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---|",
+        "| format | objects | records | run_window s | records/s | CPU s | records/CPU s "
+        "| process wall s | peak RSS MiB | status | violations / drift decisions |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in results:
         lines.append(
             f"| {r['format']} | {r['objects']:,} | {r['records']:,} | {r['run_s']:.2f} "
-            f"| {r['records'] / r['run_s']:,.0f} | {r['wall_s']:.2f} | {r['rss_mib']:,.0f} "
+            f"| {r['records'] / r['run_s']:,.0f} | {r['cpu_s']:.2f} | {r['records'] / r['cpu_s']:,.0f} "
+            f"| {r['wall_s']:.2f} | {r['rss_mib']:,.0f} "
             f"| {r['status']} | {len(r['violations'])} / {len(r['drifted'])} |"
         )
     return "\n".join(lines)
@@ -393,6 +396,8 @@ def drift_table(results: list[dict[str, Any]]) -> str:
 def _median(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
     mid = dict(sorted(runs, key=lambda r: r[key])[len(runs) // 2])
     mid[key] = statistics.median(r[key] for r in runs)
+    if all("cpu_s" in r for r in runs):
+        mid["cpu_s"] = statistics.median(r["cpu_s"] for r in runs)
     mid["rss_mib"] = max(r["rss_mib"] for r in runs)
     mid["repeats"] = len(runs)
     return mid
