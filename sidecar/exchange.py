@@ -111,6 +111,7 @@ class Exchange:
         "_hold",
         "_received",
         "_stream_chunked",
+        "_terminated",
         "_waiter",
         "chunked",
         "close_after",
@@ -156,6 +157,7 @@ class Exchange:
         self._waiter: asyncio.Future[None] | None = None
         self._expect_continue = expect_continue
         self._stream_chunked = False
+        self._terminated = False  # the chunked body's last-chunk marker has been written
         self._hold = False  # read whole: no pausing (its size was checked against a limit)
 
     # -- the request ----------------------------------------------------------------------------
@@ -294,9 +296,20 @@ class Exchange:
         else:
             self._conn.write(head + body if body else head)
 
-    def start(self, status: int, reason: bytes, headers: Headers, length: int | None) -> None:
+    def start(
+        self,
+        status: int,
+        reason: bytes,
+        headers: Headers,
+        length: int | None,
+        first: bytes = b"",
+        last: bool = False,
+    ) -> None:
         """Start a streamed answer: Content-Length when known, else chunked (HTTP/1.0: until
-        the connection closes)."""
+        the connection closes). ``first``, the body's first piece when it has already arrived,
+        goes in the same write as the head (``last``: and the body's end, when it is all of it):
+        one send, so the client's first read holds its first body byte (two sends cost a
+        syscall and often a second wake-up of the client). Follow it with :meth:`drain`."""
         framing = b""
         if length is None and self.http10:
             self.close_after = True
@@ -304,23 +317,43 @@ class Exchange:
             framing = b"Transfer-Encoding: chunked\r\n"
             self._stream_chunked = True
         self.started = True
-        self._conn.write(self._head(status, reason, with_length(headers, length), framing))
+        head = self._head(status, reason, with_length(headers, length), framing)
+        if first or last:
+            self._conn.writelines((head, *self._framed(first, last)))
+        else:
+            self._conn.write(head)
 
-    async def write(self, chunk: bytes) -> None:
-        """One piece of a streamed body; waits while the client's socket buffer is full."""
+    async def write(self, chunk: bytes, last: bool = False) -> None:
+        """One piece of a streamed body (``last``: the body ends with it, and its end goes in
+        the same send); waits while the client's socket buffer is full."""
         conn = self._conn
         if conn.lost:
             raise ClientGone
         if self._stream_chunked:
-            if chunk:
-                conn.writelines((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
+            if chunk or last:
+                conn.writelines(self._framed(chunk, last))
         else:
             conn.write(chunk)
         await conn.drain()
 
+    def _framed(self, chunk: bytes, last: bool) -> tuple[bytes, ...]:
+        """``chunk`` as sent: chunked framing when streaming chunked, then the end if ``last``."""
+        if not self._stream_chunked:
+            return (chunk,)
+        if last:
+            self._terminated = True
+            if not chunk:
+                return (b"0\r\n\r\n",)
+            return (b"%x\r\n" % len(chunk), chunk, b"\r\n0\r\n\r\n")
+        return (b"%x\r\n" % len(chunk), chunk, b"\r\n")
+
+    async def drain(self) -> None:
+        """Wait while the client's socket buffer is full (ClientGone when the client left)."""
+        await self._conn.drain()
+
     def end(self) -> None:
         """Finish a streamed answer."""
-        if self._stream_chunked and not self._conn.lost:
+        if self._stream_chunked and not self._terminated and not self._conn.lost:
             self._conn.write(b"0\r\n\r\n")
         self.done = True
 

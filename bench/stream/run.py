@@ -46,7 +46,8 @@ TARGETS = ("direct", "sidecar 0%", "sidecar 100%")
 
 @dataclass
 class Cell:
-    ttfb_p50: float
+    ttfb_p50: float  # streams on a kept-alive connection
+    first_p50: float  # each connection's first stream
     gap_p50: float
     gap_p99: float
     streams: int
@@ -79,6 +80,7 @@ def measure(
     cpu = (cpu_seconds(pid) - cpu0) if pid else 0.0
     return Cell(
         ttfb_p50=statistics.median(timings.ttfb) if timings.ttfb else float("nan"),
+        first_p50=statistics.median(timings.ttfb_first) if timings.ttfb_first else float("nan"),
         gap_p50=_quantile(timings.gaps, 0.5),
         gap_p99=_quantile(timings.gaps, 0.99),
         streams=timings.streams,
@@ -92,6 +94,7 @@ def combine(cells: list[Cell]) -> Cell:
     """One cell from its rounds: the median of each latency, the sums of the counts and CPU."""
     return Cell(
         ttfb_p50=statistics.median(c.ttfb_p50 for c in cells),
+        first_p50=statistics.median(c.first_p50 for c in cells),
         gap_p50=statistics.median(c.gap_p50 for c in cells),
         gap_p99=statistics.median(c.gap_p99 for c in cells),
         streams=sum(c.streams for c in cells),
@@ -118,15 +121,18 @@ def _settle(pid: int, timeout: float = 30.0) -> None:
 def table(grid: dict[tuple[str, int], Cell], conns: list[int]) -> str:
     ms = 1000.0
     rows = [
-        "| streams | TTFB p50 direct | added 0% | added 100% | gap p99 direct | added 0% "
-        "| added 100% | CPU/stream 0% | CPU/stream 100% | CPU/chunk 0% | CPU/chunk 100% | streams run |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| streams | TTFB p50 direct | added 0% | added 100% | new connection: direct | added 0% "
+        "| added 100% | gap p99 direct | added 0% | added 100% | CPU/stream 0% | CPU/stream 100% "
+        "| CPU/chunk 0% | CPU/chunk 100% | streams run |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in conns:
         d, z, f = grid["direct", c], grid["sidecar 0%", c], grid["sidecar 100%", c]
         rows.append(
             f"| {c} | {d.ttfb_p50 * ms:.2f} ms | {(z.ttfb_p50 - d.ttfb_p50) * ms:+.3f} ms "
-            f"| {(f.ttfb_p50 - d.ttfb_p50) * ms:+.3f} ms | {d.gap_p99 * ms:.2f} ms "
+            f"| {(f.ttfb_p50 - d.ttfb_p50) * ms:+.3f} ms | {d.first_p50 * ms:.2f} ms "
+            f"| {(z.first_p50 - d.first_p50) * ms:+.3f} ms "
+            f"| {(f.first_p50 - d.first_p50) * ms:+.3f} ms | {d.gap_p99 * ms:.2f} ms "
             f"| {(z.gap_p99 - d.gap_p99) * ms:+.3f} ms | {(f.gap_p99 - d.gap_p99) * ms:+.3f} ms "
             f"| {z.cpu_per_stream_ms:.1f} ms | {f.cpu_per_stream_ms:.1f} ms "
             f"| {z.cpu_per_chunk_us:.1f} us | {f.cpu_per_chunk_us:.1f} us "
@@ -147,13 +153,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chunks", type=int, default=200, help="chunks per stream")
     p.add_argument("--chunk-bytes", type=int, default=20, help="bytes per chunk")
     p.add_argument("--gap-ms", type=float, default=10.0, help="milliseconds between chunks")
-    p.add_argument("--streams", type=int, default=2, help="streams each connection reads per cell")
+    p.add_argument(
+        "--streams",
+        type=int,
+        default=2,
+        help="streams each connection reads per cell (at least 2: the first is timed apart)",
+    )
     p.add_argument(
         "--repeat", type=int, default=2, help="rounds over the grid; latencies are their medians"
     )
     p.add_argument("--compiled", action="store_true", help="run the sidecar from build/compiled")
     add_record_flags(p)
     args = p.parse_args(argv)
+    if args.streams < 2:
+        print(
+            "bench/stream: --streams must be at least 2 (a connection's first stream is timed "
+            "apart from its kept-alive ones)",
+            file=sys.stderr,
+        )
+        return 2
     conns = [int(c) for c in args.connections.split(",")]
     tree = REPO / "build" / "compiled" if args.compiled else REPO
     if args.compiled and not (tree / "sidecar").is_dir():
@@ -189,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                 (c, t) for _ in range(args.repeat) for c in conns for t in targets
             ):
                 # c=1 reads a few more streams, so its percentiles rest on some samples.
-                each = args.streams * 2 if c == 1 else args.streams
+                each = args.streams * 3 if c == 1 else args.streams
                 spread = args.chunks * args.gap_ms / 1000 / 2
                 cell = measure(url, pid, c, each, args.chunks, spread)
                 if pid is not None and admin is not None:
@@ -199,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
                 rounds.setdefault((name, c), []).append(cell)
                 print(
                     f"{name:>13} c={c:<3} streams={cell.streams:<4} ttfb p50 "
-                    f"{cell.ttfb_p50 * 1000:.2f} ms, gap p50/p99 {cell.gap_p50 * 1000:.2f}/"
+                    f"{cell.ttfb_p50 * 1000:.3f} ms (first on a connection "
+                    f"{cell.first_p50 * 1000:.3f}), gap p50/p99 {cell.gap_p50 * 1000:.2f}/"
                     f"{cell.gap_p99 * 1000:.2f} ms, cpu {cell.cpu:.2f} s",
                     flush=True,
                 )
@@ -230,7 +249,11 @@ def main(argv: list[str] | None = None) -> int:
             f"Python {platform.python_version()}.",
             "",
             "Added = sidecar minus direct in the same run (negative: within the noise). TTFB: "
-            "request written to the first body byte. Gap: time between successive reads of a "
+            "request written to the first body byte, on a kept-alive connection (every stream but "
+            "each connection's first); new connection: each connection's first stream, whose "
+            "request is written as its connect returns (through the sidecar that includes the "
+            "sidecar accepting it and, with no idle pooled connection, connecting to the origin). "
+            "Gap: time between successive reads of a "
             "stream's body by the client. CPU: the sidecar process (event loop and spool writer, "
             "until its queue is written) over the streams and chunks of the cell.",
             "",
