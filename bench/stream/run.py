@@ -118,7 +118,11 @@ def _settle(pid: int, timeout: float = 30.0) -> None:
         last = now
 
 
-def table(grid: dict[tuple[str, int], Cell], conns: list[int]) -> str:
+def table(
+    grid: dict[tuple[str, int], Cell], conns: list[int], labels: tuple[str, ...] = ("",)
+) -> str:
+    """The grid as a Markdown table; one row per stream count and sidecar build (``labels``:
+    "" for the tree under test, " (baseline)" for ``--baseline``'s)."""
     ms = 1000.0
     rows = [
         "| streams | TTFB p50 direct | added 0% | added 100% | new connection: direct | added 0% "
@@ -126,10 +130,11 @@ def table(grid: dict[tuple[str, int], Cell], conns: list[int]) -> str:
         "| CPU/chunk 0% | CPU/chunk 100% | streams run |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for c in conns:
-        d, z, f = grid["direct", c], grid["sidecar 0%", c], grid["sidecar 100%", c]
+    for c, label in ((c, label) for c in conns for label in labels):
+        d = grid["direct", c]
+        z, f = grid[f"sidecar 0%{label}", c], grid[f"sidecar 100%{label}", c]
         rows.append(
-            f"| {c} | {d.ttfb_p50 * ms:.2f} ms | {(z.ttfb_p50 - d.ttfb_p50) * ms:+.3f} ms "
+            f"| {c}{label} | {d.ttfb_p50 * ms:.2f} ms | {(z.ttfb_p50 - d.ttfb_p50) * ms:+.3f} ms "
             f"| {(f.ttfb_p50 - d.ttfb_p50) * ms:+.3f} ms | {d.first_p50 * ms:.2f} ms "
             f"| {(z.first_p50 - d.first_p50) * ms:+.3f} ms "
             f"| {(f.first_p50 - d.first_p50) * ms:+.3f} ms | {d.gap_p99 * ms:.2f} ms "
@@ -163,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat", type=int, default=2, help="rounds over the grid; latencies are their medians"
     )
     p.add_argument("--compiled", action="store_true", help="run the sidecar from build/compiled")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        help="also run the sidecar from this tree (e.g. main's build/compiled), interleaved",
+    )
     add_record_flags(p)
     args = p.parse_args(argv)
     if args.streams < 2:
@@ -196,12 +206,21 @@ def main(argv: list[str] | None = None) -> int:
             targets: list[tuple[str, str, int | None, str | None]] = [
                 ("direct", upstream, None, None)
             ]
-            for percent in (0.0, 100.0):
-                proc, target, _store = servers.start_sidecar(work, upstream, percent, pin, tree)
-                running.append(proc)
-                targets.append(
-                    (f"sidecar {percent:g}%", target.base_url, proc.pid, target.admin_url)
-                )
+            trees = [(tree, "")] + ([(args.baseline, " (baseline)")] if args.baseline else [])
+            for root, label in trees:
+                for percent in (0.0, 100.0):
+                    proc, target, _store = servers.start_sidecar(
+                        work, upstream, percent, pin, root, label.strip(" ()")
+                    )
+                    running.append(proc)
+                    targets.append(
+                        (
+                            f"sidecar {percent:g}%{label}",
+                            target.base_url,
+                            proc.pid,
+                            target.admin_url,
+                        )
+                    )
             rounds: dict[tuple[str, int], list[Cell]] = {}
             for c, (name, url, pid, admin) in (
                 (c, t) for _ in range(args.repeat) for c in conns for t in targets
@@ -226,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for proc in reversed(running):
                 proc.stop()
-    text = table(grid, conns)
+    text = table(grid, conns, ("", " (baseline)") if args.baseline else ("",))
     print()
     print(text)
     elapsed = time.monotonic() - started
@@ -248,7 +267,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{os.getloadavg()[0]:.2f} at the end, this run included); "
             f"Python {platform.python_version()}.",
             "",
-            "Added = sidecar minus direct in the same run (negative: within the noise). TTFB: "
+            (
+                f"Rows marked (baseline): the sidecar run from `{args.baseline}` in the same run, "
+                "its targets interleaved with the others. "
+                if args.baseline
+                else ""
+            )
+            + "Added = sidecar minus direct in the same run (negative: within the noise). TTFB: "
             "request written to the first body byte, on a kept-alive connection (every stream but "
             "each connection's first); new connection: each connection's first stream, whose "
             "request is written as its connect returns (through the sidecar that includes the "
