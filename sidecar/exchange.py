@@ -111,7 +111,6 @@ class Exchange:
         "_hold",
         "_received",
         "_stream_chunked",
-        "_terminated",
         "_waiter",
         "chunked",
         "close_after",
@@ -157,7 +156,6 @@ class Exchange:
         self._waiter: asyncio.Future[None] | None = None
         self._expect_continue = expect_continue
         self._stream_chunked = False
-        self._terminated = False  # the chunked body's last-chunk marker has been written
         self._hold = False  # read whole: no pausing (its size was checked against a limit)
 
     # -- the request ----------------------------------------------------------------------------
@@ -303,13 +301,12 @@ class Exchange:
         headers: Headers,
         length: int | None,
         first: bytes = b"",
-        last: bool = False,
     ) -> None:
         """Start a streamed answer: Content-Length when known, else chunked (HTTP/1.0: until
         the connection closes). ``first``, the body's first piece when it has already arrived,
-        goes in the same write as the head (``last``: and the body's end, when it is all of it):
-        one send, so the client's first read holds its first body byte (two sends cost a
-        syscall and often a second wake-up of the client). Follow it with :meth:`drain`."""
+        goes in the same write as the head: one send, so the client's first read holds its
+        first body byte (two sends cost a syscall and often a second wake-up of the client).
+        Follow it with :meth:`drain`."""
         framing = b""
         if length is None and self.http10:
             self.close_after = True
@@ -318,34 +315,24 @@ class Exchange:
             self._stream_chunked = True
         self.started = True
         head = self._head(status, reason, with_length(headers, length), framing)
-        if first or last:
-            self._conn.writelines((head, *self._framed(first, last)))
-        else:
+        if not first:
             self._conn.write(head)
+        elif self._stream_chunked:
+            self._conn.writelines((head, b"%x\r\n" % len(first), first, b"\r\n"))
+        else:
+            self._conn.writelines((head, first))
 
-    async def write(self, chunk: bytes, last: bool = False) -> None:
-        """One piece of a streamed body (``last``: the body ends with it, and its end goes in
-        the same send); waits while the client's socket buffer is full."""
+    async def write(self, chunk: bytes) -> None:
+        """One piece of a streamed body; waits while the client's socket buffer is full."""
         conn = self._conn
         if conn.lost:
             raise ClientGone
         if self._stream_chunked:
-            if chunk or last:
-                conn.writelines(self._framed(chunk, last))
+            if chunk:
+                conn.writelines((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
         else:
             conn.write(chunk)
         await conn.drain()
-
-    def _framed(self, chunk: bytes, last: bool) -> tuple[bytes, ...]:
-        """``chunk`` as sent: chunked framing when streaming chunked, then the end if ``last``."""
-        if not self._stream_chunked:
-            return (chunk,)
-        if last:
-            self._terminated = True
-            if not chunk:
-                return (b"0\r\n\r\n",)
-            return (b"%x\r\n" % len(chunk), chunk, b"\r\n0\r\n\r\n")
-        return (b"%x\r\n" % len(chunk), chunk, b"\r\n")
 
     async def drain(self) -> None:
         """Wait while the client's socket buffer is full (ClientGone when the client left)."""
@@ -353,7 +340,7 @@ class Exchange:
 
     def end(self) -> None:
         """Finish a streamed answer."""
-        if self._stream_chunked and not self._terminated and not self._conn.lost:
+        if self._stream_chunked and not self._conn.lost:
             self._conn.write(b"0\r\n\r\n")
         self.done = True
 

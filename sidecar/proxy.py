@@ -311,18 +311,12 @@ class Proxy:
             last = now
             chunks += 1
             forwarded += len(chunk)
-            final = upstream.ended  # the body's end goes in the same send as its last piece
             try:
                 if ex.started:
-                    await ex.write(chunk, final)
+                    await ex.write(chunk)
                 else:
                     ex.start(
-                        upstream.status,
-                        upstream.raw_reason,
-                        fields,
-                        upstream.content_length,
-                        chunk,
-                        final,
+                        upstream.status, upstream.raw_reason, fields, upstream.content_length, chunk
                     )
                     await ex.drain()
             except ClientGone:

@@ -158,12 +158,6 @@ class UpstreamResponse:
         conn = self._conn
         return conn.take_all() if conn.complete else None
 
-    @property
-    def ended(self) -> bool:
-        """The whole body has arrived and been taken: :meth:`next_chunk` would return None."""
-        conn = self._conn
-        return conn.complete and not conn.buffered
-
     def chunk_received(self) -> bytes | None:
         """The body bytes that have arrived and not been taken (no wait), or None."""
         conn = self._conn
