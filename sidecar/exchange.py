@@ -294,9 +294,19 @@ class Exchange:
         else:
             self._conn.write(head + body if body else head)
 
-    def start(self, status: int, reason: bytes, headers: Headers, length: int | None) -> None:
+    def start(
+        self,
+        status: int,
+        reason: bytes,
+        headers: Headers,
+        length: int | None,
+        first: bytes = b"",
+    ) -> None:
         """Start a streamed answer: Content-Length when known, else chunked (HTTP/1.0: until
-        the connection closes)."""
+        the connection closes). ``first``, the body's first piece when it has already arrived,
+        goes in the same write as the head: one send, so the client's first read holds its
+        first body byte (two sends cost a syscall and often a second wake-up of the client).
+        Follow it with :meth:`drain`."""
         framing = b""
         if length is None and self.http10:
             self.close_after = True
@@ -304,7 +314,13 @@ class Exchange:
             framing = b"Transfer-Encoding: chunked\r\n"
             self._stream_chunked = True
         self.started = True
-        self._conn.write(self._head(status, reason, with_length(headers, length), framing))
+        head = self._head(status, reason, with_length(headers, length), framing)
+        if not first:
+            self._conn.write(head)
+        elif self._stream_chunked:
+            self._conn.writelines((head, b"%x\r\n" % len(first), first, b"\r\n"))
+        else:
+            self._conn.writelines((head, first))
 
     async def write(self, chunk: bytes) -> None:
         """One piece of a streamed body; waits while the client's socket buffer is full."""
@@ -317,6 +333,10 @@ class Exchange:
         else:
             conn.write(chunk)
         await conn.drain()
+
+    async def drain(self) -> None:
+        """Wait while the client's socket buffer is full (ClientGone when the client left)."""
+        await self._conn.drain()
 
     def end(self) -> None:
         """Finish a streamed answer."""

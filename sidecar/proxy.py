@@ -276,7 +276,10 @@ class Proxy:
         event stream. The model server failing mid-body cuts the client's connection (its head
         has gone); the client going away is counted.
         """
-        ex.start(upstream.status, upstream.raw_reason, fields, upstream.content_length)
+        # The first piece has usually arrived with the head: it goes in the head's write.
+        pending = upstream.chunk_received()
+        if pending is None:
+            ex.start(upstream.status, upstream.raw_reason, fields, upstream.content_length)
         kept: list[bytes] | None = [] if keep else None
         ends: list[int] | None = [] if observe else None
         times: list[float] | None = [] if observe else None
@@ -286,8 +289,12 @@ class Proxy:
         end = STREAM_END_COMPLETE
         truncated = False
         while True:
+            chunk: bytes | None
             try:
-                chunk = await upstream.next_chunk()
+                if pending is not None:
+                    chunk, pending = pending, None
+                else:
+                    chunk = await upstream.next_chunk()
             except UpstreamError as exc:
                 self._upstream_errors["disconnected"].inc()
                 log.warning(
@@ -305,7 +312,13 @@ class Proxy:
             chunks += 1
             forwarded += len(chunk)
             try:
-                await ex.write(chunk)
+                if ex.started:
+                    await ex.write(chunk)
+                else:
+                    ex.start(
+                        upstream.status, upstream.raw_reason, fields, upstream.content_length, chunk
+                    )
+                    await ex.drain()
             except ClientGone:
                 self._client_gone(ex)
                 end = STREAM_END_CLIENT_GONE

@@ -158,6 +158,11 @@ class UpstreamResponse:
         conn = self._conn
         return conn.take_all() if conn.complete else None
 
+    def chunk_received(self) -> bytes | None:
+        """The body bytes that have arrived and not been taken (no wait), or None."""
+        conn = self._conn
+        return conn.take_all() if conn.buffered else None
+
     async def read(self) -> bytes:
         """The whole body (raises ResponseTimeout/Disconnected)."""
         conn = self._conn

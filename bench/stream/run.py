@@ -46,7 +46,8 @@ TARGETS = ("direct", "sidecar 0%", "sidecar 100%")
 
 @dataclass
 class Cell:
-    ttfb_p50: float
+    ttfb_p50: float  # streams on a kept-alive connection
+    first_p50: float  # each connection's first stream
     gap_p50: float
     gap_p99: float
     streams: int
@@ -79,6 +80,7 @@ def measure(
     cpu = (cpu_seconds(pid) - cpu0) if pid else 0.0
     return Cell(
         ttfb_p50=statistics.median(timings.ttfb) if timings.ttfb else float("nan"),
+        first_p50=statistics.median(timings.ttfb_first) if timings.ttfb_first else float("nan"),
         gap_p50=_quantile(timings.gaps, 0.5),
         gap_p99=_quantile(timings.gaps, 0.99),
         streams=timings.streams,
@@ -92,6 +94,7 @@ def combine(cells: list[Cell]) -> Cell:
     """One cell from its rounds: the median of each latency, the sums of the counts and CPU."""
     return Cell(
         ttfb_p50=statistics.median(c.ttfb_p50 for c in cells),
+        first_p50=statistics.median(c.first_p50 for c in cells),
         gap_p50=statistics.median(c.gap_p50 for c in cells),
         gap_p99=statistics.median(c.gap_p99 for c in cells),
         streams=sum(c.streams for c in cells),
@@ -115,18 +118,26 @@ def _settle(pid: int, timeout: float = 30.0) -> None:
         last = now
 
 
-def table(grid: dict[tuple[str, int], Cell], conns: list[int]) -> str:
+def table(
+    grid: dict[tuple[str, int], Cell], conns: list[int], labels: tuple[str, ...] = ("",)
+) -> str:
+    """The grid as a Markdown table; one row per stream count and sidecar build (``labels``:
+    "" for the tree under test, " (baseline)" for ``--baseline``'s)."""
     ms = 1000.0
     rows = [
-        "| streams | TTFB p50 direct | added 0% | added 100% | gap p99 direct | added 0% "
-        "| added 100% | CPU/stream 0% | CPU/stream 100% | CPU/chunk 0% | CPU/chunk 100% | streams run |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| streams | TTFB p50 direct | added 0% | added 100% | new connection: direct | added 0% "
+        "| added 100% | gap p99 direct | added 0% | added 100% | CPU/stream 0% | CPU/stream 100% "
+        "| CPU/chunk 0% | CPU/chunk 100% | streams run |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for c in conns:
-        d, z, f = grid["direct", c], grid["sidecar 0%", c], grid["sidecar 100%", c]
+    for c, label in ((c, label) for c in conns for label in labels):
+        d = grid["direct", c]
+        z, f = grid[f"sidecar 0%{label}", c], grid[f"sidecar 100%{label}", c]
         rows.append(
-            f"| {c} | {d.ttfb_p50 * ms:.2f} ms | {(z.ttfb_p50 - d.ttfb_p50) * ms:+.3f} ms "
-            f"| {(f.ttfb_p50 - d.ttfb_p50) * ms:+.3f} ms | {d.gap_p99 * ms:.2f} ms "
+            f"| {c}{label} | {d.ttfb_p50 * ms:.2f} ms | {(z.ttfb_p50 - d.ttfb_p50) * ms:+.3f} ms "
+            f"| {(f.ttfb_p50 - d.ttfb_p50) * ms:+.3f} ms | {d.first_p50 * ms:.2f} ms "
+            f"| {(z.first_p50 - d.first_p50) * ms:+.3f} ms "
+            f"| {(f.first_p50 - d.first_p50) * ms:+.3f} ms | {d.gap_p99 * ms:.2f} ms "
             f"| {(z.gap_p99 - d.gap_p99) * ms:+.3f} ms | {(f.gap_p99 - d.gap_p99) * ms:+.3f} ms "
             f"| {z.cpu_per_stream_ms:.1f} ms | {f.cpu_per_stream_ms:.1f} ms "
             f"| {z.cpu_per_chunk_us:.1f} us | {f.cpu_per_chunk_us:.1f} us "
@@ -147,13 +158,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chunks", type=int, default=200, help="chunks per stream")
     p.add_argument("--chunk-bytes", type=int, default=20, help="bytes per chunk")
     p.add_argument("--gap-ms", type=float, default=10.0, help="milliseconds between chunks")
-    p.add_argument("--streams", type=int, default=2, help="streams each connection reads per cell")
+    p.add_argument(
+        "--streams",
+        type=int,
+        default=2,
+        help="streams each connection reads per cell (at least 2: the first is timed apart)",
+    )
     p.add_argument(
         "--repeat", type=int, default=2, help="rounds over the grid; latencies are their medians"
     )
     p.add_argument("--compiled", action="store_true", help="run the sidecar from build/compiled")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        help="also run the sidecar from this tree (e.g. main's build/compiled), interleaved",
+    )
     add_record_flags(p)
     args = p.parse_args(argv)
+    if args.streams < 2:
+        print(
+            "bench/stream: --streams must be at least 2 (a connection's first stream is timed "
+            "apart from its kept-alive ones)",
+            file=sys.stderr,
+        )
+        return 2
     conns = [int(c) for c in args.connections.split(",")]
     tree = REPO / "build" / "compiled" if args.compiled else REPO
     if args.compiled and not (tree / "sidecar").is_dir():
@@ -178,18 +206,27 @@ def main(argv: list[str] | None = None) -> int:
             targets: list[tuple[str, str, int | None, str | None]] = [
                 ("direct", upstream, None, None)
             ]
-            for percent in (0.0, 100.0):
-                proc, target, _store = servers.start_sidecar(work, upstream, percent, pin, tree)
-                running.append(proc)
-                targets.append(
-                    (f"sidecar {percent:g}%", target.base_url, proc.pid, target.admin_url)
-                )
+            trees = [(tree, "")] + ([(args.baseline, " (baseline)")] if args.baseline else [])
+            for root, label in trees:
+                for percent in (0.0, 100.0):
+                    proc, target, _store = servers.start_sidecar(
+                        work, upstream, percent, pin, root, label.strip(" ()")
+                    )
+                    running.append(proc)
+                    targets.append(
+                        (
+                            f"sidecar {percent:g}%{label}",
+                            target.base_url,
+                            proc.pid,
+                            target.admin_url,
+                        )
+                    )
             rounds: dict[tuple[str, int], list[Cell]] = {}
             for c, (name, url, pid, admin) in (
                 (c, t) for _ in range(args.repeat) for c in conns for t in targets
             ):
                 # c=1 reads a few more streams, so its percentiles rest on some samples.
-                each = args.streams * 2 if c == 1 else args.streams
+                each = args.streams * 3 if c == 1 else args.streams
                 spread = args.chunks * args.gap_ms / 1000 / 2
                 cell = measure(url, pid, c, each, args.chunks, spread)
                 if pid is not None and admin is not None:
@@ -199,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
                 rounds.setdefault((name, c), []).append(cell)
                 print(
                     f"{name:>13} c={c:<3} streams={cell.streams:<4} ttfb p50 "
-                    f"{cell.ttfb_p50 * 1000:.2f} ms, gap p50/p99 {cell.gap_p50 * 1000:.2f}/"
+                    f"{cell.ttfb_p50 * 1000:.3f} ms (first on a connection "
+                    f"{cell.first_p50 * 1000:.3f}), gap p50/p99 {cell.gap_p50 * 1000:.2f}/"
                     f"{cell.gap_p99 * 1000:.2f} ms, cpu {cell.cpu:.2f} s",
                     flush=True,
                 )
@@ -207,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for proc in reversed(running):
                 proc.stop()
-    text = table(grid, conns)
+    text = table(grid, conns, ("", " (baseline)") if args.baseline else ("",))
     print()
     print(text)
     elapsed = time.monotonic() - started
@@ -229,8 +267,18 @@ def main(argv: list[str] | None = None) -> int:
             f"{os.getloadavg()[0]:.2f} at the end, this run included); "
             f"Python {platform.python_version()}.",
             "",
-            "Added = sidecar minus direct in the same run (negative: within the noise). TTFB: "
-            "request written to the first body byte. Gap: time between successive reads of a "
+            (
+                f"Rows marked (baseline): the sidecar run from `{args.baseline}` in the same run, "
+                "its targets interleaved with the others. "
+                if args.baseline
+                else ""
+            )
+            + "Added = sidecar minus direct in the same run (negative: within the noise). TTFB: "
+            "request written to the first body byte, on a kept-alive connection (every stream but "
+            "each connection's first); new connection: each connection's first stream, whose "
+            "request is written as its connect returns (through the sidecar that includes the "
+            "sidecar accepting it and, with no idle pooled connection, connecting to the origin). "
+            "Gap: time between successive reads of a "
             "stream's body by the client. CPU: the sidecar process (event loop and spool writer, "
             "until its queue is written) over the streams and chunks of the cell.",
             "",

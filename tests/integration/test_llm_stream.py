@@ -88,7 +88,9 @@ def test_the_openai_client_sees_the_same_stream_direct_and_through_the_sidecar(
         "max_tokens": 40,
     }
     direct = chunks_seen(demo_llm, **kwargs)
+    began = time.perf_counter()
     proxied = chunks_seen(sc.proxy_url, **kwargs)
+    took_ms = (time.perf_counter() - began) * 1000  # the stream the record below is of
     assert proxied == direct
     assert len(direct) >= 10  # the role, 8 tokens, the usage
     text = "".join(c["choices"][0]["delta"]["content"] or "" for c in direct if c["choices"])
@@ -103,7 +105,12 @@ def test_the_openai_client_sees_the_same_stream_direct_and_through_the_sidecar(
         assert "".join(chunk.choices[0].text for chunk in comp if chunk.choices)
 
     records = wait_records(sc, 3)
-    streamed = next(r for r in records if r["modeltap"].get("stream", {}).get("chunks", 0) > 1)
+    streamed = next(
+        r
+        for r in records
+        if r["modeltap"].get("genai", {}).get("gen_ai.operation.name") == "chat"
+        and r["modeltap"].get("stream", {}).get("chunks", 0) > 1
+    )
     out = streamed["captureData"]["endpointOutput"]
     assert out["encoding"] == "TEXT"
     assert out["observedContentType"] == "text/event-stream"
@@ -111,6 +118,7 @@ def test_the_openai_client_sees_the_same_stream_direct_and_through_the_sidecar(
     stream = streamed["modeltap"]["stream"]
     assert stream["end"] == "complete"
     assert 0 < stream["timeToFirstByteMs"] <= stream["timeToLastByteMs"]
+    assert stream["timeToLastByteMs"] < took_ms  # within the stream the client read
     assert stream["bytes"] == len(out["data"].encode())
     genai = streamed["modeltap"]["genai"]
     assert genai["gen_ai.operation.name"] == "chat"
