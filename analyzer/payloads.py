@@ -139,6 +139,8 @@ class PayloadParser:
             except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
                 pass
         elif all(isinstance(r, list) for r in rows) and len({len(r) for r in rows}) == 1:
+            if not rows[0]:  # rows of no values (``[[]]``): rows of nulls, as beside other rows
+                return pa.table({self._name(0): pa.nulls(len(rows))})
             return pa.table(
                 {
                     self._name(j): _to_arrow(list(column))

@@ -298,3 +298,15 @@ def test_times_read_from_bytes_as_by_the_general_rules(times: list[str | None], 
             np.full(len(t), capture_columns.NO_TIME, dtype=np.int64), np.zeros(len(t), bool)))  # fmt: skip
         general = capture_columns._inference_us(arr)
     assert fast.tolist() == general.tolist()
+
+
+def test_an_empty_instance_is_a_row_of_nulls_alone_or_beside_others() -> None:
+    """``{"instances":[[]]}`` is one instance with no values: a row of missing values, as the
+    record reader reads it beside other rows. Alone in its chunk (or object) it gave no row."""
+    empty = _json(1, '{"instances":[[]]}')
+    for recs in ([_json(0, '{"instances":[[1,2.5,"a"]]}'), empty], [empty], [empty, empty]):
+        data = lines(recs)
+        same(data)  # per chunk of 64 bytes (one record each) the counts of the whole object
+        _, _, stats, _ = profile_capture_columns("k.jsonl", data, WINDOW, PayloadParser(NAMES),
+                                                 BASELINE, chunk_bytes=64)  # fmt: skip
+        assert stats.rows == len(recs)
