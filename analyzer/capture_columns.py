@@ -393,7 +393,9 @@ def _csv_table(parser: PayloadParser, texts: pa.Array, stats: ParseStats) -> pa.
     assert values is not None
     first = texts[0].as_py().encode()
     try:
-        return parser.read_joined_csv(values.slice(lo, hi - lo), first.split(b"\n", 1)[0])
+        return parser.read_joined_csv(  # Arrow strings: valid UTF-8
+            values.slice(lo, hi - lo), first.split(b"\n", 1)[0], utf8_checked=True
+        )
     except pa.ArrowInvalid:
         return parser._csv([t.encode() for t in texts.to_pylist()], stats)
 
