@@ -179,7 +179,30 @@ def test_target_model_and_outputs_take_the_general_reader() -> None:
 _CELL = st.text(
     st.characters(codec="utf-8", exclude_characters=',"\\', exclude_categories=["Cc"]),
     max_size=6,
-) | st.sampled_from(["", "NA", "null", "1", "-2.5", "1e3", " 7", "nan", "inf"])
+) | st.sampled_from(
+    [
+        "",
+        "NA",
+        "null",
+        "1",
+        "-2.5",
+        "1e3",
+        " 7",
+        "nan",
+        "inf",
+        "-0",
+        "1.",
+        ".5",
+        "+1",
+        "1E5",
+        "-nan",
+        "0x10",
+        "007",
+        "18446744073709551616",
+        "1e400",
+        "2 ",
+    ]
+)
 _ID = st.text(st.characters(codec="utf-8", exclude_characters=',"\\', exclude_categories=["Cc"]),
               max_size=8)  # fmt: skip
 
@@ -236,6 +259,8 @@ def _json(i: int, data: str) -> dict[str, Any]:
         ['{"instances":[[1,2,3]]}', '{"instances":[[1,2,3]] }'],  # another form: alone
         ['{"instances":[[1,2,3],]}'],
         ['{"instances":[[1e400]]}', '{"instances":[[18446744073709551616]]}'],
+        ['{"instances":[[-0,1E3,-0.0,1e-400,9007199254740993]]}', '{"instances":[[1,2.5,3,4,5]]}'],
+        ['{"instances":[[1, 2]]}', '{"instances":[[NaN,2]]}', '{"instances":[["a,b",2]]}'],
     ],
 )
 def test_json_rows_read_alike(payloads: list[str]) -> None:
