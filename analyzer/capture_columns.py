@@ -189,20 +189,29 @@ def _object_chunks(key: str, data: ObjectData, size: int) -> Iterator[memoryview
     return _piece_chunks(head, pieces, size)
 
 
-def _piece_chunks(head: bytes, pieces: Iterator[bytes], size: int) -> Iterator[bytes]:
+def _piece_chunks(head: bytes, pieces: Iterator[bytes], size: int) -> Iterator[memoryview | bytes]:
     """:func:`_chunks` of the concatenated pieces, holding about one chunk at a time: a chunk
-    ends at the first line end at or after ``size`` bytes, or at the end of the text."""
-    buf = bytearray(head)
+    ends at the first line end at or after ``size`` bytes, or at the end of the text. The
+    pieces are joined once per batch of chunks and the chunks are views of that text (a
+    bytearray cut from the front copied every byte four times: ~30 ms a 64 MB object)."""
+    parts: list[bytes | memoryview] = [head]
+    held = len(head)
     for piece in itertools.chain([b""], pieces):
-        buf += piece
-        while len(buf) > size:
-            cut = buf.find(b"\n", size)
+        parts.append(piece)
+        held += len(piece)
+        if held <= size:
+            continue
+        text = b"".join(parts)
+        view, start = memoryview(text), 0
+        while len(text) - start > size:
+            cut = text.find(b"\n", start + size)
             if cut < 0:
                 break
-            yield bytes(buf[: cut + 1])
-            del buf[: cut + 1]
-    if buf:
-        yield bytes(buf)
+            yield view[start : cut + 1]
+            start = cut + 1
+        parts, held = [view[start:]], len(text) - start
+    if held:
+        yield b"".join(parts)
 
 
 def _chunks(text: bytes, size: int) -> list[memoryview]:
@@ -393,7 +402,9 @@ def _csv_table(parser: PayloadParser, texts: pa.Array, stats: ParseStats) -> pa.
     assert values is not None
     first = texts[0].as_py().encode()
     try:
-        return parser.read_joined_csv(values.slice(lo, hi - lo), first.split(b"\n", 1)[0])
+        return parser.read_joined_csv(  # Arrow strings: valid UTF-8
+            values.slice(lo, hi - lo), first.split(b"\n", 1)[0], utf8_checked=True
+        )
     except pa.ArrowInvalid:
         return parser._csv([t.encode() for t in texts.to_pylist()], stats)
 

@@ -98,7 +98,9 @@ def canonical_chunk(
             ),
             parse_options=pacsv.ParseOptions(quote_char=False),
             convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=True,
+                check_utf8=False,  # the whole chunk was checked above (a third of the parse)
             ),
         )
     except pa.ArrowInvalid:

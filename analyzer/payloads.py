@@ -119,16 +119,20 @@ class PayloadParser:
     def _read_csv(self, data: bytes) -> pa.Table:
         return self.read_joined_csv(data, data.split(b"\n", 1)[0])
 
-    def read_joined_csv(self, data: bytes | pa.Buffer, first: bytes) -> pa.Table:
+    def read_joined_csv(
+        self, data: bytes | pa.Buffer, first: bytes, *, utf8_checked: bool = False
+    ) -> pa.Table:
         """CSV payloads joined by newlines, every column as text; the width is the first
-        line's (:mod:`analyzer.capture_columns` passes an Arrow buffer, not a copy)."""
+        line's (:mod:`analyzer.capture_columns` passes an Arrow buffer, not a copy, of text
+        it knows to be UTF-8: ``utf8_checked`` skips the reader's own check)."""
         width = first.count(b",") + 1
         names = [self._name(i) for i in range(width)]
         return pacsv.read_csv(
             pa.BufferReader(data) if isinstance(data, pa.Buffer) else io.BytesIO(data),
             read_options=pacsv.ReadOptions(column_names=names),
             convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
-                                                 strings_can_be_null=True),
+                                                 strings_can_be_null=True,
+                                                 check_utf8=not utf8_checked),
         )  # fmt: skip
 
     def _json(self, rows: list[Any]) -> pa.Table:
@@ -139,6 +143,8 @@ class PayloadParser:
             except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
                 pass
         elif all(isinstance(r, list) for r in rows) and len({len(r) for r in rows}) == 1:
+            if not rows[0]:  # rows of no values (``[[]]``): rows of nulls, as beside other rows
+                return pa.table({self._name(0): pa.nulls(len(rows))})
             return pa.table(
                 {
                     self._name(j): _to_arrow(list(column))

@@ -179,7 +179,30 @@ def test_target_model_and_outputs_take_the_general_reader() -> None:
 _CELL = st.text(
     st.characters(codec="utf-8", exclude_characters=',"\\', exclude_categories=["Cc"]),
     max_size=6,
-) | st.sampled_from(["", "NA", "null", "1", "-2.5", "1e3", " 7", "nan", "inf"])
+) | st.sampled_from(
+    [
+        "",
+        "NA",
+        "null",
+        "1",
+        "-2.5",
+        "1e3",
+        " 7",
+        "nan",
+        "inf",
+        "-0",
+        "1.",
+        ".5",
+        "+1",
+        "1E5",
+        "-nan",
+        "0x10",
+        "007",
+        "18446744073709551616",
+        "1e400",
+        "2 ",
+    ]
+)
 _ID = st.text(st.characters(codec="utf-8", exclude_characters=',"\\', exclude_categories=["Cc"]),
               max_size=8)  # fmt: skip
 
@@ -236,6 +259,8 @@ def _json(i: int, data: str) -> dict[str, Any]:
         ['{"instances":[[1,2,3]]}', '{"instances":[[1,2,3]] }'],  # another form: alone
         ['{"instances":[[1,2,3],]}'],
         ['{"instances":[[1e400]]}', '{"instances":[[18446744073709551616]]}'],
+        ['{"instances":[[-0,1E3,-0.0,1e-400,9007199254740993]]}', '{"instances":[[1,2.5,3,4,5]]}'],
+        ['{"instances":[[1, 2]]}', '{"instances":[[NaN,2]]}', '{"instances":[["a,b",2]]}'],
     ],
 )
 def test_json_rows_read_alike(payloads: list[str]) -> None:
@@ -298,3 +323,15 @@ def test_times_read_from_bytes_as_by_the_general_rules(times: list[str | None], 
             np.full(len(t), capture_columns.NO_TIME, dtype=np.int64), np.zeros(len(t), bool)))  # fmt: skip
         general = capture_columns._inference_us(arr)
     assert fast.tolist() == general.tolist()
+
+
+def test_an_empty_instance_is_a_row_of_nulls_alone_or_beside_others() -> None:
+    """``{"instances":[[]]}`` is one instance with no values: a row of missing values, as the
+    record reader reads it beside other rows. Alone in its chunk (or object) it gave no row."""
+    empty = _json(1, '{"instances":[[]]}')
+    for recs in ([_json(0, '{"instances":[[1,2.5,"a"]]}'), empty], [empty], [empty, empty]):
+        data = lines(recs)
+        same(data)  # per chunk of 64 bytes (one record each) the counts of the whole object
+        _, _, stats, _ = profile_capture_columns("k.jsonl", data, WINDOW, PayloadParser(NAMES),
+                                                 BASELINE, chunk_bytes=64)  # fmt: skip
+        assert stats.rows == len(recs)
