@@ -309,10 +309,10 @@ class _Connection(WriteFlow, asyncio.Protocol):
         chunked = False
         length: int | None = None
         for name, value in self._raw_headers:
-            low = name.lower()
-            if low == b"content-length":
+            size = len(name)  # (no lower-case copy of the other names)
+            if size == 14 and name.lower() == b"content-length":
                 length = int(value)  # llhttp checked it: digits, one value
-            elif low == b"transfer-encoding":
+            elif size == 17 and name.lower() == b"transfer-encoding":
                 chunked = True
         self.headers_done = True
         self._until_close = length is None and not chunked and status not in (204, 304)
