@@ -13,7 +13,7 @@ import asyncio
 from urllib.parse import unquote
 
 from sidecar.flow import WriteFlow
-from sidecar.headers import pick, with_length
+from sidecar.headers import pick
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -273,9 +273,28 @@ class Exchange:
             return b"Connection: close\r\n"
         return b"Connection: keep-alive\r\n" if self.http10 else b""
 
-    def _head(self, status: int, reason: bytes, headers: Headers, framing: bytes = b"") -> bytes:
+    def _head(
+        self, status: int, reason: bytes, headers: Headers, length: int | None, framing: bytes = b""
+    ) -> bytes:
+        """The response head: ``headers`` as given, with Content-Length set to ``length`` (the
+        first one, in place) or every Content-Length removed (None), in one pass
+        (:func:`~sidecar.headers.with_length`'s rule)."""
         lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
-        lines.extend(b"%s: %s\r\n" % kv for kv in headers)
+        value = b"%d" % length if length is not None else b""
+        placed = length is None
+        for name, field in headers:
+            if len(name) == 14 and name.lower() == b"content-length":
+                if length is None:
+                    continue
+                if not placed:
+                    placed = True
+                    field = value
+            lines.append(name)
+            lines.append(b": ")
+            lines.append(field)
+            lines.append(b"\r\n")
+        if not placed:
+            lines.append(b"Content-Length: %s\r\n" % value)
         if framing:
             lines.append(framing)
         lines.append(self._connection_field())
@@ -287,7 +306,7 @@ class Exchange:
     ) -> None:
         """The whole answer in one write; ``length`` is the Content-Length to send (None: none),
         kept where ``headers`` has it."""
-        head = self._head(status, reason, with_length(headers, length))
+        head = self._head(status, reason, headers, length)
         self.started = self.done = True
         if len(body) > 65536:
             self._conn.writelines((head, body))  # no copy of a large body into the head
@@ -314,7 +333,7 @@ class Exchange:
             framing = b"Transfer-Encoding: chunked\r\n"
             self._stream_chunked = True
         self.started = True
-        head = self._head(status, reason, with_length(headers, length), framing)
+        head = self._head(status, reason, headers, length, framing)
         if not first:
             self._conn.write(head)
         elif self._stream_chunked:

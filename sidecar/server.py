@@ -167,6 +167,7 @@ class Connection(ClientConnection, asyncio.Protocol):
         self._head_bytes = 0
         self._url = b""
         self._fields: Headers = []
+        self._fields_size = 0  # the fields' bytes as "name: value\r\n" lines
         self._parsing: Exchange | None = None  # the request whose bytes are being parsed
         self._active: Exchange | None = None  # the request being answered
         self._queue: collections.deque[Exchange] = collections.deque()
@@ -296,6 +297,7 @@ class Connection(ClientConnection, asyncio.Protocol):
         self._in_head = True
         self._url = b""
         self._fields = []
+        self._fields_size = 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -314,6 +316,7 @@ class Connection(ClientConnection, asyncio.Protocol):
         if len(self._fields) >= config.max_request_headers:
             raise ClientFailure(431, "headers_too_large", "too many header fields")
         self._fields.append((name, value))
+        self._fields_size += len(name) + len(value) + 4
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -321,7 +324,7 @@ class Connection(ClientConnection, asyncio.Protocol):
         parser = self._parser
         method = parser.get_method().decode("ascii", "replace")
         fields = self._fields
-        size = len(method) + len(self._url) + 13 + sum(len(n) + len(v) + 4 for n, v in fields)
+        size = len(method) + len(self._url) + 13 + self._fields_size
         if size > config.max_request_head_bytes:
             raise ClientFailure(
                 431, "headers_too_large", f"request head over {config.max_request_head_bytes} bytes"
@@ -337,10 +340,10 @@ class Connection(ClientConnection, asyncio.Protocol):
         length: int | None = None
         chunked = expect = False
         for name, value in fields:
-            low = name.lower()
-            if low == b"content-length":
+            n = len(name)  # (no lower-case copy of the other names)
+            if n == 14 and name.lower() == b"content-length":
                 length = int(value)  # llhttp checked it: digits, one value
-            elif low == b"transfer-encoding":
+            elif n == 17 and name.lower() == b"transfer-encoding":
                 if http10:
                     raise ClientFailure(
                         400, "bad_framing", "Transfer-Encoding is not allowed on HTTP/1.0"
@@ -350,7 +353,12 @@ class Connection(ClientConnection, asyncio.Protocol):
                         400, "bad_framing", "only 'Transfer-Encoding: chunked' is accepted"
                     )
                 chunked = True
-            elif low == b"expect" and value.lower() == b"100-continue" and not http10:
+            elif (
+                n == 6
+                and name.lower() == b"expect"
+                and value.lower() == b"100-continue"
+                and not http10
+            ):
                 expect = True
         if method == "CONNECT":
             raise ClientFailure(400, "malformed", "CONNECT is not proxied")

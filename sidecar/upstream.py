@@ -84,14 +84,49 @@ def request_head(
     """The upstream request head without hop-by-hop fields (RFC 9110 section 7.6.1).
 
     Returns the head and whether it carries a Content-Length. A missing Host gets ``host``.
+    One pass over the fields; a Connection header naming other fields (rare) takes a second.
     """
-    raw = tuple(raw_headers)
-    drop = _HOP_BYTES
+    raw = raw_headers if isinstance(raw_headers, list) else list(raw_headers)
+    parts = [f"{method} {target} HTTP/1.1\r\n".encode("utf-8", "surrogateescape")]
+    has_host = has_length = False
+    for name, value in raw:
+        low = name.lower()
+        if low in _HOP_BYTES:
+            if low == b"connection" and _names_others(value):
+                return _request_head_named(parts[0], raw, host)
+            continue
+        if low == b"host":
+            has_host = True
+        elif low == b"content-length":
+            has_length = True
+        parts.append(name)
+        parts.append(b": ")
+        parts.append(value)
+        parts.append(b"\r\n")
+    if not has_host:
+        parts.insert(1, b"Host: %s\r\n" % host)
+    parts.append(b"\r\n")
+    return b"".join(parts), has_length
+
+
+def _names_others(connection: bytes) -> bool:
+    """Whether a Connection value names a field beyond the fixed hop-by-hop ones."""
+    for token in connection.split(b","):
+        token = token.strip().lower()
+        if token and token not in _HOP_BYTES:
+            return True
+    return False
+
+
+def _request_head_named(
+    line: bytes, raw: list[tuple[bytes, bytes]], host: bytes
+) -> tuple[bytes, bool]:
+    """:func:`request_head` when a Connection header names more fields to drop."""
+    drop = set(_HOP_BYTES)
     for name, value in raw:
         if name.lower() == b"connection":
-            tokens = {t.strip().lower() for t in value.split(b",") if t.strip()}
-            drop = drop | tokens
-    lines = [f"{method} {target} HTTP/1.1\r\n".encode("utf-8", "surrogateescape")]
+            drop.update(t.strip().lower() for t in value.split(b",") if t.strip())
+    lines = [line]
     has_host = has_length = False
     for name, value in raw:
         low = name.lower()
@@ -274,10 +309,10 @@ class _Connection(WriteFlow, asyncio.Protocol):
         chunked = False
         length: int | None = None
         for name, value in self._raw_headers:
-            low = name.lower()
-            if low == b"content-length":
+            size = len(name)  # (no lower-case copy of the other names)
+            if size == 14 and name.lower() == b"content-length":
                 length = int(value)  # llhttp checked it: digits, one value
-            elif low == b"transfer-encoding":
+            elif size == 17 and name.lower() == b"transfer-encoding":
                 chunked = True
         self.headers_done = True
         self._until_close = length is None and not chunked and status not in (204, 304)
@@ -512,7 +547,9 @@ class UpstreamPool:
             await slots.take(self.timeout)
         replayable = method in _IDEMPOTENT and (body is None or isinstance(body, bytes))
         try:
-            conn = await self._acquire()
+            conn = self._idle_connection()
+            if conn is None:
+                conn = await self._connect()
             try:
                 return await conn.send(head, body, chunked, method == "HEAD")
             except Disconnected:
@@ -533,16 +570,21 @@ class UpstreamPool:
                 slots.give()
             raise
 
-    async def _acquire(self) -> _Connection:
+    def _idle_connection(self) -> _Connection | None:
+        """The most recently used idle connection still fit for reuse (no coroutine: the
+        usual case on the request path), or None."""
+        idle = self._idle
+        if not idle:
+            return None
         now = self.loop.time()
-        while self._idle:
-            conn = self._idle.pop()
+        while idle:
+            conn = idle.pop()
             if conn.closed or now - conn.idle_since > self._keepalive:
                 self._discard(conn)
                 continue
             conn.reused = True
             return conn
-        return await self._connect()
+        return None
 
     async def _connect(self) -> _Connection:
         try:

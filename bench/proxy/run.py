@@ -57,11 +57,14 @@ CAPTURE_PERCENTS = (0.0, 10.0, 100.0)
 # it); this one runs the checkout's pure Python at 100 %, to show what compiling buys.
 COMPILED_TREE = BENCH_DIR.parents[1] / "build" / "compiled"
 PURE = "sidecar 100% (pure)"
+BASELINE_PERCENTS = (0.0, 100.0)  # run from --baseline's tree too
 TARGET_ORDER = (
     "direct",
     "sidecar 0%",
+    "sidecar 0% (baseline)",
     "sidecar 10%",
     "sidecar 100%",
+    "sidecar 100% (baseline)",
     PURE,
     "nginx",
     "python floor",
@@ -82,6 +85,7 @@ class Options:
     profile_native: bool
     results: Path
     keep: bool
+    baseline: Path | None
 
 
 @dataclass
@@ -111,6 +115,12 @@ def parse_args(argv: Sequence[str]) -> Options:
     p.add_argument("--profile-native", action="store_true", help="py-spy --native")
     p.add_argument("--results", type=Path, default=RESULTS, help=argparse.SUPPRESS)
     p.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs)")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="TREE",
+        help="also run the 0%% and 100%% sidecars from TREE (another `make compiled` build)",
+    )
     a = p.parse_args(argv)
     sizes = {label: SIZES[label] for label in a.sizes.split(",")}
     return Options(
@@ -126,6 +136,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         profile_native=a.profile_native,
         results=a.results,
         keep=a.keep,
+        baseline=a.baseline.resolve() if a.baseline else None,
     )
 
 
@@ -148,6 +159,8 @@ def started(opts: Options, prefix: Path) -> Iterator[Bench]:
         targets, stores = [direct, nginx, floor], {}
         runs = [(p, COMPILED_TREE, "") for p in CAPTURE_PERCENTS]
         runs.append((100.0, servers.REPO, "pure"))
+        if opts.baseline is not None:
+            runs.extend((p, opts.baseline, "baseline") for p in BASELINE_PERCENTS)
         for percent, tree, label in runs:
             proc, target, store = servers.start_sidecar(
                 prefix, direct.base_url, percent, pin, tree, label

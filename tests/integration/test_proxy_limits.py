@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
+import orjson
 import pytest
 
 from harness.metrics import scrape, value
@@ -450,6 +451,33 @@ def test_expect_100_continue_is_answered_before_the_body(
     assert status_of(response) == 200 and response.endswith(b"hello")
     seen = response.split(b"X-Echo-Headers: ", 1)[1].split(b"\r\n", 1)[0].lower()
     assert b"expect" not in seen  # answered here, not passed on
+
+
+def test_request_fields_reach_the_model_server_as_sent_but_hop_by_hop(
+    upstream: str, start_sidecar: Callable[..., SidecarProc]
+) -> None:
+    """Odd casing, repeated fields and order reach the model server as the client sent them;
+    hop-by-hop fields, and a field the Connection header names, do not."""
+    sc = start_sidecar(upstream)
+    with connect(sc) as s:
+        s.sendall(
+            b"POST /echo HTTP/1.1\r\nhOsT: x\r\nX-Rep: 1\r\nConnection: keep-alive, x-DROP\r\n"
+            b"x-rep: 2\r\nX-Drop: d\r\nTE: trailers\r\ncontent-TYPE: text/csv\r\n"
+            b"Content-Length: 3\r\nX-REP: 3, 4\r\n\r\nabc"
+        )
+        response = read_response(s)
+    assert status_of(response) == 200 and response.endswith(b"abc")
+    seen = orjson.loads(response.split(b"X-Echo-Headers: ", 1)[1].split(b"\r\n", 1)[0])
+    # The echo server (aiohttp) spells the names it knows its own way: those compare lower-case.
+    known = {"host", "content-type", "content-length"}
+    assert [[k.lower() if k.lower() in known else k, v] for k, v in seen] == [
+        ["host", "x"],
+        ["X-Rep", "1"],
+        ["x-rep", "2"],
+        ["content-type", "text/csv"],
+        ["content-length", "3"],
+        ["X-REP", "3, 4"],
+    ]
 
 
 def test_half_closed_client_still_gets_its_answer(

@@ -1,6 +1,17 @@
 from __future__ import annotations
 
+import asyncio
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
+
+from sidecar.exchange import Exchange
+from sidecar.headers import with_length
+from sidecar.metrics import SidecarMetrics
 from sidecar.sampling import Sampler, hash_fraction
+from sidecar.server import ProxyServer
+from tests.fuzz.test_http_server import FakeTransport, config, echo_length
 
 
 def test_sampler_edges_and_rate() -> None:
@@ -34,3 +45,40 @@ def test_forwardable_keeps_order_and_drops_hop_by_hop_raw() -> None:
                                      (b"X-A", b"1")]  # fmt: skip
     assert with_length(plain, None) == [(b"Content-Type", b"text/csv"), (b"X-A", b"1")]
     assert with_length([(b"X-A", b"1")], 0) == [(b"X-A", b"1"), (b"Content-Length", b"0")]
+
+
+_FIELD_NAMES = [b"Content-Length", b"content-length", b"CONTENT-LENGTH", b"Content-Type",
+                b"X-A", b"x-a", b"Content-Lengthy", b"Date"]  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    fields=st.lists(
+        st.tuples(st.sampled_from(_FIELD_NAMES), st.sampled_from([b"1", b"5", b"", b"a b"])),
+        max_size=6,
+    ),
+    length=st.one_of(st.none(), st.integers(0, 10)),
+)
+def test_response_head_is_the_fields_with_their_length_set(
+    fields: list[tuple[bytes, bytes]], length: int | None
+) -> None:
+    """The answer's head is every field as given, in order, with Content-Length set where the
+    first one is (appended when there is none) or every one removed when no length is sent:
+    ``with_length``'s rule, byte for byte (repeated fields and odd casing kept)."""
+
+    async def answer() -> bytes:
+        loop = asyncio.get_running_loop()
+        server = ProxyServer(echo_length, config(), SidecarMetrics(CollectorRegistry()))
+        conn = server()
+        transport = FakeTransport(loop)
+        transport.protocol = conn
+        conn.connection_made(transport)  # type: ignore[arg-type]
+        ex = Exchange(conn, "GET", "/", False, [], None, False, True, False)
+        ex.respond(200, b"OK", fields, b"xyz", length)
+        conn.cut()
+        return bytes(transport.out)
+
+    expected = b"HTTP/1.1 200 OK\r\n" + b"".join(
+        b"%s: %s\r\n" % kv for kv in with_length(fields, length)
+    )
+    assert asyncio.run(answer()) == expected + b"\r\nxyz"

@@ -6,7 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from sidecar.headers import HOP_BY_HOP
 from sidecar.upstream import (
     ConnectFailed,
     ConnectTimeout,
@@ -73,6 +76,42 @@ def test_request_head_drops_hop_by_hop_and_adds_a_missing_host() -> None:
     assert has_length
     head, has_length = request_head("GET", "/", [(b"host", b"client")], b"model:81")
     assert head == b"GET / HTTP/1.1\r\nhost: client\r\n\r\n" and not has_length
+
+
+def _reference_head(
+    method: str, target: str, raw: list[tuple[bytes, bytes]], host: bytes
+) -> tuple[bytes, bool]:
+    """The head as the two-pass builder made it: the fields a Connection header names (and the
+    fixed hop-by-hop ones) dropped wherever they are, the rest as received, in order."""
+    drop = {h.encode() for h in HOP_BY_HOP}
+    for name, value in raw:
+        if name.lower() == b"connection":
+            drop |= {t.strip().lower() for t in value.split(b",") if t.strip()}
+    lines = [f"{method} {target} HTTP/1.1\r\n".encode()]
+    kept = [(n, v) for n, v in raw if n.lower() not in drop]
+    lines += [b"%s: %s\r\n" % kv for kv in kept]
+    if not any(n.lower() == b"host" for n, _ in kept):
+        lines.insert(1, b"Host: %s\r\n" % host)
+    has_length = any(n.lower() == b"content-length" for n, _ in kept)
+    return b"".join([*lines, b"\r\n"]), has_length
+
+
+_NAMES = st.sampled_from(
+    [b"Host", b"host", b"HOST", b"Content-Length", b"content-type", b"X-A", b"x-a", b"X-Hop",
+     b"Connection", b"CONNECTION", b"Keep-Alive", b"TE", b"Expect", b"Upgrade", b"close"]
+)  # fmt: skip
+_VALUES = st.sampled_from(
+    [b"1", b"", b"a, b", b"close", b"keep-alive", b"Keep-Alive, x-hop", b" X-A ,", b"te, close",
+     b"upgrade", b",,"]
+)  # fmt: skip
+
+
+@given(st.lists(st.tuples(_NAMES, _VALUES), max_size=8))
+def test_request_head_matches_the_two_pass_rule(raw: list[tuple[bytes, bytes]]) -> None:
+    """The one-pass builder sends byte for byte what dropping every hop-by-hop field (and every
+    field a Connection header names, before or after it) and keeping the rest would: repeated
+    fields, odd casing and order kept."""
+    assert request_head("PUT", "/a?b", raw, b"m:1") == _reference_head("PUT", "/a?b", raw, b"m:1")
 
 
 async def test_keep_alive_reuse_and_content_length() -> None:
