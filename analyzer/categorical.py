@@ -2,8 +2,8 @@
 
 * **Category counts.** Each chunk is counted with Arrow's ``value_counts`` (a vectorised hash
   count, the same result as ``np.unique(return_counts=True)`` but without sorting Python strings)
-  and merged into the running table by a vectorised group-by sum: integer counts that add, so a
-  merge is exact. The table keeps at most ``cap`` distinct values (default 10,000). When a chunk
+  and merged into the running table by a vectorised lookup (``index_in``) and sum: integer counts
+  that add, so a merge is exact. The table keeps at most ``cap`` distinct values (default 10,000). When a chunk
   or a merge pushes it past the cap, the most frequent ``cap`` values are kept (ties broken by
   value, so the result is deterministic) and the counts of the rest move into ``other_count``.
   From then on the summary is *approximate*: a value evicted once and seen again later restarts
@@ -34,6 +34,23 @@ _SCHEMA = pa.schema([("value", pa.string()), ("count", pa.int64())])
 
 def _empty_table() -> pa.Table:
     return _SCHEMA.empty_table()
+
+
+def _add_counts(table: pa.Table, chunk: pa.Table) -> pa.Table:
+    """``table``'s counts plus ``chunk``'s (each of distinct values): the known values' counts
+    added in place by position, the new values appended in the chunk's order. The rows come out
+    as a group-by sum over both would give them, without an Arrow group-by's fixed cost (~0.4 ms
+    a call, most of a small chunk's string update)."""
+    pos = pc.index_in(chunk["value"], value_set=table["value"])
+    known = np.asarray(pos.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    at = np.asarray(pc.fill_null(pos, 0).to_numpy(zero_copy_only=False), dtype=np.intp)[known]
+    added = np.asarray(chunk["count"].to_numpy(), dtype=np.int64)
+    counts = np.asarray(table["count"].to_numpy(), dtype=np.int64).copy()
+    counts[at] += added[known]  # the chunk's values are distinct: no position twice
+    fresh = chunk.filter(pa.array(~known))
+    values = pa.concat_arrays([*table["value"].chunks, *fresh["value"].chunks])
+    added_counts = np.concatenate([counts, *(c.to_numpy() for c in fresh["count"].chunks)])
+    return pa.table([values, pa.array(added_counts, pa.int64())], schema=_SCHEMA)
 
 
 class CategoricalSummary:
@@ -77,15 +94,7 @@ class CategoricalSummary:
         self._absorb(chunk)
 
     def _absorb(self, chunk: pa.Table) -> None:
-        if self.table.num_rows == 0:
-            merged = chunk
-        else:
-            merged = (
-                pa.concat_tables([self.table, chunk])
-                .group_by("value")
-                .aggregate([("count", "sum")])
-                .rename_columns(["value", "count"])
-            )
+        merged = chunk if self.table.num_rows == 0 else _add_counts(self.table, chunk)
         if merged.num_rows > self.cap:
             order = pc.sort_indices(merged, [("count", "descending"), ("value", "ascending")])
             dropped = merged.take(order[self.cap :])

@@ -148,3 +148,25 @@ def test_late_string_column_is_recounted_in_second_pass() -> None:
     col = prof.columns["v"]
     assert col.text_values_missed == 0
     assert col.strings is not None and col.strings.counts_dict() == {"1": 2, "2": 1, "3": 1, "x": 1}
+
+
+def test_category_counts_of_many_small_updates_equal_one_count_of_all() -> None:
+    """Chunks that repeat, add and (past the cap) evict values: the running counts are the
+    whole column's, and within the cap exactly ``Counter`` of the values."""
+    from collections import Counter
+
+    from analyzer.categorical import CategoricalSummary
+
+    rng = np.random.default_rng(7)
+    values = [f"v{i}" for i in rng.zipf(1.3, 20_000) % 3_000]
+    exact = CategoricalSummary(cap=10_000)
+    capped, capped_whole = CategoricalSummary(cap=50), CategoricalSummary(cap=50)
+    for i in range(0, len(values), 700):
+        exact.update(pa.array(values[i : i + 700]))
+    assert exact.counts_dict() == dict(Counter(values))
+    assert exact.distinct_exact
+    capped_whole.update(pa.array(values))
+    for i in range(0, len(values), 700):
+        capped.update(pa.array(values[i : i + 700]))
+    assert capped.count == len(values)
+    assert len(capped.counts_dict()) == 50 and not capped.distinct_exact
