@@ -170,3 +170,24 @@ def test_category_counts_of_many_small_updates_equal_one_count_of_all() -> None:
         capped.update(pa.array(values[i : i + 700]))
     assert capped.count == len(values)
     assert len(capped.counts_dict()) == 50 and not capped.distinct_exact
+
+
+@pytest.mark.parametrize("cap", [10_000, 40])
+def test_distinct_sketch_fed_new_values_only_is_the_sketch_of_every_value(cap: int) -> None:
+    """The CPC sketch is fed only values new to the table; it must be, byte for byte, the
+    sketch fed every chunk's distinct values (also past the cap, where evicted values return)."""
+    import pyarrow.compute as pc
+    from datasketches import cpc_sketch
+
+    from analyzer.categorical import CategoricalSummary
+
+    rng = np.random.default_rng(11)
+    values = [f"v{i}" for i in rng.zipf(1.2, 30_000) % 5_000]
+    summary = CategoricalSummary(cap=cap)
+    every = cpc_sketch(summary.lg_k)
+    for i in range(0, len(values), 900):
+        chunk = pa.array(values[i : i + 900])
+        summary.update(chunk)
+        for v in pc.value_counts(chunk).field("values").to_pylist():
+            every.update(v)
+    assert summary.cpc.serialize() == every.serialize()
