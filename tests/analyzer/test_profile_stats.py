@@ -191,3 +191,16 @@ def test_distinct_sketch_fed_new_values_only_is_the_sketch_of_every_value(cap: i
         for v in pc.value_counts(chunk).field("values").to_pylist():
             every.update(v)
     assert summary.cpc.serialize() == every.serialize()
+
+
+@pytest.mark.parametrize("first", ["2.5", "7"])
+def test_integral_literals_are_counted_whatever_the_first_values(first: str) -> None:
+    """Integer literals ("3", "-0") beside integer-valued ones that are not ("3.0", "1e2") and
+    fractions, the first 64 values all fractions or all integers: each literal counted as such."""
+    from analyzer.inference import FRACTIONAL, INTEGRAL, classify
+
+    tail = ["3", "3.0", "1e2", "-0", "0.25", "12", "4E1", "+5"] * 10
+    cls = classify(pa.array([first] * 64 + tail), want_text=False)
+    integral = (64 if first == "7" else 0) + 4 * 10
+    assert cls.counts[INTEGRAL] == integral
+    assert cls.counts[FRACTIONAL] == 64 + len(tail) - integral
