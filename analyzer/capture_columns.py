@@ -53,7 +53,7 @@ CPU saved now that chunks are profiled in batches)."""
 
 CHUNK_BATCH_ROWS = 12_000
 """Rows of an object's consecutive chunks profiled in one update: most of what a larger update
-saves (25 columns cost ~5 ms an update whatever its size). Peak RSS grows with it: in
+saves (25 columns cost ~4 ms an update whatever its size). Peak RSS grows with it: in
 bench/monitor (100,000-record objects, jemalloc) 1 chunk a time peaked at 244-260 MiB and
 5.6 s of CPU, 12,000 rows at 258-283 MiB and 3.8-4.1 s, 25,000 rows at 305-317 MiB and 3.4-3.6 s."""
 

@@ -2,8 +2,8 @@
 
 * **Category counts.** Each chunk is counted with Arrow's ``value_counts`` (a vectorised hash
   count, the same result as ``np.unique(return_counts=True)`` but without sorting Python strings)
-  and merged into the running table by a vectorised group-by sum: integer counts that add, so a
-  merge is exact. The table keeps at most ``cap`` distinct values (default 10,000). When a chunk
+  and merged into the running table by a vectorised lookup (``index_in``) and sum: integer counts
+  that add, so a merge is exact. The table keeps at most ``cap`` distinct values (default 10,000). When a chunk
   or a merge pushes it past the cap, the most frequent ``cap`` values are kept (ties broken by
   value, so the result is deterministic) and the counts of the rest move into ``other_count``.
   From then on the summary is *approximate*: a value evicted once and seen again later restarts
@@ -34,6 +34,24 @@ _SCHEMA = pa.schema([("value", pa.string()), ("count", pa.int64())])
 
 def _empty_table() -> pa.Table:
     return _SCHEMA.empty_table()
+
+
+def _add_counts(table: pa.Table, chunk: pa.Table) -> tuple[pa.Table, pa.Array]:
+    """``table``'s counts plus ``chunk``'s (each of distinct values), and the chunk's values
+    new to the table. The known values' counts are added by position, the new values appended
+    in the chunk's order: the rows a group-by sum over both gives, without an Arrow group-by's
+    fixed cost (~0.4 ms a call, most of a small chunk's string update)."""
+    pos = pc.index_in(chunk["value"], value_set=table["value"])
+    known = np.asarray(pos.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    at = np.asarray(pc.fill_null(pos, 0).to_numpy(zero_copy_only=False), dtype=np.intp)[known]
+    added = np.asarray(chunk["count"].to_numpy(), dtype=np.int64)
+    counts = np.asarray(table["count"].to_numpy(), dtype=np.int64).copy()
+    counts[at] += added[known]  # the chunk's values are distinct: no position twice
+    fresh = chunk.filter(pa.array(~known))
+    fresh_values = fresh["value"].combine_chunks()
+    values = pa.concat_arrays([*table["value"].chunks, fresh_values])
+    all_counts = np.concatenate([counts, *(c.to_numpy() for c in fresh["count"].chunks)])
+    return pa.table([values, pa.array(all_counts, pa.int64())], schema=_SCHEMA), fresh_values
 
 
 class CategoricalSummary:
@@ -70,22 +88,19 @@ class CategoricalSummary:
         vc = pc.value_counts(text.drop_null())
         if len(vc) == 0:
             return
-        values = vc.field("values")
-        for v in values.to_pylist():  # distinct values of the chunk, not rows
+        chunk = pa.table([vc.field("values"), vc.field("counts")], schema=_SCHEMA)
+        # The sketch sees a set: a value in the table was fed to it before, and feeding it again
+        # changes nothing, so only the values new to the table are fed (a chunk's distinct
+        # values, never its rows).
+        for v in self._absorb(chunk).to_pylist():
             self.cpc.update(v)
-        chunk = pa.table([values, vc.field("counts")], schema=_SCHEMA)
-        self._absorb(chunk)
 
-    def _absorb(self, chunk: pa.Table) -> None:
+    def _absorb(self, chunk: pa.Table) -> pa.Array:
+        """Add a table of distinct values' counts; returns its values that were not in the table."""
         if self.table.num_rows == 0:
-            merged = chunk
+            merged, fresh = chunk, chunk["value"].combine_chunks()
         else:
-            merged = (
-                pa.concat_tables([self.table, chunk])
-                .group_by("value")
-                .aggregate([("count", "sum")])
-                .rename_columns(["value", "count"])
-            )
+            merged, fresh = _add_counts(self.table, chunk)
         if merged.num_rows > self.cap:
             order = pc.sort_indices(merged, [("count", "descending"), ("value", "ascending")])
             dropped = merged.take(order[self.cap :])
@@ -93,6 +108,7 @@ class CategoricalSummary:
             merged = merged.take(order[: self.cap])
             self.distinct_exact = False
         self.table = merged
+        return fresh
 
     def items(self) -> tuple[list[str], list[int]]:
         """Values and counts, most frequent first (ties by value)."""

@@ -182,15 +182,16 @@ def _classify_text(arr: pa.Array, want_text: bool) -> Classified:
 
 def _count_integral(numbers: pa.Array, sample: pa.Array, parsed: npt.NDArray[np.float64]) -> int:
     """How many of ``numbers`` (text that parsed as the finite ``parsed``) are integer literals."""
-    try:
-        pc.cast(sample, pa.int64())
-        pc.cast(numbers, pa.int64())  # cheap when it succeeds
-        return len(numbers)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
     # Only integer-valued numbers can be integer literals ("2" but also "2.0", "1e3"); among
     # those, a literal is integral exactly when it holds no '.', 'e' or 'E'.
     whole = parsed == np.floor(parsed)
+    if whole[: len(sample)].all():  # else the sample holds a fraction: no integer cast can pass
+        try:
+            pc.cast(sample, pa.int64())
+            pc.cast(numbers, pa.int64())  # cheap when it succeeds
+            return len(numbers)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
     if not whole.any():
         return 0
     candidates = numbers.filter(pa.array(whole))

@@ -79,13 +79,17 @@ def _coin(x: int) -> int:
 
 
 def _merge_sorted(a: Floats, b: Floats) -> Floats:
-    """The sorted union of two sorted arrays (one O(n) insertion, no re-sort)."""
+    """The sorted union of two sorted arrays: the larger's items first among equal ones (-0.0
+    and 0.0 included), as inserting the smaller at ``searchsorted(side="right")`` places them.
+    A stable sort of the two concatenated is that same merge (timsort finds the two runs and
+    merges them in O(n)) at a fifth of ``np.insert``'s cost for a few thousand items."""
     if a.size == 0:
         return b
     if b.size == 0:
         return a
     big, small = (a, b) if a.size >= b.size else (b, a)
-    out: Floats = np.insert(big, np.searchsorted(big, small, side="right"), small)
+    out: Floats = np.concatenate([big, small])
+    out.sort(kind="stable")
     return out
 
 

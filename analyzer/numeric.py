@@ -105,20 +105,42 @@ def sorted_bin_sums(
     edges: npt.NDArray[np.float64], s: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
     """Sums of the sorted finite values ``s`` in each of the len(edges)+1 bins."""
-    bounds = np.concatenate([[0], np.searchsorted(s, edges, side="left"), [s.size]])
-    out = np.zeros(edges.size + 1)
-    full = bounds[1:] > bounds[:-1]
-    if s.size:
-        out[full] = np.add.reduceat(s, bounds[:-1][full])
-    return out
+    return _sums(_bounds(edges, s), s)
 
 
 def sorted_bin_counts(
     edges: npt.NDArray[np.float64], s: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.int64]:
     """Counts of the sorted finite values ``s`` in the len(edges)+1 bins of the module docstring."""
-    below = np.searchsorted(s, edges, side="left")  # values < each edge
-    return np.diff(below, prepend=0, append=s.size).astype(np.int64)
+    bounds = _bounds(edges, s)
+    return bounds[1:] - bounds[:-1]
+
+
+def _bounds(edges: npt.NDArray[np.float64], s: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """Where each bin starts and ends in ``s``: 0, the values < each edge, ``s.size``."""
+    bounds = np.empty(edges.size + 2, dtype=np.int64)
+    bounds[0] = 0
+    bounds[1:-1] = np.searchsorted(s, edges, side="left")
+    bounds[-1] = s.size
+    return bounds
+
+
+def _sums(bounds: npt.NDArray[np.int64], s: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    out = np.zeros(bounds.size - 1)
+    full = bounds[1:] > bounds[:-1]
+    if s.size:
+        out[full] = np.add.reduceat(s, bounds[:-1][full])
+    return out
+
+
+def _add_bins(summary: NumericSummary, s: npt.NDArray[np.float64]) -> None:
+    """Count (and sum) the sorted finite ``s`` into the summary's bins: one binary search per
+    edge shared by the counts and the sums."""
+    assert summary.edges is not None and summary.bins is not None
+    bounds = _bounds(summary.edges, s)
+    summary.bins += bounds[1:] - bounds[:-1]
+    if summary.bin_sums is not None:
+        summary.bin_sums += _sums(bounds, s)
 
 
 class NumericSummary:
@@ -204,9 +226,7 @@ class NumericSummary:
             self.low = _lowest(self.low, s)
             self.high = _highest(self.high, s)
         if self.edges is not None and self.bins is not None:
-            self.bins += sorted_bin_counts(self.edges, s)
-            if self.bin_sums is not None:
-                self.bin_sums += sorted_bin_sums(self.edges, s)
+            _add_bins(self, s)
 
     def _add_moments(
         self, n: int, s: float, lo: float, hi: float, x: npt.NDArray[np.float64]
@@ -240,10 +260,7 @@ class NumericSummary:
         """Count one chunk into the bins only (a baseline's second pass)."""
         if self.edges is None or self.bins is None:
             raise ProfileError("update_bins before start_bins")
-        s = np.sort(values[np.isfinite(values)])
-        self.bins += sorted_bin_counts(self.edges, s)
-        if self.bin_sums is not None:
-            self.bin_sums += sorted_bin_sums(self.edges, s)
+        _add_bins(self, np.sort(values[np.isfinite(values)]))
 
     def max_bin_fraction(self) -> float | None:
         """The largest share of this column's values in one bin: the binned KS resolution."""

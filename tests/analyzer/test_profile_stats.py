@@ -148,3 +148,59 @@ def test_late_string_column_is_recounted_in_second_pass() -> None:
     col = prof.columns["v"]
     assert col.text_values_missed == 0
     assert col.strings is not None and col.strings.counts_dict() == {"1": 2, "2": 1, "3": 1, "x": 1}
+
+
+def test_category_counts_of_many_small_updates_equal_one_count_of_all() -> None:
+    """Chunks that repeat, add and (past the cap) evict values: the running counts are the
+    whole column's, and within the cap exactly ``Counter`` of the values."""
+    from collections import Counter
+
+    from analyzer.categorical import CategoricalSummary
+
+    rng = np.random.default_rng(7)
+    values = [f"v{i}" for i in rng.zipf(1.3, 20_000) % 3_000]
+    exact = CategoricalSummary(cap=10_000)
+    capped, capped_whole = CategoricalSummary(cap=50), CategoricalSummary(cap=50)
+    for i in range(0, len(values), 700):
+        exact.update(pa.array(values[i : i + 700]))
+    assert exact.counts_dict() == dict(Counter(values))
+    assert exact.distinct_exact
+    capped_whole.update(pa.array(values))
+    for i in range(0, len(values), 700):
+        capped.update(pa.array(values[i : i + 700]))
+    assert capped.count == len(values)
+    assert len(capped.counts_dict()) == 50 and not capped.distinct_exact
+
+
+@pytest.mark.parametrize("cap", [10_000, 40])
+def test_distinct_sketch_fed_new_values_only_is_the_sketch_of_every_value(cap: int) -> None:
+    """The CPC sketch is fed only values new to the table; it must be, byte for byte, the
+    sketch fed every chunk's distinct values (also past the cap, where evicted values return)."""
+    import pyarrow.compute as pc
+    from datasketches import cpc_sketch
+
+    from analyzer.categorical import CategoricalSummary
+
+    rng = np.random.default_rng(11)
+    values = [f"v{i}" for i in rng.zipf(1.2, 30_000) % 5_000]
+    summary = CategoricalSummary(cap=cap)
+    every = cpc_sketch(summary.lg_k)
+    for i in range(0, len(values), 900):
+        chunk = pa.array(values[i : i + 900])
+        summary.update(chunk)
+        for v in pc.value_counts(chunk).field("values").to_pylist():
+            every.update(v)
+    assert summary.cpc.serialize() == every.serialize()
+
+
+@pytest.mark.parametrize("first", ["2.5", "7"])
+def test_integral_literals_are_counted_whatever_the_first_values(first: str) -> None:
+    """Integer literals ("3", "-0") beside integer-valued ones that are not ("3.0", "1e2") and
+    fractions, the first 64 values all fractions or all integers: each literal counted as such."""
+    from analyzer.inference import FRACTIONAL, INTEGRAL, classify
+
+    tail = ["3", "3.0", "1e2", "-0", "0.25", "12", "4E1", "+5"] * 10
+    cls = classify(pa.array([first] * 64 + tail), want_text=False)
+    integral = (64 if first == "7" else 0) + 4 * 10
+    assert cls.counts[INTEGRAL] == integral
+    assert cls.counts[FRACTIONAL] == 64 + len(tail) - integral
