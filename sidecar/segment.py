@@ -166,9 +166,7 @@ class SegmentFile:
                 while data:
                     data = data[os.write(self._fd, data) :]
             except OSError:
-                with contextlib.suppress(OSError):
-                    os.ftruncate(self._fd, self.size)
-                    os.lseek(self._fd, self.size, os.SEEK_SET)
+                self._cut_back(seek=True)
                 raise
             finally:
                 self._fill = 0
@@ -178,10 +176,7 @@ class SegmentFile:
             try:
                 self._write_partial(view)
             except OSError:
-                view[:base] = tail
-                self._fill, self._flushed = base, flushed
-                with contextlib.suppress(OSError):
-                    os.ftruncate(self._fd, self.size)
+                self._restore(view, tail, base, flushed)
                 raise
         self._base = self._fill
         self.size += n
@@ -199,9 +194,7 @@ class SegmentFile:
             try:
                 _writev_all(self._fd, lines)
             except OSError:
-                with contextlib.suppress(OSError):
-                    os.ftruncate(self._fd, self.size)
-                    os.lseek(self._fd, self.size, os.SEEK_SET)
+                self._cut_back(seek=True)
                 raise
         else:
             self._append_direct(self._view, lines)
@@ -222,10 +215,7 @@ class SegmentFile:
                     self._stage_line(view, line)
             self._write_partial(view)
         except OSError:
-            view[:fill] = tail
-            self._fill, self._flushed = fill, flushed
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, self.size)
+            self._restore(view, tail, fill, flushed)
             raise
 
     def _stage_line(self, view: memoryview, line: bytes) -> None:
@@ -262,6 +252,21 @@ class SegmentFile:
             if written == 0:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
             data, offset = data[written:], offset + written
+
+    def _restore(self, view: memoryview, tail: bytes, fill: int, flushed: int) -> None:
+        """After a failed direct write: the partial block's lines back in the buffer, the file
+        cut back to :attr:`size`."""
+        view[:fill] = tail
+        self._fill, self._flushed = fill, flushed
+        self._cut_back(seek=False)
+
+    def _cut_back(self, seek: bool) -> None:
+        """Cut the file back to :attr:`size` after a failed write (best effort: the disk may be
+        failing too); ``seek`` puts a buffered file's position there as well."""
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, self.size)
+            if seek:
+                os.lseek(self._fd, self.size, os.SEEK_SET)
 
     def close(self, fsync: bool) -> None:
         """Cut the padding off, optionally fsync, and close (always, also when a step fails)."""
