@@ -1,7 +1,8 @@
 """Build hook: the metadata is in pyproject.toml; this only adds the compiled request path.
 
 With ``MODELTAP_COMPILE=1`` the modules listed in ``sidecar/compiled.py`` are compiled with mypyc,
-and the spool's JSON escaper (``modeltap/core/_jsonesc.c``) is built beside them
+and the spool's JSON escaper (``modeltap/core/_jsonesc.c``) and the analyzer's JSON row reader
+(``analyzer/_jsonrows.c``) are built beside them
 (the container image is built this way). It needs the runtime dependencies installed for mypy to
 type-check against, so it builds with ``--no-build-isolation``::
 
@@ -40,7 +41,13 @@ def _ext_modules() -> list[object]:
     escaper = Extension(
         "modeltap.core._jsonesc", ["modeltap/core/_jsonesc.c"], extra_compile_args=["-O3"]
     )
-    return [*mypycify(paths, opt_level="3", group_name="modeltap_sidecar"), escaper]
+    json_rows = Extension(
+        "analyzer._jsonrows",
+        ["analyzer/_jsonrows.c"],
+        depends=["analyzer/_jsonrows_pow10.h"],
+        extra_compile_args=["-O3"],
+    )
+    return [*mypycify(paths, opt_level="3", group_name="modeltap_sidecar"), escaper, json_rows]
 
 
 setup(ext_modules=_ext_modules())

@@ -39,6 +39,7 @@ from analyzer.capture_payload import INPUT, OUTPUT, PayloadError, rows_from_json
 from analyzer.capture_records import records_table
 from analyzer.capture_template import canonical_chunk, valid_utf8
 from analyzer.errors import DataError
+from analyzer.jsonrows import rows_table
 from analyzer.object_stream import ObjectData, whole
 from analyzer.payloads import ParseStats, PayloadParser, concat_tables
 from analyzer.profile import Profile
@@ -331,11 +332,15 @@ def parse_side(parser: PayloadParser, side: pa.StructArray, stats: ParseStats) -
         output = parser.side == OUTPUT
         key = "predictions" if output else "instances"
         texts = _where(data, is_json)
-        rows = _one_row_payloads(texts, key)
-        if rows is None:
-            rows = _payload_rows(texts, key, output, stats)
-        if rows:
-            tables.append(parser._json(rows))
+        read = rows_table(texts, key, parser._name)  # in C where built, else None
+        if read is not None:
+            tables.append(read)
+        else:
+            rows = _one_row_payloads(texts, key)
+            if rows is None:
+                rows = _payload_rows(texts, key, output, stats)
+            if rows:
+                tables.append(parser._json(rows))
     tables = [t for t in tables if t.num_rows]
     if not tables:
         return pa.table({n: pa.array([], pa.string()) for n in parser.names})

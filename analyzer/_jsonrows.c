@@ -1,0 +1,708 @@
+/* JSON payloads' rows read straight into Arrow column buffers, no Python value per cell.
+
+Built only with MODELTAP_COMPILE=1 (setup.py); analyzer/jsonrows.py wraps it and falls back to
+the pure-Python path (orjson rows, then PayloadParser._json) where it is not built.
+
+read_rows(offsets, data, offset, length, key) reads the payloads of an Arrow string array (its
+offsets and data buffers) of the shapes {"<key>": [row, ...]} (the object's only key) and
+[row, ...] / [v1, ..., vn], where a row is a list of scalars or a scalar (a row of one value),
+and returns (rows, columns): per column a type code and its Arrow buffers. The result is what
+analyzer.payloads.PayloadParser._json builds from the rows orjson decodes: a column of ints is
+int64, ints and floats float64, bools bool, strings string, only nulls the null type; short rows
+are padded with nulls. Anything else returns None and the caller takes the Python path, so
+only what this reads exactly alike is read here: a nested value, a column of mixed kinds (the
+Python path turns it into text), an integer beyond int64 (orjson makes it uint64 or a float), an
+integer beyond 2^53 beside floats (Arrow refuses it), a float that overflows or underflows
+(orjson refuses or rounds those), a lone surrogate escape, ill-formed UTF-8, or any text that
+is not JSON (the Python path counts the failure).
+
+Numbers: an integer literal is read exactly; a float is correctly rounded as orjson's: exact
+when its digits and power of ten are exact doubles (Clinger's fast path), else the Eisel-Lemire
+algorithm (a 128-bit product with the power of ten from _jsonrows_pow10.h, giving up where the
+product cannot decide the rounding), else CPython's correctly rounded PyOS_string_to_double. */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "_jsonrows_pow10.h"
+
+enum { K_NULL = 1, K_BOOL = 2, K_INT = 4, K_FLOAT = 8, K_STR = 16 };
+enum { OK = 0, UNREAD = -1, NO_MEMORY = -2 };
+
+typedef struct {
+    uint8_t *kind;    /* per row: one of K_* */
+    uint64_t *val;    /* per row: an int64, a double's bits, or 0/1 */
+    int64_t *end;     /* per row: the end of its text in str (strings) */
+    char *str;
+    size_t str_len, str_cap;
+    unsigned seen;    /* the kinds seen, K_* or'ed */
+    int wide_int;     /* an int beyond +-2^53 (no exact double) */
+} Col;
+
+typedef struct {
+    Col *cols;
+    Py_ssize_t ncols, cap_cols;
+    Py_ssize_t rows, cap_rows;  /* rows done; room in every column */
+    Py_ssize_t width;           /* values in the current row */
+} Grid;
+
+typedef struct {
+    const unsigned char *p, *e;
+} Cur;
+
+static void grid_free(Grid *g)
+{
+    for (Py_ssize_t j = 0; j < g->ncols; j++) {
+        PyMem_Free(g->cols[j].kind);
+        PyMem_Free(g->cols[j].val);
+        PyMem_Free(g->cols[j].end);
+        PyMem_Free(g->cols[j].str);
+    }
+    PyMem_Free(g->cols);
+}
+
+static int col_room(Col *c, Py_ssize_t cap)
+{
+    uint8_t *k = PyMem_Realloc(c->kind, (size_t)cap);
+    if (k == NULL) return NO_MEMORY;
+    c->kind = k;
+    uint64_t *v = PyMem_Realloc(c->val, (size_t)cap * sizeof(uint64_t));
+    if (v == NULL) return NO_MEMORY;
+    c->val = v;
+    int64_t *e = PyMem_Realloc(c->end, (size_t)cap * sizeof(int64_t));
+    if (e == NULL) return NO_MEMORY;
+    c->end = e;
+    return OK;
+}
+
+/* Room for one more row in every column. */
+static int grid_row_room(Grid *g)
+{
+    if (g->rows < g->cap_rows) return OK;
+    Py_ssize_t cap = g->cap_rows * 2 + 64;
+    for (Py_ssize_t j = 0; j < g->ncols; j++) {
+        if (col_room(&g->cols[j], cap) != OK) return NO_MEMORY;
+    }
+    g->cap_rows = cap;
+    return OK;
+}
+
+static inline void put_null(Col *c, Py_ssize_t r)
+{
+    c->kind[r] = K_NULL;
+    c->val[r] = 0;
+    c->end[r] = (int64_t)c->str_len;
+    c->seen |= K_NULL;
+}
+
+/* Column j for the current row, made (null in the rows before) when the row is the first this
+   wide. Rows are filled left to right, so columns are made in order. */
+static Col *grid_col(Grid *g, Py_ssize_t j)
+{
+    if (j < g->ncols) return &g->cols[j];
+    if (g->ncols == g->cap_cols) {
+        Py_ssize_t cap = g->cap_cols * 2 + 8;
+        Col *cols = PyMem_Realloc(g->cols, (size_t)cap * sizeof(Col));
+        if (cols == NULL) return NULL;
+        g->cols = cols;
+        g->cap_cols = cap;
+    }
+    Col *c = &g->cols[g->ncols];
+    memset(c, 0, sizeof(Col));
+    g->ncols++;
+    if (col_room(c, g->cap_rows) != OK) return NULL;
+    for (Py_ssize_t r = 0; r < g->rows; r++) put_null(c, r);
+    return c;
+}
+
+/* The current row is done: the columns it did not reach are null in it. */
+static int end_row(Grid *g)
+{
+    for (Py_ssize_t j = g->width; j < g->ncols; j++) put_null(&g->cols[j], g->rows);
+    g->rows++;
+    g->width = 0;
+    return grid_row_room(g);
+}
+
+static inline void skip_ws(Cur *s)
+{
+    while (s->p < s->e && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+        s->p++;
+}
+
+static inline int peek(Cur *s) { return s->p < s->e ? *s->p : -1; }
+
+/* ---------------------------------------------------------------------------------- numbers */
+
+static const double EXACT10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* man * 10^e10 (man > 0) correctly rounded, or 0 when the 128-bit product cannot tell (the
+   caller then asks the slow exact parse). Normal doubles only: subnormal and infinite results
+   give 0 too. After Lemire, "Number parsing at a gigabyte per second" (2021). */
+static int eisel_lemire(uint64_t man, int e10, int neg, double *out)
+{
+    if (e10 < POW10_MIN || e10 > POW10_MAX) return 0;
+    int lz = __builtin_clzll(man);
+    man <<= lz;
+    /* the binary exponent: floor(e10 * log2(10)) + 64 + bias, less the normalising shift */
+    uint64_t exp2 = (uint64_t)(((217706 * e10) >> 16) + 64 + 1023) - (uint64_t)lz;
+    const uint64_t *pow = POW10[e10 - POW10_MIN];
+    __uint128_t x = (__uint128_t)man * pow[1];
+    uint64_t hi = (uint64_t)(x >> 64), lo = (uint64_t)x;
+    if ((hi & 0x1FF) == 0x1FF && lo + man < man) {
+        /* the low 9 bits may carry into the mantissa: add the table's low word's product */
+        __uint128_t y = (__uint128_t)man * pow[0];
+        uint64_t yhi = (uint64_t)(y >> 64), ylo = (uint64_t)y;
+        uint64_t mhi = hi, mlo = lo + yhi;
+        if (mlo < lo) mhi++;
+        if ((mhi & 0x1FF) == 0x1FF && mlo + 1 == 0 && ylo + man < man) return 0;
+        hi = mhi;
+        lo = mlo;
+    }
+    uint64_t top = hi >> 63;
+    uint64_t mant = hi >> (top + 9); /* 54 bits */
+    exp2 -= 1 ^ top;
+    if (lo == 0 && (hi & 0x1FF) == 0 && (mant & 3) == 1) return 0; /* maybe a tie */
+    mant += mant & 1;                                                /* round half up ... */
+    mant >>= 1;                                                      /* ... to 53 bits */
+    if (mant >> 53) {
+        mant >>= 1;
+        exp2++;
+    }
+    if (exp2 - 1 >= 0x7FF - 1) return 0; /* subnormal or infinite */
+    uint64_t bits = exp2 << 52 | (mant & 0x000FFFFFFFFFFFFFull);
+    if (neg) bits |= 0x8000000000000000ull;
+    memcpy(out, &bits, sizeof bits);
+    return 1;
+}
+
+/* The number at s->p into column c, row r. */
+static int read_number(Col *c, Py_ssize_t r, Cur *s)
+{
+    const unsigned char *start = s->p, *p = s->p, *e = s->e;
+    int neg = 0, is_float = 0, many = 0, nd = 0, frac = 0, dropped = 0;
+    uint64_t w = 0;
+    if (p < e && *p == '-') {
+        neg = 1;
+        p++;
+    }
+    if (p >= e) return UNREAD;
+    if (*p == '0') {
+        p++;
+    } else if (*p >= '1' && *p <= '9') {
+        while (p < e && *p >= '0' && *p <= '9') {
+            if (nd < 19) {
+                w = w * 10 + (uint64_t)(*p - '0');
+                nd++;
+            } else {
+                dropped++;
+                many = 1;
+            }
+            p++;
+        }
+    } else {
+        return UNREAD;
+    }
+    if (p < e && *p == '.') {
+        is_float = 1;
+        p++;
+        if (p >= e || *p < '0' || *p > '9') return UNREAD;
+        while (p < e && *p >= '0' && *p <= '9') {
+            unsigned d = (unsigned)(*p - '0');
+            if (nd == 0 && d == 0) {
+                frac++; /* a leading zero: w stays 0, the point moves */
+            } else if (nd < 19) {
+                w = w * 10 + d;
+                nd++;
+                frac++;
+            } else {
+                many = 1;
+            }
+            p++;
+        }
+    }
+    int exp10 = 0;
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        is_float = 1;
+        p++;
+        int eneg = 0;
+        if (p < e && (*p == '+' || *p == '-')) {
+            eneg = *p == '-';
+            p++;
+        }
+        if (p >= e || *p < '0' || *p > '9') return UNREAD;
+        while (p < e && *p >= '0' && *p <= '9') {
+            if (exp10 < 100000) exp10 = exp10 * 10 + (*p - '0');
+            p++;
+        }
+        if (eneg) exp10 = -exp10;
+    }
+    s->p = p;
+    if (!is_float) {
+        if (many) return UNREAD; /* 20 digits or more: beyond int64 */
+        int64_t v;
+        if (neg) {
+            if (w > (uint64_t)1 << 63) return UNREAD;
+            v = (int64_t)(0 - w);
+        } else {
+            if (w > (uint64_t)INT64_MAX) return UNREAD;
+            v = (int64_t)w;
+        }
+        if (w > (uint64_t)1 << 53) c->wide_int = 1;
+        c->kind[r] = K_INT;
+        memcpy(&c->val[r], &v, sizeof v);
+        c->seen |= K_INT;
+        return OK;
+    }
+    double d;
+    int e10 = exp10 - frac + dropped;
+    if (w == 0) {
+        d = neg ? -0.0 : 0.0;
+    } else if (!many && w <= (uint64_t)1 << 53 && e10 >= -22 && e10 <= 22) {
+        d = (double)w;
+        d = e10 < 0 ? d / EXACT10[-e10] : d * EXACT10[e10];
+        if (neg) d = -d;
+    } else if (many || !eisel_lemire(w, e10, neg, &d)) {
+        char buf[512];
+        size_t len = (size_t)(p - start);
+        if (len >= sizeof buf) return UNREAD;
+        memcpy(buf, start, len);
+        buf[len] = '\0';
+        char *stop = NULL;
+        d = PyOS_string_to_double(buf, &stop, NULL);
+        if (d == -1.0 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return UNREAD;
+        }
+        if (stop != buf + len) return UNREAD;
+    }
+    if (isinf(d) || (w != 0 && fabs(d) < DBL_MIN)) return UNREAD; /* orjson's own rules */
+    c->kind[r] = K_FLOAT;
+    memcpy(&c->val[r], &d, sizeof d);
+    c->seen |= K_FLOAT;
+    return OK;
+}
+
+/* ---------------------------------------------------------------------------------- strings */
+
+static inline int hex4(const unsigned char *p, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned char h = p[i];
+        v <<= 4;
+        if (h >= '0' && h <= '9') v |= (unsigned)(h - '0');
+        else if (h >= 'a' && h <= 'f') v |= (unsigned)(h - 'a' + 10);
+        else if (h >= 'A' && h <= 'F') v |= (unsigned)(h - 'A' + 10);
+        else return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+/* Length of the well-formed UTF-8 sequence at p (p[0] >= 0x80), 0 when ill-formed. */
+static inline int utf8_seq(const unsigned char *p, Py_ssize_t left)
+{
+    unsigned char b = p[0], lo = 0x80, hi = 0xBF;
+    if (b < 0xC2) return 0;
+    if (b < 0xE0) return left >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (b < 0xF0) {
+        if (left < 3) return 0;
+        if (b == 0xE0) lo = 0xA0;
+        else if (b == 0xED) hi = 0x9F;
+        return p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 ? 3 : 0;
+    }
+    if (b > 0xF4 || left < 4) return 0;
+    if (b == 0xF0) lo = 0x90;
+    else if (b == 0xF4) hi = 0x8F;
+    return p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 && (p[3] & 0xC0) == 0x80 ? 4 : 0;
+}
+
+static inline size_t put_utf8(unsigned cp, char *d)
+{
+    if (cp < 0x80) {
+        d[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        d[0] = (char)(0xC0 | (cp >> 6));
+        d[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        d[0] = (char)(0xE0 | (cp >> 12));
+        d[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        d[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    d[0] = (char)(0xF0 | (cp >> 18));
+    d[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    d[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    d[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* The string at s->p (its opening quote) decoded into column c, row r. */
+static int read_string(Col *c, Py_ssize_t r, Cur *s)
+{
+    const unsigned char *p = s->p + 1, *e = s->e, *q = p;
+    while (q < e && *q != '"') q += *q == '\\' ? 2 : 1; /* the raw extent: room enough */
+    if (q >= e) return UNREAD;
+    size_t need = c->str_len + (size_t)(q - p);
+    if (need > c->str_cap) {
+        size_t cap = need * 2 + 256;
+        char *str = PyMem_Realloc(c->str, cap);
+        if (str == NULL) return NO_MEMORY;
+        c->str = str;
+        c->str_cap = cap;
+    }
+    char *d = c->str + c->str_len;
+    while (p < q) {
+        unsigned char b = *p;
+        if (b == '\\') {
+            unsigned char t = p[1];
+            p += 2;
+            switch (t) {
+            case '"': *d++ = '"'; break;
+            case '\\': *d++ = '\\'; break;
+            case '/': *d++ = '/'; break;
+            case 'b': *d++ = '\b'; break;
+            case 'f': *d++ = '\f'; break;
+            case 'n': *d++ = '\n'; break;
+            case 'r': *d++ = '\r'; break;
+            case 't': *d++ = '\t'; break;
+            case 'u': {
+                unsigned cp, lo;
+                if (q - p < 4 || !hex4(p, &cp)) return UNREAD;
+                p += 4;
+                if (cp >= 0xDC00 && cp <= 0xDFFF) return UNREAD; /* a lone low surrogate */
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    if (q - p < 6 || p[0] != '\\' || p[1] != 'u' || !hex4(p + 2, &lo) ||
+                        lo < 0xDC00 || lo > 0xDFFF)
+                        return UNREAD; /* a high surrogate without its low one */
+                    p += 6;
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                }
+                d += put_utf8(cp, d);
+                break;
+            }
+            default:
+                return UNREAD;
+            }
+        } else if (b < 0x20) {
+            return UNREAD; /* a control character must be escaped */
+        } else if (b < 0x80) {
+            *d++ = (char)b;
+            p++;
+        } else {
+            int n = utf8_seq(p, q - p);
+            if (n == 0) return UNREAD;
+            memcpy(d, p, (size_t)n);
+            d += n;
+            p += n;
+        }
+    }
+    if (p != q) return UNREAD; /* an escape ran over the closing quote */
+    c->str_len = (size_t)(d - c->str);
+    c->kind[r] = K_STR;
+    c->val[r] = 0;
+    c->end[r] = (int64_t)c->str_len;
+    c->seen |= K_STR;
+    s->p = q + 1;
+    return OK;
+}
+
+/* ------------------------------------------------------------------------------------ rows */
+
+static int lit(Cur *s, const char *word, size_t n)
+{
+    if ((size_t)(s->e - s->p) < n || memcmp(s->p, word, n) != 0) return 0;
+    s->p += n;
+    return 1;
+}
+
+/* One scalar into the current row's next column. */
+static int read_value(Grid *g, Cur *s)
+{
+    Col *c = grid_col(g, g->width);
+    if (c == NULL) return NO_MEMORY;
+    Py_ssize_t r = g->rows;
+    int rc = OK;
+    switch (peek(s)) {
+    case '"':
+        rc = read_string(c, r, s);
+        break;
+    case 't':
+    case 'f': {
+        int yes = peek(s) == 't';
+        if (!(yes ? lit(s, "true", 4) : lit(s, "false", 5))) return UNREAD;
+        c->kind[r] = K_BOOL;
+        c->val[r] = (uint64_t)yes;
+        c->seen |= K_BOOL;
+        break;
+    }
+    case 'n':
+        if (!lit(s, "null", 4)) return UNREAD;
+        put_null(c, r);
+        break;
+    default:
+        if (peek(s) == '-' || (peek(s) >= '0' && peek(s) <= '9')) rc = read_number(c, r, s);
+        else rc = UNREAD; /* a nested list or object, or not JSON */
+    }
+    if (rc != OK) return rc;
+    if (c->kind[r] != K_STR) c->end[r] = (int64_t)c->str_len;
+    g->width++;
+    return OK;
+}
+
+/* The values of a row whose '[' was read, through its ']'. */
+static int read_row(Grid *g, Cur *s)
+{
+    skip_ws(s);
+    if (peek(s) == ']') {
+        s->p++;
+        return end_row(g);
+    }
+    for (;;) {
+        skip_ws(s);
+        int rc = read_value(g, s);
+        if (rc != OK) return rc;
+        skip_ws(s);
+        int t = peek(s);
+        s->p++;
+        if (t == ']') return end_row(g);
+        if (t != ',') return UNREAD;
+    }
+}
+
+/* The rows of a list whose '[' was read, through its ']': each a list of values or a scalar
+   (a row of one value, as PayloadParser._json_mixed reads it). */
+static int read_rows_list(Grid *g, Cur *s)
+{
+    skip_ws(s);
+    if (peek(s) == ']') {
+        s->p++;
+        return OK;
+    }
+    for (;;) {
+        skip_ws(s);
+        int rc;
+        if (peek(s) == '[') {
+            s->p++;
+            rc = read_row(g, s);
+        } else {
+            rc = read_value(g, s);
+            if (rc == OK) rc = end_row(g);
+        }
+        if (rc != OK) return rc;
+        skip_ws(s);
+        int t = peek(s);
+        s->p++;
+        if (t == ']') return OK;
+        if (t != ',') return UNREAD;
+    }
+}
+
+/* One payload: {"<key>": [rows]} (its only key), [[...], ...] (rows) or [v, ...] (one row);
+   what analyzer.capture_payload.rows_from_json returns for these. */
+static int read_payload(Grid *g, Cur *s, const char *key, Py_ssize_t key_len)
+{
+    skip_ws(s);
+    int t = peek(s);
+    s->p++;
+    int rc;
+    if (t == '{') {
+        skip_ws(s);
+        if (peek(s) != '"') return UNREAD;
+        s->p++;
+        if (s->e - s->p < key_len + 1 || memcmp(s->p, key, (size_t)key_len) != 0 ||
+            s->p[key_len] != '"')
+            return UNREAD;
+        s->p += key_len + 1;
+        skip_ws(s);
+        if (peek(s) != ':') return UNREAD;
+        s->p++;
+        skip_ws(s);
+        if (peek(s) != '[') return UNREAD;
+        s->p++;
+        rc = read_rows_list(g, s);
+        if (rc != OK) return rc;
+        skip_ws(s);
+        if (peek(s) != '}') return UNREAD;
+        s->p++;
+    } else if (t == '[') {
+        skip_ws(s);
+        if (peek(s) == ']') {
+            s->p++;
+        } else if (peek(s) == '[') {
+            rc = read_rows_list(g, s); /* its first row's '[' is read there */
+            if (rc != OK) return rc;
+        } else {
+            rc = read_row(g, s);
+            if (rc != OK) return rc;
+        }
+    } else {
+        return UNREAD;
+    }
+    skip_ws(s);
+    return s->p == s->e ? OK : UNREAD;
+}
+
+/* ---------------------------------------------------------------------------------- columns */
+
+static PyObject *validity(Col *c, Py_ssize_t n, Py_ssize_t *nulls)
+{
+    Py_ssize_t k = 0;
+    for (Py_ssize_t r = 0; r < n; r++) k += c->kind[r] == K_NULL;
+    *nulls = k;
+    if (k == 0) Py_RETURN_NONE;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (n + 7) / 8);
+    if (out == NULL) return NULL;
+    unsigned char *bits = (unsigned char *)PyBytes_AS_STRING(out);
+    memset(bits, 0, (size_t)(n + 7) / 8);
+    for (Py_ssize_t r = 0; r < n; r++)
+        if (c->kind[r] != K_NULL) bits[r >> 3] |= (unsigned char)(1u << (r & 7));
+    return out;
+}
+
+/* (code, null count, validity or None, values, offsets or None) for one column; None when
+   its kinds mix (the Python path makes such a column text). */
+static PyObject *column(Col *c, Py_ssize_t n)
+{
+    unsigned kinds = c->seen & ~(unsigned)K_NULL;
+    const char *code;
+    PyObject *values = NULL, *offsets = NULL;
+    if (kinds == 0) {
+        code = "n";
+        values = PyBytes_FromStringAndSize(NULL, 0);
+    } else if (kinds == K_BOOL) {
+        code = "b";
+        values = PyBytes_FromStringAndSize(NULL, (n + 7) / 8);
+        if (values != NULL) {
+            unsigned char *bits = (unsigned char *)PyBytes_AS_STRING(values);
+            memset(bits, 0, (size_t)(n + 7) / 8);
+            for (Py_ssize_t r = 0; r < n; r++)
+                if (c->val[r]) bits[r >> 3] |= (unsigned char)(1u << (r & 7));
+        }
+    } else if (kinds == K_INT) {
+        code = "i";
+        values = PyBytes_FromStringAndSize((const char *)c->val, n * 8);
+    } else if (kinds == K_FLOAT || (kinds == (K_FLOAT | K_INT) && !c->wide_int)) {
+        code = "f";
+        values = PyBytes_FromStringAndSize((const char *)c->val, n * 8);
+        if (values != NULL && (kinds & K_INT)) {
+            char *v = PyBytes_AS_STRING(values);
+            for (Py_ssize_t r = 0; r < n; r++) {
+                if (c->kind[r] == K_INT) {
+                    int64_t i;
+                    memcpy(&i, v + r * 8, 8);
+                    double d = (double)i; /* exact: |i| <= 2^53 */
+                    memcpy(v + r * 8, &d, 8);
+                }
+            }
+        }
+    } else if (kinds == K_STR) {
+        if (c->str_len > INT32_MAX) Py_RETURN_NONE;
+        code = "s";
+        values = PyBytes_FromStringAndSize(c->str, (Py_ssize_t)c->str_len);
+        offsets = PyBytes_FromStringAndSize(NULL, (n + 1) * 4);
+        if (offsets != NULL) {
+            int32_t *o = (int32_t *)PyBytes_AS_STRING(offsets);
+            o[0] = 0;
+            for (Py_ssize_t r = 0; r < n; r++) o[r + 1] = (int32_t)c->end[r];
+        }
+    } else {
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t nulls = 0;
+    PyObject *valid = validity(c, n, &nulls);
+    if (values == NULL || valid == NULL || (kinds == K_STR && offsets == NULL)) {
+        Py_XDECREF(values);
+        Py_XDECREF(offsets);
+        Py_XDECREF(valid);
+        return NULL;
+    }
+    if (offsets == NULL) offsets = Py_NewRef(Py_None);
+    return Py_BuildValue("(snNNN)", code, nulls, valid, values, offsets);
+}
+
+static PyObject *read_rows(PyObject *self, PyObject *args)
+{
+    Py_buffer off_buf, data_buf;
+    Py_ssize_t offset, length;
+    const char *key;
+    Py_ssize_t key_len;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*nny#:read_rows", &off_buf, &data_buf, &offset, &length,
+                          &key, &key_len))
+        return NULL;
+    PyObject *result = NULL;
+    Grid g;
+    memset(&g, 0, sizeof g);
+    const int32_t *offs = (const int32_t *)off_buf.buf;
+    const unsigned char *data = (const unsigned char *)data_buf.buf;
+    if (offset < 0 || length < 0 || (offset + length + 1) * 4 > off_buf.len) {
+        PyErr_SetString(PyExc_ValueError, "offsets buffer too short");
+        goto done;
+    }
+    g.cap_rows = length + 64;
+    int rc = OK;
+    for (Py_ssize_t i = offset; i < offset + length && rc == OK; i++) {
+        int32_t a = offs[i], b = offs[i + 1];
+        if (a < 0 || b < a || b > data_buf.len) {
+            PyErr_SetString(PyExc_ValueError, "offsets out of the data buffer");
+            goto done;
+        }
+        Cur s = {data + a, data + b};
+        rc = read_payload(&g, &s, key, key_len);
+    }
+    if (rc == NO_MEMORY) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (rc == UNREAD) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    PyObject *cols = PyList_New(g.ncols);
+    if (cols == NULL) goto done;
+    for (Py_ssize_t j = 0; j < g.ncols; j++) {
+        PyObject *col = column(&g.cols[j], g.rows);
+        if (col == NULL) {
+            Py_DECREF(cols);
+            goto done;
+        }
+        if (col == Py_None) { /* mixed kinds: the Python path */
+            Py_DECREF(cols);
+            result = col;
+            goto done;
+        }
+        PyList_SET_ITEM(cols, j, col);
+    }
+    result = Py_BuildValue("(nN)", g.rows, cols);
+done:
+    grid_free(&g);
+    PyBuffer_Release(&off_buf);
+    PyBuffer_Release(&data_buf);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"read_rows", read_rows, METH_VARARGS,
+     "read_rows(offsets, data, offset, length, key, /) -> (rows, columns) | None"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "analyzer._jsonrows",
+    "JSON payloads' rows read into Arrow column buffers (see analyzer/jsonrows.py).", -1,
+    methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__jsonrows(void) { return PyModule_Create(&module); }

@@ -1,0 +1,3 @@
+def read_rows(
+    offsets: object, data: object, offset: int, length: int, key: bytes, /
+) -> tuple[int, list[tuple[str, int, bytes | None, bytes, bytes | None]]] | None: ...

@@ -1,0 +1,59 @@
+"""JSON payloads' rows straight into Arrow columns, without a Python value per cell.
+
+:func:`rows_table` reads an Arrow string array of JSON payloads of the common shapes
+(``{"instances": [[v1, ..., vn], ...]}`` with ``instances`` its only key, ``predictions`` on the
+output side; ``[[...], ...]``; ``[v1, ..., vn]``) into the table
+:meth:`analyzer.payloads.PayloadParser._json` builds from the rows orjson decodes: the same
+columns, Arrow types and values, bit for bit. The compiled build (``setup.py`` with
+``MODELTAP_COMPILE=1``, as the analyzer image is built) does it in C (``_jsonrows.c``): ~25 Python
+objects a chunk instead of one a value. Whatever that reader does not read exactly alike (a
+nested value, a column mixing kinds, an integer beyond int64, a float that overflows, a payload
+that is not JSON, ...) returns None, and so does everything where it is not built: the caller
+then takes the Python path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pyarrow as pa
+
+try:
+    from analyzer._jsonrows import read_rows as _read_rows
+except ImportError:  # not built: the pure-Python checkout
+    _read_rows = None
+
+compiled = _read_rows is not None
+
+_TYPES = {"b": pa.bool_(), "i": pa.int64(), "f": pa.float64(), "s": pa.string()}
+
+
+def rows_table(texts: pa.Array, key: str, name: Callable[[int], str]) -> pa.Table | None:
+    """The rows of the payloads ``texts`` as a table (columns named by ``name(position)``), or
+    None for the Python path (see the module's docstring)."""
+    if _read_rows is None or texts.type != pa.string() or texts.null_count or not len(texts):
+        return None
+    _, offsets, data = texts.buffers()
+    if offsets is None or data is None:
+        return None
+    found = _read_rows(offsets, data, texts.offset, len(texts), key.encode())
+    if found is None:
+        return None
+    n, columns = found
+    if not columns:  # rows of no values (``[[]]``): rows of nulls, as PayloadParser._json
+        return pa.table({name(0): pa.nulls(n)}) if n else pa.table({})
+    names = [name(j) for j in range(len(columns))]
+    if len(set(names)) < len(names):  # a baseline column named like _c3: PayloadParser's rules
+        return None
+    arrays = {}
+    for j, (code, nulls, validity, values, offs) in enumerate(columns):
+        if code == "n":
+            arr: pa.Array = pa.nulls(n)
+        else:
+            bufs = [None if validity is None else pa.py_buffer(validity)]
+            if offs is not None:
+                bufs.append(pa.py_buffer(offs))
+            bufs.append(pa.py_buffer(values))
+            arr = pa.Array.from_buffers(_TYPES[code], n, bufs, null_count=nulls)
+        arrays[names[j]] = arr
+    return pa.table(arrays)
