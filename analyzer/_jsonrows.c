@@ -186,7 +186,7 @@ static int eisel_lemire(uint64_t man, int e10, int neg, double *out)
 static int read_number(Col *c, Py_ssize_t r, Cur *s)
 {
     const unsigned char *start = s->p, *p = s->p, *e = s->e;
-    int neg = 0, is_float = 0, many = 0, nd = 0, frac = 0, dropped = 0;
+    int neg = 0, is_float = 0, many = 0, nd = 0, frac = 0;
     uint64_t w = 0;
     if (p < e && *p == '-') {
         neg = 1;
@@ -201,8 +201,7 @@ static int read_number(Col *c, Py_ssize_t r, Cur *s)
                 w = w * 10 + (uint64_t)(*p - '0');
                 nd++;
             } else {
-                dropped++;
-                many = 1;
+                many = 1; /* 20 digits or more: the slow parse, or no int64 */
             }
             p++;
         }
@@ -261,7 +260,7 @@ static int read_number(Col *c, Py_ssize_t r, Cur *s)
         return OK;
     }
     double d;
-    int e10 = exp10 - frac + dropped;
+    int e10 = exp10 - frac;
     if (w == 0) {
         d = neg ? -0.0 : 0.0;
     } else if (!many && w <= (uint64_t)1 << 53 && e10 >= -22 && e10 <= 22) {
