@@ -70,11 +70,11 @@ COMPILED_TESTS := tests/sidecar tests/core/test_record.py tests/core/test_record
 	tests/integration/test_mlserver.py tests/integration/test_privacy_e2e.py \
 	tests/integration/test_delivery_s3.py tests/integration/test_variants_e2e.py \
 	tests/integration/test_spool_budget.py tests/integration/test_sigkill_bound.py \
-	tests/integration/test_llm_stream.py
+	tests/integration/test_llm_stream.py tests/analyzer/test_jsonrows.py tests/analyzer/test_capture_columns.py
 
 compiled: $(STAMP)
 	rm -rf $(COMPILED_TREE) && mkdir -p $(COMPILED_TREE)
-	cp -R sidecar analyzer modeltap harness tests pyproject.toml setup.py README.md $(COMPILED_TREE)/
+	cp -R sidecar analyzer modeltap harness tests ci pyproject.toml setup.py README.md $(COMPILED_TREE)/
 	ln -s $(CURDIR)/.venv-mlserver $(COMPILED_TREE)/.venv-mlserver
 	cd $(COMPILED_TREE) && MODELTAP_COMPILE=1 $(abspath $(BIN))/python setup.py build_ext --inplace \
 	  > build.log 2>&1 || { tail -40 build.log; exit 1; }

@@ -18,12 +18,22 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
+Columns = list[tuple[str, int, bytes | None, bytes, bytes | None]]
+
+
+def _unread(
+    offsets: object, data: object, offset: int, length: int, key: bytes, /
+) -> tuple[int, Columns] | None:
+    """Where the C reader is not built: nothing read, the Python path reads it all."""
+    return None
+
+
 try:
     from analyzer._jsonrows import read_rows as _read_rows
 except ImportError:  # not built: the pure-Python checkout
-    _read_rows = None
+    _read_rows = _unread
 
-compiled = _read_rows is not None
+compiled = _read_rows is not _unread
 
 _TYPES = {"b": pa.bool_(), "i": pa.int64(), "f": pa.float64(), "s": pa.string()}
 
@@ -31,7 +41,7 @@ _TYPES = {"b": pa.bool_(), "i": pa.int64(), "f": pa.float64(), "s": pa.string()}
 def rows_table(texts: pa.Array, key: str, name: Callable[[int], str]) -> pa.Table | None:
     """The rows of the payloads ``texts`` as a table (columns named by ``name(position)``), or
     None for the Python path (see the module's docstring)."""
-    if _read_rows is None or texts.type != pa.string() or texts.null_count or not len(texts):
+    if not compiled or texts.type != pa.string() or texts.null_count or not len(texts):
         return None
     _, offsets, data = texts.buffers()
     if offsets is None or data is None:

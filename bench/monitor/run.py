@@ -45,6 +45,10 @@ T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+# --compiled: the children import the analyzer from `make compiled`'s tree (C extensions built)
+COMPILED_TREE = REPO / "build" / "compiled"
+if os.environ.get("MODELTAP_BENCH_COMPILED") == "1":
+    sys.path.insert(0, str(COMPILED_TREE))
 
 from bench.common import run_child  # noqa: E402
 
@@ -66,7 +70,7 @@ def generate_in_child(kind: str, *params: str) -> str:
 def child_monitor(store_dir: str, baseline_path: str, records: int) -> None:
     import orjson
 
-    from analyzer import suggest_constraints
+    from analyzer import jsonrows, suggest_constraints
     from analyzer.job import run_window
     from analyzer.statistics import profile_from_statistics
     from analyzer.targets import Target
@@ -76,6 +80,8 @@ def child_monitor(store_dir: str, baseline_path: str, records: int) -> None:
     baseline = profile_from_statistics(orjson.loads(Path(baseline_path).read_bytes()))
     target = Target("ep", "v", baseline, suggest_constraints(baseline))
     window = Window(T0, T0 + dt.timedelta(hours=1))
+    if os.environ.get("MODELTAP_BENCH_COMPILED") == "1" and not jsonrows.compiled:
+        raise SystemExit(f"--compiled: no C JSON row reader in {COMPILED_TREE} (make compiled)")
     t0, c0 = time.perf_counter(), time.process_time()
     result = asyncio.run(run_window(LocalStore(store_dir), None, target, window))
     run_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
@@ -430,6 +436,8 @@ def main() -> None:
     m.add_argument("--formats", nargs="+", choices=["csv", "json"], default=["csv", "json"])
     m.add_argument("--baseline-rows", type=int, default=100_000)
     m.add_argument("--repeat", type=int, default=1)
+    m.add_argument("--compiled", action="store_true",
+                   help="time the analyzer of build/compiled (`make compiled`), as the image ships it")  # fmt: skip
     d = sub.add_parser("drift", help="drift decisions: modeltap, scipy, whylogs, Evidently")
     d.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     d.add_argument(
@@ -445,6 +453,8 @@ def main() -> None:
     args = p.parse_args()
     print(f"load average before: {os.getloadavg()}", file=sys.stderr)
     if args.part == "monitor":
+        if args.compiled:
+            os.environ["MODELTAP_BENCH_COMPILED"] = "1"  # read by the children
         results = bench_monitor(args)
         table = monitor_table(results)
     else:

@@ -94,7 +94,7 @@ def same_values(a: pa.Array, b: pa.Array) -> bool:
     [
         ['{"instances":[[1,2.5,"x"]]}', '{"instances":[[3,4,"y"]]}'],  # the sidecar's form
         ['{"instances": [[1, 2.5, "x"], [3, 4, null]]}'],  # several rows, spaces
-        ['[[1, true], [2, false]]', "[3, null]"],  # a list of rows; one row
+        ["[[1, true], [2, false]]", "[3, null]"],  # a list of rows; one row
         ['{"instances":[[]]}', '{"instances":[[]]}'],  # rows of no values: nulls
         ['{"instances":[[1]]}', '{"instances":[[]]}', '{"instances":[[1,2,3]]}'],  # ragged
         ['{"instances":[1, 2, [3, 4]]}'],  # scalars are rows of one value
@@ -102,7 +102,9 @@ def same_values(a: pa.Array, b: pa.Array) -> bool:
         ['{"instances":[[-0, -0.0, 0e5, -0e-5, 1E2, 1e-7, 123456789012345678.5]]}'] * 2,
         ['{"instances":[[9223372036854775807, -9223372036854775808, 9007199254740993]]}'],
         ['{"instances":[[9007199254740992, 0.5]]}', '{"instances":[[2, 1.5]]}'],  # int/float
-        ['{"instances":[["\\u00e9\\ud83d\\ude00\\n\\"\\\\\\/\\b\\f\\r\\t\\u0000", "caf\u00e9 \U0001f600"]]}'],
+        [
+            '{"instances":[["\\u00e9\\ud83d\\ude00\\n\\"\\\\\\/\\b\\f\\r\\t\\u0000", "caf\u00e9 \U0001f600"]]}'
+        ],
         ['{"instances":[[0.30000000000000004, 2.2250738585072014e-308, 1.7976931348623157e308]]}'],
         ['{"instances":[[4.9406564584124654e-324]]}'],  # subnormal: left to the Python path
     ],
@@ -129,7 +131,12 @@ def test_reads_what_the_python_path_reads(texts: list[str]) -> None:
         ['{"instances":[[NaN]]}', '{"instances":[[Infinity]]}'],
         ['{"instances":[["\\ud800"]]}', '{"instances":[["\\udc00"]]}', '{"instances":[["a"]]}'],
         ['{"instances":[["\\ud800\\u0041"]]}'],
-        ['{"instances":[[1,]]}', '{"instances":[[01]]}', '{"instances":[[.5]]}', '{"instances":[[1.]]}'],
+        [
+            '{"instances":[[1,]]}',
+            '{"instances":[[01]]}',
+            '{"instances":[[.5]]}',
+            '{"instances":[[1.]]}',
+        ],
         ['{"instances":[["a\tb"]]}', '{"instances":[["\x1f"]]}'],  # raw control characters
         ['{"instances":[[1]]} x', "", "  ", "3", '"s"', "null", '{"instances": 3}'],
         ['{"instances":[[1]]}', '{"instances":[[2]]'],  # cut short
@@ -224,12 +231,16 @@ def payloads(draw: Any, value: Any, width: Any) -> list[str]:
     """Payload texts of rows of ``value``s, in the shapes the reader takes."""
     texts = []
     for _ in range(draw(st.integers(1, 6))):
-        rows = [[draw(value(j)) for j in range(draw(width))] for _ in range(draw(st.integers(0, 3)))]
+        rows = [
+            [draw(value(j)) for j in range(draw(width))] for _ in range(draw(st.integers(0, 3)))
+        ]
         ws = draw(WS)
         body = [f"[{ws}" + f"{ws},{ws}".join(r) + f"{ws}]" for r in rows]
         shape = draw(st.integers(0, 3))
         if shape == 0 or not rows:
-            texts.append(f'{ws}{{{ws}"instances"{ws}:{ws}[{ws}' + ",".join(body) + f"{ws}]{ws}}}{ws}")
+            texts.append(
+                f'{ws}{{{ws}"instances"{ws}:{ws}[{ws}' + ",".join(body) + f"{ws}]{ws}}}{ws}"
+            )
         elif shape == 1:
             texts.append('{"instances":[' + ",".join(body) + "]}")
         elif shape == 2:
@@ -263,7 +274,11 @@ def test_anything_reads_alike(data: Any) -> None:
         i = data.draw(st.integers(0, len(texts) - 1))
         t = texts[i]
         at = data.draw(st.integers(0, len(t)))
-        texts[i] = t[:at] + data.draw(st.sampled_from(["", "x", ",", "]", "[", '"', "\\", "{"])) + t[at + 1 :]
+        texts[i] = (
+            t[:at]
+            + data.draw(st.sampled_from(["", "x", ",", "]", "[", '"', "\\", "{"]))
+            + t[at + 1 :]
+        )
     assert_same(texts)
 
 
