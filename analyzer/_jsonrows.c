@@ -692,9 +692,337 @@ done:
     return result;
 }
 
+/* ------------------------------------------------------------------------------- envelopes */
+
+/* The capture records' fields the analyzer reads (analyzer/capture_columns.py _SCHEMA), as
+   Arrow's JSON reader gives them with that schema: 8 string leaves under 5 structs. */
+enum { L_IN_DATA, L_IN_ENC, L_IN_TYPE, L_OUT_DATA, L_OUT_ENC, L_OUT_TYPE, L_TIME, L_MODEL, LEAVES };
+enum { S_CAPTURE, S_IN, S_OUT, S_EVENT, S_MODELTAP, STRUCTS };
+
+typedef struct {
+    Col leaf[LEAVES];
+    uint8_t *valid[STRUCTS]; /* per row */
+} Env;
+
+/* A JSON value skipped, but checked as strictly as a JSON parser would: a line Arrow's reader
+   refuses must not be read here. Numbers Arrow might refuse (an exponent overflowing a double)
+   and deep nesting are left to it. */
+static int skip_value(Cur *s, int depth);
+
+static int skip_string(Cur *s)
+{
+    const unsigned char *p = s->p + 1, *e = s->e;
+    for (;;) {
+        while (p < e && *p != '"' && *p != '\\' && *p >= 0x20) p++;
+        if (p >= e || *p < 0x20) return UNREAD;
+        if (*p == '"') break;
+        /* an escape */
+        if (e - p < 2) return UNREAD;
+        unsigned char t = p[1];
+        if (t == 'u') {
+            unsigned cp, lo;
+            if (e - p < 6 || !hex4(p + 2, &cp)) return UNREAD;
+            p += 6;
+            if (cp >= 0xDC00 && cp <= 0xDFFF) return UNREAD;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                if (e - p < 6 || p[0] != '\\' || p[1] != 'u' || !hex4(p + 2, &lo) || lo < 0xDC00 ||
+                    lo > 0xDFFF)
+                    return UNREAD;
+                p += 6;
+            }
+        } else if (t == '"' || t == '\\' || t == '/' || t == 'b' || t == 'f' || t == 'n' ||
+                   t == 'r' || t == 't') {
+            p += 2;
+        } else {
+            return UNREAD;
+        }
+    }
+    s->p = p + 1;
+    return OK;
+}
+
+static int skip_number(Cur *s)
+{
+    const unsigned char *p = s->p, *e = s->e, *start = s->p;
+    if (p < e && *p == '-') p++;
+    if (p >= e) return UNREAD;
+    if (*p == '0') p++;
+    else if (*p >= '1' && *p <= '9')
+        while (p < e && *p >= '0' && *p <= '9') p++;
+    else return UNREAD;
+    if (p < e && *p == '.') {
+        p++;
+        if (p >= e || *p < '0' || *p > '9') return UNREAD;
+        while (p < e && *p >= '0' && *p <= '9') p++;
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < e && (*p == '+' || *p == '-')) p++;
+        if (p >= e || *p < '0' || *p > '9') return UNREAD;
+        const unsigned char *digits = p;
+        while (p < e && *p >= '0' && *p <= '9') p++;
+        if (p - digits > 2) return UNREAD; /* exponents from 100: Arrow's to judge */
+    }
+    if (p - start > 40) return UNREAD;
+    s->p = p;
+    return OK;
+}
+
+static int skip_value(Cur *s, int depth)
+{
+    int t = peek(s);
+    if (t == '"') return skip_string(s);
+    if (t == '-' || (t >= '0' && t <= '9')) return skip_number(s);
+    if (t == 't') return lit(s, "true", 4) ? OK : UNREAD;
+    if (t == 'f') return lit(s, "false", 5) ? OK : UNREAD;
+    if (t == 'n') return lit(s, "null", 4) ? OK : UNREAD;
+    if (depth >= 32 || (t != '[' && t != '{')) return UNREAD;
+    int close = t == '[' ? ']' : '}';
+    s->p++;
+    skip_ws(s);
+    if (peek(s) == close) {
+        s->p++;
+        return OK;
+    }
+    for (;;) {
+        skip_ws(s);
+        if (close == '}') {
+            if (peek(s) != '"' || skip_string(s) != OK) return UNREAD;
+            skip_ws(s);
+            if (peek(s) != ':') return UNREAD;
+            s->p++;
+            skip_ws(s);
+        }
+        if (skip_value(s, depth + 1) != OK) return UNREAD;
+        skip_ws(s);
+        int c = peek(s);
+        s->p++;
+        if (c == close) return OK;
+        if (c != ',') return UNREAD;
+    }
+}
+
+/* The key at s->p (its opening quote) as one of names[] (*which, or -1 for another key);
+   UNREAD for a key with an escape (Arrow decodes it: left to Arrow). s->p after the ':'. */
+static int read_key(Cur *s, const char *const *names, int count, int *which)
+{
+    const unsigned char *p = s->p + 1, *e = s->e;
+    const unsigned char *q = p;
+    while (q < e && *q != '"' && *q != '\\') q++;
+    if (q >= e || *q == '\\') return UNREAD;
+    *which = -1;
+    size_t len = (size_t)(q - p);
+    for (int i = 0; i < count; i++) {
+        if (strlen(names[i]) == len && memcmp(names[i], p, len) == 0) {
+            *which = i;
+            break;
+        }
+    }
+    if (*which < 0) {
+        s->p = p - 1; /* another key: skipped, and checked as any string */
+        if (skip_string(s) != OK) return UNREAD;
+    } else {
+        s->p = q + 1;
+    }
+    skip_ws(s);
+    if (peek(s) != ':') return UNREAD;
+    s->p++;
+    skip_ws(s);
+    return OK;
+}
+
+/* An object of tracked keys: for key i, leaf[i] >= 0 is a string leaf, else sub[i] >= 0 a
+   nested struct (read by read_struct again); others are skipped. */
+typedef struct Shape {
+    const char *const *names;
+    int count;
+    const int *leaf;
+    const struct Shape *const *sub;
+    const int *sub_struct;
+} Shape;
+
+static int read_struct(Env *v, Py_ssize_t r, Cur *s, const Shape *shape, int depth)
+{
+    /* s->p at '{' */
+    unsigned seen = 0;
+    s->p++;
+    skip_ws(s);
+    if (peek(s) == '}') {
+        s->p++;
+        return OK;
+    }
+    for (;;) {
+        skip_ws(s);
+        if (peek(s) != '"') return UNREAD;
+        int which;
+        if (read_key(s, shape->names, shape->count, &which) != OK) return UNREAD;
+        int rc;
+        if (which < 0) {
+            rc = skip_value(s, depth + 1);
+        } else {
+            if (seen & (1u << which)) return UNREAD; /* a repeated key: left to Arrow */
+            seen |= 1u << which;
+            int t = peek(s);
+            if (t == 'n') {
+                rc = lit(s, "null", 4) ? OK : UNREAD; /* null: as missing */
+            } else if (shape->leaf[which] >= 0) {
+                rc = t == '"' ? read_string(&v->leaf[shape->leaf[which]], r, s) : UNREAD;
+            } else {
+                if (t != '{') return UNREAD; /* another type than the schema's: Arrow's error */
+                v->valid[shape->sub_struct[which]][r] = 1;
+                rc = read_struct(v, r, s, shape->sub[which], depth + 1);
+            }
+        }
+        if (rc != OK) return rc;
+        skip_ws(s);
+        int c = peek(s);
+        s->p++;
+        if (c == '}') return OK;
+        if (c != ',') return UNREAD;
+    }
+}
+
+static const char *const SIDE_NAMES[] = {"data", "encoding", "observedContentType"};
+static const int IN_LEAVES[] = {L_IN_DATA, L_IN_ENC, L_IN_TYPE};
+static const int OUT_LEAVES[] = {L_OUT_DATA, L_OUT_ENC, L_OUT_TYPE};
+static const int NO_SUB[] = {-1, -1, -1};
+static const Shape IN_SHAPE = {SIDE_NAMES, 3, IN_LEAVES, NULL, NO_SUB};
+static const Shape OUT_SHAPE = {SIDE_NAMES, 3, OUT_LEAVES, NULL, NO_SUB};
+static const char *const CAPTURE_NAMES[] = {"endpointInput", "endpointOutput"};
+static const int NO_LEAVES[] = {-1, -1, -1};
+static const Shape *const CAPTURE_SUBS[] = {&IN_SHAPE, &OUT_SHAPE};
+static const int CAPTURE_STRUCTS[] = {S_IN, S_OUT};
+static const Shape CAPTURE_SHAPE = {CAPTURE_NAMES, 2, NO_LEAVES, CAPTURE_SUBS, CAPTURE_STRUCTS};
+static const char *const EVENT_NAMES[] = {"inferenceTime"};
+static const int EVENT_LEAVES[] = {L_TIME};
+static const Shape EVENT_SHAPE = {EVENT_NAMES, 1, EVENT_LEAVES, NULL, NO_SUB};
+static const char *const MODELTAP_NAMES[] = {"targetModel"};
+static const int MODELTAP_LEAVES[] = {L_MODEL};
+static const Shape MODELTAP_SHAPE = {MODELTAP_NAMES, 1, MODELTAP_LEAVES, NULL, NO_SUB};
+static const char *const TOP_NAMES[] = {"captureData", "eventMetadata", "modeltap"};
+static const Shape *const TOP_SUBS[] = {&CAPTURE_SHAPE, &EVENT_SHAPE, &MODELTAP_SHAPE};
+static const int TOP_STRUCTS[] = {S_CAPTURE, S_EVENT, S_MODELTAP};
+static const Shape TOP_SHAPE = {TOP_NAMES, 3, NO_LEAVES, TOP_SUBS, TOP_STRUCTS};
+
+static PyObject *leaf_buffers(Col *c, Py_ssize_t n)
+{
+    if (c->str_len > INT32_MAX) Py_RETURN_NONE;
+    Py_ssize_t nulls = 0;
+    PyObject *valid = validity(c, n, &nulls);
+    PyObject *values = PyBytes_FromStringAndSize(c->str, (Py_ssize_t)c->str_len);
+    PyObject *offsets = PyBytes_FromStringAndSize(NULL, (n + 1) * 4);
+    if (valid == NULL || values == NULL || offsets == NULL) {
+        Py_XDECREF(valid);
+        Py_XDECREF(values);
+        Py_XDECREF(offsets);
+        return NULL;
+    }
+    int32_t *o = (int32_t *)PyBytes_AS_STRING(offsets);
+    o[0] = 0;
+    for (Py_ssize_t r = 0; r < n; r++) o[r + 1] = (int32_t)c->end[r];
+    return Py_BuildValue("(nNNN)", nulls, valid, offsets, values);
+}
+
+static PyObject *struct_buffers(const uint8_t *valid, Py_ssize_t n)
+{
+    Py_ssize_t nulls = 0;
+    for (Py_ssize_t r = 0; r < n; r++) nulls += !valid[r];
+    if (nulls == 0) return Py_BuildValue("(nO)", (Py_ssize_t)0, Py_None);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (n + 7) / 8);
+    if (out == NULL) return NULL;
+    unsigned char *bits = (unsigned char *)PyBytes_AS_STRING(out);
+    memset(bits, 0, (size_t)(n + 7) / 8);
+    for (Py_ssize_t r = 0; r < n; r++)
+        if (valid[r]) bits[r >> 3] |= (unsigned char)(1u << (r & 7));
+    return Py_BuildValue("(nN)", nulls, out);
+}
+
+static PyObject *read_envelopes(PyObject *self, PyObject *arg)
+{
+    Py_buffer buf;
+    (void)self;
+    if (PyObject_GetBuffer(arg, &buf, PyBUF_SIMPLE) != 0) return NULL;
+    const unsigned char *data = buf.buf, *end = data + buf.len;
+    PyObject *result = NULL, *leaves = NULL, *structs = NULL;
+    Env v;
+    memset(&v, 0, sizeof v);
+    Py_ssize_t lines = 1;
+    for (const unsigned char *p = data; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+        lines++;
+    int rc = OK;
+    for (int i = 0; i < LEAVES && rc == OK; i++) rc = col_room(&v.leaf[i], lines);
+    for (int i = 0; i < STRUCTS && rc == OK; i++) {
+        v.valid[i] = PyMem_Calloc((size_t)lines, 1);
+        if (v.valid[i] == NULL) rc = NO_MEMORY;
+    }
+    Py_ssize_t n = 0;
+    const unsigned char *p = data;
+    while (rc == OK && p < end) {
+        const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+        const unsigned char *stop = nl == NULL ? end : nl;
+        Cur s = {p, stop};
+        if (peek(&s) != '{') {
+            rc = UNREAD; /* an empty line or not an object: left to Arrow's reader */
+            break;
+        }
+        for (int i = 0; i < LEAVES; i++) put_null(&v.leaf[i], n);
+        v.valid[S_CAPTURE][n] = 0;
+        rc = read_struct(&v, n, &s, &TOP_SHAPE, 0);
+        if (rc == OK && s.p != stop) rc = UNREAD; /* anything after the object */
+        for (int i = 0; i < LEAVES; i++) /* strings read keep their kind; the rest stay null */
+            if (v.leaf[i].kind[n] != K_STR) put_null(&v.leaf[i], n);
+        n++;
+        p = nl == NULL ? end : nl + 1;
+    }
+    if (rc == NO_MEMORY) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (rc == UNREAD) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    /* children of a null struct are null (as Arrow's reader leaves them) */
+    for (Py_ssize_t r = 0; r < n; r++) {
+        if (!v.valid[S_CAPTURE][r]) v.valid[S_IN][r] = v.valid[S_OUT][r] = 0;
+    }
+    leaves = PyList_New(LEAVES);
+    structs = PyList_New(STRUCTS);
+    if (leaves == NULL || structs == NULL) goto done;
+    for (int i = 0; i < LEAVES; i++) {
+        PyObject *item = leaf_buffers(&v.leaf[i], n);
+        if (item == NULL) goto done;
+        if (item == Py_None) {
+            result = item;
+            goto done;
+        }
+        PyList_SET_ITEM(leaves, i, item);
+    }
+    for (int i = 0; i < STRUCTS; i++) {
+        PyObject *item = struct_buffers(v.valid[i], n);
+        if (item == NULL) goto done;
+        PyList_SET_ITEM(structs, i, item);
+    }
+    result = Py_BuildValue("(nOO)", n, leaves, structs);
+done:
+    Py_XDECREF(leaves);
+    Py_XDECREF(structs);
+    for (int i = 0; i < LEAVES; i++) {
+        PyMem_Free(v.leaf[i].kind);
+        PyMem_Free(v.leaf[i].val);
+        PyMem_Free(v.leaf[i].end);
+        PyMem_Free(v.leaf[i].str);
+    }
+    for (int i = 0; i < STRUCTS; i++) PyMem_Free(v.valid[i]);
+    PyBuffer_Release(&buf);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"read_rows", read_rows, METH_VARARGS,
      "read_rows(offsets, data, offset, length, key, /) -> (rows, columns) | None"},
+    {"read_envelopes", read_envelopes, METH_O,
+     "read_envelopes(chunk, /) -> (rows, leaves, structs) | None"},
     {NULL, NULL, 0, NULL},
 };
 

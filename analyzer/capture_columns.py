@@ -39,7 +39,7 @@ from analyzer.capture_payload import INPUT, OUTPUT, PayloadError, rows_from_json
 from analyzer.capture_records import records_table
 from analyzer.capture_template import canonical_chunk, valid_utf8
 from analyzer.errors import DataError
-from analyzer.jsonrows import rows_table
+from analyzer.jsonrows import envelope_table, rows_table
 from analyzer.object_stream import ObjectData, whole
 from analyzer.payloads import ParseStats, PayloadParser, concat_tables
 from analyzer.profile import Profile
@@ -247,16 +247,18 @@ def _chunk_table(
         return table, read, stats
     if not _lines_are_objects(chunk) or not valid_utf8(pa.py_buffer(chunk)):
         raise _Fallback  # Arrow's JSON reader does not check the fields it skips are UTF-8
-    try:
-        envelope = pajson.read_json(
-            pa.BufferReader(pa.py_buffer(chunk)),
-            read_options=pajson.ReadOptions(use_threads=False, block_size=_BLOCK_BYTES),
-            parse_options=pajson.ParseOptions(
-                explicit_schema=_SCHEMA, unexpected_field_behavior="ignore"
-            ),
-        ).combine_chunks()
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise _Fallback from exc
+    envelope = envelope_table(chunk, _SCHEMA)  # in C where built, else None
+    if envelope is None:
+        try:
+            envelope = pajson.read_json(
+                pa.BufferReader(pa.py_buffer(chunk)),
+                read_options=pajson.ReadOptions(use_threads=False, block_size=_BLOCK_BYTES),
+                parse_options=pajson.ParseOptions(
+                    explicit_schema=_SCHEMA, unexpected_field_behavior="ignore"
+                ),
+            ).combine_chunks()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise _Fallback from exc
     if envelope.num_rows == 0:
         return None, read, stats
     capture = envelope.column("captureData").chunk(0)

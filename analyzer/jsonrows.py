@@ -28,10 +28,20 @@ def _unread(
     return None
 
 
+Leaves = list[tuple[int, bytes | None, bytes, bytes]]
+Structs = list[tuple[int, bytes | None]]
+
+
+def _no_envelopes(chunk: object, /) -> tuple[int, Leaves, Structs] | None:
+    """Where the C reader is not built: Arrow's JSON reader reads the records."""
+    return None
+
+
 try:
+    from analyzer._jsonrows import read_envelopes as _read_envelopes
     from analyzer._jsonrows import read_rows as _read_rows
 except ImportError:  # not built: the pure-Python checkout
-    _read_rows = _unread
+    _read_rows, _read_envelopes = _unread, _no_envelopes
 
 compiled = _read_rows is not _unread
 
@@ -67,3 +77,31 @@ def rows_table(texts: pa.Array, key: str, name: Callable[[int], str]) -> pa.Tabl
             arr = pa.Array.from_buffers(_TYPES[code], n, bufs, null_count=nulls)
         arrays[names[j]] = arr
     return pa.table(arrays)
+
+
+def envelope_table(chunk: memoryview | bytes, schema: pa.Schema) -> pa.Table | None:
+    """The capture records of ``chunk`` (lines of JSON objects, checked UTF-8) as the table
+    Arrow's JSON reader gives with ``schema`` (analyzer.capture_columns' fields: its string
+    leaves and structs, in that order), or None for Arrow's reader: a line it might read
+    otherwise (an escaped key, a repeated one, a field of another type, an empty line, a
+    number with an exponent from 100, ...) is left to it."""
+    if not compiled:
+        return None
+    found = _read_envelopes(chunk)
+    if found is None:
+        return None
+    n, leaves, structs = found
+    it_leaves, it_structs = iter(leaves), iter(structs)
+
+    def build(kind: pa.DataType) -> pa.Array:
+        if pa.types.is_struct(kind):
+            nulls, valid = next(it_structs)
+            children = [build(kind.field(i).type) for i in range(kind.num_fields)]
+            bufs = [None if valid is None else pa.py_buffer(valid)]
+            return pa.Array.from_buffers(kind, n, bufs, null_count=nulls, children=children)
+        nulls, valid, offsets, values = next(it_leaves)
+        bufs = [None if valid is None else pa.py_buffer(valid)]
+        bufs += [pa.py_buffer(offsets), pa.py_buffer(values)]
+        return pa.Array.from_buffers(kind, n, bufs, null_count=nulls)
+
+    return pa.Table.from_arrays([build(f.type) for f in schema], schema=schema)

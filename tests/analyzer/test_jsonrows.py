@@ -16,15 +16,18 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.json as pajson
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import analyzer.capture_columns as capture_columns
 from analyzer import jsonrows
-from analyzer.capture_columns import parse_side
+from analyzer.capture_columns import _SCHEMA, parse_side
 from analyzer.capture_payload import INPUT, OUTPUT
+from analyzer.capture_template import valid_utf8
 from analyzer.payloads import ParseStats, PayloadParser
+from tests.fuzz.strategies import JSON, records
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = ["a", "b", "c"]
@@ -300,3 +303,133 @@ def test_float_literals_correctly_rounded(lits: list[str]) -> None:
         return
     values = column.to_numpy(zero_copy_only=False).view(np.int64).tolist()
     assert values == np.array(expect, dtype=np.float64).view(np.int64).tolist()
+
+
+# --------------------------------------------------------------------------------- envelopes
+
+
+def arrow_envelopes(chunk: bytes) -> pa.Table | None:
+    try:
+        return pajson.read_json(
+            pa.BufferReader(pa.py_buffer(chunk)),
+            read_options=pajson.ReadOptions(use_threads=False),
+            parse_options=pajson.ParseOptions(
+                explicit_schema=_SCHEMA, unexpected_field_behavior="ignore"
+            ),
+        ).combine_chunks()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
+def leaves(table: pa.Table) -> list[pa.Array]:
+    """Every struct and leaf array as stored (``field`` keeps a child's own validity)."""
+    out: list[pa.Array] = []
+
+    def walk(arr: pa.Array) -> None:
+        out.append(arr)
+        if pa.types.is_struct(arr.type):
+            for i in range(arr.type.num_fields):
+                walk(arr.field(i))
+
+    for column in table.columns:
+        walk(column.combine_chunks())
+    return out
+
+
+def assert_same_envelopes(chunk: bytes, *, read: bool = False) -> None:
+    """envelope_table gives Arrow's table, or leaves the chunk to Arrow (None)."""
+    if not capture_columns._lines_are_objects(chunk) or not valid_utf8(pa.py_buffer(chunk)):
+        return  # such chunks never reach either reader
+    got = jsonrows.envelope_table(chunk, _SCHEMA)
+    if read and jsonrows.compiled:
+        assert got is not None
+    if got is None:
+        return
+    expect = arrow_envelopes(chunk)
+    assert expect is not None, chunk  # Arrow's reader refuses what was read
+    assert got.schema == expect.schema
+    for a, b in zip(leaves(got), leaves(expect), strict=True):
+        assert a.to_pylist() == b.to_pylist()
+        assert a.is_valid().to_pylist() == b.is_valid().to_pylist()
+
+
+def capture_line(i: int, data: str, when: str = "2024-01-01T00:00:00Z") -> bytes:
+    return orjson.dumps(
+        {
+            "captureData": {
+                "endpointInput": {
+                    "observedContentType": "application/json",
+                    "mode": "INPUT",
+                    "data": data,
+                    "encoding": "JSON",
+                },
+                "endpointOutput": {
+                    "observedContentType": "application/json",
+                    "mode": "OUTPUT",
+                    "data": '{"predictions": [0.5]}',
+                    "encoding": "JSON",
+                },
+            },
+            "eventMetadata": {"eventId": f"e{i}", "inferenceTime": when},
+            "eventVersion": "0",
+        }
+    )
+
+
+SIDECAR = b"\n".join(capture_line(i, f'{{"instances":[[{i},{i / 7},"c\\u00e9{i}"]]}}')
+                     for i in range(20)) + b"\n"  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [
+        SIDECAR,
+        SIDECAR.rstrip(b"\n"),  # no line end at the end
+        b'{"captureData":null,"eventMetadata":{"inferenceTime":null},"modeltap":{"targetModel":"m"}}\n'
+        b'{"captureData":{},"modeltap":null}\n{}\n'
+        b'{"captureData":{"endpointInput":null,"endpointOutput":{"data":"x"}},"x":[1,{"a":[]}]}\n',
+        b'{"x":{"captureData":{"endpointInput":{"data":5}}},"captureData":{"endpointInput":{"data":"\\u00e9\\ud83d\\ude00\\"\\/"}}}\n',
+        b'{ "captureData" : { "endpointInput" : { "data" : "1" , "encoding" : "CSV" } } }\n',
+    ],
+)
+def test_envelopes_read_as_arrow_reads_them(chunk: bytes) -> None:
+    assert_same_envelopes(chunk, read=True)
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [
+        SIDECAR + b"\n" + SIDECAR,  # an empty line
+        SIDECAR.replace(b'"captureData"', b'"captur\\u0065Data"', 1),  # an escaped key
+        SIDECAR.replace(b'"eventVersion":"0"', b'"eventVersion":"0","eventMetadata":{}', 1),
+        SIDECAR.replace(b'"eventVersion":"0"', b'"eventVersion":1e400', 1),
+        SIDECAR.replace(b'"encoding":"JSON"', b'"encoding":5', 1),  # another type
+        SIDECAR.replace(b'"eventMetadata":{', b'"eventMetadata":[{', 1),
+        SIDECAR.replace(b'"eventId":"e3"', b'"eventId":"\\ud800"', 1),
+        SIDECAR.replace(b'"eventId":"e3"', b'"eventId":tru', 1),
+        SIDECAR.replace(b'"eventId":"e3"', b'"eventId":"e\x013"', 1),  # a raw control character
+        SIDECAR.replace(b'"eventVersion":"0"}', b'"eventVersion":"0"} x', 1),
+        SIDECAR.replace(b'"eventVersion":"0"}', b'"eventVersion":"0"}\r', 1),
+        SIDECAR.replace(
+            b'"eventVersion":"0"}',
+            b'"eventVersion":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[0]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}',
+            1,
+        ),
+    ],
+)
+def test_envelopes_left_to_arrow(chunk: bytes) -> None:
+    if jsonrows.compiled:
+        assert jsonrows.envelope_table(chunk, _SCHEMA) is None
+    assert_same_envelopes(chunk)
+
+
+@given(st.lists(records() | JSON | st.sampled_from(SIDECAR.splitlines()), min_size=1, max_size=8),
+       st.data())  # fmt: skip
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+def test_any_envelopes_read_as_arrow_reads_them(recs: list[Any], data: Any) -> None:
+    chunk = b"\n".join(r if isinstance(r, bytes) else orjson.dumps(r) for r in recs) + b"\n"
+    if data.draw(st.booleans()):  # a byte changed anywhere
+        at = data.draw(st.integers(0, len(chunk) - 1))
+        new = data.draw(st.sampled_from(b'{}[]",:\\ 0e-.tnu\x00\x7f\xc3'))
+        chunk = chunk[:at] + bytes([new]) + chunk[at + 1 :]
+    assert_same_envelopes(chunk)
