@@ -555,15 +555,47 @@ static int read_payload(Grid *g, Cur *s, const char *key, Py_ssize_t key_len)
 
 /* ---------------------------------------------------------------------------------- columns */
 
-static PyObject *validity(Col *c, Py_ssize_t n, Py_ssize_t *nulls)
+/* A writable buffer of `size` bytes from `alloc` (pyarrow.allocate_buffer: Arrow's memory
+   pool, as Arrow's own readers allocate; its memory stays put while the buffer lives), its
+   memory in *data. */
+static PyObject *out_buffer(PyObject *alloc, Py_ssize_t size, char **data)
+{
+    PyObject *buf = PyObject_CallFunction(alloc, "n", size);
+    if (buf == NULL) return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(buf, &view, PyBUF_WRITABLE) != 0) {
+        Py_DECREF(buf);
+        return NULL;
+    }
+    *data = view.buf;
+    int short_ = view.len < size;
+    PyBuffer_Release(&view);
+    if (short_) {
+        Py_DECREF(buf);
+        PyErr_SetString(PyExc_ValueError, "allocated buffer too small");
+        return NULL;
+    }
+    return buf;
+}
+
+static PyObject *out_copy(PyObject *alloc, const void *src, Py_ssize_t size)
+{
+    char *data;
+    PyObject *buf = out_buffer(alloc, size, &data);
+    if (buf != NULL && size > 0) memcpy(data, src, (size_t)size);
+    return buf;
+}
+
+static PyObject *validity(PyObject *alloc, Col *c, Py_ssize_t n, Py_ssize_t *nulls)
 {
     Py_ssize_t k = 0;
     for (Py_ssize_t r = 0; r < n; r++) k += c->kind[r] == K_NULL;
     *nulls = k;
     if (k == 0) Py_RETURN_NONE;
-    PyObject *out = PyBytes_FromStringAndSize(NULL, (n + 7) / 8);
+    char *mem;
+    PyObject *out = out_buffer(alloc, (n + 7) / 8, &mem);
     if (out == NULL) return NULL;
-    unsigned char *bits = (unsigned char *)PyBytes_AS_STRING(out);
+    unsigned char *bits = (unsigned char *)mem;
     memset(bits, 0, (size_t)(n + 7) / 8);
     for (Py_ssize_t r = 0; r < n; r++)
         if (c->kind[r] != K_NULL) bits[r >> 3] |= (unsigned char)(1u << (r & 7));
@@ -572,31 +604,33 @@ static PyObject *validity(Col *c, Py_ssize_t n, Py_ssize_t *nulls)
 
 /* (code, null count, validity or None, values, offsets or None) for one column; None when
    its kinds mix (the Python path makes such a column text). */
-static PyObject *column(Col *c, Py_ssize_t n)
+static PyObject *column(PyObject *alloc, Col *c, Py_ssize_t n)
 {
+    char *mem;
     unsigned kinds = c->seen & ~(unsigned)K_NULL;
     const char *code;
     PyObject *values = NULL, *offsets = NULL;
     if (kinds == 0) {
         code = "n";
-        values = PyBytes_FromStringAndSize(NULL, 0);
+        values = out_buffer(alloc, 0, &mem);
     } else if (kinds == K_BOOL) {
         code = "b";
-        values = PyBytes_FromStringAndSize(NULL, (n + 7) / 8);
+        values = out_buffer(alloc, (n + 7) / 8, &mem);
         if (values != NULL) {
-            unsigned char *bits = (unsigned char *)PyBytes_AS_STRING(values);
+            unsigned char *bits = (unsigned char *)mem;
             memset(bits, 0, (size_t)(n + 7) / 8);
             for (Py_ssize_t r = 0; r < n; r++)
                 if (c->val[r]) bits[r >> 3] |= (unsigned char)(1u << (r & 7));
         }
     } else if (kinds == K_INT) {
         code = "i";
-        values = PyBytes_FromStringAndSize((const char *)c->val, n * 8);
+        values = out_copy(alloc, c->val, n * 8);
     } else if (kinds == K_FLOAT || (kinds == (K_FLOAT | K_INT) && !c->wide_int)) {
         code = "f";
-        values = PyBytes_FromStringAndSize((const char *)c->val, n * 8);
+        values = out_buffer(alloc, n * 8, &mem);
+        if (values != NULL) memcpy(mem, c->val, (size_t)n * 8);
         if (values != NULL && (kinds & K_INT)) {
-            char *v = PyBytes_AS_STRING(values);
+            char *v = mem;
             for (Py_ssize_t r = 0; r < n; r++) {
                 if (c->kind[r] == K_INT) {
                     int64_t i;
@@ -609,10 +643,10 @@ static PyObject *column(Col *c, Py_ssize_t n)
     } else if (kinds == K_STR) {
         if (c->str_len > INT32_MAX) Py_RETURN_NONE;
         code = "s";
-        values = PyBytes_FromStringAndSize(c->str, (Py_ssize_t)c->str_len);
-        offsets = PyBytes_FromStringAndSize(NULL, (n + 1) * 4);
+        values = out_copy(alloc, c->str, (Py_ssize_t)c->str_len);
+        offsets = out_buffer(alloc, (n + 1) * 4, &mem);
         if (offsets != NULL) {
-            int32_t *o = (int32_t *)PyBytes_AS_STRING(offsets);
+            int32_t *o = (int32_t *)mem;
             o[0] = 0;
             for (Py_ssize_t r = 0; r < n; r++) o[r + 1] = (int32_t)c->end[r];
         }
@@ -620,7 +654,7 @@ static PyObject *column(Col *c, Py_ssize_t n)
         Py_RETURN_NONE;
     }
     Py_ssize_t nulls = 0;
-    PyObject *valid = validity(c, n, &nulls);
+    PyObject *valid = values == NULL ? NULL : validity(alloc, c, n, &nulls);
     if (values == NULL || valid == NULL || (kinds == K_STR && offsets == NULL)) {
         Py_XDECREF(values);
         Py_XDECREF(offsets);
@@ -637,9 +671,10 @@ static PyObject *read_rows(PyObject *self, PyObject *args)
     Py_ssize_t offset, length;
     const char *key;
     Py_ssize_t key_len;
+    PyObject *alloc;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*y*nny#:read_rows", &off_buf, &data_buf, &offset, &length,
-                          &key, &key_len))
+    if (!PyArg_ParseTuple(args, "y*y*nny#O:read_rows", &off_buf, &data_buf, &offset, &length,
+                          &key, &key_len, &alloc))
         return NULL;
     PyObject *result = NULL;
     Grid g;
@@ -672,7 +707,7 @@ static PyObject *read_rows(PyObject *self, PyObject *args)
     PyObject *cols = PyList_New(g.ncols);
     if (cols == NULL) goto done;
     for (Py_ssize_t j = 0; j < g.ncols; j++) {
-        PyObject *col = column(&g.cols[j], g.rows);
+        PyObject *col = column(alloc, &g.cols[j], g.rows);
         if (col == NULL) {
             Py_DECREF(cols);
             goto done;
@@ -904,44 +939,47 @@ static const Shape *const TOP_SUBS[] = {&CAPTURE_SHAPE, &EVENT_SHAPE, &MODELTAP_
 static const int TOP_STRUCTS[] = {S_CAPTURE, S_EVENT, S_MODELTAP};
 static const Shape TOP_SHAPE = {TOP_NAMES, 3, NO_LEAVES, TOP_SUBS, TOP_STRUCTS};
 
-static PyObject *leaf_buffers(Col *c, Py_ssize_t n)
+static PyObject *leaf_buffers(PyObject *alloc, Col *c, Py_ssize_t n)
 {
     if (c->str_len > INT32_MAX) Py_RETURN_NONE;
     Py_ssize_t nulls = 0;
-    PyObject *valid = validity(c, n, &nulls);
-    PyObject *values = PyBytes_FromStringAndSize(c->str, (Py_ssize_t)c->str_len);
-    PyObject *offsets = PyBytes_FromStringAndSize(NULL, (n + 1) * 4);
+    char *mem = NULL;
+    PyObject *valid = validity(alloc, c, n, &nulls);
+    PyObject *values = valid == NULL ? NULL : out_copy(alloc, c->str, (Py_ssize_t)c->str_len);
+    PyObject *offsets = values == NULL ? NULL : out_buffer(alloc, (n + 1) * 4, &mem);
     if (valid == NULL || values == NULL || offsets == NULL) {
         Py_XDECREF(valid);
         Py_XDECREF(values);
         Py_XDECREF(offsets);
         return NULL;
     }
-    int32_t *o = (int32_t *)PyBytes_AS_STRING(offsets);
+    int32_t *o = (int32_t *)mem;
     o[0] = 0;
     for (Py_ssize_t r = 0; r < n; r++) o[r + 1] = (int32_t)c->end[r];
     return Py_BuildValue("(nNNN)", nulls, valid, offsets, values);
 }
 
-static PyObject *struct_buffers(const uint8_t *valid, Py_ssize_t n)
+static PyObject *struct_buffers(PyObject *alloc, const uint8_t *valid, Py_ssize_t n)
 {
     Py_ssize_t nulls = 0;
     for (Py_ssize_t r = 0; r < n; r++) nulls += !valid[r];
     if (nulls == 0) return Py_BuildValue("(nO)", (Py_ssize_t)0, Py_None);
-    PyObject *out = PyBytes_FromStringAndSize(NULL, (n + 7) / 8);
+    char *mem;
+    PyObject *out = out_buffer(alloc, (n + 7) / 8, &mem);
     if (out == NULL) return NULL;
-    unsigned char *bits = (unsigned char *)PyBytes_AS_STRING(out);
+    unsigned char *bits = (unsigned char *)mem;
     memset(bits, 0, (size_t)(n + 7) / 8);
     for (Py_ssize_t r = 0; r < n; r++)
         if (valid[r]) bits[r >> 3] |= (unsigned char)(1u << (r & 7));
     return Py_BuildValue("(nN)", nulls, out);
 }
 
-static PyObject *read_envelopes(PyObject *self, PyObject *arg)
+static PyObject *read_envelopes(PyObject *self, PyObject *args)
 {
     Py_buffer buf;
+    PyObject *alloc;
     (void)self;
-    if (PyObject_GetBuffer(arg, &buf, PyBUF_SIMPLE) != 0) return NULL;
+    if (!PyArg_ParseTuple(args, "y*O:read_envelopes", &buf, &alloc)) return NULL;
     const unsigned char *data = buf.buf, *end = data + buf.len;
     PyObject *result = NULL, *leaves = NULL, *structs = NULL;
     Env v;
@@ -990,7 +1028,7 @@ static PyObject *read_envelopes(PyObject *self, PyObject *arg)
     structs = PyList_New(STRUCTS);
     if (leaves == NULL || structs == NULL) goto done;
     for (int i = 0; i < LEAVES; i++) {
-        PyObject *item = leaf_buffers(&v.leaf[i], n);
+        PyObject *item = leaf_buffers(alloc, &v.leaf[i], n);
         if (item == NULL) goto done;
         if (item == Py_None) {
             result = item;
@@ -999,7 +1037,7 @@ static PyObject *read_envelopes(PyObject *self, PyObject *arg)
         PyList_SET_ITEM(leaves, i, item);
     }
     for (int i = 0; i < STRUCTS; i++) {
-        PyObject *item = struct_buffers(v.valid[i], n);
+        PyObject *item = struct_buffers(alloc, v.valid[i], n);
         if (item == NULL) goto done;
         PyList_SET_ITEM(structs, i, item);
     }
@@ -1020,9 +1058,9 @@ done:
 
 static PyMethodDef methods[] = {
     {"read_rows", read_rows, METH_VARARGS,
-     "read_rows(offsets, data, offset, length, key, /) -> (rows, columns) | None"},
-    {"read_envelopes", read_envelopes, METH_O,
-     "read_envelopes(chunk, /) -> (rows, leaves, structs) | None"},
+     "read_rows(offsets, data, offset, length, key, alloc, /) -> (rows, columns) | None"},
+    {"read_envelopes", read_envelopes, METH_VARARGS,
+     "read_envelopes(chunk, alloc, /) -> (rows, leaves, structs) | None"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -14,25 +14,27 @@ then takes the Python path.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 
-Columns = list[tuple[str, int, bytes | None, bytes, bytes | None]]
+Columns = list[tuple[str, int, pa.Buffer | None, pa.Buffer, pa.Buffer | None]]
 
 
 def _unread(
-    offsets: object, data: object, offset: int, length: int, key: bytes, /
+    offsets: object, data: object, offset: int, length: int, key: bytes, alloc: object, /
 ) -> tuple[int, Columns] | None:
     """Where the C reader is not built: nothing read, the Python path reads it all."""
     return None
 
 
-Leaves = list[tuple[int, bytes | None, bytes, bytes]]
-Structs = list[tuple[int, bytes | None]]
+Leaf = tuple[int, pa.Buffer | None, pa.Buffer, pa.Buffer]
+Struct = tuple[int, pa.Buffer | None]
+Leaves = list[Leaf]
+Structs = list[Struct]
 
 
-def _no_envelopes(chunk: object, /) -> tuple[int, Leaves, Structs] | None:
+def _no_envelopes(chunk: object, alloc: object, /) -> tuple[int, Leaves, Structs] | None:
     """Where the C reader is not built: Arrow's JSON reader reads the records."""
     return None
 
@@ -56,7 +58,7 @@ def rows_table(texts: pa.Array, key: str, name: Callable[[int], str]) -> pa.Tabl
     _, offsets, data = texts.buffers()
     if offsets is None or data is None:
         return None
-    found = _read_rows(offsets, data, texts.offset, len(texts), key.encode())
+    found = _read_rows(offsets, data, texts.offset, len(texts), key.encode(), pa.allocate_buffer)
     if found is None:
         return None
     n, columns = found
@@ -70,10 +72,10 @@ def rows_table(texts: pa.Array, key: str, name: Callable[[int], str]) -> pa.Tabl
         if code == "n":
             arr: pa.Array = pa.nulls(n)
         else:
-            bufs = [None if validity is None else pa.py_buffer(validity)]
+            bufs = [None if validity is None else validity]
             if offs is not None:
-                bufs.append(pa.py_buffer(offs))
-            bufs.append(pa.py_buffer(values))
+                bufs.append(offs)
+            bufs.append(values)
             arr = pa.Array.from_buffers(_TYPES[code], n, bufs, null_count=nulls)
         arrays[names[j]] = arr
     return pa.table(arrays)
@@ -87,21 +89,26 @@ def envelope_table(chunk: memoryview | bytes, schema: pa.Schema) -> pa.Table | N
     number with an exponent from 100, ...) is left to it."""
     if not compiled:
         return None
-    found = _read_envelopes(chunk)
+    found = _read_envelopes(chunk, pa.allocate_buffer)
     if found is None:
         return None
     n, leaves, structs = found
     it_leaves, it_structs = iter(leaves), iter(structs)
+    arrays = [_envelope_array(f.type, n, it_leaves, it_structs) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
 
-    def build(kind: pa.DataType) -> pa.Array:
-        if pa.types.is_struct(kind):
-            nulls, valid = next(it_structs)
-            children = [build(kind.field(i).type) for i in range(kind.num_fields)]
-            bufs = [None if valid is None else pa.py_buffer(valid)]
-            return pa.Array.from_buffers(kind, n, bufs, null_count=nulls, children=children)
-        nulls, valid, offsets, values = next(it_leaves)
-        bufs = [None if valid is None else pa.py_buffer(valid)]
-        bufs += [pa.py_buffer(offsets), pa.py_buffer(values)]
-        return pa.Array.from_buffers(kind, n, bufs, null_count=nulls)
 
-    return pa.Table.from_arrays([build(f.type) for f in schema], schema=schema)
+def _envelope_array(
+    kind: pa.DataType, n: int, leaves: Iterator[Leaf], structs: Iterator[Struct]
+) -> pa.Array:
+    """A field of the envelope from the reader's buffers, taken in the schema's order (a
+    function of its own: a nested closure calling itself would be a reference cycle, holding
+    a chunk's buffers until the garbage collector runs)."""
+    if pa.types.is_struct(kind):
+        nulls, valid = next(structs)
+        children = [
+            _envelope_array(kind.field(i).type, n, leaves, structs) for i in range(kind.num_fields)
+        ]
+        return pa.Array.from_buffers(kind, n, [valid], null_count=nulls, children=children)
+    nulls, valid, offsets, values = next(leaves)
+    return pa.Array.from_buffers(kind, n, [valid, offsets, values], null_count=nulls)
