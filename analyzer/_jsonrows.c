@@ -182,6 +182,23 @@ static int eisel_lemire(uint64_t man, int e10, int neg, double *out)
     return 1;
 }
 
+/* Whether the 8 bytes (little-endian load) are all ASCII digits, and their value. */
+static inline int eight_digits(const unsigned char *p, uint64_t *value)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    if ((((v & 0xF0F0F0F0F0F0F0F0ull) | (((v + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull) >> 4)) !=
+         0x3333333333333333ull))
+        return 0;
+    v -= 0x3030303030303030ull;
+    v = v * 10 + (v >> 8); /* pairs */
+    v = (((v & 0x000000FF000000FFull) * (100 + (1000000ull << 32))) +
+         (((v >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32)))) >>
+        32;
+    *value = v;
+    return 1;
+}
+
 /* The number at s->p into column c, row r. */
 static int read_number(Col *c, Py_ssize_t r, Cur *s)
 {
@@ -196,6 +213,14 @@ static int read_number(Col *c, Py_ssize_t r, Cur *s)
     if (*p == '0') {
         p++;
     } else if (*p >= '1' && *p <= '9') {
+        w = (uint64_t)(*p++ - '0');
+        nd = 1;
+        uint64_t eight;
+        while (nd <= 11 && e - p >= 8 && eight_digits(p, &eight)) { /* 8 at a time */
+            w = w * 100000000u + eight;
+            nd += 8;
+            p += 8;
+        }
         while (p < e && *p >= '0' && *p <= '9') {
             if (nd < 19) {
                 w = w * 10 + (uint64_t)(*p - '0');
@@ -212,6 +237,13 @@ static int read_number(Col *c, Py_ssize_t r, Cur *s)
         is_float = 1;
         p++;
         if (p >= e || *p < '0' || *p > '9') return UNREAD;
+        uint64_t eight;
+        while (nd > 0 && nd <= 11 && e - p >= 8 && eight_digits(p, &eight)) { /* 8 at a time */
+            w = w * 100000000u + eight;
+            nd += 8;
+            frac += 8;
+            p += 8;
+        }
         while (p < e && *p >= '0' && *p <= '9') {
             unsigned d = (unsigned)(*p - '0');
             if (nd == 0 && d == 0) {

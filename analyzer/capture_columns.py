@@ -245,10 +245,13 @@ def _chunk_table(
         stats.records += table.num_rows
         stats.rows += table.num_rows
         return table, read, stats
-    if not _lines_are_objects(chunk) or not valid_utf8(pa.py_buffer(chunk)):
+    if not valid_utf8(pa.py_buffer(chunk)):
         raise _Fallback  # Arrow's JSON reader does not check the fields it skips are UTF-8
-    envelope = envelope_table(chunk, _SCHEMA)  # in C where built, else None
+    # In C where built (None otherwise); it reads only chunks whose lines all start with "{".
+    envelope = envelope_table(chunk, _SCHEMA)
     if envelope is None:
+        if not _lines_are_objects(chunk):
+            raise _Fallback
         try:
             envelope = pajson.read_json(
                 pa.BufferReader(pa.py_buffer(chunk)),

@@ -408,6 +408,8 @@ def test_envelopes_read_as_arrow_reads_them(chunk: bytes) -> None:
         SIDECAR.replace(b'"eventMetadata":{', b'"eventMetadata":[{', 1),
         SIDECAR.replace(b'"eventId":"e3"', b'"eventId":"\\ud800"', 1),
         SIDECAR.replace(b'"eventId":"e3"', b'"eventId":tru', 1),
+        SIDECAR + b"[1]\n",  # not an object
+        b" " + SIDECAR,
         SIDECAR.replace(b'"eventId":"e3"', b'"eventId":"e\x013"', 1),  # a raw control character
         SIDECAR.replace(b'"eventVersion":"0"}', b'"eventVersion":"0"} x', 1),
         SIDECAR.replace(b'"eventVersion":"0"}', b'"eventVersion":"0"}\r', 1),
