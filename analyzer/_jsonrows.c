@@ -28,6 +28,10 @@ product cannot decide the rounding), else CPython's correctly rounded PyOS_strin
 #include <stdint.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "_jsonrows_pow10.h"
 
 enum { K_NULL = 1, K_BOOL = 2, K_INT = 4, K_FLOAT = 8, K_STR = 16 };
@@ -382,10 +386,9 @@ static inline size_t put_utf8(unsigned cp, char *d)
 /* The string at s->p (its opening quote) decoded into column c, row r. */
 static int read_string(Col *c, Py_ssize_t r, Cur *s)
 {
-    const unsigned char *p = s->p + 1, *e = s->e, *q = p;
-    while (q < e && *q != '"') q += *q == '\\' ? 2 : 1; /* the raw extent: room enough */
-    if (q >= e) return UNREAD;
-    size_t need = c->str_len + (size_t)(q - p);
+    const unsigned char *p = s->p + 1, *e = s->e;
+    /* the rest of the text bounds what the string decodes to; 16 bytes more for block stores */
+    size_t need = c->str_len + (size_t)(e - p) + 16;
     if (need > c->str_cap) {
         size_t cap = need * 2 + 256;
         char *str = PyMem_Realloc(c->str, cap);
@@ -394,9 +397,34 @@ static int read_string(Col *c, Py_ssize_t r, Cur *s)
         c->str_cap = cap;
     }
     char *d = c->str + c->str_len;
-    while (p < q) {
+    for (;;) {
+#if defined(__SSE2__)
+        /* 16 plain bytes at a time: stored, then kept up to the first that is not */
+        const __m128i quote = _mm_set1_epi8('"'), slash = _mm_set1_epi8('\\');
+        const __m128i space = _mm_set1_epi8(0x20);
+        while (e - p >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)p);
+            _mm_storeu_si128((__m128i *)d, v);
+            /* signed: below 0x20, and 0x80 and above */
+            __m128i odd = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, slash)),
+                                       _mm_cmplt_epi8(v, space));
+            int m = _mm_movemask_epi8(odd);
+            if (m == 0) {
+                p += 16;
+                d += 16;
+                continue;
+            }
+            int k = __builtin_ctz((unsigned)m);
+            p += k;
+            d += k;
+            break;
+        }
+#endif
+        if (p >= e) return UNREAD; /* no closing quote */
         unsigned char b = *p;
+        if (b == '"') break;
         if (b == '\\') {
+            if (e - p < 2) return UNREAD;
             unsigned char t = p[1];
             p += 2;
             switch (t) {
@@ -410,11 +438,11 @@ static int read_string(Col *c, Py_ssize_t r, Cur *s)
             case 't': *d++ = '\t'; break;
             case 'u': {
                 unsigned cp, lo;
-                if (q - p < 4 || !hex4(p, &cp)) return UNREAD;
+                if (e - p < 4 || !hex4(p, &cp)) return UNREAD;
                 p += 4;
                 if (cp >= 0xDC00 && cp <= 0xDFFF) return UNREAD; /* a lone low surrogate */
                 if (cp >= 0xD800 && cp <= 0xDBFF) {
-                    if (q - p < 6 || p[0] != '\\' || p[1] != 'u' || !hex4(p + 2, &lo) ||
+                    if (e - p < 6 || p[0] != '\\' || p[1] != 'u' || !hex4(p + 2, &lo) ||
                         lo < 0xDC00 || lo > 0xDFFF)
                         return UNREAD; /* a high surrogate without its low one */
                     p += 6;
@@ -432,20 +460,19 @@ static int read_string(Col *c, Py_ssize_t r, Cur *s)
             *d++ = (char)b;
             p++;
         } else {
-            int n = utf8_seq(p, q - p);
+            int n = utf8_seq(p, e - p);
             if (n == 0) return UNREAD;
             memcpy(d, p, (size_t)n);
             d += n;
             p += n;
         }
     }
-    if (p != q) return UNREAD; /* an escape ran over the closing quote */
     c->str_len = (size_t)(d - c->str);
     c->kind[r] = K_STR;
     c->val[r] = 0;
     c->end[r] = (int64_t)c->str_len;
     c->seen |= K_STR;
-    s->p = q + 1;
+    s->p = p + 1;
     return OK;
 }
 
@@ -780,6 +807,22 @@ static int skip_string(Cur *s)
 {
     const unsigned char *p = s->p + 1, *e = s->e;
     for (;;) {
+#if defined(__SSE2__)
+        const __m128i quote = _mm_set1_epi8('"'), slash = _mm_set1_epi8('\\');
+        const __m128i space = _mm_set1_epi8(0x20);
+        while (e - p >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)p);
+            __m128i odd = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, slash)),
+                                       _mm_cmplt_epi8(v, space));
+            int m = _mm_movemask_epi8(odd);
+            if (m == 0) {
+                p += 16;
+                continue;
+            }
+            p += __builtin_ctz((unsigned)m);
+            break;
+        }
+#endif
         while (p < e && *p != '"' && *p != '\\' && *p >= 0x20) p++;
         if (p >= e || *p < 0x20) return UNREAD;
         if (*p == '"') break;

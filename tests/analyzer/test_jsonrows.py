@@ -133,7 +133,8 @@ def test_reads_what_the_python_path_reads(texts: list[str]) -> None:
         ['{"instances":[[1e400]]}', '{"instances":[[1]]}'],  # not JSON for orjson: bad_json
         ['{"instances":[[1e-400]]}'],  # underflow
         ['{"instances":[[NaN]]}', '{"instances":[[Infinity]]}'],
-        ['{"instances":[["\\ud800"]]}', '{"instances":[["\\udc00"]]}', '{"instances":[["a"]]}'],
+        ['{"instances":[["\\ud800"]]}', '{"instances":[["a"]]}'],  # lone surrogates
+        ['{"instances":[["a"]]}', '{"instances":[["\\udc00"]]}'],
         ['{"instances":[["\\ud800\\u0041"]]}'],
         [
             '{"instances":[[1,]]}',
@@ -191,7 +192,9 @@ FLOAT = st.one_of(
     ),
     DECIMAL,
 )
-TEXT = st.text(st.characters(codec="utf-8"), max_size=8)
+TEXT = st.text(st.characters(codec="utf-8"), max_size=8) | st.text(
+    'ab"\\\n\u00e9', min_size=10, max_size=60
+)
 
 
 @st.composite
@@ -211,7 +214,7 @@ def json_string(draw: Any) -> str:
         else:
             hi, lo = 0xD800 + ((cp - 0x10000) >> 10), 0xDC00 + ((cp - 0x10000) & 0x3FF)
             out.append(f"\\u{hi:04x}\\u{lo:04x}")
-    if draw(st.integers(0, 30)) == 0:  # now and then a lone surrogate: orjson refuses it
+    if draw(st.integers(0, 15)) == 0:  # now and then a lone surrogate: orjson refuses it
         out.append(draw(st.sampled_from(["\\ud800", "\\udfff", "\\ud83d\\u0041"])))
     if draw(st.integers(0, 30)) == 0:  # or a raw control character
         out.append(chr(draw(st.one_of(st.sampled_from([0x00, 0x1F]), st.integers(0, 0x1F)))))
