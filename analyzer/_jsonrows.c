@@ -387,22 +387,24 @@ static inline size_t put_utf8(unsigned cp, char *d)
 static int read_string(Col *c, Py_ssize_t r, Cur *s)
 {
     const unsigned char *p = s->p + 1, *e = s->e;
-    /* the rest of the text bounds what the string decodes to; 16 bytes more for block stores */
-    size_t need = c->str_len + (size_t)(e - p) + 16;
-    if (need > c->str_cap) {
-        size_t cap = need * 2 + 256;
-        char *str = PyMem_Realloc(c->str, cap);
-        if (str == NULL) return NO_MEMORY;
-        c->str = str;
-        c->str_cap = cap;
-    }
-    char *d = c->str + c->str_len;
+    size_t used = c->str_len;
     for (;;) {
+        /* room for a 16-byte block store or one decoded character (4 bytes at most), grown
+           as the string is decoded (not by the rest of the text: a large payload's many
+           strings would each reserve it) */
+        if (c->str_cap - used < 64) {
+            size_t cap = c->str_cap * 2 + 256;
+            char *str = PyMem_Realloc(c->str, cap);
+            if (str == NULL) return NO_MEMORY;
+            c->str = str;
+            c->str_cap = cap;
+        }
+        char *d = c->str + used, *lim = c->str + c->str_cap;
 #if defined(__SSE2__)
         /* 16 plain bytes at a time: stored, then kept up to the first that is not */
         const __m128i quote = _mm_set1_epi8('"'), slash = _mm_set1_epi8('\\');
         const __m128i space = _mm_set1_epi8(0x20);
-        while (e - p >= 16) {
+        while (e - p >= 16 && lim - d >= 32) { /* leaves 16 bytes for a character */
             __m128i v = _mm_loadu_si128((const __m128i *)p);
             _mm_storeu_si128((__m128i *)d, v);
             /* signed: below 0x20, and 0x80 and above */
@@ -419,10 +421,18 @@ static int read_string(Col *c, Py_ssize_t r, Cur *s)
             d += k;
             break;
         }
+        if (lim - d < 32 && e - p >= 16) { /* out of room for blocks: grow first */
+            used = (size_t)(d - c->str);
+            continue;
+        }
 #endif
+        (void)lim;
         if (p >= e) return UNREAD; /* no closing quote */
         unsigned char b = *p;
-        if (b == '"') break;
+        if (b == '"') {
+            used = (size_t)(d - c->str);
+            break;
+        }
         if (b == '\\') {
             if (e - p < 2) return UNREAD;
             unsigned char t = p[1];
@@ -466,8 +476,9 @@ static int read_string(Col *c, Py_ssize_t r, Cur *s)
             d += n;
             p += n;
         }
+        used = (size_t)(d - c->str);
     }
-    c->str_len = (size_t)(d - c->str);
+    c->str_len = used;
     c->kind[r] = K_STR;
     c->val[r] = 0;
     c->end[r] = (int64_t)c->str_len;

@@ -111,6 +111,7 @@ def same_values(a: pa.Array, b: pa.Array) -> bool:
         ],
         ['{"instances":[[0.30000000000000004, 2.2250738585072014e-308, 1.7976931348623157e308]]}'],
         ['{"instances":[[4.9406564584124654e-324]]}'],  # subnormal: left to the Python path
+        ['{"instances":[["' + 'ab\\u00e9\\"' * 30_000 + '", "' + "x" * 100_001 + '"]]}'] * 3,
     ],
 )
 def test_reads_what_the_python_path_reads(texts: list[str]) -> None:
