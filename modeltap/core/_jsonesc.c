@@ -101,18 +101,58 @@ static inline unsigned needs_care(__m128i v)
     return (unsigned)_mm_movemask_epi8(m);
 }
 
+/* One 16-byte block at s + *pi whose bytes needing care are the bits of mask, each handled in
+   turn with the rest of the block stored again after it: one pass whatever the block holds.
+   The block was stored as it is at d + *po already. Returns 0 or INVALID; leaves *pi at the
+   block's end (or past it, when a UTF-8 sequence ended there). */
+static inline Py_ssize_t escape_block_bytes(const unsigned char *s, Py_ssize_t n, unsigned char *d,
+                                            unsigned mask, Py_ssize_t *pi, Py_ssize_t *po)
+{
+    Py_ssize_t i = *pi, o = *po, block = i, block_end = i + 16;
+    while (mask) {
+        Py_ssize_t at = block + __builtin_ctz(mask);
+        o += at - i;
+        i = at;
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            memcpy(d + o, ESC_TEXT[c], 8);
+            o += ESC_LEN[c];
+            i += 1;
+        } else {
+            int len = utf8_seq(s + i, n - i);
+            if (!len) return INVALID;
+            memcpy(d + o, s + i, (size_t)len);
+            i += len;
+            o += len;
+        }
+        Py_ssize_t done = i - block; /* the mask's bits below it are handled */
+        mask = done >= 16 ? 0 : mask & ~((1u << done) - 1u);
+        if (i < block_end) {
+            if (i + 16 <= n) {
+                _mm_storeu_si128((__m128i *)(d + o), _mm_loadu_si128((const __m128i *)(s + i)));
+            } else {
+                memcpy(d + o, s + i, (size_t)(block_end - i));
+            }
+        }
+    }
+    if (i < block_end) { /* else a UTF-8 sequence ended past it */
+        o += block_end - i;
+        i = block_end;
+    }
+    *pi = i;
+    *po = o;
+    return 0;
+}
+
 /* 16 bytes of input at a time: stored as they are, then each byte in them that needs care is
-   handled in turn and the rest of the block stored again after it. A block costs one pass
-   whatever it holds, so dense escapes (a CSV line's end every few dozen bytes) do not restart
-   the scan at each one. The room check at a block's start covers its worst case (6 bytes out
-   per byte in) plus one more 16-byte store. Leaves where it stopped in *pi and *po; returns 0
-   or INVALID. */
-static Py_ssize_t escape_blocks(const unsigned char *s, Py_ssize_t n, unsigned char *d,
-                                Py_ssize_t cap, Py_ssize_t *pi, Py_ssize_t *po)
+   handled by escape_block_bytes. The room check at a block's start covers its worst case (6
+   bytes out per byte in) plus one more 16-byte store. Leaves where it stopped in *pi and *po;
+   returns 0 or INVALID. The path for x86-64 CPUs without SSSE3. */
+static Py_ssize_t escape_blocks_sse2(const unsigned char *s, Py_ssize_t n, unsigned char *d,
+                                     Py_ssize_t cap, Py_ssize_t *pi, Py_ssize_t *po)
 {
     Py_ssize_t i = 0, o = 0;
     while (i + 16 <= n && o + 7 * 16 + 8 <= cap) {
-        Py_ssize_t block = i, block_end = i + 16;
         __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
         unsigned mask = needs_care(v);
         _mm_storeu_si128((__m128i *)(d + o), v);
@@ -121,41 +161,97 @@ static Py_ssize_t escape_blocks(const unsigned char *s, Py_ssize_t n, unsigned c
             o += 16;
             continue;
         }
-        while (mask) {
-            Py_ssize_t at = block + __builtin_ctz(mask);
-            o += at - i;
-            i = at;
-            unsigned char c = s[i];
-            if (c < 0x80) {
-                memcpy(d + o, ESC_TEXT[c], 8);
-                o += ESC_LEN[c];
-                i += 1;
-            } else {
-                int len = utf8_seq(s + i, n - i);
-                if (!len) return INVALID;
-                memcpy(d + o, s + i, (size_t)len);
-                i += len;
-                o += len;
-            }
-            Py_ssize_t done = i - block; /* the mask's bits below it are handled */
-            mask = done >= 16 ? 0 : mask & ~((1u << done) - 1u);
-            if (i < block_end) {
-                if (i + 16 <= n) {
-                    _mm_storeu_si128((__m128i *)(d + o), _mm_loadu_si128((const __m128i *)(s + i)));
-                } else {
-                    memcpy(d + o, s + i, (size_t)(block_end - i));
-                }
-            }
-        }
-        if (i < block_end) { /* else a UTF-8 sequence ended past it */
-            o += block_end - i;
-            i = block_end;
-        }
+        if (escape_block_bytes(s, n, d, mask, &i, &o) == INVALID) return INVALID;
     }
     *pi = i;
     *po = o;
     return 0;
 }
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <tmmintrin.h>
+#define HAVE_SSSE3_PATH 1
+
+/* EXPAND[m]: the pshufb indices that spread 8 input bytes over 8 + popcount(m) output bytes,
+   each byte whose bit is set in m preceded by a zero byte (0x80: pshufb writes a zero there)
+   that becomes its backslash. POP[m]: popcount(m). Filled at import. */
+static unsigned char EXPAND[256][16] __attribute__((aligned(16)));
+static unsigned char POP[256];
+
+static void fill_expand(void)
+{
+    for (int m = 0; m < 256; m++) {
+        int j = 0;
+        for (int k = 0; k < 8; k++) {
+            if (m >> k & 1) EXPAND[m][j++] = 0x80;
+            EXPAND[m][j++] = (unsigned char)k;
+        }
+        for (; j < 16; j++) EXPAND[m][j] = 0x80;
+        POP[m] = (unsigned char)__builtin_popcount((unsigned)m);
+    }
+}
+
+/* Eight bytes of t (from index base) spread by EXPAND[m], zeros made backslashes, stored at d;
+   returns the bytes it stands for (8 + POP[m]; the store is 16). */
+__attribute__((target("ssse3"))) static inline Py_ssize_t
+spread8(__m128i t, unsigned m, __m128i base, unsigned char *d)
+{
+    __m128i idx = _mm_add_epi8(_mm_load_si128((const __m128i *)EXPAND[m]), base);
+    __m128i out = _mm_shuffle_epi8(t, idx);
+    out = _mm_or_si128(out, _mm_and_si128(_mm_cmpeq_epi8(out, _mm_setzero_si128()),
+                                          _mm_set1_epi8('\\')));
+    _mm_storeu_si128((__m128i *)d, out);
+    return 8 + POP[m];
+}
+
+/* As escape_blocks_sse2, but a block whose escapes are all two bytes long ('"', '\\', \b \t
+   \n \f \r) and that holds no UTF-8 beyond ASCII is written with two shuffles, whatever
+   escapes it holds and wherever they fall: a CSV line's end every few dozen bytes costs no
+   branch and no byte loop. Other blocks (\u00xx escapes, UTF-8 to check) go through
+   escape_block_bytes as before. */
+__attribute__((target("ssse3"))) static Py_ssize_t
+escape_blocks_ssse3(const unsigned char *s, Py_ssize_t n, unsigned char *d, Py_ssize_t cap,
+                    Py_ssize_t *pi, Py_ssize_t *po)
+{
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+    const __m128i space = _mm_set1_epi8(' '), sixteen = _mm_set1_epi8(16);
+    const __m128i zero = _mm_setzero_si128(), eight = _mm_set1_epi8(8);
+    /* The letter after the backslash for the control bytes that have one (indexed by the byte). */
+    const __m128i letters = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 'b', 't', 'n', 0, 'f', 'r', 0, 0);
+    Py_ssize_t i = 0, o = 0;
+    while (i + 16 <= n && o + 7 * 16 + 8 <= cap) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+        __m128i ctrl = _mm_cmplt_epi8(v, space); /* signed: bytes >= 0x80 too */
+        __m128i care = _mm_or_si128(ctrl, _mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                                                      _mm_cmpeq_epi8(v, backslash)));
+        unsigned mask = (unsigned)_mm_movemask_epi8(care);
+        if (mask == 0) {
+            _mm_storeu_si128((__m128i *)(d + o), v);
+            i += 16;
+            o += 16;
+            continue;
+        }
+        /* pshufb reads the low nibble (and gives 0 for bytes >= 0x80): a letter counts only
+           for bytes below 0x10 (signed compare: not for bytes >= 0x80 either). */
+        __m128i letter = _mm_shuffle_epi8(letters, v);
+        __m128i short_ctrl = _mm_andnot_si128(_mm_cmpeq_epi8(letter, zero),
+                                              _mm_cmplt_epi8(v, sixteen));
+        if (_mm_movemask_epi8(_mm_andnot_si128(short_ctrl, ctrl)) == 0) {
+            __m128i t = _mm_or_si128(_mm_and_si128(short_ctrl, letter),
+                                     _mm_andnot_si128(short_ctrl, v));
+            o += spread8(t, mask & 0xFF, zero, d + o);
+            o += spread8(t, mask >> 8, eight, d + o);
+            i += 16;
+            continue;
+        }
+        _mm_storeu_si128((__m128i *)(d + o), v);
+        if (escape_block_bytes(s, n, d, mask, &i, &o) == INVALID) return INVALID;
+    }
+    *pi = i;
+    *po = o;
+    return 0;
+}
+#endif
 #endif
 
 /* What the blocks leave (all of it without SSE2), with exact room checks. */
@@ -184,12 +280,23 @@ static Py_ssize_t escape_tail(const unsigned char *s, Py_ssize_t n, unsigned cha
     return o;
 }
 
+#if defined(HAVE_SSSE3_PATH)
+/* Whether the CPU runs escape_blocks_ssse3 (set at import). */
+static int has_ssse3 = 0;
+#endif
+
 /* Escape s[0:n] into d[0:cap]; returns the bytes written, INVALID or NO_ROOM. */
 static Py_ssize_t escape(const unsigned char *s, Py_ssize_t n, unsigned char *d, Py_ssize_t cap)
 {
     Py_ssize_t i = 0, o = 0;
+#if defined(HAVE_SSSE3_PATH)
+    if (has_ssse3) {
+        if (escape_blocks_ssse3(s, n, d, cap, &i, &o) == INVALID) return INVALID;
+        return escape_tail(s, n, d, cap, i, o);
+    }
+#endif
 #if defined(__SSE2__)
-    if (escape_blocks(s, n, d, cap, &i, &o) == INVALID) return INVALID;
+    if (escape_blocks_sse2(s, n, d, cap, &i, &o) == INVALID) return INVALID;
 #endif
     return escape_tail(s, n, d, cap, i, o);
 }
@@ -252,6 +359,11 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__jsonesc(void)
 {
     fill_escapes();
+#if defined(HAVE_SSSE3_PATH)
+    fill_expand();
+    __builtin_cpu_init();
+    has_ssse3 = __builtin_cpu_supports("ssse3");
+#endif
     PyObject *m = PyModule_Create(&module);
     if (m != NULL && PyModule_AddIntConstant(m, "NOGIL_BYTES", NOGIL_BYTES) < 0) {
         Py_DECREF(m);
