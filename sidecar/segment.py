@@ -83,9 +83,11 @@ def new_stage() -> mmap.mmap:
     A writer keeps one for all its segments (``SegmentFile(..., stage=)``): a fresh one per
     16 MiB segment cost 256 page faults each time, about 3 per 211 KB record. Transparent huge
     pages where the kernel offers them on request: a direct write then pins a few 2 MiB pages
-    instead of hundreds of 4 KiB ones.
+    instead of hundreds of 4 KiB ones. The map is private: a shared anonymous map is shmem, which
+    takes huge pages only where the host's ``shmem_enabled`` says so (``never`` by default).
     """
-    stage = mmap.mmap(-1, STAGE_BYTES)
+    flags = getattr(mmap, "MAP_PRIVATE", 0) | getattr(mmap, "MAP_ANONYMOUS", 0)
+    stage = mmap.mmap(-1, STAGE_BYTES, flags=flags) if flags else mmap.mmap(-1, STAGE_BYTES)
     if hasattr(mmap, "MADV_HUGEPAGE"):
         stage.madvise(mmap.MADV_HUGEPAGE)
     return stage

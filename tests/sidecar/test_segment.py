@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import mmap
 import os
@@ -194,3 +195,35 @@ def test_recover_cuts_direct_padding_without_calling_it_a_torn_line(tmp_path: Pa
     assert (d / f"b{SEALED_SUFFIX}").read_bytes() == b'{"c":3}\n'
     # Only the torn line counts, not the padding.
     assert metrics.registry.get_sample_value("modeltap_sidecar_spool_truncated_lines_total") == 1
+
+
+def _thp_mode() -> str:
+    try:
+        text = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except OSError:
+        return "unknown"
+    return text.split("[", 1)[1].split("]", 1)[0] if "[" in text else "unknown"
+
+
+@pytest.mark.skipif(
+    _thp_mode() not in ("always", "madvise"), reason="the kernel offers no huge pages on request"
+)
+def test_the_staging_buffer_can_take_huge_pages() -> None:
+    """A direct write pins the stage's pages: a few 2 MiB pages instead of 1,024 small ones per
+    4 MiB write group. A shared anonymous map (shmem) is never eligible by default."""
+    stage = segment.new_stage()
+    try:
+        start = ctypes.addressof(ctypes.c_char.from_buffer(stage))
+        eligible = None
+        mapping = None
+        for line in Path("/proc/self/smaps").read_text().splitlines():
+            head = line.split(" ", 1)[0]
+            if "-" in head and ":" not in head:
+                lo, hi = (int(x, 16) for x in head.split("-"))
+                mapping = lo <= start < hi
+            elif mapping and line.startswith("THPeligible:"):
+                eligible = line.split()[1]
+                break
+        assert eligible == "1"
+    finally:
+        stage.close()
