@@ -172,9 +172,9 @@ static Py_ssize_t escape_blocks_sse2(const unsigned char *s, Py_ssize_t n, unsig
 #include <tmmintrin.h>
 #define HAVE_SSSE3_PATH 1
 
-/* EXPAND[m]: the pshufb indices that spread 8 input bytes over 8 + popcount(m) output bytes,
-   each byte whose bit is set in m preceded by a zero byte (0x80: pshufb writes a zero there)
-   that becomes its backslash. POP[m]: popcount(m). Filled at import. */
+/* EXPAND[m]: the pshufb indices that spread 8 input bytes (lanes 0-7 of a vector whose lanes
+   8-15 hold backslashes) over 8 + popcount(m) output bytes, each byte whose bit is set in m
+   preceded by a backslash. POP[m]: popcount(m). Filled at import. */
 static unsigned char EXPAND[256][16] __attribute__((aligned(16)));
 static unsigned char POP[256];
 
@@ -183,23 +183,20 @@ static void fill_expand(void)
     for (int m = 0; m < 256; m++) {
         int j = 0;
         for (int k = 0; k < 8; k++) {
-            if (m >> k & 1) EXPAND[m][j++] = 0x80;
+            if (m >> k & 1) EXPAND[m][j++] = 8;
             EXPAND[m][j++] = (unsigned char)k;
         }
-        for (; j < 16; j++) EXPAND[m][j] = 0x80;
+        for (; j < 16; j++) EXPAND[m][j] = 8;
         POP[m] = (unsigned char)__builtin_popcount((unsigned)m);
     }
 }
 
-/* Eight bytes of t (from index base) spread by EXPAND[m], zeros made backslashes, stored at d;
-   returns the bytes it stands for (8 + POP[m]; the store is 16). */
+/* Eight bytes (lanes 0-7 of half, backslashes in lanes 8-15) spread by EXPAND[m] and stored at
+   d; returns the bytes they stand for (8 + POP[m]; the store is 16). */
 __attribute__((target("ssse3"))) static inline Py_ssize_t
-spread8(__m128i t, unsigned m, __m128i base, unsigned char *d)
+spread8(__m128i half, unsigned m, unsigned char *d)
 {
-    __m128i idx = _mm_add_epi8(_mm_load_si128((const __m128i *)EXPAND[m]), base);
-    __m128i out = _mm_shuffle_epi8(t, idx);
-    out = _mm_or_si128(out, _mm_and_si128(_mm_cmpeq_epi8(out, _mm_setzero_si128()),
-                                          _mm_set1_epi8('\\')));
+    __m128i out = _mm_shuffle_epi8(half, _mm_load_si128((const __m128i *)EXPAND[m]));
     _mm_storeu_si128((__m128i *)d, out);
     return 8 + POP[m];
 }
@@ -215,7 +212,7 @@ escape_blocks_ssse3(const unsigned char *s, Py_ssize_t n, unsigned char *d, Py_s
 {
     const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
     const __m128i space = _mm_set1_epi8(' '), sixteen = _mm_set1_epi8(16);
-    const __m128i zero = _mm_setzero_si128(), eight = _mm_set1_epi8(8);
+    const __m128i zero = _mm_setzero_si128();
     /* The letter after the backslash for the control bytes that have one (indexed by the byte). */
     const __m128i letters = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 'b', 't', 'n', 0, 'f', 'r', 0, 0);
     Py_ssize_t i = 0, o = 0;
@@ -231,16 +228,14 @@ escape_blocks_ssse3(const unsigned char *s, Py_ssize_t n, unsigned char *d, Py_s
             o += 16;
             continue;
         }
-        /* pshufb reads the low nibble (and gives 0 for bytes >= 0x80): a letter counts only
-           for bytes below 0x10 (signed compare: not for bytes >= 0x80 either). */
-        __m128i letter = _mm_shuffle_epi8(letters, v);
-        __m128i short_ctrl = _mm_andnot_si128(_mm_cmpeq_epi8(letter, zero),
-                                              _mm_cmplt_epi8(v, sixteen));
-        if (_mm_movemask_epi8(_mm_andnot_si128(short_ctrl, ctrl)) == 0) {
-            __m128i t = _mm_or_si128(_mm_and_si128(short_ctrl, letter),
-                                     _mm_andnot_si128(short_ctrl, v));
-            o += spread8(t, mask & 0xFF, zero, d + o);
-            o += spread8(t, mask >> 8, eight, d + o);
+        /* pshufb reads the low nibble and gives 0 for bytes >= 0x80: a letter counts only for
+           bytes below 0x10 (a signed compare, which leaves out bytes >= 0x80 too). A control
+           byte without one (\u00xx), or a byte >= 0x80, sends the block to the byte path. */
+        __m128i letter = _mm_and_si128(_mm_shuffle_epi8(letters, v), _mm_cmplt_epi8(v, sixteen));
+        if (_mm_movemask_epi8(_mm_and_si128(ctrl, _mm_cmpeq_epi8(letter, zero))) == 0) {
+            __m128i t = _mm_max_epu8(v, letter); /* a letter is above its control byte */
+            o += spread8(_mm_unpacklo_epi64(t, backslash), mask & 0xFF, d + o);
+            o += spread8(_mm_unpackhi_epi64(t, backslash), mask >> 8, d + o);
             i += 16;
             continue;
         }
