@@ -169,8 +169,13 @@ static Py_ssize_t escape_blocks_sse2(const unsigned char *s, Py_ssize_t n, unsig
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include <tmmintrin.h>
+#include <immintrin.h>
 #define HAVE_SSSE3_PATH 1
+
+/* What the mode loops below return when, checking UTF-8 as they go, they meet a block with a
+   byte >= 0x80: the rest of the body is then validated at once (utf8_valid_ssse3) and the loop
+   runs on with UTF-8 taken as it is. */
+#define SEEN_UTF8 (-3)
 
 /* EXPAND[m]: the pshufb indices that spread 8 input bytes (lanes 0-7 of a vector whose lanes
    8-15 hold backslashes) over 8 + popcount(m) output bytes, each byte whose bit is set in m
@@ -201,24 +206,123 @@ spread8(__m128i half, unsigned m, unsigned char *d)
     return 8 + POP[m];
 }
 
-/* As escape_blocks_sse2, but a block whose escapes are all two bytes long ('"', '\\', \b \t
-   \n \f \r) and that holds no UTF-8 beyond ASCII is written with two shuffles, whatever
-   escapes it holds and wherever they fall: a CSV line's end every few dozen bytes costs no
-   branch and no byte loop. Other blocks (\u00xx escapes, UTF-8 to check) go through
-   escape_block_bytes as before. */
-__attribute__((target("ssse3"))) static Py_ssize_t
-escape_blocks_ssse3(const unsigned char *s, Py_ssize_t n, unsigned char *d, Py_ssize_t cap,
-                    Py_ssize_t *pi, Py_ssize_t *po)
+/* Whether s[0:n], which starts at a character's start, is well-formed UTF-8 (Unicode's table
+   3-7, what Python's strict decoder accepts): the lookup-table check of Keiser and Lemire
+   ("Validating UTF-8 in less than one instruction per byte", 2021), 16 bytes at a time, each
+   byte classified by its high nibble, the previous byte's nibbles and whether it is the third
+   or fourth byte after a lead byte. Returns 0 or INVALID. */
+#define TOO_SHORT (1 << 0)
+#define TOO_LONG (1 << 1)
+#define OVERLONG_3 (1 << 2)
+#define TOO_LARGE (1 << 3)
+#define SURROGATE (1 << 4)
+#define OVERLONG_2 (1 << 5)
+#define TOO_LARGE_1000 (1 << 6)
+#define OVERLONG_4 (1 << 6)
+#define TWO_CONTS (1 << 7)
+#define CARRY (TOO_SHORT | TOO_LONG | TWO_CONTS)
+
+__attribute__((target("ssse3"))) static inline __m128i
+utf8_block_errors(__m128i v, __m128i prev)
+{
+    const __m128i nibble = _mm_set1_epi8(0x0F);
+    const __m128i byte_1_high = _mm_setr_epi8(
+        TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG,
+        TWO_CONTS, TWO_CONTS, TWO_CONTS, TWO_CONTS, TOO_SHORT | OVERLONG_2, TOO_SHORT,
+        TOO_SHORT | OVERLONG_3 | SURROGATE, TOO_SHORT | TOO_LARGE | TOO_LARGE_1000 | OVERLONG_4);
+    const __m128i byte_1_low = _mm_setr_epi8(
+        CARRY | OVERLONG_3 | OVERLONG_2 | OVERLONG_4, CARRY | OVERLONG_2, CARRY, CARRY,
+        CARRY | TOO_LARGE, CARRY | TOO_LARGE | TOO_LARGE_1000, CARRY | TOO_LARGE | TOO_LARGE_1000,
+        CARRY | TOO_LARGE | TOO_LARGE_1000, CARRY | TOO_LARGE | TOO_LARGE_1000,
+        CARRY | TOO_LARGE | TOO_LARGE_1000, CARRY | TOO_LARGE | TOO_LARGE_1000,
+        CARRY | TOO_LARGE | TOO_LARGE_1000, CARRY | TOO_LARGE | TOO_LARGE_1000,
+        CARRY | TOO_LARGE | TOO_LARGE_1000 | SURROGATE, CARRY | TOO_LARGE | TOO_LARGE_1000,
+        CARRY | TOO_LARGE | TOO_LARGE_1000);
+    const __m128i byte_2_high = _mm_setr_epi8(
+        TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT,
+        TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE_1000 | OVERLONG_4,
+        TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE,
+        TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE,
+        TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE, TOO_SHORT, TOO_SHORT,
+        TOO_SHORT, TOO_SHORT);
+    __m128i prev1 = _mm_alignr_epi8(v, prev, 15);
+    __m128i sc = _mm_and_si128(
+        _mm_and_si128(
+            _mm_shuffle_epi8(byte_1_high, _mm_and_si128(_mm_srli_epi16(prev1, 4), nibble)),
+            _mm_shuffle_epi8(byte_1_low, _mm_and_si128(prev1, nibble))),
+        _mm_shuffle_epi8(byte_2_high, _mm_and_si128(_mm_srli_epi16(v, 4), nibble)));
+    /* Only a byte two after 111xxxxx or three after 1111xxxx is to be a second continuation. */
+    __m128i third = _mm_subs_epu8(_mm_alignr_epi8(v, prev, 14), _mm_set1_epi8(0xE0 - 0x80));
+    __m128i fourth = _mm_subs_epu8(_mm_alignr_epi8(v, prev, 13), _mm_set1_epi8((char)(0xF0 - 0x80)));
+    __m128i must23 = _mm_and_si128(_mm_or_si128(third, fourth), _mm_set1_epi8((char)0x80));
+    return _mm_xor_si128(must23, sc);
+}
+
+__attribute__((target("ssse3"))) static Py_ssize_t utf8_valid_ssse3(const unsigned char *s,
+                                                                    Py_ssize_t n)
+{
+    /* A block whose last bytes start a sequence it does not finish leaves it "incomplete":
+       an error unless the next block carries it on. */
+    const __m128i last_max = _mm_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                           (char)(0xF0 - 1), (char)(0xE0 - 1), (char)(0xC0 - 1));
+    __m128i prev = _mm_setzero_si128(), incomplete = _mm_setzero_si128();
+    __m128i error = _mm_setzero_si128();
+    Py_ssize_t i = 0;
+    for (;; i += 16) {
+        __m128i v;
+        if (i + 16 <= n) {
+            v = _mm_loadu_si128((const __m128i *)(s + i));
+        } else if (i < n) {
+            unsigned char last[16] = {0}; /* NUL is ASCII: ends any sequence too early */
+            memcpy(last, s + i, (size_t)(n - i));
+            v = _mm_loadu_si128((const __m128i *)last);
+        } else {
+            break;
+        }
+        if (_mm_movemask_epi8(v) == 0) {
+            error = _mm_or_si128(error, incomplete);
+            incomplete = _mm_setzero_si128();
+        } else {
+            error = _mm_or_si128(error, utf8_block_errors(v, prev));
+            incomplete = _mm_subs_epu8(v, last_max);
+        }
+        prev = v;
+        if ((i & 4095) == 0 && _mm_movemask_epi8(_mm_cmpeq_epi8(error, _mm_setzero_si128())) != 0xFFFF)
+            return INVALID;
+    }
+    error = _mm_or_si128(error, incomplete);
+    return _mm_movemask_epi8(_mm_cmpeq_epi8(error, _mm_setzero_si128())) == 0xFFFF ? 0 : INVALID;
+}
+
+/* The bytes of v that need care: below 0x20, '"', '\\', and (while UTF-8 is still to be
+   checked) every byte >= 0x80. */
+#define CTRL16(v, utf8_ok)                                                                      \
+    ((utf8_ok) ? _mm_cmpeq_epi8(_mm_min_epu8((v), _mm_set1_epi8(0x1F)), (v))                   \
+               : _mm_cmplt_epi8((v), _mm_set1_epi8(' ')))
+#define CTRL32(v, utf8_ok)                                                                      \
+    ((utf8_ok) ? _mm256_cmpeq_epi8(_mm256_min_epu8((v), _mm256_set1_epi8(0x1F)), (v))          \
+               : _mm256_cmpgt_epi8(_mm256_set1_epi8(' '), (v)))
+
+/* 16 bytes at a time from *pi / *po. A clean block is stored as it is; a block whose escapes
+   are all two bytes long ('"', '\\', \b \t \n \f \r) is written with two shuffles, whatever
+   escapes it holds and wherever they fall (a CSV line's end every few dozen bytes costs no
+   branch and no byte loop); a block with a \u00xx escape goes through escape_block_bytes.
+   With utf8_ok 0, a block with a byte >= 0x80 stops the loop (SEEN_UTF8, *pi at that block);
+   with utf8_ok 1 (the rest of the body validated), such bytes are copied as they are. The room
+   check at a block's start covers its worst case (6 bytes out per byte in) plus one more
+   16-byte store. Returns 0 or SEEN_UTF8. */
+__attribute__((target("ssse3"), always_inline)) static inline Py_ssize_t
+escape_blocks_ssse3_mode(const unsigned char *s, Py_ssize_t n, unsigned char *d, Py_ssize_t cap,
+                         Py_ssize_t *pi, Py_ssize_t *po, const int utf8_ok)
 {
     const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
-    const __m128i space = _mm_set1_epi8(' '), sixteen = _mm_set1_epi8(16);
-    const __m128i zero = _mm_setzero_si128();
+    const __m128i sixteen = _mm_set1_epi8(16), zero = _mm_setzero_si128();
     /* The letter after the backslash for the control bytes that have one (indexed by the byte). */
     const __m128i letters = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 'b', 't', 'n', 0, 'f', 'r', 0, 0);
-    Py_ssize_t i = 0, o = 0;
+    Py_ssize_t i = *pi, o = *po, ret = 0;
     while (i + 16 <= n && o + 7 * 16 + 8 <= cap) {
         __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
-        __m128i ctrl = _mm_cmplt_epi8(v, space); /* signed: bytes >= 0x80 too */
+        __m128i ctrl = CTRL16(v, utf8_ok);
         __m128i care = _mm_or_si128(ctrl, _mm_or_si128(_mm_cmpeq_epi8(v, quote),
                                                       _mm_cmpeq_epi8(v, backslash)));
         unsigned mask = (unsigned)_mm_movemask_epi8(care);
@@ -229,8 +333,7 @@ escape_blocks_ssse3(const unsigned char *s, Py_ssize_t n, unsigned char *d, Py_s
             continue;
         }
         /* pshufb reads the low nibble and gives 0 for bytes >= 0x80: a letter counts only for
-           bytes below 0x10 (a signed compare, which leaves out bytes >= 0x80 too). A control
-           byte without one (\u00xx), or a byte >= 0x80, sends the block to the byte path. */
+           bytes below 0x10 (a signed compare, which leaves out bytes >= 0x80 too). */
         __m128i letter = _mm_and_si128(_mm_shuffle_epi8(letters, v), _mm_cmplt_epi8(v, sixteen));
         if (_mm_movemask_epi8(_mm_and_si128(ctrl, _mm_cmpeq_epi8(letter, zero))) == 0) {
             __m128i t = _mm_max_epu8(v, letter); /* a letter is above its control byte */
@@ -239,24 +342,96 @@ escape_blocks_ssse3(const unsigned char *s, Py_ssize_t n, unsigned char *d, Py_s
             i += 16;
             continue;
         }
+        if (!utf8_ok && _mm_movemask_epi8(v) != 0) {
+            ret = SEEN_UTF8;
+            break;
+        }
         _mm_storeu_si128((__m128i *)(d + o), v);
-        if (escape_block_bytes(s, n, d, mask, &i, &o) == INVALID) return INVALID;
+        escape_block_bytes(s, n, d, mask, &i, &o); /* ASCII only here: cannot fail */
     }
     *pi = i;
     *po = o;
-    return 0;
+    return ret;
+}
+
+__attribute__((target("ssse3"))) static Py_ssize_t
+escape_blocks_ssse3(const unsigned char *s, Py_ssize_t n, unsigned char *d, Py_ssize_t cap,
+                    Py_ssize_t *pi, Py_ssize_t *po, int utf8_ok)
+{
+    if (utf8_ok) return escape_blocks_ssse3_mode(s, n, d, cap, pi, po, 1);
+    return escape_blocks_ssse3_mode(s, n, d, cap, pi, po, 0);
+}
+
+/* escape_blocks_ssse3 32 bytes at a time (CPUs with AVX2): one test for a clean block, four
+   shuffles for one whose escapes are all two bytes long; a block with a \u00xx escape has its
+   first 16 bytes done by escape_block_bytes and the loop goes on from where that stopped. The
+   last bytes (fewer than 32) are left to escape_blocks_ssse3. */
+__attribute__((target("avx2"), always_inline)) static inline Py_ssize_t
+escape_blocks_avx2_mode(const unsigned char *s, Py_ssize_t n, unsigned char *d, Py_ssize_t cap,
+                        Py_ssize_t *pi, Py_ssize_t *po, const int utf8_ok)
+{
+    const __m256i quote = _mm256_set1_epi8('"'), backslash = _mm256_set1_epi8('\\');
+    const __m256i sixteen = _mm256_set1_epi8(16), zero = _mm256_setzero_si256();
+    const __m256i letters = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 'b', 't', 'n', 0, 'f', 'r', 0, 0,
+                                             0, 0, 0, 0, 0, 0, 0, 0, 'b', 't', 'n', 0, 'f', 'r', 0, 0);
+    const __m128i backslash16 = _mm_set1_epi8('\\');
+    Py_ssize_t i = *pi, o = *po, ret = 0;
+    while (i + 32 <= n && o + 7 * 32 + 8 <= cap) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(s + i));
+        __m256i ctrl = CTRL32(v, utf8_ok);
+        __m256i care = _mm256_or_si256(ctrl, _mm256_or_si256(_mm256_cmpeq_epi8(v, quote),
+                                                             _mm256_cmpeq_epi8(v, backslash)));
+        unsigned mask = (unsigned)_mm256_movemask_epi8(care);
+        if (mask == 0) {
+            _mm256_storeu_si256((__m256i *)(d + o), v);
+            i += 32;
+            o += 32;
+            continue;
+        }
+        __m256i letter = _mm256_and_si256(_mm256_shuffle_epi8(letters, v),
+                                          _mm256_cmpgt_epi8(sixteen, v));
+        if (_mm256_movemask_epi8(_mm256_and_si256(ctrl, _mm256_cmpeq_epi8(letter, zero))) == 0) {
+            __m256i t = _mm256_max_epu8(v, letter);
+            __m128i t0 = _mm256_castsi256_si128(t), t1 = _mm256_extracti128_si256(t, 1);
+            o += spread8(_mm_unpacklo_epi64(t0, backslash16), mask & 0xFF, d + o);
+            o += spread8(_mm_unpackhi_epi64(t0, backslash16), (mask >> 8) & 0xFF, d + o);
+            o += spread8(_mm_unpacklo_epi64(t1, backslash16), (mask >> 16) & 0xFF, d + o);
+            o += spread8(_mm_unpackhi_epi64(t1, backslash16), mask >> 24, d + o);
+            i += 32;
+            continue;
+        }
+        if (!utf8_ok && _mm256_movemask_epi8(v) != 0) {
+            ret = SEEN_UTF8;
+            break;
+        }
+        /* A \u00xx escape: the first 16 bytes by escape_block_bytes, the loop goes on after. */
+        _mm_storeu_si128((__m128i *)(d + o), _mm256_castsi256_si128(v));
+        escape_block_bytes(s, n, d, mask & 0xFFFF, &i, &o); /* ASCII only here: cannot fail */
+    }
+    *pi = i;
+    *po = o;
+    return ret;
+}
+
+__attribute__((target("avx2"))) static Py_ssize_t
+escape_blocks_avx2(const unsigned char *s, Py_ssize_t n, unsigned char *d, Py_ssize_t cap,
+                   Py_ssize_t *pi, Py_ssize_t *po, int utf8_ok)
+{
+    if (utf8_ok) return escape_blocks_avx2_mode(s, n, d, cap, pi, po, 1);
+    return escape_blocks_avx2_mode(s, n, d, cap, pi, po, 0);
 }
 #endif
 #endif
 
-/* What the blocks leave (all of it without SSE2), with exact room checks. */
+/* What the blocks leave (all of it without SSE2), with exact room checks; utf8_ok: s[i:n] has
+   been found well-formed UTF-8 already. */
 static Py_ssize_t escape_tail(const unsigned char *s, Py_ssize_t n, unsigned char *d,
-                              Py_ssize_t cap, Py_ssize_t i, Py_ssize_t o)
+                              Py_ssize_t cap, Py_ssize_t i, Py_ssize_t o, int utf8_ok)
 {
     while (i < n) {
         unsigned char c = s[i];
         if (c >= 0x80) {
-            int len = utf8_seq(s + i, n - i);
+            int len = utf8_ok ? 1 : utf8_seq(s + i, n - i);
             if (!len) return INVALID;
             if (o + len > cap) return NO_ROOM;
             memcpy(d + o, s + i, (size_t)len);
@@ -278,6 +453,7 @@ static Py_ssize_t escape_tail(const unsigned char *s, Py_ssize_t n, unsigned cha
 #if defined(HAVE_SSSE3_PATH)
 /* Whether the CPU runs escape_blocks_ssse3 (set at import). */
 static int has_ssse3 = 0;
+static int has_avx2 = 0;
 #endif
 
 /* Escape s[0:n] into d[0:cap]; returns the bytes written, INVALID or NO_ROOM. */
@@ -286,14 +462,24 @@ static Py_ssize_t escape(const unsigned char *s, Py_ssize_t n, unsigned char *d,
     Py_ssize_t i = 0, o = 0;
 #if defined(HAVE_SSSE3_PATH)
     if (has_ssse3) {
-        if (escape_blocks_ssse3(s, n, d, cap, &i, &o) == INVALID) return INVALID;
-        return escape_tail(s, n, d, cap, i, o);
+        int utf8_ok = 0;
+        if (has_avx2 && escape_blocks_avx2(s, n, d, cap, &i, &o, 0) == SEEN_UTF8) {
+            if (utf8_valid_ssse3(s + i, n - i) == INVALID) return INVALID;
+            utf8_ok = 1;
+            escape_blocks_avx2(s, n, d, cap, &i, &o, 1);
+        }
+        if (escape_blocks_ssse3(s, n, d, cap, &i, &o, utf8_ok) == SEEN_UTF8) {
+            if (utf8_valid_ssse3(s + i, n - i) == INVALID) return INVALID;
+            utf8_ok = 1;
+            escape_blocks_ssse3(s, n, d, cap, &i, &o, 1);
+        }
+        return escape_tail(s, n, d, cap, i, o, utf8_ok);
     }
 #endif
 #if defined(__SSE2__)
     if (escape_blocks_sse2(s, n, d, cap, &i, &o) == INVALID) return INVALID;
 #endif
-    return escape_tail(s, n, d, cap, i, o);
+    return escape_tail(s, n, d, cap, i, o, 0);
 }
 
 PyDoc_STRVAR(escape_into_doc,
@@ -358,6 +544,7 @@ PyMODINIT_FUNC PyInit__jsonesc(void)
     fill_expand();
     __builtin_cpu_init();
     has_ssse3 = __builtin_cpu_supports("ssse3");
+    has_avx2 = has_ssse3 && __builtin_cpu_supports("avx2");
 #endif
     PyObject *m = PyModule_Create(&module);
     if (m != NULL && PyModule_AddIntConstant(m, "NOGIL_BYTES", NOGIL_BYTES) < 0) {
