@@ -329,6 +329,35 @@ escape_blocks_ssse3_mode(const unsigned char *s, Py_ssize_t n, unsigned char *d,
     /* The letter after the backslash for the control bytes that have one (indexed by the byte). */
     const __m128i letters = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 'b', 't', 'n', 0, 'f', 'r', 0, 0);
     Py_ssize_t i = *pi, o = *po, ret = 0;
+    /* Two blocks per test while both are clean or take only two-byte escapes (one branch per
+       32 bytes: fewer mispredictions where escapes fall irregularly). */
+    while (i + 32 <= n && o + 7 * 32 + 8 <= cap) {
+        __m128i v0 = _mm_loadu_si128((const __m128i *)(s + i));
+        __m128i v1 = _mm_loadu_si128((const __m128i *)(s + i + 16));
+        __m128i c0 = CTRL16(v0, utf8_ok), c1 = CTRL16(v1, utf8_ok);
+        __m128i l0 = _mm_and_si128(_mm_shuffle_epi8(letters, v0), _mm_cmplt_epi8(v0, sixteen));
+        __m128i l1 = _mm_and_si128(_mm_shuffle_epi8(letters, v1), _mm_cmplt_epi8(v1, sixteen));
+        __m128i bad = _mm_or_si128(_mm_and_si128(c0, _mm_cmpeq_epi8(l0, zero)),
+                                   _mm_and_si128(c1, _mm_cmpeq_epi8(l1, zero)));
+        if (_mm_movemask_epi8(bad) != 0) break; /* the 16-byte loop takes this block */
+        unsigned m0 = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+            c0, _mm_or_si128(_mm_cmpeq_epi8(v0, quote), _mm_cmpeq_epi8(v0, backslash))));
+        unsigned m1 = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+            c1, _mm_or_si128(_mm_cmpeq_epi8(v1, quote), _mm_cmpeq_epi8(v1, backslash))));
+        if ((m0 | m1) == 0) {
+            _mm_storeu_si128((__m128i *)(d + o), v0);
+            _mm_storeu_si128((__m128i *)(d + o + 16), v1);
+            i += 32;
+            o += 32;
+            continue;
+        }
+        __m128i t0 = _mm_max_epu8(v0, l0), t1 = _mm_max_epu8(v1, l1);
+        o += spread8(_mm_unpacklo_epi64(t0, backslash), m0 & 0xFF, d + o);
+        o += spread8(_mm_unpackhi_epi64(t0, backslash), m0 >> 8, d + o);
+        o += spread8(_mm_unpacklo_epi64(t1, backslash), m1 & 0xFF, d + o);
+        o += spread8(_mm_unpackhi_epi64(t1, backslash), m1 >> 8, d + o);
+        i += 32;
+    }
     while (i + 16 <= n && o + 7 * 16 + 8 <= cap) {
         __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
         __m128i ctrl = CTRL16(v, utf8_ok);
@@ -460,9 +489,13 @@ static Py_ssize_t escape_tail(const unsigned char *s, Py_ssize_t n, unsigned cha
 }
 
 #if defined(HAVE_SSSE3_PATH)
-/* Whether the CPU runs escape_blocks_ssse3 (set at import). */
+/* Whether escape_blocks_ssse3 / escape_blocks_avx2 run: what the CPU has (set at import), or
+   less (use_paths, for the tests of each path on one machine). */
 static int has_ssse3 = 0;
 static int has_avx2 = 0;
+#endif
+#if defined(__SSE2__)
+static int has_sse2 = 1;
 #endif
 
 /* Escape s[0:n] into d[0:cap]; returns the bytes written, INVALID or NO_ROOM. */
@@ -486,9 +519,72 @@ static Py_ssize_t escape(const unsigned char *s, Py_ssize_t n, unsigned char *d,
     }
 #endif
 #if defined(__SSE2__)
-    if (escape_blocks_sse2(s, n, d, cap, &i, &o) == INVALID) return INVALID;
+    if (has_sse2 && escape_blocks_sse2(s, n, d, cap, &i, &o) == INVALID) return INVALID;
 #endif
     return escape_tail(s, n, d, cap, i, o, 0);
+}
+
+static void detect_paths(void)
+{
+#if defined(HAVE_SSSE3_PATH)
+    __builtin_cpu_init();
+    has_ssse3 = __builtin_cpu_supports("ssse3");
+    has_avx2 = has_ssse3 && __builtin_cpu_supports("avx2");
+#endif
+#if defined(__SSE2__)
+    has_sse2 = 1;
+#endif
+}
+
+PyDoc_STRVAR(use_paths_doc,
+"use_paths(name) -> tuple[str, ...]\n\n"
+"Escape with at most the named path from now on ('avx2', 'ssse3', 'sse2' or 'scalar'; 'auto':\n"
+"the best the CPU has, as at import), so that each path can be tested on one machine. Returns the\n"
+"paths this build has on this CPU, best first. Not thread-safe: for tests.");
+
+static int add_name(PyObject *list, const char *name)
+{
+    PyObject *u = PyUnicode_FromString(name);
+    if (u == NULL) return -1;
+    int r = PyList_Append(list, u);
+    Py_DECREF(u);
+    return r;
+}
+
+static PyObject *use_paths(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    const char *name = PyUnicode_AsUTF8(arg);
+    if (name == NULL) return NULL;
+    int rank;
+    if (strcmp(name, "auto") == 0 || strcmp(name, "avx2") == 0) rank = 3;
+    else if (strcmp(name, "ssse3") == 0) rank = 2;
+    else if (strcmp(name, "sse2") == 0) rank = 1;
+    else if (strcmp(name, "scalar") == 0) rank = 0;
+    else {
+        PyErr_Format(PyExc_ValueError, "unknown path %R", arg);
+        return NULL;
+    }
+    detect_paths();
+    PyObject *have = PyList_New(0);
+    if (have == NULL) return NULL;
+#if defined(HAVE_SSSE3_PATH)
+    if (has_avx2 && add_name(have, "avx2") < 0) goto fail;
+    if (has_ssse3 && add_name(have, "ssse3") < 0) goto fail;
+    has_avx2 = has_avx2 && rank >= 3;
+    has_ssse3 = has_ssse3 && rank >= 2;
+#endif
+#if defined(__SSE2__)
+    if (add_name(have, "sse2") < 0) goto fail;
+    has_sse2 = rank >= 1;
+#endif
+    if (add_name(have, "scalar") < 0) goto fail;
+    PyObject *out = PyList_AsTuple(have);
+    Py_DECREF(have);
+    return out;
+fail:
+    Py_DECREF(have);
+    return NULL;
 }
 
 PyDoc_STRVAR(escape_into_doc,
@@ -535,6 +631,7 @@ static PyObject *escape_into(PyObject *self, PyObject *const *args, Py_ssize_t n
 
 static PyMethodDef methods[] = {
     {"escape_into", (PyCFunction)(void (*)(void))escape_into, METH_FASTCALL, escape_into_doc},
+    {"use_paths", (PyCFunction)use_paths, METH_O, use_paths_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -551,10 +648,8 @@ PyMODINIT_FUNC PyInit__jsonesc(void)
     fill_escapes();
 #if defined(HAVE_SSSE3_PATH)
     fill_expand();
-    __builtin_cpu_init();
-    has_ssse3 = __builtin_cpu_supports("ssse3");
-    has_avx2 = has_ssse3 && __builtin_cpu_supports("avx2");
 #endif
+    detect_paths();
     PyObject *m = PyModule_Create(&module);
     if (m != NULL && PyModule_AddIntConstant(m, "NOGIL_BYTES", NOGIL_BYTES) < 0) {
         Py_DECREF(m);

@@ -27,7 +27,25 @@ from modeltap.core.record import (
 
 IMPLEMENTATIONS = [jsonesc.python_escape_into]
 if jsonesc.compiled:
-    IMPLEMENTATIONS.append(jsonesc.escape_into)
+    from collections.abc import Callable
+
+    from modeltap.core import _jsonesc
+
+    def _at_most(path: str) -> Callable[[bytes, memoryview, int], int]:
+        """The C escaper held to one of its paths (AVX2, SSSE3, SSE2, scalar): each is tested
+        on a CPU that has the better ones too."""
+
+        def escape_into(body: bytes, dst: memoryview, pos: int) -> int:
+            _jsonesc.use_paths(path)
+            try:
+                return _jsonesc.escape_into(body, dst, pos)
+            finally:
+                _jsonesc.use_paths("auto")
+
+        escape_into.__name__ = f"escape_into_{path}"
+        return escape_into
+
+    IMPLEMENTATIONS += [_at_most(path) for path in _jsonesc.use_paths("auto")]
 ENC = PayloadEncoder(("text/csv",), ("application/json",), ("text/event-stream",))
 
 # Bytes that need care, and the ways UTF-8 goes wrong (overlong, surrogate, above U+10FFFF, cut).
