@@ -83,9 +83,11 @@ def new_stage() -> mmap.mmap:
     A writer keeps one for all its segments (``SegmentFile(..., stage=)``): a fresh one per
     16 MiB segment cost 256 page faults each time, about 3 per 211 KB record. Transparent huge
     pages where the kernel offers them on request: a direct write then pins a few 2 MiB pages
-    instead of hundreds of 4 KiB ones.
+    instead of hundreds of 4 KiB ones. The map is private: a shared anonymous map is shmem, which
+    takes huge pages only where the host's ``shmem_enabled`` says so (``never`` by default).
     """
-    stage = mmap.mmap(-1, STAGE_BYTES)
+    flags = getattr(mmap, "MAP_PRIVATE", 0) | getattr(mmap, "MAP_ANONYMOUS", 0)
+    stage = mmap.mmap(-1, STAGE_BYTES, flags=flags) if flags else mmap.mmap(-1, STAGE_BYTES)
     if hasattr(mmap, "MADV_HUGEPAGE"):
         stage.madvise(mmap.MADV_HUGEPAGE)
     return stage
@@ -231,18 +233,19 @@ class SegmentFile:
                 self._fill = 0
 
     def _write_partial(self, view: memoryview) -> None:
-        """Write the staged bytes: whole blocks for good, the last partial block padded."""
-        whole = self._fill - self._fill % BLOCK
+        """Write the staged bytes, the last partial block padded, in one write: whole blocks
+        for good, the partial one moved to the buffer's start to be rewritten next time (a
+        direct write costs a VM exit and a wait for the device whatever its size)."""
+        fill = self._fill
+        whole = fill - fill % BLOCK
+        end = whole + BLOCK if whole < fill else whole
+        view[fill:end] = _ZEROS[: end - fill]
+        self._pwrite(view[:end], self._flushed)
         if whole:
-            self._pwrite(view[:whole], self._flushed)
             self._flushed += whole
-            rest = self._fill - whole
-            view[:rest] = view[whole : self._fill]
+            rest = fill - whole
+            view[:rest] = view[whole:fill]
             self._fill = rest
-        if self._fill:
-            pad = BLOCK - self._fill
-            view[self._fill : BLOCK] = _ZEROS[:pad]
-            self._pwrite(view[:BLOCK], self._flushed)
 
     def _pwrite(self, data: memoryview, offset: int) -> None:
         while data:

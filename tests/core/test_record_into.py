@@ -27,7 +27,25 @@ from modeltap.core.record import (
 
 IMPLEMENTATIONS = [jsonesc.python_escape_into]
 if jsonesc.compiled:
-    IMPLEMENTATIONS.append(jsonesc.escape_into)
+    from collections.abc import Callable
+
+    from modeltap.core import _jsonesc
+
+    def _at_most(path: str) -> Callable[[bytes, memoryview, int], int]:
+        """The C escaper held to one of its paths (AVX2, SSSE3, SSE2, scalar): each is tested
+        on a CPU that has the better ones too."""
+
+        def escape_into(body: bytes, dst: memoryview, pos: int) -> int:
+            _jsonesc.use_paths(path)
+            try:
+                return _jsonesc.escape_into(body, dst, pos)
+            finally:
+                _jsonesc.use_paths("auto")
+
+        escape_into.__name__ = f"escape_into_{path}"
+        return escape_into
+
+    IMPLEMENTATIONS += [_at_most(path) for path in _jsonesc.use_paths("auto")]
 ENC = PayloadEncoder(("text/csv",), ("application/json",), ("text/event-stream",))
 
 # Bytes that need care, and the ways UTF-8 goes wrong (overlong, surrogate, above U+10FFFF, cut).
@@ -98,12 +116,91 @@ def test_escaping_of_large_bodies_and_every_byte(escape_into) -> None:  # type: 
         assert (bytes(buf[3:end]) if end >= 0 else None) == want
 
 
+# The compiled escaper works in 16- and 32-byte blocks and checks UTF-8 by lookup tables from the
+# first block holding a byte >= 0x80 on: every offset of a piece against those edges.
+EDGE_PIECES = [b"\n", b'"', b"\\", b"\t", b"\x08", b"\x0c", b"\r", b"\x00", b"\x0b", b"\x1f"]
+EDGE_PIECES += [
+    b"\xc3\xa9",
+    b"\xe2\x82\xac",
+    b"\xf0\x9f\x98\x80",
+    b"\xef\xbf\xbf",
+    b"\xf4\x8f\xbf\xbf",
+]
+EDGE_PIECES += [
+    b"\xe2\x82",
+    b"\xf0\x9f\x98",
+    b"\xc3",
+    b"\x80",
+    b"\xbf\xbf",
+    b"\xc0\xaf",
+    b"\xc1\xbf",
+]
+EDGE_PIECES += [
+    b"\xe0\x9f\xbf",
+    b"\xed\xa0\x80",
+    b"\xed\xbf\xbf",
+    b"\xf0\x8f\xbf\xbf",
+    b"\xf4\x90\x80\x80",
+]
+EDGE_PIECES += [
+    b"\xf5\x80\x80\x80",
+    b"\xf8\x88\x80\x80\x80",
+    b"\xff",
+    b"\xc3\xa9\xa9",
+    b"\xe2\x82\xac\x80",
+]
+
+
+@pytest.mark.parametrize("escape_into", IMPLEMENTATIONS)
+@pytest.mark.parametrize("lead", [b"a", b"5,\n", b"\xc3\xa9"], ids=["ascii", "csv", "utf8"])
+def test_escaping_at_block_edges(escape_into, lead: bytes) -> None:  # type: ignore[no-untyped-def]
+    buf = memoryview(bytearray(2048))
+    for k in range(101):
+        prefix = (lead * k)[:k]
+        if lead == b"\xc3\xa9" and k % 2:
+            prefix = b"a" + prefix[:-1]  # an odd length: 'a' then whole characters
+        for piece in EDGE_PIECES:
+            for tail in (b"", b"b", b"x" * 31 + b"\n", "\u00e9z".encode() * 20):
+                body = prefix + piece + tail
+                want = reference(body)
+                end = escape_into(body, buf, 5)
+                assert (bytes(buf[5:end]) if end >= 0 else None) == want, body
+
+
+@pytest.mark.parametrize("escape_into", IMPLEMENTATIONS)
+@settings(max_examples=300)
+@given(
+    ascii_len=st.integers(0, 9000),
+    text=st.text(max_size=300),
+    bad=st.sampled_from([b"", *EDGE_PIECES]),
+    after=st.integers(0, 5000),
+    pos=st.integers(0, 3),
+)
+def test_escaping_of_utf8_far_into_a_body(  # type: ignore[no-untyped-def]
+    escape_into, ascii_len: int, text: str, bad: bytes, after: int, pos: int
+) -> None:
+    """UTF-8 met late, and a flaw far past the first byte >= 0x80 (checked 4 KiB at a time)."""
+    body = b"5.1,3.5\n" * (ascii_len // 8) + text.encode("utf-8", "surrogatepass")
+    body += "\u00e9".encode() * (after // 2) + bad + "\u20ac,".encode() * (after % 7)
+    want = reference(body)
+    room = pos + 6 * len(body) + 8
+    buf = bytearray(room)
+    end = escape_into(body, memoryview(buf), pos)
+    assert (bytes(buf[pos:end]) if end >= 0 else None) == want
+    if want:
+        exact = bytearray(b"#" * (pos + len(want) + 40))
+        assert escape_into(body, memoryview(exact)[: pos + len(want)], pos) == pos + len(want)
+        assert bytes(exact[pos : pos + len(want)]) == want and exact[pos + len(want) :] == b"#" * 40
+        assert escape_into(body, memoryview(exact)[: pos + len(want) - 1], pos) == jsonesc.NO_ROOM
+
+
 @pytest.mark.parametrize("escape_into", IMPLEMENTATIONS)
 def test_no_byte_is_written_past_the_buffer(escape_into) -> None:  # type: ignore[no-untyped-def]
-    # Escapes at every offset of the last 16-byte block, with a byte too little room.
-    for k in range(48):
-        for special in (b"\x01", b"\n", b"\xf0\x9f\x98\x80"):
-            body = b"a" * k + special
+    # Escapes at every offset of the last 16- and 32-byte blocks, with a byte too little room,
+    # before and after a byte >= 0x80 (UTF-8 checked as it comes, or checked ahead).
+    for k in range(100):
+        for special in (b"\x01", b"\n", b"\xf0\x9f\x98\x80", b"\xc3\xa9\n"):
+            body = (b"\xc3\xa9" if k % 2 else b"a") + b"a" * k + special
             room = len(reference(body) or b"")
             buf = bytearray(b"#" * (room + 32))
             assert escape_into(body, memoryview(buf)[: room - 1], 0) == jsonesc.NO_ROOM

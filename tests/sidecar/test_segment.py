@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import mmap
 import os
@@ -60,11 +61,13 @@ def test_lines_staged_in_place_land_and_a_failed_commit_leaves_nothing(
     real = getattr(os, name)
     calls = {"n": 0}
 
-    def failing(*args: object) -> int:
+    def failing(fd: int, data: memoryview, *rest: int) -> int:
         calls["n"] += 1
-        if calls["n"] == (2 if direct else 1):  # direct: after the whole blocks landed
+        if direct and calls["n"] == 1:  # a short write: the first block lands, then no space
+            return real(fd, data[:BLOCK], *rest)  # type: ignore[no-any-return]
+        if calls["n"] == (2 if direct else 1):
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(*args)  # type: ignore[no-any-return]
+        return real(fd, data, *rest)  # type: ignore[no-any-return]
 
     monkeypatch.setattr(os, name, failing)
     stage_lines(f, lines_of([2 * BLOCK + 10, 30], seed=8))
@@ -79,6 +82,29 @@ def test_lines_staged_in_place_land_and_a_failed_commit_leaves_nothing(
     f.append(last[1:])  # commits what is staged first
     f.close(fsync=False)
     assert f.path.read_bytes() == b"".join(first) + b"".join(last)
+
+
+def test_a_direct_commit_is_one_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each direct write costs a VM exit and a wait for the device: whole blocks and the padded
+    partial one go out together, and the partial one is rewritten, with the next lines, next time."""
+    f = open_segment(tmp_path / "s", True)
+    real = os.pwrite
+    writes: list[tuple[int, int]] = []
+
+    def counting(fd: int, data: memoryview, offset: int) -> int:
+        writes.append((offset, len(data)))
+        return real(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", counting)
+    first = lines_of([3 * BLOCK + 100, 50], seed=11)
+    stage_lines(f, first)
+    f.commit()
+    second = lines_of([BLOCK], seed=12)
+    stage_lines(f, second)
+    f.commit()
+    assert writes == [(0, 4 * BLOCK), (3 * BLOCK, 2 * BLOCK)]
+    f.close(fsync=False)
+    assert f.path.read_bytes() == b"".join(first + second)
 
 
 @pytest.mark.parametrize("direct", [True, False])
@@ -194,3 +220,35 @@ def test_recover_cuts_direct_padding_without_calling_it_a_torn_line(tmp_path: Pa
     assert (d / f"b{SEALED_SUFFIX}").read_bytes() == b'{"c":3}\n'
     # Only the torn line counts, not the padding.
     assert metrics.registry.get_sample_value("modeltap_sidecar_spool_truncated_lines_total") == 1
+
+
+def _thp_mode() -> str:
+    try:
+        text = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except OSError:
+        return "unknown"
+    return text.split("[", 1)[1].split("]", 1)[0] if "[" in text else "unknown"
+
+
+@pytest.mark.skipif(
+    _thp_mode() not in ("always", "madvise"), reason="the kernel offers no huge pages on request"
+)
+def test_the_staging_buffer_can_take_huge_pages() -> None:
+    """A direct write pins the stage's pages: a few 2 MiB pages instead of 1,024 small ones per
+    4 MiB write group. A shared anonymous map (shmem) is never eligible by default."""
+    stage = segment.new_stage()
+    try:
+        start = ctypes.addressof(ctypes.c_char.from_buffer(stage))
+        eligible = None
+        mapping = None
+        for line in Path("/proc/self/smaps").read_text().splitlines():
+            head = line.split(" ", 1)[0]
+            if "-" in head and ":" not in head:
+                lo, hi = (int(x, 16) for x in head.split("-"))
+                mapping = lo <= start < hi
+            elif mapping and line.startswith("THPeligible:"):
+                eligible = line.split()[1]
+                break
+        assert eligible == "1"
+    finally:
+        stage.close()
