@@ -25,10 +25,14 @@ ANALYZER_USES_OF_SIDECAR: set[tuple[str, str]] = set()
 
 
 def modules() -> dict[str, Path]:
-    """Dotted module name -> file, for every module of the three packages."""
+    """Dotted module name -> file, for every module of the three packages; a C extension module
+    is known by its stub (``_x.pyi`` beside ``_x.c``): importing it imports no module of ours."""
     found: dict[str, Path] = {}
     for package in PACKAGES:
-        for path in sorted((REPO / package).rglob("*.py")):
+        paths = (REPO / package).rglob("*.py*")
+        for path in sorted(p for p in paths if p.suffix in (".py", ".pyi")):
+            if path.suffix == ".pyi" and path.with_suffix(".py").exists():
+                continue
             parts = list(path.relative_to(REPO).with_suffix("").parts)
             if parts[-1] == "__init__":
                 parts.pop()
