@@ -103,7 +103,7 @@ class Rig:
         self.config = SidecarConfig(
             capture=CaptureConfig(
                 sample_percent=100,
-                headers=["x-model", "content-type"],
+                headers=("x-model", "content-type"),
                 queue_max_age_seconds=60,  # (nothing writes the queue here)
             )
         )
