@@ -6,6 +6,13 @@ them). Bodies that are not captured are streamed unless they are small; captured
 ``capture.max_payload_bytes``) are held once, as the bytes that are forwarded anyway. Capture
 costs the request one append to the spool writer's queue.
 
+Two routes, one behaviour: the common request (a body of known length that arrived whole with its
+head, small enough to hold whatever the sampling decides, an idle model-server connection free)
+is sent and answered from protocol callbacks, without a task (:meth:`Proxy.answer_from_callbacks`);
+everything else, and whatever that route cannot finish at once (an answer not all arrived or
+streamed, a failure before the answer), runs as a coroutine in a task, from where it stands. Both
+share the decisions, the answers, the metrics and the capture hand-off.
+
 Event streams (``capture.stream_content_types``: Server-Sent Events, NDJSON) are forwarded chunk
 by chunk as they arrive; the copy kept for the record is the same bytes objects (no copy), up to
 ``capture.max_payload_bytes``, past which the record keeps the stream's first bytes and is marked

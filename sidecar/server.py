@@ -32,8 +32,9 @@ reason (``modeltap_sidecar_rejected_requests_total``), never a logged traceback 
 ``Expect: 100-continue`` is answered here when the handler first waits for the body.
 
 The handler gets an :class:`Exchange` (the request, its body as bytes or chunks, and the methods
-that answer it) and runs as one task per request; requests on a connection are answered in
-order. Draining (``drain``) keeps accepting and serving but closes each connection after its
+that answer it) and runs as one task per request, unless the callback handler takes the request
+first (the proxy's route for a small request that arrived whole: answered from the model server
+connection's callbacks, no task); requests on a connection are answered in order. Draining (``drain``) keeps accepting and serving but closes each connection after its
 answer; shutdown then stops accepting, closes idle connections, lets in-flight requests finish
 (their connections close after the answer) and cuts what is left at the deadline.
 """
