@@ -42,7 +42,7 @@ import httptools
 from multidict import CIMultiDict
 
 from sidecar.flow import WriteFlow
-from sidecar.headers import HOP_BY_HOP, forwardable, pick
+from sidecar.headers import HOP_BY_HOP, HOP_LENGTHS, forwardable, pick
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
 _HIGH_WATER = 256 * 1024  # buffered response bytes before reading from the socket pauses
@@ -75,6 +75,7 @@ class ProtocolError(UpstreamError):
 
 
 _HOP_BYTES = frozenset(h.encode() for h in HOP_BY_HOP)
+_HEAD_LENGTHS = HOP_LENGTHS | {len(b"host"), len(b"content-length")}
 RawHeaders = list[tuple[bytes, bytes]]
 
 
@@ -90,15 +91,16 @@ def request_head(
     parts = [f"{method} {target} HTTP/1.1\r\n".encode("utf-8", "surrogateescape")]
     has_host = has_length = False
     for name, value in raw:
-        low = name.lower()
-        if low in _HOP_BYTES:
-            if low == b"connection" and _names_others(value):
-                return _request_head_named(parts[0], raw, host)
-            continue
-        if low == b"host":
-            has_host = True
-        elif low == b"content-length":
-            has_length = True
+        if len(name) in _HEAD_LENGTHS:  # (no lower-case copy of the other names)
+            low = name.lower()
+            if low in _HOP_BYTES:
+                if low == b"connection" and _names_others(value):
+                    return _request_head_named(parts[0], raw, host)
+                continue
+            if low == b"host":
+                has_host = True
+            elif low == b"content-length":
+                has_length = True
         parts.append(name)
         parts.append(b": ")
         parts.append(value)
