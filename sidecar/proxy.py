@@ -190,18 +190,22 @@ class Proxy:
         if conn is None:
             return False
         self.callback_started += 1
-        f = _Flight(self, ex)
-        self._sample(f)
-        data: bytes | None = None
-        if ex.has_body:
-            data = ex.body_received()
-            assert data is not None  # (whole)
-            f.in_body = data
-        elif f.cap_in:
-            f.in_body = b""
-        f.data = data
-        f.sent = time.perf_counter()
-        f.head = self._pool.send_now(conn, ex.method, ex.target, ex.raw_headers, data, f)
+        try:
+            f = _Flight(self, ex)
+            self._sample(f)
+            data: bytes | None = None
+            if ex.has_body:
+                data = ex.body_received()
+                assert data is not None  # (whole)
+                f.in_body = data
+            elif f.cap_in:
+                f.in_body = b""
+            f.data = data
+            f.sent = time.perf_counter()
+            f.head = self._pool.send_now(conn, ex.method, ex.target, ex.raw_headers, data, f)
+        except BaseException:
+            self._pool.release(conn)  # (a bug: the connection and its slot are not lost)
+            raise
         return True
 
     def _answered(self, f: _Flight, upstream: UpstreamResponse) -> None:
