@@ -173,7 +173,7 @@ async def start(config: SidecarConfig, registry: CollectorRegistry) -> Sidecar:
     pool = _upstream_pool(config)
     sidecar._pool = pool
     proxy = Proxy(config, metrics, pool, writer if config.capture.enabled else None)
-    server = ProxyServer(proxy.handle, config.server, metrics)
+    server = ProxyServer(proxy.handle, config.server, metrics, proxy.answer_from_callbacks)
     host, port = await server.listen(config.server.host, config.server.port)
     sidecar._server = server
     sidecar._runners = [admin_runner]

@@ -10,6 +10,8 @@ declared here so that this module does not import the server (one direction, no 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 from urllib.parse import unquote
 
 from sidecar.flow import WriteFlow
@@ -58,6 +60,20 @@ class ClientConnection(WriteFlow):
         raise NotImplementedError
 
     def disarm_body_deadline(self) -> None:
+        raise NotImplementedError
+
+    # The handler's callback route (an exchange answered without a task of its own):
+    def finish(self, ex: Exchange) -> None:
+        """``ex`` has been answered: go on with the connection's next request."""
+        raise NotImplementedError
+
+    def crashed(self, ex: Exchange) -> None:
+        """The handler failed unexpectedly (called in its ``except``): log it, answer 500 or
+        cut, then :meth:`finish` (what a failing handler task gets)."""
+        raise NotImplementedError
+
+    def continue_in_task(self, ex: Exchange, rest: Coroutine[Any, Any, None]) -> None:
+        """Run ``rest`` (the remainder of ``ex``'s handling) in a task, then finish ``ex``."""
         raise NotImplementedError
 
 
@@ -179,6 +195,20 @@ class Exchange:
     def headers_named(self, names: tuple[bytes, ...]) -> dict[str, str]:
         """The fields among ``names`` (lower-case bytes) present, repeated fields joined."""
         return pick(self.raw_headers, names)
+
+    def whole(self) -> bool:
+        """The body (if any) has all arrived, with a Content-Length, and nothing failed."""
+        return self.complete and not self.chunked and self._error is None
+
+    # -- the callback route (see ClientConnection) ----------------------------------------------
+    def finish(self) -> None:
+        self._conn.finish(self)
+
+    def crashed(self) -> None:
+        self._conn.crashed(self)
+
+    def continue_in_task(self, rest: Coroutine[Any, Any, None]) -> None:
+        self._conn.continue_in_task(self, rest)
 
     # -- the body (fed by the connection) ------------------------------------------------------
     def _feed(self, data: bytes) -> None:

@@ -22,6 +22,8 @@ HOP_BY_HOP = frozenset(
 
 
 _HOP_BYTES = frozenset(h.encode() for h in HOP_BY_HOP)
+# A name of another length is not hop-by-hop (by itself): no lower-case copy of it is made.
+HOP_LENGTHS = frozenset(len(h) for h in _HOP_BYTES)
 
 
 def forwardable(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -29,7 +31,11 @@ def forwardable(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     kept = []
     named: set[bytes] = set()
     for field in raw:
-        low = field[0].lower()
+        name = field[0]
+        if len(name) not in HOP_LENGTHS:
+            kept.append(field)
+            continue
+        low = name.lower()
         if low not in _HOP_BYTES:
             kept.append(field)
         elif low == b"connection":

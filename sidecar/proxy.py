@@ -6,6 +6,13 @@ them). Bodies that are not captured are streamed unless they are small; captured
 ``capture.max_payload_bytes``) are held once, as the bytes that are forwarded anyway. Capture
 costs the request one append to the spool writer's queue.
 
+Two routes, one behaviour: the common request (a body of known length that arrived whole with its
+head, small enough to hold whatever the sampling decides, an idle model-server connection free)
+is sent and answered from protocol callbacks, without a task (:meth:`Proxy.answer_from_callbacks`);
+everything else, and whatever that route cannot finish at once (an answer not all arrived or
+streamed, a failure before the answer), runs as a coroutine in a task, from where it stands. Both
+share the decisions, the answers, the metrics and the capture hand-off.
+
 Event streams (``capture.stream_content_types``: Server-Sent Events, NDJSON) are forwarded chunk
 by chunk as they arrive; the copy kept for the record is the same bytes objects (no copy), up to
 ``capture.max_payload_bytes``, past which the record keeps the stream's first bytes and is marked
@@ -41,9 +48,11 @@ from sidecar.upstream import (
     ConnectTimeout,
     Disconnected,
     ResponseTimeout,
+    ResponseWaiter,
     UpstreamError,
     UpstreamPool,
     UpstreamResponse,
+    _Connection,
 )
 
 log = logging.getLogger(__name__)
@@ -103,30 +112,48 @@ class Proxy:
             r: metrics.rejected.labels(r)
             for r in ("body_timeout", "body_too_large", "bad_framing", "malformed")
         }
+        # The callback route takes bodies held whole whatever the sampling decides.
+        self._callback_limit = min(SMALL_BODY_BYTES, self._max_payload, self._max_body)
+        # Requests taken by the callback route, and of those, answered from callbacks or handed
+        # over to a task (tests assert the route taken; no metric: the outcome is the same).
+        self.callback_started = 0
+        self.callback_answered = 0
+        self.callback_handed_over = 0
 
     async def handle(self, ex: Exchange) -> None:
-        started = time.perf_counter()
+        """Answer ``ex`` (the coroutine route: anything :meth:`answer_from_callbacks` declines)."""
+        f = _Flight(self, ex)
         try:
-            status = await self._forward(ex)
+            status = await self._forward(f)
         except _UpstreamFailure as upstream_failure:
-            self._upstream_errors[upstream_failure.reason].inc()
-            status = upstream_failure.status
-            if ex.started:
-                ex.abort()
-            else:
-                ex.fail_upstream(upstream_failure.status, upstream_failure.message)
+            status = self._upstream_failed(ex, upstream_failure)
         except ClientFailure as client_failure:  # (one name per type: compiled code checks it)
-            self._rejected[client_failure.reason].inc()
-            status = client_failure.status
-            if ex.started:
-                ex.abort()
-            else:
-                ex.refuse(client_failure)
+            status = self._client_failed(ex, client_failure)
+        self._count(status, f.started)
+
+    def _upstream_failed(self, ex: Exchange, failure: _UpstreamFailure) -> int:
+        self._upstream_errors[failure.reason].inc()
+        if ex.started:
+            ex.abort()
+        else:
+            ex.fail_upstream(failure.status, failure.message)
+        return failure.status
+
+    def _client_failed(self, ex: Exchange, failure: ClientFailure) -> int:
+        self._rejected[failure.reason].inc()
+        if ex.started:
+            ex.abort()
+        else:
+            ex.refuse(failure)
+        return failure.status
+
+    def _count(self, status: int, started: float) -> None:
         self._metrics.requests.inc(_status_class(status))
         self._metrics.request_duration.observe(time.perf_counter() - started)
 
-    async def _forward(self, ex: Exchange) -> int:
-        """Forward ``ex`` and answer it; returns the status sent."""
+    def _sample(self, f: _Flight) -> None:
+        """The capture decisions made before the request goes up."""
+        ex = f.ex
         inference_id = ex.header(self._id_header) if self._by_id else None
         capture = self._capture and self._sampler.sampled(inference_id)
         if capture and not self._by_id:
@@ -134,9 +161,110 @@ class Proxy:
         if capture and self._writer is not None and self._writer.paused:
             self._skipped_disk.inc()
             capture = False
-        observe = self._observe and ex.path in self._genai_paths
-        cap_in = capture and self._cap_input
-        wall = time.time()
+        f.inference_id = inference_id
+        f.capture = capture
+        f.observe = self._observe and ex.path in self._genai_paths
+        f.cap_in = capture and self._cap_input
+        f.wall = time.time()
+
+    # -- the callback route ----------------------------------------------------------------------
+    def answer_from_callbacks(self, ex: Exchange) -> bool:
+        """Take ``ex`` without a task when it is the common case: a body (if any) of known
+        length that arrived whole with its head, small enough to be held whatever the
+        sampling decides, and an idle connection to the model server free now. Its request goes
+        up from here; the answer is written from the upstream connection's callbacks
+        (:meth:`_Flight.upstream_answered`) when it is a whole body of known length that has
+        arrived, else the rest runs in a task as on the coroutine route, from where it stands;
+        so do failures before the answer (resend, 502/504). False (nothing done): the
+        coroutine route, :meth:`handle`, takes it.
+
+        What it saves per request is a task, its first step through the loop's ready queue and
+        five coroutine frames resumed through a future (bench/RESULTS.md, bench/proxy).
+        """
+        if not ex.whole():
+            return False
+        length = ex.content_length
+        if length is not None and length > self._callback_limit:
+            return False
+        conn = self._pool.take_idle()
+        if conn is None:
+            return False
+        self.callback_started += 1
+        try:
+            f = _Flight(self, ex)
+            self._sample(f)
+            data: bytes | None = None
+            if ex.has_body:
+                data = ex.body_received()
+                assert data is not None  # (whole)
+                f.in_body = data
+            elif f.cap_in:
+                f.in_body = b""
+            f.data = data
+            f.sent = time.perf_counter()
+            f.head = self._pool.send_now(conn, ex.method, ex.target, ex.raw_headers, data, f)
+        except BaseException:
+            self._pool.release(conn)  # (a bug: the connection and its slot are not lost)
+            raise
+        return True
+
+    def _answered(self, f: _Flight, upstream: UpstreamResponse) -> None:
+        """The model server's head (and what came with it) has been parsed: answer now when
+        the whole body is here, else continue in a task."""
+        ex = f.ex
+        try:
+            self._response_decisions(f, upstream)
+            if not self._answer_now(f, upstream):
+                self.callback_handed_over += 1
+                ex.continue_in_task(self._answer_in_task(f, upstream))
+                return
+            upstream.release()
+            self._offer(f, upstream)
+        except Exception:
+            upstream.release()
+            ex.crashed()
+            return
+        self.callback_answered += 1
+        self._count(f.status, f.started)
+        ex.finish()
+
+    def _failed_early(self, f: _Flight, conn: _Connection, error: UpstreamError) -> None:
+        self.callback_handed_over += 1
+        f.ex.continue_in_task(self._resend_in_task(f, conn, error))
+
+    async def _resend_in_task(self, f: _Flight, conn: _Connection, error: UpstreamError) -> None:
+        try:
+            try:
+                upstream = await self._pool.resend(conn, error, f.ex.method, f.head, f.data)
+            except UpstreamError as exc:
+                raise _upstream_failure(exc) from None
+            status = await self._answer(f, upstream)
+        except _UpstreamFailure as upstream_failure:
+            status = self._upstream_failed(f.ex, upstream_failure)
+        except ClientFailure as client_failure:
+            status = self._client_failed(f.ex, client_failure)
+        self._count(status, f.started)
+
+    async def _answer_in_task(self, f: _Flight, upstream: UpstreamResponse) -> None:
+        try:
+            try:
+                await self._answer_later(f, upstream)
+            finally:
+                upstream.release()
+            self._offer(f, upstream)
+            status = f.status
+        except _UpstreamFailure as upstream_failure:
+            status = self._upstream_failed(f.ex, upstream_failure)
+        except ClientFailure as client_failure:
+            status = self._client_failed(f.ex, client_failure)
+        self._count(status, f.started)
+
+    # -- the coroutine route ---------------------------------------------------------------------
+    async def _forward(self, f: _Flight) -> int:
+        """Forward ``f.ex`` and answer it; returns the status sent."""
+        ex = f.ex
+        self._sample(f)
+        cap_in = f.cap_in
 
         # -- request body --------------------------------------------------------------------
         length = ex.content_length
@@ -156,13 +284,15 @@ class Proxy:
             else:
                 if cap_in and length is not None:
                     self._too_large.inc()
-                    capture = cap_in = False
-                body = _Body(ex, self._max_payload if cap_in else None)
+                    f.capture = f.cap_in = False
+                body = _Body(ex, self._max_payload if f.cap_in else None)
                 data = body
         elif cap_in:
             in_body = b""
+        f.in_body = in_body
+        f.body = body
 
-        sent = time.perf_counter()
+        f.sent = time.perf_counter()
         try:
             try:
                 upstream = await self._pool.request(ex.method, ex.target, ex.raw_headers, data)
@@ -171,91 +301,137 @@ class Proxy:
                     raise body.failure from None  # the client's body failed, not the model
                 raise
         except UpstreamError as exc:
-            status = 504 if isinstance(exc, ConnectTimeout | ResponseTimeout) else 502
-            raise _UpstreamFailure(status, exc.reason, str(exc)) from None
-        model_latency = time.perf_counter() - sent
-        self._metrics.upstream_duration.observe(model_latency)
+            raise _upstream_failure(exc) from None
+        return await self._answer(f, upstream)
 
+    async def _answer(self, f: _Flight, upstream: UpstreamResponse) -> int:
+        """Answer with the model server's response (and hand the pair to capture)."""
         try:
-            if cap_in and in_body is None and body is not None:
-                in_body = body.kept()
-                if in_body is None:
-                    self._too_large.inc()
-                    capture = False
-            status = upstream.status
-            capture = capture and (200 <= status < 300 or self._capture_errors)
-            cap_out = capture and self._cap_output
-            observe = observe and 200 <= status < 300
-            keep_out = cap_out or observe
-            fields = upstream.forwardable()
-            rlen = upstream.content_length
-            out_body: bytes | None = None
-            timing: StreamTiming | None = None
-            if ex.method == "HEAD" or status in _NO_BODY_STATUSES or status < 200:
-                # HEAD and 304 keep the model server's Content-Length; 204 and 1xx have none
-                keep = rlen if status >= 200 and status != 204 else None
-                ex.respond(status, upstream.raw_reason, fields, b"", keep)
-                out_body = b"" if cap_out else None
-            elif rlen is not None and rlen <= (self._max_payload if keep_out else SMALL_BODY_BYTES):
-                out_body = upstream.body_received()
-                if out_body is None:
-                    out_body = await _read_whole(upstream)
-                ex.respond(status, upstream.raw_reason, fields, out_body, len(out_body))
-                if observe:
-                    done = time.perf_counter() - sent
-                    timing = StreamTiming(done, done, 1, len(out_body), STREAM_END_COMPLETE)
-            else:
-                ctype = upstream.header(_CONTENT_TYPE)
-                is_stream = (
-                    ctype is not None
-                    and ctype.partition(";")[0].strip().lower() in self._stream_types
-                )
-                if keep_out and rlen is not None and rlen > self._max_payload and not is_stream:
-                    if cap_out:
-                        self._too_large.inc()
-                    capture = cap_out = keep_out = observe = False
-                out_body, timing = await self._stream(
-                    ex, upstream, fields, keep_out, is_stream, observe, sent
-                )
-                if timing.truncated and cap_out:
-                    self._truncated.inc()
-                if out_body is None and keep_out:
-                    if cap_out:
-                        if timing.end == STREAM_END_COMPLETE:
-                            self._too_large.inc()
-                        capture = False
-                    observe = False
+            self._response_decisions(f, upstream)
+            if not self._answer_now(f, upstream):
+                await self._answer_later(f, upstream)
         finally:
             upstream.release()
+        self._offer(f, upstream)
+        return f.status
 
-        if (capture or observe) and self._writer is not None:
-            req_headers = resp_headers = None
-            if self._header_names and capture:
-                req_headers = ex.headers_named(self._header_names)
-                resp_headers = upstream.pick(self._header_names)
-            self._writer.offer(
-                CaptureItem(
-                    inference_time=wall,
-                    method=ex.method,
-                    path=ex.path,
-                    status=status,
-                    model_latency_s=model_latency,
-                    inference_id=inference_id,
-                    target_model=ex.header(self._model_header),
-                    input_body=in_body if cap_in or observe else None,
-                    input_recorded=cap_in,
-                    input_content_type=ex.header(_CONTENT_TYPE),
-                    output_body=out_body if cap_out or observe else None,
-                    output_recorded=cap_out,
-                    output_content_type=upstream.header(_CONTENT_TYPE),
-                    request_headers=req_headers,
-                    response_headers=resp_headers,
-                    stream=timing,
-                    genai=observe,
-                    record=capture,
-                )
+    def _response_decisions(self, f: _Flight, upstream: UpstreamResponse) -> None:
+        """On the response head: the model latency, and what of the pair is kept."""
+        f.model_latency = model_latency = time.perf_counter() - f.sent
+        self._metrics.upstream_duration.observe(model_latency)
+        body = f.body
+        if f.cap_in and f.in_body is None and body is not None:
+            f.in_body = body.kept()
+            if f.in_body is None:
+                self._too_large.inc()
+                f.capture = False
+        status = upstream.status
+        f.status = status
+        f.capture = capture = f.capture and (200 <= status < 300 or self._capture_errors)
+        f.cap_out = capture and self._cap_output
+        f.observe = f.observe and 200 <= status < 300
+        f.fields = upstream.forwardable()
+
+    def _answer_now(self, f: _Flight, upstream: UpstreamResponse) -> bool:
+        """Answer at once when no wait is needed: a response without a body, or one of known
+        length within what is held whole that has all arrived. False: nothing done."""
+        ex = f.ex
+        status = f.status
+        if ex.method == "HEAD" or status in _NO_BODY_STATUSES or status < 200:
+            # HEAD and 304 keep the model server's Content-Length; 204 and 1xx have none
+            rlen = upstream.content_length
+            keep = rlen if status >= 200 and status != 204 else None
+            ex.respond(status, upstream.raw_reason, f.fields, b"", keep)
+            f.out_body = b"" if f.cap_out else None
+            return True
+        if not self._held_whole(f, upstream):
+            return False
+        out_body = upstream.body_received()
+        if out_body is None:
+            return False
+        self._respond_whole(f, upstream, out_body)
+        return True
+
+    def _held_whole(self, f: _Flight, upstream: UpstreamResponse) -> bool:
+        rlen = upstream.content_length
+        keep_out = f.cap_out or f.observe
+        return rlen is not None and rlen <= (self._max_payload if keep_out else SMALL_BODY_BYTES)
+
+    def _respond_whole(self, f: _Flight, upstream: UpstreamResponse, out_body: bytes) -> None:
+        f.ex.respond(f.status, upstream.raw_reason, f.fields, out_body, len(out_body))
+        f.out_body = out_body
+        if f.observe:
+            done = time.perf_counter() - f.sent
+            f.timing = StreamTiming(done, done, 1, len(out_body), STREAM_END_COMPLETE)
+
+    async def _answer_later(self, f: _Flight, upstream: UpstreamResponse) -> None:
+        """The answer's body when :meth:`_answer_now` could not answer: read whole, or
+        streamed."""
+        if self._held_whole(f, upstream):
+            self._respond_whole(f, upstream, await _read_whole(upstream))
+            return
+        ex = f.ex
+        cap_out = f.cap_out
+        observe = f.observe
+        keep_out = cap_out or observe
+        rlen = upstream.content_length
+        ctype = upstream.header(_CONTENT_TYPE)
+        is_stream = (
+            ctype is not None and ctype.partition(";")[0].strip().lower() in self._stream_types
+        )
+        if keep_out and rlen is not None and rlen > self._max_payload and not is_stream:
+            if cap_out:
+                self._too_large.inc()
+            f.capture = f.cap_out = cap_out = keep_out = f.observe = observe = False
+        out_body, timing = await self._stream(
+            ex, upstream, f.fields, keep_out, is_stream, observe, f.sent
+        )
+        if timing.truncated and cap_out:
+            self._truncated.inc()
+        if out_body is None and keep_out:
+            if cap_out:
+                if timing.end == STREAM_END_COMPLETE:
+                    self._too_large.inc()
+                f.capture = False
+            f.observe = False
+        f.out_body = out_body
+        f.timing = timing
+
+    def _offer(self, f: _Flight, upstream: UpstreamResponse) -> None:
+        """Hand the pair to the spool writer when it is captured or observed."""
+        capture = f.capture
+        observe = f.observe
+        if not (capture or observe) or self._writer is None:
+            return
+        ex = f.ex
+        cap_in = f.cap_in
+        cap_out = f.cap_out
+        req_headers = resp_headers = None
+        if self._header_names and capture:
+            req_headers = ex.headers_named(self._header_names)
+            resp_headers = upstream.pick(self._header_names)
+        self._writer.offer(
+            CaptureItem(
+                inference_time=f.wall,
+                method=ex.method,
+                path=ex.path,
+                status=f.status,
+                model_latency_s=f.model_latency,
+                inference_id=f.inference_id,
+                target_model=ex.header(self._model_header),
+                input_body=f.in_body if cap_in or observe else None,
+                input_recorded=cap_in,
+                input_content_type=ex.header(_CONTENT_TYPE),
+                output_body=f.out_body if cap_out or observe else None,
+                output_recorded=cap_out,
+                output_content_type=upstream.header(_CONTENT_TYPE),
+                request_headers=req_headers,
+                response_headers=resp_headers,
+                stream=f.timing,
+                genai=observe,
+                record=capture,
             )
-        return status
+        )
 
     async def _stream(
         self,
@@ -352,12 +528,50 @@ class Proxy:
         log.debug("client went away during %s %s", ex.method, ex.target)
 
 
+class _Flight(ResponseWaiter):
+    """One request's state on its way through the proxy, on either route; on the callback
+    route it is also what the upstream connection tells of the answer."""
+
+    def __init__(self, proxy: Proxy, ex: Exchange) -> None:
+        self.proxy = proxy
+        self.ex = ex
+        self.started = time.perf_counter()
+        self.wall = 0.0
+        self.inference_id: str | None = None
+        self.capture = False
+        self.cap_in = False
+        self.cap_out = False
+        self.observe = False
+        self.in_body: bytes | None = None
+        self.body: _Body | None = None
+        self.data: bytes | None = None  # the request body sent, held whole (callback route)
+        self.head = b""  # the request head sent (callback route)
+        self.sent = 0.0
+        self.model_latency = 0.0
+        self.status = 0
+        self.fields: list[tuple[bytes, bytes]] = []
+        self.out_body: bytes | None = None
+        self.timing: StreamTiming | None = None
+
+    def upstream_answered(self, conn: _Connection, response: UpstreamResponse) -> None:
+        self.proxy._answered(self, response)
+
+    def upstream_failed(self, conn: _Connection, error: UpstreamError) -> None:
+        self.proxy._failed_early(self, conn, error)
+
+
 class _UpstreamFailure(Exception):
     def __init__(self, status: int, reason: str, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
         self.message = message
+
+
+def _upstream_failure(exc: UpstreamError) -> _UpstreamFailure:
+    """The answer for a request the model server failed before its response head."""
+    status = 504 if isinstance(exc, ConnectTimeout | ResponseTimeout) else 502
+    return _UpstreamFailure(status, exc.reason, str(exc))
 
 
 async def _read_whole(upstream: UpstreamResponse) -> bytes:

@@ -32,8 +32,9 @@ reason (``modeltap_sidecar_rejected_requests_total``), never a logged traceback 
 ``Expect: 100-continue`` is answered here when the handler first waits for the body.
 
 The handler gets an :class:`Exchange` (the request, its body as bytes or chunks, and the methods
-that answer it) and runs as one task per request; requests on a connection are answered in
-order. Draining (``drain``) keeps accepting and serving but closes each connection after its
+that answer it) and runs as one task per request, unless the callback handler takes the request
+first (the proxy's route for a small request that arrived whole: answered from the model server
+connection's callbacks, no task); requests on a connection are answered in order. Draining (``drain``) keeps accepting and serving but closes each connection after its
 answer; shutdown then stops accepting, closes idle connections, lets in-flight requests finish
 (their connections close after the answer) and cuts what is left at the deadline.
 """
@@ -43,7 +44,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import httptools
@@ -61,6 +62,9 @@ _HIGH_WATER = 256 * 1024  # unread request body bytes before reading from the cl
 LINGER_SECONDS = 0.5
 
 Handler = Callable[[Exchange], Awaitable[None]]
+# Takes an exchange without a task when it can (True), answering it from callbacks: see
+# ClientConnection.finish/continue_in_task; False leaves it to the Handler's task.
+CallbackHandler = Callable[[Exchange], bool]
 
 
 def error_body(status: int, message: str, kind: str, *, close: bool) -> bytes:
@@ -86,8 +90,15 @@ def classify_parse_error(exc: BaseException) -> tuple[int, str, str]:
 class ProxyServer:
     """The listening side: a protocol factory with the limits and the connections' registry."""
 
-    def __init__(self, handler: Handler, config: ServerConfig, metrics: SidecarMetrics) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        config: ServerConfig,
+        metrics: SidecarMetrics,
+        callbacks: CallbackHandler | None = None,
+    ) -> None:
         self.handler = handler
+        self.callbacks = callbacks
         self.config = config
         self.metrics = metrics
         self.loop = asyncio.get_running_loop()
@@ -394,21 +405,42 @@ class Connection(ClientConnection, asyncio.Protocol):
         if self._deadline_kind == _DEADLINE_IDLE:
             self._disarm()
         self.update_reading()
-        self.loop.create_task(self._run(ex))
+        callbacks = self.server.callbacks
+        if callbacks is not None:
+            try:
+                if callbacks(ex):
+                    return  # answered from callbacks: finish() follows
+            except Exception:
+                self.crashed(ex)
+                return
+        self.loop.create_task(self._run(ex, self.server.handler(ex)))
 
-    async def _run(self, ex: Exchange) -> None:
+    async def _run(self, ex: Exchange, handling: Awaitable[None]) -> None:
         try:
-            await self.server.handler(ex)
+            await handling
         except Exception:
-            log.exception("proxy handler failed for %s %s", ex.method, ex.target)
-            if not ex.started:
-                ex.close_after = True
-                ex.started = ex.done = True
-                self.write(error_body(500, "internal error", "request", close=True))
-            else:
-                ex.abort()
+            self._failed(ex)
         finally:
             self._finish(ex)
+
+    def _failed(self, ex: Exchange) -> None:
+        log.exception("proxy handler failed for %s %s", ex.method, ex.target)
+        if not ex.started:
+            ex.close_after = True
+            ex.started = ex.done = True
+            self.write(error_body(500, "internal error", "request", close=True))
+        else:
+            ex.abort()
+
+    def finish(self, ex: Exchange) -> None:
+        self._finish(ex)
+
+    def crashed(self, ex: Exchange) -> None:
+        self._failed(ex)
+        self._finish(ex)
+
+    def continue_in_task(self, ex: Exchange, rest: Coroutine[Any, Any, None]) -> None:
+        self.loop.create_task(self._run(ex, rest))
 
     def _finish(self, ex: Exchange) -> None:
         self._active = None

@@ -42,7 +42,7 @@ import httptools
 from multidict import CIMultiDict
 
 from sidecar.flow import WriteFlow
-from sidecar.headers import HOP_BY_HOP, forwardable, pick
+from sidecar.headers import HOP_BY_HOP, HOP_LENGTHS, forwardable, pick
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
 _HIGH_WATER = 256 * 1024  # buffered response bytes before reading from the socket pauses
@@ -75,6 +75,7 @@ class ProtocolError(UpstreamError):
 
 
 _HOP_BYTES = frozenset(h.encode() for h in HOP_BY_HOP)
+_HEAD_LENGTHS = HOP_LENGTHS | {len(b"host"), len(b"content-length")}
 RawHeaders = list[tuple[bytes, bytes]]
 
 
@@ -90,15 +91,16 @@ def request_head(
     parts = [f"{method} {target} HTTP/1.1\r\n".encode("utf-8", "surrogateescape")]
     has_host = has_length = False
     for name, value in raw:
-        low = name.lower()
-        if low in _HOP_BYTES:
-            if low == b"connection" and _names_others(value):
-                return _request_head_named(parts[0], raw, host)
-            continue
-        if low == b"host":
-            has_host = True
-        elif low == b"content-length":
-            has_length = True
+        if len(name) in _HEAD_LENGTHS:  # (no lower-case copy of the other names)
+            low = name.lower()
+            if low in _HOP_BYTES:
+                if low == b"connection" and _names_others(value):
+                    return _request_head_named(parts[0], raw, host)
+                continue
+            if low == b"host":
+                has_host = True
+            elif low == b"content-length":
+                has_length = True
         parts.append(name)
         parts.append(b": ")
         parts.append(value)
@@ -141,6 +143,20 @@ def _request_head_named(
         lines.insert(1, b"Host: %s\r\n" % host)
     lines.append(b"\r\n")
     return b"".join(lines), has_length
+
+
+class ResponseWaiter:
+    """Told of the answer to a request sent with :meth:`UpstreamPool.send_now` from the
+    connection's callbacks (no future, no task): the request path's callback route for a small
+    request (see ``sidecar.proxy``). A native base class, like ``ClientConnection``."""
+
+    def upstream_answered(self, conn: _Connection, response: UpstreamResponse) -> None:
+        """The response head has been parsed (with whatever of its body came with it)."""
+        raise NotImplementedError
+
+    def upstream_failed(self, conn: _Connection, error: UpstreamError) -> None:
+        """The request failed before any response head; the connection is closed."""
+        raise NotImplementedError
 
 
 class UpstreamResponse:
@@ -235,6 +251,8 @@ class _Connection(WriteFlow, asyncio.Protocol):
         self.idle_since = 0.0
         self._parser = httptools.HttpResponseParser(self)
         self._head: asyncio.Future[UpstreamResponse] | None = None
+        self._waiter: ResponseWaiter | None = None  # instead of _head: told from the callbacks
+        self._response: UpstreamResponse | None = None
         self._body_waiter: asyncio.Future[None] | None = None
         self._paused_reading = False
         self._error: UpstreamError | None = None
@@ -262,7 +280,7 @@ class _Connection(WriteFlow, asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        if self._head is None and not self.headers_done:
+        if self._head is None and self._waiter is None and not self.headers_done:
             # Bytes nobody asked for (idle connection): it cannot be trusted for reuse.
             self.closed = True
             if self.transport is not None:
@@ -277,6 +295,14 @@ class _Connection(WriteFlow, asyncio.Protocol):
             self._fail(ProtocolError("the model server switched protocols"))
         except httptools.HttpParserError as exc:
             self._fail(ProtocolError(f"bad response from the model server: {exc}"))
+        told = self._waiter
+        if told is not None and self.headers_done:
+            # Last: the waiter may answer, release this connection and send on it again.
+            self._waiter = None
+            self._deadline = None
+            response = self._response
+            assert response is not None
+            told.upstream_answered(self, response)
 
     def eof_received(self) -> bool | None:
         return None
@@ -317,6 +343,7 @@ class _Connection(WriteFlow, asyncio.Protocol):
         self.headers_done = True
         self._until_close = length is None and not chunked and status not in (204, 304)
         response = UpstreamResponse(self, status, self._status_text, self._raw_headers, length)
+        self._response = response
         head, self._head = self._head, None
         if head is not None and not head.done():
             head.set_result(response)
@@ -369,6 +396,13 @@ class _Connection(WriteFlow, asyncio.Protocol):
             waiter.set_exception(error)
         if self.transport is not None:
             self.transport.close()
+        told = self._waiter
+        if told is not None and not self.headers_done:
+            # (Once the head is parsed the waiter hears of it after the parser returns, and the
+            # error waits for the body's reader, as for a task awaiting the head.)
+            self._waiter = None
+            self._deadline = None
+            told.upstream_failed(self, error)
 
     def hold_all(self) -> None:
         self._sending = True  # no pausing: the body is read whole
@@ -395,6 +429,21 @@ class _Connection(WriteFlow, asyncio.Protocol):
             await waiter
         finally:
             self._deadline = None
+
+    def send_now(
+        self, head: bytes, body: bytes | None, no_body: bool, waiter: ResponseWaiter
+    ) -> None:
+        """:meth:`send` for a request held whole, answered through ``waiter`` (no wait here)."""
+        transport = self.transport
+        assert transport is not None and not self.closed  # (an idle connection fit for reuse)
+        self._reset_message()
+        self._response = None
+        self._error = None
+        self._no_body = no_body
+        self._sending = False
+        self._waiter = waiter
+        transport.write(head + body if body else head)
+        self._arm("the model server did not answer in time")
 
     async def send(
         self, head: bytes, body: bytes | AsyncIterator[bytes] | None, chunked: bool, no_body: bool
@@ -545,7 +594,6 @@ class UpstreamPool:
         slots = self._slots
         if slots is not None and not slots.try_take():
             await slots.take(self.timeout)
-        replayable = method in _IDEMPOTENT and (body is None or isinstance(body, bytes))
         try:
             conn = self._idle_connection()
             if conn is None:
@@ -554,20 +602,77 @@ class UpstreamPool:
                 return await conn.send(head, body, chunked, method == "HEAD")
             except Disconnected:
                 self._discard(conn)
-                if not (conn.reused and replayable and not conn.got_bytes):
+                if not self._may_resend(conn, method, body):
                     raise
             except BaseException:
                 self._discard(conn)
                 raise
-            conn = await self._connect()
-            try:
-                return await conn.send(head, body, chunked, method == "HEAD")
-            except BaseException:
-                self._discard(conn)
-                raise
+            return await self._send_on_new(method, head, body, chunked)
         except BaseException:
             if slots is not None:
                 slots.give()
+            raise
+
+    def _may_resend(
+        self, conn: _Connection, method: str, body: bytes | AsyncIterator[bytes] | None
+    ) -> bool:
+        """An idempotent request held whole that failed on a reused connection before any
+        response byte (the server closed it while idle) is sent once more."""
+        replayable = method in _IDEMPOTENT and (body is None or isinstance(body, bytes))
+        return conn.reused and replayable and not conn.got_bytes
+
+    async def _send_on_new(
+        self, method: str, head: bytes, body: bytes | AsyncIterator[bytes] | None, chunked: bool
+    ) -> UpstreamResponse:
+        conn = await self._connect()
+        try:
+            return await conn.send(head, body, chunked, method == "HEAD")
+        except BaseException:
+            self._discard(conn)
+            raise
+
+    # -- the callback route: a request held whole, on an idle connection, answered through a
+    # ResponseWaiter from the connection's callbacks (no coroutine, no future, no task) ----------
+    def take_idle(self) -> _Connection | None:
+        """A pool slot and an idle connection fit for reuse, without waiting; None (nothing
+        taken) when either would need a wait."""
+        slots = self._slots
+        if slots is not None and not slots.try_take():
+            return None
+        conn = self._idle_connection()
+        if conn is None and slots is not None:
+            slots.give()
+        return conn
+
+    def send_now(
+        self,
+        conn: _Connection,
+        method: str,
+        target: str,
+        raw_headers: list[tuple[bytes, bytes]],
+        body: bytes | None,
+        waiter: ResponseWaiter,
+    ) -> bytes:
+        """Send on ``conn`` (from :meth:`take_idle`); ``waiter`` hears of the answer. Returns
+        the head sent (for :meth:`resend`)."""
+        head = request_head(method, self.base_path + target, raw_headers, self.netloc)[0]
+        conn.send_now(head, body, method == "HEAD", waiter)
+        return head
+
+    async def resend(
+        self, conn: _Connection, error: UpstreamError, method: str, head: bytes, body: bytes | None
+    ) -> UpstreamResponse:
+        """After ``error`` on a :meth:`send_now`: what :meth:`request` does after a failed send
+        (once more on a new connection when allowed, else ``error``), the slot given back on
+        failure."""
+        try:
+            self._discard(conn)
+            if not (isinstance(error, Disconnected) and self._may_resend(conn, method, body)):
+                raise error
+            return await self._send_on_new(method, head, body, False)
+        except BaseException:
+            if self._slots is not None:
+                self._slots.give()
             raise
 
     def _idle_connection(self) -> _Connection | None:

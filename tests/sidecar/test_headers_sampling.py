@@ -47,6 +47,38 @@ def test_forwardable_keeps_order_and_drops_hop_by_hop_raw() -> None:
     assert with_length([(b"X-A", b"1")], 0) == [(b"X-A", b"1"), (b"Content-Length", b"0")]
 
 
+def _reference_forwardable(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The rule: every hop-by-hop field, and every field a Connection header names (before or
+    after it), dropped; the rest as received, in order."""
+    from sidecar.headers import HOP_BY_HOP
+
+    drop = {h.encode() for h in HOP_BY_HOP}
+    for name, value in raw:
+        if name.lower() == b"connection":
+            drop |= {t.strip().lower() for t in value.split(b",") if t.strip()}
+    return [(n, v) for n, v in raw if n.lower() not in drop]
+
+
+_HOP_TEST_NAMES = [b"Server", b"Date", b"Content-Type", b"Connection", b"CONNECTION",
+                   b"Keep-Alive", b"TE", b"te", b"Trailer", b"Upgrade", b"Transfer-Encoding",
+                   b"Expect", b"Proxy-Connection", b"X-Hop", b"x-hop", b"X-Long-Hop-Name",
+                   b"Content-Length"]  # fmt: skip
+_HOP_TEST_VALUES = [b"1", b"", b"close", b"x-hop", b" X-Long-Hop-Name ,te", b",,"]
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(_HOP_TEST_NAMES), st.sampled_from(_HOP_TEST_VALUES)), max_size=8
+    )
+)
+def test_forwardable_drops_what_the_rule_drops(raw: list[tuple[bytes, bytes]]) -> None:
+    """Names are lower-cased only when their length is a hop-by-hop name's: the fields kept
+    are still exactly the rule's (fields a Connection header names, of any length, included)."""
+    from sidecar.headers import forwardable
+
+    assert forwardable(raw) == _reference_forwardable(raw)
+
+
 _FIELD_NAMES = [b"Content-Length", b"content-length", b"CONTENT-LENGTH", b"Content-Type",
                 b"X-A", b"x-a", b"Content-Lengthy", b"Date"]  # fmt: skip
 
