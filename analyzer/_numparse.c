@@ -28,6 +28,10 @@ tell "2" from "2.0") were about half of a profile update's classification. */
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 enum { K_MISSING = 0, K_INTEGRAL = 1, K_FRACTIONAL = 2, K_STRING = 3 };
 
 static locale_t C_LOCALE;
@@ -280,9 +284,322 @@ done:
     return result;
 }
 
+
+/* ------------------------------------------------------------------------------------------
+   A chunk of capture lines of one layout, split at commas (analyzer/capture_template.py): what
+   Arrow's CSV reader gives for it with no quoting and every column text (a line of another
+   width or an empty line: no result), without its per-column builders. */
+
+/* split_fields(chunk, width, lines, starts) -> bool
+
+   Fills `starts` (int32, lines x (width + 1)): field j of line i is
+   chunk[starts[i, j] : starts[i, j + 1] - 1]. False when a line has another number of fields,
+   a line is empty, or the chunk has another number of lines. */
+static PyObject *split_fields(PyObject *self, PyObject *args)
+{
+    Py_buffer chunk, starts;
+    Py_ssize_t width, lines;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nnw*", &chunk, &width, &lines, &starts))
+        return NULL;
+    PyObject *result = NULL;
+    if (width < 1 || lines < 0 || chunk.len >= INT32_MAX ||
+        starts.len < lines * (width + 1) * (Py_ssize_t)sizeof(int32_t)) {
+        PyErr_SetString(PyExc_ValueError, "bad split_fields arguments");
+        goto done;
+    }
+    const unsigned char *buf = chunk.buf;
+    Py_ssize_t n = chunk.len;
+    int32_t *row = starts.buf;
+    Py_ssize_t line = 0, field = 0;
+    int ok = 1;
+    Py_BEGIN_ALLOW_THREADS
+    if (lines > 0)
+        row[0] = 0;
+    Py_ssize_t i = 0;
+#define ON_BYTE(pos)                                                                               \
+    do {                                                                                           \
+        Py_ssize_t at_ = (pos);                                                                    \
+        if (buf[at_] == ',') {                                                                     \
+            if (++field >= width) {                                                                \
+                ok = 0;                                                                            \
+                goto split_end;                                                                    \
+            }                                                                                      \
+            row[field] = (int32_t)(at_ + 1);                                                       \
+        } else {                                                                                   \
+            if (field != width - 1 || at_ == row[0]) {                                             \
+                ok = 0;                                                                            \
+                goto split_end;                                                                    \
+            }                                                                                      \
+            row[width] = (int32_t)(at_ + 1);                                                       \
+            row += width + 1;                                                                      \
+            field = 0;                                                                             \
+            if (++line < lines)                                                                    \
+                row[0] = (int32_t)(at_ + 1);                                                       \
+            else if (at_ + 1 < n) {                                                                \
+                ok = 0;                                                                            \
+                goto split_end;                                                                    \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+    if (lines == 0) {
+        ok = n == 0;
+        goto split_end;
+    }
+#if defined(__SSE2__)
+    {
+        const __m128i comma = _mm_set1_epi8(','), newline = _mm_set1_epi8('\n');
+        for (; i + 16 <= n; i += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(buf + i));
+            unsigned mask = (unsigned)_mm_movemask_epi8(
+                _mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, newline)));
+            while (mask) {
+                ON_BYTE(i + __builtin_ctz(mask));
+                mask &= mask - 1;
+            }
+        }
+    }
+#endif
+    for (; i < n; i++)
+        if (buf[i] == ',' || buf[i] == '\n')
+            ON_BYTE(i);
+#undef ON_BYTE
+    if (line < lines) { /* the last line, without its newline */
+        if (line != lines - 1 || field != width - 1 || n == row[0]) {
+            ok = 0;
+            goto split_end;
+        }
+        row[width] = (int32_t)(n + 1);
+        line++;
+    }
+split_end:;
+    Py_END_ALLOW_THREADS
+    result = PyBool_FromLong(ok && line == lines);
+done:
+    PyBuffer_Release(&chunk);
+    PyBuffer_Release(&starts);
+    return result;
+}
+
+/* Arrow's CSV null values (pyarrow.csv.ConvertOptions().null_values), given once by the Python
+   side: a field whose whole text is one of them is null. */
+#define MAX_NULLS 64
+static char *NULL_TEXT[MAX_NULLS];
+static Py_ssize_t NULL_LEN[MAX_NULLS];
+static int NULL_COUNT = 0;
+static unsigned char NULL_FIRST[256]; /* first bytes of the non-empty ones */
+static Py_ssize_t NULL_MAX_LEN = 0;
+static int EMPTY_IS_NULL = 0;
+
+static PyObject *set_null_values(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    PyObject *seq = PySequence_Fast(arg, "null values: a sequence of bytes");
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n > MAX_NULLS) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "too many null values");
+        return NULL;
+    }
+    for (int k = 0; k < NULL_COUNT; k++)
+        PyMem_Free(NULL_TEXT[k]);
+    NULL_COUNT = 0;
+    NULL_MAX_LEN = 0;
+    EMPTY_IS_NULL = 0;
+    memset(NULL_FIRST, 0, sizeof(NULL_FIRST));
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, k);
+        char *text;
+        Py_ssize_t len;
+        if (PyBytes_AsStringAndSize(item, &text, &len) < 0) {
+            Py_DECREF(seq);
+            return NULL;
+        }
+        if (len == 0) {
+            EMPTY_IS_NULL = 1;
+            continue;
+        }
+        char *copy = PyMem_Malloc((size_t)len);
+        if (copy == NULL) {
+            Py_DECREF(seq);
+            return PyErr_NoMemory();
+        }
+        memcpy(copy, text, (size_t)len);
+        NULL_TEXT[NULL_COUNT] = copy;
+        NULL_LEN[NULL_COUNT++] = len;
+        NULL_FIRST[(unsigned char)text[0]] = 1;
+        if (len > NULL_MAX_LEN)
+            NULL_MAX_LEN = len;
+    }
+    Py_DECREF(seq);
+    Py_RETURN_NONE;
+}
+
+static inline int is_null_text(const unsigned char *p, Py_ssize_t len)
+{
+    if (len == 0)
+        return EMPTY_IS_NULL;
+    if (len > NULL_MAX_LEN || !NULL_FIRST[p[0]])
+        return 0;
+    for (int k = 0; k < NULL_COUNT; k++)
+        if (NULL_LEN[k] == len && memcmp(NULL_TEXT[k], p, (size_t)len) == 0)
+            return 1;
+    return 0;
+}
+
+/* field_is(chunk, starts, width, lines, j, text) -> bool: field j of every line is `text`. */
+static PyObject *field_is(PyObject *self, PyObject *args)
+{
+    Py_buffer chunk, starts, text;
+    Py_ssize_t width, lines, j;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*nnny*", &chunk, &starts, &width, &lines, &j, &text))
+        return NULL;
+    PyObject *result = NULL;
+    if (j < 0 || j >= width || starts.len < lines * (width + 1) * (Py_ssize_t)sizeof(int32_t)) {
+        PyErr_SetString(PyExc_ValueError, "bad field_is arguments");
+        goto done;
+    }
+    const int32_t *row = starts.buf;
+    const char *buf = chunk.buf;
+    int same = 1;
+    for (Py_ssize_t i = 0; i < lines && same; i++, row += width + 1) {
+        Py_ssize_t len = (Py_ssize_t)row[j + 1] - 1 - row[j];
+        same = len == text.len && memcmp(buf + row[j], text.buf, (size_t)len) == 0;
+    }
+    result = PyBool_FromLong(same);
+done:
+    PyBuffer_Release(&chunk);
+    PyBuffer_Release(&starts);
+    PyBuffer_Release(&text);
+    return result;
+}
+
+/* field_columns(chunk, starts, width, lines, lo, hi, head, tail, nulls)
+   -> [(offsets, data, validity or None, null count)] or None
+
+   Fields lo..hi of every line as Arrow string buffers (int32 offsets), `head` cut off the start
+   of field lo and `tail` off the end of field hi (None when a line's field lacks them). A field
+   whose text (after the cut) is a null value is: with nulls 1 null, with nulls 0 the end (None),
+   with nulls 2 text like any other. */
+static PyObject *field_columns(PyObject *self, PyObject *args)
+{
+    Py_buffer chunk, starts, head, tail;
+    Py_ssize_t width, lines, lo, hi;
+    int nulls_mode;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*nnnny*y*i", &chunk, &starts, &width, &lines, &lo, &hi, &head,
+                          &tail, &nulls_mode))
+        return NULL;
+    PyObject *result = NULL, *list = NULL;
+    if (lo < 0 || hi < lo || hi >= width ||
+        starts.len < lines * (width + 1) * (Py_ssize_t)sizeof(int32_t)) {
+        PyErr_SetString(PyExc_ValueError, "bad field_columns arguments");
+        goto done;
+    }
+    list = PyList_New(0);
+    if (list == NULL)
+        goto done;
+    const unsigned char *buf = chunk.buf;
+    for (Py_ssize_t j = lo; j <= hi; j++) {
+        Py_ssize_t cut_head = j == lo ? head.len : 0, cut_tail = j == hi ? tail.len : 0;
+        const int32_t *row = starts.buf;
+        Py_ssize_t total = 0;
+        for (Py_ssize_t i = 0; i < lines; i++, row += width + 1) {
+            Py_ssize_t start = row[j], len = (Py_ssize_t)row[j + 1] - 1 - start;
+            if (len < cut_head + cut_tail ||
+                (cut_head && memcmp(buf + start, head.buf, (size_t)cut_head) != 0) ||
+                (cut_tail &&
+                 memcmp(buf + start + len - cut_tail, tail.buf, (size_t)cut_tail) != 0)) {
+                Py_CLEAR(list);
+                result = Py_None;
+                Py_INCREF(result);
+                goto done;
+            }
+            total += len - cut_head - cut_tail;
+        }
+        PyObject *offsets = PyBytes_FromStringAndSize(NULL, (lines + 1) * 4);
+        PyObject *data = PyBytes_FromStringAndSize(NULL, total);
+        PyObject *validity = NULL;
+        if (offsets == NULL || data == NULL) {
+            Py_XDECREF(offsets);
+            Py_XDECREF(data);
+            goto done;
+        }
+        int32_t *off = (int32_t *)PyBytes_AS_STRING(offsets);
+        unsigned char *out = (unsigned char *)PyBytes_AS_STRING(data);
+        unsigned char *bits = NULL;
+        Py_ssize_t nulls = 0, at = 0;
+        int refused = 0;
+        row = starts.buf;
+        off[0] = 0;
+        for (Py_ssize_t i = 0; i < lines; i++, row += width + 1) {
+            Py_ssize_t start = row[j] + cut_head;
+            Py_ssize_t len = (Py_ssize_t)row[j + 1] - 1 - row[j] - cut_head - cut_tail;
+            if (nulls_mode != 2 && is_null_text(buf + start, len)) {
+                if (nulls_mode == 0) {
+                    refused = 1;
+                    break;
+                }
+                if (bits == NULL) {
+                    validity = PyBytes_FromStringAndSize(NULL, (lines + 7) / 8);
+                    if (validity == NULL)
+                        break;
+                    bits = (unsigned char *)PyBytes_AS_STRING(validity);
+                    memset(bits, 0xFF, (size_t)((lines + 7) / 8));
+                }
+                bits[i >> 3] &= (unsigned char)~(1u << (i & 7));
+                nulls++;
+            } else {
+                memcpy(out + at, buf + start, (size_t)len);
+                at += len;
+            }
+            off[i + 1] = (int32_t)at;
+        }
+        if (refused || (nulls && validity == NULL)) {
+            Py_DECREF(offsets);
+            Py_DECREF(data);
+            Py_XDECREF(validity);
+            if (refused) {
+                Py_CLEAR(list);
+                result = Py_None;
+                Py_INCREF(result);
+            }
+            goto done;
+        }
+        if (at != total && _PyBytes_Resize(&data, at) < 0) {
+            Py_DECREF(offsets);
+            Py_XDECREF(validity);
+            goto done;
+        }
+        PyObject *item = Py_BuildValue("(NNNn)", offsets, data,
+                                       validity ? validity : (Py_INCREF(Py_None), Py_None), nulls);
+        if (item == NULL || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
+            goto done;
+        }
+        Py_DECREF(item);
+    }
+    result = list;
+    list = NULL;
+done:
+    Py_XDECREF(list);
+    PyBuffer_Release(&chunk);
+    PyBuffer_Release(&starts);
+    PyBuffer_Release(&head);
+    PyBuffer_Release(&tail);
+    return result;
+}
+
 static PyMethodDef METHODS[] = {
     {"classify_text", classify_text, METH_VARARGS,
      "Classify an Arrow string array's values and convert its numbers to float64."},
+    {"split_fields", split_fields, METH_VARARGS, "A chunk's lines split at commas."},
+    {"set_null_values", set_null_values, METH_O, "The texts read as null."},
+    {"field_is", field_is, METH_VARARGS, "Whether a field of every line is one text."},
+    {"field_columns", field_columns, METH_VARARGS, "Fields of every line as string buffers."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -42,9 +42,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from analyzer import numparse
 from analyzer.payloads import PayloadParser
 
 _NULL_VALUES = pa.array(pacsv.ConvertOptions().null_values, pa.string())
+_NULL_TEXTS = frozenset(pacsv.ConvertOptions().null_values)
 _LITERAL = r"(?:-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null)"
 _LITERAL_BYTES = frozenset(b"0123456789+-.eEtruefalsn")
 _STRUCTURE = frozenset(b"{}[]:,")
@@ -89,6 +91,12 @@ def canonical_chunk(
     text = pa.py_buffer(chunk)
     if not valid_utf8(text):
         return None
+    if numparse.compiled:
+        found = _split_read(chunk, layout, lines)
+        if found is None or np.count_nonzero(buf == 0x22) != layout.quotes * lines:
+            return None
+        times, payload = found
+        return times, pa.table(payload, names=[parser._name(j) for j in range(len(payload))])
     names = [f"f{i}" for i in range(layout.width)]
     try:
         table = pacsv.read_csv(
@@ -139,6 +147,40 @@ def canonical_chunk(
         return None  # a '"' in a payload or time: each line has at least the first's elsewhere
     rows = pa.table(payload, names=[parser._name(j) for j in range(len(payload))])
     return times, rows
+
+
+def _split_read(
+    chunk: memoryview | bytes, layout: _Layout, lines: int
+) -> tuple[pa.Array, list[pa.Array]] | None:
+    """:func:`canonical_chunk`'s CSV parse and field checks in the compiled build: the lines cut
+    at commas in C (``analyzer.numparse``), a field equal to the first line's compared in place,
+    only the time, the payload and the fields that vary built as columns. Gives the Arrow path's
+    times and payload columns, or None where it gives None."""
+    starts = numparse.split_chunk(chunk, layout.width, lines)
+    if starts is None:
+        return None  # a line of another width, or an empty line
+    for i, field, pattern in layout.fields:
+        if field not in _NULL_TEXTS and numparse.field_is(chunk, starts, i, field.encode()):
+            continue
+        if i in layout.constant or pattern is None:
+            return None
+        col = numparse.field_columns(chunk, starts, i, i, nulls=numparse.NULLS_REFUSED)
+        if col is None or not _all(pc.match_substring_regex(col[0], pattern)):
+            return None  # (a null field fails the Arrow path's comparison and pattern too)
+    time = numparse.field_columns(chunk, starts, layout.time, layout.time, layout.time_head,
+                                  layout.time_tail, nulls=numparse.NULLS_ARE_TEXT)  # fmt: skip
+    one = layout.first == layout.last  # an empty payload is refused before nulls are read
+    payload = numparse.field_columns(chunk, starts, layout.first, layout.last, layout.head,
+                                     layout.tail, nulls=numparse.NULLS_ARE_TEXT if one
+                                     else numparse.NULLS_ARE_NULL)  # fmt: skip
+    if time is None or payload is None:
+        return None
+    if one:
+        if not _all(pc.greater(pc.binary_length(payload[0]), 0)):
+            return None  # an empty payload: counted as such by the general reader
+        is_null = pc.is_in(payload[0], value_set=_NULL_VALUES)
+        payload[0] = pc.if_else(is_null, pa.scalar(None, pa.string()), payload[0])
+    return time[0], payload
 
 
 def valid_utf8(text: pa.Buffer) -> bool:

@@ -7,6 +7,10 @@ rounded. The compiled build (``setup.py`` with ``MODELTAP_COMPILE=1``, as the an
 built) has it in C (``_numparse.c``): one pass instead of Arrow's text-to-float cast, the sample
 and integer casts and the regular expressions that count integral literals. Elsewhere
 ``classify_text`` is None and inference keeps its Arrow path.
+
+:func:`split_chunk` and :func:`field_columns` (compiled build only) cut a chunk of capture lines
+at commas into Arrow string columns, as Arrow's CSV reader does with no quoting and every column
+text, without a builder per column (:mod:`analyzer.capture_template`).
 """
 
 from __future__ import annotations
@@ -16,12 +20,16 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.csv as pacsv
 
 _classify: Callable[..., tuple[int, int, int, int]] | None
 try:
+    from analyzer import _numparse as _native
     from analyzer._numparse import classify_text as _classify
 except ImportError:  # not built: the pure-Python checkout
     _classify = None
+else:
+    _native.set_null_values([v.encode() for v in pacsv.ConvertOptions().null_values])
 
 compiled = _classify is not None
 
@@ -45,3 +53,49 @@ def classify_buffers(
     kind = np.empty(n, dtype=np.uint8) if kinds else None
     counts = _classify(validity, offsets, data, arr.offset, n, wide, values, kind)
     return counts, values, kind
+
+
+NULLS_REFUSED, NULLS_ARE_NULL, NULLS_ARE_TEXT = 0, 1, 2
+
+
+def split_chunk(chunk: memoryview | bytes, width: int, lines: int) -> npt.NDArray[np.int32] | None:
+    """Where each line's ``width`` comma-separated fields start (a line's last column: where the
+    next line starts); None when a line has another width, a line is empty or the chunk has
+    another number of lines (what Arrow's CSV reader refuses or skips). Compiled build only."""
+    starts = np.empty((lines, width + 1), dtype=np.int32)
+    return starts if _native.split_fields(chunk, width, lines, starts) else None
+
+
+def field_is(chunk: memoryview | bytes, starts: npt.NDArray[np.int32], j: int, text: bytes) -> bool:
+    """Whether field ``j`` of every line is ``text``."""
+    lines, width = starts.shape[0], starts.shape[1] - 1
+    return bool(_native.field_is(chunk, starts, width, lines, j, text))
+
+
+def field_columns(
+    chunk: memoryview | bytes,
+    starts: npt.NDArray[np.int32],
+    lo: int,
+    hi: int,
+    head: bytes = b"",
+    tail: bytes = b"",
+    *,
+    nulls: int = NULLS_ARE_NULL,
+) -> list[pa.Array] | None:
+    """Fields ``lo``..``hi`` of every line as string arrays, ``head`` cut off the start of the
+    first and ``tail`` off the end of the last; a field whose text is one of Arrow's CSV null
+    values is null (``NULLS_ARE_NULL``), ends the read (``NULLS_REFUSED``: None) or stays text
+    (``NULLS_ARE_TEXT``). None when a field lacks its head or tail."""
+    lines, width = starts.shape[0], starts.shape[1] - 1
+    found = _native.field_columns(chunk, starts, width, lines, lo, hi, head, tail, nulls)
+    if found is None:
+        return None
+    return [
+        pa.Array.from_buffers(
+            pa.string(),
+            lines,
+            [None if valid is None else pa.py_buffer(valid), pa.py_buffer(off), pa.py_buffer(data)],
+            null_count=null_count,
+        )
+        for off, data, valid, null_count in found
+    ]
