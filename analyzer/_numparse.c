@@ -593,6 +593,131 @@ done:
     return result;
 }
 
+
+/* byte_counts(chunk) -> (line ends, control bytes, backslashes, quotes): the counts of '\n',
+   bytes below 0x20, '\\' and '"' that canonical_chunk checks, in one pass. */
+static PyObject *byte_counts(PyObject *self, PyObject *arg)
+{
+    Py_buffer chunk;
+    (void)self;
+    if (PyObject_GetBuffer(arg, &chunk, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const unsigned char *buf = chunk.buf;
+    Py_ssize_t n = chunk.len, i = 0;
+    Py_ssize_t ends = 0, controls = 0, backslashes = 0, quotes = 0;
+    Py_BEGIN_ALLOW_THREADS
+#if defined(__SSE2__)
+    const __m128i nl = _mm_set1_epi8('\n'), bs = _mm_set1_epi8('\\'), qt = _mm_set1_epi8('"');
+    const __m128i ctl = _mm_set1_epi8(0x1F);
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(buf + i));
+        ends += __builtin_popcount((unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl)));
+        backslashes += __builtin_popcount((unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, bs)));
+        quotes += __builtin_popcount((unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, qt)));
+        /* v <= 0x1F unsigned: min(v, 0x1F) == v */
+        controls += __builtin_popcount(
+            (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v)));
+    }
+#endif
+    for (; i < n; i++) {
+        unsigned char c = buf[i];
+        ends += c == '\n';
+        backslashes += c == '\\';
+        quotes += c == '"';
+        controls += c < 0x20;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&chunk);
+    return Py_BuildValue("(nnnn)", ends, controls, backslashes, quotes);
+}
+
+/* plain_times(validity, offsets, data, offset, length, out, done) -> None
+
+   analyzer/capture_columns.py _plain_us in one pass: each value of the form
+   YYYY-MM-DDTHH:MM:SSZ (exactly 20 bytes, a real date from 1970 on, hours 0-23, minutes and
+   seconds 0-59) as microseconds since the epoch in `out` (int64) with done[i] = 1; others are
+   left as they are in `out`, done[i] = 0. */
+static const int MONTH_DAYS[13] = {0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+static PyObject *plain_times(PyObject *self, PyObject *args)
+{
+    PyObject *validity_obj, *data_obj;
+    Py_buffer offsets, out, done, validity = {0}, data = {0};
+    Py_ssize_t offset, length;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "Oy*Onnw*w*", &validity_obj, &offsets, &data_obj, &offset,
+                          &length, &out, &done))
+        return NULL;
+    PyObject *result = NULL;
+    int have_validity = validity_obj != Py_None, have_data = data_obj != Py_None;
+    if (have_validity && PyObject_GetBuffer(validity_obj, &validity, PyBUF_SIMPLE) < 0) {
+        have_validity = 0;
+        goto done;
+    }
+    if (have_data && PyObject_GetBuffer(data_obj, &data, PyBUF_SIMPLE) < 0) {
+        have_data = 0;
+        goto done;
+    }
+    if (offset < 0 || length < 0 || offsets.len / 4 < offset + length + 1 ||
+        out.len < length * 8 || done.len < length ||
+        (have_validity && validity.len * 8 < offset + length)) {
+        PyErr_SetString(PyExc_ValueError, "buffers too small for the array");
+        goto done;
+    }
+    const int32_t *off = offsets.buf;
+    const unsigned char *bits = have_validity ? validity.buf : NULL;
+    const unsigned char *text = have_data ? data.buf : NULL;
+    Py_ssize_t text_len = have_data ? data.len : 0;
+    int64_t *us = out.buf;
+    unsigned char *ok = done.buf;
+    for (Py_ssize_t i = 0; i < length; i++) {
+        Py_ssize_t at = offset + i;
+        ok[i] = 0;
+        if (bits && !((bits[at >> 3] >> (at & 7)) & 1))
+            continue;
+        int64_t start = off[at], stop = off[at + 1];
+        if (stop - start != 20 || start < 0 || stop > text_len)
+            continue;
+        const unsigned char *p = text + start;
+        static const int DIGIT_AT[14] = {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18};
+        int d[14], good = 1;
+        for (int k = 0; k < 14; k++) {
+            d[k] = (int)p[DIGIT_AT[k]] - '0';
+            good &= d[k] >= 0 && d[k] <= 9;
+        }
+        if (!good || p[4] != '-' || p[7] != '-' || p[10] != 'T' || p[13] != ':' ||
+            p[16] != ':' || p[19] != 'Z')
+            continue;
+        int64_t year = d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3];
+        int64_t month = d[4] * 10 + d[5], day = d[6] * 10 + d[7];
+        int64_t hour = d[8] * 10 + d[9], minute = d[10] * 10 + d[11], second = d[12] * 10 + d[13];
+        int leap = (year % 4 == 0) && ((year % 100 != 0) || (year % 400 == 0));
+        if (year < 1970 || month < 1 || month > 12 || day < 1 ||
+            day > MONTH_DAYS[month] + (leap && month == 2) || hour > 23 || minute > 59 ||
+            second > 59)
+            continue;
+        /* days since 1970-01-01 (H. Hinnant's days_from_civil), as _plain_us computes them */
+        int64_t y = year - (month <= 2);
+        int64_t era = y / 400; /* y >= 1969: no negative division */
+        int64_t yoe = y - era * 400;
+        int64_t doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
+        int64_t days = era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+        us[i] = (((days * 24 + hour) * 60 + minute) * 60 + second) * 1000000;
+        ok[i] = 1;
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&done);
+    if (have_validity)
+        PyBuffer_Release(&validity);
+    if (have_data)
+        PyBuffer_Release(&data);
+    return result;
+}
+
 static PyMethodDef METHODS[] = {
     {"classify_text", classify_text, METH_VARARGS,
      "Classify an Arrow string array's values and convert its numbers to float64."},
@@ -600,6 +725,8 @@ static PyMethodDef METHODS[] = {
     {"set_null_values", set_null_values, METH_O, "The texts read as null."},
     {"field_is", field_is, METH_VARARGS, "Whether a field of every line is one text."},
     {"field_columns", field_columns, METH_VARARGS, "Fields of every line as string buffers."},
+    {"byte_counts", byte_counts, METH_O, "Counts of line ends, controls, '\\\\' and '\"'."},
+    {"plain_times", plain_times, METH_VARARGS, "The sidecar's inferenceTime form to us."},
     {NULL, NULL, 0, NULL},
 };
 

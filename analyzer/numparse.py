@@ -99,3 +99,20 @@ def field_columns(
         )
         for off, data, valid, null_count in found
     ]
+
+
+def byte_counts(chunk: memoryview | bytes) -> tuple[int, int, int, int]:
+    """Counts of line ends, bytes below 0x20, backslashes and quotes, in one pass."""
+    return _native.byte_counts(chunk)
+
+
+def plain_times(times: pa.Array) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """``inferenceTime`` values of the sidecar's form (``YYYY-MM-DDTHH:MM:SSZ``, a real date
+    from 1970 on) in microseconds since the epoch (``no_time`` elsewhere), and which rows those
+    were: ``capture_columns._plain_us`` in one pass over the buffers. Compiled build only."""
+    validity, offsets, data, _ = _buffers(times)
+    n = len(times)
+    out = np.empty(n, dtype=np.int64)
+    done = np.empty(n, dtype=np.bool_)
+    _native.plain_times(validity, offsets, data, times.offset, n, out, done)
+    return out, done

@@ -19,6 +19,7 @@ Peak RSS is ``os.wait4``'s ``ru_maxrss`` of that child alone.
 
     .venv/bin/python bench/monitor/run.py monitor --records 1000000
     .venv/bin/python bench/monitor/run.py monitor --records 20000          # smoke
+    .venv/bin/python bench/monitor/run.py monitor --compiled   # the build of `make compiled`
     .venv/bin/python bench/monitor/run.py drift --rows 100000 1000000
 """
 
@@ -45,6 +46,11 @@ T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+# `monitor --compiled`: the children import modeltap from the compiled copy of the tree
+# (`make compiled`: build/compiled, with analyzer/_numparse.c built), as the analyzer image runs.
+COMPILED_TREE = REPO / "build" / "compiled"
+if os.environ.get("MODELTAP_BENCH_COMPILED") == "1":
+    sys.path.insert(0, str(COMPILED_TREE))
 
 from bench.common import run_child  # noqa: E402
 
@@ -66,13 +72,15 @@ def generate_in_child(kind: str, *params: str) -> str:
 def child_monitor(store_dir: str, baseline_path: str, records: int) -> None:
     import orjson
 
-    from analyzer import suggest_constraints
+    from analyzer import numparse, suggest_constraints
     from analyzer.job import run_window
     from analyzer.statistics import profile_from_statistics
     from analyzer.targets import Target
     from analyzer.window import Window
     from modeltap.core.store.local import LocalStore
 
+    if os.environ.get("MODELTAP_BENCH_COMPILED") == "1" and not numparse.compiled:
+        raise SystemExit(f"--compiled: no analyzer._numparse in {COMPILED_TREE} (make compiled)")
     baseline = profile_from_statistics(orjson.loads(Path(baseline_path).read_bytes()))
     target = Target("ep", "v", baseline, suggest_constraints(baseline))
     window = Window(T0, T0 + dt.timedelta(hours=1))
@@ -96,6 +104,7 @@ def child_monitor(store_dir: str, baseline_path: str, records: int) -> None:
                 ),
                 "drifted": drifted,
                 "error": result.error,
+                "compiled": numparse.compiled,
             }
         )
     )
@@ -430,6 +439,11 @@ def main() -> None:
     m.add_argument("--formats", nargs="+", choices=["csv", "json"], default=["csv", "json"])
     m.add_argument("--baseline-rows", type=int, default=100_000)
     m.add_argument("--repeat", type=int, default=1)
+    m.add_argument(
+        "--compiled",
+        action="store_true",
+        help="run the analyzer of build/compiled (make compiled), C passes included",
+    )
     d = sub.add_parser("drift", help="drift decisions: modeltap, scipy, whylogs, Evidently")
     d.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     d.add_argument(
@@ -445,6 +459,8 @@ def main() -> None:
     args = p.parse_args()
     print(f"load average before: {os.getloadavg()}", file=sys.stderr)
     if args.part == "monitor":
+        if args.compiled:
+            os.environ["MODELTAP_BENCH_COMPILED"] = "1"  # read by the children
         results = bench_monitor(args)
         table = monitor_table(results)
     else:

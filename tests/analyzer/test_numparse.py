@@ -160,3 +160,19 @@ def test_the_compiled_build_classifies_in_c() -> None:
         assert numparse.compiled, "analyzer._numparse was not built"
     else:
         assert not numparse.compiled, "a stray build of analyzer._numparse shadows the source"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.binary(max_size=100)
+    | st.lists(st.sampled_from(b'\n\\"\x1f\x20\x00\xff,a'), max_size=70).map(bytes)
+)
+def test_the_byte_counts_of_a_chunk(chunk: bytes) -> None:
+    # canonical_chunk's checks: line ends, control bytes, backslashes, quotes (any length: the
+    # compiled pass reads 16 bytes at a time, then the rest one by one).
+    if not numparse.compiled:
+        pytest.skip("analyzer._numparse is not built (make compiled)")
+    buf = np.frombuffer(chunk, dtype=np.uint8)
+    want = [int((buf == 0x0A).sum()), int((buf < 0x20).sum()), int((buf == 0x5C).sum()),
+            int((buf == 0x22).sum())]  # fmt: skip
+    assert list(numparse.byte_counts(chunk)) == want
