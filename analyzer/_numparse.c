@@ -607,16 +607,26 @@ static PyObject *byte_counts(PyObject *self, PyObject *arg)
     Py_ssize_t ends = 0, controls = 0, backslashes = 0, quotes = 0;
     Py_BEGIN_ALLOW_THREADS
 #if defined(__SSE2__)
+    /* per-byte counters (a match is 0xFF: subtracting it adds one), summed every 255 blocks */
     const __m128i nl = _mm_set1_epi8('\n'), bs = _mm_set1_epi8('\\'), qt = _mm_set1_epi8('"');
-    const __m128i ctl = _mm_set1_epi8(0x1F);
-    for (; i + 16 <= n; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(buf + i));
-        ends += __builtin_popcount((unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl)));
-        backslashes += __builtin_popcount((unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, bs)));
-        quotes += __builtin_popcount((unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, qt)));
-        /* v <= 0x1F unsigned: min(v, 0x1F) == v */
-        controls += __builtin_popcount(
-            (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v)));
+    const __m128i ctl = _mm_set1_epi8(0x1F), zero = _mm_setzero_si128();
+    while (i + 16 <= n) {
+        __m128i a_nl = zero, a_bs = zero, a_qt = zero, a_ctl = zero;
+        for (int k = 0; k < 255 && i + 16 <= n; k++, i += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(buf + i));
+            a_nl = _mm_sub_epi8(a_nl, _mm_cmpeq_epi8(v, nl));
+            a_bs = _mm_sub_epi8(a_bs, _mm_cmpeq_epi8(v, bs));
+            a_qt = _mm_sub_epi8(a_qt, _mm_cmpeq_epi8(v, qt));
+            /* v <= 0x1F unsigned: min(v, 0x1F) == v */
+            a_ctl = _mm_sub_epi8(a_ctl, _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v));
+        }
+#define SUM16(acc) ((Py_ssize_t)_mm_cvtsi128_si32(_mm_sad_epu8(acc, zero)) + \
+                    (Py_ssize_t)_mm_cvtsi128_si32(_mm_srli_si128(_mm_sad_epu8(acc, zero), 8)))
+        ends += SUM16(a_nl);
+        backslashes += SUM16(a_bs);
+        quotes += SUM16(a_qt);
+        controls += SUM16(a_ctl);
+#undef SUM16
     }
 #endif
     for (; i < n; i++) {

@@ -162,10 +162,19 @@ def test_the_compiled_build_classifies_in_c() -> None:
         assert not numparse.compiled, "a stray build of analyzer._numparse shadows the source"
 
 
+_SPECIAL = np.frombuffer(b'\n\\"\x1f\x00\xff a', dtype=np.uint8)
+LONG = st.tuples(st.integers(0, 2**32 - 1), st.integers(4000, 20000), st.integers(1, 8)).map(
+    lambda t: (
+        (rng := np.random.default_rng(t[0])).choice(rng.choice(_SPECIAL, t[2]), t[1]).tobytes()
+    )
+)  # long runs of a few of the counted bytes: more than 255 of one in a counter's lane
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.binary(max_size=100)
     | st.lists(st.sampled_from(b'\n\\"\x1f\x20\x00\xff,a'), max_size=70).map(bytes)
+    | LONG
 )
 def test_the_byte_counts_of_a_chunk(chunk: bytes) -> None:
     # canonical_chunk's checks: line ends, control bytes, backslashes, quotes (any length: the
