@@ -29,7 +29,9 @@ Line for line this is the JSON the first line is, with other values of the same 
 count pins every string to its place (a ``"`` inside the payload or time would be one too many),
 and the fields pin the rest. The payload's columns are converted as
 :meth:`~analyzer.payloads.PayloadParser.read_joined_csv` converts them (text, Arrow's null
-values), so the table is the one the general reader builds.
+values), so the table is the one the general reader builds. The compiled build cuts the lines
+at commas in C instead (:mod:`analyzer.numparse`): a field equal to the first line's is compared
+in place and only the time, the payload and the fields that vary become columns, the same ones.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Per-value type classification and per-column type inference, the way SageMaker describes it.
 
-Every non-null value of a chunk is classified, vectorised with Arrow compute kernels, as one of
+Every non-null value of a chunk is classified, vectorised with Arrow compute kernels (a text
+column in one C pass over its buffers in the compiled build: :mod:`analyzer.numparse`, the same
+counts and float64 bits), as one of
 
 * ``Integral``   an integer literal (``^[+-]?[0-9]+$`` for text; any value of an integer column),
 * ``Fractional`` a decimal or scientific literal (``1.5``, ``.5``, ``1e-3``; any value of a float column),
