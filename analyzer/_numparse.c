@@ -477,6 +477,43 @@ done:
     return result;
 }
 
+/* field_is_string(chunk, starts, width, lines, j, prefix, suffix) -> bool: field j of every
+   line is prefix, any text without '"', suffix (the regular expression ^prefix[^"]*suffix$ that
+   capture_template checks such a field with), and none is a null value (which the CSV reader
+   would have made null, failing that check). */
+static PyObject *field_is_string(PyObject *self, PyObject *args)
+{
+    Py_buffer chunk, starts, prefix, suffix;
+    Py_ssize_t width, lines, j;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*nnny*y*", &chunk, &starts, &width, &lines, &j, &prefix,
+                          &suffix))
+        return NULL;
+    PyObject *result = NULL;
+    if (j < 0 || j >= width || starts.len < lines * (width + 1) * (Py_ssize_t)sizeof(int32_t)) {
+        PyErr_SetString(PyExc_ValueError, "bad field_is_string arguments");
+        goto done;
+    }
+    const int32_t *row = starts.buf;
+    const unsigned char *buf = chunk.buf;
+    int good = 1;
+    for (Py_ssize_t i = 0; i < lines && good; i++, row += width + 1) {
+        const unsigned char *p = buf + row[j];
+        Py_ssize_t len = (Py_ssize_t)row[j + 1] - 1 - row[j];
+        good = len >= prefix.len + suffix.len && !is_null_text(p, len) &&
+               memcmp(p, prefix.buf, (size_t)prefix.len) == 0 &&
+               memcmp(p + len - suffix.len, suffix.buf, (size_t)suffix.len) == 0 &&
+               memchr(p + prefix.len, '"', (size_t)(len - prefix.len - suffix.len)) == NULL;
+    }
+    result = PyBool_FromLong(good);
+done:
+    PyBuffer_Release(&chunk);
+    PyBuffer_Release(&starts);
+    PyBuffer_Release(&prefix);
+    PyBuffer_Release(&suffix);
+    return result;
+}
+
 /* field_columns(chunk, starts, width, lines, lo, hi, head, tail, nulls)
    -> [(offsets, data, validity or None, null count)] or None
 
@@ -734,6 +771,7 @@ static PyMethodDef METHODS[] = {
     {"split_fields", split_fields, METH_VARARGS, "A chunk's lines split at commas."},
     {"set_null_values", set_null_values, METH_O, "The texts read as null."},
     {"field_is", field_is, METH_VARARGS, "Whether a field of every line is one text."},
+    {"field_is_string", field_is_string, METH_VARARGS, "A field is a free JSON string's."},
     {"field_columns", field_columns, METH_VARARGS, "Fields of every line as string buffers."},
     {"byte_counts", byte_counts, METH_O, "Counts of line ends, controls, '\\\\' and '\"'."},
     {"plain_times", plain_times, METH_VARARGS, "The sidecar's inferenceTime form to us."},

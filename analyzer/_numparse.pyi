@@ -44,3 +44,6 @@ def plain_times(
     done: _Array,
     /,
 ) -> None: ...
+def field_is_string(
+    chunk: Buffer, starts: _Array, width: int, lines: int, j: int, prefix: Buffer, suffix: Buffer, /
+) -> bool: ...

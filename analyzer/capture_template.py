@@ -73,6 +73,7 @@ class _Layout:
     time_tail: bytes
     fields: tuple[tuple[int, str, str | None], ...]  # other fields: index, text, pattern
     constant: frozenset[int]  # fields that must equal the first line's
+    strings: dict[int, tuple[bytes, bytes]]  # fields whose pattern is ^prefix[^"]*suffix$
 
 
 def canonical_chunk(
@@ -169,6 +170,10 @@ def _split_read(
         if field not in _NULL_TEXTS and numparse.field_is(chunk, starts, i, field.encode()):
             continue
         if i in layout.constant or pattern is None:
+            return None
+        if i in layout.strings:  # the pattern checked in place
+            if numparse.field_is_string(chunk, starts, i, *layout.strings[i]):
+                continue
             return None
         col = numparse.field_columns(chunk, starts, i, i, nulls=numparse.NULLS_REFUSED)
         if col is None or not _all(pc.match_substring_regex(col[0], pattern)):
@@ -296,12 +301,16 @@ def _layout(line: bytes) -> _Layout | None:
         or encoding == time
     ):
         return None
-    fields = []
+    fields, strings = [], {}
     for i in range(len(bounds) - 1):
         if first <= i <= last or i == time:
             continue
         lo, hi = bounds[i] + 1, bounds[i + 1]
         fields.append((i, line[lo:hi].decode(), _pattern(line, lo, hi, free)))
+        inside = [(s, e, k) for s, e, k in free if not (e < lo or s > hi)]  # as _pattern
+        if len(inside) == 1 and inside[0][2] == "S":
+            start, end = max(inside[0][0], lo), min(inside[0][1], hi)
+            strings[i] = (line[lo:start], line[end:hi])
     return _Layout(
         width=len(bounds) - 1,
         quotes=line.count(b'"'),
@@ -314,6 +323,7 @@ def _layout(line: bytes) -> _Layout | None:
         time_tail=line[te : bounds[time + 1]],
         fields=tuple(fields),
         constant=frozenset([encoding]),
+        strings=strings,
     )
 
 

@@ -72,6 +72,15 @@ def field_is(chunk: memoryview | bytes, starts: npt.NDArray[np.int32], j: int, t
     return bool(_native.field_is(chunk, starts, width, lines, j, text))
 
 
+def field_is_string(
+    chunk: memoryview | bytes, starts: npt.NDArray[np.int32], j: int, prefix: bytes, suffix: bytes
+) -> bool:
+    """Whether field ``j`` of every line is ``prefix``, text without ``"``, ``suffix`` (and no
+    field's text is a CSV null value)."""
+    lines, width = starts.shape[0], starts.shape[1] - 1
+    return bool(_native.field_is_string(chunk, starts, width, lines, j, prefix, suffix))
+
+
 def field_columns(
     chunk: memoryview | bytes,
     starts: npt.NDArray[np.int32],
