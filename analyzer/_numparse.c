@@ -101,6 +101,27 @@ static inline int wide_value(uint64_t m, int64_t scale, double *out)
 #endif
 }
 
+/* Eight ASCII digits at once (little-endian loads), for the digits of long numbers. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SWAR_DIGITS 1
+static inline int eight_digits(uint64_t w)
+{
+    return !(((w + 0x4646464646464646u) | (w - 0x3030303030303030u)) & 0x8080808080808080u);
+}
+
+static inline uint64_t eight_digits_value(uint64_t w)
+{
+    w -= 0x3030303030303030u;
+    w = w * 10 + (w >> 8);
+    w = (((w & 0x000000FF000000FFu) * (100 + (UINT64_C(1000000) << 32))) +
+         (((w >> 16) & 0x000000FF000000FFu) * (1 + (UINT64_C(10000) << 32)))) >>
+        32;
+    return w & 0xFFFFFFFFu;
+}
+#else
+#define SWAR_DIGITS 0
+#endif
+
 /* Kind of the text p[0:len], and its value in *out when it is a number. */
 static inline int classify_one(const char *p, Py_ssize_t len, double *out, int *nomem)
 {
@@ -116,7 +137,23 @@ static inline int classify_one(const char *p, Py_ssize_t len, double *out, int *
     int digits = 0;      /* significant digits in m (leading zeros not counted) */
     int overflow = 0;    /* more significant digits than m can hold exactly */
     Py_ssize_t int_digits = 0, frac_digits = 0;
-    while (i < len && (unsigned char)(p[i] - '0') < 10) {
+    for (;;) {
+#if SWAR_DIGITS
+        /* eight more significant digits at once while they fit m exactly */
+        if (m && digits <= 11 && i + 8 <= len) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if (eight_digits(w)) {
+                m = m * 100000000u + eight_digits_value(w);
+                digits += 8;
+                int_digits += 8;
+                i += 8;
+                continue;
+            }
+        }
+#endif
+        if (i >= len || (unsigned char)(p[i] - '0') >= 10)
+            break;
         unsigned d = (unsigned)(p[i] - '0');
         if (m || d) {
             if (digits < 19)
@@ -132,7 +169,22 @@ static inline int classify_one(const char *p, Py_ssize_t len, double *out, int *
     if (i < len && p[i] == '.') {
         dot = 1;
         i++;
-        while (i < len && (unsigned char)(p[i] - '0') < 10) {
+        for (;;) {
+#if SWAR_DIGITS
+            if (m && digits <= 11 && i + 8 <= len) {
+                uint64_t w;
+                memcpy(&w, p + i, 8);
+                if (eight_digits(w)) {
+                    m = m * 100000000u + eight_digits_value(w);
+                    digits += 8;
+                    frac_digits += 8;
+                    i += 8;
+                    continue;
+                }
+            }
+#endif
+            if (i >= len || (unsigned char)(p[i] - '0') >= 10)
+                break;
             unsigned d = (unsigned)(p[i] - '0');
             if (m || d) {
                 if (digits < 19)
