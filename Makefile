@@ -66,6 +66,7 @@ pod-test: images $(STAMP) system-deps
 COMPILED_TREE := build/compiled
 COMPILED_TESTS := tests/sidecar tests/core/test_record.py tests/core/test_record_into.py tests/fuzz/test_http_server.py \
 	tests/analyzer/test_numparse.py tests/analyzer/test_capture_template.py tests/analyzer/test_profile_stats.py \
+	tests/analyzer/test_capture_columns.py tests/analyzer/test_object_batches.py \
 	tests/integration/test_proxy_e2e.py tests/integration/test_proxy_limits.py \
 	tests/integration/test_disk_cutoff.py tests/integration/test_sidecar_prometheus.py \
 	tests/integration/test_mlserver.py tests/integration/test_privacy_e2e.py \
