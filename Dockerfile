@@ -78,6 +78,7 @@ RUN /opt/modeltap/bin/pip install --no-deps /wheels/modeltap-*.whl \
     && /opt/modeltap/bin/pip check \
     && /opt/modeltap/bin/python -P -c "from sidecar.compiled import MODULES, compiled_modules; assert compiled_modules() == list(MODULES)" \
     && /opt/modeltap/bin/python -P -c "from analyzer import jsonrows; assert jsonrows.compiled, 'no C JSON row reader'" \
+    && /opt/modeltap/bin/python -P -c "from analyzer import numparse; assert numparse.compiled, 'no C text-to-number pass'" \
     && /opt/modeltap/bin/python -m compileall -q /opt/modeltap/bin "$(/opt/modeltap/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
     && /opt/modeltap/bin/pip uninstall -y setuptools \
     && /opt/modeltap/bin/pip uninstall -y pip

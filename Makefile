@@ -65,12 +65,14 @@ pod-test: images $(STAMP) system-deps
 # stale build. The tests of everything compiled run again there, against the compiled modules.
 COMPILED_TREE := build/compiled
 COMPILED_TESTS := tests/sidecar tests/core/test_record.py tests/core/test_record_into.py tests/fuzz/test_http_server.py \
+	tests/analyzer/test_numparse.py tests/analyzer/test_capture_template.py tests/analyzer/test_profile_stats.py \
+	tests/analyzer/test_capture_columns.py tests/analyzer/test_object_batches.py \
 	tests/integration/test_proxy_e2e.py tests/integration/test_proxy_limits.py \
 	tests/integration/test_disk_cutoff.py tests/integration/test_sidecar_prometheus.py \
 	tests/integration/test_mlserver.py tests/integration/test_privacy_e2e.py \
 	tests/integration/test_delivery_s3.py tests/integration/test_variants_e2e.py \
 	tests/integration/test_spool_budget.py tests/integration/test_sigkill_bound.py \
-	tests/integration/test_llm_stream.py tests/analyzer/test_jsonrows.py tests/analyzer/test_capture_columns.py
+	tests/integration/test_llm_stream.py tests/analyzer/test_jsonrows.py
 
 compiled: $(STAMP)
 	rm -rf $(COMPILED_TREE) && mkdir -p $(COMPILED_TREE)

@@ -1,10 +1,10 @@
 """Build hook: the metadata is in pyproject.toml; this only adds the compiled request path.
 
 With ``MODELTAP_COMPILE=1`` the modules listed in ``sidecar/compiled.py`` are compiled with mypyc,
-and the spool's JSON escaper (``modeltap/core/_jsonesc.c``) and the analyzer's JSON row reader
-(``analyzer/_jsonrows.c``) are built beside them
-(the container image is built this way). It needs the runtime dependencies installed for mypy to
-type-check against, so it builds with ``--no-build-isolation``::
+the spool's JSON escaper (``modeltap/core/_jsonesc.c``), the analyzer's JSON row reader
+(``analyzer/_jsonrows.c``) and its text-to-number pass (``analyzer/_numparse.c``) are built beside
+them (the container image is built this way). It needs the runtime dependencies installed for mypy
+to type-check against, so it builds with ``--no-build-isolation``::
 
     pip install -c constraints.txt '.[analyzer]'        # pure Python
     MODELTAP_COMPILE=1 pip install --no-build-isolation -c constraints.txt --no-deps .
@@ -47,7 +47,9 @@ def _ext_modules() -> list[object]:
         depends=["analyzer/_jsonrows_pow10.h"],
         extra_compile_args=["-O3"],
     )
-    return [*mypycify(paths, opt_level="3", group_name="modeltap_sidecar"), escaper, json_rows]
+    numparse = Extension("analyzer._numparse", ["analyzer/_numparse.c"], extra_compile_args=["-O3"])
+    compiled = mypycify(paths, opt_level="3", group_name="modeltap_sidecar")
+    return [*compiled, escaper, json_rows, numparse]
 
 
 setup(ext_modules=_ext_modules())

@@ -29,7 +29,9 @@ Line for line this is the JSON the first line is, with other values of the same 
 count pins every string to its place (a ``"`` inside the payload or time would be one too many),
 and the fields pin the rest. The payload's columns are converted as
 :meth:`~analyzer.payloads.PayloadParser.read_joined_csv` converts them (text, Arrow's null
-values), so the table is the one the general reader builds.
+values), so the table is the one the general reader builds. The compiled build cuts the lines
+at commas in C instead (:mod:`analyzer.numparse`): a field equal to the first line's is compared
+in place and only the time, the payload and the fields that vary become columns, the same ones.
 """
 
 from __future__ import annotations
@@ -42,9 +44,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from analyzer import numparse
 from analyzer.payloads import PayloadParser
 
 _NULL_VALUES = pa.array(pacsv.ConvertOptions().null_values, pa.string())
+_NULL_TEXTS = frozenset(pacsv.ConvertOptions().null_values)
 _LITERAL = r"(?:-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null)"
 _LITERAL_BYTES = frozenset(b"0123456789+-.eEtruefalsn")
 _STRUCTURE = frozenset(b"{}[]:,")
@@ -69,6 +73,7 @@ class _Layout:
     time_tail: bytes
     fields: tuple[tuple[int, str, str | None], ...]  # other fields: index, text, pattern
     constant: frozenset[int]  # fields that must equal the first line's
+    strings: dict[int, tuple[bytes, bytes]]  # fields whose pattern is ^prefix[^"]*suffix$
 
 
 def canonical_chunk(
@@ -82,13 +87,23 @@ def canonical_chunk(
     layout = _layout(_first_line(chunk))
     if layout is None:
         return None
-    ends = int(np.count_nonzero(buf == 0x0A))
+    if numparse.compiled:  # the four byte counts below in one pass
+        ends, controls, escapes, quotes = numparse.byte_counts(chunk)
+    else:
+        ends, controls = int(np.count_nonzero(buf == 0x0A)), int(np.count_nonzero(buf < 0x20))
+        escapes, quotes = int(np.count_nonzero(buf == 0x5C)), int(np.count_nonzero(buf == 0x22))
     lines = ends + (buf[-1] != 0x0A)
-    if np.count_nonzero(buf < 0x20) != ends or np.count_nonzero(buf == 0x5C):
+    if controls != ends or escapes:
         return None  # a control character or an escape
     text = pa.py_buffer(chunk)
     if not valid_utf8(text):
         return None
+    if numparse.compiled:
+        found = _split_read(chunk, layout, lines)
+        if found is None or quotes != layout.quotes * lines:
+            return None
+        times, payload = found
+        return times, pa.table(payload, names=[parser._name(j) for j in range(len(payload))])
     names = [f"f{i}" for i in range(layout.width)]
     try:
         table = pacsv.read_csv(
@@ -135,10 +150,48 @@ def canonical_chunk(
     for j in (0, len(payload) - 1):
         is_null = pc.is_in(payload[j], value_set=_NULL_VALUES)
         payload[j] = pc.if_else(is_null, pa.scalar(None, pa.string()), payload[j])
-    if np.count_nonzero(buf == 0x22) != layout.quotes * lines:
+    if quotes != layout.quotes * lines:
         return None  # a '"' in a payload or time: each line has at least the first's elsewhere
     rows = pa.table(payload, names=[parser._name(j) for j in range(len(payload))])
     return times, rows
+
+
+def _split_read(
+    chunk: memoryview | bytes, layout: _Layout, lines: int
+) -> tuple[pa.Array, list[pa.Array]] | None:
+    """:func:`canonical_chunk`'s CSV parse and field checks in the compiled build: the lines cut
+    at commas in C (``analyzer.numparse``), a field equal to the first line's compared in place,
+    only the time, the payload and the fields that vary built as columns. Gives the Arrow path's
+    times and payload columns, or None where it gives None."""
+    starts = numparse.split_chunk(chunk, layout.width, lines)
+    if starts is None:
+        return None  # a line of another width, or an empty line
+    for i, field, pattern in layout.fields:
+        if field not in _NULL_TEXTS and numparse.field_is(chunk, starts, i, field.encode()):
+            continue
+        if i in layout.constant or pattern is None:
+            return None
+        if i in layout.strings:  # the pattern checked in place
+            if numparse.field_is_string(chunk, starts, i, *layout.strings[i]):
+                continue
+            return None
+        col = numparse.field_columns(chunk, starts, i, i, nulls=numparse.NULLS_REFUSED)
+        if col is None or not _all(pc.match_substring_regex(col[0], pattern)):
+            return None  # (a null field fails the Arrow path's comparison and pattern too)
+    time = numparse.field_columns(chunk, starts, layout.time, layout.time, layout.time_head,
+                                  layout.time_tail, nulls=numparse.NULLS_ARE_TEXT)  # fmt: skip
+    one = layout.first == layout.last  # an empty payload is refused before nulls are read
+    payload = numparse.field_columns(chunk, starts, layout.first, layout.last, layout.head,
+                                     layout.tail, nulls=numparse.NULLS_ARE_TEXT if one
+                                     else numparse.NULLS_ARE_NULL)  # fmt: skip
+    if time is None or payload is None:
+        return None
+    if one:
+        if not _all(pc.greater(pc.binary_length(payload[0]), 0)):
+            return None  # an empty payload: counted as such by the general reader
+        is_null = pc.is_in(payload[0], value_set=_NULL_VALUES)
+        payload[0] = pc.if_else(is_null, pa.scalar(None, pa.string()), payload[0])
+    return time[0], payload
 
 
 def valid_utf8(text: pa.Buffer) -> bool:
@@ -248,12 +301,16 @@ def _layout(line: bytes) -> _Layout | None:
         or encoding == time
     ):
         return None
-    fields = []
+    fields, strings = [], {}
     for i in range(len(bounds) - 1):
         if first <= i <= last or i == time:
             continue
         lo, hi = bounds[i] + 1, bounds[i + 1]
         fields.append((i, line[lo:hi].decode(), _pattern(line, lo, hi, free)))
+        inside = [(s, e, k) for s, e, k in free if not (e < lo or s > hi)]  # as _pattern
+        if len(inside) == 1 and inside[0][2] == "S":
+            start, end = max(inside[0][0], lo), min(inside[0][1], hi)
+            strings[i] = (line[lo:start], line[end:hi])
     return _Layout(
         width=len(bounds) - 1,
         quotes=line.count(b'"'),
@@ -266,6 +323,7 @@ def _layout(line: bytes) -> _Layout | None:
         time_tail=line[te : bounds[time + 1]],
         fields=tuple(fields),
         constant=frozenset([encoding]),
+        strings=strings,
     )
 
 

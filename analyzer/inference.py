@@ -1,6 +1,8 @@
 """Per-value type classification and per-column type inference, the way SageMaker describes it.
 
-Every non-null value of a chunk is classified, vectorised with Arrow compute kernels, as one of
+Every non-null value of a chunk is classified, vectorised with Arrow compute kernels (a text
+column in one C pass over its buffers in the compiled build: :mod:`analyzer.numparse`, the same
+counts and float64 bits), as one of
 
 * ``Integral``   an integer literal (``^[+-]?[0-9]+$`` for text; any value of an integer column),
 * ``Fractional`` a decimal or scientific literal (``1.5``, ``.5``, ``1e-3``; any value of a float column),
@@ -32,6 +34,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer import numparse
 from analyzer.errors import DataError
 
 NULL, INTEGRAL, FRACTIONAL, STRING = 0, 1, 2, 3
@@ -137,6 +140,16 @@ def _classify_text(arr: pa.Array, want_text: bool) -> Classified:
     text = arr if want_text else None
     if nulls == n:
         return Classified(_counts(n, 0, 0, 0), np.full(n, np.nan), None)
+    if numparse.compiled:  # the same counts and values in one pass over the buffers
+        counts, values, _ = numparse.classify_buffers(arr)
+        return Classified(_counts(*counts), values, text)
+    return _classify_text_arrow(arr, text)
+
+
+def _classify_text_arrow(arr: pa.Array, text: pa.Array | None) -> Classified:
+    """:func:`_classify_text` with Arrow compute kernels (the build without ``_numparse``)."""
+    n = len(arr)
+    nulls = arr.null_count
     # Fast path: every value parses as a number. Arrow's parser accepts "nan"/"inf", which we
     # do not, so a non-finite result sends the chunk down the strict path. A failing cast costs
     # as much as a full parse (and casting with nulls is slow), so a sample is tried first and

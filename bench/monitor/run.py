@@ -19,6 +19,8 @@ Peak RSS is ``os.wait4``'s ``ru_maxrss`` of that child alone.
 
     .venv/bin/python bench/monitor/run.py monitor --records 1000000
     .venv/bin/python bench/monitor/run.py monitor --records 20000          # smoke
+    .venv/bin/python bench/monitor/run.py monitor --compiled   # the build of `make compiled`
+    .venv/bin/python bench/monitor/run.py monitor --tree ../before  # another checkout's analyzer
     .venv/bin/python bench/monitor/run.py drift --rows 100000 1000000
 """
 
@@ -45,10 +47,12 @@ T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
-# --compiled: the children import the analyzer from `make compiled`'s tree (C extensions built)
+# `monitor --compiled`: the children import modeltap from the compiled copy of the tree
+# (`make compiled`: build/compiled, with analyzer/_numparse.c built), as the analyzer image runs;
+# `monitor --tree DIR`: from another checkout (a "before" beside this "after").
 COMPILED_TREE = REPO / "build" / "compiled"
-if os.environ.get("MODELTAP_BENCH_COMPILED") == "1":
-    sys.path.insert(0, str(COMPILED_TREE))
+if os.environ.get("MODELTAP_BENCH_TREE"):
+    sys.path.insert(0, os.environ["MODELTAP_BENCH_TREE"])
 
 from bench.common import run_child  # noqa: E402
 
@@ -70,21 +74,40 @@ def generate_in_child(kind: str, *params: str) -> str:
 def child_monitor(store_dir: str, baseline_path: str, records: int) -> None:
     import orjson
 
-    from analyzer import jsonrows, suggest_constraints
+    import analyzer
+    from analyzer import suggest_constraints
     from analyzer.job import run_window
     from analyzer.statistics import profile_from_statistics
     from analyzer.targets import Target
     from analyzer.window import Window
     from modeltap.core.store.local import LocalStore
 
+    try:
+        from analyzer.numparse import compiled
+    except ImportError:  # a tree from before analyzer/numparse.py
+        compiled = False
+    tree = os.environ.get("MODELTAP_BENCH_TREE")
+    if tree and not analyzer.__file__.startswith(tree):
+        raise SystemExit(f"--tree {tree}: analyzer was imported from {analyzer.__file__}")
+    if os.environ.get("MODELTAP_BENCH_COMPILED") == "1":
+        from analyzer import jsonrows
+
+        if not (compiled and jsonrows.compiled):
+            raise SystemExit(f"--compiled: the analyzer's C passes are not built in {COMPILED_TREE}"
+                             " (make compiled)")  # fmt: skip
     baseline = profile_from_statistics(orjson.loads(Path(baseline_path).read_bytes()))
     target = Target("ep", "v", baseline, suggest_constraints(baseline))
     window = Window(T0, T0 + dt.timedelta(hours=1))
-    if os.environ.get("MODELTAP_BENCH_COMPILED") == "1" and not jsonrows.compiled:
-        raise SystemExit(f"--compiled: no C JSON row reader in {COMPILED_TREE} (make compiled)")
-    t0, c0 = time.perf_counter(), time.process_time()
-    result = asyncio.run(run_window(LocalStore(store_dir), None, target, window))
-    run_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+
+    async def timed() -> tuple[Any, float, float]:
+        # Timed inside the event loop: asyncio.run's exit formats the repr of the finished task
+        # (its result: ~0.1 s of CPU for this window's RunResult), the bench's cost, not the
+        # analyzer's (`modeltap monitor` returns a status, not the result).
+        t0, c0 = time.perf_counter(), time.process_time()
+        found = await run_window(LocalStore(store_dir), None, target, window)
+        return found, time.perf_counter() - t0, time.process_time() - c0
+
+    result, run_s, cpu_s = asyncio.run(timed())
     data = result.sections["data"]  # analyzer.data_quality.result.DataResult
     feats = data.evaluation.features if data.evaluation is not None else {}
     drifted = sorted(n for n, f in feats.items() if f.drift)
@@ -102,6 +125,8 @@ def child_monitor(store_dir: str, baseline_path: str, records: int) -> None:
                 ),
                 "drifted": drifted,
                 "error": result.error,
+                "compiled": compiled,
+                "analyzer": str(Path(analyzer.__file__).parent),
             }
         )
     )
@@ -436,8 +461,12 @@ def main() -> None:
     m.add_argument("--formats", nargs="+", choices=["csv", "json"], default=["csv", "json"])
     m.add_argument("--baseline-rows", type=int, default=100_000)
     m.add_argument("--repeat", type=int, default=1)
-    m.add_argument("--compiled", action="store_true",
-                   help="time the analyzer of build/compiled (`make compiled`), as the image ships it")  # fmt: skip
+    m.add_argument(
+        "--compiled",
+        action="store_true",
+        help="run the analyzer of build/compiled (make compiled), C passes included",
+    )
+    m.add_argument("--tree", type=Path, help="run the analyzer of this checkout")
     d = sub.add_parser("drift", help="drift decisions: modeltap, scipy, whylogs, Evidently")
     d.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     d.add_argument(
@@ -455,6 +484,9 @@ def main() -> None:
     if args.part == "monitor":
         if args.compiled:
             os.environ["MODELTAP_BENCH_COMPILED"] = "1"  # read by the children
+            args.tree = args.tree or COMPILED_TREE
+        if args.tree:
+            os.environ["MODELTAP_BENCH_TREE"] = str(Path(args.tree).resolve())
         results = bench_monitor(args)
         table = monitor_table(results)
     else:

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analyzer import capture_columns
+from analyzer import capture_columns, numparse
 from analyzer.capture_columns import profile_capture_columns
 from analyzer.capture_template import canonical_chunk
 from analyzer.payloads import PayloadParser
@@ -144,6 +144,9 @@ OTHERS: list[Any] = [
     _bytes_line(like("1,2,3")).replace(b'"1,2,3"', b'"1,\xff,3"'),  # a payload not UTF-8
     _bytes_line(like("1,2,3")).replace(b'"e-00005a"', b'"e-\x01"'),  # a control character
     _bytes_line(like("1,2,3")).replace(b'"e-00005a"', b'"e-\\u0041"'),
+    _bytes_line(like("1,2,3")).replace(b'"/invocations"', b'"/invocations\x1f"'),  # near the end
+    like("1,2\t,3"),  # an escape in the payload (JSON's \t), the width unchanged
+    like("1,2\\,3"),
     _bytes_line(like("1,2,3"))[:-1],  # cut short
     _bytes_line(like("1,2,3")) + b"}",
     _bytes_line(like("1,2,3")).replace(b"{", b"[", 1),
@@ -157,6 +160,7 @@ def test_a_line_off_the_layout_reads_alike(other: int) -> None:
     recs = [*CANONICAL[:20], OTHERS[other], *CANONICAL[20:]]
     same(lines(recs))
     same(lines([OTHERS[other], *CANONICAL]))  # as the first line: another layout for the chunk
+    same(lines([*CANONICAL, OTHERS[other]]))  # as the last: its last bytes are read one by one
 
 
 def test_first_line_layouts_the_fast_path_leaves_alone() -> None:
@@ -239,6 +243,57 @@ def test_random_sidecar_objects_read_alike(rows: list[Any], data: st.DataObject)
     same(mutated)
 
 
+def _arrow_read(text: bytes) -> tuple[pa.Array, pa.Table] | None:
+    """canonical_chunk with Arrow's CSV reader, as the pure-Python build reads."""
+    was, numparse.compiled = numparse.compiled, False
+    try:
+        return canonical_chunk(text, PayloadParser(NAMES))
+    finally:
+        numparse.compiled = was
+
+
+@FUZZ
+@given(
+    st.lists(st.tuples(st.lists(_CELL, min_size=1, max_size=4),
+                       _ID | st.sampled_from(["a,,b", ",", "a,b", "NA", ""]),
+                       st.sampled_from(["2024-01-01T00:10:00Z", "", "NA", "null", "x"])),
+             min_size=1, max_size=12),
+    st.booleans(),
+    st.booleans(),
+    st.data(),
+)  # fmt: skip
+def test_the_compiled_split_gives_the_csv_readers_columns(
+    rows: list[Any], widths: bool, last_newline: bool, data: st.DataObject
+) -> None:
+    # The compiled build cuts the lines at commas in C: the same times and payload columns as
+    # Arrow's CSV reader (nulls included), and None for the same chunks, mutated ones too.
+    if not numparse.compiled:
+        pytest.skip("analyzer._numparse is not built (make compiled)")
+    width = len(rows[0][0])
+    recs = []
+    for i, (cells, event, when) in enumerate(rows):
+        rec = sidecar(i, ",".join(cells if widths else (cells * width)[:width]), when=when)
+        rec["eventMetadata"]["eventId"] = event
+        recs.append(rec)
+    text = lines(recs)
+    if not last_newline:
+        text = text[:-1]
+    at = data.draw(st.integers(0, len(text) - 1))
+    byte = data.draw(st.sampled_from([*b',\n0a"', 0xC3]))
+    how = data.draw(st.sampled_from(["none", "set", "insert", "drop"]))
+    text = {
+        "none": text,
+        "set": text[:at] + bytes([byte]) + text[at + 1 :],
+        "insert": text[:at] + bytes([byte]) + text[at:],
+        "drop": text[:at] + text[at + 1 :],
+    }[how]
+    want, got = _arrow_read(text), canonical_chunk(text, PayloadParser(NAMES))
+    assert (got is None) == (want is None)
+    if got is not None and want is not None:
+        assert got[0].equals(want[0])
+        assert got[1].equals(want[1])
+
+
 # --- JSON payloads of one row each ------------------------------------------------------------
 
 
@@ -308,6 +363,7 @@ TIMES = [
     "2024-01-01 23:00:00Z", "1969-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "2100-02-29T00:00:00Z",
     "2000-02-29T00:00:00Z", "9999-12-31T23:59:59Z", "0000-01-01T00:00:00Z", "2024-01-01T00:00:00.5Z",
     "", "x" * 20, "2024-0a-01T00:00:00Z", "2024-01-01T00:00:00+", "\uff12024-01-01T00:00:00Z",
+    "2024-01-01T23:59:60Z", "2024-06-31T00:00:00Z", "1900-02-29T00:00:00Z",
 ]  # fmt: skip
 
 

@@ -76,6 +76,8 @@ def test_image_contract() -> None:
     # The request path runs compiled wherever the sidecar's modules run.
     for target in ("sidecar", "analyzer"):
         assert "compiled_modules() == list(MODULES)" in found[f"{target}-venv"]
+    # The analyzer's image ships the capture reader's C passes (the build fails without them).
+    assert "assert numparse.compiled" in found["analyzer-venv"]
     for tool in ("apt-get", "gcc"):
         assert tool not in runtime
 

@@ -77,6 +77,10 @@ def test_analyzer_image_runs_the_analyzer_and_dask() -> None:
     pool = python_in("analyzer", "import json, pyarrow; "
                      "print(json.dumps({'pool': pyarrow.default_memory_pool().backend_name}))")  # fmt: skip
     assert pool == {"pool": "jemalloc"}
+    # The capture reader's C passes (analyzer/_numparse.c), which its throughput figures need.
+    c = python_in("analyzer", "import json; from analyzer import numparse; "
+                  "print(json.dumps({'compiled': numparse.compiled}))")  # fmt: skip
+    assert c == {"compiled": True}
     # The Dask component runs `dask scheduler` and `dask worker` on this image.
     podman("run", "--rm", "--network", "host", "--entrypoint", "dask",
            built_image("analyzer"), "scheduler", "--help")  # fmt: skip
