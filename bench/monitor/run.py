@@ -47,14 +47,9 @@ T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
-# `monitor --compiled`: the children import modeltap from the compiled copy of the tree
-# (`make compiled`: build/compiled, with analyzer/_numparse.c built), as the analyzer image runs;
-# `monitor --tree DIR`: from another checkout (a "before" beside this "after").
-COMPILED_TREE = REPO / "build" / "compiled"
-if os.environ.get("MODELTAP_BENCH_TREE"):
-    sys.path.insert(0, os.environ["MODELTAP_BENCH_TREE"])
 
 from bench.common import run_child  # noqa: E402
+from bench.monitor import analyzer_tree  # noqa: E402  (before any analyzer import)
 
 # --------------------------------------------------------------------------- child processes
 
@@ -82,19 +77,7 @@ def child_monitor(store_dir: str, baseline_path: str, records: int) -> None:
     from analyzer.window import Window
     from modeltap.core.store.local import LocalStore
 
-    try:
-        from analyzer.numparse import compiled
-    except ImportError:  # a tree from before analyzer/numparse.py
-        compiled = False
-    tree = os.environ.get("MODELTAP_BENCH_TREE")
-    if tree and not analyzer.__file__.startswith(tree):
-        raise SystemExit(f"--tree {tree}: analyzer was imported from {analyzer.__file__}")
-    if os.environ.get("MODELTAP_BENCH_COMPILED") == "1":
-        from analyzer import jsonrows
-
-        if not (compiled and jsonrows.compiled):
-            raise SystemExit(f"--compiled: the analyzer's C passes are not built in {COMPILED_TREE}"
-                             " (make compiled)")  # fmt: skip
+    compiled = analyzer_tree.check()
     baseline = profile_from_statistics(orjson.loads(Path(baseline_path).read_bytes()))
     target = Target("ep", "v", baseline, suggest_constraints(baseline))
     window = Window(T0, T0 + dt.timedelta(hours=1))
@@ -461,12 +444,7 @@ def main() -> None:
     m.add_argument("--formats", nargs="+", choices=["csv", "json"], default=["csv", "json"])
     m.add_argument("--baseline-rows", type=int, default=100_000)
     m.add_argument("--repeat", type=int, default=1)
-    m.add_argument(
-        "--compiled",
-        action="store_true",
-        help="run the analyzer of build/compiled (make compiled), C passes included",
-    )
-    m.add_argument("--tree", type=Path, help="run the analyzer of this checkout")
+    analyzer_tree.add_flags(m)
     d = sub.add_parser("drift", help="drift decisions: modeltap, scipy, whylogs, Evidently")
     d.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     d.add_argument(
@@ -482,11 +460,7 @@ def main() -> None:
     args = p.parse_args()
     print(f"load average before: {os.getloadavg()}", file=sys.stderr)
     if args.part == "monitor":
-        if args.compiled:
-            os.environ["MODELTAP_BENCH_COMPILED"] = "1"  # read by the children
-            args.tree = args.tree or COMPILED_TREE
-        if args.tree:
-            os.environ["MODELTAP_BENCH_TREE"] = str(Path(args.tree).resolve())
+        analyzer_tree.choose(args)
         results = bench_monitor(args)
         table = monitor_table(results)
     else:

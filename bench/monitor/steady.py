@@ -20,6 +20,8 @@ decisions; the bench stops if they do not.
 
     .venv/bin/python bench/monitor/steady.py                          # 12 runs, 60-min window
     .venv/bin/python bench/monitor/steady.py --rate 100 --runs 4      # smoke
+    .venv/bin/python bench/monitor/steady.py --compiled               # the build of `make compiled`
+    .venv/bin/python bench/monitor/steady.py --tree ../before         # another checkout's analyzer
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.common import cpu_model, git, load_text, run_child  # noqa: E402
+from bench.monitor import analyzer_tree  # noqa: E402  (before any analyzer import)
 
 
 def generate(fmt: str, rate: int, minutes: int) -> Path:
@@ -153,6 +156,7 @@ def child_incremental(
     from analyzer.profile_cache import ProfileCache
     from modeltap.core.store.local import LocalStore
 
+    compiled = analyzer_tree.check()
     target = _target(baseline_path)
     captures = LocalStore(Path(work) / "captures")
     cache = ProfileCache(LocalStore(Path(work) / "cache"))
@@ -169,7 +173,8 @@ def child_incremental(
                           "inc_cpu_s": cpu, "inc_wall_s": wall, "inc_rss_mib": _peak_mib(),
                           "profiled": used.profiled, "reused": used.reused_objects,
                           "skipped_outside": used.skipped_outside,
-                          "groups_read": used.groups_read, "outcome": _outcome(r)}),
+                          "groups_read": used.groups_read, "outcome": _outcome(r),
+                          "compiled": compiled}),
               flush=True)  # fmt: skip
 
 
@@ -178,6 +183,7 @@ def child_full(work: str, baseline_path: str, i: int, window_min: int, interval_
     from analyzer.job import run_window
     from modeltap.core.store.local import LocalStore
 
+    analyzer_tree.check()
     target = _target(baseline_path)
     window = _window(i, window_min, interval_min)
     c0, w0 = time.process_time(), time.perf_counter()
@@ -278,7 +284,9 @@ def main() -> None:
         action="store_true",
         help="no in-memory cache between runs (a CronJob: a new process per run)",
     )
+    analyzer_tree.add_flags(p)
     args = p.parse_args()
+    analyzer_tree.choose(args)
     import subprocess
 
     minutes = args.window + (args.runs - 1) * args.interval
@@ -296,6 +304,8 @@ def main() -> None:
     steady = [r for r in rows[1:] if "full_cpu_s" in r]
     print(f"CPU: {cpu_model()}; commit {git('rev-parse', '--short', 'HEAD')}; "
           f"load {load_text(before)} -> {load_text()}; daemon peak RSS {rss:,.0f} MiB; "
+          f"analyzer of {args.tree or 'this checkout'} (C passes {'' if rows[0]['compiled'] else 'not '}"
+          "loaded); "
           f"total {time.perf_counter() - t0:.1f} s")  # fmt: skip
     print(
         f"incremental CPU total {sum(r['inc_cpu_s'] for r in rows):.2f} s; "
