@@ -180,6 +180,7 @@ class ProfileCache:
         listed = {o.key: o for o in objects}
         known = {k: v for k, v in index.objects.items() if k in listed and v.same(listed[k])}
         covered: set[str] = set()
+        used: dict[str, Profile | None] = {}  # groups of this window, by id: new objects join them
         for group in list(index.groups.values()):
             members = [known.get(k) for k in group.members]
             if not all(m is not None and m.group == group.id for m in members):
@@ -196,6 +197,7 @@ class ProfileCache:
                 assert m is not None
                 read.merge(_read_inside(m))
             covered.update(group.members)
+            used[group.id] = prof
             stats.reused_objects += len(group.members)
             yield prof, read, group.parse, list(group.columns)
         todo: list[ObjectInfo] = []
@@ -227,7 +229,7 @@ class ProfileCache:
                     await asyncio.to_thread(bucket.add, new, part)
                 yield part
         try:
-            await self._update(where, index, window, fresh, buckets)
+            await self._update(where, index, window, fresh, buckets, used, span)
             await self._sweep(scope, context, window, index)
         except StoreError as exc:  # the run's result stands; the next run profiles more
             log.warning("profile cache %s not updated: %s", where, exc)
@@ -267,11 +269,25 @@ class ProfileCache:
         window: Window,
         fresh: list[_Known],
         buckets: dict[int, _Bucket],
+        used: dict[str, Profile | None],
+        span: float,
     ) -> None:
-        """Store the new groups and the objects' counts; drop what no later window can use."""
+        """Store the new groups and the objects' counts; drop what no later window can use.
+
+        New objects of a slice that already has a group in this window join that group (a new
+        group of both, the old one deleted): a window then holds about ``GROUPS_PER_WINDOW``
+        groups however its runs fall on the slices, so the groups of a window stay in memory
+        (``_MEMORY_GROUPS``) and a run merges a dozen profiles, not two per earlier run."""
         for k in fresh:
             index.objects[k.key] = k
-        for _, bucket in sorted(buckets.items()):
+        joined = {_slice(index, g, span): g for gid, g in index.groups.items() if gid in used}
+        for slice_, bucket in sorted(buckets.items()):
+            old = joined.pop(slice_, None)
+            if old is not None:
+                await asyncio.to_thread(bucket.join, index, old, used[old.id])
+                del index.groups[old.id]
+                self._memory.pop(f"{self.store.uri}/{where}/{old.id}", None)
+                await _delete(self.store, f"{where}/groups/{old.id}.json")
             members, prof = bucket.members, bucket.profile
             gid = uuid.uuid4().hex[:16]
             if prof is not None:
@@ -364,6 +380,12 @@ def _read_inside(k: _Known) -> ReadStats:
     return read
 
 
+def _slice(index: _Index, group: _Group, span: float) -> int:
+    """The slice of the window a group's objects were batched in (that of its first record)."""
+    firsts = [k.first or 0.0 for m in group.members if (k := index.objects.get(m)) is not None]
+    return int(min(firsts, default=0.0) // span)
+
+
 def _starts_before(index: _Index, group: _Group, start: float) -> bool:
     for key in group.members:
         k = index.objects.get(key)
@@ -392,6 +414,11 @@ class _Bucket:
         for reason, n in stats.reasons.items():
             self.parse.reasons[reason] = self.parse.reasons.get(reason, 0) + n
         self.columns.update(dict.fromkeys(cols))
+
+    def join(self, index: _Index, group: _Group, prof: Profile | None) -> None:
+        """Take in an existing group of the same slice (its members, profile and counts)."""
+        self.add([index.objects[m] for m in group.members], (prof, ReadStats(), group.parse,
+                 group.columns))  # fmt: skip
 
 
 async def _delete(store: Store, key: str) -> None:

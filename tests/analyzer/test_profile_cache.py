@@ -219,3 +219,18 @@ def test_orphan_groups_are_deleted(tmp_path: Path) -> None:
     asyncio.run(scenario(tmp_path, objects, 20, [5]))
     assert not orphan.exists()
     assert any(p.exists() for p in kept)
+
+
+def test_a_window_holds_about_one_group_per_slice(tmp_path: Path) -> None:
+    """Objects across a slice's end arrive a run after the rest of their slice; they join the
+    slice's group instead of starting a group of their own, so a window holds about
+    ``GROUPS_PER_WINDOW`` groups (kept in memory across runs), not two more per run."""
+    from analyzer.profile_cache import _MEMORY_GROUPS, GROUPS_PER_WINDOW
+
+    objects = [(m * 60 + 30, [(s, s % 9, "xyz"[s % 3]) for s in range(0, 60, 6)], False)
+               for m in range(150)]  # fmt: skip
+    asyncio.run(scenario(tmp_path, objects, 60, [5] * 12))
+    index = orjson.loads(next((tmp_path / "cache").rglob("index.json")).read_bytes())
+    assert 0 < len(index["groups"]) <= GROUPS_PER_WINDOW + 1 <= _MEMORY_GROUPS
+    group_of = {o["key"]: o["group"] for o in index["objects"]}
+    assert all(group_of[k] == g["id"] for g in index["groups"] for k in g["members"])
