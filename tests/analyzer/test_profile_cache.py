@@ -234,3 +234,19 @@ def test_a_window_holds_about_one_group_per_slice(tmp_path: Path) -> None:
     assert 0 < len(index["groups"]) <= GROUPS_PER_WINDOW + 1 <= _MEMORY_GROUPS
     group_of = {o["key"]: o["group"] for o in index["objects"]}
     assert all(group_of[k] == g["id"] for g in index["groups"] for k in g["members"])
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    st.lists(st.integers(0, 59), min_size=90, max_size=90),
+    st.lists(st.sampled_from([5, 5, 10]), min_size=3, max_size=6),
+)
+def test_groups_joined_across_runs_equal_a_full_reread(
+    offsets: list[int], steps: list[int]
+) -> None:
+    """A steady stream (an object a minute, each across a random second): objects across a
+    slice's end join their slice's group a run later, and every run still equals a full read."""
+    objects = [(m * 60 + off, [(s, (m + s) % 9, "xyz"[s % 3]) for s in range(0, 70, 7)], m % 17 == 0)
+               for m, off in enumerate(offsets)]  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(scenario(Path(tmp), objects, 60, steps))
