@@ -6,8 +6,9 @@ read and written by one class; split, each part would have to know the others' i
 
 A 60-minute window run every 5 minutes used to parse each object 12 times. The profile is a
 monoid (``merge(profile(a), profile(b)) == profile(a + b)``), so a run now profiles only the
-objects it has not seen, keeps their merged profile as one *group*, and merges the groups of
-earlier runs for the rest of its window.
+objects it has not seen, keeps their merged profile as one *group* per slice of the window
+(new objects of a slice that already has a group join it), and merges the groups of earlier
+runs for the rest of its window.
 
 Where: a store prefix (``monitor.cache``; by default ``{reports}/_cache/``), under
 ``{endpoint}/{variant}[/{model}]/{context}/``: ``index.json`` (what is known of each object, and
