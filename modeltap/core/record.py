@@ -41,7 +41,7 @@ import datetime as dt
 import functools
 import os
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import orjson
 
@@ -58,8 +58,11 @@ class Redactor(Protocol):
     def apply(self, rules: Any, text: str | None, encoding: str) -> str: ...
 
 
-EVENT_VERSION = "0"
-CSV, JSON, BASE64, TEXT = "CSV", "JSON", "BASE64", "TEXT"
+EVENT_VERSION: Final = "0"
+CSV: Final = "CSV"
+JSON: Final = "JSON"
+BASE64: Final = "BASE64"
+TEXT: Final = "TEXT"
 STREAM_END_COMPLETE = "complete"
 STREAM_END_CLIENT_GONE = "client_disconnected"
 STREAM_END_UPSTREAM_FAILED = "upstream_failed"
@@ -331,28 +334,37 @@ def encode_record(
 
 
 # A record's fixed pieces, as bytes (see _record for the order of the keys).
-_OPEN = b'{"captureData":{'
-_AFTER_CAPTURE = b'},"eventMetadata":{"eventId":"'
-_TIME = b'","inferenceTime":"'
-_INFERENCE_ID = b'","inferenceId":'  # after the time's closing quote: it closes it
-_META_END = b'"},"eventVersion":"' + EVENT_VERSION.encode() + b'","modeltap":{"status":'
-_ID_META_END = b'},"eventVersion":"' + EVENT_VERSION.encode() + b'","modeltap":{"status":'
-_LATENCY = b',"modelLatencyMs":'
-_METHOD = b',"method":'
-_PATH = b',"path":'
-_TARGET_MODEL = b',"targetModel":'
-_REQUEST_HEADERS = b',"requestHeaders":'
-_RESPONSE_HEADERS = b',"responseHeaders":'
-_STREAM = b',"stream":'
-_GENAI = b',"genai":'
-_CLOSE = b"}}\n"
-_ENCODING_TAIL = {e: b'","encoding":"' + e.encode() + b'"}' for e in (CSV, JSON, BASE64, TEXT)}
-_CACHED_MAX = 256
+_OPEN: Final = b'{"captureData":{'
+_AFTER_CAPTURE: Final = b'},"eventMetadata":{"eventId":"'
+_TIME: Final = b'","inferenceTime":"'
+_INFERENCE_ID: Final = b'","inferenceId":'  # after the time's closing quote: it closes it
+_META_END: Final = b'"},"eventVersion":"' + EVENT_VERSION.encode() + b'","modeltap":{"status":'
+_ID_META_END: Final = b'},"eventVersion":"' + EVENT_VERSION.encode() + b'","modeltap":{"status":'
+_LATENCY: Final = b',"modelLatencyMs":'
+_METHOD: Final = b',"method":'
+_PATH: Final = b',"path":'
+_TARGET_MODEL: Final = b',"targetModel":'
+_REQUEST_HEADERS: Final = b',"requestHeaders":'
+_RESPONSE_HEADERS: Final = b',"responseHeaders":'
+_STREAM: Final = b',"stream":'
+_GENAI: Final = b',"genai":'
+_CLOSE: Final = b"}}\n"
+_ENCODING_TAIL: Final = {
+    e: b'","encoding":"' + e.encode() + b'"}' for e in (CSV, JSON, BASE64, TEXT)
+}
+_CACHED_MAX: Final = 256
 # JSON texts of the strings records repeat (methods, paths, content types, targets): bounded, as
 # clients choose them.
-_json_texts: dict[str, bytes] = {}
+_json_texts: Final[dict[str, bytes]] = {}
 # A side's head up to its data's opening quote, by (key, mode, content type).
-_side_heads: dict[tuple[str, str, str | None], bytes] = {}
+_side_heads: Final[dict[tuple[str, str, str | None], bytes]] = {}
+# The C functions as native statics of the compiled module (a global is a dict look-up per use).
+_put_parts: Final = put
+_escape: Final = escape_into
+_dumps: Final = orjson.dumps
+_BASE64_TAIL: Final = _ENCODING_TAIL[BASE64]
+# The last second formatted, as one (second, text) pair (replaced whole: safe across threads).
+_last_time: Final[list[tuple[int, str]]] = [(-1, "")]
 
 
 def _json_text(text: str) -> bytes:
@@ -413,19 +425,19 @@ def encode_record_into(
         for _key, mode, body, _ct in sides:
             if body and redactor.rules(mode):
                 return _put(dst, pos, encode_record(item, encoder, event_id, redactor))
-    pos = put(dst, pos, _OPEN)
+    pos = _put_parts(dst, pos, _OPEN)
     if pos < 0:
         return -1
     first = True
     for key, mode, body, content_type in sides:
         head = _side_head(key, mode, content_type)
-        pos = put(dst, pos, head) if first else put(dst, pos, b",", head)
+        pos = _put_parts(dst, pos, head) if first else _put_parts(dst, pos, b",", head)
         if pos < 0:
             return -1
         first = False
         encoding = encoder.encoding_for(content_type)
         if encoding != BASE64:
-            end = escape_into(body, dst, pos)
+            end = _escape(body, dst, pos)
             if end == INVALID:  # not UTF-8 text after all: the record says BASE64
                 encoding = BASE64
             elif end == NO_ROOM:
@@ -433,25 +445,30 @@ def encode_record_into(
             else:
                 pos = end
         if encoding == BASE64:
-            pos = put(dst, pos, binascii.b2a_base64(body, newline=False), _ENCODING_TAIL[BASE64])
+            pos = _put_parts(dst, pos, binascii.b2a_base64(body, newline=False), _BASE64_TAIL)
         else:
-            pos = put(dst, pos, _ENCODING_TAIL[encoding])
+            pos = _put_parts(dst, pos, _ENCODING_TAIL[encoding])
         if pos < 0:
             return -1
     inference_id = item.inference_id
-    pos = put(
+    second = int(item.inference_time // 1)
+    last = _last_time[0]
+    if last[0] != second:
+        last = (second, _format_second(second))
+        _last_time[0] = last
+    pos = _put_parts(
         dst,
         pos,
         _AFTER_CAPTURE,
         event_id,
         _TIME,
-        format_time(item.inference_time),
+        last[1],
         _META_END if inference_id is None else _INFERENCE_ID,
-        b"" if inference_id is None else orjson.dumps(inference_id),
+        b"" if inference_id is None else _dumps(inference_id),
         b"" if inference_id is None else _ID_META_END,
         str(item.status),
         _LATENCY,
-        orjson.dumps(round(item.model_latency_s * 1000.0, 3)),
+        _dumps(round(item.model_latency_s * 1000.0, 3)),
         _METHOD,
         _json_text(item.method),
         _PATH,
@@ -460,18 +477,18 @@ def encode_record_into(
     if pos < 0:
         return -1
     if item.target_model is not None:
-        pos = put(dst, pos, _TARGET_MODEL, _json_text(item.target_model))
+        pos = _put_parts(dst, pos, _TARGET_MODEL, _json_text(item.target_model))
     if pos >= 0 and item.request_headers:
-        pos = put(dst, pos, _REQUEST_HEADERS, orjson.dumps(item.request_headers))
+        pos = _put_parts(dst, pos, _REQUEST_HEADERS, _dumps(item.request_headers))
     if pos >= 0 and item.response_headers:
-        pos = put(dst, pos, _RESPONSE_HEADERS, orjson.dumps(item.response_headers))
+        pos = _put_parts(dst, pos, _RESPONSE_HEADERS, _dumps(item.response_headers))
     if pos >= 0 and item.stream is not None:
-        pos = put(dst, pos, _STREAM, orjson.dumps(item.stream.as_record()))
+        pos = _put_parts(dst, pos, _STREAM, _dumps(item.stream.as_record()))
     if pos >= 0 and item.genai_fields:
-        pos = put(dst, pos, _GENAI, orjson.dumps(item.genai_fields))
+        pos = _put_parts(dst, pos, _GENAI, _dumps(item.genai_fields))
     if pos < 0:
         return -1
-    return put(dst, pos, _CLOSE)
+    return _put_parts(dst, pos, _CLOSE)
 
 
 def _put(dst: memoryview, pos: int, data: bytes) -> int:
