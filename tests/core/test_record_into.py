@@ -259,7 +259,9 @@ def items(draw: st.DrawFn) -> CaptureItem:
                 st.none(),
                 st.just({"data": ""}),
                 st.dictionaries(
-                    TEXT, st.one_of(TEXT, st.integers(), st.floats(0, 1e6)), max_size=3
+                    TEXT,
+                    st.one_of(TEXT, st.integers(-(10**18), 10**18), st.floats(0, 1e6)),
+                    max_size=3,
                 ),
             )
         ),
