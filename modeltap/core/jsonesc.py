@@ -32,7 +32,7 @@ def _escape_into(body: bytes, dst: memoryview, pos: int) -> int:
 def _put(dst: memoryview, pos: int, *parts: bytes | str) -> int:
     """Copy ``parts`` (bytes, or ASCII str) one after the other into ``dst`` from ``pos``; the
     offset after them, or -1 when they do not all fit (nothing is written then)."""
-    data = b"".join(p if isinstance(p, bytes) else p.encode("ascii") for p in parts)
+    data = b"".join([p if isinstance(p, bytes) else p.encode("ascii") for p in parts])
     end = pos + len(data)
     if pos < 0 or pos > len(dst):
         raise ValueError("pos is outside dst")
