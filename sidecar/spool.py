@@ -31,9 +31,10 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from modeltap.core.errors import ConfigError, RedactionError
-from modeltap.core.jsonesc import NOGIL_BYTES
+from modeltap.core.jsonesc import NOGIL_BYTES as _NOGIL
 from modeltap.core.record import (
     CaptureItem,
     PayloadEncoder,
@@ -51,7 +52,7 @@ log = logging.getLogger(__name__)
 
 OPEN_SUFFIX = ".jsonl.part"
 SEALED_SUFFIX = ".jsonl"
-_MAX_BATCH = 2048
+_MAX_BATCH: Final = 2048
 # Payload bytes the writer takes off the queue at once. Taken bytes leave the queue's byte budget
 # (capture.queue_max_bytes), so this bounds what is held beyond it. Without it, a writer behind a
 # full 256 MiB queue took all of it as one batch while the request path refilled the queue: the
@@ -69,16 +70,16 @@ _COALESCE_BYTES = 1 << 20
 # VM exit, a wait for completion) and rewrites the partial last block. Records built in place
 # (no bytes objects per record), 4 MiB groups cost the writer 72-81 us per 211 KB record against
 # 80-94 us for 1 MiB groups (writer_alone.py); sidecar.segment's staging buffer has room for it.
-_WRITE_BYTES = 4 << 20
+_WRITE_BYTES: Final = 4 << 20
 # The writer holds the GIL while it builds records (compiled code never offers it up; only the
 # escaping of payloads of 16 KiB and more runs without it, modeltap.core.jsonesc), and a request
 # that arrives meanwhile waits for it: up to a whole write group (about 3 ms of 1 KB records).
 # Offering it every 64 KiB of records bounds the wait to about one large record. Event ids are
 # made in small runs for the same reason: 2,048 took 0.6 ms.
-_YIELD_BYTES = 64 << 10
-_IDS_AT_ONCE = 64
-_NO_ROOM = -1  # a record that does not fit in the staging buffer's room
-_DROPPED = -2  # a record that could not be redacted
+_YIELD_BYTES: Final = 64 << 10
+_IDS_AT_ONCE: Final = 64
+_NO_ROOM: Final = -1  # a record that does not fit in the staging buffer's room
+_DROPPED: Final = -2  # a record that could not be redacted
 
 
 def _yield_gil() -> None:
@@ -141,6 +142,10 @@ class _Segment:
     opened: float  # monotonic time of the first record
     records: int = 0  # written
     staged: int = 0  # in the staging buffer, not yet written
+
+
+# Native statics where compiled (a module global is a dict look-up per use, per record here).
+NOGIL_BYTES: Final = _NOGIL
 
 
 def _held_bytes(item: CaptureItem, size: int) -> int:

@@ -629,8 +629,65 @@ static PyObject *escape_into(PyObject *self, PyObject *const *args, Py_ssize_t n
     return PyLong_FromSsize_t(out < 0 ? out : pos + out);
 }
 
+PyDoc_STRVAR(put_doc,
+"put(dst, pos, *parts) -> int\n\n"
+"Copy parts (bytes, or str that is all ASCII: copied as its characters) one after the other\n"
+"into the writable buffer dst from offset pos; returns the offset after them, or -1 when dst has\n"
+"no room for them all (nothing is written then). One call for a record's fixed pieces instead of\n"
+"a slice assignment (and a bytes object) per piece.");
+
+static PyObject *put(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs < 2) {
+        PyErr_SetString(PyExc_TypeError, "put takes at least 2 arguments (dst, pos, *parts)");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred()) return NULL;
+    Py_ssize_t total = 0;
+    for (Py_ssize_t i = 2; i < nargs; i++) {
+        PyObject *part = args[i];
+        if (PyBytes_Check(part)) {
+            total += PyBytes_GET_SIZE(part);
+        } else if (PyUnicode_Check(part) && PyUnicode_IS_ASCII(part)) {
+            total += PyUnicode_GET_LENGTH(part);
+        } else {
+            PyErr_Format(PyExc_TypeError, "put: part %zd is neither bytes nor ASCII str", i - 2);
+            return NULL;
+        }
+    }
+    Py_buffer dst;
+    if (PyObject_GetBuffer(args[0], &dst, PyBUF_WRITABLE) < 0) return NULL;
+    if (pos < 0 || pos > dst.len) {
+        PyBuffer_Release(&dst);
+        PyErr_SetString(PyExc_ValueError, "pos is outside dst");
+        return NULL;
+    }
+    if (total > dst.len - pos) {
+        PyBuffer_Release(&dst);
+        return PyLong_FromLong(-1);
+    }
+    char *d = (char *)dst.buf + pos;
+    for (Py_ssize_t i = 2; i < nargs; i++) {
+        PyObject *part = args[i];
+        if (PyBytes_Check(part)) {
+            Py_ssize_t n = PyBytes_GET_SIZE(part);
+            memcpy(d, PyBytes_AS_STRING(part), (size_t)n);
+            d += n;
+        } else {
+            Py_ssize_t n = PyUnicode_GET_LENGTH(part);
+            memcpy(d, PyUnicode_DATA(part), (size_t)n);
+            d += n;
+        }
+    }
+    PyBuffer_Release(&dst);
+    return PyLong_FromSsize_t(pos + total);
+}
+
 static PyMethodDef methods[] = {
     {"escape_into", (PyCFunction)(void (*)(void))escape_into, METH_FASTCALL, escape_into_doc},
+    {"put", (PyCFunction)(void (*)(void))put, METH_FASTCALL, put_doc},
     {"use_paths", (PyCFunction)use_paths, METH_O, use_paths_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -29,14 +29,30 @@ def _escape_into(body: bytes, dst: memoryview, pos: int) -> int:
     return end
 
 
+def _put(dst: memoryview, pos: int, *parts: bytes | str) -> int:
+    """Copy ``parts`` (bytes, or ASCII str) one after the other into ``dst`` from ``pos``; the
+    offset after them, or -1 when they do not all fit (nothing is written then)."""
+    data = b"".join([p if isinstance(p, bytes) else p.encode("ascii") for p in parts])
+    end = pos + len(data)
+    if pos < 0 or pos > len(dst):
+        raise ValueError("pos is outside dst")
+    if end > len(dst):
+        return -1
+    dst[pos:end] = data
+    return end
+
+
 python_escape_into = _escape_into
+python_put = _put
 # Bodies of this many bytes or more are escaped without the GIL (0: never, in pure Python).
 NOGIL_BYTES = 0
 
 try:
     from modeltap.core._jsonesc import NOGIL_BYTES as NOGIL_BYTES
     from modeltap.core._jsonesc import escape_into as escape_into
+    from modeltap.core._jsonesc import put as put
 except ImportError:  # not built: the pure-Python checkout
     escape_into = _escape_into
+    put = _put
 
 compiled = escape_into is not _escape_into

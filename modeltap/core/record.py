@@ -41,12 +41,12 @@ import datetime as dt
 import functools
 import os
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import orjson
 
 from modeltap.core.errors import RecordError
-from modeltap.core.jsonesc import INVALID, NO_ROOM, escape_into
+from modeltap.core.jsonesc import INVALID, NO_ROOM, escape_into, put
 
 
 class Redactor(Protocol):
@@ -58,8 +58,11 @@ class Redactor(Protocol):
     def apply(self, rules: Any, text: str | None, encoding: str) -> str: ...
 
 
-EVENT_VERSION = "0"
-CSV, JSON, BASE64, TEXT = "CSV", "JSON", "BASE64", "TEXT"
+EVENT_VERSION: Final = "0"
+CSV: Final = "CSV"
+JSON: Final = "JSON"
+BASE64: Final = "BASE64"
+TEXT: Final = "TEXT"
 STREAM_END_COMPLETE = "complete"
 STREAM_END_CLIENT_GONE = "client_disconnected"
 STREAM_END_UPSTREAM_FAILED = "upstream_failed"
@@ -330,14 +333,70 @@ def encode_record(
     return _record(item, capture, event_id)
 
 
-# Where a payload's data goes in a record built with empty data: after `"data":"`. Inside a JSON
-# string every quote is backslashed, so this only matches the key itself; captureData comes first
-# in a record, so the first matches are its payloads', in order.
-_EMPTY_DATA = b'"data":""'
-# Below this many payload bytes a record is built as bytes (one orjson call) and copied: for 1 KB
-# records that costs about 1 us less than the frame, its search and the pieces; from about 8 KB
-# building in place is cheaper (at 64 KB, 25 against 38 us; compiled).
-IN_PLACE_FROM = 8192
+# A record's fixed pieces, as bytes (see _record for the order of the keys).
+_OPEN: Final = b'{"captureData":{'
+_AFTER_CAPTURE: Final = b'},"eventMetadata":{"eventId":"'
+_TIME: Final = b'","inferenceTime":"'
+_INFERENCE_ID: Final = b'","inferenceId":'  # after the time's closing quote: it closes it
+_META_END: Final = b'"},"eventVersion":"' + EVENT_VERSION.encode() + b'","modeltap":{"status":'
+_ID_META_END: Final = b'},"eventVersion":"' + EVENT_VERSION.encode() + b'","modeltap":{"status":'
+_LATENCY: Final = b',"modelLatencyMs":'
+_METHOD: Final = b',"method":'
+_PATH: Final = b',"path":'
+_TARGET_MODEL: Final = b',"targetModel":'
+_REQUEST_HEADERS: Final = b',"requestHeaders":'
+_RESPONSE_HEADERS: Final = b',"responseHeaders":'
+_STREAM: Final = b',"stream":'
+_GENAI: Final = b',"genai":'
+_CLOSE: Final = b"}}\n"
+_ENCODING_TAIL: Final = {
+    e: b'","encoding":"' + e.encode() + b'"}' for e in (CSV, JSON, BASE64, TEXT)
+}
+_CACHED_MAX: Final = 256
+# JSON texts of the strings records repeat (methods, paths, content types, targets): bounded, as
+# clients choose them.
+_json_texts: Final[dict[str, bytes]] = {}
+# A side's head up to its data's opening quote, by (key, mode, content type).
+_side_heads: Final[dict[tuple[str, str, str | None], bytes]] = {}
+# The C functions as native statics of the compiled module (a global is a dict look-up per use).
+_put_parts: Final = put
+_escape: Final = escape_into
+_dumps: Final = orjson.dumps
+_BASE64_TAIL: Final = _ENCODING_TAIL[BASE64]
+# The last second formatted, as one (second, text) pair (replaced whole: safe across threads).
+_last_time: Final[list[tuple[int, str]]] = [(-1, "")]
+
+
+def _json_text(text: str) -> bytes:
+    """``text`` as orjson writes it (quoted, escaped), cached."""
+    known = _json_texts.get(text)
+    if known is not None:
+        return known
+    out = orjson.dumps(text)
+    if len(_json_texts) < _CACHED_MAX:
+        _json_texts[text] = out
+    return out
+
+
+def _side_head(key: str, mode: str, content_type: str | None) -> bytes:
+    sig = (key, mode, content_type)
+    known = _side_heads.get(sig)
+    if known is not None:
+        return known
+    out = b"".join(
+        [
+            b'"',
+            key.encode(),
+            b'":{"observedContentType":',
+            orjson.dumps(content_type or ""),
+            b',"mode":"',
+            mode.encode(),
+            b'","data":"',
+        ]
+    )
+    if len(_side_heads) < _CACHED_MAX:
+        _side_heads[sig] = out
+    return out
 
 
 def encode_record_into(
@@ -347,61 +406,89 @@ def encode_record_into(
     dst: memoryview,
     pos: int,
     redactor: Redactor | None = None,
-    in_place_from: int = IN_PLACE_FROM,
 ) -> int:
     """Write the record :func:`encode_record` gives into ``dst`` from ``pos``, byte for byte;
     returns the offset after it, or -1 when it does not fit (``dst`` after ``pos`` is then
     undefined).
 
-    Why: with large payloads, building the record as bytes and copying it into the spool's
-    staging buffer passed each payload through memory five times (decode, escape, orjson's
-    output, the copy, the write). Here the rest of the record is built by orjson with empty
-    data, and each payload is escaped (:func:`~modeltap.core.jsonesc.escape_into`) or base64
-    encoded straight into its place.
+    Why: building the record as dicts, serializing them and copying the bytes into the spool's
+    staging buffer cost a 1 KB record about 2 us in the writer (CPython building five dicts,
+    orjson walking them, the payloads' UTF-8 decode, malloc), and passed a large payload through
+    memory five times. Here the fixed pieces are byte templates (cached per content type, method
+    and path) copied by one call (:func:`~modeltap.core.jsonesc.put`), each payload is escaped
+    (:func:`~modeltap.core.jsonesc.escape_into`) or base64-encoded straight into its place, and
+    orjson only writes what varies and is not text: the latency, headers, stream and genai
+    sections. A payload with redaction rules goes through :func:`encode_record`.
     """
-    size = 0
-    if item.input_body is not None:
-        size += len(item.input_body)
-    if item.output_body is not None:
-        size += len(item.output_body)
-    if size < in_place_from:
-        return _put(dst, pos, encode_record(item, encoder, event_id, redactor))
-    start = pos
     sides = _sides(item)
-    capture: dict[str, dict[str, str]] = {}
-    encodings: list[str] = []
+    if redactor is not None:
+        for _key, mode, body, _ct in sides:
+            if body and redactor.rules(mode):
+                return _put(dst, pos, encode_record(item, encoder, event_id, redactor))
+    pos = _put_parts(dst, pos, _OPEN)
+    if pos < 0:
+        return -1
+    first = True
     for key, mode, body, content_type in sides:
-        if redactor is not None and body and redactor.rules(mode):
-            return _put(dst, pos, encode_record(item, encoder, event_id, redactor))
-        encoding = encoder.encoding_for(content_type)
-        encodings.append(encoding)
-        capture[key] = {
-            "observedContentType": content_type or "",
-            "mode": mode,
-            "data": "",
-            "encoding": encoding,
-        }
-    frame = _record(item, capture, event_id)
-    at = 0
-    for i in range(len(sides)):
-        cut = frame.index(_EMPTY_DATA, at) + len(_EMPTY_DATA) - 1  # before the closing quote
-        pos = _put(dst, pos, frame[at:cut])
+        head = _side_head(key, mode, content_type)
+        pos = _put_parts(dst, pos, head) if first else _put_parts(dst, pos, b",", head)
         if pos < 0:
             return -1
-        body = sides[i][2]
-        if encodings[i] != BASE64:
-            end = escape_into(body, dst, pos)
+        first = False
+        encoding = encoder.encoding_for(content_type)
+        if encoding != BASE64:
+            end = _escape(body, dst, pos)
             if end == INVALID:  # not UTF-8 text after all: the record says BASE64
-                return _put(dst, start, encode_record(item, encoder, event_id, redactor))
-            if end == NO_ROOM:
+                encoding = BASE64
+            elif end == NO_ROOM:
                 return -1
-            pos = end
+            else:
+                pos = end
+        if encoding == BASE64:
+            pos = _put_parts(dst, pos, binascii.b2a_base64(body, newline=False), _BASE64_TAIL)
         else:
-            pos = _put(dst, pos, binascii.b2a_base64(body, newline=False))
-            if pos < 0:
-                return -1
-        at = cut
-    return _put(dst, pos, frame[at:])
+            pos = _put_parts(dst, pos, _ENCODING_TAIL[encoding])
+        if pos < 0:
+            return -1
+    inference_id = item.inference_id
+    second = int(item.inference_time // 1)
+    last = _last_time[0]
+    if last[0] != second:
+        last = (second, _format_second(second))
+        _last_time[0] = last
+    pos = _put_parts(
+        dst,
+        pos,
+        _AFTER_CAPTURE,
+        event_id,
+        _TIME,
+        last[1],
+        _META_END if inference_id is None else _INFERENCE_ID,
+        b"" if inference_id is None else _dumps(inference_id),
+        b"" if inference_id is None else _ID_META_END,
+        str(item.status),
+        _LATENCY,
+        _dumps(round(item.model_latency_s * 1000.0, 3)),
+        _METHOD,
+        _json_text(item.method),
+        _PATH,
+        _json_text(item.path),
+    )
+    if pos < 0:
+        return -1
+    if item.target_model is not None:
+        pos = _put_parts(dst, pos, _TARGET_MODEL, _json_text(item.target_model))
+    if pos >= 0 and item.request_headers:
+        pos = _put_parts(dst, pos, _REQUEST_HEADERS, _dumps(item.request_headers))
+    if pos >= 0 and item.response_headers:
+        pos = _put_parts(dst, pos, _RESPONSE_HEADERS, _dumps(item.response_headers))
+    if pos >= 0 and item.stream is not None:
+        pos = _put_parts(dst, pos, _STREAM, _dumps(item.stream.as_record()))
+    if pos >= 0 and item.genai_fields:
+        pos = _put_parts(dst, pos, _GENAI, _dumps(item.genai_fields))
+    if pos < 0:
+        return -1
+    return _put_parts(dst, pos, _CLOSE)
 
 
 def _put(dst: memoryview, pos: int, data: bytes) -> int:

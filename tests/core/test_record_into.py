@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from modeltap.core import jsonesc
 from modeltap.core.record import (
-    IN_PLACE_FROM,
     CaptureItem,
     PayloadEncoder,
     StreamTiming,
@@ -217,52 +216,97 @@ CONTENT_TYPE = st.sampled_from(
 )
 
 
+# orjson refuses lone surrogates (so does encode_record)
+TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+HEADERS = st.one_of(
+    st.none(), st.just({"x-t": '"data":""'}), st.dictionaries(TEXT, TEXT, max_size=3)
+)
+
+
 @st.composite
 def items(draw: st.DrawFn) -> CaptureItem:
     stream = None
     if draw(st.booleans()):
-        stream = StreamTiming(0.01, 0.2, 3, 100, "complete", truncated=draw(st.booleans()))
+        stream = StreamTiming(
+            draw(st.floats(0, 100)),
+            draw(st.floats(0, 100)),
+            draw(st.integers(0, 10**6)),
+            draw(st.integers(0, 10**9)),
+            draw(st.sampled_from(["complete", "client_disconnected", "upstream_failed"])),
+            truncated=draw(st.booleans()),
+        )
     return CaptureItem(
-        inference_time=draw(st.floats(1.6e9, 1.9e9)),
-        method="POST",
-        path=draw(st.sampled_from(["/invocations", '/a"b\\c\n', "/é"])),
-        status=draw(st.sampled_from([200, 500])),
-        model_latency_s=draw(st.floats(0, 10)),
-        inference_id=draw(st.one_of(st.none(), st.text(max_size=8))),
-        target_model=draw(st.one_of(st.none(), st.just("m.tar.gz"))),
+        inference_time=draw(st.floats(0, 4e9)),
+        method=draw(st.one_of(st.sampled_from(["POST", "GET"]), TEXT)),
+        path=draw(st.one_of(st.sampled_from(["/invocations", '/a"b\\c\n', "/é"]), TEXT)),
+        status=draw(st.one_of(st.sampled_from([200, 500]), st.integers(0, 999))),
+        model_latency_s=draw(
+            st.one_of(st.floats(0, 10), st.floats(allow_nan=False), st.floats(1e-9, 1e-5))
+        ),
+        inference_id=draw(st.one_of(st.none(), TEXT)),
+        target_model=draw(st.one_of(st.none(), st.just("m.tar.gz"), TEXT)),
         input_body=draw(st.one_of(st.none(), BODY)),
-        input_content_type=draw(CONTENT_TYPE),
+        input_content_type=draw(st.one_of(CONTENT_TYPE, TEXT)),
         output_body=draw(st.one_of(st.none(), BODY)),
         output_content_type=draw(CONTENT_TYPE),
-        request_headers=draw(st.one_of(st.none(), st.just({"x-t": '"data":""'}))),
+        request_headers=draw(HEADERS),
+        response_headers=draw(HEADERS),
         stream=stream,
         input_recorded=draw(st.booleans()),
-        genai_fields=draw(st.one_of(st.none(), st.just({"data": ""}))),
+        output_recorded=draw(st.booleans()),
+        genai_fields=draw(
+            st.one_of(
+                st.none(),
+                st.just({"data": ""}),
+                st.dictionaries(
+                    TEXT,
+                    st.one_of(TEXT, st.integers(-(10**18), 10**18), st.floats(0, 1e6)),
+                    max_size=3,
+                ),
+            )
+        ),
     )
 
 
-@settings(max_examples=300)
-@given(item=items(), pos=st.integers(0, 20), in_place_from=st.sampled_from([0, IN_PLACE_FROM]))
-def test_records_written_into_a_buffer_are_encode_records(
-    item: CaptureItem, pos: int, in_place_from: int
-) -> None:
-    # in_place_from=0: every record built in place (else small ones are built as bytes).
+@settings(max_examples=600)
+@given(item=items(), pos=st.integers(0, 20))
+def test_records_written_into_a_buffer_are_encode_records(item: CaptureItem, pos: int) -> None:
     want = encode_record(item, ENC, "e-1")
     buf = bytearray(b"#" * (pos + 7 * len(want) + 100))
-    end = encode_record_into(item, ENC, "e-1", memoryview(buf), pos, None, in_place_from)
+    end = encode_record_into(item, ENC, "e-1", memoryview(buf), pos, None)
     assert bytes(buf[pos:end]) == want
     exact = bytearray(pos + len(want))
-    got = encode_record_into(item, ENC, "e-1", memoryview(exact), pos, None, in_place_from)
+    got = encode_record_into(item, ENC, "e-1", memoryview(exact), pos, None)
     assert got == len(exact)
     assert bytes(exact[pos:]) == want
-    short = memoryview(bytearray(pos + len(want) - 1))
-    assert encode_record_into(item, ENC, "e-1", short, pos, None, in_place_from) == -1
+    for cut in (1, len(want) // 2, len(want) - 1):  # every piece's room check
+        short = memoryview(bytearray(pos + len(want) - cut))
+        assert encode_record_into(item, ENC, "e-1", short, pos, None) == -1
+
+
+PUTS = [jsonesc.python_put] + ([jsonesc.put] if jsonesc.compiled else [])
+
+
+@pytest.mark.parametrize("put", PUTS)
+def test_put_copies_bytes_and_ascii_text_or_nothing(put) -> None:  # type: ignore[no-untyped-def]
+    buf = bytearray(b"#" * 10)
+    assert put(memoryview(buf), 2, b"ab", "cd", b"") == 6
+    assert buf == b"##abcd####"
+    assert put(memoryview(buf), 6, b"abc", "de") == -1  # one byte short: nothing written
+    assert buf == b"##abcd####"
+    assert put(memoryview(buf), 6, b"ab", "cd") == 10
+    assert buf == b"##abcdabcd"
+    assert put(memoryview(buf), 10) == 10
+    with pytest.raises((TypeError, UnicodeEncodeError)):
+        put(memoryview(buf), 0, "é")
+    with pytest.raises(ValueError):
+        put(memoryview(buf), 11, b"")
 
 
 def test_a_body_that_is_not_utf8_is_base64_in_the_record() -> None:
     it = CaptureItem(1.7e9, "POST", "/p", 200, 0.001, None, None, b"ok\xff", "text/csv", None, None)
     buf = bytearray(4096)
-    end = encode_record_into(it, ENC, "e-1", memoryview(buf), 10, None, 0)
+    end = encode_record_into(it, ENC, "e-1", memoryview(buf), 10, None)
     rec = orjson.loads(bytes(buf[10:end]))
     assert rec["captureData"]["endpointInput"]["encoding"] == "BASE64"
     assert base64.b64decode(rec["captureData"]["endpointInput"]["data"]) == b"ok\xff"
