@@ -122,6 +122,48 @@ static inline uint64_t eight_digits_value(uint64_t w)
 #define SWAR_DIGITS 0
 #endif
 
+/* The digits at p[*i:len] into the significand *m (up to 19 significant digits; leading zeros
+   not counted, more set *overflow), *i moved past them; returns how many digits were read. */
+static inline Py_ssize_t read_digits(const char *p, Py_ssize_t len, Py_ssize_t *pi, uint64_t *pm,
+                                     int *pdigits, int *overflow)
+{
+    Py_ssize_t i = *pi, n = 0;
+    uint64_t m = *pm;
+    int digits = *pdigits;
+    for (;;) {
+#if SWAR_DIGITS
+        /* eight more significant digits at once while they fit m exactly */
+        if (m && digits <= 11 && i + 8 <= len) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if (eight_digits(w)) {
+                m = m * 100000000u + eight_digits_value(w);
+                digits += 8;
+                n += 8;
+                i += 8;
+                continue;
+            }
+        }
+#endif
+        if (i >= len || (unsigned char)(p[i] - '0') >= 10)
+            break;
+        unsigned d = (unsigned)(p[i] - '0');
+        if (m || d) {
+            if (digits < 19)
+                m = m * 10 + d;
+            else
+                *overflow = 1;
+            digits++;
+        }
+        n++;
+        i++;
+    }
+    *pi = i;
+    *pm = m;
+    *pdigits = digits;
+    return n;
+}
+
 /* Kind of the text p[0:len], and its value in *out when it is a number. */
 static inline int classify_one(const char *p, Py_ssize_t len, double *out, int *nomem)
 {
@@ -136,66 +178,12 @@ static inline int classify_one(const char *p, Py_ssize_t len, double *out, int *
     uint64_t m = 0;
     int digits = 0;      /* significant digits in m (leading zeros not counted) */
     int overflow = 0;    /* more significant digits than m can hold exactly */
-    Py_ssize_t int_digits = 0, frac_digits = 0;
-    for (;;) {
-#if SWAR_DIGITS
-        /* eight more significant digits at once while they fit m exactly */
-        if (m && digits <= 11 && i + 8 <= len) {
-            uint64_t w;
-            memcpy(&w, p + i, 8);
-            if (eight_digits(w)) {
-                m = m * 100000000u + eight_digits_value(w);
-                digits += 8;
-                int_digits += 8;
-                i += 8;
-                continue;
-            }
-        }
-#endif
-        if (i >= len || (unsigned char)(p[i] - '0') >= 10)
-            break;
-        unsigned d = (unsigned)(p[i] - '0');
-        if (m || d) {
-            if (digits < 19)
-                m = m * 10 + d;
-            else
-                overflow = 1;
-            digits++;
-        }
-        int_digits++;
-        i++;
-    }
+    Py_ssize_t int_digits = read_digits(p, len, &i, &m, &digits, &overflow), frac_digits = 0;
     int dot = 0;
     if (i < len && p[i] == '.') {
         dot = 1;
         i++;
-        for (;;) {
-#if SWAR_DIGITS
-            if (m && digits <= 11 && i + 8 <= len) {
-                uint64_t w;
-                memcpy(&w, p + i, 8);
-                if (eight_digits(w)) {
-                    m = m * 100000000u + eight_digits_value(w);
-                    digits += 8;
-                    frac_digits += 8;
-                    i += 8;
-                    continue;
-                }
-            }
-#endif
-            if (i >= len || (unsigned char)(p[i] - '0') >= 10)
-                break;
-            unsigned d = (unsigned)(p[i] - '0');
-            if (m || d) {
-                if (digits < 19)
-                    m = m * 10 + d;
-                else
-                    overflow = 1;
-                digits++;
-            }
-            frac_digits++;
-            i++;
-        }
+        frac_digits = read_digits(p, len, &i, &m, &digits, &overflow);
     }
     if (int_digits == 0 && frac_digits == 0)
         return K_STRING; /* "", "+", ".", "e5", ".e5" */
