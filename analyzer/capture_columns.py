@@ -23,8 +23,11 @@ come as pieces (``Store.get_stream``): they are cut into exactly the chunks of t
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+import io
 import itertools
 import logging
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,7 +47,7 @@ from analyzer.jsonrows import envelope_table, rows_table
 from analyzer.object_stream import ObjectData, whole
 from analyzer.payloads import ParseStats, PayloadParser, concat_tables
 from analyzer.profile import Profile
-from analyzer.window import ReadStats, Window, decode_object, parse_time
+from analyzer.window import ReadStats, Window, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +78,23 @@ NO_TIME = np.iinfo(np.int64).min
 _TIME_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-5][0-9]:[0-5][0-9]Z$"
 
 
+GUNZIP_PIECE = 1 << 20
+"""Bytes of unpacked text a gzipped object yields at a time."""
+
+
 class _Fallback(Exception):
     """This chunk needs the record-by-record reader."""
+
+
+class DamagedObject(ValueError):
+    """A gzipped object's data is damaged; it can be found part-way through the object (it is
+    unpacked as it is read), so the rows its earlier chunks gave must be dropped."""
+
+
+def damaged(key: str, exc: DamagedObject) -> tuple[ReadStats, ParseStats]:
+    """The counts of a damaged object, as the record reader gives them: one bad object."""
+    log.warning("skipping capture object %s: %s", key, exc)
+    return ReadStats(objects=1, bad_objects=1, bad_keys=[key]), ParseStats()
 
 
 def profile_capture_columns(
@@ -99,7 +117,9 @@ def profile_capture_columns(
     one schema are profiled together, up to ``batch_rows`` rows (a profile update costs a few
     milliseconds whatever its size). ``data`` may be the object's
     pieces (:mod:`analyzer.object_stream`): then only a piece and a chunk are held at once,
-    except for a gzipped object (unpacked whole, as before) and that whole-object fallback."""
+    except for a gzipped object (its packed bytes are held; the text is unpacked as it is
+    read) and that whole-object fallback. A gzipped object found damaged part-way through
+    gives nothing but one bad object, as the record reader does."""
     read, stats = ReadStats(objects=1), ParseStats()
     prof: Profile | None = None
     columns: dict[str, None] = {}
@@ -121,6 +141,9 @@ def profile_capture_columns(
             if table is not None:
                 pending.append(table)
                 columns.update(dict.fromkeys(table.column_names))
+    except DamagedObject as exc:
+        read, stats = damaged(key, exc)
+        return None, read, stats, []
     except DataError:
         table, read, stats = records_table(key, whole(data), window, parser, target_model, outputs)
         if table is None:
@@ -145,14 +168,10 @@ def capture_tables(
     *,
     chunk_bytes: int = CHUNK_BYTES,
 ) -> Iterator[pa.Table]:
-    """The rows of one capture object, a table per chunk; counts go to ``read`` and ``stats``."""
-    try:
-        chunks = _object_chunks(key, data, chunk_bytes)
-    except ValueError as exc:
-        log.warning("skipping capture object %s: %s", key, exc)
-        read.bad_objects, read.bad_keys = 1, [key]
-        return
-    for chunk in chunks:
+    """The rows of one capture object, a table per chunk; counts go to ``read`` and ``stats``.
+    Raises :class:`DamagedObject` for damaged gzip data, possibly after some tables: the caller
+    drops them and counts the object with :func:`damaged`."""
+    for chunk in _object_chunks(key, data, chunk_bytes):
         try:
             table, c_read, c_stats = _chunk_table(chunk, window, parser, target_model, outputs)
         except _Fallback:
@@ -177,18 +196,38 @@ def capture_tables(
 
 def _object_chunks(key: str, data: ObjectData, size: int) -> Iterator[memoryview | bytes]:
     """The object's text in chunks of lines (:func:`_chunks`' cuts, whether ``data`` is whole or
-    in pieces). Raises ValueError, before any chunk, for damaged gzip data."""
+    in pieces, packed or not). A gzipped object (``.gz``, or the gzip magic, as
+    ``analyzer.window.decode_object`` tells them) is unpacked as its chunks are read, so memory
+    follows its packed size, not its text's; damage raises :class:`DamagedObject` when met."""
     if isinstance(data, bytes):
-        return iter(_chunks(decode_object(key, data), size))
+        if _gzipped(key, data):
+            return _piece_chunks(b"", _gunzip(data), size)
+        return iter(_chunks(data, size))
     pieces = data()
     head = b""
     for piece in pieces:  # enough bytes to see the gzip magic
         head += piece
         if len(head) >= 2:
             break
-    if key.endswith(".gz") or head[:2] == b"\x1f\x8b":  # unpacked whole, as ``decode_object``
-        return iter(_chunks(decode_object(key, head + b"".join(pieces)), size))
+    if _gzipped(key, head):
+        return _piece_chunks(b"", _gunzip(head + b"".join(pieces)), size)
     return _piece_chunks(head, pieces, size)
+
+
+def _gzipped(key: str, head: bytes) -> bool:
+    return key.endswith(".gz") or head[:2] == b"\x1f\x8b"
+
+
+def _gunzip(data: bytes) -> Iterator[bytes]:
+    """The text of gzip ``data`` in pieces of :data:`GUNZIP_PIECE` bytes, read as
+    ``gzip.decompress`` reads it (members one after another, zero padding between them, each
+    member's CRC and length checked)."""
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as packed:
+            while piece := packed.read(GUNZIP_PIECE):
+                yield piece
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DamagedObject(f"damaged gzip data: {exc}") from exc
 
 
 def _piece_chunks(head: bytes, pieces: Iterator[bytes], size: int) -> Iterator[memoryview | bytes]:

@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from analyzer.capture_columns import CHUNK_BYTES, capture_tables, profile_capture_columns
+from analyzer.capture_columns import (
+    CHUNK_BYTES,
+    DamagedObject,
+    capture_tables,
+    damaged,
+    profile_capture_columns,
+)
 from analyzer.object_stream import ObjectData, thread_pieces, whole
 from analyzer.payloads import ParseStats, PayloadParser
 from analyzer.profile import Profile
@@ -64,8 +70,11 @@ async def capture_batches(
 
     def tables(info: ObjectInfo, data: bytes) -> tuple[list[pa.Table], ReadStats, ParseStats]:
         read, stats = ReadStats(objects=1), ParseStats()
-        found = list(capture_tables(info.key, data, window, parser, target_model, outputs,
-                                    read, stats))  # fmt: skip
+        try:
+            found = list(capture_tables(info.key, data, window, parser, target_model, outputs,
+                                        read, stats))  # fmt: skip
+        except DamagedObject as exc:
+            return [], *damaged(info.key, exc)
         return found, read, stats
 
     pending = _Pending()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import zlib
 from typing import Any
 
 import orjson
@@ -13,7 +14,13 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from analyzer.capture_columns import _chunks, _object_chunks, profile_capture_columns
+from analyzer.capture_columns import (
+    GUNZIP_PIECE,
+    DamagedObject,
+    _chunks,
+    _object_chunks,
+    profile_capture_columns,
+)
 from analyzer.object_profile import profile_capture_records
 from analyzer.object_stream import ObjectData, Pieces
 from analyzer.payloads import PayloadParser
@@ -169,3 +176,72 @@ def test_pieces_are_cut_into_the_chunks_of_the_whole_object(data: bytes, piece: 
     streamed = list(_object_chunks("k.jsonl", pieces(data, piece), size))
     if data[:2] != b"\x1f\x8b":
         assert streamed == whole
+
+
+def gzip_objects() -> st.SearchStrategy[bytes]:
+    """Gzip data as objects may hold it: one or more members (zero padding between them),
+    then maybe cut short, a byte changed or bytes appended."""
+    text = st.lists(st.sampled_from([b"\n", b"ab", b"{}\n", b"x" * 700]), max_size=30).map(b"".join)
+    members = st.lists(st.tuples(text, st.integers(0, 3)), min_size=1, max_size=3).map(
+        lambda ms: b"".join(gzip.compress(t, mtime=0) + b"\x00" * pad for t, pad in ms)
+    )
+
+    def damage(data: bytes, how: int, at: int, byte: int) -> bytes:
+        at %= len(data)
+        if how == 1:
+            return data[:at]
+        if how == 2:
+            return data[:at] + bytes([byte]) + data[at + 1 :]
+        if how == 3:
+            return data + bytes([byte]) * (at % 5 + 1)
+        return data
+
+    return st.builds(damage, members, st.integers(0, 3), st.integers(0, 10**6), st.integers(0, 255))
+
+
+@FUZZ
+@given(gzip_objects(), st.integers(1, 40), st.integers(1, 900))
+def test_a_gzipped_object_is_unpacked_as_it_is_read_as_gzip_decompress_reads_it(
+    data: bytes, piece: int, size: int
+) -> None:
+    try:
+        text = gzip.decompress(data)
+    except (OSError, EOFError, zlib.error):
+        text = None
+    for source in (data, pieces(data, piece)):
+        if text is None:
+            with pytest.raises(DamagedObject):
+                list(_object_chunks("k.jsonl.gz", source, size))
+        else:
+            got = [bytes(c) for c in _object_chunks("k.jsonl.gz", source, size)]
+            assert got == [bytes(c) for c in _chunks(text, size)]
+
+
+def test_a_gzipped_object_is_not_unpacked_whole() -> None:
+    """Its text comes out a piece at a time: the first chunks are read before the end of the
+    data is (its CRC, here wrong, is met only at the end), and a 64 MiB text is never held."""
+    line = b'{"captureData": {}}\n'
+    packed = gzip.compress(line * (64 * 2**20 // len(line)), mtime=0)  # ~64 MiB of text
+    chunks = _object_chunks("k.jsonl.gz", packed[:-8] + bytes(8), 1 << 20)
+    first = [next(chunks) for _ in range(10)]
+    assert all(1 << 20 <= len(c) < GUNZIP_PIECE + (1 << 20) + len(line) for c in first)
+    with pytest.raises(DamagedObject, match="CRC check failed"):
+        list(chunks)
+
+
+def test_damage_found_part_way_through_a_gzipped_object_drops_all_its_rows() -> None:
+    """The object is unpacked as it is read, so its damage can come after rows were read: the
+    outcome is still one bad object and no rows, as the record reader gives."""
+    body = lines([record(i, f"{i},1,x") for i in range(3000)])
+    packed = gzip.compress(body, mtime=0)
+    data = packed[:-8] + bytes(8)  # the CRC and length wrong: found only at the end
+    for source in (data, pieces(data, 1000)):
+        prof, read, stats, columns = profile_capture_columns(
+            "ep/v/k.jsonl.gz", source, WINDOW, PayloadParser(NAMES), BASELINE, chunk_bytes=4096
+        )
+        assert prof is None and columns == []
+        assert (read.objects, read.bad_objects, read.bad_keys, read.records) == (
+            1, 1, ["ep/v/k.jsonl.gz"], 0,
+        )  # fmt: skip
+        assert (stats.records, stats.rows) == (0, 0)
+    same(data)
