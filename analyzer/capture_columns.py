@@ -47,7 +47,7 @@ from analyzer.jsonrows import envelope_table, rows_table
 from analyzer.object_stream import ObjectData, whole
 from analyzer.payloads import ParseStats, PayloadParser, concat_tables
 from analyzer.profile import Profile
-from analyzer.window import ReadStats, Window, parse_time
+from analyzer.window import ReadStats, Window, gzipped, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -196,11 +196,10 @@ def capture_tables(
 
 def _object_chunks(key: str, data: ObjectData, size: int) -> Iterator[memoryview | bytes]:
     """The object's text in chunks of lines (:func:`_chunks`' cuts, whether ``data`` is whole or
-    in pieces, packed or not). A gzipped object (``.gz``, or the gzip magic, as
-    ``analyzer.window.decode_object`` tells them) is unpacked as its chunks are read, so memory
+    in pieces, packed or not). A gzipped object is unpacked as its chunks are read, so memory
     follows its packed size, not its text's; damage raises :class:`DamagedObject` when met."""
     if isinstance(data, bytes):
-        if _gzipped(key, data):
+        if gzipped(key, data):
             return _piece_chunks(b"", _gunzip(data), size)
         return iter(_chunks(data, size))
     pieces = data()
@@ -209,13 +208,9 @@ def _object_chunks(key: str, data: ObjectData, size: int) -> Iterator[memoryview
         head += piece
         if len(head) >= 2:
             break
-    if _gzipped(key, head):
+    if gzipped(key, head):
         return _piece_chunks(b"", _gunzip(head + b"".join(pieces)), size)
     return _piece_chunks(head, pieces, size)
-
-
-def _gzipped(key: str, head: bytes) -> bool:
-    return key.endswith(".gz") or head[:2] == b"\x1f\x8b"
 
 
 def _gunzip(data: bytes) -> Iterator[bytes]:

@@ -30,7 +30,7 @@ from analyzer.capture_columns import (
 from analyzer.object_stream import ObjectData, thread_pieces, whole
 from analyzer.payloads import ParseStats, PayloadParser
 from analyzer.profile import Profile
-from analyzer.window import ReadStats, Window
+from analyzer.window import ReadStats, Window, gzipped
 from modeltap.core.store.base import ObjectInfo, Store
 
 BATCH_ROWS = 25_000
@@ -118,8 +118,7 @@ async def capture_batches(
 
 
 def _large(key: str, data: bytes) -> bool:
-    gzipped = key.endswith(".gz") or data[:2] == b"\x1f\x8b"  # ~10x larger unpacked
-    return len(data) * (GZIP_RATIO if gzipped else 1) > CHUNK_BYTES
+    return len(data) * (GZIP_RATIO if gzipped(key, data) else 1) > CHUNK_BYTES  # ~10x unpacked
 
 
 def _profile(pending: _Pending, baseline: Profile) -> Batch:

@@ -114,12 +114,18 @@ def parse_time(value: Any) -> dt.datetime | None:
         return None
 
 
+def gzipped(key: str, head: bytes) -> bool:
+    """Whether an object whose data starts with ``head`` is gzip data: a ``.gz`` key, or the
+    gzip magic."""
+    return key.endswith(".gz") or head[:2] == b"\x1f\x8b"
+
+
 def decode_object(key: str, data: bytes) -> bytes:
     """Return the JSON Lines text of a capture object, gunzipping ``.gz`` (or gzip-magic) data.
 
     Raises ValueError when the data is a damaged gzip stream.
     """
-    if key.endswith(".gz") or data[:2] == b"\x1f\x8b":
+    if gzipped(key, data):
         try:
             return gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as exc:
