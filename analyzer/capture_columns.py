@@ -439,7 +439,10 @@ def _one_row_payloads(texts: pa.Array, key: str) -> list[Any] | None:
 
 
 def _csv_table(parser: PayloadParser, texts: pa.Array, stats: ParseStats) -> pa.Table:
-    """All CSV payloads in one Arrow parse of their newline-joined bytes (no Python copy)."""
+    """All CSV payloads in one Arrow parse of their newline-joined bytes (no Python copy), as
+    the record reader joins them; payloads holding a quote are parsed one by one, as it does."""
+    if _np_bool(pc.match_substring(texts, '"')).any():
+        return parser._csv([t.encode() for t in texts.to_pylist()], stats)
     joined = pc.binary_join_element_wise(texts, pa.scalar(""), "\n")
     offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)
     lo, hi = int(offsets[joined.offset]), int(offsets[joined.offset + len(joined)])

@@ -101,11 +101,14 @@ class PayloadParser:
         return table
 
     def _csv(self, parts: list[bytes], stats: ParseStats) -> pa.Table:
-        """All CSV payloads in one Arrow parse; on a ragged batch, parse record by record."""
-        try:
-            return self._read_csv(b"\n".join(parts))
-        except pa.ArrowInvalid:
-            pass
+        """All CSV payloads in one Arrow parse; on a ragged batch, or when a payload holds a
+        quote, parse record by record (joined, an unclosed quote would run into the payloads
+        after it, and how far would depend on how the records were batched)."""
+        if not any(b'"' in part for part in parts):
+            try:
+                return self._read_csv(b"\n".join(parts))
+            except pa.ArrowInvalid:
+                pass
         tables = []
         for part in parts:
             try:
@@ -139,9 +142,15 @@ class PayloadParser:
         # Fast paths in C: all objects (Arrow builds the columns) or all equal-length lists (zip).
         if all(isinstance(r, dict) for r in rows):
             try:
-                return pa.Table.from_pylist(rows)
+                table = pa.Table.from_pylist(rows)
             except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
                 pass
+            else:
+                if (
+                    table.num_columns == 0
+                ):  # rows of no fields ({}): rows of nulls, as beside others
+                    return pa.table({self._name(0): pa.nulls(len(rows))})
+                return table
         elif all(isinstance(r, list) for r in rows) and len({len(r) for r in rows}) == 1:
             if not rows[0]:  # rows of no values (``[[]]``): rows of nulls, as beside other rows
                 return pa.table({self._name(0): pa.nulls(len(rows))})

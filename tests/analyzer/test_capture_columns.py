@@ -152,6 +152,9 @@ def test_damaged_gzip() -> None:
        st.booleans())  # fmt: skip
 @example([{"captureData": {}, "eventMetadata": {"inferenceTime": "2024-01-01T00:00:00Z"}}], False)
 @example([record(0, "1.3407807929942597e+154", when="2024-01-01T00:00:00Z")], False)  # m2: NaN
+@example([record(0, '"')], False)  # an unclosed quote: not run into a line end after it
+@example([record(0, '"'), record(1, "0,0.0,c0")], False)  # ... nor into the next payload
+@example([record(0, "{}", "JSON"), record(1, '{"instances":[[0,0.0,"c0"]]}', "JSON")], False)
 @example([record(i, f"{v},1,x") for i, v in enumerate(["1.7e308", "1.7e308", "-1.7e308"])],
          False)  # overflowing moments: NaN in both readers  # fmt: skip
 def test_any_object_reads_alike(recs: list[Any], gz: bool) -> None:
