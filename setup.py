@@ -38,13 +38,19 @@ def _ext_modules() -> list[object]:
     paths = [name.replace(".", "/") + ".py" for name in modules]
     from setuptools import Extension
 
+    utf8 = "modeltap/core/_utf8seq.h"  # the UTF-8 rule both JSON extensions share
     escaper = Extension(
-        "modeltap.core._jsonesc", ["modeltap/core/_jsonesc.c"], extra_compile_args=["-O3"]
+        "modeltap.core._jsonesc",
+        ["modeltap/core/_jsonesc.c"],
+        depends=[utf8],
+        include_dirs=["modeltap/core"],
+        extra_compile_args=["-O3"],
     )
     json_rows = Extension(
         "analyzer._jsonrows",
         ["analyzer/_jsonrows.c"],
-        depends=["analyzer/_jsonrows_pow10.h"],
+        depends=["analyzer/_jsonrows_pow10.h", utf8],
+        include_dirs=["modeltap/core"],
         extra_compile_args=["-O3"],
     )
     numparse = Extension("analyzer._numparse", ["analyzer/_numparse.c"], extra_compile_args=["-O3"])

@@ -28,6 +28,8 @@ product cannot decide the rounding), else CPython's correctly rounded PyOS_strin
 #include <stdint.h>
 #include <string.h>
 
+#include "_utf8seq.h"
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -339,24 +341,6 @@ static inline int hex4(const unsigned char *p, unsigned *out)
     }
     *out = v;
     return 1;
-}
-
-/* Length of the well-formed UTF-8 sequence at p (p[0] >= 0x80), 0 when ill-formed. */
-static inline int utf8_seq(const unsigned char *p, Py_ssize_t left)
-{
-    unsigned char b = p[0], lo = 0x80, hi = 0xBF;
-    if (b < 0xC2) return 0;
-    if (b < 0xE0) return left >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (b < 0xF0) {
-        if (left < 3) return 0;
-        if (b == 0xE0) lo = 0xA0;
-        else if (b == 0xED) hi = 0x9F;
-        return p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 ? 3 : 0;
-    }
-    if (b > 0xF4 || left < 4) return 0;
-    if (b == 0xF0) lo = 0x90;
-    else if (b == 0xF4) hi = 0x8F;
-    return p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 && (p[3] & 0xC0) == 0x80 ? 4 : 0;
 }
 
 static inline size_t put_utf8(unsigned cp, char *d)

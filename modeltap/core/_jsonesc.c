@@ -24,6 +24,8 @@ without SSSE3) the SSE2 block loop or the scalar loop gives the same bytes. */
 #include <Python.h>
 #include <string.h>
 
+#include "_utf8seq.h"
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -73,28 +75,6 @@ static inline int escape_len(unsigned char c)
     case '"': case '\\': case '\b': case '\t': case '\n': case '\f': case '\r': return 2;
     default: return 6;
     }
-}
-
-/* Length of the well-formed UTF-8 sequence at s (s[0] >= 0x80), 0 when ill-formed
-   (Unicode's table 3-7, which is what Python's strict decoder accepts). */
-static inline int utf8_seq(const unsigned char *s, Py_ssize_t left)
-{
-    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
-    if (c < 0xC2) return 0;
-    if (c < 0xE0) return left >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c < 0xF0) {
-        if (left < 3) return 0;
-        if (c == 0xE0) lo = 0xA0;
-        else if (c == 0xED) hi = 0x9F; /* no surrogates */
-        return s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 ? 3 : 0;
-    }
-    if (c < 0xF5) {
-        if (left < 4) return 0;
-        if (c == 0xF0) lo = 0x90;
-        else if (c == 0xF4) hi = 0x8F; /* nothing above U+10FFFF */
-        return s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80 ? 4 : 0;
-    }
-    return 0;
 }
 
 #define INVALID (-1)
