@@ -58,6 +58,28 @@ def test_verdicts_carry_the_records_written_share_and_the_aims(proxy_bench: obje
     assert "records written 0.10 per request (9,000 shed, counted) (aim >= 0.5: NOT MET)" in summary
 
 
+def test_a_writer_nice_column_shows_served_against_written(proxy_bench: object) -> None:
+    """--writer-nice's column is judged against the 0% sidecar, beside the default niceness."""
+    r = proxy_bench
+    name = "sidecar 100% (writer_nice 0)"
+    cells = {
+        ("100KB", 64, "sidecar 0%"): cell(r, rps=1000.0, cpu_us=58.0, captured=0.0, loop_us=58.0),
+        ("100KB", 64, "sidecar 100%"): cell(
+            r, rps=780.0, captured=0.2, dropped=800.0, loop_us=67.0, capture_us=56.0
+        ),
+        ("100KB", 64, name): cell(
+            r, rps=600.0, captured=0.55, dropped=270.0, loop_us=67.0, capture_us=56.0
+        ),
+    }
+    grid = r.Grid(cells, ["100KB"], [64], [t for (_l, _c, t) in cells])  # type: ignore[attr-defined]
+    text = r.verdicts(grid, "1KB", "100KB")  # type: ignore[attr-defined]
+    assert (
+        "- 100KB sidecar 100% (writer_nice 0): served 0.60 of the 0% req/s, records written "
+        "0.55 per request (270 shed, counted); default niceness: served 0.78, 0.20 written "
+        "per request"
+    ) in text
+
+
 def test_section_is_per_cpu_model(proxy_bench: object) -> None:
     assert proxy_bench.section_heading("AMD EPYC") == "## bench/proxy (AMD EPYC)"  # type: ignore[attr-defined]
 

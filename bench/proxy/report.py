@@ -308,6 +308,27 @@ def _summary(grid: Grid, small: str, large: str) -> list[str]:
                 f"- {large} 100%, writer CPU per record: {a.capture_us:.0f} us "
                 f"(aim <= 60: {_met(a.capture_us <= 60)}); {_written(a)}"
             )
+    out += _niced(grid, top)
+    return out
+
+
+def _niced(grid: Grid, top: int) -> list[str]:
+    """What another spool.writer_nice (--writer-nice) trades at saturation: requests served
+    against records written, beside the default's."""
+    out = []
+    for name in (t for t in grid.targets if t.startswith("sidecar 100% (writer_nice ")):
+        for label in grid.labels:
+            a, b = grid.get(label, top, name), grid.get(label, top, "sidecar 0%")
+            c = grid.get(label, top, "sidecar 100%")
+            if a is None or b is None:
+                continue
+            line = f"- {label} {name}: served {a.rps / b.rps:.2f} of the 0% req/s, {_written(a)}"
+            if c is not None:
+                line += (
+                    f"; default niceness: served {c.rps / b.rps:.2f}, "
+                    f"{c.captured or 0:.2f} written per request"
+                )
+            out.append(line)
     return out
 
 

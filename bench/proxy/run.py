@@ -58,6 +58,7 @@ CAPTURE_PERCENTS = (0.0, 10.0, 100.0)
 COMPILED_TREE = BENCH_DIR.parents[1] / "build" / "compiled"
 PURE = "sidecar 100% (pure)"
 BASELINE_PERCENTS = (0.0, 100.0)  # run from --baseline's tree too
+WRITER_NICE = "sidecar 100% (writer_nice {})"  # --writer-nice's column
 TARGET_ORDER = (
     "direct",
     "sidecar 0%",
@@ -65,6 +66,7 @@ TARGET_ORDER = (
     "sidecar 10%",
     "sidecar 100%",
     "sidecar 100% (baseline)",
+    WRITER_NICE,
     PURE,
     "nginx",
     "python floor",
@@ -86,6 +88,14 @@ class Options:
     results: Path
     keep: bool
     baseline: Path | None
+    writer_nice: int | None
+
+
+def _order(name: str) -> int:
+    """A target's place in the table (the --writer-nice column under its template)."""
+    if name.startswith("sidecar 100% (writer_nice "):
+        return TARGET_ORDER.index(WRITER_NICE)
+    return TARGET_ORDER.index(name)
 
 
 @dataclass
@@ -121,6 +131,13 @@ def parse_args(argv: Sequence[str]) -> Options:
         metavar="TREE",
         help="also run the 0%% and 100%% sidecars from TREE (another `make compiled` build)",
     )
+    p.add_argument(
+        "--writer-nice",
+        type=int,
+        metavar="N",
+        help="also run a compiled 100%% sidecar with spool.writer_nice N (e.g. 0: capture "
+        "shares a saturated core equally with serving)",
+    )
     a = p.parse_args(argv)
     sizes = {label: SIZES[label] for label in a.sizes.split(",")}
     return Options(
@@ -137,6 +154,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         results=a.results,
         keep=a.keep,
         baseline=a.baseline.resolve() if a.baseline else None,
+        writer_nice=a.writer_nice,
     )
 
 
@@ -157,18 +175,23 @@ def started(opts: Options, prefix: Path) -> Iterator[Bench]:
         floor_proc, floor = servers.start_floor(prefix, direct.base_url, probe, pin)
         procs.append(floor_proc)
         targets, stores = [direct, nginx, floor], {}
-        runs = [(p, COMPILED_TREE, "") for p in CAPTURE_PERCENTS]
-        runs.append((100.0, servers.REPO, "pure"))
+        runs: list[tuple[float, Path, str, int | None]] = [
+            (p, COMPILED_TREE, "", None) for p in CAPTURE_PERCENTS
+        ]
+        runs.append((100.0, servers.REPO, "pure", None))
         if opts.baseline is not None:
-            runs.extend((p, opts.baseline, "baseline") for p in BASELINE_PERCENTS)
-        for percent, tree, label in runs:
+            runs.extend((p, opts.baseline, "baseline", None) for p in BASELINE_PERCENTS)
+        if opts.writer_nice is not None:
+            nice = opts.writer_nice
+            runs.append((100.0, COMPILED_TREE, f"writer_nice {nice}", nice))
+        for percent, tree, label, writer_nice in runs:
             proc, target, store = servers.start_sidecar(
-                prefix, direct.base_url, percent, pin, tree, label
+                prefix, direct.base_url, percent, pin, tree, label, writer_nice
             )
             procs.append(proc)
             targets.append(target)
             stores[target.name] = store
-        targets.sort(key=lambda t: TARGET_ORDER.index(t.name))
+        targets.sort(key=lambda t: _order(t.name))
         scripts = {
             label: loadgen.write_script(prefix, label, www / f"{label}.csv") for label in opts.sizes
         }

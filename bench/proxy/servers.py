@@ -119,12 +119,19 @@ def start_floor(prefix: Path, upstream: str, probe: str, pin: Pinning) -> tuple[
 
 
 def start_sidecar(
-    prefix: Path, upstream: str, percent: float, pin: Pinning, tree: Path = REPO, label: str = ""
+    prefix: Path,
+    upstream: str,
+    percent: float,
+    pin: Pinning,
+    tree: Path = REPO,
+    label: str = "",
+    writer_nice: int | None = None,
 ) -> tuple[Proc, Target, Path]:
     """A sidecar capturing ``percent`` % to its own spool and file store; returns the store dir.
 
     ``tree`` is the source tree it runs from: the checkout (pure Python) or ``make compiled``'s
     copy (the request path compiled, as the image ships it). ``label`` tells the two apart.
+    ``writer_nice`` sets ``spool.writer_nice`` (default: the sidecar's own).
     """
     name = f"sidecar-{percent:g}{'-' + label if label else ''}"
     port, admin = free_port(), free_port()
@@ -140,6 +147,8 @@ def start_sidecar(
         *("--spool.dir", str(spool), "--store.destination", f"file://{store}"),
         *("--capture.sample-percent", f"{percent:g}"),
     ]
+    if writer_nice is not None:
+        argv += ["--spool.writer-nice", str(writer_nice)]
     admin_url = f"http://127.0.0.1:{admin}"
     proc = start_ready(name, argv, prefix, f"{admin_url}/readyz", cwd=tree)
     title = f"sidecar {percent:g}%{f' ({label})' if label else ''}"
