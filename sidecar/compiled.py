@@ -35,6 +35,7 @@ MODULES = (
     "sidecar.metrics",
     "modeltap.core.record",
     "sidecar.spool",
+    "sidecar.segment",
 )
 
 

@@ -190,7 +190,7 @@ def recover(spool_dir: Path, metrics: SidecarMetrics, usage: SpoolUsage | None =
         if keep == 0:
             part.unlink()
             continue
-        part.rename(part.with_name(part.name[: -len(OPEN_SUFFIX)] + SEALED_SUFFIX))
+        part.rename(part.with_name(part.name.removesuffix(OPEN_SUFFIX) + SEALED_SUFFIX))
         sealed += 1
     if usage is not None:
         usage.add(sum(p.stat().st_size for p in iter_segments(spool_dir, SEALED_SUFFIX)))
@@ -639,7 +639,7 @@ class SpoolWriter:
             if seg.file.size == 0:
                 path.unlink()
                 return
-            sealed = path.with_name(path.name[: -len(OPEN_SUFFIX)] + SEALED_SUFFIX)
+            sealed = path.with_name(path.name.removesuffix(OPEN_SUFFIX) + SEALED_SUFFIX)
             path.rename(sealed)
             if self._cfg.fsync:
                 dir_fd = os.open(sealed.parent, os.O_RDONLY)

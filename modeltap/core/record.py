@@ -279,7 +279,8 @@ def _sides(item: CaptureItem) -> list[tuple[str, str, bytes, str | None]]:
     if item.output_body is not None and item.output_recorded:
         out = item.output_body
         if item.stream is not None and item.stream.truncated:
-            out = out[: out.rfind(b"\n") + 1]  # whole lines: each kept event stays readable
+            whole = out.rfind(b"\n") + 1  # whole lines: each kept event stays readable
+            out = out[:whole]
         sides.append(("endpointOutput", "OUTPUT", out, item.output_content_type))
     return sides
 
