@@ -161,6 +161,14 @@ def _held_bytes(item: CaptureItem, size: int) -> int:
     return max(size, 0)
 
 
+def _epoch_hour(epoch_seconds: float) -> int:
+    """``int(epoch_seconds // 3600)``, without float floor division (an fmod per record)."""
+    second = int(epoch_seconds)
+    if second > epoch_seconds:
+        second -= 1
+    return second // 3600
+
+
 def _payload_bytes(item: CaptureItem) -> int:
     return len(item.input_body or b"") + len(item.output_body or b"")
 
@@ -453,9 +461,9 @@ class SpoolWriter:
     def _write(self, batch: list[CaptureItem]) -> None:
         start = 0
         while start < len(batch):
-            hour = int(batch[start].inference_time // 3600)
+            hour = _epoch_hour(batch[start].inference_time)
             end = start + 1
-            while end < len(batch) and int(batch[end].inference_time // 3600) == hour:
+            while end < len(batch) and _epoch_hour(batch[end].inference_time) == hour:
                 end += 1
             if not self._write_hour(batch[start:end], hour):  # the byte budget is reached
                 self._skip(batch[end:], "skipped_disk")

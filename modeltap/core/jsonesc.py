@@ -42,17 +42,41 @@ def _put(dst: memoryview, pos: int, *parts: bytes | str) -> int:
     return end
 
 
+def _escape_between(dst: memoryview, pos: int, head: bytes, body: bytes, tail: bytes) -> int:
+    """``head``, ``body`` escaped and ``tail`` into ``dst`` from ``pos`` (one call for a record's
+    payload and the JSON around it); the offset after them, INVALID or NO_ROOM."""
+    start = _put(dst, pos, head)
+    if start < 0:
+        return NO_ROOM
+    end = _escape_into(body, dst, start)
+    if end < 0:
+        return end
+    end = _put(dst, end, tail)
+    return NO_ROOM if end < 0 else end
+
+
+def _round3_text(value: float) -> bytes | None:
+    """``orjson.dumps(round(value, 3))`` (the C version refuses, None, magnitudes of 1e11 and more)."""
+    return orjson.dumps(round(value, 3))
+
+
 python_escape_into = _escape_into
 python_put = _put
+python_escape_between = _escape_between
+python_round3_text = _round3_text
 # Bodies of this many bytes or more are escaped without the GIL (0: never, in pure Python).
 NOGIL_BYTES = 0
 
 try:
     from modeltap.core._jsonesc import NOGIL_BYTES as NOGIL_BYTES
+    from modeltap.core._jsonesc import escape_between as escape_between
     from modeltap.core._jsonesc import escape_into as escape_into
     from modeltap.core._jsonesc import put as put
+    from modeltap.core._jsonesc import round3_text as round3_text
 except ImportError:  # not built: the pure-Python checkout
     escape_into = _escape_into
+    escape_between = _escape_between
     put = _put
+    round3_text = _round3_text
 
 compiled = escape_into is not _escape_into

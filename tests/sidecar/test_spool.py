@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from modeltap.core import jsonesc
@@ -422,3 +424,8 @@ def test_records_in_the_spool_are_encode_records_whatever_their_size(
     for line, it in zip(lines, items, strict=True):
         event_id = orjson.loads(line)["eventMetadata"]["eventId"]
         assert line == encode_record(it, encoder, event_id)
+
+
+@given(st.one_of(st.floats(-1e15, 1e15), st.integers(-(10**12), 10**12).map(lambda k: k / 7)))
+def test_records_are_grouped_by_the_hour_floor_division_gives(epoch_seconds: float) -> None:
+    assert spool_module._epoch_hour(epoch_seconds) == int(epoch_seconds // 3600)
