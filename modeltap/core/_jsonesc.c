@@ -169,6 +169,7 @@ static Py_ssize_t escape_blocks_sse2(const unsigned char *s, Py_ssize_t n, unsig
    runs on with UTF-8 taken as it is. */
 #define SEEN_UTF8 (-3)
 
+
 /* EXPAND[m]: the pshufb indices that spread 8 input bytes (lanes 0-7 of a vector whose lanes
    8-15 hold backslashes) over 8 + popcount(m) output bytes, each byte whose bit is set in m
    preceded by a backslash. POP[m]: popcount(m). Filled at import. */
@@ -412,6 +413,19 @@ escape_blocks_avx2_mode(const unsigned char *s, Py_ssize_t n, unsigned char *d, 
         __m256i letter = _mm256_and_si256(_mm256_shuffle_epi8(letters, v),
                                           _mm256_cmpgt_epi8(sixteen, v));
         if (_mm256_movemask_epi8(_mm256_and_si256(ctrl, _mm256_cmpeq_epi8(letter, zero))) == 0) {
+            if ((mask & (mask - 1)) == 0 && i + 64 <= n) {
+                /* One escape (a CSV line as long as the block or longer ends in it): the block
+                   as it is, the escape over its byte, the rest of the block again after it (the
+                   32-byte load past the block stays inside the body). */
+                Py_ssize_t at = __builtin_ctz(mask);
+                _mm256_storeu_si256((__m256i *)(d + o), v);
+                memcpy(d + o + at, ESC_TEXT[s[i + at]], 2);
+                _mm256_storeu_si256((__m256i *)(d + o + at + 2),
+                                    _mm256_loadu_si256((const __m256i *)(s + i + at + 1)));
+                i += 32;
+                o += 33;
+                continue;
+            }
             __m256i t = _mm256_max_epu8(v, letter);
             __m128i t0 = _mm256_castsi256_si128(t), t1 = _mm256_extracti128_si256(t, 1);
             o += spread8(_mm_unpacklo_epi64(t0, backslash16), mask & 0xFF, d + o);

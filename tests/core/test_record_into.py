@@ -167,6 +167,21 @@ def test_escaping_at_block_edges(escape_into, lead: bytes) -> None:  # type: ign
 
 
 @pytest.mark.parametrize("escape_into", IMPLEMENTATIONS)
+def test_escaping_of_one_escape_per_block(escape_into) -> None:  # type: ignore[no-untyped-def]
+    # CSV lines of 32 bytes and more: blocks holding one two-byte escape, at each of its offsets,
+    # lines shifted against the blocks, bodies ending at every distance from the last one.
+    buf = memoryview(bytearray(8192))
+    for at in range(33):
+        for escape in (b"\n", b'"', b"\\", b"\t"):
+            line = b"a" * at + escape + b"5,1" * 11
+            for lead in range(0, 40, 3):
+                for end in range(200, 264):
+                    body = (b"x" * lead + line * 8)[:end]
+                    got = escape_into(body, buf, 1)
+                    assert bytes(buf[1:got]) == reference(body), (at, escape, lead, end)
+
+
+@pytest.mark.parametrize("escape_into", IMPLEMENTATIONS)
 @settings(max_examples=300)
 @given(
     ascii_len=st.integers(0, 9000),
