@@ -396,3 +396,17 @@ def test_a_records_second_is_the_floor_division_of_its_time(epoch_seconds: float
     from modeltap.core import record
 
     assert record._floor(epoch_seconds) == int(epoch_seconds // 1)
+
+
+UUID_TEXTS = [jsonesc.python_uuid4_texts] + ([jsonesc.uuid4_texts] if jsonesc.compiled else [])
+
+
+@pytest.mark.parametrize("uuid4_texts", UUID_TEXTS)
+@given(raw=st.lists(st.binary(min_size=16, max_size=16), max_size=70).map(b"".join))
+def test_event_ids_are_the_uuid4_texts_of_their_bytes(uuid4_texts, raw: bytes) -> None:  # type: ignore[no-untyped-def]
+    import uuid
+
+    want = [str(uuid.UUID(bytes=raw[i : i + 16], version=4)) for i in range(0, len(raw), 16)]
+    assert uuid4_texts(raw) == want
+    with pytest.raises(ValueError):
+        uuid4_texts(raw + b"x")
