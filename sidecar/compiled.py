@@ -16,6 +16,11 @@ Writing code here (``make pytest-compiled`` runs the tests against the compiled 
   subclasses override are ``ClassVar``.
 - No async generators (bodies are pulled with ``next_chunk()``); in hot loops, index loops beat
   ``zip(..., strict=True)``, which is a generic call per item.
+- No call in a slice's bounds: where mypyc has no slice primitive for the type sliced
+  (``memoryview``, ``bytearray``) it evaluates the bounds twice, so ``data[os.write(fd, data):]``
+  wrote every byte twice (tests/sidecar/test_compiled.py checks every module here).
+- Module functions and native classes' methods are called natively: a test that monkeypatches
+  them is not seen by compiled callers; patch what they call (``os``, ``fcntl``) instead.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ MODULES = (
     "sidecar.metrics",
     "modeltap.core.record",
     "sidecar.spool",
+    "sidecar.segment",
 )
 
 

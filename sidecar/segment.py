@@ -58,11 +58,21 @@ def _writev_all(fd: int, parts: list[bytes]) -> None:
                 written -= len(part)
                 i += 1
                 continue
-            view = memoryview(part)[written:]
-            while view:
-                view = view[os.write(fd, view) :]
+            _write_all(fd, memoryview(part)[written:])
             i += 1
             break
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    """Write all of ``data``, handling short writes.
+
+    The count written is a local before it slices: mypyc (2.4) evaluates a slice's bounds twice
+    when it has no slice primitive for the type sliced (memoryview, bytearray), so
+    ``data[os.write(fd, data):]`` wrote everything twice where compiled.
+    """
+    while data:
+        n = os.write(fd, data)
+        data = data[n:]
 
 
 def _enable_direct(fd: int) -> bool:
@@ -164,9 +174,7 @@ class SegmentFile:
         view = self._view
         if not self._direct:
             try:
-                data = view[: self._fill]
-                while data:
-                    data = data[os.write(self._fd, data) :]
+                _write_all(self._fd, view[: self._fill])
             except OSError:
                 self._cut_back(seek=True)
                 raise

@@ -161,6 +161,14 @@ def _held_bytes(item: CaptureItem, size: int) -> int:
     return max(size, 0)
 
 
+def _epoch_hour(epoch_seconds: float) -> int:
+    """``int(epoch_seconds // 3600)``, without float floor division (an fmod per record)."""
+    second = int(epoch_seconds)
+    if second > epoch_seconds:
+        second -= 1
+    return second // 3600
+
+
 def _payload_bytes(item: CaptureItem) -> int:
     return len(item.input_body or b"") + len(item.output_body or b"")
 
@@ -190,7 +198,7 @@ def recover(spool_dir: Path, metrics: SidecarMetrics, usage: SpoolUsage | None =
         if keep == 0:
             part.unlink()
             continue
-        part.rename(part.with_name(part.name[: -len(OPEN_SUFFIX)] + SEALED_SUFFIX))
+        part.rename(part.with_name(part.name.removesuffix(OPEN_SUFFIX) + SEALED_SUFFIX))
         sealed += 1
     if usage is not None:
         usage.add(sum(p.stat().st_size for p in iter_segments(spool_dir, SEALED_SUFFIX)))
@@ -453,9 +461,9 @@ class SpoolWriter:
     def _write(self, batch: list[CaptureItem]) -> None:
         start = 0
         while start < len(batch):
-            hour = int(batch[start].inference_time // 3600)
+            hour = _epoch_hour(batch[start].inference_time)
             end = start + 1
-            while end < len(batch) and int(batch[end].inference_time // 3600) == hour:
+            while end < len(batch) and _epoch_hour(batch[end].inference_time) == hour:
                 end += 1
             if not self._write_hour(batch[start:end], hour):  # the byte budget is reached
                 self._skip(batch[end:], "skipped_disk")
@@ -639,7 +647,7 @@ class SpoolWriter:
             if seg.file.size == 0:
                 path.unlink()
                 return
-            sealed = path.with_name(path.name[: -len(OPEN_SUFFIX)] + SEALED_SUFFIX)
+            sealed = path.with_name(path.name.removesuffix(OPEN_SUFFIX) + SEALED_SUFFIX)
             path.rename(sealed)
             if self._cfg.fsync:
                 dir_fd = os.open(sealed.parent, os.O_RDONLY)

@@ -46,7 +46,14 @@ from typing import Any, Final, Protocol
 import orjson
 
 from modeltap.core.errors import RecordError
-from modeltap.core.jsonesc import INVALID, NO_ROOM, escape_into, put
+from modeltap.core.jsonesc import (
+    INVALID,
+    NO_ROOM,
+    escape_between,
+    put,
+    round3_text,
+    uuid4_texts,
+)
 
 
 class Redactor(Protocol):
@@ -239,31 +246,11 @@ def _format_second(second: int) -> str:  # records of one second share their tim
     return dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-# RFC 9562 version 4: the high nibble of byte 6 is 4, the two high bits of byte 8 are 10.
-_VERSION_4 = bytes.maketrans(bytes(range(256)), bytes((b & 0x0F) | 0x40 for b in range(256)))
-_VARIANT = bytes.maketrans(bytes(range(256)), bytes((b & 0x3F) | 0x80 for b in range(256)))
-
-
-# Where a UUID's 32 hex digits go in its 36 characters (the rest are the dashes of 8-4-4-4-12).
-_HEX_AT = tuple(j for j in range(36) if j not in (8, 13, 18, 23))
-
-
 def new_event_ids(n: int) -> list[str]:
     """``n`` random (version 4) UUIDs as text, as ``str(uuid.uuid4())`` gives them, from one
-    ``os.urandom`` call (the writer names a whole batch at once).
-
-    The dashes are put in for the whole batch at once, 32 strided copies whatever ``n``:
-    formatting each id from five slices cost 0.4 us per id, a tenth of a 1 KB record's
-    writer time; this costs about half of that."""
-    raw = bytearray(os.urandom(16 * n))
-    raw[6::16] = raw[6::16].translate(_VERSION_4)
-    raw[8::16] = raw[8::16].translate(_VARIANT)
-    digits = raw.hex().encode("ascii")
-    text = bytearray(b"-" * (36 * n))
-    for k, j in enumerate(_HEX_AT):
-        text[j::36] = digits[k::32]
-    ids = text.decode("ascii")
-    return [ids[i : i + 36] for i in range(0, 36 * n, 36)]
+    ``os.urandom`` call (the writer names a whole batch at once), formatted by
+    :func:`~modeltap.core.jsonesc.uuid4_texts` (in C in the compiled build)."""
+    return _uuid4_texts(os.urandom(16 * n))
 
 
 def new_event_id() -> str:
@@ -279,7 +266,8 @@ def _sides(item: CaptureItem) -> list[tuple[str, str, bytes, str | None]]:
     if item.output_body is not None and item.output_recorded:
         out = item.output_body
         if item.stream is not None and item.stream.truncated:
-            out = out[: out.rfind(b"\n") + 1]  # whole lines: each kept event stays readable
+            whole = out.rfind(b"\n") + 1  # whole lines: each kept event stays readable
+            out = out[:whole]
         sides.append(("endpointOutput", "OUTPUT", out, item.output_content_type))
     return sides
 
@@ -356,11 +344,16 @@ _CACHED_MAX: Final = 256
 # JSON texts of the strings records repeat (methods, paths, content types, targets): bounded, as
 # clients choose them.
 _json_texts: Final[dict[str, bytes]] = {}
-# A side's head up to its data's opening quote, by (key, mode, content type).
-_side_heads: Final[dict[tuple[str, str, str | None], bytes]] = {}
+# A side's head up to its data's opening quote (with what comes before it: the record's opening
+# when it is the first side, a comma otherwise), by content type, for each place a side can be.
+_INPUT_HEADS: Final[dict[str | None, bytes]] = {}
+_OUTPUT_FIRST_HEADS: Final[dict[str | None, bytes]] = {}
+_OUTPUT_HEADS: Final[dict[str | None, bytes]] = {}
 # The C functions as native statics of the compiled module (a global is a dict look-up per use).
 _put_parts: Final = put
-_escape: Final = escape_into
+_escape_between: Final = escape_between
+_round3: Final = round3_text
+_uuid4_texts: Final = uuid4_texts
 _dumps: Final = orjson.dumps
 _BASE64_TAIL: Final = _ENCODING_TAIL[BASE64]
 # The last second formatted, as one (second, text) pair (replaced whole: safe across threads).
@@ -378,13 +371,15 @@ def _json_text(text: str) -> bytes:
     return out
 
 
-def _side_head(key: str, mode: str, content_type: str | None) -> bytes:
-    sig = (key, mode, content_type)
-    known = _side_heads.get(sig)
+def _side_head(
+    heads: dict[str | None, bytes], before: bytes, key: str, mode: str, content_type: str | None
+) -> bytes:
+    known = heads.get(content_type)
     if known is not None:
         return known
     out = b"".join(
         [
+            before,
             b'"',
             key.encode(),
             b'":{"observedContentType":',
@@ -394,9 +389,25 @@ def _side_head(key: str, mode: str, content_type: str | None) -> bytes:
             b'","data":"',
         ]
     )
-    if len(_side_heads) < _CACHED_MAX:
-        _side_heads[sig] = out
+    if len(heads) < _CACHED_MAX:
+        heads[content_type] = out
     return out
+
+
+def _side_into(dst: memoryview, pos: int, head: bytes, body: bytes, encoding: str) -> int:
+    """One side (its ``head`` from :func:`_side_head`, its payload, the JSON after it) into
+    ``dst`` from ``pos``; the offset after it, -1 when it does not fit."""
+    if encoding != BASE64:
+        end = _escape_between(dst, pos, head, body, _ENCODING_TAIL[encoding])
+        if end != INVALID:  # else not UTF-8 text after all: the record says BASE64
+            return -1 if end == NO_ROOM else end
+    return _put_parts(dst, pos, head, binascii.b2a_base64(body, newline=False), _BASE64_TAIL)
+
+
+def _floor(value: float) -> int:
+    """``int(value // 1)`` without float floor division (an fmod per call)."""
+    whole = int(value)
+    return whole - 1 if whole > value else whole
 
 
 def encode_record_into(
@@ -415,50 +426,62 @@ def encode_record_into(
     staging buffer cost a 1 KB record about 2 us in the writer (CPython building five dicts,
     orjson walking them, the payloads' UTF-8 decode, malloc), and passed a large payload through
     memory five times. Here the fixed pieces are byte templates (cached per content type, method
-    and path) copied by one call (:func:`~modeltap.core.jsonesc.put`), each payload is escaped
-    (:func:`~modeltap.core.jsonesc.escape_into`) or base64-encoded straight into its place, and
-    orjson only writes what varies and is not text: the latency, headers, stream and genai
-    sections. A payload with redaction rules goes through :func:`encode_record`.
+    and path), each payload is escaped with the JSON around it by one call
+    (:func:`~modeltap.core.jsonesc.escape_between`) or base64-encoded into its place, the rest
+    goes in with one more (:func:`~modeltap.core.jsonesc.put`), and orjson only writes what
+    varies and is not text: the headers, stream and genai sections. A payload with redaction
+    rules goes through :func:`encode_record`.
     """
-    sides = _sides(item)
     if redactor is not None:
-        for _key, mode, body, _ct in sides:
+        for _key, mode, body, _ct in _sides(item):
             if body and redactor.rules(mode):
                 return _put(dst, pos, encode_record(item, encoder, event_id, redactor))
-    pos = _put_parts(dst, pos, _OPEN)
-    if pos < 0:
-        return -1
-    first = True
-    for key, mode, body, content_type in sides:
-        head = _side_head(key, mode, content_type)
-        pos = _put_parts(dst, pos, head) if first else _put_parts(dst, pos, b",", head)
+    opened = False
+    inp = item.input_body
+    if inp is not None and item.input_recorded:
+        ct = item.input_content_type
+        head = _side_head(_INPUT_HEADS, _OPEN, "endpointInput", "INPUT", ct)
+        pos = _side_into(dst, pos, head, inp, encoder.encoding_for(ct))
         if pos < 0:
             return -1
-        first = False
-        encoding = encoder.encoding_for(content_type)
-        if encoding != BASE64:
-            end = _escape(body, dst, pos)
-            if end == INVALID:  # not UTF-8 text after all: the record says BASE64
-                encoding = BASE64
-            elif end == NO_ROOM:
-                return -1
-            else:
-                pos = end
-        if encoding == BASE64:
-            pos = _put_parts(dst, pos, binascii.b2a_base64(body, newline=False), _BASE64_TAIL)
+        opened = True
+    out = item.output_body
+    if out is not None and item.output_recorded:
+        stream = item.stream
+        if stream is not None and stream.truncated:
+            whole = out.rfind(b"\n") + 1  # whole lines: each kept event stays readable
+            out = out[:whole]
+        ct = item.output_content_type
+        if opened:
+            head = _side_head(_OUTPUT_HEADS, b",", "endpointOutput", "OUTPUT", ct)
         else:
-            pos = _put_parts(dst, pos, _ENCODING_TAIL[encoding])
+            head = _side_head(_OUTPUT_FIRST_HEADS, _OPEN, "endpointOutput", "OUTPUT", ct)
+        pos = _side_into(dst, pos, head, out, encoder.encoding_for(ct))
         if pos < 0:
             return -1
+        opened = True
     inference_id = item.inference_id
-    second = int(item.inference_time // 1)
+    second = _floor(item.inference_time)
     last = _last_time[0]
     if last[0] != second:
         last = (second, _format_second(second))
         _last_time[0] = last
+    latency_ms = item.model_latency_s * 1000.0
+    latency = _round3(latency_ms)
+    if latency is None:  # NaN, infinite or huge
+        latency = _dumps(round(latency_ms, 3))
+    # The record's end goes in with the rest when no optional section follows (one call less).
+    plain = (
+        item.target_model is None
+        and not item.request_headers
+        and not item.response_headers
+        and item.stream is None
+        and not item.genai_fields
+    )
     pos = _put_parts(
         dst,
         pos,
+        b"" if opened else _OPEN,
         _AFTER_CAPTURE,
         event_id,
         _TIME,
@@ -468,14 +491,15 @@ def encode_record_into(
         b"" if inference_id is None else _ID_META_END,
         str(item.status),
         _LATENCY,
-        _dumps(round(item.model_latency_s * 1000.0, 3)),
+        latency,
         _METHOD,
         _json_text(item.method),
         _PATH,
         _json_text(item.path),
+        _CLOSE if plain else b"",
     )
-    if pos < 0:
-        return -1
+    if pos < 0 or plain:
+        return pos
     if item.target_model is not None:
         pos = _put_parts(dst, pos, _TARGET_MODEL, _json_text(item.target_model))
     if pos >= 0 and item.request_headers:

@@ -167,6 +167,21 @@ def test_escaping_at_block_edges(escape_into, lead: bytes) -> None:  # type: ign
 
 
 @pytest.mark.parametrize("escape_into", IMPLEMENTATIONS)
+def test_escaping_of_one_escape_per_block(escape_into) -> None:  # type: ignore[no-untyped-def]
+    # CSV lines of 32 bytes and more: blocks holding one two-byte escape, at each of its offsets,
+    # lines shifted against the blocks, bodies ending at every distance from the last one.
+    buf = memoryview(bytearray(8192))
+    for at in range(33):
+        for escape in (b"\n", b'"', b"\\", b"\t"):
+            line = b"a" * at + escape + b"5,1" * 11
+            for lead in range(0, 40, 3):
+                for end in range(200, 264):
+                    body = (b"x" * lead + line * 8)[:end]
+                    got = escape_into(body, buf, 1)
+                    assert bytes(buf[1:got]) == reference(body), (at, escape, lead, end)
+
+
+@pytest.mark.parametrize("escape_into", IMPLEMENTATIONS)
 @settings(max_examples=300)
 @given(
     ascii_len=st.integers(0, 9000),
@@ -204,6 +219,69 @@ def test_no_byte_is_written_past_the_buffer(escape_into) -> None:  # type: ignor
             buf = bytearray(b"#" * (room + 32))
             assert escape_into(body, memoryview(buf)[: room - 1], 0) == jsonesc.NO_ROOM
             assert buf[room - 1 :] == b"#" * 33
+
+
+BETWEENS = [jsonesc.python_escape_between] + ([jsonesc.escape_between] if jsonesc.compiled else [])
+
+
+@pytest.mark.parametrize("escape_between", BETWEENS)
+@settings(max_examples=300)
+@given(
+    head=st.binary(max_size=40),
+    body=st.one_of(BODY, ONE_SPECIAL),
+    tail=st.binary(max_size=20),
+    pos=st.integers(0, 10),
+)
+def test_a_payload_between_its_json_is_head_escaped_body_tail(  # type: ignore[no-untyped-def]
+    escape_between, head: bytes, body: bytes, tail: bytes, pos: int
+) -> None:
+    want = reference(body)
+    buf = bytearray(b"#" * (pos + len(head) + 6 * len(body) + len(tail) + 8))
+    end = escape_between(memoryview(buf), pos, head, body, tail)
+    if want is None:
+        assert end == jsonesc.INVALID
+        return
+    whole = head + want + tail
+    assert end == pos + len(whole) and bytes(buf[pos:end]) == whole and buf[:pos] == b"#" * pos
+    # Exactly its room is enough; a byte less anywhere (in the head, body or tail) is refused,
+    # and nothing is written past the buffer given.
+    for cut in sorted({0, 1, len(tail), len(tail) + 1, len(tail) + len(want), len(whole)}):
+        if cut > len(whole):
+            continue
+        room = pos + len(whole) - cut
+        short = bytearray(b"#" * (room + 16))
+        got = escape_between(memoryview(short)[:room], pos, head, body, tail)
+        assert got == (pos + len(whole) if cut == 0 else jsonesc.NO_ROOM)
+        assert short[room:] == b"#" * 16
+
+
+ROUNDERS = [jsonesc.python_round3_text] + ([jsonesc.round3_text] if jsonesc.compiled else [])
+# Ties of the third decimal held exactly in binary, both sides of every power of two, the range's
+# edge, subnormals: where a rounding that is not round()'s would show.
+EXACT_TIES = [k / 16 for k in range(-64, 64)] + [k / 1024 + 2.0**30 for k in range(16)]
+EDGES = [2.0**e * f for e in range(-1074, 40, 7) for f in (1.0, 1.0 + 2**-52, 2.0 - 2**-52)]
+EDGES += [1e11, -1e11, 99999999999.9995, 1e11 - 2**-14, 0.0005, 0.0015, 0.0025, -0.0005, 5e-324]
+
+
+@pytest.mark.parametrize("round3_text", ROUNDERS)
+@settings(max_examples=2000)
+@given(
+    value=st.one_of(
+        st.floats(),
+        st.floats(-1e6, 1e6),
+        st.floats(-1e11, 1e11),
+        st.floats(-1e-2, 1e-2),
+        st.integers(-(10**12), 10**12).map(lambda k: k / 2000),  # exactly half-way and near it
+        st.integers(-(10**12), 10**12).map(lambda k: k / 1000),
+        st.sampled_from(EXACT_TIES + EDGES),
+    )
+)
+def test_a_rounded_latency_is_orjsons_text_of_round(round3_text, value: float) -> None:  # type: ignore[no-untyped-def]
+    got = round3_text(value)
+    if got is None:  # only where the C version hands back to round() and orjson
+        assert not abs(value) < 1e11
+        return
+    assert got == orjson.dumps(round(value, 3))
 
 
 def test_the_compiled_build_escapes_in_c() -> None:
@@ -311,3 +389,24 @@ def test_a_body_that_is_not_utf8_is_base64_in_the_record() -> None:
     assert rec["captureData"]["endpointInput"]["encoding"] == "BASE64"
     assert base64.b64decode(rec["captureData"]["endpointInput"]["data"]) == b"ok\xff"
     assert bytes(buf[10:end]) == encode_record(it, ENC, "e-1")
+
+
+@given(st.one_of(st.floats(-1e15, 1e15), st.integers(-(10**12), 10**12).map(lambda k: k / 7)))
+def test_a_records_second_is_the_floor_division_of_its_time(epoch_seconds: float) -> None:
+    from modeltap.core import record
+
+    assert record._floor(epoch_seconds) == int(epoch_seconds // 1)
+
+
+UUID_TEXTS = [jsonesc.python_uuid4_texts] + ([jsonesc.uuid4_texts] if jsonesc.compiled else [])
+
+
+@pytest.mark.parametrize("uuid4_texts", UUID_TEXTS)
+@given(raw=st.lists(st.binary(min_size=16, max_size=16), max_size=70).map(b"".join))
+def test_event_ids_are_the_uuid4_texts_of_their_bytes(uuid4_texts, raw: bytes) -> None:  # type: ignore[no-untyped-def]
+    import uuid
+
+    want = [str(uuid.UUID(bytes=raw[i : i + 16], version=4)) for i in range(0, len(raw), 16)]
+    assert uuid4_texts(raw) == want
+    with pytest.raises(ValueError):
+        uuid4_texts(raw + b"x")

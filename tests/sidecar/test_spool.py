@@ -4,10 +4,14 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from modeltap.core import jsonesc
@@ -17,7 +21,6 @@ from sidecar import spool as spool_module
 from sidecar.config import CaptureConfig, SpoolConfig
 from sidecar.genai import GenAIMetrics, GenAIReader
 from sidecar.metrics import SidecarMetrics
-from sidecar.segment import SegmentFile
 from sidecar.spool import OPEN_SUFFIX, SEALED_SUFFIX, SpoolUsage, SpoolWriter, recover
 
 HOUR = 1_700_002_800.0  # 2023-11-14T23:00:00Z
@@ -163,15 +166,20 @@ def test_payload_held_beyond_the_queue_budget_is_one_bounded_batch(
     # A writer busy with a batch (its disk write blocked) while requests keep offering: the
     # payload bytes held in memory stay within queue_max_bytes plus one bounded batch.
     monkeypatch.setattr(spool_module, "_BATCH_BYTES", 300_000)
+    # The segment's writes block (os.pwrite with direct I/O, os.write without; the os module's
+    # attributes, which a compiled sidecar.segment calls through too).
     release, writing = threading.Event(), threading.Event()
-    real_commit = SegmentFile.commit
 
-    def blocked_commit(self: SegmentFile) -> int:
-        writing.set()
-        release.wait(10)
-        return real_commit(self)
+    def blocking(real: Callable[..., int]) -> Callable[..., int]:
+        def write(*args: Any) -> int:
+            writing.set()
+            release.wait(10)
+            return real(*args)
 
-    monkeypatch.setattr(SegmentFile, "commit", blocked_commit)
+        return write
+
+    monkeypatch.setattr(os, "pwrite", blocking(os.pwrite))
+    monkeypatch.setattr(os, "write", blocking(os.write))
     budget, body = 2_000_000, b"x" * 99_997  # 100,000 payload bytes with the output's b"0.5"
     metrics = SidecarMetrics(CollectorRegistry())
     writer = SpoolWriter(
@@ -416,3 +424,8 @@ def test_records_in_the_spool_are_encode_records_whatever_their_size(
     for line, it in zip(lines, items, strict=True):
         event_id = orjson.loads(line)["eventMetadata"]["eventId"]
         assert line == encode_record(it, encoder, event_id)
+
+
+@given(st.one_of(st.floats(-1e15, 1e15), st.integers(-(10**12), 10**12).map(lambda k: k / 7)))
+def test_records_are_grouped_by_the_hour_floor_division_gives(epoch_seconds: float) -> None:
+    assert spool_module._epoch_hour(epoch_seconds) == int(epoch_seconds // 3600)
