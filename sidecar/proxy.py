@@ -156,8 +156,6 @@ class Proxy:
         ex = f.ex
         inference_id = ex.header(self._id_header) if self._by_id else None
         capture = self._capture and self._sampler.sampled(inference_id)
-        if capture and not self._by_id:
-            inference_id = ex.header(self._id_header)
         if capture and self._writer is not None and self._writer.paused:
             self._skipped_disk.inc()
             capture = False
@@ -416,6 +414,13 @@ class Proxy:
         if now < 0.0:
             return
         ex = f.ex
+        # The request's three fields in one pass (an id sampled on was looked up already; an
+        # exchange only observed, not captured, carries none)
+        inference_id, target_model, content_type = ex.headers3(
+            self._id_header, self._model_header, _CONTENT_TYPE
+        )
+        if self._by_id or not capture:
+            inference_id = f.inference_id
         req_headers = resp_headers = None
         if self._header_names and capture:
             req_headers = ex.headers_named(self._header_names)
@@ -426,11 +431,11 @@ class Proxy:
             path=ex.path,
             status=f.status,
             model_latency_s=f.model_latency,
-            inference_id=f.inference_id,
-            target_model=ex.header(self._model_header),
+            inference_id=inference_id,
+            target_model=target_model,
             input_body=in_body,
             input_recorded=cap_in,
-            input_content_type=ex.header(_CONTENT_TYPE),
+            input_content_type=content_type,
             output_body=out_body,
             output_recorded=cap_out,
             output_content_type=upstream.header(_CONTENT_TYPE),
