@@ -77,9 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"modeltap sidecar: configuration error: {exc}", file=sys.stderr)
         return 2
     from sidecar.app import serve
-    from sidecar.memory import tune_malloc
+    from sidecar.memory import trim_threshold_for, tune_malloc
 
-    tune_malloc()
+    tune_malloc(trim_threshold=trim_threshold_for(config.capture.queue_max_bytes))
     try:
         return int(run_event_loop(lambda: serve(config)))
     except StoreConfigError as exc:

@@ -192,6 +192,24 @@ class Exchange:
                 return value.decode("utf-8", "replace")
         return None
 
+    def headers3(self, a: bytes, b: bytes, c: bytes) -> tuple[str | None, str | None, str | None]:
+        """:meth:`header` of ``a``, ``b`` and ``c`` in one pass over the fields (the capture
+        record's three)."""
+        va = vb = vc = None
+        la, lb, lc = len(a), len(b), len(c)
+        for key, value in self.raw_headers:
+            n = len(key)
+            if n != la and n != lb and n != lc:
+                continue
+            low = key.lower()
+            if va is None and low == a:
+                va = value.decode("utf-8", "replace")
+            if vb is None and low == b:
+                vb = value.decode("utf-8", "replace")
+            if vc is None and low == c:
+                vc = value.decode("utf-8", "replace")
+        return va, vb, vc
+
     def headers_named(self, names: tuple[bytes, ...]) -> dict[str, str]:
         """The fields among ``names`` (lower-case bytes) present, repeated fields joined."""
         return pick(self.raw_headers, names)

@@ -156,8 +156,6 @@ class Proxy:
         ex = f.ex
         inference_id = ex.header(self._id_header) if self._by_id else None
         capture = self._capture and self._sampler.sampled(inference_id)
-        if capture and not self._by_id:
-            inference_id = ex.header(self._id_header)
         if capture and self._writer is not None and self._writer.paused:
             self._skipped_disk.inc()
             capture = False
@@ -398,40 +396,56 @@ class Proxy:
         f.timing = timing
 
     def _offer(self, f: _Flight, upstream: UpstreamResponse) -> None:
-        """Hand the pair to the spool writer when it is captured or observed."""
+        """Hand the pair to the spool writer when it is captured or observed. The writer is
+        asked first whether it has room: a pair it would shed (counted) is not built."""
         capture = f.capture
         observe = f.observe
-        if not (capture or observe) or self._writer is None:
+        writer = self._writer
+        if not (capture or observe) or writer is None:
             return
-        ex = f.ex
         cap_in = f.cap_in
         cap_out = f.cap_out
+        in_body = f.in_body if cap_in or observe else None
+        out_body = f.out_body if cap_out or observe else None
+        size = len(in_body) if in_body is not None else 0
+        if out_body is not None:
+            size += len(out_body)
+        now = writer.admit(size, capture, observe)
+        if now < 0.0:
+            return
+        ex = f.ex
+        # The request's three fields in one pass (an id sampled on was looked up already; an
+        # exchange only observed, not captured, carries none)
+        inference_id, target_model, content_type = ex.headers3(
+            self._id_header, self._model_header, _CONTENT_TYPE
+        )
+        if self._by_id or not capture:
+            inference_id = f.inference_id
         req_headers = resp_headers = None
         if self._header_names and capture:
             req_headers = ex.headers_named(self._header_names)
             resp_headers = upstream.pick(self._header_names)
-        self._writer.offer(
-            CaptureItem(
-                inference_time=f.wall,
-                method=ex.method,
-                path=ex.path,
-                status=f.status,
-                model_latency_s=f.model_latency,
-                inference_id=f.inference_id,
-                target_model=ex.header(self._model_header),
-                input_body=f.in_body if cap_in or observe else None,
-                input_recorded=cap_in,
-                input_content_type=ex.header(_CONTENT_TYPE),
-                output_body=f.out_body if cap_out or observe else None,
-                output_recorded=cap_out,
-                output_content_type=upstream.header(_CONTENT_TYPE),
-                request_headers=req_headers,
-                response_headers=resp_headers,
-                stream=f.timing,
-                genai=observe,
-                record=capture,
-            )
+        item = CaptureItem(
+            inference_time=f.wall,
+            method=ex.method,
+            path=ex.path,
+            status=f.status,
+            model_latency_s=f.model_latency,
+            inference_id=inference_id,
+            target_model=target_model,
+            input_body=in_body,
+            input_recorded=cap_in,
+            input_content_type=content_type,
+            output_body=out_body,
+            output_recorded=cap_out,
+            output_content_type=upstream.header(_CONTENT_TYPE),
+            request_headers=req_headers,
+            response_headers=resp_headers,
+            stream=f.timing,
+            genai=observe,
+            record=capture,
         )
+        writer.put(item, size, now)
 
     async def _stream(
         self,

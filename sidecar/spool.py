@@ -290,6 +290,15 @@ class SpoolWriter:
         loses: every record not yet written was queued within that span of the oldest one.
         """
         size = _payload_bytes(item)
+        now = self.admit(size, item.record, item.genai)
+        if now >= 0.0:
+            self.put(item, size, now)
+
+    def admit(self, size: int, record: bool, genai: bool) -> float:
+        """:meth:`offer`'s first half, before the item is built: whether an item of ``size``
+        payload bytes would be queued now. Returns the time to :meth:`put` it with, or -1.0
+        when the queue is full and it is dropped (counted as :meth:`offer` counts it). A
+        saturated writer sheds most items, and the request path builds none of those."""
         now = time.monotonic()
         # Each counter has one writer (this thread adds, the writer thread removes): no lock needed.
         done = self._done  # read once: the slot of record `done` stays valid while it is unwritten
@@ -299,18 +308,23 @@ class SpoolWriter:
             or (done != self._offered and now - self._queued_at[done % self._ring] > self._max_age)
         ):
             # An exchange queued for the gen_ai metrics only is no capture: it has its own count.
-            if item.record:
+            if record:
                 self._dropped_full.inc()
-            if item.genai and self._genai is not None:
+            if genai and self._genai is not None:
                 self._genai.count_dropped()
-        else:
-            self._added += size
-            self._queued_at[self._offered % self._ring] = now
-            self._offered += 1
-            self._items.append(item)
-            if self._idle:
-                self._idle = False
-                self._wake_writer()
+            return -1.0
+        return now
+
+    def put(self, item: CaptureItem, size: int, now: float) -> None:
+        """Queue an item :meth:`admit` let in (``size`` and ``now`` as given to and by it),
+        with nothing in between on this thread."""
+        self._added += size
+        self._queued_at[self._offered % self._ring] = now
+        self._offered += 1
+        self._items.append(item)
+        if self._idle:
+            self._idle = False
+            self._wake_writer()
 
     def _wake_writer(self) -> None:
         with contextlib.suppress(RuntimeError):  # already released: the writer will not wait

@@ -14,8 +14,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client import CollectorRegistry
 
+import sidecar.proxy
+from modeltap.core.record import CaptureItem
+from sidecar.compiled import compiled_modules
 from sidecar.config import CaptureConfig, SidecarConfig, SpoolConfig
 from sidecar.metrics import SidecarMetrics
 from sidecar.proxy import SMALL_BODY_BYTES, Proxy
@@ -380,3 +384,38 @@ async def test_a_client_gone_before_the_answer_is_still_counted_and_captured(
     fast, _slow, _answers, _model = await both_routes(tmp_path, scenario)
     assert len(fast.items()) == 3
     assert fast.route()[0] == 2
+
+
+@pytest.mark.skipif(
+    "sidecar.proxy" in compiled_modules(), reason="compiled code binds CaptureItem: not patchable"
+)
+async def test_a_pair_the_writer_would_shed_is_counted_and_not_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A saturated writer sheds most pairs: the request path asks it for room first and builds
+    no item for a pair it would drop, which is counted as dropped_queue_full as before."""
+    built: list[int] = []
+
+    def counted(*args: Any, **kwargs: Any) -> CaptureItem:
+        built.append(1)
+        return CaptureItem(*args, **kwargs)
+
+    monkeypatch.setattr(sidecar.proxy, "CaptureItem", counted)
+
+    async def scenario(rig: Rig, reader: Any, writer: Any) -> list[bytes]:
+        rig.writer._max_queue = 2  # the warm-up's item and one more
+        built.clear()
+        answers = []
+        for path in ("/a", "/b", "/chunked", "/split"):
+            writer.write(post(path))
+            answers.append(await read_answer(reader))
+        runs.append(len(built))
+        return answers
+
+    runs: list[int] = []
+    for rig in (await both_routes(tmp_path, scenario))[:2]:
+        assert [i[1] for i in rig.items()] == ["/warm", "/a"]
+        counts = rig.counts()
+        shed = counts["modeltap_sidecar_capture_records_total[('outcome', 'dropped_queue_full')]"]
+        assert shed == 3
+    assert runs == [1, 1]  # on each route the item of "/a"; the shed three were never built

@@ -114,3 +114,32 @@ def test_response_head_is_the_fields_with_their_length_set(
         b"%s: %s\r\n" % kv for kv in with_length(fields, length)
     )
     assert asyncio.run(answer()) == expected + b"\r\nxyz"
+
+
+_LOOKUP_NAMES = [b"x-id", b"X-Id", b"X-ID", b"content-type", b"Content-Type", b"x-model", b"X-Mode",
+                 b"x-idd", b"Host"]  # fmt: skip
+
+
+@given(
+    fields=st.lists(
+        st.tuples(st.sampled_from(_LOOKUP_NAMES), st.sampled_from([b"1", b"", b"a\xff", b"b c"])),
+        max_size=6,
+    ),
+    names=st.lists(st.sampled_from([b"x-id", b"content-type", b"x-model", b"x-mode"]), min_size=3,
+                   max_size=3),
+)  # fmt: skip
+def test_three_fields_in_one_pass_are_the_fields_looked_up_one_by_one(
+    fields: list[tuple[bytes, bytes]], names: list[bytes]
+) -> None:
+    """The capture record's request fields (inference id, target model, content type) read in
+    one pass are what three lookups give: the first of each name whatever its casing, decoded,
+    None when absent (and the same field when two of the names are one)."""
+
+    async def lookups() -> tuple[object, object]:
+        server = ProxyServer(echo_length, config(), SidecarMetrics(CollectorRegistry()))
+        ex = Exchange(server(), "POST", "/", False, fields, None, False, True, False)
+        a, b, c = names
+        return ex.headers3(a, b, c), (ex.header(a), ex.header(b), ex.header(c))
+
+    one_pass, one_by_one = asyncio.run(lookups())
+    assert one_pass == one_by_one
