@@ -15,7 +15,9 @@ After each run (and a ``gc.collect()``) one JSON line: RSS (``VmRSS``, what the 
 now, not its peak), anonymous memory (``/proc/self/smaps_rollup``), glibc's heap
 (``mallinfo2``: bytes in use and free bytes kept in its arenas), Arrow's pool
 (``bytes_allocated``, ``max_memory``, backend), Python objects (``gc.get_objects``), threads,
-the profile cache's in-memory groups and the collector's exported samples. ``--trim``: also
+the profile cache's in-memory groups and the collector's exported samples. As the daemon does,
+``analyzer.heap.settle()`` before the first run and ``release()`` after each (``--before``:
+neither, the daemon before them). ``--trim``: also
 ``malloc_trim(0)`` after each run and RSS after it (what of the RSS is freed memory glibc kept);
 after the last run it is always done once.
 ``--tracemalloc``: Python allocations by line, the growth between run 2 and the last run.
@@ -79,6 +81,13 @@ def _rollup(field: str) -> float:
     return float("nan")
 
 
+def _comm(tid: str) -> str:
+    try:
+        return Path(f"/proc/self/task/{tid}/comm").read_text().strip()
+    except OSError:  # ended meanwhile
+        return "?"
+
+
 def _types() -> Counter[str]:
     return Counter(type(o).__name__ for o in gc.get_objects())
 
@@ -104,6 +113,7 @@ def sample(collector: Any) -> dict[str, Any]:
         "arrow_max_mib": round(pool.max_memory() / 2**20, 1),
         "py_objects": len(gc.get_objects()),
         "threads": len(os.listdir("/proc/self/task")),
+        "thread_names": dict(Counter(_comm(t) for t in os.listdir("/proc/self/task"))),
         "groups_in_memory": len(profile_cache._MEMORY),
         "metric_samples": samples,
     }
@@ -132,6 +142,7 @@ async def daemon(args: argparse.Namespace, source: Path, toml: Path) -> list[dic
     import orjson
     from prometheus_client import CollectorRegistry
 
+    from analyzer import heap
     from analyzer.checks import evaluate_checks
     from analyzer.config import load_config
     from analyzer.engine import open_engine
@@ -140,6 +151,7 @@ async def daemon(args: argparse.Namespace, source: Path, toml: Path) -> list[dic
     from analyzer.window import Window
 
     compiled = analyzer_tree.check()
+    made = [] if args.before else heap.settle()  # as run_forever does
     cfg = load_config(toml, environ={})
     targets = await load_targets(cfg)
     collector = AnalyzerCollector(CollectorRegistry())
@@ -168,6 +180,8 @@ async def daemon(args: argparse.Namespace, source: Path, toml: Path) -> list[dic
                 cfg, targets, Window(end - dt.timedelta(minutes=60), end), collector,
                 evaluate_checks, engine,
             )  # fmt: skip
+            if not args.before:  # as serve does after each run
+                await asyncio.to_thread(heap.release)
             row: dict[str, Any] = {"run": i + 1, "status": result.status, "rows": result.rows,
                                    "objects": result.read.objects,
                                    "cpu_s": round(time.process_time() - c0, 2), "compiled": compiled,
@@ -175,6 +189,7 @@ async def daemon(args: argparse.Namespace, source: Path, toml: Path) -> list[dic
             if args.trim:
                 _LIBC.malloc_trim(0)
                 row["rss_after_trim_mib"] = round(_status("VmRSS"), 1)
+            row["heap_settings"] = made
             print(json.dumps(row), file=sys.stderr, flush=True)
             rows.append(row)
             if args.tracemalloc and i == 1:
@@ -208,6 +223,11 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=1, help="[monitor] workers (1: all in-process)")
     p.add_argument("--baseline-rows", type=int, default=100_000)
     p.add_argument("--trim", action="store_true", help="malloc_trim(0) after each run")
+    p.add_argument(
+        "--before",
+        action="store_true",
+        help="without analyzer.heap's settings and release (the daemon before them)",
+    )
     p.add_argument("--tracemalloc", action="store_true", help="Python allocations by line")
     analyzer_tree.add_flags(p)
     args = p.parse_args()
@@ -231,8 +251,9 @@ def main() -> None:
         rows = asyncio.run(daemon(args, source, toml))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    env = {k: os.environ.get(k, "") for k in ("MALLOC_ARENA_MAX", "ARROW_DEFAULT_MEMORY_POOL")}
-    print(f"{env}; rate {args.rate}/s, {args.runs} runs, workers {args.workers}")
+    env = {k: os.environ.get(k, "") for k in os.environ if k.startswith(("MALLOC_", "ARROW_"))}
+    print(f"{env}; rate {args.rate}/s, {args.runs} runs, workers {args.workers}, "
+          f"analyzer.heap: {'off (--before)' if args.before else rows[0]['heap_settings']}")  # fmt: skip
     print("RSS MiB after each run:", " ".join(f"{r['rss_mib']:.0f}" for r in rows))
     if args.trim:
         print("after malloc_trim(0):  ", " ".join(f"{r['rss_after_trim_mib']:.0f}" for r in rows))
