@@ -7,12 +7,16 @@ Each check runs in a fresh interpreter: the threshold is process-wide state.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from analyzer import heap
+from analyzer import heap, monitor
+from analyzer.config import load_config
+from analyzer.engine import InlineEngine
 
 # What the daemon's runs do, in miniature: a freed 4 MiB buffer, then a 2 MiB one. Prints how
 # many chunks glibc has mapped apart before and while the 2 MiB one is held, and after it is
@@ -83,3 +87,33 @@ def test_settle_leaves_what_the_environment_sets() -> None:
 
 def test_release_runs_anywhere() -> None:
     assert heap.release() in (True, False)
+
+
+async def test_the_daemon_settles_the_heap_then_releases_it_after_each_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``run_forever``: the heap settings before the first run, a release after every run."""
+    toml = tmp_path / "monitor.toml"
+    toml.write_text(
+        f'[monitor]\ncaptures = "file://{tmp_path}/c"\nreports = "file://{tmp_path}/r"\n'
+        'host = "127.0.0.1"\nport = 0\ninterval_seconds = 0.001\n\n'
+        f'[[endpoints]]\nname = "ep"\nvariant = "v"\nbaseline = "file://{tmp_path}/b"\n'
+    )
+    cfg = load_config(toml, environ={})
+    calls: list[str] = []
+
+    async def no_targets(_cfg: object) -> list[object]:
+        return []
+
+    async def run_all(*_args: object, **_kw: object) -> list[object]:
+        calls.append("run")
+        if calls.count("run") == 3:
+            raise asyncio.CancelledError  # as SIGTERM does: the daemon stops
+        return []
+
+    monkeypatch.setattr(monitor, "load_targets", no_targets)
+    monkeypatch.setattr(monitor, "run_all", run_all)
+    monkeypatch.setattr(heap, "settle", lambda: calls.append("settle") or [])
+    monkeypatch.setattr(heap, "release", lambda: calls.append("release") or True)
+    await monitor.run_forever(cfg, InlineEngine())
+    assert calls == ["settle", "run", "release", "run", "release", "run"]
