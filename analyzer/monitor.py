@@ -58,6 +58,7 @@ from aiohttp import web
 from croniter import croniter
 from prometheus_client import CollectorRegistry
 
+from analyzer import heap
 from analyzer.checks import Evaluator, evaluate_checks
 from analyzer.config import MonitorConfig
 from analyzer.engine import Engine
@@ -233,6 +234,7 @@ async def serve(
         while True:
             await asyncio.sleep(max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds()))
             await run_all(cfg, targets, window_ending(due, cfg), collector, evaluate, engine)
+            await asyncio.to_thread(heap.release)  # the run's freed memory, not kept till the next
             due = next_run(max(due, dt.datetime.now(dt.UTC)), cfg)
     finally:
         await runner.cleanup()  # flushes and closes the ingestor (on_cleanup)
@@ -268,6 +270,9 @@ async def run_forever(
     handler for: without one the analyzer sat out the whole grace period and was SIGKILLed on
     every rollout. SIGTERM stops serving (a run in progress is abandoned, as on any restart).
     """
+    made = heap.settle()  # before the runs' threads make their arenas (analyzer.heap)
+    if made:
+        log.info("modeltap monitor: glibc heap set to %s", ", ".join(made))
     task = asyncio.ensure_future(serve(cfg, await load_targets(cfg), evaluate, engine))
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, task.cancel)
