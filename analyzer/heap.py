@@ -17,11 +17,11 @@ and caps the arenas (``M_ARENA_MAX``, as the image's ``MALLOC_ARENA_MAX=2``), ea
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import os
 from collections.abc import Mapping
+
+from modeltap.core import malloc
 
 log = logging.getLogger(__name__)
 
@@ -30,35 +30,22 @@ MMAP_THRESHOLD_BYTES = 1 << 20
 1 MiB piece and a 2 MiB parse chunk are. Smaller ones (a chunk's column arrays, ~200 KiB) come
 from the heap, which the runs reuse."""
 ARENAS = 2
-_M_MMAP_THRESHOLD = -3  # mallopt parameters, from glibc's malloc.h
-_M_ARENA_MAX = -8
-
-
-def _glibc() -> ctypes.CDLL | None:
-    try:
-        libc = ctypes.CDLL(None)
-        libc.gnu_get_libc_version  # noqa: B018  (present in glibc only)
-        libc.mallopt, libc.malloc_trim  # noqa: B018
-    except (OSError, AttributeError):
-        return None
-    return libc
 
 
 def settle(environ: Mapping[str, str] | None = None) -> list[str]:
     """Set the mmap threshold and the arena cap of this process (glibc only), each unless the
     environment sets it; the settings made, as ``NAME=value``."""
     env = os.environ if environ is None else environ
-    libc = _glibc()
-    if libc is None:
+    if malloc.glibc() is None:
         return []
     made = []
     for variable, param, value in (
-        ("MALLOC_MMAP_THRESHOLD_", _M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES),
-        ("MALLOC_ARENA_MAX", _M_ARENA_MAX, ARENAS),
+        ("MALLOC_MMAP_THRESHOLD_", malloc.M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES),
+        ("MALLOC_ARENA_MAX", malloc.M_ARENA_MAX, ARENAS),
     ):
         if variable in env:
             continue
-        if libc.mallopt(param, value) != 1:
+        if not malloc.mallopt(param, value):
             log.warning("glibc refused mallopt(%d, %d)", param, value)
             continue
         made.append(f"{variable}={value}")
@@ -68,5 +55,4 @@ def settle(environ: Mapping[str, str] | None = None) -> list[str]:
 def release() -> bool:
     """Give glibc's free heap memory back to the system (``malloc_trim(0)``); whether any was.
     Blocks while it walks the heap (milliseconds): call it off the event loop."""
-    libc = _glibc()
-    return bool(libc.malloc_trim(0)) if libc is not None else False
+    return malloc.trim()

@@ -30,14 +30,13 @@ Both settings turn glibc's dynamic thresholds off.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
+
+from modeltap.core import malloc
+from modeltap.core.malloc import M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
 
 log = logging.getLogger(__name__)
 
-M_TRIM_THRESHOLD = -1  # glibc's malloc.h
-M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_BYTES = 1 << 20
 TRIM_THRESHOLD_BYTES = 8 << 20
 # Beyond the queue: the batch the spool writer is writing (4 MiB of payload) and the bodies in
@@ -59,18 +58,10 @@ def tune_malloc(
 
     Returns False where the C library is not glibc, and then changes nothing.
     """
-    name = ctypes.util.find_library("c")
-    if name is None:
+    if malloc.glibc() is None:
         return False
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl and others: no mallopt
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    ok = bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and bool(
-        mallopt(M_TRIM_THRESHOLD, trim_threshold)
+    ok = malloc.mallopt(M_MMAP_THRESHOLD, mmap_threshold) and malloc.mallopt(
+        M_TRIM_THRESHOLD, trim_threshold
     )
     log.debug("malloc thresholds: mmap %d, trim %d bytes: %s", mmap_threshold, trim_threshold, ok)
     return ok

@@ -17,6 +17,7 @@ import pytest
 from analyzer import heap, monitor
 from analyzer.config import load_config
 from analyzer.engine import InlineEngine
+from modeltap.core import malloc
 
 # What the daemon's runs do, in miniature: a freed 4 MiB buffer, then a 2 MiB one. Prints how
 # many chunks glibc has mapped apart before and while the 2 MiB one is held, and after it is
@@ -56,7 +57,7 @@ def _probe(mode: str) -> dict[str, object]:
     return found
 
 
-glibc = pytest.mark.skipif(heap._glibc() is None, reason="glibc's malloc only")
+glibc = pytest.mark.skipif(malloc.glibc() is None, reason="glibc's malloc only")
 
 
 @glibc
