@@ -19,9 +19,12 @@ from analyzer.config import load_config
 from analyzer.engine import InlineEngine
 from modeltap.core import malloc
 
-# What the daemon's runs do, in miniature: a freed 4 MiB buffer, then a 2 MiB one. Prints how
-# many chunks glibc has mapped apart before and while the 2 MiB one is held, and after it is
-# freed.
+# What the daemon's runs do, in miniature: a freed large buffer, then a smaller one (both past
+# the 1 MiB threshold; 24 and 12 MiB, larger than the daemon's pieces, so that free chunks the
+# interpreter's start leaves in the heap are unlikely to serve them: with 4 and 2 MiB the
+# unsettled probe once found the smaller buffer mapped apart, in a full test session only).
+# Prints how many chunks glibc has mapped apart before and while
+# the smaller one is held, and after it is freed.
 PROBE = """
 import ctypes, json, sys
 from analyzer import heap
@@ -36,10 +39,10 @@ libc.malloc.restype = ctypes.c_void_p
 libc.malloc.argtypes = [ctypes.c_size_t]
 libc.free.argtypes = [ctypes.c_void_p]
 made = heap.settle(environ={}) if sys.argv[1] == "settle" else []
-big = libc.malloc(4 << 20)
+big = libc.malloc(24 << 20)
 libc.free(big)
 before = libc.mallinfo2().hblks
-piece = libc.malloc(2 << 20)
+piece = libc.malloc(12 << 20)
 held = libc.mallinfo2().hblks
 libc.free(piece)
 print(json.dumps({"made": made, "before": before, "held": held,
@@ -73,8 +76,8 @@ def test_settle_maps_a_large_buffer_apart_after_a_larger_one_was_freed() -> None
 
 @glibc
 def test_without_settle_glibc_keeps_it_in_its_heap() -> None:
-    """What the daemon did before: the threshold follows the freed 4 MiB buffer up, and the
-    2 MiB one comes from the heap, whose freed memory glibc keeps."""
+    """What the daemon did before: the threshold follows the freed 24 MiB buffer up, and the
+    12 MiB one comes from the heap, whose freed memory glibc keeps."""
     found = _probe("default")
     assert found["made"] == []
     assert found["held"] == found["before"]
