@@ -8,6 +8,7 @@ Each check runs in a fresh interpreter: the threshold is process-wide state.
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,12 +20,9 @@ from analyzer.config import load_config
 from analyzer.engine import InlineEngine
 from modeltap.core import malloc
 
-# What the daemon's runs do, in miniature: a freed large buffer, then a smaller one (both past
-# the 1 MiB threshold; 24 and 12 MiB, larger than the daemon's pieces, so that free chunks the
-# interpreter's start leaves in the heap are unlikely to serve them: with 4 and 2 MiB the
-# unsettled probe once found the smaller buffer mapped apart, in a full test session only).
-# Prints how many chunks glibc has mapped apart before and while
-# the smaller one is held, and after it is freed.
+# What the daemon's runs do, in miniature: a freed 4 MiB buffer, then a 2 MiB one. Prints how
+# many chunks glibc has mapped apart before and while the 2 MiB one is held, and after it is
+# freed.
 PROBE = """
 import ctypes, json, sys
 from analyzer import heap
@@ -39,10 +37,10 @@ libc.malloc.restype = ctypes.c_void_p
 libc.malloc.argtypes = [ctypes.c_size_t]
 libc.free.argtypes = [ctypes.c_void_p]
 made = heap.settle(environ={}) if sys.argv[1] == "settle" else []
-big = libc.malloc(24 << 20)
+big = libc.malloc(4 << 20)
 libc.free(big)
 before = libc.mallinfo2().hblks
-piece = libc.malloc(12 << 20)
+piece = libc.malloc(2 << 20)
 held = libc.mallinfo2().hblks
 libc.free(piece)
 print(json.dumps({"made": made, "before": before, "held": held,
@@ -53,8 +51,16 @@ print(json.dumps({"made": made, "before": before, "held": held,
 def _probe(mode: str) -> dict[str, object]:
     import json
 
+    # glibc's defaults: no MALLOC_* variables (Dask's local cluster puts MALLOC_TRIM_THRESHOLD_
+    # into the test session's environment, which turns the dynamic threshold off).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, mode], check=True, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", PROBE, mode],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
     )
     found: dict[str, object] = json.loads(out.stdout)
     return found
@@ -76,8 +82,8 @@ def test_settle_maps_a_large_buffer_apart_after_a_larger_one_was_freed() -> None
 
 @glibc
 def test_without_settle_glibc_keeps_it_in_its_heap() -> None:
-    """What the daemon did before: the threshold follows the freed 24 MiB buffer up, and the
-    12 MiB one comes from the heap, whose freed memory glibc keeps."""
+    """What the daemon did before: the threshold follows the freed 4 MiB buffer up, and the
+    2 MiB one comes from the heap, whose freed memory glibc keeps."""
     found = _probe("default")
     assert found["made"] == []
     assert found["held"] == found["before"]
