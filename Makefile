@@ -86,12 +86,13 @@ pytest-compiled: compiled $(MLSERVER_STAMP) system-deps
 
 test: lint typecheck pytest pytest-compiled pod-test
 
-# The inner loop (about a minute): lint and every test that starts no server (not `integration`),
-# on two pytest-xdist workers, the readers' fuzz tests on 50 examples instead of make test's 200.
+# The inner loop (about 75 s on 2 cores): lint and every test that starts no server (not `integration`)
+# and runs no modeltap command in a child process (not `command`), on two pytest-xdist workers,
+# the readers' fuzz tests on 50 examples instead of make test's 200.
 unit: $(STAMP) system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	FUZZ_EXAMPLES=50 $(BIN)/pytest -q -n 2 -m 'not integration and not pods'
+	FUZZ_EXAMPLES=50 $(BIN)/pytest -q -n 2 -m 'not integration and not pods and not command'
 
 check: test
 

@@ -18,6 +18,8 @@ from analyzer.baseline_files import check_constraints_file, unknown_constraint_k
 from analyzer.errors import BaselineFormatError
 from tests.analyzer.cli_runs import built_baseline, monitor_config, monitor_once, one_line
 
+pytestmark = pytest.mark.command  # runs a modeltap command in a child process
+
 TRAIN = "a,b\n" + "".join(f"{i % 7},{'xyz'[i % 3]}\n" for i in range(60))
 
 

@@ -30,6 +30,8 @@ from harness.procs import PYTHON, REPO
 from modeltap.core.errors import ConfigError
 from modeltap.core.store.local import LocalStore
 
+pytestmark = pytest.mark.command  # runs a modeltap command in a child process
+
 N = 100_000
 
 

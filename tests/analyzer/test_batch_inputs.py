@@ -33,6 +33,8 @@ from tests.analyzer.cli_runs import (
     one_line,
 )
 
+pytestmark = pytest.mark.command  # runs a modeltap command in a child process
+
 FEATURES = [f"f{i}" for i in range(6)]
 EXTRA = [f"extra_{i:02d}" for i in range(13)]
 

@@ -16,9 +16,12 @@ import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+import pytest
 
 from modeltap.demo_model import CREDIT_FEATURES, credit_data
 from tests.analyzer.cli_runs import baseline
+
+pytestmark = pytest.mark.command  # runs a modeltap command in a child process
 
 FLAGS = ("--bias-facet", "age", "--bias-facet-threshold", "40", "--label", "y",
          "--prediction", "pred", "--bias-bootstrap", "30", "-q")  # fmt: skip

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from analyzer.config import load_config
 from analyzer.exporter import AnalyzerCollector
@@ -28,6 +29,8 @@ from tests.analyzer.cli_runs import (
     write_captures,
     write_labels,
 )
+
+pytestmark = pytest.mark.command  # runs a modeltap command in a child process
 
 N = 300
 LINE = "100 of 300 ground-truth labels are not one of the classes 0, 1 (e.g. 'maybe')"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from harness.procs import free_port
 from tests.analyzer.cli_runs import (
     baseline,
@@ -18,6 +20,8 @@ from tests.analyzer.cli_runs import (
     monitor_once,
     one_line,
 )
+
+pytestmark = pytest.mark.command  # runs a modeltap command in a child process
 
 # distributed retries a refused connection until this timeout (30 s by default).
 FAST_DASK = {"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"}

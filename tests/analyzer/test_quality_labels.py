@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pytest
 
 from analyzer.quality import ProblemType
 from analyzer.quality.label_types import wrong_type
@@ -30,6 +31,8 @@ from tests.analyzer.cli_runs import (
     write_captures,
     write_labels,
 )
+
+pytestmark = pytest.mark.command  # runs a modeltap command in a child process
 
 N = 300
 
