@@ -589,6 +589,40 @@ PyDoc_STRVAR(escape_into_doc,
 "from offset pos; returns the offset after it, -1 when body is not valid UTF-8, -2 when dst\n"
 "has no room for it (bytes after pos may have been written in both cases).");
 
+/* escape() with the GIL released for bodies of NOGIL_BYTES and more (the loop runs meanwhile). */
+static Py_ssize_t escape_released(const unsigned char *s, Py_ssize_t n, unsigned char *d,
+                                  Py_ssize_t room)
+{
+    Py_ssize_t out;
+    if (n >= NOGIL_BYTES) {
+        Py_BEGIN_ALLOW_THREADS
+        out = escape(s, n, d, room);
+        Py_END_ALLOW_THREADS
+    } else {
+        out = escape(s, n, d, room);
+    }
+    return out;
+}
+
+/* A body to read and a writable dst with pos inside it; 0, or -1 with an exception set and
+   neither buffer held. */
+static int take_buffers(PyObject *body, PyObject *dst_obj, Py_ssize_t pos, Py_buffer *src,
+                        Py_buffer *dst)
+{
+    if (PyObject_GetBuffer(dst_obj, dst, PyBUF_WRITABLE) < 0) return -1;
+    if (PyObject_GetBuffer(body, src, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(dst);
+        return -1;
+    }
+    if (pos < 0 || pos > dst->len) {
+        PyBuffer_Release(src);
+        PyBuffer_Release(dst);
+        PyErr_SetString(PyExc_ValueError, "pos is outside dst");
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *escape_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
@@ -599,27 +633,9 @@ static PyObject *escape_into(PyObject *self, PyObject *const *args, Py_ssize_t n
     Py_ssize_t pos = PyLong_AsSsize_t(args[2]);
     if (pos == -1 && PyErr_Occurred()) return NULL;
     Py_buffer src, dst;
-    if (PyObject_GetBuffer(args[0], &src, PyBUF_SIMPLE) < 0) return NULL;
-    if (PyObject_GetBuffer(args[1], &dst, PyBUF_WRITABLE) < 0) {
-        PyBuffer_Release(&src);
-        return NULL;
-    }
-    Py_ssize_t out;
-    if (pos < 0 || pos > dst.len) {
-        PyBuffer_Release(&src);
-        PyBuffer_Release(&dst);
-        PyErr_SetString(PyExc_ValueError, "pos is outside dst");
-        return NULL;
-    }
-    const unsigned char *s = (const unsigned char *)src.buf;
-    unsigned char *d = (unsigned char *)dst.buf + pos;
-    if (src.len >= NOGIL_BYTES) {
-        Py_BEGIN_ALLOW_THREADS
-        out = escape(s, src.len, d, dst.len - pos);
-        Py_END_ALLOW_THREADS
-    } else {
-        out = escape(s, src.len, d, dst.len - pos);
-    }
+    if (take_buffers(args[0], args[1], pos, &src, &dst) < 0) return NULL;
+    Py_ssize_t out = escape_released((const unsigned char *)src.buf, src.len,
+                                     (unsigned char *)dst.buf + pos, dst.len - pos);
     PyBuffer_Release(&src);
     PyBuffer_Release(&dst);
     return PyLong_FromSsize_t(out < 0 ? out : pos + out);
@@ -701,17 +717,7 @@ static PyObject *escape_between(PyObject *self, PyObject *const *args, Py_ssize_
     Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
     if (pos == -1 && PyErr_Occurred()) return NULL;
     Py_buffer src, dst;
-    if (PyObject_GetBuffer(args[0], &dst, PyBUF_WRITABLE) < 0) return NULL;
-    if (PyObject_GetBuffer(args[3], &src, PyBUF_SIMPLE) < 0) {
-        PyBuffer_Release(&dst);
-        return NULL;
-    }
-    if (pos < 0 || pos > dst.len) {
-        PyBuffer_Release(&src);
-        PyBuffer_Release(&dst);
-        PyErr_SetString(PyExc_ValueError, "pos is outside dst");
-        return NULL;
-    }
+    if (take_buffers(args[3], args[0], pos, &src, &dst) < 0) return NULL;
     Py_ssize_t nhead = PyBytes_GET_SIZE(args[2]), ntail = PyBytes_GET_SIZE(args[4]);
     Py_ssize_t out = NO_ROOM;
     if (nhead <= dst.len - pos) {
@@ -719,14 +725,7 @@ static PyObject *escape_between(PyObject *self, PyObject *const *args, Py_ssize_
         memcpy(d, PyBytes_AS_STRING(args[2]), (size_t)nhead);
         pos += nhead;
         d += nhead;
-        const unsigned char *s = (const unsigned char *)src.buf;
-        if (src.len >= NOGIL_BYTES) {
-            Py_BEGIN_ALLOW_THREADS
-            out = escape(s, src.len, d, dst.len - pos);
-            Py_END_ALLOW_THREADS
-        } else {
-            out = escape(s, src.len, d, dst.len - pos);
-        }
+        out = escape_released((const unsigned char *)src.buf, src.len, d, dst.len - pos);
         if (out >= 0) {
             pos += out;
             if (ntail <= dst.len - pos) {
